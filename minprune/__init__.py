@@ -1,0 +1,8 @@
+"""minprune: a small, readable, pure-NumPy engine for learning and experimenting with pruning."""
+from . import nn
+from .autograd import functional
+from .autograd.tensor import Tensor, no_grad
+from .nn import models
+
+__version__ = "0.1.0"
+__all__ = ["Tensor", "no_grad", "functional", "nn", "models", "__version__"]

@@ -1,0 +1,152 @@
+"""Convolution and pooling on NCHW tensors, by im2col with a channels-last column layout.
+
+Layout is the whole story for speed here. ``conv2d`` views its input as NHWC, so each im2col
+row is (kh, kw, C) with the channels contiguous, and its output is an NCHW *view* of an NHWC
+array. Elementwise ops and pooling keep that memory order, so the next convolution's NHWC view
+is already contiguous: activations stay channels-last in memory while the API stays NCHW.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .ops import as_tensor
+from .tensor import Tensor
+
+
+def _out_size(size, kernel, stride, padding, what):
+    out = (size + 2 * padding - kernel) // stride + 1
+    if out < 1:
+        raise ValueError(f"{what}: input size {size} with padding {padding} is smaller than "
+                         f"the kernel size {kernel}")
+    return out
+
+
+def _windows(xp, kh, kw, stride, oh, ow):
+    """A read-only (N, OH, OW, kh, kw, C) view of the padded NHWC array ``xp``."""
+    sn, sh, sw, sc = xp.strides
+    n, _, _, c = xp.shape
+    return as_strided(xp, (n, oh, ow, kh, kw, c), (sn, sh * stride, sw * stride, sh, sw, sc),
+                      writeable=False)
+
+
+def _taps(kh, kw, stride, oh, ow):
+    """For each kernel tap (i, j): the strided slices of the padded input it touches."""
+    for i in range(kh):
+        for j in range(kw):
+            yield i, j, slice(i, i + stride * (oh - 1) + 1, stride), \
+                slice(j, j + stride * (ow - 1) + 1, stride)
+
+
+def conv2d(x, w, b=None, stride=1, padding=0):
+    """2-D cross-correlation, PyTorch semantics.
+
+    x : Tensor of shape (N, C, H, W); w : Tensor of shape (OC, C, kh, kw); b : (OC,) or None.
+    Returns a Tensor of shape (N, OC, OH, OW), OH = (H + 2·padding - kh) // stride + 1.
+    """
+    w = as_tensor(w)
+    x = as_tensor(x, w)
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"conv2d takes x of shape (N, C, H, W) and w of shape (OC, C, kh, kw), "
+                         f"got {x.shape} and {w.shape}")
+    n, c, h, wd = x.shape
+    oc, wc, kh, kw = w.shape
+    if wc != c:
+        raise ValueError(f"conv2d: input has {c} channels but the weight expects {wc} "
+                         f"(x {x.shape}, w {w.shape})")
+    oh = _out_size(h, kh, stride, padding, "conv2d")
+    ow = _out_size(wd, kw, stride, padding, "conv2d")
+    xp = x.data.transpose(0, 2, 3, 1)                        # NHWC view
+    if padding:
+        xp = np.pad(xp, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    cols = _windows(xp, kh, kw, stride, oh, ow).reshape(n * oh * ow, kh * kw * c)  # im2col copy
+    w2 = w.data.transpose(0, 2, 3, 1).reshape(oc, kh * kw * c)
+    out = cols @ w2.T
+    if b is not None:
+        b = as_tensor(b, x)
+        out += b.data
+
+    def backward(grad):
+        g2 = grad.transpose(0, 2, 3, 1).reshape(n * oh * ow, oc)
+        dw = (g2.T @ cols).reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
+        db = g2.sum(axis=0) if b is not None else None
+        dx = None
+        if x.requires_grad:                                  # col2im: scatter-add each tap back
+            dcols = (g2 @ w2).reshape(n, oh, ow, kh, kw, c)
+            dxp = np.zeros(xp.shape, dtype=grad.dtype)
+            for i, j, rows, cols_ in _taps(kh, kw, stride, oh, ow):
+                dxp[:, rows, cols_, :] += dcols[:, :, :, i, j, :]
+            dx = dxp[:, padding:padding + h, padding:padding + wd, :].transpose(0, 3, 1, 2)
+        return (dx, np.ascontiguousarray(dw)) + ((db,) if b is not None else ())
+
+    parents = (x, w) if b is None else (x, w, b)
+    return Tensor(out.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2), parents=parents,
+                  backward_fn=backward)
+
+
+def _pool_setup(x, kernel_size, stride, padding, fill, what):
+    x = as_tensor(x)
+    if x.ndim != 4:
+        raise ValueError(f"{what} takes x of shape (N, C, H, W), got {x.shape}")
+    stride = kernel_size if stride is None else stride
+    if padding > kernel_size // 2:
+        raise ValueError(f"{what}: padding {padding} must be at most half the kernel size "
+                         f"{kernel_size}")
+    n, c, h, wd = x.shape
+    oh = _out_size(h, kernel_size, stride, padding, what)
+    ow = _out_size(wd, kernel_size, stride, padding, what)
+    xp = x.data
+    if padding:
+        xp = np.pad(xp, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
+                    constant_values=fill)
+    return x, xp, stride, oh, ow
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Max pooling over (kernel_size x kernel_size) windows; stride defaults to kernel_size.
+
+    The gradient goes to the first maximum of each window in row-major order, as in PyTorch.
+    """
+    x, xp, stride, oh, ow = _pool_setup(x, kernel_size, stride, padding, -np.inf, "max_pool2d")
+    out = arg = None
+    for i, j, rows, cols in _taps(kernel_size, kernel_size, stride, oh, ow):
+        v = xp[:, :, rows, cols]
+        if out is None:
+            out, arg = v.copy(order="K"), np.zeros_like(v, dtype=np.int16)
+        else:
+            better = v > out                                  # strict: the first maximum wins
+            np.copyto(out, v, where=better)
+            arg[better] = i * kernel_size + j
+
+    def backward(grad):
+        dxp = np.zeros(xp.shape, dtype=grad.dtype)
+        for i, j, rows, cols in _taps(kernel_size, kernel_size, stride, oh, ow):
+            dxp[:, :, rows, cols] += grad * (arg == i * kernel_size + j)
+        return (_crop(dxp, padding, x.shape),)
+
+    return Tensor(out, parents=(x,), backward_fn=backward)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """Average pooling; padded zeros count in the average (PyTorch's count_include_pad=True)."""
+    x, xp, stride, oh, ow = _pool_setup(x, kernel_size, stride, padding, 0.0, "avg_pool2d")
+    scale = 1.0 / (kernel_size * kernel_size)
+    out = None
+    for _, _, rows, cols in _taps(kernel_size, kernel_size, stride, oh, ow):
+        v = xp[:, :, rows, cols]
+        out = v * scale if out is None else out + v * scale
+
+    def backward(grad):
+        dxp = np.zeros(xp.shape, dtype=grad.dtype)
+        share = grad * scale                                  # each input gets 1/k² of each output
+        for _, _, rows, cols in _taps(kernel_size, kernel_size, stride, oh, ow):
+            dxp[:, :, rows, cols] += share
+        return (_crop(dxp, padding, x.shape),)
+
+    return Tensor(out, parents=(x,), backward_fn=backward)
+
+
+def _crop(a, padding, shape):
+    if not padding:
+        return a
+    return a[:, :, padding:padding + shape[2], padding:padding + shape[3]]

@@ -1,0 +1,105 @@
+"""Composite functions built only from the primitives in ``ops`` and ``conv``."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import ops
+from .conv import avg_pool2d, conv2d, max_pool2d
+from .ops import as_tensor
+from .tensor import Tensor
+
+__all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout", "relu",
+           "tanh", "sigmoid", "softmax", "log_softmax", "cross_entropy", "mse_loss"]
+
+relu, tanh, sigmoid = ops.relu, ops.tanh, ops.sigmoid
+
+
+def linear(x, weight, bias=None):
+    """``x @ weightᵀ + bias``. x: (N, in), weight: (out, in), bias: (out,) -> (N, out)."""
+    x = as_tensor(x, weight)
+    if x.ndim != 2 or x.shape[1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} does not fit a weight of shape "
+                         f"{weight.shape} (expected (N, {weight.shape[1]}))")
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
+def log_softmax(x, axis=-1):
+    """``x - logsumexp(x)``, shifted by the (constant) maximum so large logits stay finite."""
+    shifted = x - np.max(x.data, axis=axis, keepdims=True)   # the shift cancels in the gradient
+    return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+
+
+def softmax(x, axis=-1):
+    return log_softmax(x, axis).exp()
+
+
+def cross_entropy(logits, targets):
+    """Mean negative log-likelihood of integer class ``targets`` under ``softmax(logits)``.
+
+    logits : Tensor of shape (N, K); targets : int array of shape (N,) with values in [0, K).
+    """
+    targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integer class labels, got dtype "
+                        f"{targets.dtype}; convert with y.astype(np.int64)")
+    if logits.ndim != 2 or targets.shape != (logits.shape[0],):
+        raise ValueError(f"cross_entropy: logits of shape {logits.shape} need targets of shape "
+                         f"({logits.shape[0] if logits.ndim else '?'},), got {targets.shape}")
+    if targets.size and (targets.min() < 0 or targets.max() >= logits.shape[1]):
+        raise ValueError(f"cross_entropy: targets must lie in [0, {logits.shape[1]}), got values "
+                         f"from {targets.min()} to {targets.max()}")
+    logp = log_softmax(logits, axis=1)
+    return -logp[np.arange(len(targets)), targets].mean()
+
+
+def mse_loss(pred, target):
+    """Mean squared error over every entry."""
+    target = as_tensor(target, pred)
+    if pred.shape != target.shape:
+        raise ValueError(f"mse_loss: prediction shape {pred.shape} differs from target shape "
+                         f"{target.shape}")
+    diff = pred - target
+    return (diff * diff).mean()
+
+
+def dropout(x, p=0.5, training=True, rng=None):
+    """Zero each entry with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout)."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    rng = np.random.default_rng(rng)
+    keep = (rng.random(x.shape) >= p).astype(x.dtype) / (1 - p)
+    return x * keep
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=True,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over every axis but the channel axis 1 (BatchNorm1d and 2d).
+
+    In training the batch statistics normalise and the running ones (NumPy arrays, updated in
+    place) move towards them, the variance unbiased as in PyTorch; in evaluation the running
+    statistics normalise.
+    """
+    axes = (0,) if x.ndim == 2 else (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        mean = x.mean(axis=axes, keepdims=True)
+        centred = x - mean
+        var = (centred * centred).mean(axis=axes, keepdims=True)
+        if running_mean is not None:
+            count = x.size // x.shape[1]
+            unbiased = var.data.reshape(-1) * count / max(count - 1, 1)
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean.data.reshape(-1)
+            running_var *= 1 - momentum
+            running_var += momentum * unbiased
+        out = centred / (var + eps).sqrt()
+    else:
+        out = (x - running_mean.reshape(shape)) / np.sqrt(running_var.reshape(shape) + eps)
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out

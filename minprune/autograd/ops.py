@@ -1,0 +1,204 @@
+"""Differentiable primitives: each forward with the calculus of its local backward beside it.
+
+A backward receives dL/d(output) and returns one gradient per parent, in the output's
+broadcast shape; the engine sums them back to each parent's shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .tensor import Tensor
+
+
+def as_tensor(x, like=None):
+    """Wrap a constant so it can meet a Tensor; constants take ``like``'s dtype."""
+    if isinstance(x, Tensor):
+        return x
+    return Tensor(x, dtype=None if like is None else like.dtype)
+
+
+def _pair(a, b):
+    if isinstance(a, Tensor):
+        return a, as_tensor(b, a)
+    b = as_tensor(b)
+    return as_tensor(a, b), b
+
+
+# --- arithmetic ---------------------------------------------------------------------------
+
+def add(a, b):
+    a, b = _pair(a, b)
+    def backward(grad):
+        return grad, grad                                   # d(a+b) = da + db
+    return Tensor(a.data + b.data, parents=(a, b), backward_fn=backward)
+
+
+def sub(a, b):
+    a, b = _pair(a, b)
+    def backward(grad):
+        return grad, -grad
+    return Tensor(a.data - b.data, parents=(a, b), backward_fn=backward)
+
+
+def mul(a, b):
+    a, b = _pair(a, b)
+    def backward(grad):
+        return grad * b.data, grad * a.data                 # product rule
+    return Tensor(a.data * b.data, parents=(a, b), backward_fn=backward)
+
+
+def div(a, b):
+    a, b = _pair(a, b)
+    def backward(grad):
+        return grad / b.data, -grad * a.data / (b.data * b.data)   # d(a/b) = da/b - a db/b²
+    return Tensor(a.data / b.data, parents=(a, b), backward_fn=backward)
+
+
+def neg(a):
+    def backward(grad):
+        return (-grad,)
+    return Tensor(-a.data, parents=(a,), backward_fn=backward)
+
+
+def pow(a, exponent):
+    """``a ** exponent`` for a constant exponent (the common case: squares, roots)."""
+    if isinstance(exponent, Tensor):
+        return exp(mul(exponent, log(a)))                   # a^b = exp(b log a)
+    exponent = float(exponent)
+    def backward(grad):
+        return (grad * exponent * a.data ** (exponent - 1),)
+    return Tensor(a.data ** exponent, parents=(a,), backward_fn=backward)
+
+
+def matmul(a, b):
+    a, b = _pair(a, b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"matmul takes 2-D operands, got shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"matmul shape mismatch: {a.shape} @ {b.shape} "
+                         f"(inner dimensions {a.shape[1]} and {b.shape[0]} differ)")
+    def backward(grad):                                     # dL/dA = G Bᵀ,  dL/dB = Aᵀ G
+        return (grad @ b.data.T if a.requires_grad else None,
+                a.data.T @ grad if b.requires_grad else None)
+    return Tensor(a.data @ b.data, parents=(a, b), backward_fn=backward)
+
+
+# --- elementwise functions ----------------------------------------------------------------
+
+def exp(a):
+    out = np.exp(a.data)
+    def backward(grad):
+        return (grad * out,)                                # (eˣ)' = eˣ
+    return Tensor(out, parents=(a,), backward_fn=backward)
+
+
+def log(a):
+    def backward(grad):
+        return (grad / a.data,)
+    return Tensor(np.log(a.data), parents=(a,), backward_fn=backward)
+
+
+def sqrt(a):
+    out = np.sqrt(a.data)
+    def backward(grad):
+        return (grad / (2 * out),)
+    return Tensor(out, parents=(a,), backward_fn=backward)
+
+
+def abs(a):
+    def backward(grad):
+        return (grad * np.sign(a.data),)                    # subgradient 0 at 0
+    return Tensor(np.abs(a.data), parents=(a,), backward_fn=backward)
+
+
+def relu(a):
+    keep = a.data > 0
+    def backward(grad):
+        return (grad * keep,)                               # derivative 0 at 0, as in PyTorch
+    return Tensor(a.data * keep, parents=(a,), backward_fn=backward)
+
+
+def tanh(a):
+    out = np.tanh(a.data)
+    def backward(grad):
+        return (grad * (1 - out * out),)
+    return Tensor(out, parents=(a,), backward_fn=backward)
+
+
+def sigmoid(a):
+    # Written with tanh to stay finite for large |x|: σ(x) = (1 + tanh(x/2)) / 2.
+    out = 0.5 * (1 + np.tanh(0.5 * a.data))
+    def backward(grad):
+        return (grad * out * (1 - out),)
+    return Tensor(out, parents=(a,), backward_fn=backward)
+
+
+# --- reductions ---------------------------------------------------------------------------
+
+def _expand(grad, shape, axis, keepdims):
+    """Re-insert reduced axes so ``grad`` broadcasts against the input of a reduction."""
+    if keepdims:
+        return grad
+    if axis is None:
+        return np.reshape(grad, (1,) * len(shape))
+    axes = (axis,) if np.isscalar(axis) else axis
+    return np.expand_dims(grad, tuple(ax % len(shape) for ax in axes))
+
+
+def sum(a, axis=None, keepdims=False):
+    def backward(grad):
+        return (np.broadcast_to(_expand(grad, a.shape, axis, keepdims), a.shape),)
+    return Tensor(a.data.sum(axis=axis, keepdims=keepdims), parents=(a,), backward_fn=backward)
+
+
+def mean(a, axis=None, keepdims=False):
+    out = a.data.mean(axis=axis, keepdims=keepdims)
+    count = a.data.size // out.size if out.size else 1
+    def backward(grad):
+        return (np.broadcast_to(_expand(grad, a.shape, axis, keepdims) / count, a.shape),)
+    return Tensor(out, parents=(a,), backward_fn=backward)
+
+
+def max(a, axis=None, keepdims=False):
+    """Maximum; tied maxima share the gradient equally (as ``torch.amax``)."""
+    out = a.data.max(axis=axis, keepdims=keepdims)
+    def backward(grad):
+        full = _expand(out, a.shape, axis, keepdims)
+        winners = a.data == full
+        share = winners / winners.sum(axis=axis, keepdims=True)
+        return (share * _expand(grad, a.shape, axis, keepdims),)
+    return Tensor(out, parents=(a,), backward_fn=backward)
+
+
+# --- shape --------------------------------------------------------------------------------
+
+def reshape(a, shape):
+    def backward(grad):
+        return (grad.reshape(a.shape),)
+    return Tensor(a.data.reshape(shape), parents=(a,), backward_fn=backward)
+
+
+def transpose(a, axes=None):
+    inverse = None if axes is None else tuple(np.argsort(axes))
+    def backward(grad):
+        return (grad.transpose(inverse),)
+    return Tensor(a.data.transpose(axes), parents=(a,), backward_fn=backward)
+
+
+def getitem(a, index):
+    if isinstance(index, Tensor):
+        index = index.data
+    def backward(grad):
+        full = np.zeros_like(a.data)
+        np.add.at(full, index, grad)                        # repeated indices add up
+        return (full,)
+    return Tensor(a.data[index], parents=(a,), backward_fn=backward)
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` else ``b``; the gradient follows the chosen branch."""
+    a, b = _pair(a, b)
+    condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition, bool)
+    def backward(grad):
+        return grad * condition, grad * ~condition
+    return Tensor(np.where(condition, a.data, b.data), parents=(a, b), backward_fn=backward)

@@ -1,0 +1,10 @@
+"""Neural-network building blocks: modules, layers, initialisers, optimizers, training."""
+from . import init, optim
+from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear,
+                     MaxPool2d, ReLU, Sigmoid, Tanh)
+from .module import Module, Parameter, Sequential, masked
+from .train import evaluate, fit
+
+__all__ = ["Module", "Parameter", "Sequential", "masked", "Linear", "Conv2d", "MaxPool2d",
+           "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout", "ReLU", "Tanh", "Sigmoid",
+           "Flatten", "init", "optim", "fit", "evaluate"]
