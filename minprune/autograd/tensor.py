@@ -28,10 +28,9 @@ def _as_array(data, dtype):
         data = data.data
     if dtype is not None:
         return np.asarray(data, dtype=dtype)
-    arr = np.asarray(data)
-    if arr.dtype.kind == "f":
-        return arr
-    return arr.astype(np.float32)          # float32 is the default for anything not already float
+    if isinstance(data, (np.ndarray, np.floating)) and data.dtype.kind == "f":
+        return np.asarray(data)            # NumPy floating data keeps its precision
+    return np.asarray(data, dtype=np.float32)   # float32 is the default for everything else
 
 
 class Tensor:
@@ -40,7 +39,7 @@ class Tensor:
     Parameters
     ----------
     data : array_like
-        Floating arrays keep their dtype; anything else becomes float32.
+        NumPy floating arrays keep their dtype; anything else (lists, ints) becomes float32.
     requires_grad : bool
         Whether ``backward`` should deliver a gradient to this tensor.
     dtype : numpy dtype, optional

@@ -1,0 +1,69 @@
+"""Convolution and pooling against naive loops over every output position."""
+import numpy as np
+import pytest
+
+from minprune import functional as F
+
+
+def naive_conv(x, w, b, stride, padding):
+    n, c, h, wd = x.shape
+    oc, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
+    out = np.zeros((n, oc, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3]))
+    return out + (0 if b is None else b[None, :, None, None])
+
+
+def naive_pool(x, k, stride, padding, reduce, fill):
+    n, c, h, wd = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
+                constant_values=fill)
+    oh, ow = (h + 2 * padding - k) // stride + 1, (wd + 2 * padding - k) // stride + 1
+    out = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            out[:, :, i, j] = reduce(xp[:, :, i * stride:i * stride + k, j * stride:j * stride + k],
+                                     axis=(2, 3))
+    return out
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(1, 1, 0), (3, 1, 0), (3, 1, 1), (5, 1, 2),
+                                                     (3, 2, 0), (3, 2, 1), (2, 2, 0), (4, 3, 2)])
+def test_conv2d_matches_naive_loops(kernel, stride, padding, rng):
+    x = rng.standard_normal((2, 3, 9, 8))
+    w = rng.standard_normal((4, 3, kernel, kernel))
+    b = rng.standard_normal(4)
+    out = F.conv2d(x, w, b, stride=stride, padding=padding)
+    np.testing.assert_allclose(out.data, naive_conv(x, w, b, stride, padding), rtol=1e-10)
+
+
+@pytest.mark.parametrize("k, stride, padding", [(2, None, 0), (3, 1, 0), (3, 2, 1), (2, 1, 1)])
+def test_pooling_matches_naive_loops(k, stride, padding, rng):
+    x = rng.standard_normal((2, 3, 7, 6))
+    s = stride or k
+    np.testing.assert_allclose(F.max_pool2d(x, k, stride, padding).data,
+                               naive_pool(x, k, s, padding, np.max, -np.inf))
+    np.testing.assert_allclose(F.avg_pool2d(x, k, stride, padding).data,
+                               naive_pool(x, k, s, padding, np.sum, 0.0) / (k * k))
+
+
+def test_max_pool_gradient_goes_to_the_first_maximum():
+    x = np.zeros((1, 1, 2, 2))                      # four tied maxima
+    from minprune import Tensor
+    t = Tensor(x, requires_grad=True)
+    F.max_pool2d(t, 2).sum().backward()
+    np.testing.assert_array_equal(t.grad[0, 0], [[1.0, 0.0], [0.0, 0.0]])
+
+
+def test_conv2d_channel_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"3 channels.*\(4, 2, 3, 3\)"):
+        F.conv2d(np.zeros((1, 3, 5, 5)), np.zeros((4, 2, 3, 3)))
+
+
+def test_kernel_larger_than_input():
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        F.conv2d(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 3, 3)))

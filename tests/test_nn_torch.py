@@ -1,0 +1,185 @@
+"""Layers, whole models and optimizers against PyTorch (the oracle), forward and backward."""
+import numpy as np
+import pytest
+
+from minprune import Tensor, functional as F, models, nn
+from minprune.nn import optim
+from oracles import require
+
+TOL = {np.float64: dict(rtol=1e-6, atol=1e-9), np.float32: dict(rtol=1e-4, atol=1e-5)}
+
+
+@pytest.fixture
+def torch():
+    t = require("torch")
+    t.set_num_threads(1)
+    return t
+
+
+def to_torch(torch, model):
+    """A torch.nn.Sequential with the same layers, loaded from our state dict."""
+    tnn = torch.nn
+    layers = []
+    for m in model:
+        if isinstance(m, nn.Linear):
+            layers.append(tnn.Linear(m.in_features, m.out_features, bias=m.bias is not None))
+        elif isinstance(m, nn.Conv2d):
+            layers.append(tnn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride,
+                                     m.padding, bias=m.bias is not None))
+        elif isinstance(m, nn.BatchNorm2d):
+            layers.append(tnn.BatchNorm2d(m.num_features, m.eps, m.momentum))
+        elif isinstance(m, nn.BatchNorm1d):
+            layers.append(tnn.BatchNorm1d(m.num_features, m.eps, m.momentum))
+        elif isinstance(m, nn.AvgPool2d):
+            layers.append(tnn.AvgPool2d(m.kernel_size, m.stride, m.padding))
+        elif isinstance(m, nn.MaxPool2d):
+            layers.append(tnn.MaxPool2d(m.kernel_size, m.stride, m.padding))
+        else:
+            layers.append({nn.ReLU: tnn.ReLU, nn.Tanh: tnn.Tanh, nn.Sigmoid: tnn.Sigmoid,
+                           nn.Flatten: tnn.Flatten, nn.Dropout: lambda: tnn.Dropout(0.0)}
+                          [type(m)]())
+    tmodel = tnn.Sequential(*layers).double()
+    tmodel.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in
+                            model.state_dict().items()})
+    return tmodel
+
+
+def cast(model, dtype):
+    for p in model.parameters():
+        p.data = p.data.astype(dtype)
+    for m in model.modules():
+        for name in vars(m).get("_buffers", ()):
+            b = getattr(m, name)
+            if b.dtype.kind == "f":
+                setattr(m, name, b.astype(dtype))
+    return model
+
+
+def compare(torch, model, x, dtype, training=True):
+    """Forward, input gradient and every parameter gradient against torch."""
+    cast(model, dtype)
+    tmodel = to_torch(torch, model)
+    tmodel.to({np.float64: torch.float64, np.float32: torch.float32}[dtype])
+    model.train(training)
+    tmodel.train(training)
+    xt = torch.tensor(x.astype(dtype), requires_grad=True)
+    ours_x = Tensor(x.astype(dtype), requires_grad=True)
+    out, tout = model(ours_x), tmodel(xt)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), **TOL[dtype])
+    weights = np.random.default_rng(5).standard_normal(out.shape).astype(dtype)
+    (out * weights).sum().backward()
+    (tout * torch.from_numpy(weights)).sum().backward()
+    np.testing.assert_allclose(ours_x.grad, xt.grad.numpy(), **TOL[dtype])
+    tparams = dict(tmodel.named_parameters())
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad, tparams[name].grad.numpy(), **TOL[dtype],
+                                   err_msg=name)
+    tbuffers = dict(tmodel.named_buffers())
+    for name, b in model.named_buffers():
+        np.testing.assert_allclose(b, tbuffers[name].numpy(), **TOL[dtype], err_msg=name)
+
+
+LAYERS = {
+    "linear": (lambda r: nn.Sequential(nn.Linear(7, 5, rng=r)), (4, 7)),
+    "conv s1 p0": (lambda r: nn.Sequential(nn.Conv2d(3, 4, 3, rng=r)), (2, 3, 8, 8)),
+    "conv s2 p2": (lambda r: nn.Sequential(nn.Conv2d(3, 4, 5, stride=2, padding=2, rng=r)),
+                   (2, 3, 9, 9)),
+    "conv s1 p2": (lambda r: nn.Sequential(nn.Conv2d(2, 3, 3, padding=2, rng=r)), (2, 2, 6, 7)),
+    "conv s2 p0": (lambda r: nn.Sequential(nn.Conv2d(2, 3, 3, stride=2, rng=r)), (2, 2, 7, 7)),
+    "maxpool": (lambda r: nn.Sequential(nn.MaxPool2d(2)), (2, 3, 6, 6)),
+    "maxpool overlap": (lambda r: nn.Sequential(nn.MaxPool2d(3, 2, 1)), (2, 3, 7, 7)),
+    "avgpool": (lambda r: nn.Sequential(nn.AvgPool2d(2)), (2, 3, 6, 6)),
+    "avgpool pad": (lambda r: nn.Sequential(nn.AvgPool2d(3, 2, 1)), (2, 3, 7, 7)),
+    "batchnorm1d": (lambda r: nn.Sequential(nn.BatchNorm1d(5)), (8, 5)),
+    "batchnorm2d": (lambda r: nn.Sequential(nn.BatchNorm2d(3)), (4, 3, 5, 5)),
+    "dropout p=0": (lambda r: nn.Sequential(nn.Dropout(0.0), nn.Linear(4, 2, rng=r)), (3, 4)),
+    "activations": (lambda r: nn.Sequential(nn.Linear(4, 6, rng=r), nn.Tanh(),
+                                            nn.Linear(6, 6, rng=r), nn.Sigmoid(),
+                                            nn.Linear(6, 3, rng=r), nn.ReLU()), (5, 4)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_layer_matches_torch(torch, name, training, dtype):
+    build, shape = LAYERS[name]
+    rng = np.random.default_rng(1)
+    model = build(rng)
+    for m in model.modules():                       # non-trivial BatchNorm state and affine
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.weight.data = rng.uniform(0.5, 1.5, m.num_features).astype(m.weight.dtype)
+            m.bias.data = rng.standard_normal(m.num_features).astype(m.bias.dtype)
+            m.running_mean[:] = rng.standard_normal(m.num_features)
+            m.running_var[:] = rng.uniform(0.5, 2, m.num_features)
+    compare(torch, model, rng.standard_normal(shape), dtype, training)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("build", [models.lenet5, models.small_vgg, models.lenet_300_100])
+def test_whole_model_matches_torch(torch, build, dtype):
+    rng = np.random.default_rng(2)
+    compare(torch, build(rng=rng), rng.standard_normal((3, 1, 28, 28)), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_losses_match_torch(torch, dtype):
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((6, 4)).astype(dtype) * 3
+    y = rng.integers(0, 4, 6)
+    ours = Tensor(logits, requires_grad=True)
+    theirs = torch.tensor(logits, requires_grad=True)
+    loss = F.cross_entropy(ours, y)
+    tloss = torch.nn.functional.cross_entropy(theirs, torch.from_numpy(y))
+    loss.backward()
+    tloss.backward()
+    np.testing.assert_allclose(loss.item(), tloss.item(), **TOL[dtype])
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), **TOL[dtype])
+
+    target = rng.standard_normal((6, 4)).astype(dtype)
+    ours.zero_grad()
+    theirs.grad = None
+    loss = F.mse_loss(ours, target)
+    tloss = torch.nn.functional.mse_loss(theirs, torch.from_numpy(target))
+    loss.backward()
+    tloss.backward()
+    np.testing.assert_allclose(loss.item(), tloss.item(), **TOL[dtype])
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), **TOL[dtype])
+
+
+OPTIMIZERS = {
+    "sgd": (dict(lr=0.1), dict(lr=0.1)),
+    "sgd momentum wd": (dict(lr=0.1, momentum=0.9, weight_decay=0.01),
+                        dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+    "sgd nesterov": (dict(lr=0.05, momentum=0.9, nesterov=True),
+                     dict(lr=0.05, momentum=0.9, nesterov=True)),
+    "adam": (dict(lr=0.01), dict(lr=0.01)),
+    "adam wd betas": (dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, eps=1e-6),
+                      dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, eps=1e-6)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_five_optimizer_steps_match_torch(torch, name, dtype):
+    ours_kw, torch_kw = OPTIMIZERS[name]
+    rng = np.random.default_rng(4)
+    model = cast(models.mlp([6, 8, 3], rng=rng), dtype)
+    tmodel = to_torch(torch, model).to(torch.float64 if dtype == np.float64 else torch.float32)
+    cls = optim.Adam if name.startswith("adam") else optim.SGD
+    tcls = torch.optim.Adam if name.startswith("adam") else torch.optim.SGD
+    opt, topt = cls(model.parameters(), **ours_kw), tcls(tmodel.parameters(), **torch_kw)
+    for _ in range(5):
+        x = rng.standard_normal((10, 6)).astype(dtype)
+        y = rng.integers(0, 3, 10)
+        opt.zero_grad()
+        topt.zero_grad()
+        F.cross_entropy(model(Tensor(x)), y).backward()
+        torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)),
+                                          torch.from_numpy(y)).backward()
+        opt.step()
+        topt.step()
+    tparams = dict(tmodel.named_parameters())
+    for pname, p in model.named_parameters():
+        np.testing.assert_allclose(p.data, tparams[pname].detach().numpy(), **TOL[dtype],
+                                   err_msg=pname)
