@@ -4,6 +4,7 @@ import pytest
 
 from minprune import Tensor, functional as F, models, nn
 from minprune.nn import optim
+from minprune.nn.interop import to_torch
 from oracles import require
 
 TOL = {np.float64: dict(rtol=1e-6, atol=1e-9), np.float32: dict(rtol=1e-4, atol=1e-5)}
@@ -14,34 +15,6 @@ def torch():
     t = require("torch")
     t.set_num_threads(1)
     return t
-
-
-def to_torch(torch, model):
-    """A torch.nn.Sequential with the same layers, loaded from our state dict."""
-    tnn = torch.nn
-    layers = []
-    for m in model:
-        if isinstance(m, nn.Linear):
-            layers.append(tnn.Linear(m.in_features, m.out_features, bias=m.bias is not None))
-        elif isinstance(m, nn.Conv2d):
-            layers.append(tnn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride,
-                                     m.padding, bias=m.bias is not None))
-        elif isinstance(m, nn.BatchNorm2d):
-            layers.append(tnn.BatchNorm2d(m.num_features, m.eps, m.momentum))
-        elif isinstance(m, nn.BatchNorm1d):
-            layers.append(tnn.BatchNorm1d(m.num_features, m.eps, m.momentum))
-        elif isinstance(m, nn.AvgPool2d):
-            layers.append(tnn.AvgPool2d(m.kernel_size, m.stride, m.padding))
-        elif isinstance(m, nn.MaxPool2d):
-            layers.append(tnn.MaxPool2d(m.kernel_size, m.stride, m.padding))
-        else:
-            layers.append({nn.ReLU: tnn.ReLU, nn.Tanh: tnn.Tanh, nn.Sigmoid: tnn.Sigmoid,
-                           nn.Flatten: tnn.Flatten, nn.Dropout: lambda: tnn.Dropout(0.0)}
-                          [type(m)]())
-    tmodel = tnn.Sequential(*layers).double()
-    tmodel.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in
-                            model.state_dict().items()})
-    return tmodel
 
 
 def cast(model, dtype):
@@ -58,8 +31,7 @@ def cast(model, dtype):
 def compare(torch, model, x, dtype, training=True):
     """Forward, input gradient and every parameter gradient against torch."""
     cast(model, dtype)
-    tmodel = to_torch(torch, model)
-    tmodel.to({np.float64: torch.float64, np.float32: torch.float32}[dtype])
+    tmodel = to_torch(model, {np.float64: torch.float64, np.float32: torch.float32}[dtype])
     model.train(training)
     tmodel.train(training)
     xt = torch.tensor(x.astype(dtype), requires_grad=True)
@@ -165,7 +137,7 @@ def test_five_optimizer_steps_match_torch(torch, name, dtype):
     ours_kw, torch_kw = OPTIMIZERS[name]
     rng = np.random.default_rng(4)
     model = cast(models.mlp([6, 8, 3], rng=rng), dtype)
-    tmodel = to_torch(torch, model).to(torch.float64 if dtype == np.float64 else torch.float32)
+    tmodel = to_torch(model)
     cls = optim.Adam if name.startswith("adam") else optim.SGD
     tcls = torch.optim.Adam if name.startswith("adam") else torch.optim.SGD
     opt, topt = cls(model.parameters(), **ours_kw), tcls(tmodel.parameters(), **torch_kw)

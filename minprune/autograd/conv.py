@@ -85,6 +85,7 @@ def conv2d(x, w, b=None, stride=1, padding=0):
 
 
 def _pool_setup(x, kernel_size, stride, padding, fill, what):
+    """Validate, then return the padded NHWC view that the taps of a pooling window slice."""
     x = as_tensor(x)
     if x.ndim != 4:
         raise ValueError(f"{what} takes x of shape (N, C, H, W), got {x.shape}")
@@ -95,11 +96,17 @@ def _pool_setup(x, kernel_size, stride, padding, fill, what):
     n, c, h, wd = x.shape
     oh = _out_size(h, kernel_size, stride, padding, what)
     ow = _out_size(wd, kernel_size, stride, padding, what)
-    xp = x.data
+    xp = x.data.transpose(0, 2, 3, 1)                        # NHWC: channels innermost
     if padding:
-        xp = np.pad(xp, ((0, 0), (0, 0), (padding, padding), (padding, padding)),
+        xp = np.pad(xp, ((0, 0), (padding, padding), (padding, padding), (0, 0)),
                     constant_values=fill)
     return x, xp, stride, oh, ow
+
+
+def _nchw_grad(dxp, padding, shape):
+    """The NCHW view of a padded NHWC gradient, cropped to the unpadded input."""
+    h, w = shape[2], shape[3]
+    return dxp[:, padding:padding + h, padding:padding + w, :].transpose(0, 3, 1, 2)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
@@ -108,45 +115,40 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     The gradient goes to the first maximum of each window in row-major order, as in PyTorch.
     """
     x, xp, stride, oh, ow = _pool_setup(x, kernel_size, stride, padding, -np.inf, "max_pool2d")
-    out = arg = None
-    for i, j, rows, cols in _taps(kernel_size, kernel_size, stride, oh, ow):
-        v = xp[:, :, rows, cols]
-        if out is None:
-            out, arg = v.copy(order="K"), np.zeros_like(v, dtype=np.int16)
-        else:
-            better = v > out                                  # strict: the first maximum wins
-            np.copyto(out, v, where=better)
-            arg[better] = i * kernel_size + j
+    taps = list(_taps(kernel_size, kernel_size, stride, oh, ow))
+    out = np.array(xp[:, taps[0][2], taps[0][3], :])
+    arg = np.zeros(out.shape, dtype=np.int16)               # which tap holds the maximum
+    for i, j, rows, cols in taps[1:]:
+        v = xp[:, rows, cols, :]
+        np.putmask(arg, v > out, i * kernel_size + j)          # strict: the first maximum wins
+        np.maximum(out, v, out=out)
 
     def backward(grad):
+        g = grad.transpose(0, 2, 3, 1)
         dxp = np.zeros(xp.shape, dtype=grad.dtype)
-        for i, j, rows, cols in _taps(kernel_size, kernel_size, stride, oh, ow):
-            dxp[:, :, rows, cols] += grad * (arg == i * kernel_size + j)
-        return (_crop(dxp, padding, x.shape),)
+        for i, j, rows, cols in taps:
+            dxp[:, rows, cols, :] += g * (arg == i * kernel_size + j)
+        return (_nchw_grad(dxp, padding, x.shape),)
 
-    return Tensor(out, parents=(x,), backward_fn=backward)
+    return Tensor(out.transpose(0, 3, 1, 2), parents=(x,), backward_fn=backward)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Average pooling; padded zeros count in the average (PyTorch's count_include_pad=True)."""
     x, xp, stride, oh, ow = _pool_setup(x, kernel_size, stride, padding, 0.0, "avg_pool2d")
-    scale = 1.0 / (kernel_size * kernel_size)
-    out = None
-    for _, _, rows, cols in _taps(kernel_size, kernel_size, stride, oh, ow):
-        v = xp[:, :, rows, cols]
-        out = v * scale if out is None else out + v * scale
+    taps = list(_taps(kernel_size, kernel_size, stride, oh, ow))
+    out = np.zeros((xp.shape[0], oh, ow, xp.shape[3]), dtype=xp.dtype)
+    for _, _, rows, cols in taps:
+        out += xp[:, rows, cols, :]
+    out *= 1.0 / (kernel_size * kernel_size)
 
     def backward(grad):
-        dxp = np.zeros(xp.shape, dtype=grad.dtype)
-        share = grad * scale                                  # each input gets 1/k² of each output
-        for _, _, rows, cols in _taps(kernel_size, kernel_size, stride, oh, ow):
-            dxp[:, :, rows, cols] += share
-        return (_crop(dxp, padding, x.shape),)
+        share = grad.transpose(0, 2, 3, 1) * (1.0 / (kernel_size * kernel_size))
+        dxp = np.zeros(xp.shape, dtype=grad.dtype)             # each input gets 1/k² of each
+        for _, _, rows, cols in taps:                          # window it belongs to
+            dxp[:, rows, cols, :] += share
+        return (_nchw_grad(dxp, padding, x.shape),)
 
-    return Tensor(out, parents=(x,), backward_fn=backward)
+    return Tensor(out.transpose(0, 3, 1, 2), parents=(x,), backward_fn=backward)
 
 
-def _crop(a, padding, shape):
-    if not padding:
-        return a
-    return a[:, :, padding:padding + shape[2], padding:padding + shape[3]]

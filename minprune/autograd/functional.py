@@ -1,4 +1,4 @@
-"""Composite functions built only from the primitives in ``ops`` and ``conv``."""
+"""Composite functions built from the primitives in ``ops`` and ``conv`` (re-exported here)."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,17 +11,7 @@ from .tensor import Tensor
 __all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout", "relu",
            "tanh", "sigmoid", "softmax", "log_softmax", "cross_entropy", "mse_loss"]
 
-relu, tanh, sigmoid = ops.relu, ops.tanh, ops.sigmoid
-
-
-def linear(x, weight, bias=None):
-    """``x @ weightᵀ + bias``. x: (N, in), weight: (out, in), bias: (out,) -> (N, out)."""
-    x = as_tensor(x, weight)
-    if x.ndim != 2 or x.shape[1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} does not fit a weight of shape "
-                         f"{weight.shape} (expected (N, {weight.shape[1]}))")
-    out = x @ weight.T
-    return out if bias is None else out + bias
+linear, relu, tanh, sigmoid = ops.linear, ops.relu, ops.tanh, ops.sigmoid
 
 
 def log_softmax(x, axis=-1):

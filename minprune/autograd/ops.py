@@ -83,6 +83,27 @@ def matmul(a, b):
     return Tensor(a.data @ b.data, parents=(a, b), backward_fn=backward)
 
 
+def linear(x, w, b=None):
+    """``x @ wᵀ + b`` as one primitive: the workhorse of every MLP, so its gradients are
+    produced directly in the parameters' layouts (no transposed copies).
+
+    x : (N, in), w : (out, in), b : (out,) or None -> (N, out).
+    """
+    x, w = _pair(x, w)
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} does not fit a weight of shape "
+                         f"{w.shape} (expected (N, {w.shape[-1]}))")
+    out = x.data @ w.data.T
+    if b is not None:
+        b = as_tensor(b, w)
+        out += b.data
+    def backward(grad):                                     # y = x Wᵀ + b
+        return ((grad @ w.data if x.requires_grad else None,   # dL/dx = G W
+                 grad.T @ x.data)                              # dL/dW = Gᵀ x
+                + ((grad.sum(axis=0),) if b is not None else ()))   # dL/db = Σ_n G
+    return Tensor(out, parents=(x, w) if b is None else (x, w, b), backward_fn=backward)
+
+
 # --- elementwise functions ----------------------------------------------------------------
 
 def exp(a):
@@ -112,10 +133,10 @@ def abs(a):
 
 
 def relu(a):
-    keep = a.data > 0
+    out = np.maximum(a.data, 0)
     def backward(grad):
-        return (grad * keep,)                               # derivative 0 at 0, as in PyTorch
-    return Tensor(a.data * keep, parents=(a,), backward_fn=backward)
+        return (grad * (out > 0),)                          # derivative 0 at 0, as in PyTorch
+    return Tensor(out, parents=(a,), backward_fn=backward)
 
 
 def tanh(a):

@@ -1,0 +1,67 @@
+"""Shared benchmark plumbing: thread pinning, robust timing, subprocess workers, tables."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS")
+
+
+def thread_env(threads):
+    """An environment pinning every thread pool (BLAS, OpenMP, Numba) to ``threads``."""
+    env = dict(os.environ)
+    env.update({name: str(threads) for name in THREAD_VARIABLES})
+    env.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+    return env
+
+
+def median_time(fn, *, warmup=3, repeat=20, min_time=0.0):
+    """Median wall time of ``fn()`` in seconds over ``repeat`` calls after ``warmup`` calls.
+
+    The median, not the mean: these machines are shared, and a neighbour's burst should move
+    one sample, not the answer.
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < repeat or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def run_worker(module, args, threads):
+    """Run ``python -m module args`` at ``threads`` threads; parse the JSON it prints last."""
+    cmd = [sys.executable, "-m", module, *map(str, args)]
+    done = subprocess.run(cmd, env=thread_env(threads), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark worker failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def machine_line(threads):
+    """One line saying where and how a benchmark ran (quote it with the figures)."""
+    return (f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
+            f"{platform.python_version()}, numpy {np.__version__}, threads {threads}, "
+            f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
+
+
+def table(rows, columns):
+    """A plain-text table: ``rows`` are dicts, ``columns`` (key, header, format) triples."""
+    cells = [[header for _, header, _ in columns]]
+    for row in rows:
+        cells.append([("-" if row.get(key) is None else fmt.format(row[key]))
+                      for key, _, fmt in columns])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

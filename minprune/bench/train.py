@@ -1,0 +1,87 @@
+"""``minprune bench train``: one training step (forward, backward, SGD) against PyTorch CPU.
+
+Each library runs in its own process with every thread pool pinned to the same count, and
+reports the median step time after warm-up; the table gives minprune's time as a ratio of
+PyTorch's, both measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from .common import machine_line, median_time, run_worker, table
+
+CASES = [("lenet_300_100", 64), ("lenet_300_100", 256), ("lenet5", 64)]
+
+
+def _data(batch, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((batch, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, batch)
+
+
+def step_time_minprune(model_name, batch, repeat):
+    from .. import Tensor, functional as F, models
+    from ..nn import optim
+    model = getattr(models, model_name)(rng=0)
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = _data(batch)
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(Tensor(x)), y).backward()
+        opt.step()
+    return median_time(step, warmup=5, repeat=repeat)
+
+
+def step_time_torch(model_name, batch, repeat):
+    import torch
+    from .. import models
+    from ..nn.interop import to_torch
+    torch.set_num_threads(int(torch.get_num_threads()))   # pinned by the environment
+    model = to_torch(getattr(models, model_name)(rng=0))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = (torch.from_numpy(a) for a in _data(batch))
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return median_time(step, warmup=5, repeat=repeat)
+
+
+def run(threads=1, repeat=30, cases=CASES, out=print):
+    """Measure every case in both libraries; print and return the rows."""
+    out(machine_line(threads))
+    rows = []
+    for model_name, batch in cases:
+        row = {"model": model_name, "batch": batch}
+        for lib in ("minprune", "torch"):
+            try:
+                row[lib] = run_worker(__name__, ["--worker", lib, model_name, batch, repeat],
+                                      threads)["seconds"] * 1e3
+            except RuntimeError as exc:
+                if lib != "torch":
+                    raise
+                out(f"(PyTorch not measured: {str(exc).splitlines()[-1]})")
+        if row.get("torch"):
+            row["ratio"] = row["minprune"] / row["torch"]
+        rows.append(row)
+    out(table(rows, [("model", "model", "{}"), ("batch", "batch", "{}"),
+                     ("minprune", "minprune ms", "{:.2f}"), ("torch", "torch ms", "{:.2f}"),
+                     ("ratio", "minprune/torch", "{:.2f}x")]))
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m minprune.bench.train")
+    p.add_argument("--worker", nargs=4, metavar=("LIB", "MODEL", "BATCH", "REPEAT"))
+    args = p.parse_args(argv)
+    lib, model_name, batch, repeat = args.worker
+    fn = step_time_minprune if lib == "minprune" else step_time_torch
+    print(json.dumps({"seconds": fn(model_name, int(batch), int(repeat))}))
+
+
+if __name__ == "__main__":
+    main()
