@@ -62,9 +62,13 @@ def backward(root, grad=None):
         if node.backward_fn is None:              # a leaf: keep what reached it
             node.accumulate(g)
             continue
+        given = set()
         for parent, pg in zip(node.parents, node.backward_fn(g)):
             if pg is None or not parent.requires_grad:
                 continue
             pg = unbroadcast(pg, parent.shape)
+            if id(pg) in given:                   # one array handed to two parents (a + b):
+                pg = pg.copy()                    # each must own its gradient
+            given.add(id(pg))
             key = id(parent)
             grads[key] = pg if key not in grads else grads[key] + pg

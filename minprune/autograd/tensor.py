@@ -91,9 +91,15 @@ class Tensor:
         return Tensor(self.data)
 
     def accumulate(self, grad):
-        """Add ``grad`` into ``.grad`` (fan-out: every path contributes)."""
+        """Add ``grad`` into ``.grad`` (fan-out: every path contributes).
+
+        The engine hands each array to one tensor only, so a fresh, writeable, contiguous
+        array of the right dtype is adopted as it is instead of copied.
+        """
         if self.grad is None:
-            self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
+            owned = (grad.flags.owndata and grad.flags.writeable and grad.flags.c_contiguous
+                     and grad.dtype == self.data.dtype)
+            self.grad = grad if owned else np.array(grad, dtype=self.data.dtype, copy=True)
         else:
             self.grad += grad
 

@@ -51,20 +51,29 @@ def step_time_torch(model_name, batch, repeat):
     return median_time(step, warmup=5, repeat=repeat)
 
 
-def run(threads=1, repeat=30, cases=CASES, out=print):
-    """Measure every case in both libraries; print and return the rows."""
+def run(threads=1, repeat=30, rounds=3, cases=CASES, out=print):
+    """Measure every case in both libraries; print and return the rows.
+
+    The two libraries take turns for ``rounds`` rounds, each in a fresh process, and each
+    keeps the median of its rounds, so a slow spell on a shared machine hits both alike.
+    """
     out(machine_line(threads))
     rows = []
+    libs = ["minprune", "torch"]
     for model_name, batch in cases:
         row = {"model": model_name, "batch": batch}
-        for lib in ("minprune", "torch"):
-            try:
-                row[lib] = run_worker(__name__, ["--worker", lib, model_name, batch, repeat],
-                                      threads)["seconds"] * 1e3
-            except RuntimeError as exc:
-                if lib != "torch":
-                    raise
-                out(f"(PyTorch not measured: {str(exc).splitlines()[-1]})")
+        times = {lib: [] for lib in libs}
+        for _ in range(rounds):
+            for lib in list(libs):
+                try:
+                    times[lib].append(run_worker(
+                        __name__, ["--worker", lib, model_name, batch, repeat], threads)["seconds"])
+                except RuntimeError as exc:
+                    if lib != "torch":
+                        raise
+                    out(f"(PyTorch not measured: {str(exc).splitlines()[-1]})")
+                    libs.remove(lib)
+        row.update((lib, float(np.median(t)) * 1e3) for lib, t in times.items() if t)
         if row.get("torch"):
             row["ratio"] = row["minprune"] / row["torch"]
         rows.append(row)
