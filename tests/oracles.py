@@ -1,4 +1,4 @@
-"""Reference systems for cross-check tests: skip when absent, fail under MINPRUNE_REQUIRE_ORACLES=1."""
+"""Reference systems for cross-checks: skip when absent, fail under MINPRUNE_REQUIRE_ORACLES=1."""
 import importlib
 import os
 

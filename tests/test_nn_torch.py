@@ -119,28 +119,25 @@ def test_losses_match_torch(torch, dtype):
     np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), **TOL[dtype])
 
 
-OPTIMIZERS = {
-    "sgd": (dict(lr=0.1), dict(lr=0.1)),
-    "sgd momentum wd": (dict(lr=0.1, momentum=0.9, weight_decay=0.01),
-                        dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
-    "sgd nesterov": (dict(lr=0.05, momentum=0.9, nesterov=True),
-                     dict(lr=0.05, momentum=0.9, nesterov=True)),
-    "adam": (dict(lr=0.01), dict(lr=0.01)),
-    "adam wd betas": (dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, eps=1e-6),
-                      dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, eps=1e-6)),
+OPTIMIZERS = {                                      # the same keywords for both libraries
+    "sgd": dict(lr=0.1),
+    "sgd momentum wd": dict(lr=0.1, momentum=0.9, weight_decay=0.01),
+    "sgd nesterov": dict(lr=0.05, momentum=0.9, nesterov=True),
+    "adam": dict(lr=0.01),
+    "adam wd betas": dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, eps=1e-6),
 }
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_five_optimizer_steps_match_torch(torch, name, dtype):
-    ours_kw, torch_kw = OPTIMIZERS[name]
+    kwargs = OPTIMIZERS[name]
     rng = np.random.default_rng(4)
     model = cast(models.mlp([6, 8, 3], rng=rng), dtype)
     tmodel = to_torch(model)
     cls = optim.Adam if name.startswith("adam") else optim.SGD
     tcls = torch.optim.Adam if name.startswith("adam") else torch.optim.SGD
-    opt, topt = cls(model.parameters(), **ours_kw), tcls(tmodel.parameters(), **torch_kw)
+    opt, topt = cls(model.parameters(), **kwargs), tcls(tmodel.parameters(), **kwargs)
     for _ in range(5):
         x = rng.standard_normal((10, 6)).astype(dtype)
         y = rng.integers(0, 3, 10)

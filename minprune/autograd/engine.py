@@ -53,7 +53,8 @@ def backward(root, grad=None):
     else:
         grad = np.asarray(grad, dtype=root.data.dtype)
         if grad.shape != root.shape:
-            raise ValueError(f"grad has shape {grad.shape}, expected the output's shape {root.shape}")
+            raise ValueError(f"grad has shape {grad.shape}, expected the output's shape "
+                             f"{root.shape}")
     grads = {id(root): grad}
     for node in reversed(topological_order(root)):
         g = grads.pop(id(node), None)

@@ -53,8 +53,9 @@ def check_grad(fn, *arrays, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
         err = np.abs(analytic - numeric)
         bad = err > atol + rtol * np.abs(numeric)
         if bad.any():
-            i = np.unravel_index(np.argmax(err - rtol * np.abs(numeric)), a.shape)
+            worst_at = np.argmax(err - rtol * np.abs(numeric))
+            i = tuple(int(k) for k in np.unravel_index(worst_at, a.shape))
             raise AssertionError(f"gradient of argument {k} differs at {i}: autograd "
-                                 f"{analytic[i]!r}, finite differences {numeric[i]!r}")
+                                 f"{analytic[i]:.6g}, finite differences {numeric[i]:.6g}")
         worst = np.maximum(worst, err.max(initial=0.0))
     return float(worst)

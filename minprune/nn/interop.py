@@ -1,4 +1,4 @@
-"""Build the PyTorch twin of a Sequential model (for cross-checks and benchmarks; torch optional)."""
+"""The PyTorch twin of a Sequential model, for cross-checks and benchmarks (torch optional)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,0 +1,170 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+# ---
+
+# %% [markdown]
+# # Lesson 03: convolutions with im2col
+#
+# **Goal.** See a convolution as one matrix product: unfold every receptive field into a row
+# (im2col), multiply by the filters, fold gradients back (col2im). Then see why the *memory
+# layout* of those rows decides the speed, and train LeNet-5.
+
+# %%
+import os
+import time
+
+import numpy as np
+
+from minprune import Tensor, functional as F, models
+from minprune.autograd.conv import _windows
+from minprune.nn import evaluate, fit, optim
+
+QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. Convolution, the slow way
+#
+# Output (n, o, i, j) is the sum over channels c and taps (p, q) of
+# x[n, c, i·s + p, j·s + q] · w[o, c, p, q] (PyTorch computes this cross-correlation).
+
+# %%
+def conv_loops(x, w):
+    n, c, h, wd = x.shape
+    o, _, k, _ = w.shape
+    out = np.zeros((n, o, h - k + 1, wd - k + 1))
+    for i in range(h - k + 1):
+        for j in range(wd - k + 1):
+            patch = x[:, :, i:i + k, j:j + k]                     # (n, c, k, k)
+            out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3]))
+    return out
+
+
+x = rng.standard_normal((2, 3, 8, 8))
+w = rng.standard_normal((4, 3, 3, 3))
+reference = conv_loops(x, w)
+assert np.allclose(F.conv2d(x, w).data, reference)
+print("minprune's conv2d equals the loops:", reference.shape)
+
+# %% [markdown]
+# ## 2. im2col: one row per output position
+#
+# Stack every 3x3x3 patch as a row: 2 images x 6 x 6 positions = 72 rows of 27 numbers. The
+# convolution is then `cols @ W2ᵀ` with the filters flattened the same way.
+
+# %%
+x_nhwc = x.transpose(0, 2, 3, 1)                                 # channels last
+cols = _windows(x_nhwc, 3, 3, 1, 6, 6).reshape(2 * 6 * 6, 3 * 3 * 3)
+W2 = w.transpose(0, 2, 3, 1).reshape(4, 27)                      # same (kh, kw, c) order
+out = (cols @ W2.T).reshape(2, 6, 6, 4).transpose(0, 3, 1, 2)
+print("cols:", cols.shape, " W2:", W2.shape)
+assert np.allclose(out, reference)
+
+# %% [markdown]
+# ## 3. The backward pass is two more products and a fold
+#
+# With G the output gradient as a (rows, filters) matrix: dW2 = Gᵀ·cols, and dcols = G·W2;
+# col2im adds each row of dcols back to the pixels it came from (overlapping patches add up).
+# `check_grad` confirms minprune's implementation, stride and padding included.
+
+# %%
+from minprune.autograd.gradcheck import check_grad
+
+err = check_grad(lambda a, b: F.conv2d(a, b, stride=2, padding=1), x[:1], w)
+print(f"conv2d gradient check: max error {err:.1e}")
+assert err < 1e-6
+
+# %% [markdown]
+# ## 4. Layout decides speed
+#
+# Unfolding copies data. If channels are the innermost (contiguous) axis, each tap of a patch
+# copies C neighbouring numbers at once; in NCHW each tap copies a single number. minprune keeps
+# activations channels-last in memory while showing NCHW shapes.
+
+# %%
+def time_it(fn, repeat):
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - t0) / repeat
+
+
+big = rng.standard_normal((32, 20, 12, 12)).astype(np.float32)   # LeNet-5's second conv input
+nchw = lambda: np.lib.stride_tricks.sliding_window_view(big, (5, 5), axis=(2, 3)) \
+    .transpose(0, 2, 3, 1, 4, 5).reshape(-1, 500)
+nhwc_array = np.ascontiguousarray(big.transpose(0, 2, 3, 1))
+nhwc = lambda: _windows(nhwc_array, 5, 5, 1, 8, 8).reshape(-1, 500)
+repeat = 5 if QUICK else 50
+t_nchw, t_nhwc = time_it(nchw, repeat), time_it(nhwc, repeat)
+print(f"im2col from NCHW {t_nchw * 1e3:.2f} ms, from NHWC {t_nhwc * 1e3:.2f} ms "
+      f"({t_nchw / t_nhwc:.1f}x)")
+assert nchw().shape == nhwc().shape == (32 * 8 * 8, 500)
+
+# %% [markdown]
+# ## 5. Pooling
+#
+# Max pooling keeps the largest value of each window; its gradient goes to the first maximum
+# (as in PyTorch). Average pooling spreads the gradient evenly.
+
+# %%
+img = Tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
+pooled = F.max_pool2d(img, 2)
+pooled.sum().backward()
+print(pooled.data[0, 0])
+print(img.grad[0, 0])
+assert pooled.data[0, 0].tolist() == [[5.0, 7.0], [13.0, 15.0]]
+assert img.grad.sum() == 4
+
+# %% [markdown]
+# ## 6. LeNet-5 on a small image task
+#
+# Two conv layers, two max-pools, two fully connected layers: 431,080 parameters. Our task:
+# 28x28 images showing a horizontal bar, a vertical bar, a cross, or a box, at random positions
+# with noise.
+
+# %%
+def shapes(n, rng):
+    X = 0.3 * rng.random((n, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 4, n)
+    for k in range(n):
+        r, c, L = rng.integers(4, 14), rng.integers(4, 14), rng.integers(8, 14)
+        if y[k] in (0, 2):
+            X[k, 0, r + L // 2, c:c + L] = 1
+        if y[k] in (1, 2):
+            X[k, 0, r:r + L, c + L // 2] = 1
+        if y[k] == 3:
+            X[k, 0, r, c:c + L] = X[k, 0, r + L, c:c + L] = 1
+            X[k, 0, r:r + L, c] = X[k, 0, r:r + L, c + L] = 1
+    return X, y
+
+
+n_train = 600 if QUICK else 4000
+X_train, y_train = shapes(n_train, rng)
+X_test, y_test = shapes(400, rng)
+net = models.lenet5(rng=rng)
+print(f"LeNet-5 parameters: {sum(p.size for p in net.parameters()):,}")
+assert sum(p.size for p in net.parameters()) == 431_080
+history = fit(net, X_train, y_train, epochs=2 if QUICK else 5,
+              optimizer=optim.SGD(net.parameters(), lr=0.05, momentum=0.9), batch_size=32,
+              rng=rng)
+acc = evaluate(net, X_test, y_test)["accuracy"]
+print(f"test accuracy {acc:.3f}")
+assert history["loss"][-1] < history["loss"][0]
+if not QUICK:
+    assert acc > 0.95
+
+# %% [markdown]
+# ## Summary
+#
+# - im2col turns convolution into a matrix product; col2im folds its gradient back.
+# - The copy into columns is the price; a channels-last layout makes it cheap.
+# - Pooling's backward routes gradient to the winners (max) or spreads it (average).
+#
+# ## Exercises
+#
+# 1. Derive the output size formula (H + 2p − k) // s + 1 from the loops in section 1.
+# 2. Time `F.conv2d` on NCHW-contiguous input against the same data channels-last in memory.
+# 3. Which layer of LeNet-5 holds most parameters? Most multiply-adds? (Pruning cares about both.)
