@@ -30,6 +30,22 @@ def _windows(xp, kh, kw, stride, oh, ow):
                       writeable=False)
 
 
+def _im2col(xp, kh, kw, stride, oh, ow):
+    """The (N·OH·OW, kh·kw·C) matrix whose rows are the receptive fields, columns (kh, kw, C).
+
+    With several channels the rows are copied from the channels-last windows, C numbers at a
+    time. With one or two channels (a first layer) those runs are too short, so the matrix is
+    filled one tap at a time as a column-major array: each tap is then one long strided copy.
+    """
+    n, _, _, c = xp.shape
+    if c >= 3:
+        return _windows(xp, kh, kw, stride, oh, ow).reshape(n * oh * ow, kh * kw * c)
+    cols = np.empty((kh, kw, c, n, oh, ow), dtype=xp.dtype)
+    for i, j, rows, cols_ in _taps(kh, kw, stride, oh, ow):
+        cols[i, j] = xp[:, rows, cols_, :].transpose(3, 0, 1, 2)
+    return cols.reshape(kh * kw * c, n * oh * ow).T          # same matrix, column-major
+
+
 def _taps(kh, kw, stride, oh, ow):
     """For each kernel tap (i, j): the strided slices of the padded input it touches."""
     for i in range(kh):
@@ -59,7 +75,7 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     xp = x.data.transpose(0, 2, 3, 1)                        # NHWC view
     if padding:
         xp = np.pad(xp, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    cols = _windows(xp, kh, kw, stride, oh, ow).reshape(n * oh * ow, kh * kw * c)  # im2col copy
+    cols = _im2col(xp, kh, kw, stride, oh, ow)
     w2 = w.data.transpose(0, 2, 3, 1).reshape(oc, kh * kw * c)
     out = cols @ w2.T
     if b is not None:
@@ -71,11 +87,14 @@ def conv2d(x, w, b=None, stride=1, padding=0):
         dw = (g2.T @ cols).reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
         db = g2.sum(axis=0) if b is not None else None
         dx = None
-        if x.requires_grad:                                  # col2im: scatter-add each tap back
-            dcols = (g2 @ w2).reshape(n, oh, ow, kh, kw, c)
+        if x.requires_grad:
+            # col2im fused with dcols = G·W2, one tap at a time: each tap's (rows, C) block of
+            # dcols is G·W[:, :, i, j], added straight onto the pixels it came from. This never
+            # holds the whole dcols matrix, which is kh·kw times larger than the input.
+            w_taps = w.data.transpose(2, 3, 0, 1)            # (kh, kw, OC, C)
             dxp = np.zeros(xp.shape, dtype=grad.dtype)
             for i, j, rows, cols_ in _taps(kh, kw, stride, oh, ow):
-                dxp[:, rows, cols_, :] += dcols[:, :, :, i, j, :]
+                dxp[:, rows, cols_, :] += (g2 @ w_taps[i, j]).reshape(n, oh, ow, c)
             dx = dxp[:, padding:padding + h, padding:padding + wd, :].transpose(0, 3, 1, 2)
         return (dx, np.ascontiguousarray(dw)) + ((db,) if b is not None else ())
 
@@ -113,21 +132,27 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     """Max pooling over (kernel_size x kernel_size) windows; stride defaults to kernel_size.
 
     The gradient goes to the first maximum of each window in row-major order, as in PyTorch.
+    The forward keeps only the maxima (one in-place ``maximum`` per tap); the backward finds
+    the winners again by comparing each tap with them, taking each window's first hit.
     """
     x, xp, stride, oh, ow = _pool_setup(x, kernel_size, stride, padding, -np.inf, "max_pool2d")
     taps = list(_taps(kernel_size, kernel_size, stride, oh, ow))
     out = np.array(xp[:, taps[0][2], taps[0][3], :])
-    arg = np.zeros(out.shape, dtype=np.int16)               # which tap holds the maximum
-    for i, j, rows, cols in taps[1:]:
-        v = xp[:, rows, cols, :]
-        np.putmask(arg, v > out, i * kernel_size + j)          # strict: the first maximum wins
-        np.maximum(out, v, out=out)
+    for _, _, rows, cols in taps[1:]:
+        np.maximum(out, xp[:, rows, cols, :], out=out)
 
     def backward(grad):
         g = grad.transpose(0, 2, 3, 1)
         dxp = np.zeros(xp.shape, dtype=grad.dtype)
-        for i, j, rows, cols in taps:
-            dxp[:, rows, cols, :] += g * (arg == i * kernel_size + j)
+        free = np.ones(out.shape, dtype=bool)                  # windows still without a winner
+        for _, _, rows, cols in taps:
+            hit = np.equal(xp[:, rows, cols, :], out)
+            np.logical_and(hit, free, out=hit)
+            np.logical_xor(free, hit, out=free)
+            if stride >= kernel_size:                          # windows do not overlap
+                np.multiply(g, hit, out=dxp[:, rows, cols, :])
+            else:
+                dxp[:, rows, cols, :] += g * hit
         return (_nchw_grad(dxp, padding, x.shape),)
 
     return Tensor(out.transpose(0, 3, 1, 2), parents=(x,), backward_fn=backward)
