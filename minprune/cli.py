@@ -10,7 +10,7 @@ BENCHES = ("train",)
 def _bench(args):
     if args.suite == "train":
         from .bench import train
-        train.run(threads=args.threads, repeat=args.repeat)
+        train.run(threads=args.threads, repeat=args.repeat, rounds=args.rounds)
     return 0
 
 
@@ -21,6 +21,8 @@ def build_parser():
     bench.add_argument("suite", choices=BENCHES, help="which benchmark")
     bench.add_argument("--threads", type=int, default=1, help="threads for every pool (1)")
     bench.add_argument("--repeat", type=int, default=30, help="timed repetitions (30)")
+    bench.add_argument("--rounds", type=int, default=3,
+                       help="alternating rounds per library, each in a fresh process (3)")
     bench.set_defaults(run=_bench)
     return parser
 
