@@ -2,7 +2,8 @@
 from . import nn
 from .autograd import functional
 from .autograd.tensor import Tensor, no_grad
+from .io import load, save
 from .nn import models
 
 __version__ = "0.1.0"
-__all__ = ["Tensor", "no_grad", "functional", "nn", "models", "__version__"]
+__all__ = ["Tensor", "no_grad", "functional", "nn", "models", "save", "load", "__version__"]

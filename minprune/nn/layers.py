@@ -36,6 +36,10 @@ class Linear(Module):
     def forward(self, x):
         return F.linear(x, masked(self.weight), masked(self.bias))
 
+    def config(self):
+        return dict(in_features=self.in_features, out_features=self.out_features,
+                    bias=self.bias is not None, dtype=self.weight.dtype.name)
+
     def extra_repr(self):
         return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
 
@@ -63,6 +67,11 @@ class Conv2d(Module):
                              f"got {x.shape}")
         return F.conv2d(x, masked(self.weight), masked(self.bias), self.stride, self.padding)
 
+    def config(self):
+        return dict(in_channels=self.in_channels, out_channels=self.out_channels,
+                    kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                    bias=self.bias is not None, dtype=self.weight.dtype.name)
+
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}")
@@ -74,6 +83,9 @@ class MaxPool2d(Module):
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def config(self):
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
@@ -105,6 +117,10 @@ class _BatchNorm(Module):
         return F.batch_norm(x, self.running_mean, self.running_var, masked(self.weight),
                             masked(self.bias), self.training, self.momentum, self.eps)
 
+    def config(self):
+        return dict(num_features=self.num_features, eps=self.eps, momentum=self.momentum,
+                    dtype=self.weight.dtype.name)
+
     def extra_repr(self):
         return f"{self.num_features}"
 
@@ -129,6 +145,9 @@ class Dropout(Module):
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.rng)
+
+    def config(self):
+        return dict(p=self.p)
 
     def extra_repr(self):
         return f"p={self.p}"

@@ -110,6 +110,10 @@ class Module:
         for name, buf in own_buffers.items():
             buf[...] = state[name]
 
+    def config(self):
+        """The constructor arguments that rebuild this module (for ``minprune.save``)."""
+        return {}
+
     def extra_repr(self):
         return ""
 

@@ -1,0 +1,139 @@
+"""Save and load models (and, with the same format, trees) as one ``.npz``, atomically.
+
+A file holds a JSON description (what to build) under ``__minprune__`` and plain arrays
+(``param/<name>``, ``buffer/<name>``, ``mask/<name>``). Loading never unpickles
+(``allow_pickle=False``), so a file can carry data but never code. Writes go to a temporary file
+in the same folder that is renamed into place: an interrupted save leaves the old file or none,
+never half of one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+FORMAT = "minprune"
+FORMAT_VERSION = 1
+
+
+def cache_dir():
+    """Where generated datasets are cached: $MINPRUNE_CACHE, else the user's cache folder."""
+    path = os.environ.get("MINPRUNE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "minprune")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def atomic_write(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_npz_atomic(path, **arrays):
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def write_text_atomic(path, text):
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+# --- models ----------------------------------------------------------------------------------
+
+def _describe(model):
+    from .nn.module import Sequential
+    if not isinstance(model, Sequential):
+        raise TypeError(f"save takes a Sequential model or a fitted tree, got "
+                        f"{type(model).__name__}")
+    return {"kind": "sequential",
+            "layers": [{"type": type(m).__name__, "config": m.config()} for m in model]}
+
+
+def _build(description):
+    from .nn import layers
+    from .nn.module import Sequential
+    built = []
+    for spec in description["layers"]:
+        cls = getattr(layers, spec["type"], None)
+        if cls is None or not isinstance(cls, type):
+            raise ValueError(f"unknown layer type {spec['type']!r} in the file")
+        built.append(cls(**spec["config"]))
+    return Sequential(*built)
+
+
+def save(obj, path):
+    """Write a model (``Sequential``) or a fitted decision tree to ``path`` (``.npz``).
+
+    Parameters, BatchNorm buffers and pruning masks are stored; the round trip is exact.
+    """
+    if hasattr(obj, "_tree_state"):                          # a fitted decision tree
+        description, arrays = obj._tree_state()
+    else:
+        description = _describe(obj)
+        arrays = {f"param/{n}": p.data for n, p in obj.named_parameters()}
+        arrays.update((f"buffer/{n}", np.asarray(b)) for n, b in obj.named_buffers())
+        arrays.update((f"mask/{n}", p.mask) for n, p in obj.named_parameters()
+                      if p.mask is not None)
+    header = {"format": FORMAT, "version": FORMAT_VERSION, **description}
+    arrays["__minprune__"] = np.array(json.dumps(header))
+    write_npz_atomic(path, **arrays)
+
+
+def load(path):
+    """Read what ``save`` wrote: a model, or a fitted decision tree.
+
+    Raises FileNotFoundError for a missing file and ValueError, naming the file, for anything
+    that is not a complete minprune file (corrupt, truncated, or some other ``.npz``).
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable minprune file (corrupt or truncated?): "
+                         f"{exc}") from None
+    if not isinstance(arrays, dict) or "__minprune__" not in arrays:
+        raise ValueError(f"{path} is an .npz file but not one written by minprune.save")
+    try:
+        header = json.loads(str(arrays.pop("__minprune__")))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: damaged minprune header ({exc})") from None
+    if header.get("format") != FORMAT or header.get("version", 0) > FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported format {header.get('format')!r} version "
+                         f"{header.get('version')!r}")
+    if header.get("kind") == "tree":
+        from .tree.estimator import from_state
+        return from_state(header, arrays)
+    if header.get("kind") != "sequential":
+        raise ValueError(f"{path}: unknown kind {header.get('kind')!r}")
+    model = _build(header)
+    state = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(("param/",
+                                                                                "buffer/"))}
+    try:
+        model.load_state_dict(state)
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: the arrays do not fit the architecture: {exc}") from None
+    params = dict(model.named_parameters())
+    for name, p in params.items():
+        p.data = arrays[f"param/{name}"].copy()             # exact dtype and bits
+        mask = arrays.get(f"mask/{name}")
+        p.mask = None if mask is None else mask.astype(bool)
+    return model
