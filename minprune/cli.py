@@ -1,22 +1,36 @@
-"""The ``minprune`` command line: subcommands dispatch to the library."""
+"""The ``minprune`` command line: subcommands dispatch to ``minprune.commands``."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-BENCHES = ("train",)
+BENCHES = ("train", "data")
 
 
 def _bench(args):
     if args.suite == "train":
         from .bench import train
         train.run(threads=args.threads, repeat=args.repeat, rounds=args.rounds)
+    elif args.suite == "data":
+        from .bench import data
+        data.run(threads=args.threads)
     return 0
+
+
+def _train(args):
+    from .commands import train
+    return train.run(args)
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="minprune", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    from .commands import train
+    p = sub.add_parser("train", help="train a model on a dataset and save it")
+    train.add_arguments(p)
+    p.set_defaults(run=_train)
+
     bench = sub.add_parser("bench", help="run a benchmark and print ratios to its baseline")
     bench.add_argument("suite", choices=BENCHES, help="which benchmark")
     bench.add_argument("--threads", type=int, default=1, help="threads for every pool (1)")
@@ -29,8 +43,13 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    from .commands.common import UsageError
     try:
         return args.run(args)
+    except UsageError as exc:
+        print(f"minprune {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"minprune {args.command}: interrupted; files already written are complete, "
+              f"nothing half-written was left", file=sys.stderr)
         return 130

@@ -1,5 +1,4 @@
 """IDX round trips and corruption errors, downloads from a loopback server, CSV, splits."""
-import gzip
 import hashlib
 import http.server
 import os

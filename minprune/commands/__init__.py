@@ -1,0 +1,1 @@
+"""The work behind each ``minprune`` subcommand, one module per command."""
