@@ -31,12 +31,12 @@ EM = 64              # font size in pixels: digits come out about 45-50 px tall
 VERSION = 1          # bump when the generator changes, so caches are not reused
 
 # The distortions; module constants so the lesson and the docstring can show them.
-ROTATION_DEG = 14.0
+ROTATION_DEG = 16.0
 SCALE = (0.80, 1.10)
 ASPECT = 0.15
 SHEAR = 0.30
-SHIFT_PX = 2.0
-NOISE = 0.10
+SHIFT_PX = 3.5
+NOISE = 0.15
 
 
 def _font_dir():

@@ -25,7 +25,7 @@ class TrainState:
     stop: bool = False         # a callback sets this to end training after the current step
 
 
-def _loss(out, y):
+def loss_for(out, y):
     """Cross-entropy for integer labels, mean squared error for float targets."""
     if np.asarray(y).dtype.kind in "iu":
         return F.cross_entropy(out, y)
@@ -55,7 +55,7 @@ def evaluate(model, X, y, batch_size=1024):
         for start in range(0, len(X), batch_size):
             xb, yb = X[start:start + batch_size], y[start:start + batch_size]
             out = model(Tensor(xb))
-            total_loss += _loss(out, yb).item() * len(xb)
+            total_loss += loss_for(out, yb).item() * len(xb)
             if y.dtype.kind in "iu":
                 correct += int((out.data.argmax(axis=1) == yb).sum())
     model.train(was_training)
@@ -116,7 +116,7 @@ def fit(model, X, y, *, epochs, optimizer, batch_size=64, val=None, rng=None, pr
                 xb, yb = X[idx], y[idx]
                 optimizer.zero_grad()
                 out = model(Tensor(xb))
-                loss = _loss(out, yb)
+                loss = loss_for(out, yb)
                 value = loss.item()
                 if not math.isfinite(value):
                     raise FloatingPointError(

@@ -1,0 +1,162 @@
+"""Granularity: how each prunable layer's parameters split into groups that are pruned together.
+
+``"weight"``: every entry of a Linear or Conv2d weight is its own group.
+``"unit"``: output neuron k of a Linear layer: weight row k, bias k, entry k of a following
+BatchNorm1d, and column k of the next Linear layer (the consumer).
+``"filter"``: output channel k of a Conv2d: filter k, bias k, entry k of a following BatchNorm2d,
+and input channel k of the next Conv2d, or the block of columns channel k becomes after a
+Flatten in the next Linear.
+
+Masking the consumer's inputs makes a masked model compute exactly what the physically smaller
+model computes, even when the activation of zero is not zero (Sigmoid(0) = 0.5) or a BatchNorm
+shifts it. The layer producing the model's output never loses units.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..nn import layers as L
+from ..nn.module import Sequential
+
+GRANULARITIES = ("weight", "unit", "filter")
+_PASS_THROUGH = (L.ReLU, L.Tanh, L.Sigmoid, L.Dropout, L.MaxPool2d, L.AvgPool2d)
+
+
+@dataclass
+class Member:
+    """Where group k lies in one parameter: ``param`` sliced along ``axis`` at
+    [k·block, (k+1)·block)."""
+    name: str
+    param: object
+    axis: int
+    block: int = 1
+
+    def index(self, k):
+        sl = [slice(None)] * self.param.ndim
+        sl[self.axis] = slice(k * self.block, (k + 1) * self.block)
+        return tuple(sl)
+
+
+@dataclass
+class GroupLayer:
+    """One prunable layer: its groups, and the parameters each group spans."""
+    name: str                      # the module's dotted name, e.g. "3"
+    module: object
+    granularity: str
+    members: list = field(default_factory=list)   # structured only; members[0] is the weight
+
+    @property
+    def weight(self):
+        return self.module.weight
+
+    @property
+    def n_groups(self):
+        if self.granularity == "weight":
+            return self.weight.size
+        return self.weight.shape[0]
+
+    @property
+    def n_weights(self):
+        """The prunable weights this layer puts in the scope (its own weight tensor)."""
+        return self.weight.size
+
+    def group_sizes(self):
+        return 1 if self.granularity == "weight" else self.weight.size // self.n_groups
+
+    def pruned_groups(self):
+        """Bool array (group shape) of groups that are already fully masked."""
+        mask = self.weight.mask
+        if mask is None:
+            return np.zeros(self.weight.shape if self.granularity == "weight"
+                            else self.n_groups, dtype=bool)
+        if self.granularity == "weight":
+            return ~mask
+        return ~mask.reshape(self.n_groups, -1).any(axis=1)
+
+    def expand(self, keep):
+        """{param name: bool mask} for the parameters touched by a keep array of this layer."""
+        if self.granularity == "weight":
+            return {f"{self.name}.weight": np.asarray(keep, dtype=bool).reshape(self.weight.shape)}
+        masks = {}
+        for m in self.members:
+            full = np.ones(m.param.shape, dtype=bool)
+            for k in np.flatnonzero(~np.asarray(keep, dtype=bool)):
+                full[m.index(k)] = False
+            masks[m.name] = masks.get(m.name, np.ones(m.param.shape, bool)) & full
+        return masks
+
+
+def _check_sequential(model):
+    if not isinstance(model, Sequential):
+        raise TypeError(f"pruning works on Sequential models (chains of layers); got "
+                        f"{type(model).__name__}")
+    layers = list(model)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Sequential):
+            raise TypeError(f"pruning needs a flat Sequential; layer {i} is a nested Sequential")
+    return layers
+
+
+def prunable_layers(model, granularity):
+    """The GroupLayers of ``model`` for ``granularity``, in forward order.
+
+    Raises ValueError for an unknown granularity or one that matches no layer, and TypeError
+    for a model that is not a flat Sequential chain.
+    """
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, got "
+                         f"{granularity!r}")
+    layers = _check_sequential(model)
+    found = []
+    if granularity == "weight":
+        for i, layer in enumerate(layers):
+            if isinstance(layer, (L.Linear, L.Conv2d)):
+                found.append(GroupLayer(str(i), layer, "weight"))
+    else:
+        kind = L.Linear if granularity == "unit" else L.Conv2d
+        for i, layer in enumerate(layers):
+            if type(layer) is not kind:
+                continue
+            group = _structured(layers, i, granularity)
+            if group is not None:
+                found.append(group)
+    if not found:
+        what = {"weight": "Linear or Conv2d", "unit": "hidden Linear", "filter": "Conv2d"}
+        raise ValueError(f"granularity {granularity!r} matches no layer of this model: it needs "
+                         f"a {what[granularity]} layer whose outputs feed another layer")
+    return found
+
+
+def _structured(layers, i, granularity):
+    """The group layout of layer i's outputs, or None when it produces the model's output."""
+    layer = layers[i]
+    name = str(i)
+    members = [Member(f"{name}.weight", layer.weight, 0)]
+    if layer.bias is not None:
+        members.append(Member(f"{name}.bias", layer.bias, 0))
+    channels = layer.weight.shape[0]
+    flatten = False
+    for j in range(i + 1, len(layers)):
+        nxt = layers[j]
+        if isinstance(nxt, (L.BatchNorm1d, L.BatchNorm2d)):
+            members += [Member(f"{j}.weight", nxt.weight, 0), Member(f"{j}.bias", nxt.bias, 0)]
+        elif isinstance(nxt, _PASS_THROUGH):
+            continue
+        elif isinstance(nxt, L.Flatten):
+            flatten = True
+        elif isinstance(nxt, (L.Linear, L.Conv2d)):
+            if isinstance(nxt, L.Linear) and (flatten or granularity == "filter"):
+                block = nxt.in_features // channels
+                if block * channels != nxt.in_features:
+                    raise ValueError(f"layer {j} has {nxt.in_features} inputs, not a multiple of "
+                                     f"the {channels} channels of layer {i}")
+            else:
+                block = 1
+            members.append(Member(f"{j}.weight", nxt.weight, 1, block))
+            return GroupLayer(name, layer, granularity, members)
+        else:
+            raise TypeError(f"layer {j} ({type(nxt).__name__}) between layer {i} and its "
+                            f"consumer is not supported for structured pruning")
+    return None                                     # no consumer: the output layer

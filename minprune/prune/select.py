@@ -1,0 +1,123 @@
+"""From scores to keep masks: local or global scope, exact counts, the tie rule, ``min_keep``.
+
+The rules, in one place:
+- ``sparsity`` is the fraction of the scope's groups (weights, units or filters) that are
+  pruned *afterwards*, counting earlier pruning; what was pruned stays pruned (its score is
+  taken as -inf, so it is counted first).
+- The count is exact: ``round(sparsity * n)`` with Python's ``round`` (half to even), as
+  ``torch.nn.utils.prune`` computes it.
+- Among equal scores the lower flat index is pruned first (a stable sort).
+- ``min_keep`` groups (default 1) survive in every layer, in both scopes; in global scope the
+  layer that reaches its limit is skipped and the next-lowest score elsewhere is taken, so the
+  total stays exact whenever it is reachable.
+
+Global scope ranks raw scores for weights. For units and filters the scores of each layer are
+first divided by their L2 norm over the layer (Molchanov et al. 2017): group scores grow with a
+layer's fan-in and group size (a unit of a 784-input layer sums 784 weights, one of a 100-input
+layer 100), so raw scores would always empty the narrowest layers first; after normalisation
+each layer's scores live on the same scale and the ranking compares relative importance.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SCOPES = ("local", "global")
+
+
+@dataclass
+class Selection:
+    """Keep arrays per layer (True = keep), plus what a trace needs to say about them."""
+    granularity: str
+    layers: list
+    keep: dict          # layer name -> bool array of the layer's score shape
+    threshold: dict     # layer name -> highest pruned (normalised) score, or None
+    ties: dict          # layer name -> how many scores equal that threshold
+    newly_pruned: dict  # layer name -> groups pruned by this selection
+
+
+def _check(sparsity, scope, min_keep):
+    if not isinstance(sparsity, (float, int, np.floating)) or not 0 <= sparsity < 1:
+        raise ValueError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+    if not isinstance(min_keep, (int, np.integer)) or min_keep < 0:
+        raise ValueError(f"min_keep must be a non-negative integer, got {min_keep!r}")
+
+
+def _prune_lowest(order, layer_of, count, limit):
+    """Walk ``order`` (lowest first), pruning until ``count``, at most ``limit[l]`` per layer."""
+    pruned = np.zeros(len(order), dtype=bool)
+    if np.all(np.bincount(layer_of[order[:count]], minlength=len(limit)) <= limit):
+        pruned[order[:count]] = True                    # the common case: no layer at its limit
+        return pruned
+    taken = np.zeros(len(limit), dtype=np.int64)
+    n = 0
+    for i in order:
+        if n == count:
+            break
+        layer = layer_of[i]
+        if taken[layer] < limit[layer]:
+            pruned[i] = True
+            taken[layer] += 1
+            n += 1
+    return pruned
+
+
+def select(scores, sparsity, scope="local", min_keep=1):
+    """Choose the groups to prune so that ``sparsity`` of the scope is pruned.
+
+    scores : a ``Scores`` from ``prune.scores``.
+    Returns a ``Selection`` whose ``keep[layer]`` is True for the survivors.
+    """
+    _check(sparsity, scope, min_keep)
+    layers = scores.layers
+    flat, already, layer_of = [], [], []
+    for li, layer in enumerate(layers):
+        s = np.asarray(scores.values[layer.name], dtype=np.float64).ravel()
+        if scope == "global" and layer.granularity != "weight":
+            norm = np.linalg.norm(s)
+            s = s / norm if norm > 0 else s
+        flat.append(s)
+        already.append(layer.pruned_groups().ravel())
+        layer_of.append(np.full(s.size, li))
+    keep, threshold, ties, newly = {}, {}, {}, {}
+
+    def record(li, s, was, pruned):
+        layer = layers[li]
+        keep[layer.name] = (~pruned).reshape(np.shape(scores.values[layer.name]))
+        fresh = pruned & ~was
+        newly[layer.name] = int(fresh.sum())
+        if fresh.any():
+            t = s[fresh].max()
+            threshold[layer.name] = float(t)
+            ties[layer.name] = int((s[~was] == t).sum())
+        else:
+            threshold[layer.name], ties[layer.name] = None, 0
+
+    if scope == "local":
+        for li, (s, was) in enumerate(zip(flat, already)):
+            n = s.size
+            count = min(round(sparsity * n), n - min_keep) if n > min_keep else 0
+            count = max(count, int(was.sum()))                # pruned stays pruned
+            ranked = np.where(was, -np.inf, s)
+            order = np.argsort(ranked, kind="stable")
+            pruned = np.zeros(n, dtype=bool)
+            pruned[order[:count]] = True
+            record(li, s, was, pruned)
+    else:
+        s_all = np.concatenate(flat)
+        was_all = np.concatenate(already)
+        layer_all = np.concatenate(layer_of)
+        count = max(round(sparsity * s_all.size), int(was_all.sum()))
+        limit = np.array([max(f.size - min_keep, 0) for f in flat])
+        limit = np.maximum(limit, [int(w.sum()) for w in already])
+        order = np.argsort(np.where(was_all, -np.inf, s_all), kind="stable")
+        pruned_all = _prune_lowest(order, layer_all, count, limit)
+        start = 0
+        for li, s in enumerate(flat):
+            stop = start + s.size
+            record(li, s, was_all[start:stop], pruned_all[start:stop])
+            start = stop
+    return Selection(scores.granularity, layers, keep, threshold, ties, newly)
