@@ -1,0 +1,100 @@
+"""The flat tree: parallel arrays indexed by node id (scikit-learn's layout), and traversal."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+LEAF = -1          # children_left / children_right of a leaf
+UNDEFINED = -2     # feature and threshold of a leaf
+
+
+@dataclass
+class Tree:
+    """A binary tree as arrays; node 0 is the root, a leaf has children -1.
+
+    value : (n_nodes, n_classes) class counts for classification, (n_nodes, 1) means for
+        regression.
+    """
+    children_left: np.ndarray
+    children_right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    value: np.ndarray
+    impurity: np.ndarray
+    n_node_samples: np.ndarray
+
+    @property
+    def node_count(self):
+        return len(self.feature)
+
+    @property
+    def is_leaf(self):
+        return self.children_left == LEAF
+
+    @property
+    def n_leaves(self):
+        return int(self.is_leaf.sum())
+
+    @property
+    def max_depth(self):
+        return int(self.depths().max())
+
+    def depths(self):
+        depth = np.zeros(self.node_count, dtype=np.int64)
+        for node in range(self.node_count):           # parents come before children
+            for child in (self.children_left[node], self.children_right[node]):
+                if child != LEAF:
+                    depth[child] = depth[node] + 1
+        return depth
+
+    def parents(self):
+        parent = np.full(self.node_count, -1, dtype=np.int64)
+        internal = np.flatnonzero(~self.is_leaf)
+        parent[self.children_left[internal]] = internal
+        parent[self.children_right[internal]] = internal
+        return parent
+
+    def apply(self, X):
+        """The leaf id reached by each row of X (x <= threshold goes left), vectorised."""
+        X = np.asarray(X, dtype=np.float32)
+        node = np.zeros(len(X), dtype=np.int64)
+        active = np.flatnonzero(self.children_left[node] != LEAF)
+        while active.size:
+            here = node[active]
+            go_left = X[active, self.feature[here]] <= self.threshold[here]
+            node[active] = np.where(go_left, self.children_left[here], self.children_right[here])
+            active = active[self.children_left[node[active]] != LEAF]
+        return node
+
+    def subtree(self, keep_as_leaf):
+        """A new Tree with the nodes in ``keep_as_leaf`` turned into leaves and their
+        descendants dropped; nodes are renumbered in depth-first preorder, left first."""
+        keep_as_leaf = np.asarray(keep_as_leaf, dtype=bool)
+        old_ids, stack = [], [0]
+        while stack:
+            node = stack.pop()
+            old_ids.append(node)
+            if self.children_left[node] != LEAF and not keep_as_leaf[node]:
+                stack.append(self.children_right[node])
+                stack.append(self.children_left[node])
+        old_ids = np.array(old_ids, dtype=np.int64)
+        new_id = np.full(self.node_count, LEAF, dtype=np.int64)
+        new_id[old_ids] = np.arange(len(old_ids))
+        leaf = (self.children_left[old_ids] == LEAF) | keep_as_leaf[old_ids]
+        left = np.where(leaf, LEAF, new_id[self.children_left[old_ids]])
+        right = np.where(leaf, LEAF, new_id[self.children_right[old_ids]])
+        return Tree(left, right, np.where(leaf, UNDEFINED, self.feature[old_ids]),
+                    np.where(leaf, float(UNDEFINED), self.threshold[old_ids]),
+                    self.value[old_ids].copy(), self.impurity[old_ids].copy(),
+                    self.n_node_samples[old_ids].copy())
+
+    def copy(self):
+        return Tree(*(np.array(a, copy=True) for a in self.arrays()))
+
+    def arrays(self):
+        return (self.children_left, self.children_right, self.feature, self.threshold,
+                self.value, self.impurity, self.n_node_samples)
+
+    FIELDS = ("children_left", "children_right", "feature", "threshold", "value", "impurity",
+              "n_node_samples")
