@@ -1,0 +1,194 @@
+"""Cost-complexity (weakest-link) pruning, Breiman et al. (1984), and its cross-validated alpha.
+
+R_α(T) = R(T) + α·|leaves(T)|. For an internal node t, pruning its branch T_t into a leaf
+changes R by R(t) - R(T_t) and removes |leaves(T_t)| - 1 leaves, so the branch goes once α
+reaches g(t) = (R(t) - R(T_t)) / (|leaves(T_t)| - 1). Weakest-link pruning repeatedly collapses
+the branch with the smallest g(t) (ties: the lowest node id), one per step, exactly as
+scikit-learn does, so the path of alphas and impurities is identical to
+``cost_complexity_pruning_path``; the arithmetic follows scikit-learn's order too.
+
+scikit-learn rescans every node after each step (quadratic in the number of nodes). Here the
+g(t) live in a heap; a step changes g only for the ancestors of the collapsed node, which are
+pushed again with a new version while stale entries are skipped: O(n·depth·log n).
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+from numba.typed import List
+
+from .structure import LEAF
+
+
+@njit(cache=True)
+def weakest_link_sequence(left, right, parent, r_node, stop_alpha):
+    """Collapse weakest links until none is left (or the next α exceeds ``stop_alpha`` >= 0).
+
+    Returns (alphas, impurities, n_leaves, collapsed): the path, starting with (0, R(T),
+    leaves(T)), and the node collapsed at each step (-1 for the first row).
+    """
+    n = len(left)
+    is_leaf = left == -1
+    r_branch = np.zeros(n)
+    n_leaves = np.zeros(n, dtype=np.int64)
+    for leaf in range(n):                          # bubble each leaf's R up, in id order
+        if not is_leaf[leaf]:
+            continue
+        r_branch[leaf] = r_node[leaf]
+        current = r_node[leaf]
+        i = leaf
+        while i != 0:
+            p = parent[i]
+            r_branch[p] += current
+            n_leaves[p] += 1
+            i = p
+    candidate = ~is_leaf
+    version = np.zeros(n, dtype=np.int64)
+    heap = List()
+    heap.append((0.0, 0, 0))
+    heap.pop()
+    for i in range(n):
+        if candidate[i]:
+            heapq.heappush(heap, ((r_node[i] - r_branch[i]) / (n_leaves[i] - 1), i, 0))
+    alphas, impurities, leaves, collapsed = [0.0], [r_branch[0]], [max(n_leaves[0], 1)], [-1]
+    stack = np.empty(n, dtype=np.int64)
+    while candidate[0]:
+        alpha, i, v = heapq.heappop(heap)
+        if not candidate[i] or v != version[i]:
+            continue
+        if stop_alpha >= 0.0 and stop_alpha < alpha:
+            break
+        top = 0                                     # drop the branch below i
+        stack[top] = i
+        top += 1
+        while top:
+            top -= 1
+            node = stack[top]
+            if not candidate[node]:
+                continue
+            candidate[node] = False
+            if left[node] != -1:
+                stack[top] = left[node]
+                stack[top + 1] = right[node]
+                top += 2
+        n_pruned = n_leaves[i] - 1
+        n_leaves[i] = 0
+        r_diff = r_node[i] - r_branch[i]
+        r_branch[i] = r_node[i]
+        node = parent[i]
+        while node != -1:
+            n_leaves[node] -= n_pruned
+            r_branch[node] += r_diff
+            version[node] += 1
+            heapq.heappush(heap, ((r_node[node] - r_branch[node]) / (n_leaves[node] - 1),
+                                  node, version[node]))
+            node = parent[node]
+        alphas.append(alpha)
+        impurities.append(r_branch[0])
+        leaves.append(max(n_leaves[0], 1))
+        collapsed.append(i)
+    return (np.array(alphas), np.array(impurities), np.array(leaves), np.array(collapsed))
+
+
+@dataclass
+class CCPPath:
+    """The pruning path: ``ccp_alphas[i]`` is where the i-th subtree starts; ``impurities[i]``
+    its total R; ``n_leaves[i]`` its leaves; ``collapsed[i]`` the node collapsed to reach it."""
+    ccp_alphas: np.ndarray
+    impurities: np.ndarray
+    n_leaves: np.ndarray
+    collapsed: np.ndarray
+
+
+def _risk(est, risk):
+    tree = est.tree_
+    n = tree.n_node_samples.astype(np.float64)
+    if risk == "impurity":
+        return n * tree.impurity / n[0]
+    if risk == "error":
+        if not hasattr(est, "classes_"):
+            raise ValueError("risk='error' (misclassification) needs a classifier")
+        return (tree.value.sum(axis=1) - tree.value.max(axis=1)) / n[0]
+    raise ValueError(f"risk must be 'impurity' or 'error', got {risk!r}")
+
+
+def _sequence(est, risk, stop_alpha):
+    est._check_fitted()
+    tree = est.tree_
+    return weakest_link_sequence(tree.children_left, tree.children_right, tree.parents(),
+                                 _risk(est, risk), float(stop_alpha))
+
+
+def cost_complexity_path(est, risk="impurity"):
+    """The weakest-link path of a fitted tree (scikit-learn's ``cost_complexity_pruning_path``
+    for ``risk="impurity"``; ``risk="error"`` uses the misclassification rate, as Breiman and
+    rpart do). Returns a ``CCPPath``."""
+    return CCPPath(*_sequence(est, risk, -1.0))
+
+
+def prune_ccp(est, alpha, risk="impurity"):
+    """The subtree minimising R_α: collapse weakest links while g(t) <= ``alpha``.
+
+    Equals scikit-learn's tree grown with ``ccp_alpha=alpha``. Returns a new fitted estimator
+    whose ``pruning_trace_`` has one row per collapsed node.
+    """
+    if not alpha >= 0:
+        raise ValueError(f"alpha must be >= 0, got {alpha!r}")
+    alphas, impurities, leaves, collapsed = _sequence(est, risk, alpha)
+    tree = est.tree_
+    depth = tree.depths()
+    risk_node = _risk(est, risk)
+    keep_as_leaf = np.zeros(tree.node_count, dtype=bool)
+    keep_as_leaf[collapsed[1:]] = True
+    trace = [{"node": int(i), "depth": int(depth[i]), "samples": int(tree.n_node_samples[i]),
+              "alpha": float(a), "risk_after": float(r), "leaves_after": int(n),
+              "decision": "collapse"}
+             for i, a, r, n in zip(collapsed[1:], alphas[1:], impurities[1:], leaves[1:])]
+    for row in trace:
+        row["leaf_risk"] = float(risk_node[row["node"]])
+    return est._with_tree(tree.subtree(keep_as_leaf), trace)
+
+
+def select_ccp_alpha(X, y, cv=5, rule="min", seed=0, estimator=None, risk="impurity"):
+    """Choose α by k-fold cross-validation over the path (Breiman et al. 1984; rpart's table).
+
+    The candidates are the geometric means of consecutive alphas of the full-data path (the
+    middle of each interval where a subtree is optimal). ``rule="min"`` takes the lowest
+    cross-validated error; ``rule="1se"`` the largest α whose error is within one standard
+    error of that minimum (a simpler tree that is statistically as good).
+
+    Returns ``(alpha, table)``: table rows have alpha, leaves (full-data subtree), cv_error
+    (misclassification rate, or MSE for a regressor), cv_se.
+    """
+    from .estimator import DecisionTreeClassifier
+    if rule not in ("min", "1se"):
+        raise ValueError(f"rule must be 'min' or '1se', got {rule!r}")
+    if not isinstance(cv, (int, np.integer)) or cv < 2:
+        raise ValueError(f"cv must be an integer >= 2, got {cv!r}")
+    X, y = np.asarray(X), np.asarray(y)
+    estimator = estimator if estimator is not None else DecisionTreeClassifier()
+    make = lambda: type(estimator)(**estimator.get_params())
+    full = make().fit(X, y)
+    path = cost_complexity_path(full, risk)
+    a = path.ccp_alphas
+    candidates = np.append(np.sqrt(a[:-1] * a[1:]), a[-1])
+    folds = np.array_split(np.random.default_rng(seed).permutation(len(X)), cv)
+    errors = np.zeros((cv, len(candidates)))
+    classify = hasattr(full, "classes_")
+    for k, test in enumerate(folds):
+        train = np.setdiff1d(np.arange(len(X)), test)
+        tree = make().fit(X[train], y[train])
+        for j, alpha in enumerate(candidates):
+            pred = prune_ccp(tree, alpha, risk).predict(X[test])
+            errors[k, j] = (np.mean(pred != y[test]) if classify
+                            else np.mean((pred - y[test]) ** 2))
+    mean, se = errors.mean(axis=0), errors.std(axis=0, ddof=1) / np.sqrt(cv)
+    best = int(np.argmin(mean))
+    if rule == "1se":
+        best = int(np.flatnonzero(mean <= mean[best] + se[best]).max())
+    table = [{"alpha": float(c), "leaves": int(n), "cv_error": float(m), "cv_se": float(s)}
+             for c, n, m, s in zip(candidates, path.n_leaves, mean, se)]
+    return float(candidates[best]), table
