@@ -8,19 +8,51 @@ scikit-learn does, so the path of alphas and impurities is identical to
 ``cost_complexity_pruning_path``; the arithmetic follows scikit-learn's order too.
 
 scikit-learn rescans every node after each step (quadratic in the number of nodes). Here the
-g(t) live in a heap; a step changes g only for the ancestors of the collapsed node, which are
-pushed again with a new version while stale entries are skipped: O(n·depth·log n).
+g(t) live in an indexed heap; a step changes g only for the ancestors of the collapsed node,
+whose keys are updated in place: O(n·depth·log n) for the whole path.
 """
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
-from numba.typed import List
 
 from .structure import LEAF
+
+
+@njit(cache=True)
+def _before(key, a, b):
+    """Heap order: smaller g(t) first, then the lower node id (scikit-learn's tie rule)."""
+    return key[a] < key[b] or (key[a] == key[b] and a < b)
+
+
+@njit(cache=True)
+def _sift(heap, pos, key, i, size):
+    """Restore the heap property around position i after its key changed (up, then down)."""
+    while i > 0:
+        up = (i - 1) // 2
+        if not _before(key, heap[i], heap[up]):
+            break
+        heap[i], heap[up] = heap[up], heap[i]
+        pos[heap[i]], pos[heap[up]] = i, up
+        i = up
+    _sift_down(heap, pos, key, i, size)
+
+
+@njit(cache=True)
+def _sift_down(heap, pos, key, i, size):
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and _before(key, heap[c + 1], heap[c]):
+            c += 1
+        if not _before(key, heap[c], heap[i]):
+            break
+        heap[i], heap[c] = heap[c], heap[i]
+        pos[heap[i]], pos[heap[c]] = i, c
+        i = c
 
 
 @njit(cache=True)
@@ -46,24 +78,36 @@ def weakest_link_sequence(left, right, parent, r_node, stop_alpha):
             n_leaves[p] += 1
             i = p
     candidate = ~is_leaf
-    version = np.zeros(n, dtype=np.int64)
-    heap = List()
-    heap.append((0.0, 0, 0))
-    heap.pop()
-    for i in range(n):
-        if candidate[i]:
-            heapq.heappush(heap, ((r_node[i] - r_branch[i]) / (n_leaves[i] - 1), i, 0))
-    alphas, impurities, leaves, collapsed = [0.0], [r_branch[0]], [max(n_leaves[0], 1)], [-1]
+    key = np.full(n, np.inf)                       # g(t) of every candidate, in an indexed heap
+    heap = np.flatnonzero(candidate)
+    size = len(heap)
+    pos = np.full(n, -1, dtype=np.int64)
+    for j in range(size):
+        node = heap[j]
+        key[node] = (r_node[node] - r_branch[node]) / (n_leaves[node] - 1)
+        pos[node] = j
+    for j in range(size // 2, -1, -1):               # heapify
+        _sift_down(heap, pos, key, j, size)
+    steps = size + 1
+    alphas, impurities = np.zeros(steps), np.zeros(steps)
+    leaves, collapsed = np.ones(steps, dtype=np.int64), np.full(steps, -1, dtype=np.int64)
+    impurities[0], leaves[0] = r_branch[0], max(n_leaves[0], 1)
+    k = 1
     stack = np.empty(n, dtype=np.int64)
     while candidate[0]:
-        alpha, i, v = heapq.heappop(heap)
-        if not candidate[i] or v != version[i]:
+        i = heap[0]                                # pop the weakest link
+        size -= 1
+        heap[0] = heap[size]
+        pos[heap[0]] = 0
+        pos[i] = -1
+        _sift_down(heap, pos, key, 0, size)
+        if not candidate[i]:                       # inside a branch collapsed earlier
             continue
+        alpha = key[i]
         if stop_alpha >= 0.0 and stop_alpha < alpha:
             break
-        top = 0                                     # drop the branch below i
-        stack[top] = i
-        top += 1
+        top = 1                                    # the branch below i leaves the tree
+        stack[0] = i
         while top:
             top -= 1
             node = stack[top]
@@ -79,18 +123,16 @@ def weakest_link_sequence(left, right, parent, r_node, stop_alpha):
         r_diff = r_node[i] - r_branch[i]
         r_branch[i] = r_node[i]
         node = parent[i]
-        while node != -1:
+        while node != -1:                          # only the ancestors' g(t) change
             n_leaves[node] -= n_pruned
             r_branch[node] += r_diff
-            version[node] += 1
-            heapq.heappush(heap, ((r_node[node] - r_branch[node]) / (n_leaves[node] - 1),
-                                  node, version[node]))
+            key[node] = (r_node[node] - r_branch[node]) / (n_leaves[node] - 1)
+            _sift(heap, pos, key, pos[node], size)
             node = parent[node]
-        alphas.append(alpha)
-        impurities.append(r_branch[0])
-        leaves.append(max(n_leaves[0], 1))
-        collapsed.append(i)
-    return (np.array(alphas), np.array(impurities), np.array(leaves), np.array(collapsed))
+        alphas[k], impurities[k], leaves[k], collapsed[k] = (alpha, r_branch[0],
+                                                             max(n_leaves[0], 1), i)
+        k += 1
+    return alphas[:k], impurities[:k], leaves[:k], collapsed[:k]
 
 
 @dataclass

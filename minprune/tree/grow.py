@@ -1,19 +1,21 @@
 """Growing a tree: depth-first, or best-first when max_leaf_nodes is set. StoppingRules are
 pre-pruning: they decide, before a split is made, that a node stays a leaf.
 
-The rules and the order of nodes follow scikit-learn's tree builders, so that the same data and
-parameters give the same tree.
+The rules and the order of nodes follow scikit-learn's tree builders (depth-first: preorder,
+left child first; best-first: the frontier node with the largest improvement is split next,
+nodes numbered as they are created), so the same data and parameters give the same tree. The
+builders are Numba kernels; ``grow`` is the Python entry point.
 """
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .criteria import CODES, SQUARED_ERROR, class_impurity, squared_error
 from .splitter import best_split_classes, best_split_values, partition, presort
-from .structure import LEAF, UNDEFINED, Tree
+from .structure import Tree
 
 EPSILON = np.finfo(np.float64).eps
 
@@ -46,168 +48,213 @@ class StoppingRules:
         return max(self.min_samples_split, 2 * self.min_samples_leaf)
 
 
-class _Grower:
-    """Holds the presorted data and appends nodes to growing arrays."""
-
-    def __init__(self, X, y, criterion, n_classes, rules):
-        self.XT = np.ascontiguousarray(X.T, dtype=np.float32)
-        self.order = presort(self.XT)
-        self.y = y
-        self.code = CODES[criterion]
-        self.n_classes = n_classes
-        self.rules = rules
-        self.n_total = len(y)
-        self.goes_left = np.zeros(len(y), dtype=np.bool_)
-        self.buffer = np.empty(len(y), dtype=np.int64)
-        self.nodes = {k: [] for k in Tree.FIELDS}
-        self.tied_splits = 0           # splits chosen among equally good features
-
-    def samples(self, start, end):
-        return self.order[0, start:end]
-
-    def node_stats(self, start, end):
-        """(value, impurity) of the node [start, end) computed from scratch (the root)."""
-        ys = self.y[self.samples(start, end)]
-        n = end - start
-        if self.code == SQUARED_ERROR:
-            return np.array([ys.sum() / n]), squared_error(ys.sum(), (ys * ys).sum(), float(n))
-        counts = np.bincount(ys, minlength=self.n_classes).astype(np.float64)
-        return counts, class_impurity(counts, float(n), self.code)
-
-    def value(self, start, end):
-        ys = self.y[self.samples(start, end)]
-        if self.code == SQUARED_ERROR:
-            return np.array([ys.sum() / (end - start)])
-        return np.bincount(ys, minlength=self.n_classes).astype(np.float64)
-
-    def find_split(self, start, end, impurity):
-        """The best split of a node and its children's impurities and weighted improvement."""
-        if self.code == SQUARED_ERROR:
-            f, pos, t, found, ties = best_split_values(self.XT, self.order, start, end, self.y,
-                                                       self.rules.min_samples_leaf)
+@njit(cache=True)
+def _summarise(ys_c, ys_r, classify, start, end, value):
+    """Fill ``value`` with the node's class counts (or its target sum); return (Σy, Σy²)."""
+    value[:] = 0.0
+    s, sq = 0.0, 0.0
+    for p in range(start, end):
+        if classify:
+            value[ys_c[0, p]] += 1.0
         else:
-            f, pos, t, found, ties = best_split_classes(self.XT, self.order, start, end, self.y,
-                                                        self.n_classes,
-                                                        self.rules.min_samples_leaf, self.code)
-        if not found:
-            return None
-        self.tied_splits += ties > 0
-        row = self.order[f]
-        n, n_left = end - start, pos - start
-        n_right = n - n_left
-        if self.code == SQUARED_ERROR:
-            yl, ys = self.y[row[start:pos]], self.y[row[start:end]]
-            sq_total, sq_left = (ys * ys).sum(), (yl * yl).sum()
-            s_total, s_left = ys.sum(), yl.sum()
-            imp_l = sq_left / n_left - (s_left / n_left) ** 2.0
-            imp_r = (sq_total - sq_left) / n_right - ((s_total - s_left) / n_right) ** 2.0
-        else:
-            left = np.bincount(self.y[row[start:pos]], minlength=self.n_classes)
-            right = np.bincount(self.y[row[pos:end]], minlength=self.n_classes)
-            imp_l = class_impurity(left.astype(np.float64), float(n_left), self.code)
-            imp_r = class_impurity(right.astype(np.float64), float(n_right), self.code)
-        improvement = (n / self.n_total) * (impurity - (n_right / n * imp_r)
-                                            - (n_left / n * imp_l))
-        return f, pos, t, imp_l, imp_r, improvement
+            y = ys_r[0, p]
+            s += y
+            sq += y * y
+    if not classify:
+        value[0] = s
+    return s, sq
 
-    def is_leaf_before_split(self, n, depth, impurity):
-        r = self.rules
-        return (depth >= r.depth_limit or n < r.split_limit or impurity <= EPSILON)
 
-    def add_node(self, start, end, impurity, split):
-        nodes = self.nodes
-        node_id = len(nodes["feature"])
-        nodes["children_left"].append(LEAF)
-        nodes["children_right"].append(LEAF)
-        nodes["feature"].append(split[0] if split else UNDEFINED)
-        nodes["threshold"].append(split[2] if split else float(UNDEFINED))
-        nodes["value"].append(self.value(start, end))
-        nodes["impurity"].append(impurity)
-        nodes["n_node_samples"].append(end - start)
-        return node_id
+@njit(cache=True)
+def _split(vals, order, ys_c, ys_r, classify, code, start, end, depth, impurity, counts,
+           total, total_sq, rules, n_total, work_b, work_v, work_o, work_yc, work_yr):
+    """Decide whether node [start, end) splits; if so, partition the rows.
 
-    def make_leaf(self, node_id):
-        self.nodes["feature"][node_id] = UNDEFINED
-        self.nodes["threshold"][node_id] = float(UNDEFINED)
+    Returns (split?, feature, pos, threshold, impurity_left, impurity_right, improvement, ties).
+    """
+    max_depth, split_limit, min_leaf, min_decrease = rules
+    n = end - start
+    if depth >= max_depth or n < split_limit or impurity <= EPSILON:
+        return False, -2, end, -2.0, impurity, impurity, 0.0, 0
+    if classify:
+        f, pos, t, found, ties = best_split_classes(vals, ys_c, start, end, len(counts),
+                                                    int(min_leaf), code, counts)
+    else:
+        f, pos, t, found, ties = best_split_values(vals, ys_r, start, end, int(min_leaf), total)
+    if not found:
+        return False, -2, end, -2.0, impurity, impurity, 0.0, 0
+    n_left = pos - start
+    n_right = n - n_left
+    if classify:
+        left = np.zeros(len(counts))
+        for p in range(start, pos):
+            left[ys_c[f, p]] += 1.0
+        imp_l = class_impurity(left, float(n_left), code)
+        imp_r = class_impurity(counts - left, float(n_right), code)
+    else:
+        s_left, sq_left = 0.0, 0.0
+        for p in range(start, pos):
+            y = ys_r[f, p]
+            s_left += y
+            sq_left += y * y
+        imp_l = squared_error(s_left, sq_left, float(n_left))
+        imp_r = squared_error(total - s_left, total_sq - sq_left, float(n_right))
+    improvement = (n / n_total) * (impurity - (n_right / n * imp_r) - (n_left / n * imp_l))
+    if improvement + EPSILON < min_decrease:
+        return False, -2, end, -2.0, impurity, impurity, 0.0, ties
+    if classify:
+        partition(vals, order, ys_c, start, end, f, pos, work_b, work_v, work_o, work_yc)
+    else:
+        partition(vals, order, ys_r, start, end, f, pos, work_b, work_v, work_o, work_yr)
+    return True, f, pos, t, imp_l, imp_r, improvement, ties
 
-    def link(self, parent, child, is_left):
-        if parent >= 0:
-            self.nodes["children_left" if is_left else "children_right"][parent] = child
 
-    def split_node(self, start, end, depth, impurity):
-        """The split this node will use, or None when a stopping rule makes it a leaf."""
-        if self.is_leaf_before_split(end - start, depth, impurity):
-            return None
-        split = self.find_split(start, end, impurity)
-        if split is None or split[5] + EPSILON < self.rules.min_impurity_decrease:
-            return None
-        partition(self.order, start, end, split[0], split[1], self.goes_left, self.buffer)
-        return split
-
-    def tree(self):
-        n = self.nodes
-        return Tree(np.array(n["children_left"], dtype=np.int64),
-                    np.array(n["children_right"], dtype=np.int64),
-                    np.array(n["feature"], dtype=np.int64),
-                    np.array(n["threshold"], dtype=np.float64),
-                    np.array(n["value"], dtype=np.float64),
-                    np.array(n["impurity"], dtype=np.float64),
-                    np.array(n["n_node_samples"], dtype=np.int64))
+@njit(cache=True)
+def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves):
+    """Both builders. ``max_leaves`` < 0: depth-first; else best-first with that many leaves."""
+    d, n = order.shape
+    cap = 2 * n
+    left = np.full(cap, -1, dtype=np.int64)
+    right = np.full(cap, -1, dtype=np.int64)
+    feature = np.full(cap, -2, dtype=np.int64)
+    threshold = np.full(cap, -2.0)
+    value = np.zeros((cap, n_out))
+    impurity = np.zeros(cap)
+    samples = np.zeros(cap, dtype=np.int64)
+    # per-node split, kept for best-first (a node's split is found when it is created)
+    start_of = np.zeros(cap, dtype=np.int64)
+    end_of = np.zeros(cap, dtype=np.int64)
+    depth_of = np.zeros(cap, dtype=np.int64)
+    pos_of = np.zeros(cap, dtype=np.int64)
+    imp_l_of = np.zeros(cap)
+    imp_r_of = np.zeros(cap)
+    gain_of = np.zeros(cap)
+    splits = np.zeros(cap, dtype=np.bool_)
+    work_b = np.zeros(n, dtype=np.bool_)
+    work_v = np.empty(n, dtype=vals.dtype)
+    work_o = np.empty(n, dtype=np.int64)
+    work_yc = np.empty(n, dtype=ys_c.dtype)
+    work_yr = np.empty(n, dtype=ys_r.dtype)
+    counts = np.zeros(max(n_out, 1))
+    tied = 0
+    # the root's impurity is computed from scratch; children get theirs from the split
+    total, total_sq = _summarise(ys_c, ys_r, classify, 0, n, counts)
+    root_impurity = (class_impurity(counts, float(n), code) if classify
+                     else squared_error(total, total_sq, float(n)))
+    # stack (depth-first) or heap (best-first) of pending nodes:
+    # (start, end, depth, parent, is_left, impurity)
+    st_start = np.zeros(cap, dtype=np.int64)
+    st_end = np.zeros(cap, dtype=np.int64)
+    st_depth = np.zeros(cap, dtype=np.int64)
+    st_parent = np.zeros(cap, dtype=np.int64)
+    st_left = np.zeros(cap, dtype=np.bool_)
+    st_imp = np.zeros(cap)
+    heap = np.zeros(cap, dtype=np.int64)
+    heap_size = 0
+    top = 0
+    st_start[0], st_end[0], st_depth[0], st_parent[0], st_imp[0] = 0, n, 0, -1, root_impurity
+    top = 1
+    node_count = 0
+    budget = max_leaves - 1
+    while top > 0 or heap_size > 0:
+        if top > 0:                                    # create the next pending node
+            top -= 1
+            start, end, depth = st_start[top], st_end[top], st_depth[top]
+            parent, is_left, imp = st_parent[top], st_left[top], st_imp[top]
+            node = node_count
+            node_count += 1
+            total, total_sq = _summarise(ys_c, ys_r, classify, start, end, counts)
+            if classify:
+                value[node, :] = counts[:n_out]
+            else:
+                value[node, 0] = total / (end - start)
+            impurity[node], samples[node] = imp, end - start
+            if parent >= 0:
+                if is_left:
+                    left[parent] = node
+                else:
+                    right[parent] = node
+            ok, f, pos, t, il, ir, gain, ties = _split(
+                vals, order, ys_c, ys_r, classify, code, start, end, depth, imp, counts,
+                total, total_sq, rules, float(n), work_b, work_v, work_o, work_yc, work_yr)
+            tied += ties > 0
+            if ok:
+                feature[node], threshold[node] = f, t
+            start_of[node], end_of[node], depth_of[node] = start, end, depth
+            pos_of[node], imp_l_of[node], imp_r_of[node] = pos, il, ir
+            gain_of[node], splits[node] = gain, ok
+            if max_leaves < 0:
+                if ok:                                 # right pushed first: left is built first
+                    for child_left in (False, True):
+                        st_start[top] = pos if not child_left else start
+                        st_end[top] = end if not child_left else pos
+                        st_depth[top], st_parent[top] = depth + 1, node
+                        st_left[top] = child_left
+                        st_imp[top] = ir if not child_left else il
+                        top += 1
+            else:                                      # best-first: into the frontier heap
+                heap[heap_size] = node
+                heap_size += 1
+                i = heap_size - 1
+                while i > 0:
+                    up = (i - 1) // 2
+                    a, b = heap[i], heap[up]
+                    if gain_of[a] > gain_of[b] or (gain_of[a] == gain_of[b] and a < b):
+                        heap[i], heap[up] = b, a
+                        i = up
+                    else:
+                        break
+            continue
+        node = heap[0]                                 # best-first: pop the largest gain
+        heap_size -= 1
+        heap[0] = heap[heap_size]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= heap_size:
+                break
+            if c + 1 < heap_size:
+                a, b = heap[c + 1], heap[c]
+                if gain_of[a] > gain_of[b] or (gain_of[a] == gain_of[b] and a < b):
+                    c += 1
+            a, b = heap[c], heap[i]
+            if gain_of[a] > gain_of[b] or (gain_of[a] == gain_of[b] and a < b):
+                heap[i], heap[c] = a, b
+                i = c
+            else:
+                break
+        if not splits[node] or budget <= 0:
+            feature[node], threshold[node] = -2, -2.0  # stays a leaf
+            continue
+        budget -= 1
+        for child_left in (False, True):               # left is created first
+            st_start[top] = pos_of[node] if not child_left else start_of[node]
+            st_end[top] = end_of[node] if not child_left else pos_of[node]
+            st_depth[top], st_parent[top] = depth_of[node] + 1, node
+            st_left[top] = child_left
+            st_imp[top] = imp_r_of[node] if not child_left else imp_l_of[node]
+            top += 1
+    k = node_count
+    return (left[:k], right[:k], feature[:k], threshold[:k], value[:k], impurity[:k],
+            samples[:k], tied)
 
 
 def grow(X, y, criterion, n_classes, rules):
-    """Grow a tree on X (n, d) and y (int classes or float values).
+    """Grow a tree on X (n, d) float32 and y (int classes or float values).
 
     Returns ``(tree, tied_splits)``: the ``Tree`` and how many of its splits were chosen among
     several equally good features (by the lowest index).
     """
-    g = _Grower(X, y, criterion, n_classes, rules)
-    _, root_impurity = g.node_stats(0, len(y))
-    if rules.max_leaf_nodes is None:
-        _depth_first(g, root_impurity)
-    else:
-        _best_first(g, root_impurity)
-    return g.tree(), g.tied_splits
-
-
-def _depth_first(g, root_impurity):
-    # Preorder with the left child first: push right, then left (scikit-learn's stack order).
-    stack = [(0, g.n_total, 0, -1, False, root_impurity)]
-    while stack:
-        start, end, depth, parent, is_left, impurity = stack.pop()
-        split = g.split_node(start, end, depth, impurity)
-        node = g.add_node(start, end, impurity, split)
-        g.link(parent, node, is_left)
-        if split is not None:
-            f, pos, t, imp_l, imp_r, _ = split
-            stack.append((pos, end, depth + 1, node, False, imp_r))
-            stack.append((start, pos, depth + 1, node, True, imp_l))
-
-
-def _best_first(g, root_impurity):
-    """Expand the frontier node with the largest improvement until max_leaf_nodes leaves.
-
-    A node's split is found when the node is created; nodes are numbered in creation order.
-    """
-    budget = g.rules.max_leaf_nodes - 1            # splits still allowed
-    frontier, tick = [], 0
-
-    def add(start, end, depth, parent, is_left, impurity):
-        nonlocal tick
-        split = g.split_node(start, end, depth, impurity)
-        node = g.add_node(start, end, impurity, split)
-        g.link(parent, node, is_left)
-        improvement = 0.0 if split is None else split[5]
-        heapq.heappush(frontier, (-improvement, tick, node, start, end, depth, split))
-        tick += 1
-
-    add(0, g.n_total, 0, -1, False, root_impurity)
-    while frontier:
-        _, _, node, start, end, depth, split = heapq.heappop(frontier)
-        if split is None or budget <= 0:
-            g.make_leaf(node)
-            continue
-        budget -= 1
-        f, pos, t, imp_l, imp_r, _ = split
-        add(start, pos, depth + 1, node, True, imp_l)
-        add(pos, end, depth + 1, node, False, imp_r)
+    XT = np.ascontiguousarray(X.T, dtype=np.float32)
+    classify = criterion != "squared_error"
+    ys_in = y.astype(np.int64 if classify else np.float64)
+    vals, order, ys = presort(XT, ys_in)
+    empty_c = np.zeros((1, 1), dtype=np.int64)
+    empty_r = np.zeros((1, 1), dtype=np.float64)
+    ys_c, ys_r = (ys, empty_r) if classify else (empty_c, ys)
+    packed = (float(rules.depth_limit), float(rules.split_limit), float(rules.min_samples_leaf),
+              float(rules.min_impurity_decrease))
+    *arrays, tied = _grow(vals, order, ys_c, ys_r, classify, n_classes if classify else 1,
+                          CODES[criterion] if classify else SQUARED_ERROR, packed,
+                          -1 if rules.max_leaf_nodes is None else rules.max_leaf_nodes)
+    return Tree(*arrays), int(tied)
