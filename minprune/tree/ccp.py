@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .structure import LEAF
 
 
 @njit(cache=True)

@@ -171,11 +171,14 @@ class DecisionTreeClassifier(_BaseTree):
 
     def predict_proba(self, X):
         """Class probabilities: the class shares of each sample's leaf, (n_samples, n_classes)."""
-        counts = self.tree_.value[self.apply(X)]
+        leaves = self.apply(X)
+        counts = self.tree_.value[leaves]
         return counts / counts.sum(axis=1, keepdims=True)
 
     def predict(self, X):
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        """The majority class of each sample's leaf."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def score(self, X, y):
         """Accuracy."""
@@ -204,7 +207,9 @@ class DecisionTreeRegressor(_BaseTree):
         return 1
 
     def predict(self, X):
-        return self.tree_.value[self.apply(X), 0]
+        """The mean target of each sample's leaf."""
+        leaves = self.apply(X)
+        return self.tree_.value[leaves, 0]
 
     def score(self, X, y):
         """Coefficient of determination R²."""

@@ -1,0 +1,171 @@
+"""Post-pruners on trees small enough to work by hand, and their properties."""
+import itertools
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from minprune import tree
+from minprune.data import make_classification
+from minprune.tree.structure import LEAF
+
+
+def hand_tree(counts, children):
+    """A fitted classifier from class counts per node and (left, right) children (-1 = leaf)."""
+    counts = np.array(counts, dtype=float)
+    left = np.array([c[0] for c in children])
+    right = np.array([c[1] for c in children])
+    internal = left != LEAF
+    est = tree.DecisionTreeClassifier()
+    est.tree_ = tree.Tree(left, right, np.where(internal, 0, -2),
+                          np.where(internal, 0.5, -2.0), counts, np.zeros(len(counts)),
+                          counts.sum(axis=1).astype(np.int64))
+    est.classes_ = np.arange(counts.shape[1])
+    est.n_features_in_ = 1
+    return est
+
+
+#        0: [8, 4]
+#       /         \
+#  1: [7, 1]    2: [1, 3]
+#               /        \
+#          3: [1, 1]   4: [0, 2]
+SMALL = dict(counts=[[8, 4], [7, 1], [1, 3], [1, 1], [0, 2]],
+             children=[(1, 2), (-1, -1), (3, 4), (-1, -1), (-1, -1)])
+
+
+def test_pessimistic_by_hand():
+    est = hand_tree(**SMALL)
+    pruned = tree.prune_pessimistic(est)
+    root = pruned.pruning_trace_[0]
+    # root: e'(t) = 4 + 1/2; leaves 1, 3, 4 make 1 + 1 + 0 errors: e'(T) = 2 + 3/2 = 3.5;
+    # SE = sqrt(3.5 * (12 - 3.5) / 12) = 1.5745; 4.5 <= 5.0745: prune at the root.
+    assert root["leaf_error"] == 4.5 and root["subtree_error"] == 3.5
+    assert root["decision"] == "prune" and pruned.get_n_leaves() == 1
+    assert len(pruned.pruning_trace_) == 1                   # top-down: nothing below is visited
+
+
+def test_minimum_error_laplace_by_hand():
+    est = hand_tree(**SMALL)
+    pruned = tree.prune_minimum_error(est, m=None)
+    rows = {r["node"]: r for r in pruned.pruning_trace_}
+    # Laplace E = (n - n_c + k - 1) / (n + k), k = 2; costs are n·E.
+    # node 2: leaf 4·(4-3+1)/6 = 1.333; children 2·(2-1+1)/4 + 2·(2-2+1)/4 = 1.0 + 0.5 = 1.5
+    assert rows[2]["leaf_error"] == pytest.approx(4 * 2 / 6)
+    assert rows[2]["subtree_error"] == pytest.approx(1.5) and rows[2]["decision"] == "prune"
+    # root: leaf 12·5/14 = 4.286; children 8·2/10 + 1.333 = 2.933: keep
+    assert rows[0]["leaf_error"] == pytest.approx(12 * 5 / 14)
+    assert rows[0]["decision"] == "keep" and pruned.get_n_leaves() == 2
+
+
+def test_minimum_error_m_estimate_by_hand():
+    est = hand_tree(**SMALL)
+    m = 4.0
+    prior = np.array([8, 4]) / 12
+    rate = lambda c: 1 - ((np.array(c) + m * prior) / (sum(c) + m)).max()
+    pruned = tree.prune_minimum_error(est, m=m)
+    rows = {r["node"]: r for r in pruned.pruning_trace_}
+    assert rows[2]["leaf_error"] == pytest.approx(4 * rate([1, 3]))
+    assert rows[2]["subtree_error"] == pytest.approx(2 * rate([1, 1]) + 2 * rate([0, 2]))
+
+
+@pytest.mark.parametrize("errors, n", [(0, 6), (1, 6), (2, 10), (5, 40), (0, 1), (10, 200)])
+def test_binomial_upper_limit_matches_clopper_pearson(errors, n):
+    expected = stats.beta.ppf(1 - 0.25, errors + 1, n - errors)
+    assert tree.binomial_upper(errors, n, 0.25) == pytest.approx(expected, rel=1e-9)
+
+
+def test_error_based_by_hand():
+    est = hand_tree(**SMALL)
+    pruned = tree.prune_error_based(est, confidence=0.25)
+    rows = {r["node"]: r for r in pruned.pruning_trace_}
+    U = lambda e, n: n * stats.beta.ppf(0.75, e + 1, n - e)
+    assert rows[2]["leaf_error"] == pytest.approx(U(1, 4))
+    assert rows[2]["subtree_error"] == pytest.approx(U(1, 2) + 2 * (1 - 0.25 ** 0.5))
+    expected = U(1, 4) <= U(1, 2) + 2 * (1 - 0.25 ** 0.5) + 0.1
+    assert (rows[2]["decision"] == "prune") == expected
+
+
+def all_prunings(t, node=0):
+    """Every pruning of the subtree at ``node`` as a set of nodes turned into leaves."""
+    if t.children_left[node] == LEAF:
+        return [frozenset()]
+    below = [a | b for a, b in itertools.product(all_prunings(t, t.children_left[node]),
+                                                 all_prunings(t, t.children_right[node]))]
+    return [frozenset([node])] + below
+
+
+def errors_of(est, t, collapse, X, y):
+    pruned = est._with_tree(t.subtree(np.isin(np.arange(t.node_count), list(collapse))), None)
+    return int(np.sum(pruned.predict(X) != y))
+
+
+def test_reduced_error_is_optimal_on_its_pruning_set():
+    X, y = make_classification(400, 5, n_informative=3, flip_y=0.25, seed=1)
+    est = tree.DecisionTreeClassifier(max_leaf_nodes=9).fit(X[:200], y[:200])
+    Xv, yv = X[200:], y[200:]
+    pruned = tree.prune_reduced_error(est, Xv, yv)
+    best = min(errors_of(est, est.tree_, c, Xv, yv) for c in all_prunings(est.tree_))
+    assert int(np.sum(pruned.predict(Xv) != yv)) == best
+
+
+def is_pruned_subtree(small, big):
+    """Every node of ``small`` is the node of ``big`` at the same path, with its split and counts,
+    and every leaf of ``small`` sits at a node of ``big``."""
+    stack = [(0, 0)]
+    while stack:
+        a, b = stack.pop()
+        if small.n_node_samples[a] != big.n_node_samples[b]:
+            return False
+        if small.children_left[a] == LEAF:
+            continue
+        if (small.feature[a], small.threshold[a]) != (big.feature[b], big.threshold[b]):
+            return False
+        stack += [(small.children_left[a], big.children_left[b]),
+                  (small.children_right[a], big.children_right[b])]
+    return True
+
+
+PRUNERS = {
+    "ccp": lambda e, Xv, yv: tree.prune_ccp(e, 0.01),
+    "rep": lambda e, Xv, yv: tree.prune_reduced_error(e, Xv, yv),
+    "pep": lambda e, Xv, yv: tree.prune_pessimistic(e),
+    "ebp": lambda e, Xv, yv: tree.prune_error_based(e),
+    "mep": lambda e, Xv, yv: tree.prune_minimum_error(e, m=2.0),
+}
+
+
+@pytest.mark.parametrize("name", list(PRUNERS))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pruners_return_a_pruned_subtree_and_leave_the_input_alone(name, seed):
+    X, y = make_classification(500, 6, n_informative=3, flip_y=0.2, seed=seed)
+    est = tree.DecisionTreeClassifier().fit(X[:300], y[:300])
+    before = [a.copy() for a in est.tree_.arrays()]
+    pruned = PRUNERS[name](est, X[300:], y[300:])
+    assert all(np.array_equal(a, b) for a, b in zip(before, est.tree_.arrays()))
+    assert est.pruning_trace_ is None and pruned.pruning_trace_ is not None
+    assert is_pruned_subtree(pruned.tree_, est.tree_)
+    assert pruned.get_n_leaves() < est.get_n_leaves()
+    for row in pruned.pruning_trace_:
+        assert {"node", "depth", "samples", "decision"} <= set(row)
+
+
+def test_subtree_raising_keeps_a_consistent_tree():
+    X, y = make_classification(600, 6, n_informative=3, flip_y=0.2, seed=4)
+    est = tree.DecisionTreeClassifier(min_samples_leaf=3).fit(X, y)
+    raised = tree.prune_error_based(est, X=X, y=y, subtree_raising=True)
+    plain = tree.prune_error_based(est)
+    assert raised.get_n_leaves() <= est.get_n_leaves()
+    assert raised.score(X, y) >= 0.5 and plain.score(X, y) >= 0.5
+    with pytest.raises(ValueError, match="training data"):
+        tree.prune_error_based(est, subtree_raising=True)
+
+
+def test_select_ccp_alpha_table_and_rules():
+    X, y = make_classification(400, 6, n_informative=3, flip_y=0.2, seed=3)
+    a_min, table = tree.select_ccp_alpha(X, y, cv=5, rule="min", seed=0)
+    a_1se, _ = tree.select_ccp_alpha(X, y, cv=5, rule="1se", seed=0)
+    assert a_1se >= a_min
+    assert {"alpha", "leaves", "cv_error", "cv_se"} == set(table[0])
+    errors = [r["cv_error"] for r in table]
+    assert table[int(np.argmin(errors))]["alpha"] == a_min

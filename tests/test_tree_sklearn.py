@@ -1,0 +1,127 @@
+"""Trees identical to scikit-learn's where it defines the answer (no tied features), and
+cost-complexity paths and pruned trees identical at every alpha."""
+import numpy as np
+import pytest
+from sklearn import tree as sk
+from sklearn.datasets import make_classification, make_regression
+
+from minprune import tree
+
+# Settings that keep nodes large enough for trees without tied features to be common: in small
+# nodes several features often give splits with equal class counts (scikit-learn then draws
+# one at random; minprune takes the lowest index), and those trees cannot be compared.
+PRE_PRUNING = [{"max_depth": 3}, {"min_samples_leaf": 50}, {"min_samples_split": 200},
+               {"min_impurity_decrease": 0.01}, {"max_leaf_nodes": 10}]
+
+
+def data(kind, n, seed):
+    if kind == "classification":
+        return make_classification(n, 8, n_informative=5, flip_y=0.0, random_state=seed)
+    X, y = make_regression(n, 8, noise=5.0, random_state=seed)
+    return X, y / y.std()                           # unit variance: the same thresholds apply
+
+
+def assert_same(ours, theirs):
+    a, b = ours.tree_, theirs.tree_
+    for name in ("children_left", "children_right", "feature", "n_node_samples", "threshold"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    value = a.value
+    if hasattr(ours, "classes_"):                   # scikit-learn stores class fractions
+        value = value / value.sum(axis=1, keepdims=True)
+    # 1e-12 relative; near zero, relative to the largest value (sums of mixed signs cancel)
+    scale = np.abs(b.value).max()
+    np.testing.assert_allclose(value, b.value[:, 0, :], rtol=1e-12, atol=1e-12 * scale)
+    np.testing.assert_allclose(a.impurity, b.impurity, rtol=1e-12,
+                               atol=1e-12 * b.impurity.max())
+
+
+@pytest.mark.parametrize("criterion", ["gini", "entropy", "squared_error"])
+@pytest.mark.parametrize("params", PRE_PRUNING, ids=lambda p: ",".join(p))
+def test_identical_trees_without_ties(criterion, params):
+    kind = "regression" if criterion == "squared_error" else "classification"
+    ours_cls = tree.DecisionTreeRegressor if kind == "regression" else tree.DecisionTreeClassifier
+    theirs_cls = sk.DecisionTreeRegressor if kind == "regression" else sk.DecisionTreeClassifier
+    compared = 0
+    for seed in range(6):
+        for n in (500, 2000, 5000):
+            X, y = data(kind, n, seed)
+            ours = ours_cls(criterion=criterion, **params).fit(X, y)
+            if ours.n_tied_splits_:                 # a tie: scikit-learn draws at random
+                continue
+            assert_same(ours, theirs_cls(criterion=criterion, random_state=seed,
+                                         **params).fit(X, y))
+            assert np.array_equal(ours.predict(X), ours.predict(X.astype(np.float32)))
+            compared += 1
+    assert compared >= 2, f"only {compared} tie-free trees to compare"
+
+
+def test_prediction_agrees_even_with_ties():
+    X, y = data("classification", 2000, 0)
+    ours = tree.DecisionTreeClassifier().fit(X, y)
+    theirs = sk.DecisionTreeClassifier(random_state=0).fit(X, y)
+    assert ours.score(X, y) == theirs.score(X, y) == 1.0      # fully grown: pure leaves
+    assert abs(ours.get_n_leaves() - theirs.get_n_leaves()) <= 0.05 * theirs.get_n_leaves()
+
+
+def from_sklearn(est):
+    """A minprune estimator holding exactly scikit-learn's grown tree (to test pruning alone)."""
+    t = est.tree_
+    classify = hasattr(est, "classes_")
+    ours = tree.DecisionTreeClassifier() if classify else tree.DecisionTreeRegressor()
+    value = t.value[:, 0, :] * (t.n_node_samples[:, None] if classify else 1)
+    ours.tree_ = tree.Tree(t.children_left.astype(np.int64), t.children_right.astype(np.int64),
+                           t.feature.astype(np.int64), t.threshold.copy(), value,
+                           t.impurity.copy(), t.n_node_samples.astype(np.int64))
+    ours.n_features_in_ = est.n_features_in_
+    if classify:
+        ours.classes_ = est.classes_
+    return ours
+
+
+@pytest.mark.parametrize("criterion", ["gini", "entropy", "squared_error"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cost_complexity_path_and_pruned_trees(criterion, seed):
+    kind = "regression" if criterion == "squared_error" else "classification"
+    X, y = data(kind, 600, seed)
+    cls = sk.DecisionTreeRegressor if kind == "regression" else sk.DecisionTreeClassifier
+    theirs = cls(criterion=criterion, random_state=seed).fit(X, y)
+    ours = from_sklearn(theirs)
+    path = tree.cost_complexity_path(ours)
+    ref = theirs.cost_complexity_pruning_path(X, y)
+    np.testing.assert_array_equal(path.ccp_alphas, ref.ccp_alphas)
+    np.testing.assert_array_equal(path.impurities, ref.impurities)
+    assert path.n_leaves[0] == theirs.get_n_leaves() and path.n_leaves[-1] == 1
+    for alpha in ref.ccp_alphas:
+        pruned = tree.prune_ccp(ours, alpha)
+        expected = cls(criterion=criterion, random_state=seed, ccp_alpha=alpha).fit(X, y)
+        assert_same_structure(pruned, expected)
+
+
+def assert_same_structure(ours, theirs):
+    for name in ("children_left", "children_right", "feature", "threshold", "n_node_samples"):
+        np.testing.assert_array_equal(getattr(ours.tree_, name), getattr(theirs.tree_, name),
+                                      err_msg=name)
+
+
+def test_grown_and_pruned_end_to_end_without_ties():
+    params = {"min_samples_split": 200}
+    for seed in range(10):
+        X, y = data("classification", 3000, seed)
+        ours = tree.DecisionTreeClassifier(**params).fit(X, y)
+        if ours.n_tied_splits_ == 0:
+            break
+    assert ours.n_tied_splits_ == 0, "no tie-free tree among ten seeds"
+    theirs = sk.DecisionTreeClassifier(random_state=0, **params).fit(X, y)
+    for alpha in theirs.cost_complexity_pruning_path(X, y).ccp_alphas:
+        assert_same_structure(tree.prune_ccp(ours, alpha),
+                              sk.DecisionTreeClassifier(random_state=0, ccp_alpha=alpha,
+                                                        **params).fit(X, y))
+
+
+def test_error_risk_path_uses_misclassification():
+    X, y = data("classification", 400, 3)
+    est = tree.DecisionTreeClassifier().fit(X, y)
+    path = tree.cost_complexity_path(est, risk="error")
+    assert path.impurities[0] == 0.0                  # a fully grown tree makes no errors
+    assert path.impurities[-1] == pytest.approx(min(np.bincount(y)) / len(y))
+    assert np.all(np.diff(path.ccp_alphas) >= 0)
