@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-BENCHES = ("train", "data")
+BENCHES = ("train", "data", "tree")
 
 
 def _bench(args):
@@ -14,6 +14,9 @@ def _bench(args):
     elif args.suite == "data":
         from .bench import data
         data.run(threads=args.threads)
+    elif args.suite == "tree":
+        from .bench import tree
+        tree.run(threads=args.threads)
     return 0
 
 

@@ -19,26 +19,25 @@ def _check_int(name, value, low, allow_none=False):
 
 
 def check_X(X, n_features=None, what="X"):
-    """X as a 2-D float array without NaN or inf; the error names the offending column."""
+    """X as a 2-D float32 array (trees split on float32, as scikit-learn does) without NaN or
+    inf; the error names the offending column."""
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"{what} must be 2-D of shape (n_samples, n_features), got shape "
                          f"{X.shape}")
     if X.dtype.kind not in "fiub":
         raise ValueError(f"{what} must be numeric, got dtype {X.dtype}")
-    X = X.astype(np.float64, copy=False)
-    bad = ~np.isfinite(X)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise ValueError(f"{what} contains {X[row, col]} in column {col} (row {row}); "
-                         f"trees need finite values")
-    if np.abs(X).max(initial=0) > np.finfo(np.float32).max:
-        col = int(np.argmax(np.abs(X).max(axis=0)))
-        raise ValueError(f"{what} column {col} holds values too large for float32")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{what} has {X.shape[1]} features, but the tree was fitted with "
                          f"{n_features}")
-    return X
+    X32 = np.ascontiguousarray(X, dtype=np.float32)
+    if not np.isfinite(X32).all():                  # NaN, inf, or too large for float32
+        row, col = np.argwhere(~np.isfinite(X32))[0]
+        value = X[row, col]
+        reason = "is too large for float32" if np.isfinite(value) else "is not finite"
+        raise ValueError(f"{what} column {col} (row {row}) holds {value}, which {reason}; "
+                         f"trees need finite values")
+    return X32
 
 
 class _BaseTree:
@@ -85,8 +84,8 @@ class _BaseTree:
             raise ValueError(f"need at least 2 samples to fit a tree, got {len(X)}")
         y_fit = self._encode(y)
         # scikit-learn splits on float32 features; so do we.
-        self.tree_, self.n_tied_splits_ = grow(X.astype(np.float32), y_fit, self.criterion,
-                                               self._n_outputs(), rules)
+        self.tree_, self.n_tied_splits_ = grow(X, y_fit, self.criterion, self._n_outputs(),
+                                               rules)
         self.n_features_in_ = X.shape[1]
         self.pruning_trace_ = None
         return self
@@ -99,7 +98,7 @@ class _BaseTree:
     def apply(self, X):
         """The leaf index each sample lands in. X : (n_samples, n_features)."""
         self._check_fitted()
-        return self.tree_.apply(check_X(X, self.n_features_in_).astype(np.float32))
+        return self.tree_.apply(check_X(X, self.n_features_in_))
 
     def get_depth(self):
         self._check_fitted()
@@ -176,9 +175,9 @@ class DecisionTreeClassifier(_BaseTree):
         return counts / counts.sum(axis=1, keepdims=True)
 
     def predict(self, X):
-        """The majority class of each sample's leaf."""
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        """The majority class of each sample's leaf (the lowest class on a tie)."""
+        leaves = self.apply(X)
+        return self.classes_[np.argmax(self.tree_.value, axis=1)][leaves]
 
     def score(self, X, y):
         """Accuracy."""

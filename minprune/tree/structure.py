@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 LEAF = -1          # children_left / children_right of a leaf
 UNDEFINED = -2     # feature and threshold of a leaf
@@ -56,16 +57,11 @@ class Tree:
         return parent
 
     def apply(self, X):
-        """The leaf id reached by each row of X (x <= threshold goes left), vectorised."""
-        X = np.asarray(X, dtype=np.float32)
-        node = np.zeros(len(X), dtype=np.int64)
-        active = np.flatnonzero(self.children_left[node] != LEAF)
-        while active.size:
-            here = node[active]
-            go_left = X[active, self.feature[here]] <= self.threshold[here]
-            node[active] = np.where(go_left, self.children_left[here], self.children_right[here])
-            active = active[self.children_left[node[active]] != LEAF]
-        return node
+        """The leaf id reached by each row of X (x <= threshold goes left)."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        small = [a.astype(np.int32) for a in (self.children_left, self.children_right,
+                                               self.feature)]   # half the memory traffic
+        return _apply(X, *small, self.threshold)
 
     def subtree(self, keep_as_leaf):
         """A new Tree with the nodes in ``keep_as_leaf`` turned into leaves and their
@@ -98,3 +94,16 @@ class Tree:
 
     FIELDS = ("children_left", "children_right", "feature", "threshold", "value", "impurity",
               "n_node_samples")
+
+
+@njit(cache=True)
+def _apply(X, left, right, feature, threshold):
+    """Walk every row from the root to its leaf; float32 values against float64 thresholds,
+    as scikit-learn compares them."""
+    out = np.empty(X.shape[0], dtype=np.int64)
+    for i in range(X.shape[0]):
+        node = 0
+        while left[node] != -1:
+            node = left[node] if X[i, feature[node]] <= threshold[node] else right[node]
+        out[i] = node
+    return out

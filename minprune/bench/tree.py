@@ -1,0 +1,57 @@
+"""``minprune bench tree``: fitting, prediction and the cost-complexity path against
+scikit-learn, both measured in the same run on the same data at the same thread count."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .common import machine_line, table
+
+
+def _best_of(fn, repeat):
+    """Median wall time of ``repeat`` calls (after one warm-up call) and the last result."""
+    result = fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), result
+
+
+def run(threads=1, n=100_000, repeat=3, path=True, out=print):
+    """Print and return the comparison rows; ``path=False`` skips scikit-learn's slow path."""
+    from sklearn import tree as sk
+
+    from .. import tree
+    from ..data import make_classification, make_regression
+    out(machine_line(threads))
+    X, y = make_classification(n, 20, n_informative=10, n_redundant=5, flip_y=0.1, seed=0)
+    rows = []
+    t_ours, ours = _best_of(lambda: tree.DecisionTreeClassifier().fit(X, y), repeat)
+    t_sk, theirs = _best_of(lambda: sk.DecisionTreeClassifier(random_state=0).fit(X, y),
+                            repeat)
+    rows.append({"task": f"fit gini, {n:,} x 20, fully grown ({ours.get_n_leaves():,} leaves)",
+                 "minprune": t_ours, "sklearn": t_sk})
+    Xq = X[: n // 2]
+    t_ours, _ = _best_of(lambda: ours.predict(Xq), repeat)
+    t_sk, _ = _best_of(lambda: theirs.predict(Xq), repeat)
+    rows.append({"task": f"predict {len(Xq):,} samples", "minprune": t_ours, "sklearn": t_sk})
+    if path:
+        Xr, yr, _ = make_regression(n, 10, n_informative=5, noise=10.0, seed=0)
+        reg = tree.DecisionTreeRegressor().fit(Xr, yr)
+        sk_reg = sk.DecisionTreeRegressor(random_state=0).fit(Xr, yr)
+        tree.cost_complexity_path(reg)                      # compile outside the timing
+        t_ours, _ = _best_of(lambda: tree.cost_complexity_path(reg), repeat)
+        t0 = time.perf_counter()
+        sk_reg.cost_complexity_pruning_path(Xr, yr)
+        t_sk = time.perf_counter() - t0
+        rows.append({"task": f"ccp path, regression tree of {reg.tree_.node_count:,} nodes",
+                     "minprune": t_ours, "sklearn": t_sk})
+    for r in rows:
+        r["ratio"] = r["minprune"] / r["sklearn"]
+    out(table(rows, [("task", "task", "{}"), ("minprune", "minprune s", "{:.3f}"),
+                     ("sklearn", "sklearn s", "{:.3f}"),
+                     ("ratio", "minprune/sklearn", "{:.3f}x")]))
+    return rows
