@@ -1,0 +1,108 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+# ---
+
+# %% [markdown]
+# # Lesson 11: decision trees
+#
+# **Goal.** Grow a CART tree by hand-checkable steps: impurity, the search for the best split,
+# recursion; then see why a fully grown tree overfits noisy data, which is what pruning is for.
+
+# %%
+import os
+
+import numpy as np
+
+from minprune import tree, viz
+from minprune.data import make_classification, train_test_split
+from minprune.tree.criteria import entropy, gini
+
+QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
+
+# %% [markdown]
+# ## 1. Impurity
+#
+# Gini: the chance that two random labels of the node differ, 1 - Σ p_k². Entropy: the bits
+# needed to name a label, -Σ p_k log2 p_k. Both are 0 for a pure node and largest when classes
+# are balanced.
+
+# %%
+for counts in ([10, 0], [8, 2], [5, 5]):
+    c = np.array(counts, dtype=float)
+    print(f"counts {counts}: gini {gini(c, c.sum()):.3f}, entropy {entropy(c, c.sum()):.3f}")
+assert gini(np.array([5.0, 5.0]), 10.0) == 0.5 and entropy(np.array([5.0, 5.0]), 10.0) == 1.0
+
+# %% [markdown]
+# ## 2. The split search, step by step
+#
+# Sort one feature; move the samples one by one from the right child to the left, keeping the
+# class counts of both sides; at every boundary between two different values, score the split by
+# the weighted impurity of the children. Here on 12 points:
+
+# %%
+x = np.array([0.1, 0.4, 0.35, 0.8, 0.9, 0.7, 0.2, 0.55, 0.6, 0.95, 0.05, 0.3])
+y = np.array([0, 0, 0, 1, 1, 1, 0, 1, 0, 1, 0, 0])
+order = np.argsort(x)
+left, right = np.zeros(2), np.bincount(y, minlength=2).astype(float)
+print(f"{'threshold':>9}  {'left':>8}  {'right':>8}  weighted gini")
+best = (np.inf, None)
+for i in range(len(x) - 1):
+    c = y[order[i]]
+    left[c] += 1
+    right[c] -= 1
+    t = (x[order[i]] + x[order[i + 1]]) / 2
+    score = (left.sum() * gini(left, left.sum()) + right.sum() * gini(right, right.sum())) / 12
+    best = min(best, (score, t))
+    print(f"{t:>9.3f}  {str(left.astype(int)):>8}  {str(right.astype(int)):>8}  {score:.4f}")
+stump = tree.DecisionTreeClassifier(max_depth=1).fit(x[:, None], y)
+print(f"best threshold {best[1]:.3f}; the tree chose {stump.tree_.threshold[0]:.3f}")
+assert abs(stump.tree_.threshold[0] - best[1]) < 1e-6
+
+# %% [markdown]
+# ## 3. A whole tree, printed
+
+# %%
+X, y = make_classification(1200, 10, n_informative=4, n_redundant=2, flip_y=0.25, seed=0)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, seed=0)
+small = tree.DecisionTreeClassifier(max_depth=2).fit(X_train, y_train)
+print(tree.export_text(small))
+assert small.get_n_leaves() == 4
+
+# %% [markdown]
+# ## 4. The overfitting curve
+#
+# With 25% of labels flipped at random, a tree that fits every training point memorises the
+# noise: training accuracy climbs to 1 while test accuracy peaks early and then falls.
+
+# %%
+depths = list(range(1, 16 if QUICK else 21))
+train_acc, test_acc = [], []
+for d in depths:
+    est = tree.DecisionTreeClassifier(max_depth=d).fit(X_train, y_train)
+    train_acc.append(est.score(X_train, y_train))
+    test_acc.append(est.score(X_test, y_test))
+best_depth = depths[int(np.argmax(test_acc))]
+print(f"best test accuracy {max(test_acc):.3f} at depth {best_depth}; at depth {depths[-1]}: "
+      f"train {train_acc[-1]:.3f}, test {test_acc[-1]:.3f}")
+fig = viz.new_figure()
+ax = fig.subplots()
+ax.plot(depths, train_acc, "o-", label="train")
+ax.plot(depths, test_acc, "s-", label="test")
+ax.set(xlabel="max_depth", ylabel="accuracy", title="a tree on noisy labels")
+ax.legend()
+viz.save_png(fig, "11_overfitting.png")
+assert train_acc[-1] > 0.99 and max(test_acc) > test_acc[-1]
+
+# %% [markdown]
+# ## Summary
+#
+# - A split is chosen greedily: the cut with the lowest weighted child impurity.
+# - Growing until pure memorises label noise; limiting growth (pre-pruning, lesson 12) or
+#   cutting back afterwards (post-pruning, lesson 13) fixes that.
+#
+# ## Exercises
+#
+# 1. Redo section 2 with entropy. Does the chosen threshold change?
+# 2. Why does the split search only consider boundaries between *different* values?
