@@ -81,7 +81,7 @@ assert methods["pessimistic"].pruning_trace_[0]["node"] == 0
 
 # %%
 path = tree.cost_complexity_path(full)
-print(f"{len(path.ccp_alphas)} subtrees on the path; first rows of the CV table:")
+print(f"{len(path.ccp_alphas)} subtrees on the path; the CV table at the largest alphas:")
 for row in table[-6:]:
     print(row)
 fig = viz.new_figure(9, 3.5)

@@ -1,0 +1,91 @@
+"""Kernels equal their NumPy twins on generated CSR matrices, in both dtypes.
+
+CI runs this file a second time with NUMBA_DISABLE_JIT=1: the same kernels as plain Python.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minprune.sparse import CSR, kernels
+from minprune.sparse.reference import csr_matmul_reference, csr_sddmm_reference
+
+
+@st.composite
+def sparse_problems(draw):
+    n_rows = draw(st.integers(0, 9))
+    n_cols = draw(st.integers(1, 9))
+    batch = draw(st.integers(1, 7))
+    density = draw(st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    seed = draw(st.integers(0, 2 ** 16))
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_rows, n_cols)) < density
+    dense = np.where(mask, rng.standard_normal((n_rows, n_cols)), 0).astype(dtype)
+    xt = rng.standard_normal((n_cols, batch)).astype(dtype)
+    gt = rng.standard_normal((n_rows, batch)).astype(dtype)
+    return CSR.from_dense(dense, mask), xt, gt
+
+
+TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+
+
+@settings(max_examples=80, deadline=None)
+@given(problem=sparse_problems(), threads=st.sampled_from([1, 2]))
+def test_kernels_equal_their_twins(problem, threads):
+    csr, xt, gt = problem
+    kernels.set_threads(threads)
+    try:
+        out = np.full((csr.shape[0], xt.shape[1]), np.nan, dtype=xt.dtype)   # overwritten
+        kernels.matmul(csr.indptr, csr.indices, csr.values, xt, out)
+        tol = TOL[xt.dtype]
+        np.testing.assert_allclose(out, csr_matmul_reference(csr.indptr, csr.indices,
+                                                             csr.values, xt),
+                                   rtol=tol, atol=tol * 10)
+        dv = np.full(csr.nnz, np.nan, dtype=xt.dtype)
+        kernels.sddmm(csr.indptr, csr.indices, gt, xt, dv)
+        np.testing.assert_allclose(dv, csr_sddmm_reference(csr.indptr, csr.indices, gt, xt),
+                                   rtol=tol, atol=tol * 10)
+        t, perm = csr.transpose()
+        out_t = np.empty((csr.shape[1], gt.shape[1]), dtype=xt.dtype)
+        kernels.matmul(t.indptr, t.indices, csr.values[perm], gt, out_t)
+        np.testing.assert_allclose(out_t, csr.to_dense().T @ gt, rtol=tol, atol=tol * 10)
+    finally:
+        kernels.set_threads(1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_round_trip_and_transpose(dtype, rng):
+    dense = np.where(rng.random((6, 5)) < 0.4, rng.standard_normal((6, 5)), 0).astype(dtype)
+    csr = CSR.from_dense(dense)
+    assert csr.values.dtype == dtype and csr.nnz == np.count_nonzero(dense)
+    np.testing.assert_array_equal(csr.to_dense(), dense)
+    t, perm = csr.transpose()
+    np.testing.assert_array_equal(t.to_dense(), dense.T)
+    np.testing.assert_array_equal(t.values, csr.values[perm])
+
+
+def test_extreme_shapes():
+    for dense in (np.zeros((0, 4)), np.zeros((3, 4)), np.ones((3, 1)), np.ones((4, 4))):
+        csr = CSR.from_dense(dense.astype(np.float32))
+        xt = np.ones((dense.shape[1], 2), dtype=np.float32)
+        out = np.empty((dense.shape[0], 2), dtype=np.float32)
+        kernels.matmul(csr.indptr, csr.indices, csr.values, xt, out)
+        np.testing.assert_array_equal(out, dense @ xt)
+
+
+@pytest.mark.parametrize("fields, match", [
+    (dict(indptr=[0, 1, 3]), "indptr must have n_rows"),
+    (dict(indptr=[1, 2, 2, 3]), "from 0 to nnz"),
+    (dict(indptr=[0, 2, 1, 3]), "non-decreasing"),
+    (dict(indices=[0, 5, 1]), r"\[0, 4\)"),
+    (dict(indices=[1, 0, 2], indptr=[0, 2, 2, 3]), "strictly increasing"),
+    (dict(values=[1.0, 2.0]), "3 values but 3 indices|2 values but 3 indices"),
+    (dict(values=np.array([1, 2, 3])), "float32 or float64"),
+])
+def test_malformed_csr_is_refused(fields, match):
+    args = dict(indptr=[0, 1, 2, 3], indices=[0, 1, 2], values=np.ones(3, np.float32),
+                shape=(3, 4))
+    args.update(fields)
+    with pytest.raises(ValueError, match=match):
+        CSR(**args)
