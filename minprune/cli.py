@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-BENCHES = ("train", "data", "tree")
+BENCHES = ("train", "data", "tree", "sparse")
 
 
 def _bench(args):
@@ -17,6 +17,9 @@ def _bench(args):
     elif args.suite == "tree":
         from .bench import tree
         tree.run(threads=args.threads)
+    elif args.suite == "sparse":
+        from .bench import sparse
+        sparse.run(quick=args.quick)
     return 0
 
 
@@ -38,6 +41,7 @@ def build_parser():
     bench.add_argument("suite", choices=BENCHES, help="which benchmark")
     bench.add_argument("--threads", type=int, default=1, help="threads for every pool (1)")
     bench.add_argument("--repeat", type=int, default=30, help="timed repetitions (30)")
+    bench.add_argument("--quick", action="store_true", help="fewer sizes (sparse)")
     bench.add_argument("--rounds", type=int, default=3,
                        help="alternating rounds per library, each in a fresh process (3)")
     bench.set_defaults(run=_bench)
