@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minprune.sparse import CSR, kernels
-from minprune.sparse.reference import csr_matmul_reference, csr_sddmm_reference
+from minprune.sparse.reference import (csr_matmul_reference, csr_matvec_reference,
+                                       csr_sddmm_reference)
 
 
 @st.composite
@@ -42,6 +43,9 @@ def test_kernels_equal_their_twins(problem, threads):
         np.testing.assert_allclose(out, csr_matmul_reference(csr.indptr, csr.indices,
                                                              csr.values, xt),
                                    rtol=tol, atol=tol * 10)
+        if xt.shape[1] == 1:                       # the batch-of-one path is matvec
+            np.testing.assert_allclose(out[:, 0], csr_matvec_reference(
+                csr.indptr, csr.indices, csr.values, xt[:, 0]), rtol=tol, atol=tol * 10)
         dv = np.full(csr.nnz, np.nan, dtype=xt.dtype)
         kernels.sddmm(csr.indptr, csr.indices, gt, xt, dv)
         np.testing.assert_allclose(dv, csr_sddmm_reference(csr.indptr, csr.indices, gt, xt),
@@ -79,6 +83,7 @@ def test_extreme_shapes():
     (dict(indptr=[1, 2, 2, 3]), "from 0 to nnz"),
     (dict(indptr=[0, 2, 1, 3]), "non-decreasing"),
     (dict(indices=[0, 5, 1]), r"\[0, 4\)"),
+    (dict(indices=[0, -1, 1]), "non-negative"),
     (dict(indices=[1, 0, 2], indptr=[0, 2, 2, 3]), "strictly increasing"),
     (dict(values=[1.0, 2.0]), "3 values but 3 indices|2 values but 3 indices"),
     (dict(values=np.array([1, 2, 3])), "float32 or float64"),

@@ -14,13 +14,16 @@ import numpy as np
 @dataclass
 class CSR:
     indptr: np.ndarray      # (n_rows + 1,) int64, non-decreasing, from 0 to nnz
-    indices: np.ndarray     # (nnz,) int32 column of each stored value, sorted within a row
+    indices: np.ndarray     # (nnz,) uint32 column of each stored value, sorted within a row
     values: np.ndarray      # (nnz,) float32 or float64
     shape: tuple
 
     def __post_init__(self):
         self.indptr = np.ascontiguousarray(self.indptr, dtype=np.int64)
-        self.indices = np.ascontiguousarray(self.indices, dtype=np.int32)
+        indices = np.asarray(self.indices)
+        if indices.size and indices.dtype.kind == "i" and indices.min() < 0:
+            raise ValueError(f"CSR column indices must be non-negative, got {indices.min()}")
+        self.indices = np.ascontiguousarray(indices, dtype=np.uint32)
         self.values = np.ascontiguousarray(self.values)
         self.shape = tuple(int(n) for n in self.shape)
         self.check()

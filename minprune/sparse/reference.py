@@ -17,6 +17,11 @@ def csr_matmul_reference(indptr, indices, values, xt):
     return to_dense(indptr, indices, values, xt.shape[0]) @ xt
 
 
+def csr_matvec_reference(indptr, indices, values, x):
+    """W @ x for one sample."""
+    return to_dense(indptr, indices, values, len(x)) @ x
+
+
 def csr_sddmm_reference(indptr, indices, gt, xt):
     """(gt @ xtᵀ) read at W's pattern."""
     rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
