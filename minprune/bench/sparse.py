@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -53,13 +52,15 @@ def measure_forward(threads, shapes, sparsities, batches, quick):
                 min_time = 0.0 if quick else 0.2
                 row = {"shape": f"{shape[0]}x{shape[1]}", "batch": batch, "sparsity": s,
                        "threads": threads}
-                row["dense"] = median_time(lambda: X @ W.T, repeat=repeat, min_time=min_time)
+                row["dense"] = median_time(lambda X=X, W=W: X @ W.T, repeat=repeat,
+                                           min_time=min_time)
                 row["minprune"] = median_time(
-                    lambda: kernels.matmul(csr.indptr, csr.indices, csr.values, xt, out),
+                    lambda c=csr, xt=xt, out=out: kernels.matmul(c.indptr, c.indices, c.values,
+                                                                 xt, out),
                     repeat=repeat, min_time=min_time)
                 if sp is not None:
                     Ws = sp.csr_matrix(W)
-                    row["scipy"] = median_time(lambda: Ws @ xt, repeat=repeat,
+                    row["scipy"] = median_time(lambda Ws=Ws, xt=xt: Ws @ xt, repeat=repeat,
                                                min_time=min_time)
                 rows.append(row)
     return rows
