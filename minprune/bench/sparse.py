@@ -81,7 +81,7 @@ def measure_training_step(threads, quick):
     for name, model in (("masked dense", dense), ("sparse", fast)):
         opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
-        def step():
+        def step(model=model, opt=opt):
             opt.zero_grad()
             F.cross_entropy(model(Tensor(x)), y).backward()
             opt.step()
