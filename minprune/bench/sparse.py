@@ -121,7 +121,6 @@ def break_even(rows, shape, batch, threads):
 def run(threads=(1, 2), quick=False, out=print):
     shapes = SHAPES[:2] if quick else SHAPES
     batches = [1, 64] if quick else BATCHES
-    sparsities = [0.5, 0.9, 0.99] if quick else SPARSITIES
     out(machine_line(",".join(map(str, threads))))
     rows, steps = [], {}
     for t in threads:
