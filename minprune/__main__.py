@@ -1,4 +1,10 @@
 """``python -m minprune`` runs the command-line interface."""
-from .cli import main
+import sys
 
-raise SystemExit(main())
+try:
+    from .cli import main
+    code = main()
+except KeyboardInterrupt:                 # also during start-up, before main's own handler
+    print("minprune: interrupted", file=sys.stderr)
+    code = 130
+raise SystemExit(code)

@@ -23,19 +23,26 @@ def _bench(args):
     return 0
 
 
-def _train(args):
-    from .commands import train
-    return train.run(args)
+def _command(name):
+    def run(args):
+        import importlib
+        return importlib.import_module(f".commands.{name}", __package__).run(args)
+    return run
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="minprune", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from .commands import train
-    p = sub.add_parser("train", help="train a model on a dataset and save it")
-    train.add_arguments(p)
-    p.set_defaults(run=_train)
+    from .commands import demo, prune, train, tree
+    for name, module, text in (
+            ("demo", demo, "train, prune and report on a network and a decision tree"),
+            ("train", train, "train a model on a dataset and save it"),
+            ("prune", prune, "prune a model to several sparsities and report"),
+            ("tree", tree, "grow, pre-prune and post-prune a decision tree and report")):
+        p = sub.add_parser(name, help=text)
+        module.add_arguments(p)
+        p.set_defaults(run=_command(name))
 
     bench = sub.add_parser("bench", help="run a benchmark and print ratios to its baseline")
     bench.add_argument("suite", choices=BENCHES, help="which benchmark")

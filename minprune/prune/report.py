@@ -60,8 +60,11 @@ class Summary(list):
 
 
 def _output_positions(model, input_shape):
-    """Output positions (OH·OW; 1 for Linear) of every Linear/Conv2d, from one dummy forward."""
+    """Output positions (OH·OW; 1 for Linear) of every Linear/Conv2d, from one dummy forward
+    of shape ``input_shape`` (only needed, and only run, when the model has convolutions)."""
     positions = {}
+    if not any(isinstance(m, L.Conv2d) for m in model.modules()):
+        return positions
     was = model.training
     model.eval()
     with no_grad():

@@ -1,0 +1,74 @@
+"""``minprune demo``: what pruning does to a network and to a decision tree, in one command."""
+from __future__ import annotations
+
+import os
+import time
+
+from . import network, trees
+from .common import prepare_out
+from .report import Report
+
+SPARSITIES = (0.5, 0.8, 0.9, 0.95)
+
+
+def add_arguments(p):
+    p.add_argument("--out", default="minprune-demo", help="output folder (minprune-demo)")
+    p.add_argument("--quick", action="store_true", help="small data, seconds not minutes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+
+
+def run(args, out=print):
+    from .. import models
+    from ..data import load_glyph_digits, make_classification
+    start = time.perf_counter()
+    prepare_out(args.out, args.force)
+    report = Report(args.out, "minprune demo: pruning a network and a decision tree")
+    n_train, n_test, epochs = (6000, 2000, 5) if args.quick else (60000, 10000, 8)
+    finetune = 1
+
+    out(f"[1/4] glyph digits: {n_train:,} training and {n_test:,} test images")
+    data = load_glyph_digits(n_train, n_test, seed=args.seed)
+    out(f"[2/4] training LeNet-300-100 for {epochs} epochs")
+    model = models.lenet_300_100(rng=args.seed)
+    dense = network.train_model(model, data, epochs, 0.05, args.seed, out)
+    out(f"[3/4] global magnitude pruning to {', '.join(f'{s:.0%}' for s in SPARSITIES)}, "
+        f"each with and without {finetune} epoch of fine-tuning")
+    rows, pruned = network.prune_study(model, data, sparsities=SPARSITIES,
+                                       criterion="magnitude", granularity="weight",
+                                       scope="global", finetune_epochs=finetune, lr=0.05,
+                                       seed=args.seed, log=out)
+    shown = network.figures(report, model, rows, pruned, dense, "global magnitude", True)
+    report.add("Pruning LeNet-300-100", network.paragraph(rows, dense, "global magnitude"),
+               table=network.table(rows, True),
+               figures=[("accuracy_vs_sparsity.png", "accuracy vs sparsity"),
+                        ("layer_sparsity.png", f"per-layer sparsity at {shown:.0%}"),
+                        ("weight_histograms.png", "weights before and after pruning"),
+                        ("mask.png", "mask of the first layer")],
+               key="network", data={"model": "lenet_300_100", "dataset": "glyph-digits",
+                                    "n_train": n_train, "n_test": n_test, "epochs": epochs,
+                                    "finetune_epochs": finetune, "dense_accuracy": dense,
+                                    "rows": rows})
+
+    out("[4/4] decision trees on a noisy classification set")
+    X, y = make_classification(2000 if args.quick else 6000, 10, n_informative=4, n_redundant=2,
+                               flip_y=0.2, seed=args.seed)
+    split = trees.split_three(X, y, args.seed)
+    tree_rows, grown, alpha = trees.tree_study(split, criterion="gini", max_depth=None,
+                                               min_samples_leaf=None, post=list(trees.POST),
+                                               seed=args.seed, log=out)
+    trees.figures(report, grown, alpha)
+    report.add("Pruning a decision tree", trees.paragraph(tree_rows)
+               + f" The cost-complexity alpha chosen by 5-fold cross-validation with the 1-SE "
+                 f"rule is {alpha:.4g}.",
+               table=(tree_rows, trees.COLUMNS),
+               figures=[("ccp_path.png", "cost-complexity path"),
+                        ("pruned_tree.png", "the cost-complexity pruned tree")],
+               key="tree", data={"n_samples": len(X), "flip_y": 0.2, "ccp_alpha": alpha,
+                                 "rows": tree_rows})
+    seconds = time.perf_counter() - start
+    report.results["seconds"] = seconds
+    report.results["quick"] = bool(args.quick)
+    path = report.write()
+    out(f"done in {seconds:.0f} s; report: {os.path.abspath(path)}")
+    return 0

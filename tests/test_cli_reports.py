@@ -1,0 +1,159 @@
+"""``minprune demo``, ``prune`` and ``tree`` in subprocesses: files, numbers, refusals."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from minprune.commands.report import fmt
+from minprune.commands import network, trees
+
+
+def env(tmp_path):
+    return dict(os.environ, MINPRUNE_CACHE=str(tmp_path / "cache"), MPLBACKEND="Agg")
+
+
+def run_cli(args, tmp_path, timeout=300):
+    return subprocess.run([sys.executable, "-m", "minprune", *args], cwd=tmp_path,
+                          env=env(tmp_path), capture_output=True, text=True, timeout=timeout)
+
+
+def assert_rows_in_report(rows, columns, report):
+    for row in rows:
+        line = "| " + " | ".join(fmt(row.get(k), kind) for k, _, kind in columns) + " |"
+        assert line in report, f"row missing from report.md: {line}"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("demo")
+    done = run_cli(["demo", "--quick", "--out", "out"], tmp)
+    return tmp, done
+
+
+def test_demo_writes_every_promised_file(demo):
+    tmp, done = demo
+    assert done.returncode == 0, done.stderr
+    out = tmp / "out"
+    expected = {"report.md", "results.json", "accuracy_vs_sparsity.png", "layer_sparsity.png",
+                "weight_histograms.png", "mask.png", "ccp_path.png", "pruned_tree.png"}
+    assert expected <= set(os.listdir(out))
+    for name in expected - {"report.md", "results.json"}:
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+        assert f"]({name})" in (out / "report.md").read_text()
+    assert "[1/4]" in done.stdout and str(out / "report.md") in done.stdout
+
+
+def test_demo_json_agrees_with_the_report(demo):
+    tmp, _ = demo
+    results = json.loads((tmp / "out" / "results.json").read_text())
+    report = (tmp / "out" / "report.md").read_text()
+    net, tree = results["network"], results["tree"]
+    assert [r["sparsity"] for r in net["rows"]] == [0.5, 0.8, 0.9, 0.95]
+    assert_rows_in_report(net["rows"], network.COLUMNS, report)
+    assert_rows_in_report(tree["rows"], trees.COLUMNS, report)
+    assert fmt(net["dense_accuracy"], "acc") in report
+    for r in net["rows"]:
+        assert r["achieved_sparsity"] == pytest.approx(r["sparsity"], abs=1e-3)
+        assert r["effective_flops"] < r["dense_flops"]
+
+
+def test_demo_fine_tuning_recovers_accuracy(demo):
+    """Quick setting (6k images, 5 epochs): at 90% sparsity one epoch of fine-tuning is within
+    0.05 of the dense accuracy."""
+    tmp, _ = demo
+    net = json.loads((tmp / "out" / "results.json").read_text())["network"]
+    at90 = next(r for r in net["rows"] if r["sparsity"] == 0.9)
+    assert at90["accuracy_finetuned"] >= net["dense_accuracy"] - 0.05
+    tree_rows = json.loads((tmp / "out" / "results.json").read_text())["tree"]["rows"]
+    full = tree_rows[0]
+    assert all(r["leaves"] < full["leaves"] for r in tree_rows[1:])
+
+
+def test_existing_output_is_not_clobbered(demo):
+    tmp, _ = demo
+    before = (tmp / "out" / "report.md").read_bytes()
+    done = run_cli(["demo", "--quick", "--out", "out"], tmp)
+    assert done.returncode == 2 and "--force" in done.stderr
+    assert (tmp / "out" / "report.md").read_bytes() == before
+
+
+def test_interrupt_leaves_no_report(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "minprune", "demo", "--quick", "--out", "o"],
+                            cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (proc.returncode, stdout, stderr)
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "o" / "report.md").exists()
+    assert not [f for f in os.listdir(tmp_path / "o") if f.startswith(".tmp")]
+
+
+def test_prune_command_any_combination(tmp_path):
+    done = run_cli(["prune", "--model", "lenet5", "--dataset", "glyph-digits", "--n-train", "512",
+                    "--n-test", "256", "--epochs", "1", "--criterion", "taylor",
+                    "--granularity", "filter", "--scope", "local", "--sparsity", "0.3,0.6",
+                    "--finetune-epochs", "1", "--out", "p"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "p" / "results.json").read_text())["network"]
+    assert [r["sparsity"] for r in results["rows"]] == [0.3, 0.6]
+    assert_rows_in_report(results["rows"], network.COLUMNS,
+                          (tmp_path / "p" / "report.md").read_text())
+
+
+def test_prune_a_model_saved_by_train(tmp_path):
+    done = run_cli(["train", "--model", "mlp", "--hidden", "32", "--dataset", "spirals",
+                    "--epochs", "2", "--out", "t"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = run_cli(["prune", "--load", "t/model.npz", "--dataset", "spirals", "--granularity",
+                    "unit", "--sparsity", "0.5", "--finetune-epochs", "0", "--out", "p"],
+                   tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "loaded t/model.npz" in done.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["prune", "--model", "mlp", "--dataset", "spirals", "--granularity", "filter"],
+     "cannot prune mlp with granularity 'filter'"),
+    (["prune", "--criterion", "weird", "--n-train", "100", "--n-test", "50"],
+     "choose from magnitude, random, taylor"),
+    (["prune", "--sparsity", "0.5,1.2", "--dataset", "spirals"], "[0, 1)"),
+    (["tree", "--post", "xyz"], "choose from ccp, rep, pep, ebp, mep or all"),
+    (["tree", "--dataset", "nope"], "choose from classification"),
+    (["demo", "--bogus"], "unrecognized arguments"),
+])
+def test_bad_input_is_refused_before_work(tmp_path, args, message):
+    done = run_cli([*args, "--out", "r"] if args[0] != "demo" else args, tmp_path)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "r").exists()
+    assert "Traceback" not in done.stderr
+
+
+def test_tree_command_on_a_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.random((400, 3))
+    y = np.where(X[:, 0] + 0.3 * rng.random(400) > 0.6, "yes", "no")
+    lines = ["a,b,c,label"] + [f"{a:.4f},{b:.4f},{c:.4f},{t}" for (a, b, c), t in zip(X, y)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    done = run_cli(["tree", "--dataset", "d.csv", "--target", "label", "--post", "ccp,pep",
+                    "--max-depth", "6", "--out", "t"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = (tmp_path / "t" / "report.md").read_text()
+    assert "|--- a <=" in report and "pessimistic" in report
+    rows = json.loads((tmp_path / "t" / "results.json").read_text())["tree"]["rows"]
+    assert_rows_in_report(rows, trees.COLUMNS, report)
+
+
+def test_tree_command_names_the_bad_csv_cell(tmp_path):
+    (tmp_path / "bad.csv").write_text("a,b,label\n1,2,x\n3,oops,y\n")
+    done = run_cli(["tree", "--dataset", "bad.csv", "--target", "label", "--out", "t"],
+                   tmp_path)
+    assert done.returncode == 2
+    assert re.search(r"line 3, column 2 \('b'\): 'oops' is not a number", done.stderr)
