@@ -32,6 +32,8 @@ def test_bad_data():
         tree.DecisionTreeClassifier().fit(np.zeros((5, 3)), np.zeros((5, 2)))
     with pytest.raises(ValueError, match="at least 2 samples"):
         tree.DecisionTreeClassifier().fit(np.zeros((1, 3)), [0])
+    with pytest.raises(ValueError, match="fewer than min_samples_split=10"):
+        tree.DecisionTreeClassifier(min_samples_split=10).fit(np.zeros((5, 3)), [0, 1] * 2 + [0])
     with pytest.raises(ValueError, match="non-integer"):
         tree.DecisionTreeClassifier().fit(np.zeros((3, 1)), [0.5, 1.5, 0.2])
     with pytest.raises(ValueError, match="numeric"):

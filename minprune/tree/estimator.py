@@ -82,6 +82,9 @@ class _BaseTree:
             raise ValueError(f"y must have shape ({len(X)},) to match X, got {y.shape}")
         if len(X) < 2:
             raise ValueError(f"need at least 2 samples to fit a tree, got {len(X)}")
+        if len(X) < rules.min_samples_split:
+            raise ValueError(f"X has {len(X)} samples, fewer than min_samples_split="
+                             f"{rules.min_samples_split}: the root could never be split")
         y_fit = self._encode(y)
         # scikit-learn splits on float32 features; so do we.
         self.tree_, self.n_tied_splits_ = grow(X, y_fit, self.criterion, self._n_outputs(),
