@@ -73,8 +73,14 @@ def csr_sddmm(indptr, indices, gt, xt, out):
 
 
 KERNELS = {"matmul": csr_matmul, "matvec": csr_matvec, "sddmm": csr_sddmm}
-_serial = {name: njit(cache=True)(fn) for name, fn in KERNELS.items()}
-_parallel = {name: njit(cache=True, parallel=True)(fn) for name, fn in KERNELS.items()}
+# A sum over the batch (sddmm) or a row (matvec) is a chain of dependent additions unless the
+# compiler may reorder them; allowing reassociation (and only that) lets it use SIMD lanes as
+# separate partial sums. Results change in the last bits, as any other summation order would.
+_OPTIONS = {"matmul": {}, "matvec": {"fastmath": {"reassoc"}},
+            "sddmm": {"fastmath": {"reassoc"}}}
+_serial = {name: njit(cache=True, **_OPTIONS[name])(fn) for name, fn in KERNELS.items()}
+_parallel = {name: njit(cache=True, parallel=True, **_OPTIONS[name])(fn)
+             for name, fn in KERNELS.items()}
 _threads = 1
 
 
