@@ -70,8 +70,4 @@ def prune(model, sparsity=0.5, criterion="magnitude", granularity="weight", scop
             "loss_before": before_eval.get("loss"), "loss_after": after_eval.get("loss"),
             "accuracy_before": before_eval.get("accuracy"),
             "accuracy_after": after_eval.get("accuracy")})
-    return PruneResult(selection, trace, _model_sparsity(model))
-
-
-def _model_sparsity(model):
-    return sparsity(model)
+    return PruneResult(selection, trace, sparsity(model))

@@ -185,11 +185,9 @@ def prune_ccp(est, alpha, risk="impurity"):
     keep_as_leaf = np.zeros(tree.node_count, dtype=bool)
     keep_as_leaf[collapsed[1:]] = True
     trace = [{"node": int(i), "depth": int(depth[i]), "samples": int(tree.n_node_samples[i]),
-              "alpha": float(a), "risk_after": float(r), "leaves_after": int(n),
-              "decision": "collapse"}
+              "leaf_risk": float(risk_node[i]), "alpha": float(a), "risk_after": float(r),
+              "leaves_after": int(n), "decision": "collapse"}
              for i, a, r, n in zip(collapsed[1:], alphas[1:], impurities[1:], leaves[1:])]
-    for row in trace:
-        row["leaf_risk"] = float(risk_node[row["node"]])
     return est._with_tree(tree.subtree(keep_as_leaf), trace)
 
 
