@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import masks
 from .criteria import CRITERIA, Scores, scores
 from .groups import GRANULARITIES, prunable_layers
 from .masks import apply, prunable_weights, remove, sparsity
@@ -70,4 +71,4 @@ def prune(model, sparsity=0.5, criterion="magnitude", granularity="weight", scop
             "loss_before": before_eval.get("loss"), "loss_after": after_eval.get("loss"),
             "accuracy_before": before_eval.get("accuracy"),
             "accuracy_after": after_eval.get("accuracy")})
-    return PruneResult(selection, trace, sparsity(model))
+    return PruneResult(selection, trace, masks.sparsity(model))   # (``sparsity`` is the level)
