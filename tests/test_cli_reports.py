@@ -87,13 +87,14 @@ def test_interrupt_leaves_no_report(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "minprune", "demo", "--quick", "--out", "o"],
                             cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)
+    time.sleep(2.0)                                 # mid-run (the quick demo takes several s)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, (proc.returncode, stdout, stderr)
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not (tmp_path / "o" / "report.md").exists()
-    assert not [f for f in os.listdir(tmp_path / "o") if f.startswith(".tmp")]
+    if (tmp_path / "o").exists():
+        assert not [f for f in os.listdir(tmp_path / "o") if f.startswith(".tmp")]
 
 
 def test_prune_command_any_combination(tmp_path):
