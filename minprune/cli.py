@@ -31,7 +31,9 @@ def _command(name):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="minprune", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="minprune", description="Learn and experiment with pruning: networks (weights, "
+        "units, filters) and decision trees. Start with `minprune demo`.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     from .commands import demo, prune, train, tree
