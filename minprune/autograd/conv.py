@@ -93,8 +93,10 @@ def conv2d(x, w, b=None, stride=1, padding=0):
             # holds the whole dcols matrix, which is kh·kw times larger than the input.
             w_taps = w.data.transpose(2, 3, 0, 1)            # (kh, kw, OC, C)
             dxp = np.zeros(xp.shape, dtype=grad.dtype)
+            tap = np.empty((n * oh * ow, c), dtype=grad.dtype)    # one buffer for every tap
             for i, j, rows, cols_ in _taps(kh, kw, stride, oh, ow):
-                dxp[:, rows, cols_, :] += (g2 @ w_taps[i, j]).reshape(n, oh, ow, c)
+                np.matmul(g2, w_taps[i, j], out=tap)
+                dxp[:, rows, cols_, :] += tap.reshape(n, oh, ow, c)
             dx = dxp[:, padding:padding + h, padding:padding + wd, :].transpose(0, 3, 1, 2)
         return (dx, np.ascontiguousarray(dw)) + ((db,) if b is not None else ())
 
@@ -145,8 +147,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
         g = grad.transpose(0, 2, 3, 1)
         dxp = np.zeros(xp.shape, dtype=grad.dtype)
         free = np.ones(out.shape, dtype=bool)                  # windows still without a winner
+        hit = np.empty(out.shape, dtype=bool)
         for _, _, rows, cols in taps:
-            hit = np.equal(xp[:, rows, cols, :], out)
+            np.equal(xp[:, rows, cols, :], out, out=hit)
             np.logical_and(hit, free, out=hit)
             np.logical_xor(free, hit, out=free)
             if stride >= kernel_size:                          # windows do not overlap
