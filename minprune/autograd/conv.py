@@ -145,14 +145,16 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 
     def backward(grad):
         g = grad.transpose(0, 2, 3, 1)
-        dxp = np.zeros(xp.shape, dtype=grad.dtype)
+        tiled = (stride == kernel_size and not padding and xp.shape[1] == oh * stride
+                 and xp.shape[2] == ow * stride)                # the taps cover every input once
+        dxp = (np.empty if tiled else np.zeros)(xp.shape, dtype=grad.dtype)
         free = np.ones(out.shape, dtype=bool)                  # windows still without a winner
         hit = np.empty(out.shape, dtype=bool)
         for _, _, rows, cols in taps:
             np.equal(xp[:, rows, cols, :], out, out=hit)
             np.logical_and(hit, free, out=hit)
             np.logical_xor(free, hit, out=free)
-            if stride >= kernel_size:                          # windows do not overlap
+            if tiled:
                 np.multiply(g, hit, out=dxp[:, rows, cols, :])
             else:
                 dxp[:, rows, cols, :] += g * hit
