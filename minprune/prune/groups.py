@@ -57,14 +57,6 @@ class GroupLayer:
             return self.weight.size
         return self.weight.shape[0]
 
-    @property
-    def n_weights(self):
-        """The prunable weights this layer puts in the scope (its own weight tensor)."""
-        return self.weight.size
-
-    def group_sizes(self):
-        return 1 if self.granularity == "weight" else self.weight.size // self.n_groups
-
     def pruned_groups(self):
         """Bool array (group shape) of groups that are already fully masked."""
         mask = self.weight.mask
