@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 
-from .report import markdown_table
 
 COLUMNS = [("sparsity", "sparsity", "pct"), ("weights_kept", "weights kept", "int"),
            ("compression", "compression", "x"), ("accuracy", "accuracy (no fine-tune)", "acc"),
@@ -123,4 +122,4 @@ def paragraph(rows, dense_accuracy, label):
     return text
 
 
-__all__ = ["prune_study", "figures", "table", "paragraph", "train_model", "markdown_table"]
+__all__ = ["prune_study", "figures", "table", "paragraph", "train_model"]

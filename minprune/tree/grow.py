@@ -110,6 +110,12 @@ def _split(vals, order, ys_c, ys_r, classify, code, start, end, depth, impurity,
 
 
 @njit(cache=True)
+def _first(gain, a, b):
+    """Frontier order: the larger improvement first, then the node created earlier."""
+    return gain[a] > gain[b] or (gain[a] == gain[b] and a < b)
+
+
+@njit(cache=True)
 def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves):
     """Both builders. ``max_leaves`` < 0: depth-first; else best-first with that many leaves."""
     d, n = order.shape
@@ -121,7 +127,8 @@ def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves):
     value = np.zeros((cap, n_out))
     impurity = np.zeros(cap)
     samples = np.zeros(cap, dtype=np.int64)
-    # per-node split, kept for best-first (a node's split is found when it is created)
+    # per-node split, kept until the node is expanded (at once depth-first; when popped from
+    # the frontier best-first: a node's split is found when it is created)
     start_of = np.zeros(cap, dtype=np.int64)
     end_of = np.zeros(cap, dtype=np.int64)
     depth_of = np.zeros(cap, dtype=np.int64)
@@ -183,56 +190,42 @@ def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves):
             start_of[node], end_of[node], depth_of[node] = start, end, depth
             pos_of[node], imp_l_of[node], imp_r_of[node] = pos, il, ir
             gain_of[node], splits[node] = gain, ok
-            if max_leaves < 0:
-                if ok:                                 # right pushed first: left is built first
-                    for child_left in (False, True):
-                        st_start[top] = pos if not child_left else start
-                        st_end[top] = end if not child_left else pos
-                        st_depth[top], st_parent[top] = depth + 1, node
-                        st_left[top] = child_left
-                        st_imp[top] = ir if not child_left else il
-                        top += 1
+            if max_leaves < 0:                         # depth-first: expand at once
+                if not ok:
+                    continue
             else:                                      # best-first: into the frontier heap
                 heap[heap_size] = node
                 heap_size += 1
                 i = heap_size - 1
-                while i > 0:
+                while i > 0 and _first(gain_of, heap[i], heap[(i - 1) // 2]):
                     up = (i - 1) // 2
-                    a, b = heap[i], heap[up]
-                    if gain_of[a] > gain_of[b] or (gain_of[a] == gain_of[b] and a < b):
-                        heap[i], heap[up] = b, a
-                        i = up
-                    else:
-                        break
-            continue
-        node = heap[0]                                 # best-first: pop the largest gain
-        heap_size -= 1
-        heap[0] = heap[heap_size]
-        i = 0
-        while True:
-            c = 2 * i + 1
-            if c >= heap_size:
-                break
-            if c + 1 < heap_size:
-                a, b = heap[c + 1], heap[c]
-                if gain_of[a] > gain_of[b] or (gain_of[a] == gain_of[b] and a < b):
+                    heap[i], heap[up] = heap[up], heap[i]
+                    i = up
+                continue
+        else:
+            node = heap[0]                             # best-first: pop the largest gain
+            heap_size -= 1
+            heap[0] = heap[heap_size]
+            i = 0
+            while 2 * i + 1 < heap_size:
+                c = 2 * i + 1
+                if c + 1 < heap_size and _first(gain_of, heap[c + 1], heap[c]):
                     c += 1
-            a, b = heap[c], heap[i]
-            if gain_of[a] > gain_of[b] or (gain_of[a] == gain_of[b] and a < b):
-                heap[i], heap[c] = a, b
+                if not _first(gain_of, heap[c], heap[i]):
+                    break
+                heap[i], heap[c] = heap[c], heap[i]
                 i = c
-            else:
-                break
-        if not splits[node] or budget <= 0:
-            feature[node], threshold[node] = -2, -2.0  # stays a leaf
-            continue
-        budget -= 1
-        for child_left in (False, True):               # left is created first
-            st_start[top] = pos_of[node] if not child_left else start_of[node]
-            st_end[top] = end_of[node] if not child_left else pos_of[node]
+            if not splits[node] or budget <= 0:
+                feature[node], threshold[node] = -2, -2.0  # stays a leaf
+                continue
+            budget -= 1
+        # Expand ``node``: push the right child, then the left, so the left is created first.
+        for child_left in (False, True):
+            st_start[top] = start_of[node] if child_left else pos_of[node]
+            st_end[top] = pos_of[node] if child_left else end_of[node]
             st_depth[top], st_parent[top] = depth_of[node] + 1, node
             st_left[top] = child_left
-            st_imp[top] = imp_r_of[node] if not child_left else imp_l_of[node]
+            st_imp[top] = imp_l_of[node] if child_left else imp_r_of[node]
             top += 1
     k = node_count
     return (left[:k], right[:k], feature[:k], threshold[:k], value[:k], impurity[:k],
