@@ -95,27 +95,19 @@ def test_whole_model_matches_torch(torch, build, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_losses_match_torch(torch, dtype):
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse_loss"])
+def test_losses_match_torch(torch, loss, dtype):
     rng = np.random.default_rng(3)
     logits = rng.standard_normal((6, 4)).astype(dtype) * 3
-    y = rng.integers(0, 4, 6)
+    target = (rng.integers(0, 4, 6) if loss == "cross_entropy"
+              else rng.standard_normal((6, 4)).astype(dtype))
     ours = Tensor(logits, requires_grad=True)
     theirs = torch.tensor(logits, requires_grad=True)
-    loss = F.cross_entropy(ours, y)
-    tloss = torch.nn.functional.cross_entropy(theirs, torch.from_numpy(y))
-    loss.backward()
-    tloss.backward()
-    np.testing.assert_allclose(loss.item(), tloss.item(), **TOL[dtype])
-    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), **TOL[dtype])
-
-    target = rng.standard_normal((6, 4)).astype(dtype)
-    ours.zero_grad()
-    theirs.grad = None
-    loss = F.mse_loss(ours, target)
-    tloss = torch.nn.functional.mse_loss(theirs, torch.from_numpy(target))
-    loss.backward()
-    tloss.backward()
-    np.testing.assert_allclose(loss.item(), tloss.item(), **TOL[dtype])
+    value = getattr(F, loss)(ours, target)
+    tvalue = getattr(torch.nn.functional, loss)(theirs, torch.from_numpy(target))
+    value.backward()
+    tvalue.backward()
+    np.testing.assert_allclose(value.item(), tvalue.item(), **TOL[dtype])
     np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), **TOL[dtype])
 
 
