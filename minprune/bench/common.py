@@ -1,4 +1,4 @@
-"""Shared benchmark plumbing: thread pinning, robust timing, subprocess workers, tables."""
+"""Shared benchmark plumbing: thread pinning, robust timing, subprocess workers."""
 from __future__ import annotations
 
 import json
@@ -53,15 +53,3 @@ def machine_line(threads):
     return (f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
             f"{platform.python_version()}, numpy {np.__version__}, threads {threads}, "
             f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
-
-
-def table(rows, columns):
-    """A plain-text table: ``rows`` are dicts, ``columns`` (key, header, format) triples."""
-    cells = [[header for _, header, _ in columns]]
-    for row in rows:
-        cells.append([("-" if row.get(key) is None else fmt.format(row[key]))
-                      for key, _, fmt in columns])
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

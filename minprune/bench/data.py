@@ -7,7 +7,8 @@ import time
 
 import numpy as np
 
-from .common import machine_line, table
+from ..tables import table
+from .common import machine_line
 
 
 def run(threads=1, n=60000, out=print):

@@ -18,7 +18,8 @@ import tempfile
 
 import numpy as np
 
-from .common import machine_line, median_time, run_worker, table
+from ..tables import table
+from .common import machine_line, median_time, run_worker
 
 SHAPES = [(300, 784), (1024, 1024), (4096, 4096)]
 SPARSITIES = [0.5, 0.7, 0.75, 0.8, 0.9, 0.95, 0.99]   # 70 and 75% place the break-even

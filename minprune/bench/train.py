@@ -11,7 +11,8 @@ import json
 
 import numpy as np
 
-from .common import machine_line, median_time, run_worker, table
+from ..tables import table
+from .common import machine_line, median_time, run_worker
 
 CASES = [("lenet_300_100", 64), ("lenet_300_100", 256), ("lenet5", 64)]
 

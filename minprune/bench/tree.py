@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 
-from .common import machine_line, table
+from ..tables import table
+from .common import machine_line
 
 
 def _best_of(fn, repeat):

@@ -5,11 +5,7 @@ import numpy as np
 
 from ..autograd.tensor import Tensor, no_grad
 from ..nn import layers as L
-
-
-def _table(rows, columns):
-    from ..bench.common import table
-    return table(rows, columns)
+from ..tables import table
 
 
 def summary(model, input_shape=(1, 1, 28, 28)):
@@ -56,7 +52,7 @@ class Summary(list):
                ("effective_flops", "effective FLOPs", "{:,}")]
 
     def __str__(self):
-        return _table(self, self.COLUMNS)
+        return table(self, self.COLUMNS)
 
 
 def _output_positions(model, input_shape):
@@ -104,4 +100,4 @@ class Trace(list):
 
     def __str__(self):
         columns = [c for c in self.COLUMNS if any(r.get(c[0]) is not None for r in self)]
-        return _table(self, columns)
+        return table(self, columns)
