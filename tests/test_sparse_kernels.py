@@ -16,7 +16,7 @@ from minprune.sparse.reference import (csr_matmul_reference, csr_matvec_referenc
 def sparse_problems(draw):
     n_rows = draw(st.integers(0, 9))
     n_cols = draw(st.integers(1, 9))
-    batch = draw(st.integers(1, 7))
+    batch = draw(st.one_of(st.integers(1, 20), st.sampled_from([31, 32, 33, 129, 130])))
     density = draw(st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     seed = draw(st.integers(0, 2 ** 16))
@@ -67,6 +67,30 @@ def test_round_trip_and_transpose(dtype, rng):
     t, perm = csr.transpose()
     np.testing.assert_array_equal(t.to_dense(), dense.T)
     np.testing.assert_array_equal(t.values, csr.values[perm])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_batch_path_equals_the_twin(dtype, rng):
+    """matmul picks a kernel by batch (1, 2-8, 9-128 in blocks of 16, more): each path, with
+    and without padding, and rows of 0-3 and 4+ stored weights."""
+    dense = np.where(rng.random((13, 11)) < 0.5, rng.standard_normal((13, 11)), 0)
+    dense[0] = 0                                        # an empty row
+    dense[1, :3] = 1.0                                  # fewer than four stored weights
+    csr = CSR.from_dense(dense.astype(dtype))
+    tol = TOL[np.dtype(dtype)]
+    for batch in (1, 2, 7, 8, 9, 16, 17, 32, 33, 128, 129, 200):
+        xt = rng.standard_normal((11, batch)).astype(dtype)
+        out = np.full((13, batch), np.nan, dtype=dtype)
+        kernels.matmul(csr.indptr, csr.indices, csr.values, xt, out)
+        np.testing.assert_allclose(out, csr.to_dense() @ xt, rtol=tol, atol=tol * 10,
+                                   err_msg=f"batch {batch}")
+
+
+def test_matmul_refuses_an_output_it_cannot_write_in_place():
+    csr = CSR.from_dense(np.eye(3, dtype=np.float32))
+    out = np.empty((2, 3), dtype=np.float32).T
+    with pytest.raises(ValueError, match="out must be C-contiguous"):
+        kernels.matmul(csr.indptr, csr.indices, csr.values, np.ones((3, 2), np.float32), out)
 
 
 def test_extreme_shapes():

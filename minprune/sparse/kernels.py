@@ -5,10 +5,27 @@ Layout is what makes them fast. Activations are held *transposed*, one row per f
 batch along the row: ``xt`` of shape (n_in, batch). Then every stored weight w[o, i] does one
 contiguous, vectorisable update of a whole batch, ``yt[o, :] += w · xt[i, :]``, and the kernel
 streams through W once. (Per-sample dot products over W's rows, the row-major alternative, were
-measured 5-15x slower.) A batch of one is a matrix-vector product with its own kernel. Column
-indices are unsigned (uint32), which spares Numba a negative-index check on every access. The
-gradient for X uses the same kernel with Wᵀ in CSR form, because
+measured 5-15x slower.) The gradient for X uses the same kernels with Wᵀ in CSR form, because
 the scatter-shaped loop over W was measured 2.5-5x slower than dense at 90% sparsity.
+
+``matmul`` picks the kernel by batch size (``minprune bench sparse`` measured each choice):
+
+- batch 1, ``csr_matvec``: a sparse dot product per row;
+- batch 2-8, ``csr_matmul_8``: the eight sums of an output row are eight local variables that
+  stay in one SIMD register while the row's stored weights stream past, four per pass (smaller
+  batches are padded with zeros to 8);
+- batch 9-128, ``csr_matmul_16``: the same with sixteen sums, one weight per step, for each
+  block of 16 samples (the batch is padded to a multiple of 16);
+- larger batches, ``csr_matmul``: the output row stays in memory (in L1 cache) and each stored
+  weight updates the whole of it, four weights per pass.
+
+Two details decide the speed of the inner loops. Numba checks a *signed* index for a negative
+value on every access (to wrap it round as Python does); unsigned positions (uint32 column
+indices, uint64 positions within a row) skip that check: 3x faster for the column indices,
+1.3-1.5x for the positions in the matrix-vector kernel. And the tile kernels rely on LLVM's
+straight-line (SLP) vectorizer to pack their sums into SIMD registers; Numba leaves it off by
+default (``NUMBA_SLP_VECTORIZE``), so these kernels are compiled with it on (``_with_slp``).
+Without it they are still correct, and 2-3x slower.
 
 Threads: each kernel is compiled twice from the same source, serial and ``parallel=True`` over
 output rows. minprune uses the serial one unless ``set_threads(n > 1)`` is called, so by
@@ -17,30 +34,15 @@ pool alternating with a multi-threaded BLAS was measured 9x slower than either a
 """
 from __future__ import annotations
 
+import contextlib
+
+import numpy as np
 from numba import njit, prange
+from numba.core import config as numba_config
 
-
-def csr_matmul(indptr, indices, values, xt, out):
-    """out (n_rows, batch) = W @ xt, for W in CSR (n_rows x n_cols) and xt (n_cols, batch)."""
-    batch = xt.shape[1]
-    for r in prange(len(indptr) - 1):
-        start, end = indptr[r], indptr[r + 1]
-        for b in range(batch):
-            out[r, b] = 0
-        k = start
-        # Four stored weights per pass: the output row is loaded and stored a quarter as often.
-        while k + 4 <= end:
-            c0, c1, c2, c3 = indices[k], indices[k + 1], indices[k + 2], indices[k + 3]
-            w0, w1, w2, w3 = values[k], values[k + 1], values[k + 2], values[k + 3]
-            for b in range(batch):
-                out[r, b] += w0 * xt[c0, b] + w1 * xt[c1, b] + w2 * xt[c2, b] + w3 * xt[c3, b]
-            k += 4
-        while k < end:
-            c, w = indices[k], values[k]
-            for b in range(batch):
-                out[r, b] += w * xt[c, b]
-            k += 1
-    return out
+# Unsigned offsets: ``k + 1`` with an unsigned k and a plain 1 would be a signed sum again.
+ONE, TWO, THREE, FOUR = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
+TILE_16_MAX_BATCH = 128          # above this, csr_matmul (measured: it wins at 256)
 
 
 def csr_matvec(indptr, indices, values, x, out, zero):
@@ -48,38 +50,151 @@ def csr_matvec(indptr, indices, values, x, out, zero):
     from ``zero`` (a 0 of the values' dtype)."""
     for r in prange(len(indptr) - 1):
         acc = zero
-        for k in range(indptr[r], indptr[r + 1]):
+        for k in range(np.uint64(indptr[r]), np.uint64(indptr[r + 1])):
             acc += values[k] * x[indices[k]]
         out[r] = acc
     return out
 
 
-def csr_sddmm(indptr, indices, gt, xt, out):
+def csr_matmul_8(indptr, indices, values, xt, out, zero):
+    """out (n_rows, 8) = W @ xt for xt (n_cols, 8): a row's eight sums in a0..a7."""
+    for r in prange(len(indptr) - 1):
+        start, end = np.uint64(indptr[r]), np.uint64(indptr[r + 1])
+        end_of_fours = start + (end - start) // FOUR * FOUR
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+        for k in range(start, end_of_fours, FOUR):     # four stored weights per pass
+            w0, w1, w2, w3 = values[k], values[k + ONE], values[k + TWO], values[k + THREE]
+            p, q = xt[indices[k]], xt[indices[k + ONE]]
+            s, t = xt[indices[k + TWO]], xt[indices[k + THREE]]
+            a0 += w0 * p[0] + w1 * q[0] + w2 * s[0] + w3 * t[0]
+            a1 += w0 * p[1] + w1 * q[1] + w2 * s[1] + w3 * t[1]
+            a2 += w0 * p[2] + w1 * q[2] + w2 * s[2] + w3 * t[2]
+            a3 += w0 * p[3] + w1 * q[3] + w2 * s[3] + w3 * t[3]
+            a4 += w0 * p[4] + w1 * q[4] + w2 * s[4] + w3 * t[4]
+            a5 += w0 * p[5] + w1 * q[5] + w2 * s[5] + w3 * t[5]
+            a6 += w0 * p[6] + w1 * q[6] + w2 * s[6] + w3 * t[6]
+            a7 += w0 * p[7] + w1 * q[7] + w2 * s[7] + w3 * t[7]
+        for k in range(end_of_fours, end):             # the last one to three
+            w, p = values[k], xt[indices[k]]
+            a0 += w * p[0]
+            a1 += w * p[1]
+            a2 += w * p[2]
+            a3 += w * p[3]
+            a4 += w * p[4]
+            a5 += w * p[5]
+            a6 += w * p[6]
+            a7 += w * p[7]
+        o = out[r]
+        o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7] = a0, a1, a2, a3, a4, a5, a6, a7
+    return out
+
+
+def csr_matmul_16(indptr, indices, values, xt, out, zero):
+    """out (n_rows, m, 16) = W @ xt for xt (n_cols, m, 16): a batch of 16m samples in blocks
+    of 16, a row's sixteen sums of one block in a0..a7 and b0..b7."""
+    for r in prange(len(indptr) - 1):
+        start, end = np.uint64(indptr[r]), np.uint64(indptr[r + 1])
+        for j in range(xt.shape[1]):
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+            b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = zero
+            for k in range(start, end):
+                w, p = values[k], xt[indices[k], j]
+                a0 += w * p[0]
+                a1 += w * p[1]
+                a2 += w * p[2]
+                a3 += w * p[3]
+                a4 += w * p[4]
+                a5 += w * p[5]
+                a6 += w * p[6]
+                a7 += w * p[7]
+                b0 += w * p[8]
+                b1 += w * p[9]
+                b2 += w * p[10]
+                b3 += w * p[11]
+                b4 += w * p[12]
+                b5 += w * p[13]
+                b6 += w * p[14]
+                b7 += w * p[15]
+            o = out[r, j]
+            o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7] = a0, a1, a2, a3, a4, a5, a6, a7
+            o[8], o[9], o[10], o[11], o[12], o[13], o[14], o[15] = b0, b1, b2, b3, b4, b5, b6, b7
+    return out
+
+
+def csr_matmul(indptr, indices, values, xt, out):
+    """out (n_rows, batch) = W @ xt, for W in CSR (n_rows x n_cols) and xt (n_cols, batch)."""
+    batch = xt.shape[1]
+    for r in prange(len(indptr) - 1):
+        start, end = np.uint64(indptr[r]), np.uint64(indptr[r + 1])
+        end_of_fours = start + (end - start) // FOUR * FOUR
+        for b in range(batch):
+            out[r, b] = 0
+        # Four stored weights per pass: the output row is loaded and stored a quarter as often.
+        for k in range(start, end_of_fours, FOUR):
+            c0, c1, c2, c3 = indices[k], indices[k + ONE], indices[k + TWO], indices[k + THREE]
+            w0, w1, w2, w3 = values[k], values[k + ONE], values[k + TWO], values[k + THREE]
+            for b in range(batch):
+                out[r, b] += w0 * xt[c0, b] + w1 * xt[c1, b] + w2 * xt[c2, b] + w3 * xt[c3, b]
+        for k in range(end_of_fours, end):
+            c, w = indices[k], values[k]
+            for b in range(batch):
+                out[r, b] += w * xt[c, b]
+    return out
+
+
+def csr_sddmm(indptr, indices, gt, xt, out, zero):
     """Sampled dense-dense product at W's pattern: out[k] = gt[r] · xt[indices[k]] for the k-th
     stored entry (r, c) — the gradient of the loss for the stored weights only."""
     batch = gt.shape[1]
-    if batch == 0:
-        out[:] = 0
-        return out
     for r in prange(len(indptr) - 1):
         g = gt[r]
-        for k in range(indptr[r], indptr[r + 1]):
+        for k in range(np.uint64(indptr[r]), np.uint64(indptr[r + 1])):
             x = xt[indices[k]]
-            acc = g[0] * 0                         # accumulate in the arrays' own precision
+            acc = zero
             for b in range(batch):
                 acc += g[b] * x[b]
             out[k] = acc
     return out
 
 
-KERNELS = {"matmul": csr_matmul, "matvec": csr_matvec, "sddmm": csr_sddmm}
+KERNELS = {"matvec": csr_matvec, "matmul_8": csr_matmul_8, "matmul_16": csr_matmul_16,
+           "matmul": csr_matmul, "sddmm": csr_sddmm}
 # The sum over the batch in sddmm is a chain of dependent additions unless the compiler may
 # reorder them; allowing reassociation (and only that) lets it use SIMD lanes as separate
 # partial sums (measured 5x faster). Results change in the last bits, as any other summation
 # order would. (In matvec the same option makes the compiler gather, which was slower.)
-_OPTIONS = {"matmul": {}, "matvec": {}, "sddmm": {"fastmath": {"reassoc"}}}
-_serial = {name: njit(cache=True, **_OPTIONS[name])(fn) for name, fn in KERNELS.items()}
-_parallel = {name: njit(cache=True, parallel=True, **_OPTIONS[name])(fn)
+_OPTIONS = {name: {} for name in KERNELS}
+_OPTIONS["sddmm"] = {"fastmath": {"reassoc"}}
+
+
+@contextlib.contextmanager
+def _slp_vectorizer():
+    saved = numba_config.SLP_VECTORIZE
+    numba_config.SLP_VECTORIZE = 1
+    try:
+        yield
+    finally:
+        numba_config.SLP_VECTORIZE = saved
+
+
+def _with_slp(dispatcher):
+    """Compile (or load from the cache) ``dispatcher``'s specialisations with LLVM's SLP
+    vectorizer on. Numba compiles on the first call with new argument types, through the
+    dispatcher's ``_compile_for_args``; this wraps that one method."""
+    compile_for_args = getattr(dispatcher, "_compile_for_args", None)
+    if compile_for_args is None:                   # NUMBA_DISABLE_JIT: a plain function
+        return dispatcher
+
+    def compile_with_slp(*args, **kwargs):
+        with _slp_vectorizer():
+            return compile_for_args(*args, **kwargs)
+    dispatcher._compile_for_args = compile_with_slp
+    return dispatcher
+
+
+_serial = {name: _with_slp(njit(cache=True, **_OPTIONS[name])(fn))
+           for name, fn in KERNELS.items()}
+_parallel = {name: _with_slp(njit(cache=True, parallel=True, **_OPTIONS[name])(fn))
              for name, fn in KERNELS.items()}
 _threads = 1
 
@@ -100,14 +215,40 @@ def kernel(name):
     return (_parallel if _threads > 1 else _serial)[name]
 
 
+def _padded(xt, width):
+    """xt (n, batch) with zero columns appended up to a multiple of ``width``."""
+    n, batch = xt.shape
+    padded = np.zeros((n, -(-batch // width) * width), dtype=xt.dtype)
+    padded[:, :batch] = xt
+    return padded
+
+
 def matmul(indptr, indices, values, xt, out):
-    """out = W @ xt; a batch of one goes to the matrix-vector kernel."""
-    if xt.shape[1] == 1:
-        kernel("matvec")(indptr, indices, values, xt.reshape(-1), out.reshape(-1),
-                         values.dtype.type(0))
-        return out
-    return kernel("matmul")(indptr, indices, values, xt, out)
+    """out (n_rows, batch) = W @ xt (n_cols, batch), by the kernel suited to the batch."""
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous (the kernels write into it in place)")
+    xt = np.ascontiguousarray(xt)
+    batch = xt.shape[1]
+    zero = values.dtype.type(0)
+    if batch == 1:
+        kernel("matvec")(indptr, indices, values, xt.reshape(-1), out.reshape(-1), zero)
+    elif batch > TILE_16_MAX_BATCH:
+        kernel("matmul")(indptr, indices, values, xt, out)
+    else:
+        width = 8 if batch <= 8 else 16
+        if batch % width:                          # compute on padded copies, keep the front
+            full = matmul(indptr, indices, values, _padded(xt, width),
+                          np.empty((out.shape[0], -(-batch // width) * width), out.dtype))
+            out[:] = full[:, :batch]
+        elif width == 8:
+            kernel("matmul_8")(indptr, indices, values, xt, out, zero)
+        else:
+            n_blocks = batch // 16
+            kernel("matmul_16")(indptr, indices, values, xt.reshape(len(xt), n_blocks, 16),
+                                out.reshape(len(out), n_blocks, 16), zero)
+    return out
 
 
 def sddmm(indptr, indices, gt, xt, out):
-    return kernel("sddmm")(indptr, indices, gt, xt, out)
+    """out (nnz,) = (gt @ xtᵀ) at W's pattern."""
+    return kernel("sddmm")(indptr, indices, gt, xt, out, out.dtype.type(0))
