@@ -2,6 +2,10 @@
 
 CI runs this file a second time with NUMBA_DISABLE_JIT=1: the same kernels as plain Python.
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -118,3 +122,30 @@ def test_malformed_csr_is_refused(fields, match):
     args.update(fields)
     with pytest.raises(ValueError, match=match):
         CSR(**args)
+
+
+def test_kernels_compile_with_the_slp_vectorizer_and_restore_numba_config():
+    from numba.core import config
+    seen = []
+
+    class FakeDispatcher:
+        def _compile_for_args(self, *args):
+            seen.append(config.SLP_VECTORIZE)
+
+    before = config.SLP_VECTORIZE
+    kernels._with_slp(FakeDispatcher())._compile_for_args(1)
+    assert seen == [1] and config.SLP_VECTORIZE == before
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="needs the compiler")
+def test_serial_and_parallel_kernels_have_separate_cache_entries(tmp_path):
+    """Numba's cache key ignores compile options: compiled from one function, the serial and
+    the parallel kernel would load each other's code from disk."""
+    code = ("import numpy as np; from minprune.sparse import CSR, kernels; "
+            "c = CSR.from_dense(np.eye(3, dtype=np.float32)); x = np.ones((3, 8), np.float32); "
+            "kernels.set_threads(2); kernels.matmul(c.indptr, c.indices, c.values, x, x.copy()); "
+            "kernels.set_threads(1); kernels.matmul(c.indptr, c.indices, c.values, x, x.copy())")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    names = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
+    assert {"kernels.csr_matmul_8", "kernels.csr_matmul_8_parallel"} <= names

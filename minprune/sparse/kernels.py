@@ -35,6 +35,7 @@ pool alternating with a multi-threaded BLAS was measured 9x slower than either a
 from __future__ import annotations
 
 import contextlib
+import types
 
 import numpy as np
 from numba import njit, prange
@@ -192,9 +193,20 @@ def _with_slp(dispatcher):
     return dispatcher
 
 
+def _renamed(fn, suffix):
+    """The same function under another name. Numba's on-disk cache tells functions apart by
+    module, name and source line, not by compile options (numba/numba#6845): compiled from
+    one function, the serial and the parallel kernel would load each other's machine code."""
+    twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix,
+                              fn.__defaults__, fn.__closure__)
+    twin.__qualname__ = fn.__qualname__ + suffix
+    return twin
+
+
 _serial = {name: _with_slp(njit(cache=True, **_OPTIONS[name])(fn))
            for name, fn in KERNELS.items()}
-_parallel = {name: _with_slp(njit(cache=True, parallel=True, **_OPTIONS[name])(fn))
+_parallel = {name: _with_slp(njit(cache=True, parallel=True, **_OPTIONS[name])(
+                 _renamed(fn, "_parallel")))
              for name, fn in KERNELS.items()}
 _threads = 1
 
