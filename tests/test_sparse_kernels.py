@@ -40,6 +40,7 @@ TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 def test_kernels_equal_their_twins(problem, threads):
     csr, xt, gt = problem
     kernels.set_threads(threads)
+    min_work, kernels.PARALLEL_MIN_WORK = kernels.PARALLEL_MIN_WORK, 0   # small, yet parallel
     try:
         out = np.full((csr.shape[0], xt.shape[1]), np.nan, dtype=xt.dtype)   # overwritten
         kernels.matmul(csr.indptr, csr.indices, csr.values, xt, out)
@@ -60,6 +61,18 @@ def test_kernels_equal_their_twins(problem, threads):
         np.testing.assert_allclose(out_t, csr.to_dense().T @ gt, rtol=tol, atol=tol * 10)
     finally:
         kernels.set_threads(1)
+        kernels.PARALLEL_MIN_WORK = min_work
+
+
+def test_small_products_stay_serial_on_two_threads():
+    kernels.set_threads(2)
+    try:
+        assert kernels.kernel("matmul", work=1000) is kernels._serial["matmul"]
+        assert kernels.kernel("matmul", work=kernels.PARALLEL_MIN_WORK) is \
+            kernels._parallel["matmul"]
+    finally:
+        kernels.set_threads(1)
+    assert kernels.kernel("matmul", work=10 ** 9) is kernels._serial["matmul"]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -141,10 +154,12 @@ def test_kernels_compile_with_the_slp_vectorizer_and_restore_numba_config():
 def test_serial_and_parallel_kernels_have_separate_cache_entries(tmp_path):
     """Numba's cache key ignores compile options: compiled from one function, the serial and
     the parallel kernel would load each other's code from disk."""
-    code = ("import numpy as np; from minprune.sparse import CSR, kernels; "
-            "c = CSR.from_dense(np.eye(3, dtype=np.float32)); x = np.ones((3, 8), np.float32); "
-            "kernels.set_threads(2); kernels.matmul(c.indptr, c.indices, c.values, x, x.copy()); "
-            "kernels.set_threads(1); kernels.matmul(c.indptr, c.indices, c.values, x, x.copy())")
+    code = ("import numpy as np; from minprune.sparse import CSR, kernels\n"
+            "c = CSR.from_dense(np.eye(3, dtype=np.float32)); x = np.ones((3, 8), np.float32)\n"
+            "kernels.PARALLEL_MIN_WORK = 0\n"
+            "for threads in (2, 1):\n"
+            "    kernels.set_threads(threads)\n"
+            "    kernels.matmul(c.indptr, c.indices, c.values, x, x.copy())\n")
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
     names = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
