@@ -91,12 +91,15 @@ def measure_training_step(threads, quick):
 
 
 def compile_times():
-    """Cold compile of every kernel (fresh cache) and the load from that cache, in seconds."""
+    """Cold compile of every kernel for float32 (fresh cache) and the load from that cache, in
+    seconds: one product per batch-size range of ``kernels.matmul``, and the gradient kernel."""
     code = ("import time, numpy as np; t = time.perf_counter(); "
             "from minprune.sparse import kernels, CSR; "
-            "c = CSR.from_dense(np.eye(3, dtype=np.float32)); x = np.ones((3, 2), np.float32); "
-            "o = np.empty((3, 2), np.float32); kernels.matmul(c.indptr, c.indices, c.values, x, o);"
-            " kernels.sddmm(c.indptr, c.indices, x, x, np.empty(3, np.float32)); "
+            "c = CSR.from_dense(np.eye(3, dtype=np.float32)); "
+            "[kernels.matmul(c.indptr, c.indices, c.values, np.ones((3, b), np.float32), "
+            "np.empty((3, b), np.float32)) for b in (1, 8, 16, kernels.TILE_16_MAX_BATCH + 1)]; "
+            "x = np.ones((3, 2), np.float32); "
+            "kernels.sddmm(c.indptr, c.indices, x, x, np.empty(3, np.float32)); "
             "print(time.perf_counter() - t)")
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)

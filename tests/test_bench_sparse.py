@@ -1,0 +1,18 @@
+"""The sparse benchmark's plumbing (never its timings): rows measured, break-even read right."""
+from minprune.bench.sparse import break_even, measure_forward
+
+
+def test_forward_rows_cover_every_setting():
+    rows = measure_forward(1, [(30, 40)], [0.5, 0.9], [1, 8, 20], quick=True)
+    assert [(r["batch"], r["sparsity"]) for r in rows] == [
+        (b, s) for b in (1, 8, 20) for s in (0.5, 0.9)]
+    assert all(r["dense"] > 0 and r["minprune"] > 0 and r["scipy"] > 0 for r in rows)
+
+
+def test_break_even_is_the_lowest_level_from_which_every_higher_one_wins():
+    def rows(wins):
+        return [{"shape": "8x8", "batch": 8, "threads": 1, "sparsity": s, "dense": 1.0,
+                 "minprune": 0.5 if w else 2.0} for s, w in wins.items()]
+    assert break_even(rows({0.5: False, 0.8: True, 0.9: True}), "8x8", 8, 1) == 0.8
+    assert break_even(rows({0.5: True, 0.8: False, 0.9: True}), "8x8", 8, 1) == 0.9
+    assert break_even(rows({0.5: True, 0.8: True, 0.9: False}), "8x8", 8, 1) is None
