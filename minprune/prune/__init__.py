@@ -4,6 +4,7 @@ removing them (``apply``); ``prune`` asks all three and records a trace.
 >>> scores = prune.scores(model, criterion="magnitude", granularity="weight")
 >>> keep = prune.select(scores, sparsity=0.9, scope="global")
 >>> prune.apply(model, keep)
+>>> small = prune.compact(model)          # pruned units and filters deleted for real
 """
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from .groups import GRANULARITIES, prunable_layers
 from .masks import apply, prunable_weights, remove, sparsity
 from .report import Summary, Trace, summary
 from .select import SCOPES, Selection, select
+from .surgery import compact
 
 __all__ = ["scores", "select", "apply", "prune", "remove", "sparsity", "summary", "Trace",
            "Summary", "Scores", "Selection", "PruneResult", "CRITERIA", "GRANULARITIES",
-           "SCOPES", "prunable_layers", "prunable_weights"]
+           "SCOPES", "prunable_layers", "prunable_weights", "compact"]
 
 
 @dataclass
