@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-BENCHES = ("train", "data", "tree", "sparse")
+BENCHES = ("train", "data", "tree", "sparse", "surgery")
 
 
 def _bench(args):
@@ -20,6 +20,9 @@ def _bench(args):
     elif args.suite == "sparse":
         from .bench import sparse
         sparse.run(quick=args.quick)
+    elif args.suite == "surgery":
+        from .bench import surgery
+        surgery.run(threads=args.threads, repeat=args.repeat)
     return 0
 
 
