@@ -1,6 +1,6 @@
 """Benchmark plumbing (never timings): rows measured, break-even read right."""
 from minprune.bench.sparse import break_even, measure_forward
-from minprune.bench.surgery import measure as measure_surgery
+from minprune.bench import surgery
 
 
 def test_forward_rows_cover_every_setting():
@@ -19,8 +19,9 @@ def test_break_even_is_the_lowest_level_from_which_every_higher_one_wins():
     assert break_even(rows({0.5: True, 0.8: True, 0.9: False}), "8x8", 8, 1) is None
 
 
-def test_surgery_row_compares_the_masked_and_the_compacted_model():
-    row = measure_surgery("lenet_300_100", "unit", 0.75, repeat=2)
+def test_surgery_measures_both_variants_of_the_pruned_model():
+    row = surgery.sizes("lenet_300_100", "unit", 0.75)
     assert row["params_compact"] < row["params"] and row["flops_ratio"] > 3
-    assert all(row[k] > 0 for k in ("infer_masked", "infer_compact", "step_masked",
-                                    "step_compact"))
+    for variant in ("masked", "compact"):
+        for task in ("infer", "step"):
+            assert surgery.measure("lenet_300_100", "unit", 0.75, variant, task, repeat=2) > 0

@@ -1,9 +1,10 @@
 """``minprune bench surgery``: what deleting pruned units and filters (``prune.compact``) buys
 over keeping them masked, for inference (batch 256) and for a training step (batch 64).
 
-Both models are measured in one worker process with every thread pool pinned, the masked one
-first and the compacted one right after, on the same inputs; the FLOP ratio from
-``prune.summary`` says what to expect.
+Every measurement runs in a fresh worker process with every thread pool pinned: timings taken
+one after another in one process were measured to depend on what ran before (the allocator's
+state after large arrays were freed made one masked training step 2.6x slower). The FLOP ratio
+from ``prune.summary`` says what to expect.
 """
 from __future__ import annotations
 
@@ -19,42 +20,58 @@ CASES = [("lenet_300_100", "unit", 0.5), ("lenet_300_100", "unit", 0.75),
          ("lenet_300_100", "unit", 0.9), ("lenet5", "filter", 0.5), ("lenet5", "filter", 0.75)]
 
 
-def measure(model_name, granularity, sparsity, repeat):
-    from .. import Tensor, functional as F, models, no_grad, prune
-    from ..nn import optim
-    rng = np.random.default_rng(0)
-    x_infer = Tensor(rng.random((256, 1, 28, 28), dtype=np.float32))
-    x_train = Tensor(rng.random((64, 1, 28, 28), dtype=np.float32))
-    y_train = rng.integers(0, 10, 64)
+def _models(model_name, granularity, sparsity):
+    from .. import models, prune
     masked = getattr(models, model_name)(rng=0)
     prune.prune(masked, sparsity, "magnitude", granularity, "local")
-    small = prune.compact(masked)
-    row = {"model": model_name, "granularity": granularity, "sparsity": sparsity,
-           "params": sum(p.size for p in masked.parameters()),
-           "params_compact": sum(p.size for p in small.parameters()),
-           "flops_ratio": prune.summary(masked)[-1]["flops"] / prune.summary(small)[-1]["flops"]}
-    for name, model in (("masked", masked), ("compact", small)):
+    return masked, prune.compact(masked)
+
+
+def measure(model_name, granularity, sparsity, variant, task, repeat):
+    """Median seconds of one ``task`` ("infer" or "step") on the ``variant`` ("masked" or
+    "compact") of the pruned model."""
+    from .. import Tensor, functional as F, no_grad
+    from ..nn import optim
+    model = dict(zip(("masked", "compact"), _models(model_name, granularity, sparsity)))[variant]
+    rng = np.random.default_rng(0)
+    if task == "infer":
+        x = Tensor(rng.random((256, 1, 28, 28), dtype=np.float32))
         model.eval()
 
-        def infer(model=model):
+        def infer():
             with no_grad():
-                model(x_infer)
-        row[f"infer_{name}"] = median_time(infer, repeat=repeat)
-        model.train()
-        opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+                model(x)
+        return median_time(infer, repeat=repeat)
+    x = Tensor(rng.random((64, 1, 28, 28), dtype=np.float32))
+    y = rng.integers(0, 10, 64)
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
-        def step(model=model, opt=opt):
-            opt.zero_grad()
-            F.cross_entropy(model(x_train), y_train).backward()
-            opt.step()
-        row[f"step_{name}"] = median_time(step, warmup=5, repeat=repeat)
-    return row
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return median_time(step, warmup=5, repeat=repeat)
+
+
+def sizes(model_name, granularity, sparsity):
+    """Parameters before and after ``compact``, and the FLOP ratio."""
+    from .. import prune
+    masked, small = _models(model_name, granularity, sparsity)
+    return {"params": sum(p.size for p in masked.parameters()),
+            "params_compact": sum(p.size for p in small.parameters()),
+            "flops_ratio": prune.summary(masked)[-1]["flops"] / prune.summary(small)[-1]["flops"]}
 
 
 def run(threads=1, repeat=30, cases=CASES, out=print):
     out(machine_line(threads))
-    rows = [run_worker(__name__, ["--worker", m, g, s, repeat], threads)
-            for m, g, s in cases]
+    rows = []
+    for m, g, s in cases:
+        row = {"model": m, "granularity": g, "sparsity": s, **sizes(m, g, s)}
+        for variant in ("masked", "compact"):
+            for task in ("infer", "step"):
+                row[f"{task}_{variant}"] = run_worker(
+                    __name__, ["--worker", m, g, s, variant, task, repeat], threads)["seconds"]
+        rows.append(row)
     for r in rows:
         r["infer_speedup"] = r["infer_masked"] / r["infer_compact"]
         r["step_speedup"] = r["step_masked"] / r["step_compact"]
@@ -75,10 +92,12 @@ def run(threads=1, repeat=30, cases=CASES, out=print):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m minprune.bench.surgery")
-    p.add_argument("--worker", nargs=4, metavar=("MODEL", "GRANULARITY", "SPARSITY", "REPEAT"))
+    p.add_argument("--worker", nargs=6,
+                   metavar=("MODEL", "GRANULARITY", "SPARSITY", "VARIANT", "TASK", "REPEAT"))
     args = p.parse_args(argv)
-    model, granularity, sparsity, repeat = args.worker
-    print(json.dumps(measure(model, granularity, float(sparsity), int(repeat))))
+    model, granularity, sparsity, variant, task, repeat = args.worker
+    print(json.dumps({"seconds": measure(model, granularity, float(sparsity), variant, task,
+                                         int(repeat))}))
 
 
 if __name__ == "__main__":
