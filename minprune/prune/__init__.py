@@ -19,10 +19,11 @@ from .masks import apply, prunable_weights, remove, sparsity
 from .report import Summary, Trace, summary
 from .select import SCOPES, Selection, select
 from .surgery import compact
+from . import schedules
 
 __all__ = ["scores", "select", "apply", "prune", "remove", "sparsity", "summary", "Trace",
            "Summary", "Scores", "Selection", "PruneResult", "CRITERIA", "GRANULARITIES",
-           "SCOPES", "prunable_layers", "prunable_weights", "compact"]
+           "SCOPES", "prunable_layers", "prunable_weights", "compact", "schedules"]
 
 
 @dataclass
