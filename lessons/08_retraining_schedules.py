@@ -1,0 +1,155 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+# ---
+
+# %% [markdown]
+# # Lesson 08: retraining schedules
+#
+# **Goal.** Pruning 95% of a network at once costs a lot of accuracy; retraining gives much of
+# it back. *When* to prune matters as well: all at once (one-shot), in rounds that each remove
+# the same fraction of what remains (iterative), or a little at a time during training
+# (gradual). And the lottery-ticket experiment asks whether the surviving weights' *initial*
+# values matter, or only the mask.
+
+# %%
+import os
+
+import numpy as np
+
+from minprune import data, models, prune, viz
+from minprune.nn import evaluate, fit, optim
+from minprune.prune import schedules
+
+QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
+TARGET = 0.95
+EPOCHS = 1 if QUICK else 4                 # the retraining budget every schedule gets
+
+if QUICK:
+    (X, y), (X_test, y_test) = data.load_glyph_digits(3000, 1000, seed=0)
+else:
+    (X, y), (X_test, y_test) = data.load_glyph_digits()
+val = (X_test, y_test)
+
+
+def sgd(params):
+    return optim.SGD(params, lr=0.02, momentum=0.9)
+
+
+model = models.lenet_300_100(rng=0)
+fit(model, X, y, epochs=2 if QUICK else 8, rng=0,
+    optimizer=optim.SGD(model.parameters(), lr=0.05, momentum=0.9))
+trained = model.state_dict()
+dense = evaluate(model, *val)["accuracy"]
+print(f"dense accuracy {dense:.4f}")
+
+
+def fresh():
+    net = models.lenet_300_100(rng=0)
+    net.load_state_dict(trained)
+    return net
+
+# %% [markdown]
+# ## 1. The iterative levels
+#
+# Five rounds to 95% do not prune 19% each: each round removes the same *fraction of what is
+# left*, so the sparsity after round i is 1 - 0.05^(i/5).
+
+# %%
+levels = schedules.iterative_levels(TARGET, 5)
+print("sparsity after each round:", ", ".join(f"{s:.1%}" for s in levels))
+remaining = 1 - np.array([0.0] + levels)
+assert np.allclose(remaining[1:] / remaining[:-1], 0.05 ** 0.2) and levels[-1] == TARGET
+
+# %% [markdown]
+# ## 2. One-shot, iterative and gradual with the same budget
+#
+# Every schedule starts from the trained network and gets `EPOCHS` epochs of training after
+# (or while) pruning. Gradual pruning follows Zhu & Gupta's cubic curve during the first
+# three quarters of the budget and then trains on at the final sparsity.
+
+# %%
+results = {}
+net = fresh()
+prune.prune(net, TARGET, "magnitude", "weight", "global")
+no_retraining = evaluate(net, *val)["accuracy"]
+print(f"pruned to {TARGET:.0%} without retraining: {no_retraining:.4f}")
+
+net = fresh()
+one = schedules.one_shot(net, X, y, TARGET, epochs=EPOCHS, optimizer=sgd, val=val, rng=0)
+results["one-shot"] = one.rounds[-1]["accuracy"]
+
+net = fresh()
+steps = max(EPOCHS, 2)
+it = schedules.iterative(net, X, y, TARGET, steps=steps, epochs_per_step=max(EPOCHS // steps, 1),
+                         optimizer=sgd, val=val, rng=0)
+print(it)
+results["iterative"] = it.rounds[-1]["accuracy"]
+
+net = fresh()
+steps_per_epoch = int(np.ceil(len(X) / 64))
+end = max(int(0.75 * EPOCHS * steps_per_epoch), 2)
+gradual = schedules.GradualPruning(TARGET, begin=0, end=end, every=max(end // 20, 1))
+fit(net, X, y, epochs=EPOCHS, optimizer=sgd(net.parameters()), rng=0, callbacks=[gradual])
+results["gradual"] = evaluate(net, *val)["accuracy"]
+for name, accuracy in results.items():
+    print(f"{name:>10}: {accuracy:.4f}")
+assert abs(prune.sparsity(net) - TARGET) < 1e-3
+sparsity_curve = [schedules.polynomial_sparsity(t, TARGET, begin=0, end=end)
+                  for t in range(end + 1)]
+fig = viz.new_figure()
+left, right = fig.subplots(1, 2)
+left.plot(range(end + 1), [100 * s for s in sparsity_curve])
+left.set(xlabel="training step", ylabel="sparsity (%)", title="gradual: the cubic curve")
+right.bar(list(results), [results[k] for k in results])
+right.axhline(no_retraining, color="gray", linestyle="--", label="no retraining")
+right.axhline(dense, color="black", linestyle=":", label="dense")
+right.set(ylabel="test accuracy", title=f"{TARGET:.0%} sparse, {EPOCHS} epochs each")
+right.legend()
+viz.save_png(fig, "08_schedules.png")
+if not QUICK:
+    assert min(results.values()) > no_retraining + 0.05     # retraining gives a lot back
+
+# %% [markdown]
+# ## 3. Lottery tickets
+#
+# Train, prune the smallest weights, *rewind* the survivors to their initial values and train
+# again; twice, to 80%. Then train the same mask from fresh random weights. If the mask alone
+# mattered, both would do equally well.
+
+# %%
+rounds, epochs = 2, (1 if QUICK else 3)
+ticket = models.lenet_300_100(rng=1)
+lt = schedules.lottery_ticket(ticket, X, y, 0.8, rounds=rounds, epochs=epochs, optimizer=sgd,
+                              val=val, rng=0)
+print(lt)
+random_init = models.lenet_300_100(rng=2)
+for p, q in zip(random_init.parameters(), ticket.parameters()):
+    if q.mask is not None:
+        p.mask = q.mask.copy()
+        p.data *= p.mask
+fit(random_init, X, y, epochs=epochs, optimizer=sgd(random_init.parameters()), rng=0)
+ticket_accuracy = lt.rounds[-1]["accuracy"]
+random_accuracy = evaluate(random_init, *val)["accuracy"]
+print(f"winning ticket {ticket_accuracy:.4f}, same mask from random weights "
+      f"{random_accuracy:.4f}")
+assert abs(prune.sparsity(ticket) - 0.8) < 1e-3 and abs(prune.sparsity(random_init) - 0.8) < 1e-3
+if not QUICK:
+    assert ticket_accuracy > 0.9
+
+# %% [markdown]
+# ## Summary
+#
+# - Retraining after pruning recovers most of the accuracy that pruning costs.
+# - Iterative pruning removes the same fraction of what remains each round; gradual pruning
+#   follows a cubic curve that prunes fast while weights are redundant and slowly at the end.
+# - A lottery ticket is a mask together with the initial values of its survivors; the
+#   comparison with random weights under the same mask is the experiment that defines it.
+#
+# ## Exercises
+#
+# 1. Give every schedule twice the budget. Which one gains most?
+# 2. Use `rewind_epoch=1` in `lottery_ticket` (late rewinding). Does the ticket improve at 95%?
+# 3. Prune units instead of weights (`granularity="unit"`) with the iterative schedule, then
+#    `prune.compact` the result. How much faster is the small network (lesson 07)?
