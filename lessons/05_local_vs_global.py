@@ -90,13 +90,41 @@ print("weights alive per layer:", alive)
 assert min(alive) >= 1 and sum(alive) == round(0.001 * 266_200)
 
 # %% [markdown]
+# ## 4. A third way: measure each layer's sensitivity
+#
+# Prune one layer at a time, alone, to a range of sparsities and measure the accuracy (the
+# model is restored after each measurement). Then give every layer the highest sparsity that
+# costs at most one point of accuracy on its own: this is how Han et al. (2015) chose their
+# per-layer thresholds. (Measured on held-out data here; in practice use a validation split.)
+
+# %%
+fresh()
+sensitivity = prune.layer_sensitivity(model, X_test, y_test,
+                                      sparsities=(0.5, 0.75, 0.9, 0.95, 0.98))
+print(sensitivity)
+viz.sparsity_accuracy({f"layer {name} alone": sensitivity.curve(name)
+                       for name in sensitivity.layers()},
+                      "05_layer_sensitivity.png", baseline=dense, title="layer sensitivity")
+budget = sensitivity.budget(0.01)
+overall = prune.prune_per_layer(model, budget)
+by_budget = evaluate(model, X_test, y_test)["accuracy"]
+print("per-layer sparsity:", {k: f"{v:.0%}" for k, v in budget.items()},
+      f"-> {overall:.1%} overall, accuracy {by_budget:.4f}")
+per_layer = [r["sparsity"] for r in prune.summary(model)[:-1]]
+assert all(abs(a - budget[name]) < 1e-3 for a, name in zip(per_layer, ["1", "3", "5"]))
+
+# %% [markdown]
 # ## Summary
 #
 # - Local: same sparsity everywhere; simple, but it over-prunes small, sensitive layers.
 # - Global: one threshold; layers with many small weights are pruned hardest.
+# - Sensitivity analysis: measure each layer alone, then choose per-layer levels by a budget.
+#   The drops are measured one layer at a time, so together they cost more than each alone.
 #
 # ## Exercises
 #
 # 1. Global scope with structured (unit) pruning normalises each layer's scores first. Read the
 #    docstring of `minprune/prune/select.py`: why would raw unit norms be unfair?
 # 2. Compare the FLOPs kept by local and global pruning at 90% (`prune.summary`).
+# 3. Prune globally to the overall sparsity that the sensitivity budget reached. Which is more
+#    accurate, and why might the budget's per-layer drops not simply add up?
