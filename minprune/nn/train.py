@@ -72,7 +72,7 @@ def _progress(total, desc, progress):
 
 
 def fit(model, X, y, *, epochs, optimizer, batch_size=64, val=None, rng=None, progress=True,
-        callbacks=()):
+        callbacks=(), penalty=None):
     """Train ``model`` by minibatch gradient descent.
 
     Parameters
@@ -86,6 +86,9 @@ def fit(model, X, y, *, epochs, optimizer, batch_size=64, val=None, rng=None, pr
     progress : show a tqdm bar (only when stderr is a terminal).
     callbacks : objects with optional ``on_step_end(state)`` and ``on_epoch_end(state)``
         methods taking a ``TrainState``; setting ``state.stop = True`` ends training.
+    penalty : function(model) -> scalar Tensor added to every batch's loss before the
+        backward pass (train-time sparsity, e.g. ``lambda m: 1e-4 * regularizers.l1(m)``); the
+        history records the data loss without it.
 
     Returns
     -------
@@ -118,9 +121,11 @@ def fit(model, X, y, *, epochs, optimizer, batch_size=64, val=None, rng=None, pr
                 out = model(Tensor(xb))
                 loss = loss_for(out, yb)
                 value = loss.item()
-                if not math.isfinite(value):
+                if penalty is not None:
+                    loss = loss + penalty(model)
+                if not math.isfinite(loss.item()):
                     raise FloatingPointError(
-                        f"the loss became {value} at epoch {epoch + 1}, step {step + 1}; "
+                        f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
                         f"training diverged: try a smaller learning rate")
                 loss.backward()
                 optimizer.step()

@@ -20,11 +20,11 @@ from .report import Summary, Trace, summary
 from .select import SCOPES, Selection, select
 from .sensitivity import Sensitivity, layer_sensitivity, prune_per_layer
 from .surgery import compact
-from . import schedules
+from . import regularizers, schedules
 
 __all__ = ["scores", "select", "apply", "prune", "remove", "sparsity", "summary", "Trace",
            "Summary", "Scores", "Selection", "PruneResult", "CRITERIA", "GRANULARITIES",
-           "SCOPES", "prunable_layers", "prunable_weights", "compact", "schedules",
+           "SCOPES", "prunable_layers", "prunable_weights", "compact", "schedules", "regularizers",
            "layer_sensitivity", "prune_per_layer", "Sensitivity"]
 
 

@@ -1,0 +1,168 @@
+"""Train-time sparsity: penalties added to the loss during training (``fit(..., penalty=)``)
+that drive weights (L1) or whole units and filters (group lasso) towards zero, and L0 gates
+(hard-concrete, Louizos et al. 2018) that learn which units to keep.
+
+A penalty only makes weights small; pruning still removes them. After L1, magnitude pruning
+costs less accuracy; after group lasso, unit or filter pruning does; closed L0 gates are
+folded into the next layer (``fold_gates``) and deleted by ``prune.compact``.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+
+from ..autograd import ops
+from ..nn import layers as L
+from ..nn.init import as_rng
+from ..nn.module import Module, Parameter, Sequential, masked
+from .groups import _check_sequential, prunable_layers
+
+
+def l1(model):
+    """Sum of |w| over every Linear and Conv2d weight (pruned entries count as 0)."""
+    terms = [masked(m.weight).abs().sum() for m in model.modules()
+             if isinstance(m, (L.Linear, L.Conv2d))]
+    return _total(terms)
+
+
+def group_lasso(model, granularity="unit"):
+    """Sum over units ("unit", hidden Linear layers) or filters ("filter", Conv2d) of
+    sqrt(group size) · ||weights of the group||₂ (Yuan & Lin 2006; Wen et al. 2016). The norm
+    is not differentiable at 0; a 1e-12 under the root makes its gradient 0 there."""
+    terms = []
+    for layer in prunable_layers(model, granularity):
+        w = masked(layer.weight)
+        rows = w.reshape(w.shape[0], -1)
+        size = rows.shape[1]
+        norms = ((rows * rows).sum(axis=1) + 1e-12).sqrt()
+        terms.append(norms.sum() * math.sqrt(size))
+    return _total(terms)
+
+
+def _total(terms):
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
+
+
+def _hard_sigmoid(v):
+    """min(max(v, 0), 1), written with two ReLUs so that autograd knows its gradient."""
+    return ops.relu(v) - ops.relu(v - 1.0)
+
+
+class L0Gate(Module):
+    """Multiplies each of ``n`` units (features of (N, n) input, channels of (N, n, H, W)) by a
+    gate z in [0, 1] with a learned ``log_alpha`` per unit.
+
+    Training draws z from the hard-concrete distribution: u ~ U(0, 1),
+    s = sigmoid((log u - log(1 - u) + log_alpha) / beta), z = min(1, max(0, s·(zeta - gamma)
+    + gamma)); the stretch beyond [0, 1] lets a gate be exactly 0 or 1 with non-zero
+    probability. Evaluation uses the deterministic gate sigmoid(log_alpha)·(zeta - gamma) +
+    gamma, clipped. ``expected_l0()`` is the expected number of open gates, the differentiable
+    L0 penalty. One u per unit per batch.
+    """
+
+    def __init__(self, n, *, beta=2 / 3, gamma=-0.1, zeta=1.1, open_probability=0.9,
+                 rng=None, dtype=np.float32):
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"L0Gate: n must be a positive integer, got {n!r}")
+        if not 0 < open_probability < 1:
+            raise ValueError(f"L0Gate: open_probability must be in (0, 1), got "
+                             f"{open_probability!r}")
+        self.n, self.beta, self.gamma, self.zeta = n, beta, gamma, zeta
+        self.rng = as_rng(rng)
+        start = math.log(open_probability) - math.log(1 - open_probability)
+        self.log_alpha = Parameter((start + 0.01 * self.rng.standard_normal(n)).astype(dtype))
+
+    def gates(self):
+        """The gate values this module applies now: a Tensor of shape (n,)."""
+        if self.training:
+            u = self.rng.uniform(1e-6, 1 - 1e-6, self.n)
+            noise = (np.log(u) - np.log(1 - u)).astype(self.log_alpha.dtype)
+            s = ((self.log_alpha + noise) * (1 / self.beta)).sigmoid()
+        else:
+            s = self.log_alpha.sigmoid()
+        return _hard_sigmoid(s * (self.zeta - self.gamma) + self.gamma)
+
+    def deterministic_gates(self):
+        """The evaluation-mode gates as an array (n,)."""
+        s = 1 / (1 + np.exp(-self.log_alpha.data))
+        return np.clip(s * (self.zeta - self.gamma) + self.gamma, 0, 1)
+
+    def expected_l0(self):
+        """Sum over units of P(gate > 0) = sigmoid(log_alpha - beta·log(-gamma / zeta))."""
+        shift = self.beta * math.log(-self.gamma / self.zeta)
+        return (self.log_alpha - shift).sigmoid().sum()
+
+    def forward(self, x):
+        if x.ndim not in (2, 4) or x.shape[1] != self.n:
+            raise ValueError(f"L0Gate({self.n}) expects (N, {self.n}) or (N, {self.n}, H, W) "
+                             f"input, got {x.shape}")
+        z = self.gates()
+        return x * z.reshape((1, self.n) + (1,) * (x.ndim - 2))
+
+    def extra_repr(self):
+        return f"{self.n}, open={int((self.deterministic_gates() > 0).sum())}"
+
+
+def l0(model):
+    """The expected number of open gates over every ``L0Gate`` of ``model``."""
+    terms = [m.expected_l0() for m in model.modules() if isinstance(m, L0Gate)]
+    if not terms:
+        raise ValueError("the model has no L0Gate layers: insert L0Gate(n) after the layers "
+                         "whose units should be gated")
+    return _total(terms)
+
+
+_LINEAR_IN_Z = (L.ReLU, L.MaxPool2d, L.AvgPool2d, L.Dropout)   # f(z·x) = z·f(x) for z >= 0
+
+
+def fold_gates(model):
+    """A copy of ``model`` without its L0Gate layers, each gate folded into the input columns
+    of the next Linear or Conv2d (its deterministic value times those weights): exactly the
+    evaluation-mode function. Columns of closed gates (value 0) are zero and masked, so
+    ``prune.compact`` then deletes those units.
+
+    Between a gate and that consumer only ReLU, pooling, Dropout and one Flatten may stand
+    (layers that commute with scaling by z >= 0).
+    """
+    layers = _check_sequential(model)
+    kept, pending = [], None                 # pending: (gate values, index of its layer)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, L0Gate):
+            if pending is not None:
+                raise ValueError(f"L0Gate at layer {i} follows the gate at layer {pending[1]} "
+                                 f"with no Linear or Conv2d between them")
+            pending = (layer.deterministic_gates(), i)
+            continue
+        layer_copy = copy.deepcopy(layer)
+        if pending is not None:
+            if isinstance(layer, (L.Linear, L.Conv2d)):
+                _fold(layer_copy, *pending)
+                pending = None
+            elif not isinstance(layer, _LINEAR_IN_Z + (L.Flatten,)):
+                raise ValueError(f"layer {i} ({type(layer).__name__}) stands between the "
+                                 f"L0Gate at layer {pending[1]} and its consumer; only ReLU, "
+                                 f"pooling, Dropout and Flatten may")
+        kept.append(layer_copy)
+    if pending is not None:
+        raise ValueError(f"the L0Gate at layer {pending[1]} has no Linear or Conv2d after it")
+    return Sequential(*kept)
+
+
+def _fold(consumer, z, gate_index):
+    w = consumer.weight
+    n_in = w.shape[1]
+    if n_in % len(z):
+        raise ValueError(f"the layer after the L0Gate at layer {gate_index} has {n_in} inputs, "
+                         f"not a multiple of the gate's {len(z)} units")
+    block = n_in // len(z)                   # > 1 after a Flatten: each channel's block
+    scale = np.repeat(z, block).astype(w.dtype)
+    shape = (1, n_in) + (1,) * (w.ndim - 2)
+    w.data = w.data * scale.reshape(shape)
+    kept = np.broadcast_to((scale > 0).reshape(shape), w.shape)
+    if not kept.all():
+        w.mask = kept.copy() if w.mask is None else w.mask & kept
