@@ -56,22 +56,38 @@ def write_text_atomic(path, text):
 
 # --- models ----------------------------------------------------------------------------------
 
+def _layer_classes():
+    """The layer types a saved model may contain, by name."""
+    from .nn import layers
+    from .prune.regularizers import L0Gate
+    classes = {name: cls for name, cls in vars(layers).items()
+               if isinstance(cls, type) and cls.__module__ == layers.__name__
+               and not name.startswith("_")}
+    classes["L0Gate"] = L0Gate
+    return classes
+
+
 def _describe(model):
     from .nn.module import Sequential
     if not isinstance(model, Sequential):
         raise TypeError(f"save takes a Sequential model or a fitted tree, got "
                         f"{type(model).__name__}")
+    known = _layer_classes()
+    for i, m in enumerate(model):
+        if known.get(type(m).__name__) is not type(m):
+            raise TypeError(f"save cannot store layer {i} ({type(m).__name__}): the layer "
+                            f"types it can rebuild are {', '.join(sorted(known))}")
     return {"kind": "sequential",
             "layers": [{"type": type(m).__name__, "config": m.config()} for m in model]}
 
 
 def _build(description):
-    from .nn import layers
     from .nn.module import Sequential
+    known = _layer_classes()
     built = []
     for spec in description["layers"]:
-        cls = getattr(layers, spec["type"], None)
-        if cls is None or not isinstance(cls, type):
+        cls = known.get(spec["type"])
+        if cls is None:
             raise ValueError(f"unknown layer type {spec['type']!r} in the file")
         built.append(cls(**spec["config"]))
     return Sequential(*built)

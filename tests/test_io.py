@@ -85,3 +85,24 @@ def test_arrays_that_do_not_fit_the_architecture(tmp_path):
             z.writestr(n, data)
     with pytest.raises(ValueError, match="1.bias"):
         minprune.load(tmp_path / "broken.npz")
+
+
+def test_gated_model_round_trips(tmp_path, rng):
+    from minprune.prune.regularizers import L0Gate
+    model = nn.Sequential(nn.Linear(5, 6, rng=0), nn.ReLU(), L0Gate(6, rng=1),
+                          nn.Linear(6, 2, rng=0))
+    model[2].log_alpha.data[:3] = -8.0
+    minprune.save(model, tmp_path / "gated.npz")
+    back = minprune.load(tmp_path / "gated.npz")
+    model.eval(), back.eval()
+    x = Tensor(rng.standard_normal((3, 5)).astype(np.float32))
+    np.testing.assert_array_equal(back(x).data, model(x).data)
+
+
+def test_a_layer_save_cannot_rebuild_is_refused_before_writing(tmp_path):
+    class Custom(nn.Module):
+        def forward(self, x):
+            return x
+    with pytest.raises(TypeError, match=r"layer 1 \(Custom\)"):
+        minprune.save(nn.Sequential(nn.Linear(2, 2, rng=0), Custom()), tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()

@@ -104,6 +104,10 @@ class L0Gate(Module):
         z = self.gates()
         return x * z.reshape((1, self.n) + (1,) * (x.ndim - 2))
 
+    def config(self):
+        return dict(n=self.n, beta=self.beta, gamma=self.gamma, zeta=self.zeta,
+                    dtype=self.log_alpha.dtype.name)
+
     def extra_repr(self):
         return f"{self.n}, open={int((self.deterministic_gates() > 0).sum())}"
 
