@@ -105,8 +105,10 @@ def test_prune_command_any_combination(tmp_path):
     assert done.returncode == 0, done.stderr
     results = json.loads((tmp_path / "p" / "results.json").read_text())["network"]
     assert [r["sparsity"] for r in results["rows"]] == [0.3, 0.6]
-    assert_rows_in_report(results["rows"], network.COLUMNS,
-                          (tmp_path / "p" / "report.md").read_text())
+    rows, columns = network.table(results["rows"], finetuned=True)
+    assert network.COMPACT in columns                       # filters pruned: compacted size
+    assert all(r["compact_params"] < 431_080 for r in rows)
+    assert_rows_in_report(rows, columns, (tmp_path / "p" / "report.md").read_text())
 
 
 def test_prune_a_model_saved_by_train(tmp_path):

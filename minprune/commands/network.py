@@ -11,6 +11,7 @@ COLUMNS = [("sparsity", "sparsity", "pct"), ("weights_kept", "weights kept", "in
            ("compression", "compression", "x"), ("accuracy", "accuracy (no fine-tune)", "acc"),
            ("accuracy_finetuned", "accuracy (fine-tuned)", "acc"),
            ("dense_flops", "dense FLOPs", "int"), ("effective_flops", "effective FLOPs", "int")]
+COMPACT = ("compact_params", "params after compact", "int")     # unit and filter pruning
 
 
 def sgd(model, lr):
@@ -55,6 +56,8 @@ def prune_study(model, data, *, sparsities, criterion, granularity, scope, finet
                      "weights_kept": kept, "compression": dense["params"] / max(kept, 1),
                      "accuracy": before, "accuracy_finetuned": after,
                      "dense_flops": total["flops"], "effective_flops": total["effective_flops"]})
+        if granularity != "weight":                 # the pruned units deleted for real
+            rows[-1]["compact_params"] = sum(p.size for p in prune.compact(model).parameters())
         log(f"  {s:.0%}: accuracy {before:.4f}"
             + (f", after fine-tuning {after:.4f}" if after is not None else ""))
         models[s] = {k: v.copy() for k, v in model.state_dict().items()}, \
@@ -96,6 +99,8 @@ def figures(report, model, rows, models, dense_accuracy, label, finetuned):
 
 def table(rows, finetuned):
     cols = COLUMNS if finetuned else [c for c in COLUMNS if c[0] != "accuracy_finetuned"]
+    if any("compact_params" in r for r in rows):
+        cols = cols + [COMPACT]
     return rows, cols
 
 
@@ -119,6 +124,9 @@ def paragraph(rows, dense_accuracy, label):
     text += (f" At {high:.0%} the model keeps {worst['weights_kept']:,} weights "
              f"({worst['compression']:.1f}x compression) and needs "
              f"{worst['effective_flops']:,} of {worst['dense_flops']:,} multiply-adds.")
+    if "compact_params" in worst:
+        text += (f" Deleting the pruned units and filters for real (`prune.compact`) leaves a "
+                 f"dense model of {worst['compact_params']:,} parameters with the same outputs.")
     return text
 
 
