@@ -111,6 +111,19 @@ def test_prune_command_any_combination(tmp_path):
     assert_rows_in_report(rows, columns, (tmp_path / "p" / "report.md").read_text())
 
 
+def test_prune_command_in_rounds(tmp_path):
+    done = run_cli(["prune", "--model", "mlp", "--hidden", "32,16", "--dataset", "spirals",
+                    "--epochs", "3", "--granularity", "unit", "--sparsity", "0.5,0.75",
+                    "--steps", "3", "--finetune-epochs", "1", "--out", "p"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "p" / "results.json").read_text())["network"]
+    assert results["steps"] == 3 and [r["sparsity"] for r in results["rows"]] == [0.5, 0.75]
+    assert all(r["accuracy_finetuned"] is not None for r in results["rows"])
+    report = (tmp_path / "p" / "report.md").read_text()
+    assert "in 3 rounds, measured right after the last round's pruning" in report
+    assert "3 rounds" in done.stdout
+
+
 def test_prune_a_model_saved_by_train(tmp_path):
     done = run_cli(["train", "--model", "mlp", "--hidden", "32", "--dataset", "spirals",
                     "--epochs", "2", "--out", "t"], tmp_path)
@@ -125,6 +138,9 @@ def test_prune_a_model_saved_by_train(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["prune", "--model", "mlp", "--dataset", "spirals", "--granularity", "filter"],
      "cannot prune mlp with granularity 'filter'"),
+    (["prune", "--dataset", "spirals", "--steps", "0"], "--steps must be >= 1"),
+    (["prune", "--dataset", "spirals", "--steps", "2", "--finetune-epochs", "0"],
+     "give --finetune-epochs >= 1"),
     (["prune", "--criterion", "weird", "--n-train", "100", "--n-test", "50"],
      "choose from magnitude, random, taylor"),
     (["prune", "--sparsity", "0.5,1.2", "--dataset", "spirals"], "[0, 1)"),

@@ -15,8 +15,12 @@ COMPACT = ("compact_params", "params after compact", "int")     # unit and filte
 
 
 def sgd(model, lr):
+    return sgd_params(model.parameters(), lr)
+
+
+def sgd_params(params, lr):
     from ..nn import optim
-    return optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    return optim.SGD(params, lr=lr, momentum=0.9)
 
 
 def train_model(model, data, epochs, lr, seed, log):
@@ -31,26 +35,39 @@ def train_model(model, data, epochs, lr, seed, log):
 
 
 def prune_study(model, data, *, sparsities, criterion, granularity, scope, finetune_epochs,
-                lr, seed, log):
-    """Rows (one per sparsity) and the pruned models (fine-tuned when asked) by sparsity."""
+                lr, seed, log, steps=1):
+    """Rows (one per sparsity) and the pruned models (fine-tuned when asked) by sparsity.
+
+    With ``steps`` > 1 every level is reached by the iterative schedule: ``steps`` rounds, each
+    pruning the same fraction of what remains and fine-tuning ``finetune_epochs``; the "no
+    fine-tune" accuracy is then the one right after the last round's pruning.
+    """
     from .. import prune
     from ..nn import evaluate, fit
     (X, y), (Xt, yt) = data
     trained = model.state_dict()
     calibration = (Xt[:512], yt[:512]) if criterion in prune.criteria.DATA_CRITERIA else None
     dense = prune.summary(model)[-1]
+    options = dict(criterion=criterion, granularity=granularity, scope=scope, data=calibration)
     rows, models = [], {}
     for s in sparsities:
         prune.remove(model)
         model.load_state_dict(trained)
-        prune.prune(model, s, criterion, granularity, scope, calibration, rng=seed)
-        before = evaluate(model, Xt, yt)["accuracy"]
-        total = prune.summary(model)[-1]
         after = None
-        if finetune_epochs:
-            fit(model, X, y, epochs=finetune_epochs, optimizer=sgd(model, lr / 5),
-                batch_size=64, rng=np.random.default_rng(seed + 1), progress=False)
-            after = evaluate(model, Xt, yt)["accuracy"]
+        if steps > 1:
+            schedule = prune.schedules.iterative(
+                model, X, y, s, steps=steps, epochs_per_step=finetune_epochs,
+                optimizer=lambda params: sgd_params(params, lr / 5), val=(Xt, yt),
+                rng=np.random.default_rng(seed + 1), progress=False, **options)
+            before, after = (schedule.rounds[-1][k] for k in ("pruned_accuracy", "accuracy"))
+        else:
+            prune.prune(model, s, rng=seed, **options)
+            before = evaluate(model, Xt, yt)["accuracy"]
+            if finetune_epochs:
+                fit(model, X, y, epochs=finetune_epochs, optimizer=sgd(model, lr / 5),
+                    batch_size=64, rng=np.random.default_rng(seed + 1), progress=False)
+                after = evaluate(model, Xt, yt)["accuracy"]
+        total = prune.summary(model)[-1]
         kept = total["nonzeros"]
         rows.append({"sparsity": s, "achieved_sparsity": total["sparsity"],
                      "weights_kept": kept, "compression": dense["params"] / max(kept, 1),
@@ -104,13 +121,15 @@ def table(rows, finetuned):
     return rows, cols
 
 
-def paragraph(rows, dense_accuracy, label):
+def paragraph(rows, dense_accuracy, label, steps=1):
     """One paragraph on what the table shows, written from the numbers."""
     at = {r["sparsity"]: r for r in rows}
     high = max(at)
     worst = at[high]
-    text = (f"The dense network scores {dense_accuracy:.4f}. Pruned by {label} without any "
-            f"retraining it keeps {at[min(at)]['accuracy']:.4f} at {min(at):.0%} sparsity and "
+    how = ("without any retraining" if steps == 1 else
+           f"in {steps} rounds, measured right after the last round's pruning,")
+    text = (f"The dense network scores {dense_accuracy:.4f}. Pruned by {label} {how} it keeps "
+            f"{at[min(at)]['accuracy']:.4f} at {min(at):.0%} sparsity and "
             f"{worst['accuracy']:.4f} at {high:.0%}.")
     if worst["accuracy_finetuned"] is not None:
         gap = dense_accuracy - worst["accuracy_finetuned"]

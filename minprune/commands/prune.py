@@ -21,6 +21,9 @@ def add_arguments(p):
     p.add_argument("--sparsity", default="0.5,0.8,0.9", help="comma-separated levels")
     p.add_argument("--epochs", type=int, default=3, help="training epochs (without --load)")
     p.add_argument("--finetune-epochs", type=int, default=1)
+    p.add_argument("--steps", type=int, default=1,
+                   help="reach each sparsity in this many prune-and-fine-tune rounds, each "
+                        "pruning the same fraction of what remains (default 1: one-shot)")
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--hidden", default="300,100", help="hidden sizes for --model mlp")
     p.add_argument("--n-train", type=int, default=None)
@@ -60,6 +63,10 @@ def run(args, out=print):
         raise UsageError(f"--sparsity values must lie in [0, 1), got {args.sparsity!r}")
     if args.finetune_epochs < 0 or args.epochs < 0:
         raise UsageError("--epochs and --finetune-epochs must be >= 0")
+    if args.steps < 1:
+        raise UsageError(f"--steps must be >= 1, got {args.steps}")
+    if args.steps > 1 and args.finetune_epochs == 0:
+        raise UsageError("--steps > 1 fine-tunes after every round: give --finetune-epochs >= 1")
     data = load_data(args)
     (X, y), (Xt, yt) = data
     n_classes = int(max(y.max(), yt.max())) + 1
@@ -81,13 +88,16 @@ def run(args, out=print):
         out(f"training {args.model} for {args.epochs} epochs")
         dense = network.train_model(model, data, args.epochs, args.lr, args.seed, out)
     label = f"{args.scope} {args.criterion} ({args.granularity})"
+    if args.steps > 1:
+        label += f", {args.steps} rounds"
     out(f"pruning: {label}")
     rows, pruned = network.prune_study(model, data, sparsities=sparsities,
                                        criterion=args.criterion, granularity=args.granularity,
                                        scope=args.scope, finetune_epochs=args.finetune_epochs,
-                                       lr=args.lr, seed=args.seed, log=out)
+                                       lr=args.lr, seed=args.seed, log=out,
+                                       steps=args.steps)
     network.figures(report, model, rows, pruned, dense, label, args.finetune_epochs > 0)
-    report.add("Results", network.paragraph(rows, dense, label),
+    report.add("Results", network.paragraph(rows, dense, label, args.steps),
                table=network.table(rows, args.finetune_epochs > 0),
                figures=[("accuracy_vs_sparsity.png", "accuracy vs sparsity"),
                         ("layer_sparsity.png", "per-layer sparsity"),
@@ -96,6 +106,7 @@ def run(args, out=print):
                key="network", data={"model": args.model, "dataset": args.dataset,
                                     "criterion": args.criterion,
                                     "granularity": args.granularity, "scope": args.scope,
+                                    "steps": args.steps,
                                     "dense_accuracy": dense, "rows": rows})
     report.results["seconds"] = time.perf_counter() - start
     path = report.write()

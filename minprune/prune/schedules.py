@@ -135,7 +135,7 @@ def iterative(model, X, y, sparsity, *, steps, epochs_per_step, optimizer,
     from . import prune
     trace, rounds, histories = Trace(), [], []
     for i, level in enumerate(levels, start=1):
-        prune(model, level, criterion, granularity, scope, data, trace=trace, step=i)
+        prune(model, level, criterion, granularity, scope, data, rng=rng, trace=trace, step=i)
         pruned_accuracy = _accuracy(model, val)
         histories.append(fit(model, X, y, epochs=epochs_per_step,
                              optimizer=optimizer(model.parameters()), batch_size=batch_size,
@@ -184,7 +184,7 @@ def lottery_ticket(model, X, y, sparsity, *, rounds, epochs, optimizer, rewind_e
     rows = [{"round": 0, "sparsity": 0.0, "pruned_accuracy": None,
              "accuracy": _accuracy(model, val)}]
     for i, level in enumerate(levels, start=1):
-        prune(model, level, criterion, granularity, scope, data, trace=trace, step=i)
+        prune(model, level, criterion, granularity, scope, data, rng=rng, trace=trace, step=i)
         pruned_accuracy = _accuracy(model, val)
         model.load_state_dict(rewind_state)           # survivors rewound; masks stay
         histories.append(train(epochs - rewind_epoch))
