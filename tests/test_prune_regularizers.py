@@ -29,10 +29,10 @@ def test_group_lasso_sums_scaled_row_norms():
     expected = sum(math.sqrt(m.weight.shape[1]) * np.linalg.norm(m.weight.data, axis=1).sum()
                    for m in (model[1], model[3]))          # hidden layers only
     assert R.group_lasso(model, "unit").item() == pytest.approx(expected, rel=1e-5)
-    conv = models.lenet5(rng=0)
-    w = conv[0].weight.data.reshape(20, -1)
-    first = math.sqrt(25) * np.linalg.norm(w, axis=1).sum()
-    assert R.group_lasso(conv, "filter").item() > first
+    conv = models.lenet5(rng=0)                             # filters of both Conv2d layers
+    expected = sum(math.sqrt(m.weight.data[0].size) * np.linalg.norm(
+        m.weight.data.reshape(m.weight.shape[0], -1), axis=1).sum() for m in (conv[0], conv[3]))
+    assert R.group_lasso(conv, "filter").item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_group_lasso_gradient_matches_finite_differences(rng):

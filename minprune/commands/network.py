@@ -14,11 +14,7 @@ COLUMNS = [("sparsity", "sparsity", "pct"), ("weights_kept", "weights kept", "in
 COMPACT = ("compact_params", "params after compact", "int")     # unit and filter pruning
 
 
-def sgd(model, lr):
-    return sgd_params(model.parameters(), lr)
-
-
-def sgd_params(params, lr):
+def sgd(params, lr):
     from ..nn import optim
     return optim.SGD(params, lr=lr, momentum=0.9)
 
@@ -27,7 +23,7 @@ def train_model(model, data, epochs, lr, seed, log):
     from ..nn import evaluate, fit
     (X, y), (Xt, yt) = data
     start = time.perf_counter()
-    fit(model, X, y, epochs=epochs, optimizer=sgd(model, lr), batch_size=64,
+    fit(model, X, y, epochs=epochs, optimizer=sgd(model.parameters(), lr), batch_size=64,
         rng=np.random.default_rng(seed))
     acc = evaluate(model, Xt, yt)["accuracy"]
     log(f"  trained in {time.perf_counter() - start:.1f} s: test accuracy {acc:.4f}")
@@ -57,14 +53,14 @@ def prune_study(model, data, *, sparsities, criterion, granularity, scope, finet
         if steps > 1:
             schedule = prune.schedules.iterative(
                 model, X, y, s, steps=steps, epochs_per_step=finetune_epochs,
-                optimizer=lambda params: sgd_params(params, lr / 5), val=(Xt, yt),
+                optimizer=lambda params: sgd(params, lr / 5), val=(Xt, yt),
                 rng=np.random.default_rng(seed + 1), progress=False, **options)
             before, after = (schedule.rounds[-1][k] for k in ("pruned_accuracy", "accuracy"))
         else:
             prune.prune(model, s, rng=seed, **options)
             before = evaluate(model, Xt, yt)["accuracy"]
             if finetune_epochs:
-                fit(model, X, y, epochs=finetune_epochs, optimizer=sgd(model, lr / 5),
+                fit(model, X, y, epochs=finetune_epochs, optimizer=sgd(model.parameters(), lr / 5),
                     batch_size=64, rng=np.random.default_rng(seed + 1), progress=False)
                 after = evaluate(model, Xt, yt)["accuracy"]
         total = prune.summary(model)[-1]

@@ -120,12 +120,13 @@ def fit(model, X, y, *, epochs, optimizer, batch_size=64, val=None, rng=None, pr
                 optimizer.zero_grad()
                 out = model(Tensor(xb))
                 loss = loss_for(out, yb)
-                value = loss.item()
+                value = total = loss.item()
                 if penalty is not None:
                     loss = loss + penalty(model)
-                if not math.isfinite(loss.item()):
+                    total = loss.item()
+                if not math.isfinite(total):
                     raise FloatingPointError(
-                        f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                        f"the loss became {total} at epoch {epoch + 1}, step {step + 1}; "
                         f"training diverged: try a smaller learning rate")
                 loss.backward()
                 optimizer.step()

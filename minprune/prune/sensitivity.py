@@ -81,18 +81,17 @@ def layer_sensitivity(model, X, y, sparsities=(0.25, 0.5, 0.75, 0.9, 0.95), *,
              for name, p_ in model.named_parameters()}
     all_scores = scores(model, criterion, granularity, data, p=p, rng=rng)
     rows = []
-    try:
-        for layer in all_scores.layers:
-            one = _one_layer(all_scores, layer)
-            for level in sparsities:
+    for layer in all_scores.layers:
+        one = _one_layer(all_scores, layer)
+        for level in sparsities:
+            try:
                 apply(model, select(one, level, "local"))
                 got = evaluate(model, X, y)
-                rows.append({"layer": layer.name, "sparsity": level, "loss": got["loss"],
-                             "accuracy": got["accuracy"],
-                             "drop": baseline["accuracy"] - got["accuracy"]})
+            finally:
                 _restore(model, state, masks)
-    finally:
-        _restore(model, state, masks)
+            rows.append({"layer": layer.name, "sparsity": level, "loss": got["loss"],
+                         "accuracy": got["accuracy"],
+                         "drop": baseline["accuracy"] - got["accuracy"]})
     return Sensitivity(rows, baseline)
 
 

@@ -261,15 +261,17 @@ def matmul(indptr, indices, values, xt, out):
     else:
         width = 8 if batch <= 8 else 16
         if batch % width:                          # compute on padded copies, keep the front
-            full = matmul(indptr, indices, values, _padded(xt, width),
-                          np.empty((out.shape[0], -(-batch // width) * width), out.dtype))
+            padded = _padded(xt, width)
+            full = matmul(indptr, indices, values, padded,
+                          np.empty((out.shape[0], padded.shape[1]), out.dtype))
             out[:] = full[:, :batch]
         elif width == 8:
             kernel("matmul_8", work)(indptr, indices, values, xt, out, zero)
         else:
             n_blocks = batch // 16
-            kernel("matmul_16", work)(indptr, indices, values, xt.reshape(len(xt), n_blocks, 16),
-                                out.reshape(len(out), n_blocks, 16), zero)
+            kernel("matmul_16", work)(indptr, indices, values,
+                                      xt.reshape(len(xt), n_blocks, 16),
+                                      out.reshape(len(out), n_blocks, 16), zero)
     return out
 
 
