@@ -37,7 +37,7 @@ fit(model, X, y, epochs=2 if QUICK else 8, batch_size=64, rng=0,
     optimizer=optim.SGD(model.parameters(), lr=0.05, momentum=0.9))
 dense = evaluate(model, X_test, y_test)["accuracy"]
 print(f"dense test accuracy: {dense:.4f}")
-trained = model.state_dict()
+trained = prune.snapshot(model)          # weights, masks and statistics, to restore
 
 # %% [markdown]
 # ## 2. The three questions, by hand
@@ -53,7 +53,7 @@ for name, keep in selection.keep.items():
           f"{selection.threshold[name]:.4f}")
 prune.apply(model, selection)
 print(prune.summary(model))
-assert abs(prune.sparsity(model) - 0.8) < 1e-3
+assert abs(prune.weight_sparsity(model) - 0.8) < 1e-3
 assert all(np.all(m.weight.data[~m.weight.mask] == 0) for m in model if hasattr(m, "weight"))
 
 # %% [markdown]
@@ -65,8 +65,7 @@ assert all(np.all(m.weight.data[~m.weight.mask] == 0) for m in model if hasattr(
 levels = [0.5, 0.7, 0.8, 0.9, 0.95, 0.98]
 accuracy = []
 for level in levels:
-    prune.remove(model)                  # drop the masks, then restore the trained weights
-    model.load_state_dict(trained)
+    prune.restore(model, trained)        # the trained weights, no masks
     prune.prune(model, level, "magnitude", "weight", "local")
     accuracy.append(evaluate(model, X_test, y_test)["accuracy"])
     print(f"sparsity {level:.0%}: accuracy {accuracy[-1]:.4f} (dense {dense:.4f})")
@@ -82,8 +81,7 @@ if not QUICK:
 # distribution and leaves two tails.
 
 # %%
-prune.remove(model)
-model.load_state_dict(trained)
+prune.restore(model, trained)
 before = {str(i): m.weight.data.copy() for i, m in enumerate(model) if hasattr(m, "weight")}
 prune.prune(model, 0.9, "magnitude", "weight", "local")
 after = {str(i): m.weight.data for i, m in enumerate(model) if hasattr(m, "weight")}

@@ -27,10 +27,11 @@ QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
 
 # %%
 (X, y), (X_test, y_test) = data.load_glyph_digits(2000 if QUICK else 10000, 1000, seed=1)
+# Criteria are calibrated on training samples held out from training, never on the test set.
+(X, y), calibration = data.calibration_split(X, y, 300)
 model = models.mlp([784, 64, 32, 10], rng=0)
 fit(model, X, y, epochs=3 if QUICK else 10, batch_size=64, rng=0,
     optimizer=optim.SGD(model.parameters(), lr=0.05, momentum=0.9))
-calibration = (X_test[:300], y_test[:300])
 
 # %% [markdown]
 # ## 2. Every criterion on the 96 hidden units
@@ -71,12 +72,11 @@ if not QUICK:                      # a trained network: the estimates beat chanc
 # Prune half the hidden units by each criterion (local scope) and measure the test loss.
 
 # %%
-trained = model.state_dict()
+trained = prune.snapshot(model)
 print(f"{'criterion':12s}  {'test loss after pruning 50% of units':>36s}")
 loss_after = {}
 for c in CRITERIA:
-    prune.remove(model)                  # drop the masks, then restore the trained weights
-    model.load_state_dict(trained)
+    prune.restore(model, trained)        # the trained weights, no masks
     r = prune.prune(model, 0.5, c, "unit", "local", calibration, rng=0,
                     eval_data=(X_test, y_test))
     loss_after[c] = r.trace[-1]["loss_after"]

@@ -45,7 +45,7 @@ net = models.lenet5(rng=0)
 fit(net, X, y, epochs=1 if QUICK else 3, batch_size=64, rng=0,
     optimizer=optim.SGD(net.parameters(), lr=0.05, momentum=0.9))
 dense = evaluate(net, X_test, y_test)["accuracy"]
-trained = net.state_dict()
+trained = prune.snapshot(net)
 result = prune.prune(net, 0.5, "magnitude", "filter", "local")
 print(result)
 dead = np.flatnonzero(~net[3].weight.mask.reshape(50, -1).any(axis=1))
@@ -107,8 +107,7 @@ np.testing.assert_allclose(compacted(x).data, net(x).data, atol=1e-5)
 
 # %%
 def fresh():
-    prune.remove(net)                    # drop the masks, then restore the trained weights
-    net.load_state_dict(trained)
+    prune.restore(net, trained)          # the trained weights, no masks
 
 
 print(f"{'granularity':>11}  {'sparsity':>8}  {'accuracy':>8}  {'FLOPs kept':>10}")

@@ -2,69 +2,32 @@
 
 A file holds a JSON description (what to build) under ``__minprune__`` and plain arrays
 (``param/<name>``, ``buffer/<name>``, ``mask/<name>``). Loading never unpickles
-(``allow_pickle=False``), so a file can carry data but never code. Writes go to a temporary file
-in the same folder that is renamed into place: an interrupted save leaves the old file or none,
-never half of one.
+(``allow_pickle=False``), so a file can carry data but never code. Writes are atomic
+(``minprune.files``): an interrupted save leaves the old file or none, never half of one.
 """
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
+from .files import write_npz_atomic
+
 FORMAT = "minprune"
 FORMAT_VERSION = 1
-
-
-def cache_dir():
-    """Where generated datasets are cached: $MINPRUNE_CACHE, else the user's cache folder."""
-    path = os.environ.get("MINPRUNE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "minprune")
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
-def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def write_npz_atomic(path, **arrays):
-    atomic_write(path, lambda f: np.savez(f, **arrays))
-
-
-def write_text_atomic(path, text):
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 # --- models ----------------------------------------------------------------------------------
 
 def _layer_classes():
     """The layer types a saved model may contain, by name."""
-    from .nn import layers
-    from .prune.regularizers import L0Gate
-    classes = {name: cls for name, cls in vars(layers).items()
-               if isinstance(cls, type) and cls.__module__ == layers.__name__
-               and not name.startswith("_")}
-    classes["L0Gate"] = L0Gate
-    return classes
+    from .nn import gates, layers
+    from .nn.module import Module
+    return {name: cls for module in (layers, gates) for name, cls in vars(module).items()
+            if isinstance(cls, type) and issubclass(cls, Module)
+            and cls.__module__ == module.__name__ and not name.startswith("_")}
 
 
 def _describe(model):
@@ -98,8 +61,8 @@ def save(obj, path):
 
     Parameters, BatchNorm buffers and pruning masks are stored; the round trip is exact.
     """
-    if hasattr(obj, "_tree_state"):                          # a fitted decision tree
-        description, arrays = obj._tree_state()
+    if hasattr(obj, "to_state"):                             # a fitted decision tree
+        description, arrays = obj.to_state()
     else:
         description = _describe(obj)
         arrays = {f"param/{n}": p.data for n, p in obj.named_parameters()}
@@ -147,9 +110,8 @@ def load(path):
         model.load_state_dict(state)
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{path}: the arrays do not fit the architecture: {exc}") from None
-    params = dict(model.named_parameters())
-    for name, p in params.items():
+    for name, p in model.named_parameters():
         p.data = arrays[f"param/{name}"].copy()             # exact dtype and bits
-        mask = arrays.get(f"mask/{name}")
-        p.mask = None if mask is None else mask.astype(bool)
+    from .prune.masks import set_masks
+    set_masks(model, {name: arrays.get(f"mask/{name}") for name, _ in model.named_parameters()})
     return model

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 
-from .io import atomic_write
+from .files import atomic_write
 
 
 def new_figure(width=5.0, height=3.5):
@@ -106,4 +106,58 @@ def mask_image(param, path=None, title=None):
            title=title or f"kept {np.mean(keep):.1%} of {keep.size:,} weights")
     if path is not None:
         save_png(fig, path)
+    return fig
+
+
+def ccp_path(path, cv_table=None, alpha=None, file=None):
+    """The cost-complexity figure rpart users know: cross-validated error +/- 1 SE against
+    alpha (log axis; alpha = 0 drawn at the left edge), the 1-SE line and the chosen alpha;
+    beside it the training impurity of each subtree on the path.
+
+    ``path`` : a ``tree.CCPPath``; ``cv_table`` : rows of ``tree.select_ccp_alpha``.
+    """
+    import numpy as np
+    fig = new_figure(10, 3.6)
+    cv_ax, path_ax = fig.subplots(1, 2)
+    alphas = np.asarray(path.ccp_alphas, dtype=float)
+    positive = alphas[alphas > 0]
+    floor = positive.min() / 3 if positive.size else 1e-6      # where alpha = 0 is drawn
+
+    def placed(a):
+        a = np.asarray(a, dtype=float)
+        return np.where(a > 0, a, floor)
+
+    if cv_table:
+        a = placed([r["alpha"] for r in cv_table])
+        err = np.array([r["cv_error"] for r in cv_table])
+        se = np.array([r["cv_se"] for r in cv_table])
+        cv_ax.errorbar(a, err, yerr=se, fmt="o-", ms=3, capsize=2, label="CV error +/- 1 SE")
+        best = int(np.argmin(err))
+        cv_ax.axhline(err[best] + se[best], color="grey", linestyle=":", label="min + 1 SE")
+        if alpha is not None:
+            cv_ax.axvline(placed(alpha), color="red", linestyle="--",
+                          label=f"chosen alpha {alpha:.3g}")
+        cv_ax.set(xscale="log", xlabel="alpha (0 drawn at the left edge)",
+                  ylabel="cross-validated error", title="choosing alpha")
+        cv_ax.legend(fontsize=8)
+    else:
+        cv_ax.axis("off")
+    path_ax.step(placed(alphas), path.impurities, where="post")
+    if alpha is not None:
+        path_ax.axvline(placed(alpha), color="red", linestyle="--")
+    path_ax.set(xscale="log", xlabel="alpha (0 drawn at the left edge)",
+                ylabel="training impurity R(T_alpha)",
+                title=f"pruning path ({len(alphas)} subtrees)")
+    if file is not None:
+        save_png(fig, file)
+    return fig
+
+
+def tree_figure(est, file=None, feature_names=None, max_depth=5):
+    """A fitted tree drawn by ``tree.plot_tree``, the first ``max_depth`` levels."""
+    from .tree import plot_tree
+    fig = new_figure(11, 6)
+    plot_tree(est, ax=fig.subplots(), feature_names=feature_names, max_depth=max_depth)
+    if file is not None:
+        save_png(fig, file)
     return fig

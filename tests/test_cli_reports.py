@@ -142,7 +142,7 @@ def test_prune_a_model_saved_by_train(tmp_path):
     (["prune", "--dataset", "spirals", "--steps", "2", "--finetune-epochs", "0"],
      "give --finetune-epochs >= 1"),
     (["prune", "--criterion", "weird", "--n-train", "100", "--n-test", "50"],
-     "choose from magnitude, random, taylor"),
+     "criterion must be one of magnitude, random, taylor"),
     (["prune", "--sparsity", "0.5,1.2", "--dataset", "spirals"], "[0, 1)"),
     (["tree", "--post", "xyz"], "choose from ccp, rep, pep, ebp, mep or all"),
     (["tree", "--dataset", "nope"], "choose from classification"),

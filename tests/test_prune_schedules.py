@@ -48,7 +48,7 @@ def test_iterative_reaches_each_level_and_retraining_recovers():
     result = schedules.iterative(model, *train, 0.9, steps=3, epochs_per_step=3, optimizer=sgd,
                                  val=val, rng=0, progress=False)
     assert [r["sparsity"] for r in result.rounds] == schedules.iterative_levels(0.9, 3)
-    assert prune.sparsity(model) == pytest.approx(0.9, abs=1e-3)
+    assert prune.weight_sparsity(model) == pytest.approx(0.9, abs=1e-3)
     assert sorted({row["step"] for row in result.trace}) == [1, 2, 3]
     assert len(result.histories) == 3 and len(result.histories[0]["loss"]) == 3
     last = result.rounds[-1]
@@ -62,7 +62,7 @@ def test_one_shot_is_one_round():
     result = schedules.one_shot(model, *train, 0.8, epochs=2, optimizer=sgd, val=val, rng=0,
                                 progress=False)
     assert len(result.rounds) == 1 and result.rounds[0]["sparsity"] == 0.8
-    assert prune.sparsity(model) == pytest.approx(0.8, abs=1e-3)
+    assert prune.weight_sparsity(model) == pytest.approx(0.8, abs=1e-3)
 
 
 def test_gradual_pruning_prunes_on_schedule_during_training():
@@ -74,7 +74,7 @@ def test_gradual_pruning_prunes_on_schedule_during_training():
 
     class Watch:
         def on_step_end(self, state):
-            seen.append((state.global_step, prune.sparsity(state.model)))
+            seen.append((state.global_step, prune.weight_sparsity(state.model)))
 
     nn.fit(model, *train, epochs=6, batch_size=50, optimizer=sgd(model.parameters()), rng=0,
            progress=False, callbacks=[gradual, Watch()])
@@ -100,7 +100,7 @@ def test_lottery_ticket_rewinds_the_survivors():
     result = schedules.lottery_ticket(model, *train, 0.8, rounds=2, epochs=3,
                                       optimizer=recording_sgd, val=val, rng=0, progress=False)
     assert [r["round"] for r in result.rounds] == [0, 1, 2] and len(starts) == 3
-    assert prune.sparsity(model) == pytest.approx(0.8, abs=1e-3)
+    assert prune.weight_sparsity(model) == pytest.approx(0.8, abs=1e-3)
     for start in starts[1:]:                   # rewound: every survivor at its initial value
         for w0, w in zip(init, start):
             np.testing.assert_array_equal(w[w != 0], w0[w != 0])

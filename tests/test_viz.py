@@ -16,4 +16,4 @@ def test_pruning_figures(tmp_path):
                          "val_accuracy": [0.4, 0.7]}, tmp_path / "e.png")
     for name in "abcde":
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-    assert np.isclose(prune.sparsity(model), 0.8, atol=1e-3)
+    assert np.isclose(prune.weight_sparsity(model), 0.8, atol=1e-3)

@@ -1,4 +1,4 @@
-"""What the subcommands share: output folders, model building, tables, JSON."""
+"""What the subcommands share: output folders, number lists, JSON."""
 from __future__ import annotations
 
 import json
@@ -6,10 +6,7 @@ import os
 
 import numpy as np
 
-from ..io import write_text_atomic
-
-MODELS = ("lenet_300_100", "lenet5", "small_vgg", "mlp")
-IMAGE_MODELS = ("lenet_300_100", "lenet5", "small_vgg")
+from ..files import write_text_atomic
 
 
 class UsageError(Exception):
@@ -25,21 +22,13 @@ def prepare_out(path, force):
     return path
 
 
-def build_model(name, X, n_classes, hidden, seed):
-    """The model ``name`` for inputs like ``X``; refuses a model that cannot take them."""
-    from .. import models
-    if name not in MODELS:
-        raise UsageError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-    images = X.ndim == 4 and X.shape[1:] == (1, 28, 28)
-    if name in IMAGE_MODELS:
-        if not images:
-            raise UsageError(f"model {name} takes 1x28x28 images, but the dataset has samples "
-                             f"of shape {X.shape[1:]}; use --model mlp")
-        if n_classes > 10:
-            raise UsageError(f"model {name} has 10 outputs, the dataset has {n_classes} classes")
-        return getattr(models, name)(rng=seed)
-    n_in = int(np.prod(X.shape[1:]))
-    return models.mlp([n_in, *hidden, max(n_classes, 2)], rng=seed)
+def usage(call, *args, **kwargs):
+    """``call(*args, **kwargs)``, with a ValueError, TypeError or FileNotFoundError turned into
+    a ``UsageError`` carrying the library's own message."""
+    try:
+        return call(*args, **kwargs)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def parse_ints(text, what):

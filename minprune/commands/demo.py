@@ -19,53 +19,48 @@ def add_arguments(p):
 
 
 def run(args, out=print):
-    from .. import models
-    from ..data import load_glyph_digits, make_classification
+    from ..data import make_classification
+    from ..experiments import NetworkConfig, TreeConfig, network_study, tree_study
     start = time.perf_counter()
     prepare_out(args.out, args.force)
     report = Report(args.out, "minprune demo: pruning a network and a decision tree")
     n_train, n_test, epochs = (6000, 2000, 5) if args.quick else (60000, 10000, 8)
-    finetune = 1
+    config = NetworkConfig(model="lenet_300_100", dataset="glyph-digits", n_train=n_train,
+                           n_test=n_test, epochs=epochs, lr=0.05, criterion="magnitude",
+                           granularity="weight", scope="global", sparsities=SPARSITIES,
+                           finetune_epochs=1, seed=args.seed)
 
     out(f"[1/4] glyph digits: {n_train:,} training and {n_test:,} test images")
-    data = load_glyph_digits(n_train, n_test, seed=args.seed)
     out(f"[2/4] training LeNet-300-100 for {epochs} epochs")
-    model = models.lenet_300_100(rng=args.seed)
-    dense = network.train_model(model, data, epochs, 0.05, args.seed, out)
-    out(f"[3/4] global magnitude pruning to {', '.join(f'{s:.0%}' for s in SPARSITIES)}, "
-        f"each with and without {finetune} epoch of fine-tuning")
-    rows, pruned = network.prune_study(model, data, sparsities=SPARSITIES,
-                                       criterion="magnitude", granularity="weight",
-                                       scope="global", finetune_epochs=finetune, lr=0.05,
-                                       seed=args.seed, log=out)
-    shown = network.figures(report, model, rows, pruned, dense, "global magnitude", True)
-    report.add("Pruning LeNet-300-100", network.paragraph(rows, dense, "global magnitude"),
-               table=network.table(rows, True),
+    study = network_study(config, out, announce=(
+        f"[3/4] global magnitude pruning to {', '.join(f'{s:.0%}' for s in SPARSITIES)}, "
+        f"each with and without {config.finetune_epochs} epoch of fine-tuning"))
+    shown = network.figures(report, study, "global magnitude", True)
+    report.add("Pruning LeNet-300-100",
+               network.paragraph(study.rows, study.dense_accuracy, "global magnitude"),
+               table=network.table(study.rows, True),
                figures=[("accuracy_vs_sparsity.png", "accuracy vs sparsity"),
                         ("layer_sparsity.png", f"per-layer sparsity at {shown:.0%}"),
                         ("weight_histograms.png", "weights before and after pruning"),
                         ("mask.png", "mask of the first layer")],
                key="network", data={"model": "lenet_300_100", "dataset": "glyph-digits",
                                     "n_train": n_train, "n_test": n_test, "epochs": epochs,
-                                    "finetune_epochs": finetune, "dense_accuracy": dense,
-                                    "rows": rows})
+                                    "finetune_epochs": config.finetune_epochs,
+                                    "dense_accuracy": study.dense_accuracy, "rows": study.rows})
 
     out("[4/4] decision trees on a noisy classification set")
     X, y = make_classification(2000 if args.quick else 6000, 10, n_informative=4, n_redundant=2,
                                flip_y=0.2, seed=args.seed)
-    split = trees.split_three(X, y, args.seed)
-    tree_rows, grown, alpha = trees.tree_study(split, criterion="gini", max_depth=None,
-                                               min_samples_leaf=None, post=list(trees.POST),
-                                               seed=args.seed, log=out)
-    trees.figures(report, grown, alpha)
-    report.add("Pruning a decision tree", trees.paragraph(tree_rows)
+    grown = tree_study(TreeConfig(criterion="gini", seed=args.seed), X, y, out)
+    trees.figures(report, grown)
+    report.add("Pruning a decision tree", trees.paragraph(grown.rows)
                + f" The cost-complexity alpha chosen by 5-fold cross-validation with the 1-SE "
-                 f"rule is {alpha:.4g}.",
-               table=(tree_rows, trees.COLUMNS),
-               figures=[("ccp_path.png", "cost-complexity path"),
+                 f"rule is {grown.alpha:.4g}.",
+               table=(grown.rows, trees.COLUMNS),
+               figures=[("ccp_path.png", "choosing the cost-complexity alpha"),
                         ("pruned_tree.png", "the cost-complexity pruned tree")],
-               key="tree", data={"n_samples": len(X), "flip_y": 0.2, "ccp_alpha": alpha,
-                                 "rows": tree_rows})
+               key="tree", data={"n_samples": len(X), "flip_y": 0.2, "ccp_alpha": grown.alpha,
+                                 "rows": grown.rows})
     seconds = time.perf_counter() - start
     report.results["seconds"] = seconds
     report.results["quick"] = bool(args.quick)

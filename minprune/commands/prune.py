@@ -5,9 +5,8 @@ import os
 import time
 
 from . import network
-from .common import UsageError, build_model, parse_floats, parse_ints, prepare_out
+from .common import UsageError, parse_floats, parse_ints, prepare_out, usage
 from .report import Report
-from .train import load_data
 
 
 def add_arguments(p):
@@ -33,31 +32,9 @@ def add_arguments(p):
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
 
 
-def check_combination(model, args):
-    """Refuse what the library cannot do, before any training."""
-    from .. import prune
-    for value, allowed, what in ((args.criterion, prune.CRITERIA, "criterion"),
-                                 (args.granularity, prune.GRANULARITIES, "granularity"),
-                                 (args.scope, prune.SCOPES, "scope")):
-        if value not in allowed:
-            raise UsageError(f"unknown {what} {value!r}; choose from {', '.join(allowed)}")
-    try:
-        prune.prunable_layers(model, args.granularity)
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"cannot prune {args.model} with granularity {args.granularity!r}: "
-                         f"{exc}") from None
-    if args.criterion == "apoz" and args.granularity == "weight":
-        raise UsageError("criterion 'apoz' scores units and filters; use --granularity unit "
-                         "or filter")
-    if args.criterion == "sensitivity" and args.granularity == "weight":
-        raise UsageError("criterion 'sensitivity' at weight granularity evaluates the loss once "
-                         "per weight; use 'taylor' or a structured granularity")
-
-
-def run(args, out=print):
-    from .. import load
-    from ..nn import evaluate
-    start = time.perf_counter()
+def config_from(args):
+    """The study's config from the command line, checked before any work."""
+    from ..experiments import NetworkConfig
     sparsities = parse_floats(args.sparsity, "--sparsity")
     if not sparsities or any(not 0 <= s < 1 for s in sparsities):
         raise UsageError(f"--sparsity values must lie in [0, 1), got {args.sparsity!r}")
@@ -67,38 +44,40 @@ def run(args, out=print):
         raise UsageError(f"--steps must be >= 1, got {args.steps}")
     if args.steps > 1 and args.finetune_epochs == 0:
         raise UsageError("--steps > 1 fine-tunes after every round: give --finetune-epochs >= 1")
-    data = load_data(args)
-    (X, y), (Xt, yt) = data
-    n_classes = int(max(y.max(), yt.max())) + 1
-    if args.load:
-        try:
-            model = load(args.load)
-        except (ValueError, FileNotFoundError) as exc:
-            raise UsageError(str(exc)) from None
-    else:
-        model = build_model(args.model, X, n_classes, parse_ints(args.hidden, "--hidden"),
-                            args.seed)
-    check_combination(model, args)
+    return NetworkConfig(
+        model=args.model, dataset=args.dataset, n_train=args.n_train, n_test=args.n_test,
+        hidden=tuple(parse_ints(args.hidden, "--hidden")), load=args.load, epochs=args.epochs,
+        lr=args.lr, criterion=args.criterion, granularity=args.granularity, scope=args.scope,
+        sparsities=tuple(sparsities), finetune_epochs=args.finetune_epochs, steps=args.steps,
+        seed=args.seed)
+
+
+def run(args, out=print):
+    from .. import prune
+    from ..experiments import network_study
+    from ..experiments.network import prepare
+    start = time.perf_counter()
+    config = config_from(args)
+    model, data = usage(prepare, config)
+    try:
+        prune.check(model, config.criterion, config.granularity, config.scope)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"cannot prune {args.model} with granularity {config.granularity!r} "
+                         f"and criterion {config.criterion!r}: {exc}") from None
     prepare_out(args.out, args.force)
     report = Report(args.out, f"minprune prune: {args.model} on {args.dataset}")
-    if args.load:
-        dense = evaluate(model, Xt, yt)["accuracy"]
-        out(f"loaded {args.load}: test accuracy {dense:.4f}")
-    else:
+    if not config.load:
         out(f"training {args.model} for {args.epochs} epochs")
-        dense = network.train_model(model, data, args.epochs, args.lr, args.seed, out)
     label = f"{args.scope} {args.criterion} ({args.granularity})"
     if args.steps > 1:
         label += f", {args.steps} rounds"
-    out(f"pruning: {label}")
-    rows, pruned = network.prune_study(model, data, sparsities=sparsities,
-                                       criterion=args.criterion, granularity=args.granularity,
-                                       scope=args.scope, finetune_epochs=args.finetune_epochs,
-                                       lr=args.lr, seed=args.seed, log=out,
-                                       steps=args.steps)
-    network.figures(report, model, rows, pruned, dense, label, args.finetune_epochs > 0)
-    report.add("Results", network.paragraph(rows, dense, label, args.steps),
-               table=network.table(rows, args.finetune_epochs > 0),
+    study = network_study(config, out, model=model, data=data, announce=f"pruning: {label}")
+    calibration = (len(study.data[1][0])
+                   if prune.criteria.REGISTRY[config.criterion].needs_data else None)
+    network.figures(report, study, label, args.finetune_epochs > 0)
+    report.add("Results", network.paragraph(study.rows, study.dense_accuracy, label, args.steps,
+                                            calibration),
+               table=network.table(study.rows, args.finetune_epochs > 0),
                figures=[("accuracy_vs_sparsity.png", "accuracy vs sparsity"),
                         ("layer_sparsity.png", "per-layer sparsity"),
                         ("weight_histograms.png", "weights before and after"),
@@ -106,8 +85,9 @@ def run(args, out=print):
                key="network", data={"model": args.model, "dataset": args.dataset,
                                     "criterion": args.criterion,
                                     "granularity": args.granularity, "scope": args.scope,
-                                    "steps": args.steps,
-                                    "dense_accuracy": dense, "rows": rows})
+                                    "steps": args.steps, "calibration_samples": calibration,
+                                    "dense_accuracy": study.dense_accuracy,
+                                    "rows": study.rows})
     report.results["seconds"] = time.perf_counter() - start
     path = report.write()
     out(f"report: {os.path.abspath(path)}")

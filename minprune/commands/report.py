@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..io import write_text_atomic
+from ..files import write_text_atomic
 from .common import write_json
 
 

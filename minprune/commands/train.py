@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 
-from .common import UsageError, build_model, parse_ints, prepare_out, write_json
+from .common import UsageError, parse_ints, prepare_out, usage, write_json
 
 
 def add_arguments(p):
@@ -37,11 +37,8 @@ def make_optimizer(name, params, lr):
 
 def load_data(args):
     from ..data import load_dataset
-    try:
-        return load_dataset(args.dataset, n_train=args.n_train, n_test=args.n_test,
-                            seed=args.seed)
-    except (ValueError, FileNotFoundError) as exc:
-        raise UsageError(str(exc)) from None
+    return usage(load_dataset, args.dataset, n_train=args.n_train, n_test=args.n_test,
+                 seed=args.seed)
 
 
 class EpochTable:
@@ -78,7 +75,8 @@ def run(args, out=print):
     if y.dtype.kind not in "iu":
         raise UsageError(f"dataset {args.dataset} has a continuous target; train needs classes")
     n_classes = int(max(y.max(), yt.max())) + 1
-    model = build_model(args.model, X, n_classes, hidden, args.seed)
+    from ..experiments.network import build_model
+    model = usage(build_model, args.model, X, n_classes, hidden, args.seed)
     prepare_out(args.out, args.force)
     out(f"training {args.model} on {args.dataset}: {len(X)} training and {len(Xt)} test "
         f"samples, {sum(p.size for p in model.parameters()):,} parameters")

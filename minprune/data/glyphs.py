@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from ..io import cache_dir, write_npz_atomic
+from ..files import cache_dir, write_npz_atomic
 
 FONT_FILES = (
     "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
@@ -204,7 +204,7 @@ def glyph_digits(n_samples, *, size=28, seed=0, chunk=4096):
 
 
 def load_glyph_digits(n_train=60000, n_test=10000, seed=0, *, cache=True):
-    """Train and test glyph digits, cached on disk (``minprune.io.cache_dir()``).
+    """Train and test glyph digits, cached on disk (``minprune.files.cache_dir()``).
 
     The test set is drawn with a different seed stream, so it never repeats training images.
 

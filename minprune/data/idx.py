@@ -8,7 +8,7 @@ import urllib.request
 
 import numpy as np
 
-from ..io import atomic_write
+from ..files import atomic_write
 
 # IDX type codes (the third byte of the magic number) -> big-endian dtype.
 DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),

@@ -1,4 +1,7 @@
-"""Datasets by name, as the command line names them: one place to list the choices."""
+"""Datasets by name, as the command line names them: the one place to list the choices.
+
+Every command, study and sweep that takes a dataset name reads it here, so one name always
+means the same data."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,16 +11,41 @@ from .glyphs import load_glyph_digits
 from .idx import load_mnist
 from .tabular import train_test_split
 
-# name -> (generator taking n_samples and seed, is it images?)
+# name -> a generator of (X, y) taking n_samples and seed
 _SYNTHETIC = {
+    "classification": lambda n, seed: synthetic.make_classification(
+        n, 20, n_informative=10, n_redundant=5, flip_y=0.1, seed=seed),
     "two-moons": lambda n, seed: synthetic.two_moons(n, noise=0.2, seed=seed),
     "spirals": lambda n, seed: synthetic.spirals(n, seed=seed),
     "blobs": lambda n, seed: synthetic.blobs(n, seed=seed),
     "checkerboard": lambda n, seed: synthetic.checkerboard(n, seed=seed),
-    "classification": lambda n, seed: synthetic.make_classification(
-        n, 20, n_informative=10, n_redundant=5, flip_y=0.1, seed=seed),
+    "regression": lambda n, seed: synthetic.make_regression(
+        n, 8, n_informative=4, noise=20.0, seed=seed)[:2],
 }
 DATASETS = ("glyph-digits", "mnist:PATH", "fashion:PATH", *_SYNTHETIC)
+TABLES = tuple(_SYNTHETIC)          # the tabular sets, for trees
+
+
+def make_table(name, n_samples, seed=0):
+    """``(X, y)`` of the synthetic tabular set ``name`` (one of ``TABLES``), all of it."""
+    if name not in _SYNTHETIC:
+        raise ValueError(f"dataset must be one of {', '.join(TABLES)}, got {name!r}")
+    return _SYNTHETIC[name](n_samples, seed)
+
+
+def calibration_split(X, y, n_calibration=512, seed=0):
+    """Hold ``n_calibration`` training samples out for calibrating data-driven criteria.
+
+    Returns ``(X_fit, y_fit), (X_cal, y_cal)``: the model trains on the first pair, criteria
+    are calibrated on the second, and the test set is never touched by either.
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if not 0 < n_calibration < len(X):
+        raise ValueError(f"n_calibration must be between 1 and {len(X) - 1} (the training set "
+                         f"has {len(X)} samples), got {n_calibration!r}")
+    order = np.random.default_rng([seed, 2]).permutation(len(X))
+    cal, fit = np.sort(order[:n_calibration]), np.sort(order[n_calibration:])
+    return (X[fit], y[fit]), (X[cal], y[cal])
 
 
 def load_dataset(name, *, n_train=None, n_test=None, seed=0):
@@ -35,7 +63,7 @@ def load_dataset(name, *, n_train=None, n_test=None, seed=0):
         return (X[:n_train], y[:n_train]), (Xt[:n_test], yt[:n_test])
     if name in _SYNTHETIC:
         n_train, n_test = n_train or 2000, n_test or 1000
-        X, y = _SYNTHETIC[name](n_train + n_test, seed)
+        X, y = make_table(name, n_train + n_test, seed)
         X = X.astype(np.float32)
         X_train, X_test, y_train, y_test = train_test_split(X, y, n_test, seed=seed)
         return (X_train, y_train), (X_test, y_test)

@@ -2,9 +2,10 @@
 from . import init, optim
 from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear,
                      MaxPool2d, ReLU, Sigmoid, Tanh)
-from .module import Module, Parameter, Sequential, masked
+from .gates import L0Gate
+from .module import Module, Parameter, Sequential, eval_mode, masked
 from .train import evaluate, fit
 
 __all__ = ["Module", "Parameter", "Sequential", "masked", "Linear", "Conv2d", "MaxPool2d",
            "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout", "ReLU", "Tanh", "Sigmoid",
-           "Flatten", "init", "optim", "fit", "evaluate"]
+           "Flatten", "L0Gate", "eval_mode", "init", "optim", "fit", "evaluate"]

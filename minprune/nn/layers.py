@@ -173,3 +173,11 @@ class Flatten(Module):
 
     def forward(self, x):
         return x if x.ndim == 2 else x.reshape(x.shape[0], -1)
+
+
+WEIGHTED = (Linear, Conv2d)
+
+
+def is_weighted(module):
+    """Whether ``module`` is a layer with a prunable weight matrix (Linear or Conv2d)."""
+    return isinstance(module, WEIGHTED)

@@ -1,6 +1,8 @@
 """Module, Parameter (with its pruning mask) and Sequential: the containers of a network."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..autograd.tensor import Tensor
@@ -23,6 +25,17 @@ def masked(p):
     if p is None or p.mask is None:
         return p
     return p * p.mask
+
+
+@contextmanager
+def eval_mode(model):
+    """Run the block with ``model`` in evaluation mode, then put its mode back."""
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)
 
 
 class Module:
@@ -89,7 +102,9 @@ class Module:
         return state
 
     def load_state_dict(self, state):
-        """Copy arrays into this model; every key must be present with the right shape."""
+        """Copy arrays into this model exactly as given; every key must be present with the
+        right shape. Masks are not touched: they travel with ``prune.get_masks`` /
+        ``prune.set_masks`` (``prune.snapshot`` / ``prune.restore`` carry both)."""
         own = dict(self.named_parameters())
         own_buffers = dict(self.named_buffers())
         expected = set(own) | set(own_buffers)
@@ -105,8 +120,6 @@ class Module:
                                  f"expects {target.shape}")
         for name, p in own.items():
             p.data = np.array(state[name], dtype=p.dtype)
-            if p.mask is not None:
-                p.data *= p.mask
         for name, buf in own_buffers.items():
             buf[...] = state[name]
 

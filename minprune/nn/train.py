@@ -10,6 +10,7 @@ import numpy as np
 from ..autograd import functional as F
 from ..autograd.tensor import Tensor, no_grad
 from .init import as_rng
+from .module import eval_mode
 
 
 @dataclass
@@ -48,17 +49,14 @@ def evaluate(model, X, y, batch_size=1024):
     Returns ``{"loss": float, "accuracy": float or None}``.
     """
     X, y = _check_xy(X, y)
-    was_training = model.training
-    model.eval()
     total_loss, correct = 0.0, 0
-    with no_grad():
+    with eval_mode(model), no_grad():
         for start in range(0, len(X), batch_size):
             xb, yb = X[start:start + batch_size], y[start:start + batch_size]
             out = model(Tensor(xb))
             total_loss += loss_for(out, yb).item() * len(xb)
             if y.dtype.kind in "iu":
                 correct += int((out.data.argmax(axis=1) == yb).sum())
-    model.train(was_training)
     accuracy = correct / len(X) if y.dtype.kind in "iu" else None
     return {"loss": total_loss / len(X), "accuracy": accuracy}
 

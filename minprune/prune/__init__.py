@@ -6,74 +6,20 @@ removing them (``apply``); ``prune`` asks all three and records a trace.
 >>> prune.apply(model, keep)
 >>> small = prune.compact(model)          # pruned units and filters deleted for real
 """
-from __future__ import annotations
-
-from dataclasses import dataclass
-
-import numpy as np
-
 from . import masks
-from .criteria import CRITERIA, Scores, scores
+from .criteria import CRITERIA, Scores, check, scores
 from .groups import GRANULARITIES, prunable_layers
-from .masks import apply, prunable_weights, remove, sparsity
+from .layerwise import Sensitivity, layer_sensitivity, prune_per_layer
+from .masks import (Snapshot, apply, get_masks, prunable_weights, remove, restore, set_masks,
+                    snapshot, weight_sparsity)
+from .pipeline import PruneResult, prune
 from .report import Summary, Trace, summary
 from .select import SCOPES, Selection, select
-from .sensitivity import Sensitivity, layer_sensitivity, prune_per_layer
 from .surgery import compact
 from . import regularizers, schedules
 
-__all__ = ["scores", "select", "apply", "prune", "remove", "sparsity", "summary", "Trace",
+__all__ = ["scores", "select", "apply", "prune", "check", "remove", "weight_sparsity",
+           "get_masks", "set_masks", "snapshot", "restore", "Snapshot", "summary", "Trace",
            "Summary", "Scores", "Selection", "PruneResult", "CRITERIA", "GRANULARITIES",
            "SCOPES", "prunable_layers", "prunable_weights", "compact", "schedules", "regularizers",
-           "layer_sensitivity", "prune_per_layer", "Sensitivity"]
-
-
-@dataclass
-class PruneResult:
-    """What ``prune`` did: the selection it applied and the trace of events."""
-    selection: Selection
-    trace: Trace
-    sparsity: float
-
-    def __str__(self):
-        return str(self.trace)
-
-
-def _layer_sparsity(layer):
-    w = layer.weight.data
-    return 1 - np.count_nonzero(w) / w.size
-
-
-def prune(model, sparsity=0.5, criterion="magnitude", granularity="weight", scope="global",
-          data=None, *, p=1, min_keep=1, rng=None, eval_data=None, trace=None, step=None):
-    """Score, select and apply in one call; returns a ``PruneResult`` holding the trace.
-
-    Parameters
-    ----------
-    model : a Sequential model (changed in place).
-    sparsity : float in [0, 1), fraction of the scope pruned afterwards (earlier pruning counts).
-    criterion, granularity, scope, p, min_keep, rng : as in ``scores`` and ``select``.
-    data : (X, y) calibration data for data-driven criteria; also used to report loss and
-        accuracy before and after unless ``eval_data`` is given.
-    trace : an existing ``Trace`` to append to (for schedules); a new one otherwise.
-    """
-    from ..nn.train import evaluate
-    s = scores(model, criterion, granularity, data, p=p, rng=rng)
-    selection = select(s, sparsity, scope, min_keep)
-    check = eval_data if eval_data is not None else data
-    before_eval = evaluate(model, *check) if check is not None else {}
-    before = {layer.name: _layer_sparsity(layer) for layer in selection.layers}
-    apply(model, selection)
-    after_eval = evaluate(model, *check) if check is not None else {}
-    trace = Trace() if trace is None else trace
-    step = step if step is not None else (max((r["step"] for r in trace), default=0) + 1)
-    for layer in selection.layers:
-        trace.append({
-            "step": step, "layer": layer.name, "criterion": criterion,
-            "granularity": granularity, "threshold": selection.threshold[layer.name],
-            "pruned": selection.newly_pruned[layer.name], "ties": selection.ties[layer.name],
-            "sparsity_before": before[layer.name], "sparsity_after": _layer_sparsity(layer),
-            "loss_before": before_eval.get("loss"), "loss_after": after_eval.get("loss"),
-            "accuracy_before": before_eval.get("accuracy"),
-            "accuracy_after": after_eval.get("accuracy")})
-    return PruneResult(selection, trace, masks.sparsity(model))   # (``sparsity`` is the level)
+           "layer_sensitivity", "prune_per_layer", "Sensitivity", "masks"]

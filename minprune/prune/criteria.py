@@ -1,24 +1,34 @@
-"""Importance scores, higher = keep: one function per criterion, one array per layer.
+"""Importance scores, higher = keep: a registry of criteria, one score function each.
+
+Every criterion is a ``Criterion`` record in ``REGISTRY``: its score function (one signature:
+``score(model, layers, data, options)`` -> {layer name: array}), whether it needs calibration
+data, the granularities it supports, and an optional model check. ``check`` is the one place
+that decides whether a (model, criterion, granularity, scope) combination can be pruned: the
+library, the CLI and sweep specs all call it, so they refuse the same things with the same
+message.
 
 Every criterion returns, for each prunable layer, an array with one score per group (the
 weight's shape for ``"weight"`` granularity, ``(n_groups,)`` otherwise). Data-driven criteria
 compute in evaluation mode (Dropout off, BatchNorm on running statistics) on the calibration
 data ``(X, y)``, with the model's own loss (cross-entropy for integer labels, MSE otherwise).
+Calibration data should be held out from the test set (``data.calibration_split``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 
 from ..autograd.tensor import Tensor, no_grad
+from ..checks import one_of
 from ..nn import layers as L
 from ..nn.init import as_rng
-from ..nn.train import loss_for
-from .groups import prunable_layers
+from ..nn.module import eval_mode
+from ..nn.train import evaluate, loss_for
+from .groups import GRANULARITIES, prunable_layers
+from .select import SCOPES
 
-CRITERIA = ("magnitude", "random", "taylor", "snip", "obd", "sensitivity", "apoz")
-DATA_CRITERIA = ("taylor", "snip", "obd", "sensitivity", "apoz")
 MAX_SENSITIVITY_WEIGHTS = 20_000     # weight-level sensitivity does one evaluation per weight
 
 
@@ -39,25 +49,9 @@ def _batches(data, batch_size):
         yield X[start:start + batch_size], y[start:start + batch_size]
 
 
-def _in_eval(model):
-    class _Mode:
-        def __enter__(self):
-            self.was = model.training
-            model.eval()
-
-        def __exit__(self, *exc):
-            model.train(self.was)
-    return _Mode()
-
-
 def loss_on(model, data, batch_size=256):
     """Mean loss of ``model`` on ``data`` in evaluation mode, without a graph."""
-    X, _ = data
-    total = 0.0
-    with _in_eval(model), no_grad():
-        for xb, yb in _batches(data, batch_size):
-            total += loss_for(model(Tensor(xb)), yb).item() * len(xb)
-    return total / len(X)
+    return evaluate(model, *data, batch_size=batch_size)["loss"]
 
 
 def mean_gradients(model, data, batch_size=256, max_batches=None):
@@ -66,7 +60,7 @@ def mean_gradients(model, data, batch_size=256, max_batches=None):
     params = dict(model.named_parameters())
     total = {n: np.zeros_like(p.data, dtype=np.float64) for n, p in params.items()}
     seen = 0
-    with _in_eval(model):
+    with eval_mode(model):
         for b, (xb, yb) in enumerate(_batches(data, batch_size)):
             if max_batches is not None and b >= max_batches:
                 break
@@ -88,7 +82,7 @@ def fisher_diagonal(model, data):
     X, y = data
     params = dict(model.named_parameters())
     fisher = {n: np.zeros_like(p.data, dtype=np.float64) for n, p in params.items()}
-    with _in_eval(model):
+    with eval_mode(model):
         for i in range(len(X)):
             model.zero_grad()
             loss_for(model(Tensor(X[i:i + 1])), y[i:i + 1]).backward()
@@ -159,14 +153,9 @@ def obd(model, layers, data):
     return {layer.name: _per_group(layer, saliency) for layer in layers}
 
 
-def sensitivity(model, layers, data, batch_size=256):
-    """The measured increase of the loss on ``data`` when the group alone is zeroed."""
-    for layer in layers:
-        if layer.granularity == "weight" and layer.n_groups > MAX_SENSITIVITY_WEIGHTS:
-            raise ValueError(f"criterion 'sensitivity' at weight granularity evaluates the loss "
-                             f"once per weight; layer {layer.name} has {layer.n_groups:,} "
-                             f"weights (limit {MAX_SENSITIVITY_WEIGHTS:,}); use 'taylor', its "
-                             f"first-order estimate, or a structured granularity")
+def ablation(model, layers, data, batch_size=256):
+    """The measured increase of the loss on ``data`` when the group alone is zeroed (one group
+    at a time: it ignores what removing several groups together does)."""
     base = loss_on(model, data, batch_size)
     out = {}
     for layer in layers:
@@ -187,27 +176,39 @@ def sensitivity(model, layers, data, batch_size=256):
     return out
 
 
-def apoz(model, layers, data, batch_size=256):
-    """1 - APoZ: the fraction of calibration inputs (and positions, for filters) on which the
-    unit's ReLU output is non-zero (Hu et al. 2016, Network Trimming)."""
-    if layers[0].granularity == "weight":
-        raise ValueError("criterion 'apoz' scores units and filters (activations), not single "
-                         "weights; use granularity 'unit' or 'filter'")
+def _relu_after(model, layers):
+    """{layer name: index of the ReLU its outputs pass through (BatchNorm may stand between)}."""
     modules = list(model)
-    relu_after = {}
+    found = {}
     for layer in layers:
-        i = int(layer.name)
-        j = i + 1
+        j = int(layer.name) + 1
         while j < len(modules) and isinstance(modules[j], (L.BatchNorm1d, L.BatchNorm2d)):
             j += 1
         if j >= len(modules) or not isinstance(modules[j], L.ReLU):
             raise ValueError(f"criterion 'apoz' needs a ReLU right after layer {layer.name} "
                              f"(BatchNorm may stand between); found "
                              f"{type(modules[j]).__name__ if j < len(modules) else 'nothing'}")
-        relu_after[j] = layer.name
+        found[layer.name] = j
+    return found
+
+
+def _weight_count_limit(model, layers):
+    for layer in layers:
+        if layer.granularity == "weight" and layer.n_groups > MAX_SENSITIVITY_WEIGHTS:
+            raise ValueError(f"criterion 'sensitivity' at weight granularity evaluates the loss "
+                             f"once per weight; layer {layer.name} has {layer.n_groups:,} "
+                             f"weights (limit {MAX_SENSITIVITY_WEIGHTS:,}); use 'taylor', its "
+                             f"first-order estimate, or a structured granularity")
+
+
+def apoz(model, layers, data, batch_size=256):
+    """1 - APoZ: the fraction of calibration inputs (and positions, for filters) on which the
+    unit's ReLU output is non-zero (Hu et al. 2016, Network Trimming)."""
+    modules = list(model)
+    relu_after = {j: name for name, j in _relu_after(model, layers).items()}
     nonzero = {name: 0.0 for name in relu_after.values()}
     count = {name: 0 for name in relu_after.values()}
-    with _in_eval(model), no_grad():
+    with eval_mode(model), no_grad():
         for xb, _ in _batches(data, batch_size):
             h = Tensor(xb)
             for j, module in enumerate(modules):
@@ -220,13 +221,73 @@ def apoz(model, layers, data, batch_size=256):
     return {name: nonzero[name] / count[name] for name in nonzero}
 
 
+# --- the registry ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Criterion:
+    """One criterion: how it scores, what it needs, where it applies.
+
+    ``score(model, layers, data, options)`` returns {layer name: scores}; ``options`` holds
+    ``p``, ``rng`` and ``batch_size``. ``check_model(model, layers)``, when given, raises
+    ValueError for a model the criterion cannot score.
+    """
+    name: str
+    score: Callable
+    needs_data: bool
+    granularities: tuple = GRANULARITIES
+    check_model: Optional[Callable] = None
+    summary: str = ""
+
+
+REGISTRY = {c.name: c for c in (
+    Criterion("magnitude", lambda m, ls, d, o: magnitude(ls, o["p"]), False,
+              summary="|w|, or the Lp norm of a group"),
+    Criterion("random", lambda m, ls, d, o: random(ls, o["rng"]), False,
+              summary="uniform random scores (the control)"),
+    Criterion("taylor", lambda m, ls, d, o: taylor(m, ls, d, o["batch_size"]), True,
+              summary="|sum of w * dL/dw| over the group"),
+    Criterion("snip", lambda m, ls, d, o: snip(m, ls, d, o["batch_size"]), True,
+              summary="sum of |w * dL/dw| on one batch (at initialisation)"),
+    Criterion("obd", lambda m, ls, d, o: obd(m, ls, d), True,
+              summary="1/2 F_ii w^2 with the diagonal Fisher"),
+    Criterion("sensitivity", lambda m, ls, d, o: ablation(m, ls, d, o["batch_size"]), True,
+              check_model=_weight_count_limit,
+              summary="measured loss increase when the group alone is removed"),
+    Criterion("apoz", lambda m, ls, d, o: apoz(m, ls, d, o["batch_size"]), True,
+              granularities=("unit", "filter"), check_model=_relu_after,
+              summary="fraction of non-zero activations after the ReLU"),
+)}
+CRITERIA = tuple(REGISTRY)
+
+
+def check(model, criterion, granularity="weight", scope="global"):
+    """Refuse a combination that cannot be pruned, naming why; return the prunable layers.
+
+    Raises ValueError for an unknown criterion, granularity or scope, a granularity the
+    criterion does not score, or a model it cannot score; TypeError for a model that is not a
+    flat Sequential.
+    """
+    one_of("criterion", criterion, CRITERIA)
+    one_of("granularity", granularity, GRANULARITIES)
+    one_of("scope", scope, SCOPES)
+    record = REGISTRY[criterion]
+    if granularity not in record.granularities:
+        raise ValueError(f"criterion {criterion!r} scores {' and '.join(record.granularities)} "
+                         f"groups, not {granularity!r}; use granularity "
+                         f"{' or '.join(repr(g) for g in record.granularities)}")
+    layers = prunable_layers(model, granularity)
+    if record.check_model is not None:
+        record.check_model(model, layers)
+    return layers
+
+
 def scores(model, criterion="magnitude", granularity="weight", data=None, *, p=1, rng=None,
            batch_size=256):
     """Score every group of every prunable layer of ``model``.
 
     Parameters
     ----------
-    criterion : one of ``CRITERIA``.
+    criterion : a name from ``CRITERIA`` (``REGISTRY`` says what each one needs).
     granularity : "weight", "unit" or "filter".
     data : (X, y) calibration data, needed by taylor, snip, obd, sensitivity and apoz.
     p : 1 or 2, the norm of group magnitudes.
@@ -234,12 +295,11 @@ def scores(model, criterion="magnitude", granularity="weight", data=None, *, p=1
 
     Returns a ``Scores`` (``.values[layer name]`` is the score array of that layer).
     """
-    if criterion not in CRITERIA:
-        raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
-    if p not in (1, 2):
-        raise ValueError(f"p must be 1 or 2, got {p!r}")
-    layers = prunable_layers(model, granularity)
-    if criterion in DATA_CRITERIA:
+    one_of("criterion", criterion, CRITERIA)
+    one_of("p", p, (1, 2))
+    layers = check(model, criterion, granularity)
+    record = REGISTRY[criterion]
+    if record.needs_data:
         if data is None:
             raise ValueError(f"criterion {criterion!r} is data-driven: pass data=(X, y) "
                              f"(calibration inputs and targets)")
@@ -248,18 +308,5 @@ def scores(model, criterion="magnitude", granularity="weight", data=None, *, p=1
             raise ValueError(f"data must be (X, y) with the same, non-zero number of samples; "
                              f"got {len(X)} and {len(y)}")
         data = (X, y)
-    if criterion == "magnitude":
-        values = magnitude(layers, p)
-    elif criterion == "random":
-        values = random(layers, rng)
-    elif criterion == "taylor":
-        values = taylor(model, layers, data, batch_size)
-    elif criterion == "snip":
-        values = snip(model, layers, data, batch_size)
-    elif criterion == "obd":
-        values = obd(model, layers, data)
-    elif criterion == "sensitivity":
-        values = sensitivity(model, layers, data, batch_size)
-    else:
-        values = apoz(model, layers, data, batch_size)
+    values = record.score(model, layers, data, {"p": p, "rng": rng, "batch_size": batch_size})
     return Scores(criterion, granularity, layers, values)

@@ -104,7 +104,7 @@ def prunable_layers(model, granularity):
     found = []
     if granularity == "weight":
         for i, layer in enumerate(layers):
-            if isinstance(layer, (L.Linear, L.Conv2d)):
+            if L.is_weighted(layer):
                 found.append(GroupLayer(str(i), layer, "weight"))
     else:
         kind = L.Linear if granularity == "unit" else L.Conv2d
@@ -138,7 +138,7 @@ def _structured(layers, i, granularity):
             continue
         elif isinstance(nxt, L.Flatten):
             flatten = True
-        elif isinstance(nxt, (L.Linear, L.Conv2d)):
+        elif L.is_weighted(nxt):
             if isinstance(nxt, L.Linear) and (flatten or granularity == "filter"):
                 block = nxt.in_features // channels
                 if block * channels != nxt.in_features:

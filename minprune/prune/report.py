@@ -5,6 +5,7 @@ import numpy as np
 
 from ..autograd.tensor import Tensor, no_grad
 from ..nn import layers as L
+from ..nn.module import eval_mode
 from ..tables import table
 
 
@@ -20,7 +21,7 @@ def summary(model, input_shape=(1, 1, 28, 28)):
     positions = _output_positions(model, input_shape)
     rows = []
     for name, m in model.named_modules():
-        if not isinstance(m, (L.Linear, L.Conv2d)):
+        if not L.is_weighted(m):
             continue
         w = m.weight.data
         nonzero_w = int(np.count_nonzero(w))
@@ -31,9 +32,9 @@ def summary(model, input_shape=(1, 1, 28, 28)):
                      "params": params, "nonzeros": nonzeros, "sparsity": 1 - nonzero_w / w.size,
                      "flops": w.size * pos, "effective_flops": nonzero_w * pos})
     total_w = sum(m.weight.size for _, m in model.named_modules()
-                  if isinstance(m, (L.Linear, L.Conv2d)))
+                  if L.is_weighted(m))
     nonzero_total = sum(int(np.count_nonzero(m.weight.data)) for _, m in model.named_modules()
-                        if isinstance(m, (L.Linear, L.Conv2d)))
+                        if L.is_weighted(m))
     rows.append({"layer": "total", "type": "", "shape": "",
                  "params": sum(r["params"] for r in rows),
                  "nonzeros": sum(r["nonzeros"] for r in rows),
@@ -61,15 +62,12 @@ def _output_positions(model, input_shape):
     positions = {}
     if not any(isinstance(m, L.Conv2d) for m in model.modules()):
         return positions
-    was = model.training
-    model.eval()
-    with no_grad():
+    with eval_mode(model), no_grad():
         h = Tensor(np.zeros(input_shape, dtype=np.float32))
         for name, m in _leaf_modules(model):
             h = m(h)
             if isinstance(m, L.Conv2d):
                 positions[name] = h.shape[2] * h.shape[3]
-    model.train(was)
     return positions
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from ..nn.init import as_rng
 from ..nn.train import evaluate, fit
 from ..tables import table
+from .masks import Snapshot, get_masks, restore
 from .report import Trace
 
 
@@ -186,7 +187,7 @@ def lottery_ticket(model, X, y, sparsity, *, rounds, epochs, optimizer, rewind_e
     for i, level in enumerate(levels, start=1):
         prune(model, level, criterion, granularity, scope, data, rng=rng, trace=trace, step=i)
         pruned_accuracy = _accuracy(model, val)
-        model.load_state_dict(rewind_state)           # survivors rewound; masks stay
+        restore(model, Snapshot(rewind_state, get_masks(model)))   # survivors rewound
         histories.append(train(epochs - rewind_epoch))
         rows.append({"round": i, "sparsity": level, "pruned_accuracy": pruned_accuracy,
                      "accuracy": _accuracy(model, val)})

@@ -152,7 +152,7 @@ def to_sparse(model, min_sparsity=0.5):
         raise ValueError(f"min_sparsity must be in [0, 1], got {min_sparsity!r}")
     layers = []
     for layer in model:
-        if isinstance(layer, (L.Linear, L.Conv2d)):
+        if L.is_weighted(layer):
             w = layer.weight
             kept = w.mask if w.mask is not None else w.data != 0
             if 1 - kept.mean() >= min_sparsity:

@@ -1,7 +1,7 @@
 """Decision trees: CART growth with pre-pruning (stopping rules), five post-pruning methods
 (cost-complexity, reduced-error, pessimistic, error-based, minimum-error), export and plots."""
 from .ccp import CCPPath, cost_complexity_path, prune_ccp, select_ccp_alpha
-from .estimator import DecisionTreeClassifier, DecisionTreeRegressor
+from .estimator import DecisionTreeClassifier, DecisionTreeRegressor, from_state
 from .export import export_text, plot_tree
 from .grow import StoppingRules
 from .postprune import (binomial_upper, prune_error_based, prune_minimum_error,
@@ -11,4 +11,4 @@ from .structure import Tree
 __all__ = ["DecisionTreeClassifier", "DecisionTreeRegressor", "StoppingRules", "Tree",
            "cost_complexity_path", "prune_ccp", "select_ccp_alpha", "CCPPath",
            "prune_reduced_error", "prune_pessimistic", "prune_error_based",
-           "prune_minimum_error", "binomial_upper", "export_text", "plot_tree"]
+           "prune_minimum_error", "binomial_upper", "export_text", "plot_tree", "from_state"]

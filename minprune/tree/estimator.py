@@ -119,8 +119,9 @@ class _BaseTree:
         new.pruning_trace_ = trace
         return new
 
-    def _tree_state(self):
-        """(description, arrays) for ``minprune.save``."""
+    def to_state(self):
+        """(description, arrays): plain JSON-able values and arrays that ``from_state``
+        turns back into this fitted estimator (``minprune.save`` writes them)."""
         self._check_fitted()
         description = {"kind": "tree", "estimator": type(self).__name__,
                        "params": self.get_params(), "n_features_in": self.n_features_in_}
@@ -221,7 +222,7 @@ class DecisionTreeRegressor(_BaseTree):
 
 
 def from_state(header, arrays):
-    """Rebuild a fitted estimator from ``minprune.save``'s description and arrays."""
+    """Rebuild a fitted estimator from the (description, arrays) of its ``to_state()``."""
     cls = {"DecisionTreeClassifier": DecisionTreeClassifier,
            "DecisionTreeRegressor": DecisionTreeRegressor}.get(header.get("estimator"))
     if cls is None:

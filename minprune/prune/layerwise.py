@@ -12,7 +12,7 @@ import numpy as np
 from ..nn.train import evaluate
 from ..tables import table
 from .criteria import Scores, scores
-from .masks import apply, sparsity as overall_sparsity
+from .masks import apply, restore, snapshot, weight_sparsity
 from .select import select
 
 
@@ -76,9 +76,7 @@ def layer_sensitivity(model, X, y, sparsities=(0.25, 0.5, 0.75, 0.9, 0.95), *,
         if not isinstance(s, (int, float, np.floating)) or not 0 <= s < 1:
             raise ValueError(f"sparsities must be numbers in [0, 1), got {s!r}")
     baseline = evaluate(model, X, y)
-    state = model.state_dict()
-    masks = {name: (None if p_.mask is None else p_.mask.copy())
-             for name, p_ in model.named_parameters()}
+    saved = snapshot(model)
     all_scores = scores(model, criterion, granularity, data, p=p, rng=rng)
     rows = []
     for layer in all_scores.layers:
@@ -88,17 +86,11 @@ def layer_sensitivity(model, X, y, sparsities=(0.25, 0.5, 0.75, 0.9, 0.95), *,
                 apply(model, select(one, level, "local"))
                 got = evaluate(model, X, y)
             finally:
-                _restore(model, state, masks)
+                restore(model, saved)
             rows.append({"layer": layer.name, "sparsity": level, "loss": got["loss"],
                          "accuracy": got["accuracy"],
                          "drop": baseline["accuracy"] - got["accuracy"]})
     return Sensitivity(rows, baseline)
-
-
-def _restore(model, state, masks):
-    for name, p in model.named_parameters():
-        p.mask = None if masks[name] is None else masks[name].copy()
-    model.load_state_dict(state)
 
 
 def prune_per_layer(model, sparsities, criterion="magnitude", granularity="weight", data=None,
@@ -114,4 +106,4 @@ def prune_per_layer(model, sparsities, criterion="magnitude", granularity="weigh
     for layer in all_scores.layers:
         if layer.name in sparsities:
             apply(model, select(_one_layer(all_scores, layer), sparsities[layer.name], "local"))
-    return overall_sparsity(model)
+    return weight_sparsity(model)

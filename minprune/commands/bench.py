@@ -1,0 +1,28 @@
+"""``minprune bench SUITE``: run one benchmark suite of ``minprune.bench``."""
+from __future__ import annotations
+
+import importlib
+
+# suite name -> the options its ``run`` takes (from the command line's)
+SUITES = {
+    "train": ("threads", "repeat", "rounds"),
+    "data": ("threads",),
+    "tree": ("threads",),
+    "sparse": ("quick",),
+    "surgery": ("threads", "repeat"),
+}
+
+
+def add_arguments(p):
+    p.add_argument("suite", choices=tuple(SUITES), help="which benchmark")
+    p.add_argument("--threads", type=int, default=1, help="threads for every pool (1)")
+    p.add_argument("--repeat", type=int, default=30, help="timed repetitions (30)")
+    p.add_argument("--quick", action="store_true", help="fewer sizes (sparse)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="alternating rounds per library, each in a fresh process (3)")
+
+
+def run(args, out=print):
+    suite = importlib.import_module(f"..bench.{args.suite}", __package__)
+    suite.run(**{name: getattr(args, name) for name in SUITES[args.suite]})
+    return 0

@@ -1,0 +1,157 @@
+"""The network study: train (or load) a model, prune it to each sparsity with a schedule,
+fine-tune, and measure accuracy, size and FLOPs - a pure function of a ``NetworkConfig``.
+
+Every random draw comes from the config's seed. Data-driven criteria are calibrated on
+``n_calibration`` training samples held out from training (``data.calibration_split``); the
+test set only measures.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MODELS = ("lenet_300_100", "lenet5", "small_vgg", "mlp")
+IMAGE_MODELS = ("lenet_300_100", "lenet5", "small_vgg")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Everything a network study depends on."""
+    model: str = "lenet_300_100"
+    dataset: str = "glyph-digits"
+    n_train: int = None
+    n_test: int = None
+    hidden: tuple = (300, 100)              # for model "mlp"
+    load: str = None                        # a saved model to start from instead of training
+    epochs: int = 3
+    lr: float = 0.05
+    batch_size: int = 64
+    criterion: str = "magnitude"
+    granularity: str = "weight"
+    scope: str = "global"
+    sparsities: tuple = (0.5, 0.8, 0.9)
+    finetune_epochs: int = 1
+    steps: int = 1                          # > 1: the iterative schedule
+    n_calibration: int = 512                # held out of training (at most a tenth of it)
+    seed: int = 0
+
+
+@dataclass
+class NetworkStudy:
+    """What a study measured: the dense accuracy, one row per sparsity, a snapshot of the
+    pruned (and fine-tuned) model per sparsity, and the trained dense model."""
+    config: NetworkConfig
+    dense_accuracy: float
+    rows: list
+    snapshots: dict
+    model: object
+    data: tuple = field(repr=False, default=None)
+
+
+def sgd(params, lr):
+    from ..nn import optim
+    return optim.SGD(params, lr=lr, momentum=0.9)
+
+
+def build_model(name, X, n_classes, hidden, seed):
+    """The model ``name`` for inputs like ``X``; ValueError for a model that cannot take them."""
+    from .. import models
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    images = X.ndim == 4 and X.shape[1:] == (1, 28, 28)
+    if name in IMAGE_MODELS:
+        if not images:
+            raise ValueError(f"model {name} takes 1x28x28 images, but the dataset has samples "
+                             f"of shape {X.shape[1:]}; use model mlp")
+        if n_classes > 10:
+            raise ValueError(f"model {name} has 10 outputs, the dataset has {n_classes} classes")
+        return getattr(models, name)(rng=seed)
+    n_in = int(np.prod(X.shape[1:]))
+    return models.mlp([n_in, *hidden, max(n_classes, 2)], rng=seed)
+
+
+def prepare(config):
+    """The data (train, calibration, test) and the untrained or loaded model of ``config``."""
+    from .. import load
+    from ..data import calibration_split, load_dataset
+    (X, y), (Xt, yt) = load_dataset(config.dataset, n_train=config.n_train,
+                                    n_test=config.n_test, seed=config.seed)
+    n_calibration = min(config.n_calibration, max(1, len(X) // 10))   # at most a tenth
+    train, calibration = calibration_split(X, y, n_calibration, config.seed)
+    if config.load:
+        model = load(config.load)
+    else:
+        n_classes = int(max(y.max(), yt.max())) + 1
+        model = build_model(config.model, X, n_classes, config.hidden, config.seed)
+    return model, (train, calibration, (Xt, yt))
+
+
+def train_dense(config, model, data, log=print):
+    """Train ``model`` on the training split; returns its test accuracy."""
+    from ..nn import evaluate, fit
+    (X, y), _, test = data
+    start = time.perf_counter()
+    fit(model, X, y, epochs=config.epochs, optimizer=sgd(model.parameters(), config.lr),
+        batch_size=config.batch_size, rng=np.random.default_rng(config.seed))
+    acc = evaluate(model, *test)["accuracy"]
+    log(f"  trained in {time.perf_counter() - start:.1f} s: test accuracy {acc:.4f}")
+    return acc
+
+
+def prune_one(config, model, data, sparsity):
+    """Prune the (dense) ``model`` in place to ``sparsity`` with the config's schedule and
+    fine-tune; returns its row (accuracy right after the last pruning and after fine-tuning)."""
+    from .. import prune
+    (X, y), calibration, test = data
+    needs_data = prune.criteria.REGISTRY[config.criterion].needs_data
+    dense = prune.summary(model)[-1]
+    schedule = prune.schedules.iterative(
+        model, X, y, sparsity, steps=config.steps, epochs_per_step=config.finetune_epochs,
+        optimizer=lambda params: sgd(params, config.lr / 5), val=test,
+        criterion=config.criterion, granularity=config.granularity, scope=config.scope,
+        data=calibration if needs_data else None, batch_size=config.batch_size,
+        rng=np.random.default_rng(config.seed + 1), progress=False)
+    last = schedule.rounds[-1]
+    total = prune.summary(model)[-1]
+    kept = total["nonzeros"]
+    row = {"sparsity": sparsity, "achieved_sparsity": total["sparsity"], "weights_kept": kept,
+           "compression": dense["params"] / max(kept, 1), "accuracy": last["pruned_accuracy"],
+           "accuracy_finetuned": last["accuracy"] if config.finetune_epochs else None,
+           "dense_flops": total["flops"], "effective_flops": total["effective_flops"]}
+    if config.granularity != "weight":              # the pruned units deleted for real
+        row["compact_params"] = sum(p.size for p in prune.compact(model).parameters())
+    return row
+
+
+def network_study(config, log=print, *, model=None, data=None, announce=None):
+    """Run the study of ``config``: train the model (or evaluate the loaded one), then prune it
+    to every sparsity from the same trained state. ``model`` and ``data``: what ``prepare``
+    returned, when the caller has them already. Returns a ``NetworkStudy``; the model ends
+    dense and trained.
+    """
+    from .. import prune
+    if model is None:
+        model, data = prepare(config)
+        prune.check(model, config.criterion, config.granularity, config.scope)
+    if config.load:
+        from ..nn import evaluate
+        dense_accuracy = evaluate(model, *data[2])["accuracy"]
+        log(f"loaded {config.load}: test accuracy {dense_accuracy:.4f}")
+    else:
+        dense_accuracy = train_dense(config, model, data, log)
+    if announce:
+        log(announce)
+    trained = prune.snapshot(model)
+    rows, snapshots = [], {}
+    for s in config.sparsities:
+        prune.restore(model, trained)
+        row = prune_one(config, model, data, s)
+        rows.append(row)
+        snapshots[s] = prune.snapshot(model)
+        after = row["accuracy_finetuned"]
+        log(f"  {s:.0%}: accuracy {row['accuracy']:.4f}"
+            + (f", after fine-tuning {after:.4f}" if after is not None else ""))
+    prune.restore(model, trained)
+    return NetworkStudy(config, dense_accuracy, rows, snapshots, model, data)

@@ -1,0 +1,110 @@
+"""The tree study: a full tree, a pre-pruned tree chosen on validation data, and each
+post-pruning method, side by side - a pure function of a ``TreeConfig``."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+DEPTHS = (2, 3, 4, 6, 8, 10, 12, None)
+LEAF_SIZES = (1, 5, 10, 20, 50)
+
+
+@dataclass(frozen=True)
+class TreeConfig:
+    """Everything a tree study depends on. ``criterion`` None: gini for class labels,
+    squared_error for a continuous target. ``max_depth`` / ``min_samples_leaf`` None: chosen
+    on the validation split."""
+    criterion: str = None
+    max_depth: int = None
+    min_samples_leaf: int = None
+    post: tuple = ("ccp", "rep", "pep", "ebp", "mep")
+    seed: int = 0
+
+
+@dataclass
+class TreeStudy:
+    """One row per tree, the estimators by row name, and the chosen cost-complexity alpha and
+    its cross-validation table (None without ccp)."""
+    rows: list
+    trees: dict
+    alpha: float
+    cv_table: list
+
+
+def is_classification(y):
+    return np.asarray(y).dtype.kind in "iub"
+
+
+def check(config, y):
+    """Refuse a config that does not fit the target ``y``, naming why (ValueError)."""
+    from ..checks import integer, one_of
+    from ..tree.criteria import CLASSIFICATION, REGRESSION
+    from ..tree.methods import POST_PRUNERS
+    classify = is_classification(y)
+    allowed = CLASSIFICATION if classify else REGRESSION
+    if config.criterion is not None and config.criterion not in allowed:
+        raise ValueError(f"criterion {config.criterion!r} does not fit a "
+                         f"{'class' if classify else 'continuous'} target; choose from "
+                         f"{', '.join(allowed)}")
+    for name in ("max_depth", "min_samples_leaf"):
+        if getattr(config, name) is not None:
+            integer(name, getattr(config, name), 1)
+    for name in config.post:
+        one_of("post-pruning method", name, tuple(POST_PRUNERS))
+    bad = [p for p in config.post if POST_PRUNERS[p].classification_only]
+    if bad and not classify:
+        raise ValueError(f"post-pruning {', '.join(bad)} counts misclassifications and needs "
+                         f"class labels; for a continuous target use ccp or rep")
+    return config.criterion or allowed[0]
+
+
+def split_three(X, y, seed):
+    """Train / validation / test = 50 / 25 / 25%."""
+    from ..data import train_test_split
+    stratify = is_classification(y)
+    X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=0.25, seed=seed,
+                                                      stratify=stratify)
+    X_train, X_val, y_train, y_val = train_test_split(X_rest, y_rest, test_size=1 / 3,
+                                                      seed=seed, stratify=stratify)
+    return (X_train, y_train), (X_val, y_val), (X_test, y_test)
+
+
+def choose_pre_pruning(make, train, val, max_depth, min_samples_leaf):
+    """Depth and leaf-size limits: the given ones, or the best pair on the validation set."""
+    depths = [max_depth] if max_depth is not None else DEPTHS
+    leaves = [min_samples_leaf] if min_samples_leaf is not None else LEAF_SIZES
+    best = None
+    for d, leaf in itertools.product(depths, leaves):
+        est = make(max_depth=d, min_samples_leaf=leaf).fit(*train)
+        score = est.score(*val)
+        if best is None or score > best[0]:
+            best = (score, d, leaf, est)
+    return best[1], best[2], best[3]
+
+
+def tree_study(config, X, y, log=print):
+    """Split ``(X, y)`` 50/25/25, grow, pre-prune and post-prune; returns a ``TreeStudy``."""
+    from .. import tree
+    from ..tree.methods import POST_PRUNERS
+    criterion = check(config, y)
+    train, val, test = split_three(np.asarray(X), np.asarray(y), config.seed)
+    cls = tree.DecisionTreeClassifier if is_classification(y) else tree.DecisionTreeRegressor
+    make = lambda **kw: cls(criterion=criterion, **kw)
+    full = make().fit(*train)
+    trees = {"full tree": full}
+    log(f"  full tree: {full.get_n_leaves()} leaves")
+    d, leaf, pre = choose_pre_pruning(make, train, val, config.max_depth,
+                                      config.min_samples_leaf)
+    trees[f"pre-pruned (max_depth={d}, min_samples_leaf={leaf})"] = pre
+    alpha = cv_table = None
+    for name in config.post:
+        method = POST_PRUNERS[name]
+        trees[method.label], info = method.run(full, train, val, config.seed)
+        alpha, cv_table = info.get("alpha", alpha), info.get("cv_table", cv_table)
+        log(f"  {method.label}: {trees[method.label].get_n_leaves()} leaves")
+    rows = [{"method": name, "leaves": est.get_n_leaves(), "depth": est.get_depth(),
+             "train": est.score(*train), "test": est.score(*test)}
+            for name, est in trees.items()]
+    return TreeStudy(rows, trees, alpha, cv_table)
