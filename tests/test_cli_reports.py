@@ -85,9 +85,14 @@ def test_existing_output_is_not_clobbered(demo):
 
 def test_interrupt_leaves_no_report(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "minprune", "demo", "--quick", "--out", "o"],
-                            cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE,
+                            cwd=tmp_path, env=dict(env(tmp_path), PYTHONUNBUFFERED="1"),
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)                                 # mid-run (the quick demo takes several s)
+    deadline = time.monotonic() + 60                # mid-run: once training has begun
+    line = ""
+    while "[2/4]" not in line and time.monotonic() < deadline and proc.poll() is None:
+        line = proc.stdout.readline()
+    assert "[2/4]" in line, "the demo never reached training"
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, (proc.returncode, stdout, stderr)

@@ -5,7 +5,7 @@ import pytest
 from minprune import Tensor, functional as F, models, nn
 from minprune.nn import optim
 from minprune.nn.interop import to_torch
-from oracles import require
+from helpers import require
 
 TOL = {np.float64: dict(rtol=1e-6, atol=1e-9), np.float32: dict(rtol=1e-4, atol=1e-5)}
 

@@ -1,7 +1,7 @@
 """The oracle helper: skip without the reference library, fail when CI demands it."""
 import pytest
 
-from oracles import require
+from helpers import require
 
 
 def test_missing_oracle_skips(monkeypatch):

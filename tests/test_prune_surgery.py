@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minprune import Tensor, models, nn, prune
-from test_prune_structured import CASES, delete_by_hand, randomise_batchnorm
+from helpers import CASES, delete_by_hand, randomise_batchnorm
 
 
 def n_params(model):

@@ -4,7 +4,7 @@ import pytest
 
 from minprune import models, nn, prune
 from minprune.nn.interop import to_torch
-from oracles import require
+from helpers import require
 
 
 @pytest.fixture

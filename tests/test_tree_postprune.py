@@ -3,8 +3,8 @@ import itertools
 
 import numpy as np
 import pytest
-from scipy import stats
 
+from helpers import require
 from minprune import tree
 from minprune.data import make_classification
 from minprune.tree.structure import LEAF
@@ -71,6 +71,7 @@ def test_minimum_error_m_estimate_by_hand():
 
 @pytest.mark.parametrize("errors, n", [(0, 6), (1, 6), (2, 10), (5, 40), (0, 1), (10, 200)])
 def test_binomial_upper_limit_matches_clopper_pearson(errors, n):
+    stats = require("scipy.stats")
     expected = stats.beta.ppf(1 - 0.25, errors + 1, n - errors)
     assert tree.binomial_upper(errors, n, 0.25) == pytest.approx(expected, rel=1e-9)
 
@@ -79,6 +80,7 @@ def test_error_based_by_hand():
     est = hand_tree(**SMALL)
     pruned = tree.prune_error_based(est, confidence=0.25)
     rows = {r["node"]: r for r in pruned.pruning_trace_}
+    stats = require("scipy.stats")
     U = lambda e, n: n * stats.beta.ppf(0.75, e + 1, n - e)
     assert rows[2]["leaf_error"] == pytest.approx(U(1, 4))
     assert rows[2]["subtree_error"] == pytest.approx(U(1, 2) + 2 * (1 - 0.25 ** 0.5))

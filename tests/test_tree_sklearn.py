@@ -2,10 +2,15 @@
 cost-complexity paths and pruned trees identical at every alpha."""
 import numpy as np
 import pytest
-from sklearn import tree as sk
-from sklearn.datasets import make_classification, make_regression
 
+from helpers import require
 from minprune import tree
+
+
+@pytest.fixture(scope="module")
+def sk():
+    """scikit-learn's tree module: the oracle (skipped without it; CI requires it)."""
+    return require("sklearn.tree")
 
 # Settings that keep nodes large enough for trees without tied features to be common: in small
 # nodes several features often give splits with equal class counts (scikit-learn then draws
@@ -15,9 +20,10 @@ PRE_PRUNING = [{"max_depth": 3}, {"min_samples_leaf": 50}, {"min_samples_split":
 
 
 def data(kind, n, seed):
+    datasets = require("sklearn.datasets")
     if kind == "classification":
-        return make_classification(n, 8, n_informative=5, flip_y=0.0, random_state=seed)
-    X, y = make_regression(n, 8, noise=5.0, random_state=seed)
+        return datasets.make_classification(n, 8, n_informative=5, flip_y=0.0, random_state=seed)
+    X, y = datasets.make_regression(n, 8, noise=5.0, random_state=seed)
     return X, y / y.std()                           # unit variance: the same thresholds apply
 
 
@@ -37,7 +43,7 @@ def assert_same(ours, theirs):
 
 @pytest.mark.parametrize("criterion", ["gini", "entropy", "squared_error"])
 @pytest.mark.parametrize("params", PRE_PRUNING, ids=lambda p: ",".join(p))
-def test_identical_trees_without_ties(criterion, params):
+def test_identical_trees_without_ties(criterion, params, sk):
     kind = "regression" if criterion == "squared_error" else "classification"
     ours_cls = tree.DecisionTreeRegressor if kind == "regression" else tree.DecisionTreeClassifier
     theirs_cls = sk.DecisionTreeRegressor if kind == "regression" else sk.DecisionTreeClassifier
@@ -55,7 +61,7 @@ def test_identical_trees_without_ties(criterion, params):
     assert compared >= 2, f"only {compared} tie-free trees to compare"
 
 
-def test_prediction_agrees_even_with_ties():
+def test_prediction_agrees_even_with_ties(sk):
     X, y = data("classification", 2000, 0)
     ours = tree.DecisionTreeClassifier().fit(X, y)
     theirs = sk.DecisionTreeClassifier(random_state=0).fit(X, y)
@@ -80,7 +86,7 @@ def from_sklearn(est):
 
 @pytest.mark.parametrize("criterion", ["gini", "entropy", "squared_error"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_cost_complexity_path_and_pruned_trees(criterion, seed):
+def test_cost_complexity_path_and_pruned_trees(criterion, seed, sk):
     kind = "regression" if criterion == "squared_error" else "classification"
     X, y = data(kind, 600, seed)
     cls = sk.DecisionTreeRegressor if kind == "regression" else sk.DecisionTreeClassifier
@@ -103,7 +109,7 @@ def assert_same_structure(ours, theirs):
                                       err_msg=name)
 
 
-def test_grown_and_pruned_end_to_end_without_ties():
+def test_grown_and_pruned_end_to_end_without_ties(sk):
     params = {"min_samples_split": 200}
     for seed in range(10):
         X, y = data("classification", 3000, seed)

@@ -1,0 +1,86 @@
+"""What several test modules share: the oracle loader and the structured-pruning cases."""
+import importlib
+import os
+
+import numpy as np
+import pytest
+
+from minprune import Tensor, models, nn, prune
+from minprune.prune.groups import prunable_layers
+
+
+def require(module_name):
+    """Import ``module_name`` (e.g. "torch") or skip the test; CI demands it instead."""
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        if os.environ.get("MINPRUNE_REQUIRE_ORACLES") == "1":
+            pytest.fail(f"oracle {module_name!r} is required (MINPRUNE_REQUIRE_ORACLES=1) but "
+                        f"cannot be imported: {exc}")
+        pytest.skip(f"oracle {module_name!r} is not installed")
+
+
+def delete_by_hand(model, granularity):
+    """A new, smaller Sequential: the pruned units/filters removed, written out layer by layer."""
+    layers = list(model)
+    alive_out = {}                                   # layer index -> kept output indices
+    for g in prunable_layers(model, granularity):
+        w = g.weight.data
+        alive_out[int(g.name)] = np.flatnonzero(
+            np.abs(w.reshape(w.shape[0], -1)).sum(axis=1) > 0)
+    out, alive, block = [], None, 1
+    for i, m in enumerate(layers):
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            W = m.weight.data
+            cols = np.arange(W.shape[1])
+            if alive is not None:
+                cols = (alive[:, None] * block + np.arange(block)).ravel()
+            rows = alive_out.get(i, np.arange(W.shape[0]))
+            if isinstance(m, nn.Linear):
+                new = nn.Linear(len(cols), len(rows), rng=0)
+            else:
+                new = nn.Conv2d(len(cols), len(rows), m.kernel_size, m.stride, m.padding, rng=0)
+            new.weight.data = W[rows][:, cols].copy()
+            new.bias.data = m.bias.data[rows].copy()
+            out.append(new)
+            alive, block = (rows if i in alive_out else None), 1
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            keep = alive if alive is not None else np.arange(m.num_features)
+            new = type(m)(len(keep))
+            new.weight.data, new.bias.data = m.weight.data[keep], m.bias.data[keep]
+            new.running_mean[:] = m.running_mean[keep]
+            new.running_var[:] = m.running_var[keep]
+            out.append(new)
+        elif isinstance(m, nn.Flatten):
+            out.append(m)
+            if alive is not None:
+                nxt = next(x for x in layers[i + 1:] if isinstance(x, nn.Linear))
+                block = nxt.in_features // layers[max(alive_out)].weight.shape[0]
+        else:
+            out.append(m)
+    return nn.Sequential(*out)
+
+
+def randomise_batchnorm(model, rng):
+    for m in model:
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.weight.data = rng.uniform(0.5, 1.5, m.num_features).astype(np.float32)
+            m.bias.data = rng.standard_normal(m.num_features).astype(np.float32)
+            m.running_mean[:] = rng.standard_normal(m.num_features)
+            m.running_var[:] = rng.uniform(0.5, 2, m.num_features)
+
+
+CASES = [
+    ("lenet_300_100", lambda r: models.lenet_300_100(rng=r), "unit"),
+    ("mlp tanh", lambda r: models.mlp([784, 64, 32, 10], "tanh", rng=r), "unit"),
+    ("mlp sigmoid", lambda r: models.mlp([784, 64, 32, 10], "sigmoid", rng=r), "unit"),
+    ("mlp batchnorm", lambda r: nn.Sequential(nn.Flatten(), nn.Linear(784, 40, rng=r),
+                                              nn.BatchNorm1d(40), nn.Sigmoid(),
+                                              nn.Linear(40, 10, rng=r)), "unit"),
+    ("lenet5", lambda r: models.lenet5(rng=r), "filter"),
+    ("small_vgg", lambda r: models.small_vgg(rng=r), "filter"),
+    ("conv tanh", lambda r: nn.Sequential(nn.Conv2d(1, 6, 3, rng=r), nn.Tanh(),
+                                          nn.Conv2d(6, 8, 3, stride=2, rng=r), nn.Sigmoid(),
+                                          nn.Flatten(), nn.Linear(8 * 12 * 12, 10, rng=r)),
+     "filter"),
+]
