@@ -90,9 +90,13 @@ def test_regression_targets_use_mse(rng):
     y = (X @ np.array([1.0, -2.0, 0.5])).astype(np.float32)
     model = models.mlp([3, 1], rng=rng)
     fit(model, X, y, epochs=60, optimizer=optim.SGD(model.parameters(), lr=0.1),
-        batch_size=16, progress=False, rng=rng)
-    scores = evaluate(model, X, y)
+        batch_size=16, progress=False, rng=rng, loss="mse")
+    scores = evaluate(model, X, y, loss="mse")
     assert scores["accuracy"] is None and scores["loss"] < 1e-3
+    with pytest.raises(ValueError, match="needs integer class labels, got float32 targets"):
+        fit(model, X, y, epochs=1, optimizer=optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(ValueError, match="loss must be one of cross_entropy, mse, got 'l2'"):
+        evaluate(model, X, y, loss="l2")
 
 
 def test_bad_arguments(rng):

@@ -10,7 +10,7 @@ message.
 Every criterion returns, for each prunable layer, an array with one score per group (the
 weight's shape for ``"weight"`` granularity, ``(n_groups,)`` otherwise). Data-driven criteria
 compute in evaluation mode (Dropout off, BatchNorm on running statistics) on the calibration
-data ``(X, y)``, with the model's own loss (cross-entropy for integer labels, MSE otherwise).
+data ``(X, y)``, with the cross-entropy loss (integer class labels).
 Calibration data should be held out from the test set (``data.calibration_split``).
 """
 from __future__ import annotations
