@@ -18,40 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-
-
-@njit(cache=True)
-def _before(key, a, b):
-    """Heap order: smaller g(t) first, then the lower node id (scikit-learn's tie rule)."""
-    return key[a] < key[b] or (key[a] == key[b] and a < b)
-
-
-@njit(cache=True)
-def _sift(heap, pos, key, i, size):
-    """Restore the heap property around position i after its key changed (up, then down)."""
-    while i > 0:
-        up = (i - 1) // 2
-        if not _before(key, heap[i], heap[up]):
-            break
-        heap[i], heap[up] = heap[up], heap[i]
-        pos[heap[i]], pos[heap[up]] = i, up
-        i = up
-    _sift_down(heap, pos, key, i, size)
-
-
-@njit(cache=True)
-def _sift_down(heap, pos, key, i, size):
-    while True:
-        c = 2 * i + 1
-        if c >= size:
-            break
-        if c + 1 < size and _before(key, heap[c + 1], heap[c]):
-            c += 1
-        if not _before(key, heap[c], heap[i]):
-            break
-        heap[i], heap[c] = heap[c], heap[i]
-        pos[heap[i]], pos[heap[c]] = i, c
-        i = c
+from .heap import pop, sift, sift_down
 
 
 @njit(cache=True)
@@ -86,7 +53,7 @@ def weakest_link_sequence(left, right, parent, r_node, stop_alpha):
         key[node] = (r_node[node] - r_branch[node]) / (n_leaves[node] - 1)
         pos[node] = j
     for j in range(size // 2, -1, -1):               # heapify
-        _sift_down(heap, pos, key, j, size)
+        sift_down(heap, pos, key, j, size)
     steps = size + 1
     alphas, impurities = np.zeros(steps), np.zeros(steps)
     leaves, collapsed = np.ones(steps, dtype=np.int64), np.full(steps, -1, dtype=np.int64)
@@ -94,12 +61,8 @@ def weakest_link_sequence(left, right, parent, r_node, stop_alpha):
     k = 1
     stack = np.empty(n, dtype=np.int64)
     while candidate[0]:
-        i = heap[0]                                # pop the weakest link
+        i = pop(heap, pos, key, size)              # the weakest link
         size -= 1
-        heap[0] = heap[size]
-        pos[heap[0]] = 0
-        pos[i] = -1
-        _sift_down(heap, pos, key, 0, size)
         if not candidate[i]:                       # inside a branch collapsed earlier
             continue
         alpha = key[i]
@@ -126,7 +89,7 @@ def weakest_link_sequence(left, right, parent, r_node, stop_alpha):
             n_leaves[node] -= n_pruned
             r_branch[node] += r_diff
             key[node] = (r_node[node] - r_branch[node]) / (n_leaves[node] - 1)
-            _sift(heap, pos, key, pos[node], size)
+            sift(heap, pos, key, pos[node], size)
             node = parent[node]
         alphas[k], impurities[k], leaves[k], collapsed[k] = (alpha, r_branch[0],
                                                              max(n_leaves[0], 1), i)

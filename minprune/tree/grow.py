@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit
 
 from .criteria import CODES, SQUARED_ERROR, class_impurity, squared_error
+from .heap import pop, push
 from .splitter import best_split_classes, best_split_values, partition, presort
 from .structure import Tree
 
@@ -110,126 +111,125 @@ def _split(vals, order, ys_c, ys_r, classify, code, start, end, depth, impurity,
 
 
 @njit(cache=True)
-def _first(gain, a, b):
-    """Frontier order: the larger improvement first, then the node created earlier."""
-    return gain[a] > gain[b] or (gain[a] == gain[b] and a < b)
+def _new_tree(cap, n_out):
+    """The flat node arrays: children, feature, threshold, value, impurity, samples."""
+    return (np.full(cap, -1, dtype=np.int64), np.full(cap, -1, dtype=np.int64),
+            np.full(cap, -2, dtype=np.int64), np.full(cap, -2.0), np.zeros((cap, n_out)),
+            np.zeros(cap), np.zeros(cap, dtype=np.int64))
+
+
+@njit(cache=True)
+def _new_pending(cap):
+    """The stack of nodes to create: (start, end, depth, parent, is_left, impurity)."""
+    return (np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
+            np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
+            np.zeros(cap, dtype=np.bool_), np.zeros(cap))
+
+
+@njit(cache=True)
+def _new_splits(cap):
+    """Each node's split, kept until it is expanded (at once depth-first; when it leaves the
+    frontier best-first): (start, end, depth, pos, impurity left, right, -improvement, ok)."""
+    return (np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
+            np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(cap),
+            np.zeros(cap), np.zeros(cap), np.zeros(cap, dtype=np.bool_))
+
+
+@njit(cache=True)
+def _new_work(n, vals, ys_c, ys_r):
+    """Scratch buffers for partitioning."""
+    return (np.zeros(n, dtype=np.bool_), np.empty(n, dtype=vals.dtype),
+            np.empty(n, dtype=np.int64), np.empty(n, dtype=ys_c.dtype),
+            np.empty(n, dtype=ys_r.dtype))
+
+
+@njit(cache=True)
+def _create(node, pending, top, tree, splits, vals, order, ys_c, ys_r, classify, n_out, code,
+            rules, n, counts, work):
+    """Create the node on top of ``pending``: its value, impurity, size and link from its
+    parent; then find (and, if it splits, apply) its split. Returns the number of tied
+    features of that split."""
+    left, right, feature, threshold, value, impurity, samples = tree
+    start, end, depth = pending[0][top], pending[1][top], pending[2][top]
+    parent, is_left, imp = pending[3][top], pending[4][top], pending[5][top]
+    total, total_sq = _summarise(ys_c, ys_r, classify, start, end, counts)
+    if classify:
+        value[node, :] = counts[:n_out]
+    else:
+        value[node, 0] = total / (end - start)
+    impurity[node], samples[node] = imp, end - start
+    if parent >= 0:
+        if is_left:
+            left[parent] = node
+        else:
+            right[parent] = node
+    ok, f, pos, t, il, ir, gain, ties = _split(
+        vals, order, ys_c, ys_r, classify, code, start, end, depth, imp, counts, total,
+        total_sq, rules, float(n), work[0], work[1], work[2], work[3], work[4])
+    if ok:
+        feature[node], threshold[node] = f, t
+    s_start, s_end, s_depth, s_pos, s_il, s_ir, s_key, s_ok = splits
+    s_start[node], s_end[node], s_depth[node], s_pos[node] = start, end, depth, pos
+    s_il[node], s_ir[node], s_key[node], s_ok[node] = il, ir, -gain, ok
+    return ties
+
+
+@njit(cache=True)
+def _push_children(pending, top, splits, node):
+    """Push the right child, then the left, so that the left is created first."""
+    s_start, s_end, s_depth, s_pos, s_il, s_ir, _, _ = splits
+    for child_left in (False, True):
+        pending[0][top] = s_start[node] if child_left else s_pos[node]
+        pending[1][top] = s_pos[node] if child_left else s_end[node]
+        pending[2][top], pending[3][top] = s_depth[node] + 1, node
+        pending[4][top] = child_left
+        pending[5][top] = s_il[node] if child_left else s_ir[node]
+        top += 1
+    return top
 
 
 @njit(cache=True)
 def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves):
-    """Both builders. ``max_leaves`` < 0: depth-first; else best-first with that many leaves."""
-    d, n = order.shape
+    """Both builders. ``max_leaves`` < 0: depth-first (preorder); else best-first, the frontier
+    node with the largest improvement split next (ties: the node created first), until
+    ``max_leaves`` leaves."""
+    n = order.shape[1]
     cap = 2 * n
-    left = np.full(cap, -1, dtype=np.int64)
-    right = np.full(cap, -1, dtype=np.int64)
-    feature = np.full(cap, -2, dtype=np.int64)
-    threshold = np.full(cap, -2.0)
-    value = np.zeros((cap, n_out))
-    impurity = np.zeros(cap)
-    samples = np.zeros(cap, dtype=np.int64)
-    # per-node split, kept until the node is expanded (at once depth-first; when popped from
-    # the frontier best-first: a node's split is found when it is created)
-    start_of = np.zeros(cap, dtype=np.int64)
-    end_of = np.zeros(cap, dtype=np.int64)
-    depth_of = np.zeros(cap, dtype=np.int64)
-    pos_of = np.zeros(cap, dtype=np.int64)
-    imp_l_of = np.zeros(cap)
-    imp_r_of = np.zeros(cap)
-    gain_of = np.zeros(cap)
-    splits = np.zeros(cap, dtype=np.bool_)
-    work_b = np.zeros(n, dtype=np.bool_)
-    work_v = np.empty(n, dtype=vals.dtype)
-    work_o = np.empty(n, dtype=np.int64)
-    work_yc = np.empty(n, dtype=ys_c.dtype)
-    work_yr = np.empty(n, dtype=ys_r.dtype)
+    tree = _new_tree(cap, n_out)
+    pending, splits, work = _new_pending(cap), _new_splits(cap), _new_work(n, vals, ys_c, ys_r)
     counts = np.zeros(max(n_out, 1))
-    tied = 0
     # the root's impurity is computed from scratch; children get theirs from the split
     total, total_sq = _summarise(ys_c, ys_r, classify, 0, n, counts)
-    root_impurity = (class_impurity(counts, float(n), code) if classify
+    pending[1][0], pending[3][0] = n, -1
+    pending[5][0] = (class_impurity(counts, float(n), code) if classify
                      else squared_error(total, total_sq, float(n)))
-    # stack (depth-first) or heap (best-first) of pending nodes:
-    # (start, end, depth, parent, is_left, impurity)
-    st_start = np.zeros(cap, dtype=np.int64)
-    st_end = np.zeros(cap, dtype=np.int64)
-    st_depth = np.zeros(cap, dtype=np.int64)
-    st_parent = np.zeros(cap, dtype=np.int64)
-    st_left = np.zeros(cap, dtype=np.bool_)
-    st_imp = np.zeros(cap)
-    heap = np.zeros(cap, dtype=np.int64)
-    heap_size = 0
-    top = 0
-    st_start[0], st_end[0], st_depth[0], st_parent[0], st_imp[0] = 0, n, 0, -1, root_impurity
-    top = 1
-    node_count = 0
-    budget = max_leaves - 1
-    while top > 0 or heap_size > 0:
-        if top > 0:                                    # create the next pending node
+    top, node_count, tied = 1, 0, 0
+    frontier = np.zeros(cap, dtype=np.int64)          # best-first: a heap keyed -improvement
+    place = np.full(cap, -1, dtype=np.int64)
+    size, budget = 0, max_leaves - 1
+    while top > 0 or size > 0:
+        if top > 0:
             top -= 1
-            start, end, depth = st_start[top], st_end[top], st_depth[top]
-            parent, is_left, imp = st_parent[top], st_left[top], st_imp[top]
             node = node_count
             node_count += 1
-            total, total_sq = _summarise(ys_c, ys_r, classify, start, end, counts)
-            if classify:
-                value[node, :] = counts[:n_out]
-            else:
-                value[node, 0] = total / (end - start)
-            impurity[node], samples[node] = imp, end - start
-            if parent >= 0:
-                if is_left:
-                    left[parent] = node
-                else:
-                    right[parent] = node
-            ok, f, pos, t, il, ir, gain, ties = _split(
-                vals, order, ys_c, ys_r, classify, code, start, end, depth, imp, counts,
-                total, total_sq, rules, float(n), work_b, work_v, work_o, work_yc, work_yr)
-            tied += ties > 0
-            if ok:
-                feature[node], threshold[node] = f, t
-            start_of[node], end_of[node], depth_of[node] = start, end, depth
-            pos_of[node], imp_l_of[node], imp_r_of[node] = pos, il, ir
-            gain_of[node], splits[node] = gain, ok
-            if max_leaves < 0:                         # depth-first: expand at once
-                if not ok:
-                    continue
-            else:                                      # best-first: into the frontier heap
-                heap[heap_size] = node
-                heap_size += 1
-                i = heap_size - 1
-                while i > 0 and _first(gain_of, heap[i], heap[(i - 1) // 2]):
-                    up = (i - 1) // 2
-                    heap[i], heap[up] = heap[up], heap[i]
-                    i = up
+            tied += _create(node, pending, top, tree, splits, vals, order, ys_c, ys_r,
+                            classify, n_out, code, rules, n, counts, work) > 0
+            if max_leaves >= 0:
+                size = push(frontier, place, splits[6], node, size)
+                continue
+            if not splits[7][node]:
                 continue
         else:
-            node = heap[0]                             # best-first: pop the largest gain
-            heap_size -= 1
-            heap[0] = heap[heap_size]
-            i = 0
-            while 2 * i + 1 < heap_size:
-                c = 2 * i + 1
-                if c + 1 < heap_size and _first(gain_of, heap[c + 1], heap[c]):
-                    c += 1
-                if not _first(gain_of, heap[c], heap[i]):
-                    break
-                heap[i], heap[c] = heap[c], heap[i]
-                i = c
-            if not splits[node] or budget <= 0:
-                feature[node], threshold[node] = -2, -2.0  # stays a leaf
+            node = pop(frontier, place, splits[6], size)
+            size -= 1
+            if not splits[7][node] or budget <= 0:
+                tree[2][node], tree[3][node] = -2, -2.0     # stays a leaf
                 continue
             budget -= 1
-        # Expand ``node``: push the right child, then the left, so the left is created first.
-        for child_left in (False, True):
-            st_start[top] = start_of[node] if child_left else pos_of[node]
-            st_end[top] = pos_of[node] if child_left else end_of[node]
-            st_depth[top], st_parent[top] = depth_of[node] + 1, node
-            st_left[top] = child_left
-            st_imp[top] = imp_l_of[node] if child_left else imp_r_of[node]
-            top += 1
+        top = _push_children(pending, top, splits, node)
     k = node_count
-    return (left[:k], right[:k], feature[:k], threshold[:k], value[:k], impurity[:k],
-            samples[:k], tied)
+    return (tree[0][:k], tree[1][:k], tree[2][:k], tree[3][:k], tree[4][:k], tree[5][:k],
+            tree[6][:k], tied)
 
 
 def grow(X, y, criterion, n_classes, rules):
