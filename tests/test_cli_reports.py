@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from minprune.commands.report import fmt
+from minprune.tables import fmt
 from minprune.commands import network, trees
 
 
@@ -57,7 +57,7 @@ def test_demo_json_agrees_with_the_report(demo):
     assert [r["sparsity"] for r in net["rows"]] == [0.5, 0.8, 0.9, 0.95]
     assert_rows_in_report(net["rows"], network.COLUMNS, report)
     assert_rows_in_report(tree["rows"], trees.COLUMNS, report)
-    assert fmt(net["dense_accuracy"], "acc") in report
+    assert fmt(net["dense_accuracy"], "{:.4f}") in report
     for r in net["rows"]:
         assert r["achieved_sparsity"] == pytest.approx(r["sparsity"], abs=1e-3)
         assert r["effective_flops"] < r["dense_flops"]

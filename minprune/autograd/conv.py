@@ -54,6 +54,30 @@ def _taps(kh, kw, stride, oh, ow):
                 slice(j, j + stride * (ow - 1) + 1, stride)
 
 
+def im2col(x, kh, kw, stride, padding, what="conv2d"):
+    """Unfold the NCHW array ``x``: returns ``(cols, xp, oh, ow)`` with ``cols`` the
+    (N·OH·OW, kh·kw·C) matrix of receptive fields (columns ordered kh, kw, C) and ``xp`` the
+    padded NHWC view it was read from."""
+    oh = _out_size(x.shape[2], kh, stride, padding, what)
+    ow = _out_size(x.shape[3], kw, stride, padding, what)
+    xp = x.transpose(0, 2, 3, 1)                             # NHWC view
+    if padding:
+        xp = np.pad(xp, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    return _im2col(xp, kh, kw, stride, oh, ow), xp, oh, ow
+
+
+def col2im(tap_grad, xp_shape, kh, kw, stride, oh, ow, padding, dtype):
+    """Fold gradients of the columns back onto the input: ``tap_grad(i, j)`` gives the
+    (N, OH, OW, C) gradient of tap (i, j)'s columns, which is added onto the pixels that tap
+    read. Taking one tap at a time never holds the whole column gradient, kh·kw times larger
+    than the input. Returns the NCHW gradient of the unpadded input."""
+    dxp = np.zeros(xp_shape, dtype=dtype)
+    for i, j, rows, cols in _taps(kh, kw, stride, oh, ow):
+        dxp[:, rows, cols, :] += tap_grad(i, j)
+    h, w = xp_shape[1] - 2 * padding, xp_shape[2] - 2 * padding
+    return _nchw_grad(dxp, padding, (None, None, h, w))
+
+
 def conv2d(x, w, b=None, stride=1, padding=0):
     """2-D cross-correlation, PyTorch semantics.
 
@@ -65,17 +89,12 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     if x.ndim != 4 or w.ndim != 4:
         raise ValueError(f"conv2d takes x of shape (N, C, H, W) and w of shape (OC, C, kh, kw), "
                          f"got {x.shape} and {w.shape}")
-    n, c, h, wd = x.shape
+    n, c = x.shape[:2]
     oc, wc, kh, kw = w.shape
     if wc != c:
         raise ValueError(f"conv2d: input has {c} channels but the weight expects {wc} "
                          f"(x {x.shape}, w {w.shape})")
-    oh = _out_size(h, kh, stride, padding, "conv2d")
-    ow = _out_size(wd, kw, stride, padding, "conv2d")
-    xp = x.data.transpose(0, 2, 3, 1)                        # NHWC view
-    if padding:
-        xp = np.pad(xp, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    cols = _im2col(xp, kh, kw, stride, oh, ow)
+    cols, xp, oh, ow = im2col(x.data, kh, kw, stride, padding)
     w2 = w.data.transpose(0, 2, 3, 1).reshape(oc, kh * kw * c)
     out = cols @ w2.T
     if b is not None:
@@ -88,16 +107,13 @@ def conv2d(x, w, b=None, stride=1, padding=0):
         db = g2.sum(axis=0) if b is not None else None
         dx = None
         if x.requires_grad:
-            # col2im fused with dcols = G·W2, one tap at a time: each tap's (rows, C) block of
-            # dcols is G·W[:, :, i, j], added straight onto the pixels it came from. This never
-            # holds the whole dcols matrix, which is kh·kw times larger than the input.
+            # col2im fused with dcols = G·W2: tap (i, j)'s block of dcols is G·W[:, :, i, j]
             w_taps = w.data.transpose(2, 3, 0, 1)            # (kh, kw, OC, C)
-            dxp = np.zeros(xp.shape, dtype=grad.dtype)
             tap = np.empty((n * oh * ow, c), dtype=grad.dtype)    # one buffer for every tap
-            for i, j, rows, cols_ in _taps(kh, kw, stride, oh, ow):
-                np.matmul(g2, w_taps[i, j], out=tap)
-                dxp[:, rows, cols_, :] += tap.reshape(n, oh, ow, c)
-            dx = dxp[:, padding:padding + h, padding:padding + wd, :].transpose(0, 3, 1, 2)
+
+            def tap_grad(i, j):
+                return np.matmul(g2, w_taps[i, j], out=tap).reshape(n, oh, ow, c)
+            dx = col2im(tap_grad, xp.shape, kh, kw, stride, oh, ow, padding, grad.dtype)
         return (dx, np.ascontiguousarray(dw)) + ((db,) if b is not None else ())
 
     parents = (x, w) if b is None else (x, w, b)

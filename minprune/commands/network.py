@@ -4,11 +4,12 @@ the figures and a paragraph written from the numbers (the study itself is
 from __future__ import annotations
 
 
-COLUMNS = [("sparsity", "sparsity", "pct"), ("weights_kept", "weights kept", "int"),
-           ("compression", "compression", "x"), ("accuracy", "accuracy (no fine-tune)", "acc"),
-           ("accuracy_finetuned", "accuracy (fine-tuned)", "acc"),
-           ("dense_flops", "dense FLOPs", "int"), ("effective_flops", "effective FLOPs", "int")]
-COMPACT = ("compact_params", "params after compact", "int")     # unit and filter pruning
+COLUMNS = [("sparsity", "sparsity", "{:.1%}"), ("weights_kept", "weights kept", "{:,}"),
+           ("compression", "compression", "{:.1f}x"),
+           ("accuracy", "accuracy (no fine-tune)", "{:.4f}"),
+           ("accuracy_finetuned", "accuracy (fine-tuned)", "{:.4f}"),
+           ("dense_flops", "dense FLOPs", "{:,}"), ("effective_flops", "effective FLOPs", "{:,}")]
+COMPACT = ("compact_params", "params after compact", "{:,}")    # unit and filter pruning
 
 
 def figures(report, study, label, finetuned):

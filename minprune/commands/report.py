@@ -5,34 +5,8 @@ from __future__ import annotations
 import os
 
 from ..files import write_text_atomic
+from ..tables import markdown
 from .common import write_json
-
-
-def fmt(value, kind):
-    """The one place numbers become text, for both the report and the tests."""
-    if value is None:
-        return "-"
-    if kind == "pct":
-        return f"{100 * value:.1f}%"
-    if kind == "acc":
-        return f"{value:.4f}"
-    if kind == "int":
-        return f"{int(value):,}"
-    if kind == "x":
-        return f"{value:.1f}x"
-    if kind == "float":
-        return f"{value:.4g}"
-    return str(value)
-
-
-def markdown_table(rows, columns):
-    """``columns``: (key, header, kind) triples."""
-    lines = ["| " + " | ".join(h for _, h, _ in columns) + " |",
-             "|" + "|".join("---:" if k != "str" else "---" for _, _, k in columns) + "|"]
-    for row in rows:
-        lines.append("| " + " | ".join(fmt(row.get(key), kind) for key, _, kind in columns)
-                     + " |")
-    return "\n".join(lines)
 
 
 class Report:
@@ -50,7 +24,7 @@ class Report:
         if text:
             parts += [text, ""]
         if table is not None:
-            parts += [markdown_table(*table), ""]
+            parts += [markdown(*table), ""]
         for name, caption in figures:
             parts += [f"![{caption}]({name})", ""]
         self.sections.append("\n".join(parts))

@@ -2,8 +2,8 @@
 paragraph written from the numbers (the study itself is ``experiments.tree_study``)."""
 from __future__ import annotations
 
-COLUMNS = [("method", "tree", "str"), ("leaves", "leaves", "int"), ("depth", "depth", "int"),
-           ("train", "train score", "acc"), ("test", "test score", "acc")]
+COLUMNS = [("method", "tree", "{}"), ("leaves", "leaves", "{:,}"), ("depth", "depth", "{}"),
+           ("train", "train score", "{:.4f}"), ("test", "test score", "{:.4f}")]
 
 
 def parse_post(text):

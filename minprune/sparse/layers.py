@@ -11,7 +11,7 @@ import copy
 
 import numpy as np
 
-from ..autograd.conv import _im2col, _out_size, _taps
+from ..autograd.conv import col2im, im2col
 from ..autograd.tensor import Tensor
 from ..nn import layers as L
 from ..nn.module import Module, Parameter, Sequential
@@ -110,13 +110,11 @@ class SparseConv2d(_SparseWeight):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"SparseConv2d expects input of shape (N, {self.in_channels}, H, W),"
                              f" got {x.shape}")
-        n, c, h, w = x.shape
+        n, c = x.shape[:2]
         k, s, p = self.kernel_size, self.stride, self.padding
-        oh, ow = _out_size(h, k, s, p, "SparseConv2d"), _out_size(w, k, s, p, "SparseConv2d")
-        xp = x.data.transpose(0, 2, 3, 1).astype(self.values.dtype, copy=False)
-        if p:
-            xp = np.pad(xp, ((0, 0), (p, p), (p, p), (0, 0)))
-        colst = np.ascontiguousarray(_im2col(xp, k, k, s, oh, ow).T)  # (k·k·c, N·OH·OW)
+        cols, xp, oh, ow = im2col(x.data.astype(self.values.dtype, copy=False), k, k, s, p,
+                                  "SparseConv2d")
+        colst = np.ascontiguousarray(cols.T)                 # (k·k·c, N·OH·OW)
         yt, product_backward = self._product(x.requires_grad, colst)
         out = yt.reshape(self.out_channels, n, oh, ow).transpose(1, 0, 2, 3)
         if self.bias is not None:
@@ -127,12 +125,10 @@ class SparseConv2d(_SparseWeight):
             gt = grad.transpose(1, 0, 2, 3).reshape(self.out_channels, n * oh * ow)
             dcolst, dvalues = product_backward(gt)
             dx = None
-            if dcolst is not None:                       # col2im, one tap at a time
+            if dcolst is not None:
                 taps = dcolst.reshape(k, k, c, n, oh, ow)
-                dxp = np.zeros(xp.shape, dtype=grad.dtype)
-                for i, j, rows, cols in _taps(k, k, s, oh, ow):
-                    dxp[:, rows, cols, :] += taps[i, j].transpose(1, 2, 3, 0)
-                dx = dxp[:, p:p + h, p:p + w, :].transpose(0, 3, 1, 2)
+                dx = col2im(lambda i, j: taps[i, j].transpose(1, 2, 3, 0), xp.shape, k, k, s,
+                            oh, ow, p, grad.dtype)
             grads = (dx, dvalues)
             return grads + ((grad.sum(axis=(0, 2, 3)),) if bias is not None else ())
         parents = (x, self.values) + ((bias,) if bias is not None else ())
