@@ -29,7 +29,7 @@ QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
 
 # %%
 if QUICK:
-    (X, y), (X_test, y_test) = data.load_glyph_digits(3000, 1000, seed=0)
+    (X, y), (X_test, y_test) = data.load_glyph_digits(3000, 1000, rng=0)
 else:
     (X, y), (X_test, y_test) = data.load_glyph_digits()
 model = models.lenet_300_100(rng=0)

@@ -26,7 +26,7 @@ QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
 # ## 1. A small network on glyph digits
 
 # %%
-(X, y), (X_test, y_test) = data.load_glyph_digits(2000 if QUICK else 10000, 1000, seed=1)
+(X, y), (X_test, y_test) = data.load_glyph_digits(2000 if QUICK else 10000, 1000, rng=1)
 # Criteria are calibrated on training samples held out from training, never on the test set.
 (X, y), calibration = data.calibration_split(X, y, 300)
 model = models.mlp([784, 64, 32, 10], rng=0)

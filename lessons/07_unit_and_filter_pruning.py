@@ -40,7 +40,7 @@ assert [layer.name for layer in unit_layers] == ["1", "3"]        # output layer
 # (its 4x4 feature map after pooling): those 16 columns belong to the filter's group.
 
 # %%
-(X, y), (X_test, y_test) = data.load_glyph_digits(1500 if QUICK else 20000, 500, seed=2)
+(X, y), (X_test, y_test) = data.load_glyph_digits(1500 if QUICK else 20000, 500, rng=2)
 net = models.lenet5(rng=0)
 fit(net, X, y, epochs=1 if QUICK else 3, batch_size=64, rng=0,
     optimizer=optim.SGD(net.parameters(), lr=0.05, momentum=0.9))

@@ -27,7 +27,7 @@ TARGET = 0.95
 EPOCHS = 1 if QUICK else 4                 # the retraining budget every schedule gets
 
 if QUICK:
-    (X, y), (X_test, y_test) = data.load_glyph_digits(3000, 1000, seed=0)
+    (X, y), (X_test, y_test) = data.load_glyph_digits(3000, 1000, rng=0)
 else:
     (X, y), (X_test, y_test) = data.load_glyph_digits()
 val = (X_test, y_test)

@@ -24,7 +24,7 @@ from minprune.prune import regularizers as R
 QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
 EPOCHS = 1 if QUICK else 6
 if QUICK:
-    (X, y), (X_test, y_test) = data.load_glyph_digits(3000, 1000, seed=0)
+    (X, y), (X_test, y_test) = data.load_glyph_digits(3000, 1000, rng=0)
 else:
     (X, y), (X_test, y_test) = data.load_glyph_digits()
 

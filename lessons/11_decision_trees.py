@@ -64,8 +64,8 @@ assert abs(stump.tree_.threshold[0] - best[1]) < 1e-6
 # ## 3. A whole tree, printed
 
 # %%
-X, y = make_classification(1200, 10, n_informative=4, n_redundant=2, flip_y=0.25, seed=0)
-X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, seed=0)
+X, y = make_classification(1200, 10, n_informative=4, n_redundant=2, flip_y=0.25, random_state=0)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, random_state=0)
 small = tree.DecisionTreeClassifier(max_depth=2).fit(X_train, y_train)
 print(tree.export_text(small))
 assert small.get_n_leaves() == 4

@@ -23,8 +23,8 @@ from minprune.data import checkerboard, make_classification, train_test_split
 QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
 
 X, y = make_classification(1500 if QUICK else 4000, 10, n_informative=4, n_redundant=2,
-                           flip_y=0.25, seed=1)
-X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, seed=1)
+                           flip_y=0.25, random_state=1)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, random_state=1)
 
 # %% [markdown]
 # ## 1. One rule at a time
@@ -57,8 +57,8 @@ assert max(e.score(X_test, y_test) for e in results.values()) > full.score(X_tes
 # finds the pattern in two levels.
 
 # %%
-X2, y2 = checkerboard(800, tiles=2, noise=0.1, seed=0)     # fuzzy borders
-X2_train, X2_test, y2_train, y2_test = train_test_split(X2, y2, test_size=0.5, seed=0)
+X2, y2 = checkerboard(800, tiles=2, noise=0.1, rng=0)     # fuzzy borders
+X2_train, X2_test, y2_train, y2_test = train_test_split(X2, y2, test_size=0.5, random_state=0)
 stopped = tree.DecisionTreeClassifier(min_impurity_decrease=0.01).fit(X2_train, y2_train)
 grown = tree.DecisionTreeClassifier().fit(X2_train, y2_train)
 pruned = tree.prune_ccp(grown, 0.01)

@@ -22,9 +22,9 @@ from minprune.data import make_classification, train_test_split
 QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
 
 X, y = make_classification(1500 if QUICK else 4000, 10, n_informative=4, n_redundant=2,
-                           flip_y=0.2, seed=2)
-X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=0.3, seed=2)
-X_train, X_prune, y_train, y_prune = train_test_split(X_rest, y_rest, test_size=0.3, seed=2)
+                           flip_y=0.2, random_state=2)
+X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=0.3, random_state=2)
+X_train, X_prune, y_train, y_prune = train_test_split(X_rest, y_rest, test_size=0.3, random_state=2)
 full = tree.DecisionTreeClassifier().fit(X_train, y_train)
 print(f"full tree: {full.get_n_leaves()} leaves, depth {full.get_depth()}, "
       f"test accuracy {full.score(X_test, y_test):.3f}")
@@ -36,7 +36,7 @@ print(f"full tree: {full.get_n_leaves()} leaves, depth {full.get_depth()}, "
 # (cost-complexity uses an α chosen by cross-validation below).
 
 # %%
-alpha, table = tree.select_ccp_alpha(X_train, y_train, cv=5, rule="1se", seed=0)
+alpha, table = tree.select_ccp_alpha(X_train, y_train, cv=5, rule="1se", rng=0)
 methods = {
     "cost-complexity (1-SE)": tree.prune_ccp(full, alpha),
     "reduced-error": tree.prune_reduced_error(full, X_prune, y_prune),

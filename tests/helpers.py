@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from minprune import Tensor, models, nn, prune
+from minprune import models, nn
 from minprune.prune.groups import prunable_layers
 
 

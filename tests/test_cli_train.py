@@ -27,7 +27,7 @@ def test_train_writes_model_metrics_and_curve(tmp_path):
     assert metrics["n_train"] == 256 and len(metrics["history"]["val_accuracy"]) == 1
     assert "epoch" in done.stdout and "train loss" in done.stdout
     model = minprune.load(out / "model.npz")
-    (_, _), (Xt, yt) = minprune.data.load_glyph_digits(256, 64, seed=0, cache=False)
+    (_, _), (Xt, yt) = minprune.data.load_glyph_digits(256, 64, rng=0, cache=False)
     acc = minprune.nn.evaluate(model, Xt, yt)["accuracy"]
     assert acc == pytest.approx(metrics["history"]["val_accuracy"][-1])
     assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"

@@ -133,34 +133,34 @@ def test_csv_errors_name_line_and_column(tmp_path, body, match):
 def test_stratified_split_keeps_class_shares():
     y = np.repeat([0, 1, 2], [50, 30, 20])
     X = np.arange(100)[:, None]
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, seed=1)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=1)
     assert len(Xte) == 20 and np.bincount(yte).tolist() == [10, 6, 4]
     assert sorted(np.concatenate([Xtr, Xte]).ravel().tolist()) == list(range(100))
-    again = train_test_split(X, y, test_size=0.2, seed=1)
+    again = train_test_split(X, y, test_size=0.2, random_state=1)
     assert np.array_equal(again[1], Xte)
 
 
 @pytest.mark.parametrize("make", [synthetic.two_moons, synthetic.spirals, synthetic.blobs,
                                   synthetic.checkerboard])
 def test_synthetic_sets_are_seeded(make):
-    a, b = make(100, seed=5), make(100, seed=5)
+    a, b = make(100, rng=5), make(100, rng=5)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-    assert len(a[0]) == 100 and not np.array_equal(a[0], make(100, seed=6)[0])
+    assert len(a[0]) == 100 and not np.array_equal(a[0], make(100, rng=6)[0])
 
 
 def test_make_classification_structure():
     X, y = synthetic.make_classification(2000, 10, n_informative=3, n_redundant=2, flip_y=0.0,
-                                         seed=0)
+                                         random_state=0)
     assert X.shape == (2000, 10) and set(np.unique(y)) == {0, 1}
     redundant = X[:, 3:5]
     coef, *_ = np.linalg.lstsq(X[:, :3], redundant, rcond=None)
     np.testing.assert_allclose(X[:, :3] @ coef, redundant, atol=1e-9)  # linear combinations
     _, y_noisy = synthetic.make_classification(2000, 10, n_informative=3, n_redundant=2,
-                                               flip_y=0.5, seed=0)
+                                               flip_y=0.5, random_state=0)
     assert 0.15 < np.mean(y != y_noisy) < 0.35     # about half relabelled, half by chance kept
 
 
 def test_make_regression_is_linear_plus_noise():
-    X, y, coef = synthetic.make_regression(300, 6, n_informative=3, noise=0.0, seed=0)
+    X, y, coef = synthetic.make_regression(300, 6, n_informative=3, noise=0.0, random_state=0)
     np.testing.assert_allclose(X @ coef, y)
     assert np.count_nonzero(coef) == 3

@@ -8,7 +8,7 @@ from minprune.prune import schedules
 
 
 def problem():
-    X, y = make_classification(600, 20, n_informative=8, n_redundant=4, n_classes=3, seed=0)
+    X, y = make_classification(600, 20, n_informative=8, n_redundant=4, n_classes=3, random_state=0)
     X = X.astype(np.float32)
     return (X[:400], y[:400]), (X[400:], y[400:])
 

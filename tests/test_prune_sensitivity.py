@@ -8,7 +8,7 @@ from minprune.data import make_classification
 
 @pytest.fixture(scope="module")
 def trained():
-    X, y = make_classification(600, 20, n_informative=8, n_redundant=4, n_classes=3, seed=0)
+    X, y = make_classification(600, 20, n_informative=8, n_redundant=4, n_classes=3, random_state=0)
     X = X.astype(np.float32)
     model = models.mlp([20, 64, 32, 3], rng=0)
     nn.fit(model, X, y, epochs=8, optimizer=nn.optim.SGD(model.parameters(), lr=0.05,
@@ -77,5 +77,5 @@ def test_prune_per_layer_reaches_each_level(trained):
 
 def test_bad_levels_are_refused(trained):
     model, X, y = trained
-    with pytest.raises(ValueError, match="sparsities must be numbers in"):
+    with pytest.raises(ValueError, match="sparsities must be a number in"):
         prune.layer_sensitivity(model, X, y, sparsities=(0.5, 1.0))

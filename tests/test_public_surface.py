@@ -23,14 +23,14 @@ def test_lazy_subpackages_load_on_first_use():
 def test_unknown_attribute_is_an_attribute_error():
     import minprune
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        getattr(minprune, "nope")
+        minprune.nope  # noqa: B018
 
 
 def test_calibration_split_holds_training_samples_out():
     from minprune.data import calibration_split
     X = np.arange(100, dtype=np.float32).reshape(50, 2)
     y = np.arange(50)
-    (X_fit, y_fit), (X_cal, y_cal) = calibration_split(X, y, 10, seed=3)
+    (X_fit, y_fit), (X_cal, y_cal) = calibration_split(X, y, 10, rng=3)
     assert len(y_cal) == 10 and len(y_fit) == 40
     assert not set(y_cal) & set(y_fit) and set(y_cal) | set(y_fit) == set(y)
     with pytest.raises(ValueError, match="n_calibration must be between 1 and 49"):

@@ -61,7 +61,7 @@ def test_string_labels_and_probabilities():
 
 
 def test_pre_pruning_rules_hold():
-    X, y = make_classification(800, 6, n_informative=3, flip_y=0.2, seed=0)
+    X, y = make_classification(800, 6, n_informative=3, flip_y=0.2, random_state=0)
     t = tree.DecisionTreeClassifier(max_depth=4).fit(X, y)
     assert t.get_depth() <= 4
     t = tree.DecisionTreeClassifier(min_samples_leaf=25).fit(X, y).tree_
@@ -74,14 +74,14 @@ def test_pre_pruning_rules_hold():
 
 def test_horizon_effect_on_xor():
     """A greedy pre-pruning rule stops on XOR (no single split helps); a full tree does not."""
-    X, y = checkerboard(400, tiles=2, seed=0)
+    X, y = checkerboard(400, tiles=2, rng=0)
     stopped = tree.DecisionTreeClassifier(min_impurity_decrease=0.01).fit(X, y)
     full = tree.DecisionTreeClassifier().fit(X, y)
     assert full.score(X, y) == 1.0 and stopped.score(X, y) < full.score(X, y)
 
 
 def test_regressor_predicts_leaf_means_and_scores():
-    X, y, _ = make_regression(300, 4, n_informative=2, noise=1.0, seed=0)
+    X, y, _ = make_regression(300, 4, n_informative=2, noise=1.0, random_state=0)
     est = tree.DecisionTreeRegressor(max_depth=5).fit(X, y)
     leaves = est.apply(X)
     for leaf in np.unique(leaves)[:5]:
@@ -91,7 +91,7 @@ def test_regressor_predicts_leaf_means_and_scores():
 
 def test_export_text_matches_scikit_learn():
     from sklearn.tree import DecisionTreeClassifier, export_text
-    X, y = make_classification(300, 4, n_informative=3, n_redundant=0, flip_y=0, seed=3)
+    X, y = make_classification(300, 4, n_informative=3, n_redundant=0, flip_y=0, random_state=3)
     ours = tree.DecisionTreeClassifier(max_depth=2).fit(X, y)
     theirs = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y)
     if ours.n_tied_splits_ == 0:
@@ -100,7 +100,7 @@ def test_export_text_matches_scikit_learn():
 
 
 def test_plot_tree_draws(tmp_path):
-    X, y = make_classification(200, 4, n_informative=2, seed=0)
+    X, y = make_classification(200, 4, n_informative=2, random_state=0)
     ax = tree.plot_tree(tree.DecisionTreeClassifier(max_depth=3).fit(X, y))
     ax.figure.savefig(tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 1000
@@ -108,7 +108,7 @@ def test_plot_tree_draws(tmp_path):
 
 @pytest.mark.parametrize("cls", [tree.DecisionTreeClassifier, tree.DecisionTreeRegressor])
 def test_save_and_load_trees(cls, tmp_path):
-    X, y = make_classification(200, 4, n_informative=2, seed=0)
+    X, y = make_classification(200, 4, n_informative=2, random_state=0)
     est = cls(max_depth=4).fit(X, y)
     minprune.save(est, tmp_path / "t.npz")
     back = minprune.load(tmp_path / "t.npz")

@@ -103,7 +103,7 @@ def errors_of(est, t, collapse, X, y):
 
 
 def test_reduced_error_is_optimal_on_its_pruning_set():
-    X, y = make_classification(400, 5, n_informative=3, flip_y=0.25, seed=1)
+    X, y = make_classification(400, 5, n_informative=3, flip_y=0.25, random_state=1)
     est = tree.DecisionTreeClassifier(max_leaf_nodes=9).fit(X[:200], y[:200])
     Xv, yv = X[200:], y[200:]
     pruned = tree.prune_reduced_error(est, Xv, yv)
@@ -140,7 +140,7 @@ PRUNERS = {
 @pytest.mark.parametrize("name", list(PRUNERS))
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_pruners_return_a_pruned_subtree_and_leave_the_input_alone(name, seed):
-    X, y = make_classification(500, 6, n_informative=3, flip_y=0.2, seed=seed)
+    X, y = make_classification(500, 6, n_informative=3, flip_y=0.2, random_state=seed)
     est = tree.DecisionTreeClassifier().fit(X[:300], y[:300])
     before = [a.copy() for a in est.tree_.arrays()]
     pruned = PRUNERS[name](est, X[300:], y[300:])
@@ -153,7 +153,7 @@ def test_pruners_return_a_pruned_subtree_and_leave_the_input_alone(name, seed):
 
 
 def test_subtree_raising_keeps_a_consistent_tree():
-    X, y = make_classification(600, 6, n_informative=3, flip_y=0.2, seed=4)
+    X, y = make_classification(600, 6, n_informative=3, flip_y=0.2, random_state=4)
     est = tree.DecisionTreeClassifier(min_samples_leaf=3).fit(X, y)
     raised = tree.prune_error_based(est, X=X, y=y, subtree_raising=True)
     plain = tree.prune_error_based(est)
@@ -164,9 +164,9 @@ def test_subtree_raising_keeps_a_consistent_tree():
 
 
 def test_select_ccp_alpha_table_and_rules():
-    X, y = make_classification(400, 6, n_informative=3, flip_y=0.2, seed=3)
-    a_min, table = tree.select_ccp_alpha(X, y, cv=5, rule="min", seed=0)
-    a_1se, _ = tree.select_ccp_alpha(X, y, cv=5, rule="1se", seed=0)
+    X, y = make_classification(400, 6, n_informative=3, flip_y=0.2, random_state=3)
+    a_min, table = tree.select_ccp_alpha(X, y, cv=5, rule="min", rng=0)
+    a_1se, _ = tree.select_ccp_alpha(X, y, cv=5, rule="1se", rng=0)
     assert a_1se >= a_min
     assert {"alpha", "leaves", "cv_error", "cv_se"} == set(table[0])
     errors = [r["cv_error"] for r in table]

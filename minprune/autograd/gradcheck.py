@@ -21,7 +21,7 @@ def numerical_grad(f, x, eps=1e-6):
     return grad
 
 
-def check_grad(fn, *arrays, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
+def check_grad(fn, *arrays, eps=1e-6, rtol=1e-5, atol=1e-7, rng=0):
     """Compare the autograd gradients of ``fn`` with central differences.
 
     Parameters
@@ -41,7 +41,7 @@ def check_grad(fn, *arrays, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0):
         nonlocal weights
         out = fn(*values)
         if weights is None:
-            weights = np.random.default_rng(seed).standard_normal(out.shape)
+            weights = np.random.default_rng(rng).standard_normal(out.shape)
         return (out * weights).sum() if out.size != 1 else out.sum()
 
     inputs = [Tensor(a, requires_grad=True) for a in arrays]

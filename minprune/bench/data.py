@@ -22,10 +22,10 @@ def run(threads=1, n=60000, out=print):
         glyphs.base_glyphs()
         t_fonts = time.perf_counter() - t0
         t0 = time.perf_counter()
-        (X, _), _ = load_glyph_digits(n, 0, seed=0)
+        (X, _), _ = load_glyph_digits(n, 0, rng=0)
         t_cold = time.perf_counter() - t0
         t0 = time.perf_counter()
-        load_glyph_digits(n, 0, seed=0)
+        load_glyph_digits(n, 0, rng=0)
         t_cached = time.perf_counter() - t0
         rows += [{"what": "render the font glyphs", "seconds": t_fonts, "rate": None},
                  {"what": f"glyph digits, {n:,} generated + cached", "seconds": t_cold,

@@ -28,7 +28,7 @@ def run(threads=1, n=100_000, repeat=3, path=True, out=print):
     from .. import tree
     from ..data import make_classification, make_regression
     out(machine_line(threads))
-    X, y = make_classification(n, 20, n_informative=10, n_redundant=5, flip_y=0.1, seed=0)
+    X, y = make_classification(n, 20, n_informative=10, n_redundant=5, flip_y=0.1, random_state=0)
     rows = []
     t_ours, ours = _best_of(lambda: tree.DecisionTreeClassifier().fit(X, y), repeat)
     t_sk, theirs = _best_of(lambda: sk.DecisionTreeClassifier(random_state=0).fit(X, y),
@@ -40,7 +40,7 @@ def run(threads=1, n=100_000, repeat=3, path=True, out=print):
     t_sk, _ = _best_of(lambda: theirs.predict(Xq), repeat)
     rows.append({"task": f"predict {len(Xq):,} samples", "minprune": t_ours, "sklearn": t_sk})
     if path:
-        Xr, yr, _ = make_regression(n, 10, n_informative=5, noise=10.0, seed=0)
+        Xr, yr, _ = make_regression(n, 10, n_informative=5, noise=10.0, random_state=0)
         reg = tree.DecisionTreeRegressor().fit(Xr, yr)
         sk_reg = sk.DecisionTreeRegressor(random_state=0).fit(Xr, yr)
         tree.cost_complexity_path(reg)                      # compile outside the timing

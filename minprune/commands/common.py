@@ -23,11 +23,11 @@ def prepare_out(path, force):
 
 
 def usage(call, *args, **kwargs):
-    """``call(*args, **kwargs)``, with a ValueError, TypeError or FileNotFoundError turned into
-    a ``UsageError`` carrying the library's own message."""
+    """``call(*args, **kwargs)``, with a ValueError or FileNotFoundError (bad input, found by
+    the library) turned into a ``UsageError`` carrying the library's own message."""
     try:
         return call(*args, **kwargs)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
 
 

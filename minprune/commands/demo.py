@@ -50,7 +50,7 @@ def run(args, out=print):
 
     out("[4/4] decision trees on a noisy classification set")
     X, y = make_classification(2000 if args.quick else 6000, 10, n_informative=4, n_redundant=2,
-                               flip_y=0.2, seed=args.seed)
+                               flip_y=0.2, random_state=args.seed)
     grown = tree_study(TreeConfig(criterion="gini", seed=args.seed), X, y, out)
     trees.figures(report, grown)
     report.add("Pruning a decision tree", trees.paragraph(grown.rows)

@@ -38,7 +38,7 @@ def make_optimizer(name, params, lr):
 def load_data(args):
     from ..data import load_dataset
     return usage(load_dataset, args.dataset, n_train=args.n_train, n_test=args.n_test,
-                 seed=args.seed)
+                 rng=args.seed)
 
 
 class EpochTable:

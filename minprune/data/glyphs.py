@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from ..checks import integer
 from ..files import cache_dir, write_npz_atomic
 
 FONT_FILES = (
@@ -168,25 +169,23 @@ def _finish(rng, img):
     return np.clip(img, 0, 1, out=img)
 
 
-def glyph_digits(n_samples, *, size=28, seed=0, chunk=4096):
+def glyph_digits(n_samples, *, size=28, rng=0, chunk=4096):
     """Generate ``n_samples`` glyph-digit images.
 
     Parameters
     ----------
     n_samples : int
     size : int, side of the square images (28 as MNIST).
-    seed : int, the whole set is a function of it.
+    rng : int seed (or a seed sequence or Generator); the whole set is a function of it.
 
     Returns
     -------
     X : ndarray of shape (n_samples, 1, size, size), float32 in [0, 1]
     y : ndarray of shape (n_samples,), int64, classes balanced (counts differ by at most 1).
     """
-    if not isinstance(n_samples, (int, np.integer)) or n_samples < 0:
-        raise ValueError(f"n_samples must be a non-negative integer, got {n_samples!r}")
-    if not isinstance(size, (int, np.integer)) or size < 8:
-        raise ValueError(f"size must be an integer >= 8, got {size!r}")
-    rng = np.random.default_rng(seed)
+    integer("n_samples", n_samples, 0)
+    integer("size", size, 8)
+    rng = np.random.default_rng(rng)
     canvases, digits, centres, sizes = base_glyphs()
     y = rng.permutation(np.arange(n_samples) % 10).astype(np.int64)
     by_digit = [np.flatnonzero(digits == d) for d in range(10)]
@@ -203,22 +202,24 @@ def glyph_digits(n_samples, *, size=28, seed=0, chunk=4096):
     return X, y
 
 
-def load_glyph_digits(n_train=60000, n_test=10000, seed=0, *, cache=True):
+def load_glyph_digits(n_train=60000, n_test=10000, rng=0, *, cache=True):
     """Train and test glyph digits, cached on disk (``minprune.files.cache_dir()``).
 
-    The test set is drawn with a different seed stream, so it never repeats training images.
+    ``rng`` is an int seed (the cache is keyed by it). The test set is drawn with a different
+    seed stream, so it never repeats training images.
 
     Returns ``(X_train, y_train), (X_test, y_test)``; X float32 (n, 1, 28, 28), y int64.
     """
-    path = os.path.join(cache_dir(), f"glyph_digits_v{VERSION}_{n_train}_{n_test}_{seed}.npz")
+    integer("rng", rng, 0)
+    path = os.path.join(cache_dir(), f"glyph_digits_v{VERSION}_{n_train}_{n_test}_{rng}.npz")
     if cache and os.path.exists(path):
         try:
             with np.load(path, allow_pickle=False) as f:
                 return (f["X_train"], f["y_train"]), (f["X_test"], f["y_test"])
         except (OSError, ValueError, KeyError):
             pass                                              # a damaged cache: regenerate
-    X_train, y_train = glyph_digits(n_train, seed=[seed, 0])
-    X_test, y_test = glyph_digits(n_test, seed=[seed, 1])
+    X_train, y_train = glyph_digits(n_train, rng=[rng, 0])
+    X_test, y_test = glyph_digits(n_test, rng=[rng, 1])
     if cache:
         write_npz_atomic(path, X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test)
     return (X_train, y_train), (X_test, y_test)

@@ -69,7 +69,7 @@ def load_csv(path, target, *, delimiter=","):
     return X, y, feature_names, class_names
 
 
-def train_test_split(X, y, test_size=0.25, seed=0, stratify=True):
+def train_test_split(X, y, test_size=0.25, random_state=0, stratify=True):
     """Split into ``(X_train, X_test, y_train, y_test)``.
 
     test_size : float in (0, 1) (a fraction) or int (a count).
@@ -87,7 +87,7 @@ def train_test_split(X, y, test_size=0.25, seed=0, stratify=True):
         n_test = int(test_size)
     if not 0 < n_test < n:
         raise ValueError(f"test_size gives {n_test} test samples out of {n}; need 1 to {n - 1}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     if stratify and y.dtype.kind in "iu":
         # Each class gives its share, largest remainders first, so the total is exact.
         classes, counts = np.unique(y, return_counts=True)

@@ -55,7 +55,7 @@ def sgd(params, lr):
     return optim.SGD(params, lr=lr, momentum=0.9)
 
 
-def build_model(name, X, n_classes, hidden, seed):
+def build_model(name, X, n_classes, hidden, rng):
     """The model ``name`` for inputs like ``X``; ValueError for a model that cannot take them."""
     from .. import models
     if name not in MODELS:
@@ -67,9 +67,9 @@ def build_model(name, X, n_classes, hidden, seed):
                              f"of shape {X.shape[1:]}; use model mlp")
         if n_classes > 10:
             raise ValueError(f"model {name} has 10 outputs, the dataset has {n_classes} classes")
-        return getattr(models, name)(rng=seed)
+        return getattr(models, name)(rng=rng)
     n_in = int(np.prod(X.shape[1:]))
-    return models.mlp([n_in, *hidden, max(n_classes, 2)], rng=seed)
+    return models.mlp([n_in, *hidden, max(n_classes, 2)], rng=rng)
 
 
 def prepare(config):
@@ -77,7 +77,7 @@ def prepare(config):
     from .. import load
     from ..data import calibration_split, load_dataset
     (X, y), (Xt, yt) = load_dataset(config.dataset, n_train=config.n_train,
-                                    n_test=config.n_test, seed=config.seed)
+                                    n_test=config.n_test, rng=config.seed)
     n_calibration = min(config.n_calibration, max(1, len(X) // 10))   # at most a tenth
     train, calibration = calibration_split(X, y, n_calibration, config.seed)
     if config.load:

@@ -60,14 +60,14 @@ def check(config, y):
     return config.criterion or allowed[0]
 
 
-def split_three(X, y, seed):
+def split_three(X, y, rng):
     """Train / validation / test = 50 / 25 / 25%."""
     from ..data import train_test_split
     stratify = is_classification(y)
-    X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=0.25, seed=seed,
+    X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=0.25, random_state=rng,
                                                       stratify=stratify)
     X_train, X_val, y_train, y_val = train_test_split(X_rest, y_rest, test_size=1 / 3,
-                                                      seed=seed, stratify=stratify)
+                                                      random_state=rng, stratify=stratify)
     return (X_train, y_train), (X_val, y_val), (X_test, y_test)
 
 

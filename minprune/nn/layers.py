@@ -11,13 +11,13 @@ import numpy as np
 
 from ..autograd import functional as F
 from ..autograd import ops
+from ..checks import integer
 from .init import as_rng, kaiming_uniform, uniform
 from .module import Module, Parameter, masked
 
 
 def _check_positive(name, value, layer):
-    if not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
+    integer(f"{layer}: {name}", value, 1)
 
 
 class Linear(Module):

@@ -7,8 +7,8 @@ each measurement: the analysis changes nothing.
 """
 from __future__ import annotations
 
-import numpy as np
 
+from ..checks import fraction
 from ..nn.train import evaluate
 from ..tables import table
 from .criteria import Scores, scores
@@ -73,8 +73,7 @@ def layer_sensitivity(model, X, y, sparsities=(0.25, 0.5, 0.75, 0.9, 0.95), *,
     Returns a ``Sensitivity``.
     """
     for s in sparsities:
-        if not isinstance(s, (int, float, np.floating)) or not 0 <= s < 1:
-            raise ValueError(f"sparsities must be numbers in [0, 1), got {s!r}")
+        fraction("each of sparsities", s)
     baseline = evaluate(model, X, y)
     saved = snapshot(model)
     all_scores = scores(model, criterion, granularity, data, p=p, rng=rng)

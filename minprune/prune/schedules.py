@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import fraction, integer
 from ..nn.init import as_rng
 from ..nn.train import evaluate, fit
 from ..tables import table
@@ -37,13 +38,11 @@ class ScheduleResult:
 
 
 def _check_positive_int(name, value):
-    if not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    integer(name, value, 1)
 
 
 def _check_sparsity(sparsity):
-    if not isinstance(sparsity, (float, int, np.floating)) or not 0 <= sparsity < 1:
-        raise ValueError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
+    fraction("sparsity", sparsity)
 
 
 def iterative_levels(sparsity, steps):

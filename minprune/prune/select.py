@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import fraction, integer, one_of
+
 SCOPES = ("local", "global")
 
 
@@ -38,12 +40,9 @@ class Selection:
 
 
 def _check(sparsity, scope, min_keep):
-    if not isinstance(sparsity, (float, int, np.floating)) or not 0 <= sparsity < 1:
-        raise ValueError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
-    if scope not in SCOPES:
-        raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
-    if not isinstance(min_keep, (int, np.integer)) or min_keep < 0:
-        raise ValueError(f"min_keep must be a non-negative integer, got {min_keep!r}")
+    fraction("sparsity", sparsity)
+    one_of("scope", scope, SCOPES)
+    integer("min_keep", min_keep, 0)
 
 
 def _prune_lowest(order, layer_of, count, limit):

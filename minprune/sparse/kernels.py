@@ -41,6 +41,8 @@ import types
 
 import numpy as np
 from numba import njit, prange
+
+from ..checks import integer
 from numba.core import config as numba_config
 
 # Unsigned offsets: ``k + 1`` with an unsigned k and a plain 1 would be a signed sum again.
@@ -223,8 +225,7 @@ _threads = 1
 def set_threads(n):
     """Use ``n`` threads in the sparse kernels (1 = serial, the default; see module notes)."""
     global _threads
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"threads must be a positive integer, got {n!r}")
+    integer("threads", n, 1)
     if n > 1:
         import numba
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from ..checks import integer, one_of
 from .heap import pop, sift, sift_down
 
 
@@ -154,7 +155,7 @@ def prune_ccp(est, alpha, risk="impurity"):
     return est._with_tree(tree.subtree(keep_as_leaf), trace)
 
 
-def select_ccp_alpha(X, y, cv=5, rule="min", seed=0, estimator=None, risk="impurity"):
+def select_ccp_alpha(X, y, cv=5, rule="min", rng=0, estimator=None, risk="impurity"):
     """Choose α by k-fold cross-validation over the path (Breiman et al. 1984; rpart's table).
 
     The candidates are the geometric means of consecutive alphas of the full-data path (the
@@ -166,10 +167,8 @@ def select_ccp_alpha(X, y, cv=5, rule="min", seed=0, estimator=None, risk="impur
     (misclassification rate, or MSE for a regressor), cv_se.
     """
     from .estimator import DecisionTreeClassifier
-    if rule not in ("min", "1se"):
-        raise ValueError(f"rule must be 'min' or '1se', got {rule!r}")
-    if not isinstance(cv, (int, np.integer)) or cv < 2:
-        raise ValueError(f"cv must be an integer >= 2, got {cv!r}")
+    one_of("rule", rule, ("min", "1se"))
+    integer("cv", cv, 2)
     X, y = np.asarray(X), np.asarray(y)
     estimator = estimator if estimator is not None else DecisionTreeClassifier()
     make = lambda: type(estimator)(**estimator.get_params())
@@ -177,7 +176,7 @@ def select_ccp_alpha(X, y, cv=5, rule="min", seed=0, estimator=None, risk="impur
     path = cost_complexity_path(full, risk)
     a = path.ccp_alphas
     candidates = np.append(np.sqrt(a[:-1] * a[1:]), a[-1])
-    folds = np.array_split(np.random.default_rng(seed).permutation(len(X)), cv)
+    folds = np.array_split(np.random.default_rng(rng).permutation(len(X)), cv)
     errors = np.zeros((cv, len(candidates)))
     classify = hasattr(full, "classes_")
     for k, test in enumerate(folds):

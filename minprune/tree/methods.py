@@ -10,7 +10,7 @@ from . import ccp, postprune
 
 @dataclass(frozen=True)
 class PostPruner:
-    """``run(full, train, val, seed)`` returns ``(pruned estimator, info)``; ``train`` and
+    """``run(full, train, val, rng)`` returns ``(pruned estimator, info)``; ``train`` and
     ``val`` are (X, y) pairs. ``classification_only``: it counts misclassifications."""
     name: str
     label: str
@@ -18,8 +18,8 @@ class PostPruner:
     classification_only: bool = False
 
 
-def _ccp(full, train, val, seed):
-    alpha, table = ccp.select_ccp_alpha(*train, cv=5, rule="1se", seed=seed,
+def _ccp(full, train, val, rng):
+    alpha, table = ccp.select_ccp_alpha(*train, cv=5, rule="1se", rng=rng,
                                         estimator=type(full)(**full.get_params()))
     return ccp.prune_ccp(full, alpha), {"alpha": alpha, "cv_table": table}
 
@@ -27,13 +27,13 @@ def _ccp(full, train, val, seed):
 POST_PRUNERS = {p.name: p for p in (
     PostPruner("ccp", "cost-complexity (CV, 1-SE)", _ccp),
     PostPruner("rep", "reduced-error",
-               lambda full, train, val, seed: (postprune.prune_reduced_error(full, *val), {})),
+               lambda full, train, val, rng: (postprune.prune_reduced_error(full, *val), {})),
     PostPruner("pep", "pessimistic",
-               lambda full, train, val, seed: (postprune.prune_pessimistic(full), {}), True),
+               lambda full, train, val, rng: (postprune.prune_pessimistic(full), {}), True),
     PostPruner("ebp", "error-based (C4.5)",
-               lambda full, train, val, seed: (postprune.prune_error_based(full, confidence=0.25),
+               lambda full, train, val, rng: (postprune.prune_error_based(full, confidence=0.25),
                                                {}), True),
     PostPruner("mep", "minimum-error (m=2)",
-               lambda full, train, val, seed: (postprune.prune_minimum_error(full, m=2.0), {}),
+               lambda full, train, val, rng: (postprune.prune_minimum_error(full, m=2.0), {}),
                True),
 )}
