@@ -10,7 +10,7 @@ def new_figure(width=5.0, height=3.5):
     """A figure that needs no GUI backend (drawn with Agg, whatever pyplot is set to)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height), layout="constrained")   # labels never overlap
     FigureCanvasAgg(fig)
     return fig
 
@@ -44,14 +44,19 @@ def learning_curves(history, path=None):
     return fig
 
 
-def sparsity_accuracy(curves, path=None, *, baseline=None, title="accuracy vs sparsity"):
-    """One line per method: ``curves = {label: (sparsities, accuracies)}``."""
+def sparsity_accuracy(curves, path=None, *, baseline=None, title="accuracy vs sparsity",
+                      references=None):
+    """One line per method: ``curves = {label: (sparsities, accuracies)}``; horizontal lines
+    for ``baseline`` (the dense accuracy) and ``references`` ({label: accuracy}, e.g. the
+    dense control)."""
     fig = new_figure()
     ax = fig.subplots()
     for label, (s, acc) in curves.items():
         ax.plot([100 * v for v in s], acc, "o-", label=label)
-    if baseline is not None:
-        ax.axhline(baseline, color="grey", linestyle="--", label="dense")
+    lines = {"dense": baseline, **(references or {})}
+    for (label, value), style in zip(lines.items(), ("--", ":", "-.", (0, (1, 3)))):
+        if value is not None:
+            ax.axhline(value, color="grey", linestyle=style, label=label)
     ax.set(xlabel="sparsity (%)", ylabel="test accuracy", title=title)
     ax.legend()
     if path is not None:
@@ -88,7 +93,8 @@ def weight_histograms(before, after, path=None, bins=80):
         ax.hist(w0, edges, color="lightgrey", label="before")
         ax.hist(w1[w1 != 0], edges, color="tab:blue", label="kept")
         ax.set(title=f"layer {name}", xlabel="weight")
-    axes[0].legend()
+    axes[0].set_ylabel("count")
+    axes[0].legend(fontsize=8)
     if path is not None:
         save_png(fig, path)
     return fig
@@ -156,7 +162,11 @@ def ccp_path(path, cv_table=None, alpha=None, file=None):
 def tree_figure(est, file=None, feature_names=None, max_depth=5):
     """A fitted tree drawn by ``tree.plot_tree``, the first ``max_depth`` levels."""
     from .tree import plot_tree
-    fig = new_figure(11, 6)
+    depth = est.tree_.depths()
+    cut = depth == max_depth                            # drawn as the last row of boxes
+    shown_leaves = int(((est.tree_.children_left == -1) & (depth <= max_depth)).sum()
+                       + cut.sum())
+    fig = new_figure(max(8.0, 1.15 * shown_leaves), 1.2 * (min(depth.max(), max_depth) + 1))
     plot_tree(est, ax=fig.subplots(), feature_names=feature_names, max_depth=max_depth)
     if file is not None:
         save_png(fig, file)

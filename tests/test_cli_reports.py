@@ -181,3 +181,72 @@ def test_tree_command_names_the_bad_csv_cell(tmp_path):
                    tmp_path)
     assert done.returncode == 2
     assert re.search(r"line 3, column 2 \('b'\): 'oops' is not a number", done.stderr)
+
+
+def test_files_get_the_mode_open_would_give(demo):
+    """Reports, figures, results, saved models and caches honour the umask (0644 under 022),
+    not the private 0600 of a temporary file."""
+    tmp, _ = demo
+    expected = 0o666 & ~current_umask()
+    written = list((tmp / "out").iterdir()) + list((tmp / "cache").iterdir())
+    assert any(p.suffix == ".npz" for p in written)            # the glyph cache
+    for path in written:
+        assert path.stat().st_mode & 0o777 == expected, path
+
+
+def current_umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_saved_model_mode(tmp_path):
+    from minprune import models, save
+    old = os.umask(0o027)
+    try:
+        save(models.mlp([2, 2], rng=0), tmp_path / "m.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("args, message", [
+    (["demo", "--quick", "--out", "f/sub"], "cannot write to output folder f/sub: Not a directory"),
+    (["train", "--out", "f"], "cannot write to output folder f: it is a file"),
+    (["tree", "--out", "f/x/y"], "cannot write to output folder f/x/y: Not a directory"),
+    (["prune", "--load", "missing.npz", "--out", "p"], "cannot read --load missing.npz: No such"),
+])
+def test_unwritable_output_and_unreadable_load_are_refused_at_once(tmp_path, args, message):
+    (tmp_path / "f").write_text("a file, not a folder")
+    start = time.perf_counter()
+    done = run_cli(args, tmp_path)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+    assert not (tmp_path / "cache").exists()                   # no data was generated
+    assert not (tmp_path / "p").exists()
+    assert time.perf_counter() - start < 60                    # refused, not run
+
+
+def test_the_demo_reproduces_its_own_numbers(tmp_path, demo):
+    """One machine, one seed: a second quick demo writes the same results.json apart from
+    the wall times."""
+    first_tmp, _ = demo
+    done = run_cli(["demo", "--quick", "--out", "again"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    first = json.loads((first_tmp / "out" / "results.json").read_text())
+    again = json.loads((tmp_path / "again" / "results.json").read_text())
+    for results in (first, again):
+        results.pop("seconds")
+    assert again == first
+
+
+def test_demo_reports_the_dense_control(demo):
+    tmp, _ = demo
+    net = json.loads((tmp / "out" / "results.json").read_text())["network"]
+    control = net["control_accuracy"]
+    assert control is not None and 0 < control <= 1
+    for r in net["rows"]:
+        assert r["gap_to_control"] == pytest.approx(r["accuracy_finetuned"] - control)
+    report = (tmp / "out" / "report.md").read_text()
+    assert f"scores {control:.4f}" in report and "dense control" in report
+    assert "part of the gain over dense is that decay" not in report

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 
 import numpy as np
 
@@ -13,12 +14,48 @@ class UsageError(Exception):
     """Bad input found before any work starts; the CLI prints it and exits with status 2."""
 
 
-def prepare_out(path, force):
-    """Create the output folder; an existing non-empty one needs ``force``."""
+def check_out(path, force):
+    """Refuse, before any work, an output folder that exists and is not empty (without
+    ``force``) or that cannot be created or written. Leaves nothing behind: folders made to
+    try are removed again."""
     if os.path.isdir(path) and os.listdir(path) and not force:
         raise UsageError(f"output folder {path} exists and is not empty; pass --force to "
                          f"overwrite it or choose another --out")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"cannot write to output folder {path}: it is a file")
+    made, head = [], os.path.abspath(path)
+    while not os.path.exists(head):
+        made.append(head)
+        head = os.path.dirname(head)
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
+    finally:
+        for folder in made:                          # deepest first
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+    return path
+
+
+def prepare_out(path, force):
+    """Create the output folder (after ``check_out``)."""
+    check_out(path, force)
     os.makedirs(path, exist_ok=True)
+    return path
+
+
+def check_readable(path, what):
+    """Refuse a file that does not exist or cannot be read, naming it."""
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     return path
 
 

@@ -37,7 +37,7 @@ def run(args, out=print):
         f"each with and without {config.finetune_epochs} epoch of fine-tuning"))
     shown = network.figures(report, study, "global magnitude", True)
     report.add("Pruning LeNet-300-100",
-               network.paragraph(study.rows, study.dense_accuracy, "global magnitude"),
+               network.paragraph(study, "global magnitude"),
                table=network.table(study.rows, True),
                figures=[("accuracy_vs_sparsity.png", "accuracy vs sparsity"),
                         ("layer_sparsity.png", f"per-layer sparsity at {shown:.0%}"),
@@ -46,7 +46,9 @@ def run(args, out=print):
                key="network", data={"model": "lenet_300_100", "dataset": "glyph-digits",
                                     "n_train": n_train, "n_test": n_test, "epochs": epochs,
                                     "finetune_epochs": config.finetune_epochs,
-                                    "dense_accuracy": study.dense_accuracy, "rows": study.rows})
+                                    "dense_accuracy": study.dense_accuracy,
+                                    "control_accuracy": study.control_accuracy,
+                                    "rows": study.rows})
 
     out("[4/4] decision trees on a noisy classification set")
     X, y = make_classification(2000 if args.quick else 6000, 10, n_informative=4, n_redundant=2,

@@ -8,6 +8,7 @@ COLUMNS = [("sparsity", "sparsity", "{:.1%}"), ("weights_kept", "weights kept", 
            ("compression", "compression", "{:.1f}x"),
            ("accuracy", "accuracy (no fine-tune)", "{:.4f}"),
            ("accuracy_finetuned", "accuracy (fine-tuned)", "{:.4f}"),
+           ("gap_to_control", "vs dense control", "{:+.4f}"),
            ("dense_flops", "dense FLOPs", "{:,}"), ("effective_flops", "effective FLOPs", "{:,}")]
 COMPACT = ("compact_params", "params after compact", "{:,}")    # unit and filter pruning
 
@@ -21,8 +22,9 @@ def figures(report, study, label, finetuned):
     curves = {f"{label}, no fine-tune": (s, [r["accuracy"] for r in rows])}
     if finetuned:
         curves[f"{label}, fine-tuned"] = (s, [r["accuracy_finetuned"] for r in rows])
+    control = {"dense control (fine-tuned)": study.control_accuracy}
     viz.sparsity_accuracy(curves, report.path("accuracy_vs_sparsity.png"),
-                          baseline=dense_accuracy)
+                          baseline=dense_accuracy, references=control)
     weights = [i for i, m in enumerate(model) if is_weighted(m)]
     before = {str(i): model[i].weight.data.copy() for i in weights}
     show = min(study.snapshots, key=lambda k: abs(k - 0.9))
@@ -39,32 +41,44 @@ def figures(report, study, label, finetuned):
 
 
 def table(rows, finetuned):
-    cols = COLUMNS if finetuned else [c for c in COLUMNS if c[0] != "accuracy_finetuned"]
+    cols = COLUMNS if finetuned else [c for c in COLUMNS
+                                      if c[0] not in ("accuracy_finetuned", "gap_to_control")]
     if any("compact_params" in r for r in rows):
         cols = cols + [COMPACT]
     return rows, cols
 
 
-def paragraph(rows, dense_accuracy, label, steps=1, calibration=None):
+def paragraph(study, label, steps=1, calibration=None):
     """One paragraph on what the table shows, written from the numbers. ``calibration``: the
     number of held-out training samples a data-driven criterion was calibrated on."""
+    rows, dense, control = study.rows, study.dense_accuracy, study.control_accuracy
     at = {r["sparsity"]: r for r in rows}
-    high = max(at)
+    low, high = min(at), max(at)
     worst = at[high]
     how = ("without any retraining" if steps == 1 else
            f"in {steps} rounds, measured right after the last round's pruning,")
-    text = (f"The dense network scores {dense_accuracy:.4f}. Pruned by {label} {how} it keeps "
-            f"{at[min(at)]['accuracy']:.4f} at {min(at):.0%} sparsity and "
-            f"{worst['accuracy']:.4f} at {high:.0%}.")
-    if worst["accuracy_finetuned"] is not None:
-        gap = dense_accuracy - worst["accuracy_finetuned"]
-        side = "below" if gap > 0 else "above"
-        text += (f" A short fine-tune brings the {high:.0%}-sparse network to "
-                 f"{worst['accuracy_finetuned']:.4f} ({abs(gap):.4f} {side} dense): most of "
-                 f"what pruning removes was redundant, and the survivors adapt.")
-        if max(r["accuracy_finetuned"] for r in rows) > dense_accuracy:
-            text += (" (Fine-tuning runs at a fifth of the training learning rate, which also "
-                     "helps the dense network: part of the gain over dense is that decay.)")
+    text = (f"The dense network scores {dense:.4f}. Pruned by {label} {how} it keeps "
+            f"{at[low]['accuracy']:.4f} at {low:.0%} sparsity and {worst['accuracy']:.4f} at "
+            f"{high:.0%}.")
+    if control is not None:
+        epochs = study.config.finetune_epochs * steps
+        text += (f" The dense control, the dense network fine-tuned exactly like the pruned "
+                 f"ones ({epochs} epoch{'s' if epochs != 1 else ''} at a fifth of the "
+                 f"training learning rate), scores {control:.4f}"
+                 f" ({_signed(control - dense)} against the untouched network); that, not the "
+                 f"untouched network, is what a fine-tuned pruned network is compared with.")
+        matched = []                          # the sparsities, from the lowest, that match it
+        for s in sorted(at):
+            if at[s]["gap_to_control"] < -0.005:
+                break
+            matched.append(s)
+        text += (f" Fine-tuned, the {high:.0%}-sparse network scores "
+                 f"{worst['accuracy_finetuned']:.4f} ({_signed(worst['gap_to_control'])} "
+                 f"against the control)")
+        text += (f"; up to {max(matched):.0%} sparsity the pruned networks stay within 0.005 "
+                 f"of the control." if matched else
+                 "; at every sparsity measured the pruned networks lose more than 0.005 "
+                 "against the control.")
     text += (f" At {high:.0%} the model keeps {worst['weights_kept']:,} weights "
              f"({worst['compression']:.1f}x compression) and needs "
              f"{worst['effective_flops']:,} of {worst['dense_flops']:,} multiply-adds.")
@@ -75,6 +89,10 @@ def paragraph(rows, dense_accuracy, label, steps=1, calibration=None):
         text += (f" Deleting the pruned units and filters for real (`prune.compact`) leaves a "
                  f"dense model of {worst['compact_params']:,} parameters with the same outputs.")
     return text
+
+
+def _signed(value):
+    return f"{value:+.4f}"
 
 
 __all__ = ["figures", "table", "paragraph"]

@@ -5,7 +5,8 @@ import os
 import time
 
 from . import network
-from .common import UsageError, parse_floats, parse_ints, prepare_out, usage
+from .common import (UsageError, check_out, check_readable, parse_floats, parse_ints,
+                     prepare_out, usage)
 from .report import Report
 
 
@@ -58,6 +59,9 @@ def run(args, out=print):
     from ..experiments.network import prepare
     start = time.perf_counter()
     config = config_from(args)
+    check_out(args.out, args.force)
+    if config.load:
+        check_readable(config.load, "--load")
     model, data = usage(prepare, config)
     try:
         prune.check(model, config.criterion, config.granularity, config.scope)
@@ -75,8 +79,7 @@ def run(args, out=print):
     calibration = (len(study.data[1][0])
                    if prune.criteria.REGISTRY[config.criterion].needs_data else None)
     network.figures(report, study, label, args.finetune_epochs > 0)
-    report.add("Results", network.paragraph(study.rows, study.dense_accuracy, label, args.steps,
-                                            calibration),
+    report.add("Results", network.paragraph(study, label, args.steps, calibration),
                table=network.table(study.rows, args.finetune_epochs > 0),
                figures=[("accuracy_vs_sparsity.png", "accuracy vs sparsity"),
                         ("layer_sparsity.png", "per-layer sparsity"),
@@ -87,6 +90,7 @@ def run(args, out=print):
                                     "granularity": args.granularity, "scope": args.scope,
                                     "steps": args.steps, "calibration_samples": calibration,
                                     "dense_accuracy": study.dense_accuracy,
+                                    "control_accuracy": study.control_accuracy,
                                     "rows": study.rows})
     report.results["seconds"] = time.perf_counter() - start
     path = report.write()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 
-from .common import UsageError, parse_ints, prepare_out, usage, write_json
+from .common import UsageError, check_out, parse_ints, prepare_out, usage, write_json
 
 
 def add_arguments(p):
@@ -68,6 +68,7 @@ def run(args, out=print):
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         raise UsageError("--epochs and --batch-size must be positive integers and --lr positive")
     hidden = parse_ints(args.hidden, "--hidden")
+    check_out(args.out, args.force)
     if args.optimizer not in OPTIMIZERS:
         raise UsageError(f"unknown optimizer {args.optimizer!r}; choose from "
                          f"{', '.join(OPTIMIZERS)}")

@@ -5,7 +5,7 @@ import os
 import time
 
 from . import trees
-from .common import UsageError, prepare_out, usage
+from .common import UsageError, check_out, prepare_out, usage
 from .report import Report
 
 
@@ -48,6 +48,7 @@ def run(args, out=print):
     from ..tree.methods import POST_PRUNERS
     start = time.perf_counter()
     post = trees.parse_post(args.post)
+    check_out(args.out, args.force)
     X, y, names = load_table(args)
     if args.post == "all" and not is_classification(y):     # "all" means all that apply
         post = [p for p in post if not POST_PRUNERS[p].classification_only]

@@ -40,10 +40,13 @@ class NetworkConfig:
 
 @dataclass
 class NetworkStudy:
-    """What a study measured: the dense accuracy, one row per sparsity, a snapshot of the
-    pruned (and fine-tuned) model per sparsity, and the trained dense model."""
+    """What a study measured: the dense accuracy, the dense control's (the dense model
+    fine-tuned exactly like the pruned ones; None without fine-tuning), one row per sparsity
+    (``gap_to_control``: fine-tuned accuracy minus the control's), a snapshot of the pruned
+    (and fine-tuned) model per sparsity, and the trained dense model."""
     config: NetworkConfig
     dense_accuracy: float
+    control_accuracy: float
     rows: list
     snapshots: dict
     model: object
@@ -100,6 +103,26 @@ def train_dense(config, model, data, log=print):
     return acc
 
 
+def finetune_rng(config):
+    """The fine-tuning shuffles, the same for every pruned model and the dense control."""
+    return np.random.default_rng(config.seed + 1)
+
+
+def dense_control(config, model, data):
+    """Fine-tune the dense ``model`` in place exactly as ``prune_one`` fine-tunes a pruned one
+    (``steps`` rounds of ``finetune_epochs``, a fresh optimizer each round, the same shuffles),
+    without pruning; returns its test accuracy, or None when there is no fine-tuning."""
+    from ..nn import evaluate, fit
+    if not config.finetune_epochs:
+        return None
+    (X, y), _, test = data
+    rng = finetune_rng(config)
+    for _ in range(config.steps):
+        fit(model, X, y, epochs=config.finetune_epochs, batch_size=config.batch_size,
+            optimizer=sgd(model.parameters(), config.lr / 5), rng=rng, progress=False)
+    return evaluate(model, *test)["accuracy"]
+
+
 def prune_one(config, model, data, sparsity):
     """Prune the (dense) ``model`` in place to ``sparsity`` with the config's schedule and
     fine-tune; returns its row (accuracy right after the last pruning and after fine-tuning)."""
@@ -112,7 +135,7 @@ def prune_one(config, model, data, sparsity):
         optimizer=lambda params: sgd(params, config.lr / 5), val=test,
         criterion=config.criterion, granularity=config.granularity, scope=config.scope,
         data=calibration if needs_data else None, batch_size=config.batch_size,
-        rng=np.random.default_rng(config.seed + 1), progress=False)
+        rng=finetune_rng(config), progress=False)
     last = schedule.rounds[-1]
     total = prune.summary(model)[-1]
     kept = total["nonzeros"]
@@ -144,14 +167,19 @@ def network_study(config, log=print, *, model=None, data=None, announce=None):
     if announce:
         log(announce)
     trained = prune.snapshot(model)
+    control = dense_control(config, model, data)
+    if control is not None:
+        log(f"  dense control, fine-tuned like the pruned models: {control:.4f}")
     rows, snapshots = [], {}
     for s in config.sparsities:
         prune.restore(model, trained)
         row = prune_one(config, model, data, s)
+        if control is not None:
+            row["gap_to_control"] = row["accuracy_finetuned"] - control
         rows.append(row)
         snapshots[s] = prune.snapshot(model)
         after = row["accuracy_finetuned"]
         log(f"  {s:.0%}: accuracy {row['accuracy']:.4f}"
             + (f", after fine-tuning {after:.4f}" if after is not None else ""))
     prune.restore(model, trained)
-    return NetworkStudy(config, dense_accuracy, rows, snapshots, model, data)
+    return NetworkStudy(config, dense_accuracy, control, rows, snapshots, model, data)
