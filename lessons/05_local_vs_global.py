@@ -107,7 +107,7 @@ print(sensitivity)
 viz.sparsity_accuracy({f"layer {name} alone": sensitivity.curve(name)
                        for name in sensitivity.layers()},
                       "05_layer_sensitivity.png", baseline=sensitivity.baseline["accuracy"],
-                      title="layer sensitivity (validation split)")
+                      title="layer sensitivity", ylabel="validation accuracy")
 budget = sensitivity.budget(0.01)
 overall = prune.prune_per_layer(model, budget)
 by_budget = evaluate(model, X_test, y_test)["accuracy"]

@@ -98,15 +98,16 @@ for name, accuracy in results.items():
 assert abs(prune.weight_sparsity(net) - TARGET) < 1e-3
 sparsity_curve = [schedules.polynomial_sparsity(t, TARGET, begin=0, end=end)
                   for t in range(end + 1)]
-fig = viz.new_figure()
+fig = viz.new_figure(9, 3.5)
 left, right = fig.subplots(1, 2)
 left.plot(range(end + 1), [100 * s for s in sparsity_curve])
 left.set(xlabel="training step", ylabel="sparsity (%)", title="gradual: the cubic curve")
 right.bar(list(results), [results[k] for k in results])
 right.axhline(no_retraining, color="gray", linestyle="--", label="no retraining")
 right.axhline(dense, color="black", linestyle=":", label="dense")
-right.set(ylabel="test accuracy", title=f"{TARGET:.0%} sparse, {EPOCHS} epochs each")
-right.legend()
+right.set(ylabel="test accuracy", title=f"{TARGET:.0%} sparse, {EPOCHS} epoch"
+          f"{'s' if EPOCHS != 1 else ''} of training each")
+right.legend(loc="lower right", fontsize=8)
 viz.save_png(fig, "08_schedules.png")
 if not QUICK:
     assert min(results.values()) > no_retraining + 0.05     # retraining gives a lot back

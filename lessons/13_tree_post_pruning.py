@@ -84,16 +84,7 @@ path = tree.cost_complexity_path(full)
 print(f"{len(path.ccp_alphas)} subtrees on the path; the CV table at the largest alphas:")
 for row in table[-6:]:
     print(row)
-fig = viz.new_figure(9, 3.5)
-ax1, ax2 = fig.subplots(1, 2)
-ax1.step(path.ccp_alphas, path.impurities, where="post")
-ax1.set(xlabel="alpha", ylabel="total impurity R(T)", title="cost-complexity path")
-alphas = [r["alpha"] for r in table]
-ax2.errorbar(alphas, [r["cv_error"] for r in table], yerr=[r["cv_se"] for r in table], fmt=".")
-ax2.axvline(alpha, color="red", label=f"1-SE alpha = {alpha:.4f}")
-ax2.set(xscale="symlog", xlabel="alpha", ylabel="CV error", title="5-fold cross-validation")
-ax2.legend()
-viz.save_png(fig, "13_ccp.png")
+viz.ccp_path(path, table, alpha, "13_ccp.png")     # CV error +/- 1 SE, and the path
 ax = tree.plot_tree(methods["cost-complexity (1-SE)"], max_depth=4)
 viz.save_png(ax.figure, "13_pruned_tree.png")
 assert np.all(np.diff(path.ccp_alphas) >= 0) and path.n_leaves[-1] == 1

@@ -39,13 +39,16 @@ def learning_curves(history, path=None):
         acc_ax.legend()
     else:
         acc_ax.axis("off")
+    from matplotlib.ticker import MaxNLocator
+    for ax in (loss_ax, acc_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))        # whole epochs
     if path is not None:
         save_png(fig, path)
     return fig
 
 
 def sparsity_accuracy(curves, path=None, *, baseline=None, title="accuracy vs sparsity",
-                      references=None):
+                      references=None, ylabel="test accuracy"):
     """One line per method: ``curves = {label: (sparsities, accuracies)}``; horizontal lines
     for ``baseline`` (the dense accuracy) and ``references`` ({label: accuracy}, e.g. the
     dense control)."""
@@ -57,7 +60,7 @@ def sparsity_accuracy(curves, path=None, *, baseline=None, title="accuracy vs sp
     for (label, value), style in zip(lines.items(), ("--", ":", "-.", (0, (1, 3)))):
         if value is not None:
             ax.axhline(value, color="grey", linestyle=style, label=label)
-    ax.set(xlabel="sparsity (%)", ylabel="test accuracy", title=title)
+    ax.set(xlabel="sparsity (%)", ylabel=ylabel, title=title)
     ax.legend()
     if path is not None:
         save_png(fig, path)

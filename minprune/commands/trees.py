@@ -2,7 +2,7 @@
 paragraph written from the numbers (the study itself is ``experiments.tree_study``)."""
 from __future__ import annotations
 
-COLUMNS = [("method", "tree", "{}"), ("leaves", "leaves", "{:,}"), ("depth", "depth", "{}"),
+COLUMNS = [("method", "tree", "{}"), ("leaves", "leaves", "{:,}"), ("depth", "depth", "{:d}"),
            ("train", "train score", "{:.4f}"), ("test", "test score", "{:.4f}")]
 
 
