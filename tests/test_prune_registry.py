@@ -60,7 +60,8 @@ def test_apoz_needs_a_relu_after_the_layer():
 
 
 def test_scores_go_through_the_registry(rng):
-    model = models.mlp([4, 6, 3], rng=0)
+    from minprune.nn import BatchNorm1d, Linear, ReLU, Sequential
+    model = Sequential(Linear(4, 6, rng=0), BatchNorm1d(6), ReLU(), Linear(6, 3, rng=0))
     X = rng.standard_normal((20, 4)).astype(np.float32)
     y = rng.integers(0, 3, 20)
     for name, record in REGISTRY.items():

@@ -26,6 +26,7 @@ from ..nn import layers as L
 from ..nn.init import as_rng
 from ..nn.module import eval_mode
 from ..nn.train import evaluate, loss_for
+from . import field, taylor
 from .groups import GRANULARITIES, prunable_layers
 from .select import SCOPES
 
@@ -123,16 +124,6 @@ def random(layers, rng):
     rng = as_rng(rng)
     return {layer.name: rng.random(layer.weight.shape if layer.granularity == "weight"
                                    else layer.n_groups) for layer in layers}
-
-
-def taylor(model, layers, data, batch_size=256):
-    """|Σ_group w·∂L/∂w|: the first-order change of the loss when the group is zeroed, with the
-    gradient of the mean loss accumulated over the calibration batches (Molchanov et al. 2017,
-    2019)."""
-    grads = mean_gradients(model, data, batch_size)
-    params = dict(model.named_parameters())
-    contrib = {n: params[n].data * g for n, g in grads.items()}
-    return {layer.name: np.abs(_per_group(layer, contrib)) for layer in layers}
 
 
 def snip(model, layers, data, batch_size=256):
@@ -237,6 +228,7 @@ class Criterion:
     granularities: tuple = GRANULARITIES
     check_model: Optional[Callable] = None
     summary: str = ""
+    rounds: int = 1                 # prune() re-scores this many times on the way (SynFlow)
 
 
 REGISTRY = {c.name: c for c in (
@@ -244,8 +236,13 @@ REGISTRY = {c.name: c for c in (
               summary="|w|, or the Lp norm of a group"),
     Criterion("random", lambda m, ls, d, o: random(ls, o["rng"]), False,
               summary="uniform random scores (the control)"),
-    Criterion("taylor", lambda m, ls, d, o: taylor(m, ls, d, o["batch_size"]), True,
-              summary="|sum of w * dL/dw| over the group"),
+    Criterion("taylor", lambda m, ls, d, o: taylor.taylor(m, ls, d, o["batch_size"]), True,
+              summary="sum over minibatches of (sum of w * dL/dw over the group)^2 "
+                      "(Molchanov et al. 2019)"),
+    Criterion("taylor_2017", lambda m, ls, d, o: taylor.taylor_2017(m, ls, d, o["batch_size"]),
+              True, granularities=("unit", "filter"),
+              summary="mean over examples of |mean of a * dC/da| over the feature map "
+                      "(Molchanov et al. 2017)"),
     Criterion("snip", lambda m, ls, d, o: snip(m, ls, d, o["batch_size"]), True,
               summary="sum of |w * dL/dw| on one batch (at initialisation)"),
     Criterion("obd", lambda m, ls, d, o: obd(m, ls, d), True,
@@ -256,6 +253,17 @@ REGISTRY = {c.name: c for c in (
     Criterion("apoz", lambda m, ls, d, o: apoz(m, ls, d, o["batch_size"]), True,
               granularities=("unit", "filter"), check_model=_relu_after,
               summary="fraction of non-zero activations after the ReLU"),
+    Criterion("bn_scale", lambda m, ls, d, o: field.bn_scale(ls), False,
+              granularities=("unit", "filter"), check_model=field.check_batchnorm,
+              summary="|gamma| of the BatchNorm after the unit or filter (network slimming)"),
+    Criterion("lamp", lambda m, ls, d, o: field.lamp(ls), False,
+              summary="w^2 over the sum of the layer's w^2 at least as large (LAMP)"),
+    Criterion("fpgm", lambda m, ls, d, o: field.fpgm(ls), False,
+              granularities=("unit", "filter"),
+              summary="summed distance to the layer's other filters (geometric median)"),
+    Criterion("synflow", lambda m, ls, d, o: field.synflow(m, ls), False,
+              granularities=("weight",), rounds=100,
+              summary="|theta * dR/dtheta| of the all-|theta| network on ones (SynFlow)"),
 )}
 CRITERIA = tuple(REGISTRY)
 
@@ -289,7 +297,8 @@ def scores(model, criterion="magnitude", granularity="weight", data=None, *, p=1
     ----------
     criterion : a name from ``CRITERIA`` (``REGISTRY`` says what each one needs).
     granularity : "weight", "unit" or "filter".
-    data : (X, y) calibration data, needed by taylor, snip, obd, sensitivity and apoz.
+    data : (X, y) calibration data, needed by the data-driven criteria (taylor, taylor_2017,
+        snip, obd, sensitivity, apoz).
     p : 1 or 2, the norm of group magnitudes.
     rng : Generator or seed, for "random".
 

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .criteria import scores
+from .criteria import REGISTRY, scores
 from .masks import apply, weight_sparsity
 from .report import Trace
-from .select import Selection, select
+from .select import Selection, exponential_levels, select
 
 
 @dataclass
@@ -29,7 +29,8 @@ def _layer_sparsity(layer):
 
 
 def prune(model, sparsity=0.5, criterion="magnitude", granularity="weight", scope="global",
-          data=None, *, p=1, min_keep=1, rng=None, eval_data=None, trace=None, step=None):
+          data=None, *, p=1, min_keep=1, rng=None, eval_data=None, trace=None, step=None,
+          rounds=None):
     """Score, select and apply in one call; returns a ``PruneResult`` holding the trace.
 
     Parameters
@@ -40,24 +41,33 @@ def prune(model, sparsity=0.5, criterion="magnitude", granularity="weight", scop
     data : (X, y) calibration data for data-driven criteria; also used to report loss and
         accuracy before and after unless ``eval_data`` is given.
     trace : an existing ``Trace`` to append to (for schedules); a new one otherwise.
+    rounds : score and prune this many times on the way to ``sparsity``, each round removing
+        the same fraction of what remains (``select.exponential_levels``); by default the
+        criterion's own (100 for synflow, as its authors prune; 1 for every other).
     """
     from ..nn.train import evaluate
-    s = scores(model, criterion, granularity, data, p=p, rng=rng)
-    selection = select(s, sparsity, scope, min_keep)
+    rounds = REGISTRY[criterion].rounds if rounds is None and criterion in REGISTRY else rounds
+    levels = exponential_levels(sparsity, rounds or 1)
     check = eval_data if eval_data is not None else data
     before_eval = evaluate(model, *check) if check is not None else {}
-    before = {layer.name: _layer_sparsity(layer) for layer in selection.layers}
-    apply(model, selection)
-    after_eval = evaluate(model, *check) if check is not None else {}
     trace = Trace() if trace is None else trace
     step = step if step is not None else (max((r["step"] for r in trace), default=0) + 1)
-    for layer in selection.layers:
-        trace.append({
-            "step": step, "layer": layer.name, "criterion": criterion,
-            "granularity": granularity, "threshold": selection.threshold[layer.name],
-            "pruned": selection.newly_pruned[layer.name], "ties": selection.ties[layer.name],
-            "sparsity_before": before[layer.name], "sparsity_after": _layer_sparsity(layer),
-            "loss_before": before_eval.get("loss"), "loss_after": after_eval.get("loss"),
-            "accuracy_before": before_eval.get("accuracy"),
-            "accuracy_after": after_eval.get("accuracy")})
+    for i, level in enumerate(levels):
+        s = scores(model, criterion, granularity, data, p=p, rng=rng)
+        selection = select(s, level, scope, min_keep)
+        before = {layer.name: _layer_sparsity(layer) for layer in selection.layers}
+        apply(model, selection)
+        last = i == len(levels) - 1
+        after_eval = evaluate(model, *check) if check is not None and last else {}
+        for layer in selection.layers:
+            trace.append({
+                "step": step, "layer": layer.name, "criterion": criterion,
+                "granularity": granularity, "threshold": selection.threshold[layer.name],
+                "pruned": selection.newly_pruned[layer.name], "ties": selection.ties[layer.name],
+                "sparsity_before": before[layer.name], "sparsity_after": _layer_sparsity(layer),
+                "loss_before": before_eval.get("loss") if i == 0 else None,
+                "loss_after": after_eval.get("loss"),
+                "accuracy_before": before_eval.get("accuracy") if i == 0 else None,
+                "accuracy_after": after_eval.get("accuracy")})
+        step += 1
     return PruneResult(selection, trace, weight_sparsity(model))

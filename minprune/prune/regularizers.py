@@ -2,7 +2,8 @@
 that drive weights (L1) or whole units and filters (group lasso) towards zero, and L0 gates
 (hard-concrete, Louizos et al. 2018) that learn which units to keep.
 
-A penalty only makes weights small; pruning still removes them. After L1, magnitude pruning
+``bn_l1`` pushes BatchNorm scales to zero (network slimming). A penalty only makes weights
+small; pruning still removes them. After L1, magnitude pruning
 costs less accuracy; after group lasso, unit or filter pruning does; closed L0 gates are
 folded into the next layer (``fold_gates``) and deleted by ``prune.compact``.
 """
@@ -23,6 +24,18 @@ def l1(model):
     """Sum of |w| over every Linear and Conv2d weight (pruned entries count as 0)."""
     terms = [masked(m.weight).abs().sum() for m in model.modules()
              if L.is_weighted(m)]
+    return _total(terms)
+
+
+def bn_l1(model):
+    """Sum of |gamma| over every BatchNorm scale: network slimming's sparsity penalty (Liu et
+    al. 2017), for ``fit(penalty=lambda m: 1e-4 * regularizers.bn_l1(m))``; then prune with
+    criterion ``"bn_scale"``."""
+    terms = [masked(m.weight).abs().sum() for m in model.modules()
+             if isinstance(m, (L.BatchNorm1d, L.BatchNorm2d))]
+    if not terms:
+        raise ValueError("bn_l1 penalises BatchNorm scales, and the model has no BatchNorm "
+                         "layer")
     return _total(terms)
 
 

@@ -19,6 +19,7 @@ from ..nn.train import evaluate, fit
 from ..tables import table
 from .masks import Snapshot, get_masks, restore
 from .report import Trace
+from .select import exponential_levels
 
 
 @dataclass
@@ -45,12 +46,7 @@ def _check_sparsity(sparsity):
     fraction("sparsity", sparsity)
 
 
-def iterative_levels(sparsity, steps):
-    """The sparsity after each of ``steps`` rounds that each prune the same fraction of the
-    weights still there: s_i = 1 - (1 - sparsity)^(i / steps), ending exactly at ``sparsity``."""
-    _check_sparsity(sparsity)
-    _check_positive_int("steps", steps)
-    return [1 - (1 - sparsity) ** (i / steps) for i in range(1, steps)] + [sparsity]
+iterative_levels = exponential_levels
 
 
 def polynomial_sparsity(step, final, *, begin, end, initial=0.0, exponent=3):

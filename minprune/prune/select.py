@@ -39,6 +39,14 @@ class Selection:
     newly_pruned: dict  # layer name -> groups pruned by this selection
 
 
+def exponential_levels(sparsity, steps):
+    """The sparsity after each of ``steps`` rounds that each prune the same fraction of the
+    weights still there: s_i = 1 - (1 - sparsity)^(i / steps), ending exactly at ``sparsity``."""
+    fraction("sparsity", sparsity)
+    integer("steps", steps, 1)
+    return [1 - (1 - sparsity) ** (i / steps) for i in range(1, steps)] + [sparsity]
+
+
 def _check(sparsity, scope, min_keep):
     fraction("sparsity", sparsity)
     one_of("scope", scope, SCOPES)
