@@ -58,22 +58,42 @@ assert layer_sparsity[0] > 0.9 > layer_sparsity[-1]
 assert abs(table[-1]["sparsity"] - 0.9) < 1e-3
 
 # %% [markdown]
+# ### LAMP: a global ranking that chooses per-layer sparsities itself
+#
+# LAMP (Lee et al. 2021) scores a weight u by w_u² divided by the sum of the w_v² of its layer
+# with |w_v| >= |w_u|. Within a layer the order is magnitude's; across layers the scores are
+# comparable (each layer's largest weight scores 1, and a weight's score grows as the layer's
+# mass above it shrinks), so one global threshold spares the small output layer that global
+# magnitude cuts into.
+
+# %%
+by_magnitude = layer_sparsity
+fresh()
+prune.prune(model, 0.9, "lamp", "weight", "global")
+by_lamp = [r["sparsity"] for r in prune.summary(model)[:-1]]
+print(f"{'layer':>5}  {'global magnitude':>16}  {'global LAMP':>11}")
+for i, (a, b) in enumerate(zip(by_magnitude, by_lamp)):
+    print(f"{i:>5}  {a:>16.1%}  {b:>11.1%}")
+assert abs(prune.weight_sparsity(model) - 0.9) < 1e-3
+assert by_lamp[-1] < by_magnitude[-1]          # LAMP spares the small output layer
+
+# %% [markdown]
 # ## 2. Accuracy: local against global, no fine-tuning
 
 # %%
 levels = [0.5, 0.8, 0.9, 0.95, 0.98]
 curves = {}
-for scope in ("local", "global"):
+for criterion, scope in (("magnitude", "local"), ("magnitude", "global"), ("lamp", "global")):
     acc = []
     for level in levels:
         fresh()
-        prune.prune(model, level, "magnitude", "weight", scope)
+        prune.prune(model, level, criterion, "weight", scope)
         acc.append(evaluate(model, X_test, y_test)["accuracy"])
-    curves[f"magnitude, {scope}"] = (levels, acc)
-print(f"{'sparsity':>8}  {'local':>7}  {'global':>7}")
+    curves[f"{criterion}, {scope}"] = (levels, acc)
+print(f"{'sparsity':>8}  {'local':>7}  {'global':>7}  {'LAMP':>7}")
 for i, level in enumerate(levels):
     print(f"{level:>8.0%}  {curves['magnitude, local'][1][i]:>7.4f}  "
-          f"{curves['magnitude, global'][1][i]:>7.4f}")
+          f"{curves['magnitude, global'][1][i]:>7.4f}  {curves['lamp, global'][1][i]:>7.4f}")
 viz.sparsity_accuracy(curves, "05_local_vs_global.png", baseline=dense)
 if not QUICK:
     assert curves["magnitude, global"][1][-1] > curves["magnitude, local"][1][-1]
@@ -121,6 +141,8 @@ assert all(abs(a - budget[name]) < 1e-3 for a, name in zip(per_layer, ["1", "3",
 #
 # - Local: same sparsity everywhere; simple, but it over-prunes small, sensitive layers.
 # - Global: one threshold; layers with many small weights are pruned hardest.
+# - LAMP: one threshold on scores normalised within each layer; it shares the sparsity out
+#   between layers without hand tuning.
 # - Sensitivity analysis: measure each layer alone, then choose per-layer levels by a budget.
 #   The drops are measured one layer at a time, so together they cost more than each alone.
 #

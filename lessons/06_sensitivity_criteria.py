@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from minprune import data, models, prune
+from minprune import data, models, nn, prune
 from minprune.nn import fit, optim
 
 QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
@@ -37,7 +37,8 @@ fit(model, X, y, epochs=3 if QUICK else 10, batch_size=64, rng=0,
 # ## 2. Every criterion on the 96 hidden units
 
 # %%
-CRITERIA = ["sensitivity", "magnitude", "taylor", "snip", "obd", "apoz", "random"]
+CRITERIA = ["sensitivity", "magnitude", "taylor", "taylor_2017", "snip", "obd", "apoz", "fpgm",
+            "lamp", "random"]
 results = {c: prune.scores(model, c, "unit", calibration, rng=0).values for c in CRITERIA}
 truth = np.concatenate([results["sensitivity"][k] for k in ("1", "3")])
 
@@ -85,13 +86,40 @@ if not QUICK:
     assert loss_after["sensitivity"] <= loss_after["random"]
 
 # %% [markdown]
+# ## 5. Network slimming: the BatchNorm scale
+#
+# With a BatchNorm after each hidden layer, every unit's output is multiplied by its own scale
+# gamma: a unit whose |gamma| is small contributes little whatever its weights (Liu et al.
+# 2017 push the gammas down with an L1 penalty while training; lesson 09 does so).
+
+# %%
+bn_model = nn.Sequential(nn.Flatten(), nn.Linear(784, 64, rng=0), nn.BatchNorm1d(64), nn.ReLU(),
+                         nn.Linear(64, 32, rng=0), nn.BatchNorm1d(32), nn.ReLU(),
+                         nn.Linear(32, 10, rng=0))
+fit(bn_model, X, y, epochs=3 if QUICK else 10, batch_size=64, rng=0,
+    optimizer=optim.SGD(bn_model.parameters(), lr=0.05, momentum=0.9))
+bn_truth = prune.scores(bn_model, "sensitivity", "unit", calibration).values
+bn_rho = {}
+for c in ("bn_scale", "magnitude", "random"):
+    s = prune.scores(bn_model, c, "unit", rng=0).values
+    bn_rho[c] = spearman(np.concatenate([s[k] for k in ("1", "4")]),
+                         np.concatenate([bn_truth[k] for k in ("1", "4")]))
+    print(f"{c:12s}  {bn_rho[c]:>28.3f}")
+assert all(np.isfinite(v) for v in bn_rho.values())
+
+# %% [markdown]
 # ## Summary
 #
-# - `sensitivity` is exact but costs one pass over the data per group.
-# - `taylor` and `obd` approximate it from gradients (first and second order); `snip` uses one
-#   batch; `apoz` looks only at activations; `magnitude` looks only at weights.
+# - `sensitivity` is exact for one group removed alone but costs one pass over the data per
+#   group (and removing many groups together is not the sum of removing each).
+# - `taylor` (Molchanov 2019: the squared first-order term per batch) and `obd` approximate it
+#   from gradients (first and second order); `taylor_2017` weighs the activations by their
+#   gradients; `snip` uses one batch; `apoz` looks only at activations; `magnitude`, `lamp` and
+#   `fpgm` look only at weights (`fpgm` at how far a unit is from the others); `bn_scale` only
+#   at the BatchNorm scale.
 #
 # ## Exercises
 #
 # 1. Repeat at weight granularity on a smaller network (sensitivity refuses big layers: why?).
-# 2. Why is the Taylor score of a group the absolute value of a sum, not a sum of absolute values?
+# 2. Why is the 2019 Taylor score of a group the square of a sum over the group, not a sum of
+#    squares? (Hint: what does removing the whole group change, to first order?)

@@ -125,11 +125,55 @@ if not QUICK:
     assert accuracy(small) > 0.9
 
 # %% [markdown]
+# ## 4. Network slimming: L1 on the BatchNorm scales of a conv net
+#
+# Every filter of `small_vgg` is followed by a BatchNorm whose scale gamma multiplies the
+# filter's output. Liu et al. (2017) put the L1 penalty on the gammas alone
+# (`regularizers.bn_l1`): filters the network can do without get gamma near zero, are pruned
+# by `criterion="bn_scale"` and deleted by `prune.compact`.
+
+# %%
+vgg_plain = models.small_vgg(rng=0)
+vgg_slim = models.small_vgg(rng=0)
+for net, penalty in ((vgg_plain, None), (vgg_slim, lambda m: 1e-2 * R.bn_l1(m))):
+    fit(net, X, y, epochs=3, rng=0, penalty=penalty,
+        optimizer=optim.SGD(net.parameters(), lr=0.05, momentum=0.9))
+gammas = {name: np.concatenate([np.abs(m.weight.data) for m in net
+                                if isinstance(m, nn.BatchNorm2d)])
+          for name, net in (("plain", vgg_plain), ("bn_l1", vgg_slim))}
+fig = viz.new_figure(6, 3.2)
+ax = fig.subplots()
+edges = np.linspace(0, max(g.max() for g in gammas.values()), 40)
+for name, g in gammas.items():
+    ax.hist(g, edges, alpha=0.6, label=f"{name} (median {np.median(g):.3f})")
+ax.set(xlabel="|gamma|", ylabel="filters", title="BatchNorm scales of small_vgg")
+ax.legend(fontsize=8)
+viz.save_png(fig, "09_bn_scales.png")
+print({name: f"median |gamma| {np.median(g):.3f}" for name, g in gammas.items()})
+assert np.median(gammas["bn_l1"]) < np.median(gammas["plain"])
+slim_rows = {}
+for name, net in (("plain", vgg_plain), ("bn_l1", vgg_slim)):
+    before = accuracy(net)
+    prune.prune(net, 0.5, "bn_scale", "filter", "global")
+    compact = prune.compact(net)
+    slim_rows[name] = (before, accuracy(net), sum(p.size for p in compact.parameters()))
+    x = Tensor(X_test[:8])
+    net.eval(), compact.eval()
+    np.testing.assert_allclose(compact(x).data, net(x).data, atol=1e-4)
+    print(f"{name:>6}: dense {before:.4f}, half the filters pruned by |gamma| "
+          f"{slim_rows[name][1]:.4f}, compacted to {slim_rows[name][2]:,} parameters")
+assert slim_rows["bn_l1"][2] < sum(p.size for p in models.small_vgg(rng=0).parameters())
+drop = {name: before - after for name, (before, after, _) in slim_rows.items()}
+assert drop["bn_l1"] < drop["plain"]          # the slimmed network loses less
+
+# %% [markdown]
 # ## Summary
 #
 # - L1 makes most weights small, so magnitude pruning removes them at little cost.
 # - Group lasso does the same for whole units (or filters): structured pruning gets cheaper.
 # - L0 gates learn the architecture: units whose gate closes are deleted for real.
+# - Network slimming puts L1 on the BatchNorm scales only: the filters to prune are the ones
+#   whose scale went to zero.
 # - All three trade a little accuracy during training for sparsity afterwards; the strength λ
 #   sets the trade.
 #
