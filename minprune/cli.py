@@ -11,6 +11,7 @@ COMMANDS = {
     "train": "train a model on a dataset and save it",
     "prune": "prune a model to several sparsities and report",
     "tree": "grow, pre-prune and post-prune a decision tree and report",
+    "sweep": "a grid of methods x sparsities x seeds with controls and measured speed",
     "bench": "run a benchmark and print ratios to its baseline",
 }
 

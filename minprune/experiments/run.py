@@ -1,0 +1,126 @@
+"""One sweep run as a pure function of its config: the same config gives the same numbers on a
+laptop, in a process pool or on a Dask worker (latencies aside). ``train_dense`` trains the
+dense model a run starts from; ``run`` prunes, fine-tunes and measures."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import numpy as np
+
+
+def network_config(c):
+    """The ``NetworkConfig`` of a run config."""
+    from .network import NetworkConfig
+    return NetworkConfig(
+        model=c["model"], hidden=tuple(c["hidden"]), load=c["load"], dataset=c["dataset"],
+        n_train=c["n_train"], n_test=c["n_test"], epochs=c["epochs"], lr=c["lr"],
+        batch_size=c["batch_size"], criterion=c.get("criterion") or "magnitude",
+        granularity=c.get("granularity") or "weight", scope=c.get("scope") or "global",
+        sparsities=(c.get("sparsity", 0.0),), finetune_epochs=c.get("finetune_epochs", 0),
+        steps=c.get("steps", 1), seed=c["seed"])
+
+
+def build(c, probe=False):
+    """The untrained (or loaded) model of a config; ``probe``: from a few samples only."""
+    from .network import prepare
+    if probe:
+        c = {**c, "n_train": 20, "n_test": 10}
+    model, _ = prepare(network_config(c))
+    return model
+
+
+def train_dense(c):
+    """Train the dense model of ``c``; returns {"state", "accuracy", "seconds"}."""
+    from .network import prepare, train_dense as train
+    start = time.perf_counter()
+    config = network_config(c)
+    model, data = prepare(config)
+    if c["load"]:
+        from ..nn import evaluate
+        accuracy = evaluate(model, *data[2])["accuracy"]
+    else:
+        accuracy = train(config, model, data, log=lambda *a: None)
+    return {"state": model.state_dict(), "accuracy": accuracy,
+            "seconds": time.perf_counter() - start}
+
+
+def run(c, dense_state):
+    """Prune (or, for the control, only fine-tune) the dense model of ``c`` and measure it."""
+    from .. import prune
+    from ..nn import evaluate
+    from . import network, timing
+    start = time.perf_counter()
+    config = network_config(c)
+    model, data = network.prepare(config)
+    fresh = model.state_dict()                         # the initial weights (lottery tickets)
+    model.load_state_dict(dense_state)
+    dense_accuracy = evaluate(model, *data[2])["accuracy"]
+    dense = prune.snapshot(model)
+    summary = prune.summary(model)[-1]
+    if c["kind"] == "control":
+        accuracy = None
+        finetuned = network.dense_control(config, model, data)
+    elif c["schedule"] in ("one-shot", "iterative"):
+        row = network.prune_one(config, model, data, c["sparsity"])
+        accuracy, finetuned = row["accuracy"], row["accuracy_finetuned"]
+    elif c["schedule"] == "gradual":
+        accuracy, finetuned = None, _gradual(config, model, data, c["sparsity"])
+    else:
+        model.load_state_dict(fresh)
+        accuracy, finetuned = _lottery(config, model, data, c["sparsity"])
+    after = prune.summary(model)[-1]
+    result = {
+        "dense_accuracy": dense_accuracy, "accuracy": accuracy, "accuracy_finetuned": finetuned,
+        "achieved_sparsity": after["sparsity"],
+        "compression": summary["params"] / max(after["nonzeros"], 1),
+        "theoretical_speedup": after["flops"] / max(after["effective_flops"], 1),
+    }
+    reference = prune.restore(_copy(model), dense)
+    X_test = data[2][0]
+    result.update(timing.panel(reference, model, c.get("granularity"), X_test,
+                               c["latency"]["batches"], c["latency"]["repeats"]))
+    result.update(seconds=time.perf_counter() - start, host=socket.gethostname(),
+                  pid=os.getpid())
+    return result
+
+
+def _copy(model):
+    import copy
+    return copy.deepcopy(model)
+
+
+def _gradual(config, model, data, sparsity):
+    """Zhu & Gupta's gradual pruning during the fine-tuning epochs; returns test accuracy."""
+    import math
+
+    from ..nn import evaluate, fit
+    from ..prune.schedules import GradualPruning
+    from .network import finetune_rng, sgd
+    (X, y), calibration, test = data
+    epochs = max(config.finetune_epochs, 1)
+    total = epochs * math.ceil(len(X) / config.batch_size)
+    end = max(int(0.75 * total), 1)
+    schedule = GradualPruning(sparsity, begin=0, end=end, every=max(end // 20, 1),
+                              criterion=config.criterion, granularity=config.granularity,
+                              scope=config.scope, data=calibration)
+    fit(model, X, y, epochs=epochs, batch_size=config.batch_size, callbacks=[schedule],
+        optimizer=sgd(model.parameters(), config.lr / 5), rng=finetune_rng(config),
+        progress=False)
+    return evaluate(model, *test)["accuracy"]
+
+
+def _lottery(config, model, data, sparsity):
+    """A lottery ticket from the untrained ``model``: train, prune, rewind, retrain."""
+    from ..prune.schedules import lottery_ticket
+    from .network import finetune_rng, sgd
+    (X, y), calibration, test = data
+    result = lottery_ticket(model, X, y, sparsity, rounds=1, epochs=config.epochs,
+                            optimizer=lambda params: sgd(params, config.lr),
+                            criterion=config.criterion, granularity=config.granularity,
+                            scope=config.scope, data=calibration, val=test,
+                            batch_size=config.batch_size, rng=finetune_rng(config),
+                            progress=False)
+    last = result.rounds[-1]
+    return last["pruned_accuracy"], last["accuracy"]

@@ -1,0 +1,97 @@
+"""The results store of a sweep: ``DIR/results.jsonl``, one JSON line per finished run,
+appended, flushed and fsynced by the client alone, so a crash loses at most the line being
+written. A torn last line is ignored when read (and its run done again); the last line for a
+run id wins. ``DIR/spec.json`` holds the spec the folder belongs to; ``DIR/dense/`` the dense
+models, one file per (model, data, recipe, seed)."""
+from __future__ import annotations
+
+import json
+import os
+
+from ..files import write_text_atomic
+
+RESULTS = "results.jsonl"
+
+
+class Store:
+    def __init__(self, folder):
+        self.folder = folder
+        self.path = os.path.join(folder, RESULTS)
+
+    def read(self):
+        """{run id: record} of every complete line (the last record of an id wins)."""
+        records = {}
+        if not os.path.exists(self.path):
+            return records
+        with open(self.path, "rb") as f:
+            for line in f:
+                if not line.endswith(b"\n"):
+                    break                            # torn: the write never finished
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                records[record["id"]] = record
+        return records
+
+    def repair(self):
+        """Cut a torn last line off, so that new lines start on a line of their own."""
+        if not os.path.exists(self.path):
+            return
+        with open(self.path, "rb+") as f:
+            data = f.read()
+            end = data.rfind(b"\n") + 1
+            if end != len(data):
+                f.truncate(end)
+                f.flush()
+                os.fsync(f.fileno())
+
+    def append(self, record):
+        line = json.dumps(record, sort_keys=True, default=_plain) + "\n"
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    # --- the spec the folder belongs to --------------------------------------------------
+    def spec(self):
+        path = os.path.join(self.folder, "spec.json")
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+    def write_spec(self, spec):
+        write_text_atomic(os.path.join(self.folder, "spec.json"),
+                          json.dumps(spec, indent=2, sort_keys=True) + "\n")
+
+    # --- dense models -----------------------------------------------------------------------
+    def dense_path(self, key):
+        return os.path.join(self.folder, "dense", f"{key}.npz")
+
+    def save_dense(self, key, state, accuracy):
+        import numpy as np
+
+        from ..files import write_npz_atomic
+        arrays = {f"state/{k}": v for k, v in state.items()}
+        write_npz_atomic(self.dense_path(key), accuracy=np.array(accuracy), **arrays)
+
+    def load_dense(self, key):
+        """(state, accuracy) of a saved dense model, or None."""
+        import numpy as np
+        path = self.dense_path(key)
+        if not os.path.exists(path):
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                state = {k.split("/", 1)[1]: f[k] for k in f.files if k.startswith("state/")}
+                return state, float(f["accuracy"])
+        except (OSError, ValueError, KeyError):
+            return None                              # damaged: train it again
+
+
+def _plain(value):
+    import numpy as np
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")

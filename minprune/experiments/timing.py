@@ -1,0 +1,76 @@
+"""Measured forward time of a pruned model beside its dense original, in one process on one
+thread: masked dense, CSR (``sparse.to_sparse``) and, for unit and filter pruning, compacted
+(``prune.compact``), each at the given batch sizes, median of repeats after a warm-up.
+
+What is timed is the model's forward pass without a graph (``no_grad``, evaluation mode); every
+speed-up is a ratio of two times measured in the same process and run.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def one_thread():
+    """BLAS and Numba on one thread for the block (threadpoolctl when it is installed)."""
+    import numba
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:                        # BLAS threads then follow the environment
+            yield
+        else:
+            with threadpool_limits(limits=1):
+                yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def median_seconds(fn, x, repeats, warmup=3):
+    """Median wall time of ``fn(x)`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn(x)
+    times = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn(x)
+        times[i] = time.perf_counter() - start
+    return float(np.median(times))
+
+
+def forward(model):
+    from ..autograd.tensor import Tensor, no_grad
+    model.eval()
+
+    def call(x):
+        with no_grad():
+            return model(Tensor(x))
+    return call
+
+
+def panel(dense, pruned, granularity, X, batches, repeats):
+    """{"<variant>_b<batch>_ms": median ms, "<variant>_b<batch>_speedup": dense / variant}."""
+    from .. import prune, sparse
+    variants = {"dense": dense, "masked": pruned,
+                "csr": sparse.to_sparse(pruned, min_sparsity=0.0)}
+    if granularity in ("unit", "filter"):
+        variants["compact"] = prune.compact(pruned)
+    out = {}
+    with one_thread():
+        for batch in batches:
+            x = np.ascontiguousarray(X[:batch])
+            if len(x) < batch:                      # a small test set: repeat it
+                x = np.resize(X, (batch,) + X.shape[1:])
+            base = None
+            for name, model in variants.items():
+                seconds = median_seconds(forward(model), x, repeats)
+                base = seconds if name == "dense" else base
+                out[f"{name}_b{batch}_ms"] = 1000 * seconds
+                if name != "dense":
+                    out[f"{name}_b{batch}_speedup"] = base / seconds
+    return out
