@@ -7,8 +7,6 @@ import os
 import socket
 import time
 
-import numpy as np
-
 
 def network_config(c):
     """The ``NetworkConfig`` of a run config."""

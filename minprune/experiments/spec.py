@@ -216,7 +216,8 @@ def check_runs(spec, runs):
 def describe(c):
     """A run in one line."""
     if c["kind"] == "control":
-        return f"dense control ({c['schedule']}, {c['finetune_epochs']} ft epochs, seed {c['seed']})"
+        return (f"dense control ({c['schedule']}, {c['finetune_epochs']} ft epochs, "
+                f"seed {c['seed']})")
     steps = f":{c['steps']}" if c["schedule"] == "iterative" else ""
     return (f"{c['criterion']}/{c['granularity']}/{c['scope']} {c['schedule']}{steps} "
             f"{c['sparsity']:.0%} ft{c['finetune_epochs']} seed {c['seed']}")

@@ -77,7 +77,8 @@ class Sweep:
                     tries[name] = tries.get(name, 1) + 1
                     counts["retried"] += 1
                     if tries[name] > MAX_TRIES:
-                        raise RuntimeError(f"{kind} {name} lost its worker {MAX_TRIES} times")
+                        raise RuntimeError(f"{kind} {name} lost its worker {MAX_TRIES} "
+                                           f"times") from exc
                     self.log(f"  a worker died; {kind} "
                              f"{item if kind == 'dense' else describe(item['config'])} again")
                     if kind == "dense":

@@ -130,7 +130,7 @@ def figures(folder, methods, controls, batches):
             drawn = True
         if not drawn:
             continue
-        for (schedule, steps, ft), (mean, std, _) in sorted(controls.items()):
+        for (schedule, _, ft), (mean, std, _) in sorted(controls.items()):
             if mean is not None:
                 ax.axhline(mean, color="grey", linestyle=":", lw=1)
                 ax.axhspan(mean - std, mean + std, color="grey", alpha=0.15,
@@ -171,7 +171,7 @@ def build(folder):
              f"the dense control is the dense model fine-tuned exactly like the pruned ones. "
              f"Measured speed-ups are forward passes without a graph, one thread, each "
              f"against the dense model timed in the same process.", ""]
-    for (schedule, steps, ft), (mean, std, n) in sorted(controls.items()):
+    for (schedule, _, ft), (mean, std, n) in sorted(controls.items()):
         if mean is not None:
             lines.append(f"- dense control ({schedule}, {ft} fine-tune epochs): {mean:.4f} "
                          f"+/- {std:.4f} over {n} seeds")
