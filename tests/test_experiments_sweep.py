@@ -1,0 +1,327 @@
+"""``minprune sweep``: the same numbers locally and on Dask, nothing lost when a worker dies or
+the sweep is interrupted, a torn last line redone, bad specs refused, the report rebuilt."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import Future
+
+import pytest
+
+from helpers import require
+from minprune.experiments import spec as specs
+from minprune.experiments.executors import LocalExecutor
+from minprune.experiments.sweep import Sweep
+
+HERE = os.path.dirname(__file__)
+TINY = os.path.join(HERE, "sweep_tiny.toml")
+TIMINGS = ("seconds", "host", "pid")
+
+
+def env(tmp_path):
+    return dict(os.environ, MINPRUNE_CACHE=str(tmp_path / "cache"), MPLBACKEND="Agg",
+                PYTHONUNBUFFERED="1")
+
+
+def cli(args, tmp_path, timeout=300):
+    return subprocess.run([sys.executable, "-m", "minprune", "sweep", *args], cwd=tmp_path,
+                          env=env(tmp_path), capture_output=True, text=True, timeout=timeout)
+
+
+def numbers(folder):
+    """{run id: its results without timings}, and how many lines each id has."""
+    out, lines = {}, {}
+    with open(os.path.join(folder, "results.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            lines[r["id"]] = lines.get(r["id"], 0) + 1
+            out[r["id"]] = {k: v for k, v in r.get("result", {}).items()
+                            if not k.endswith(("_ms", "_speedup")) or k == "theoretical_speedup"
+                            if k not in TIMINGS}
+    return out, lines
+
+
+def tiny_runs():
+    return specs.expand(specs.load(TINY))
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    """The tiny sweep with --jobs 2: the reference numbers."""
+    tmp = tmp_path_factory.mktemp("local")
+    done = cli([TINY, "--out", "s", "--jobs", "2"], tmp)
+    assert done.returncode == 0, done.stderr
+    return tmp, done
+
+
+def test_tiny_sweep_runs_every_run_and_its_controls(local):
+    tmp, done = local
+    runs = tiny_runs()
+    got, lines = numbers(tmp / "s")
+    assert set(got) == {r["id"] for r in runs} and set(lines.values()) == {1}
+    kinds = [r["config"]["kind"] for r in runs]
+    assert kinds.count("control") == 2                       # one dense control per seed
+    criteria = {r["config"]["criterion"] for r in runs}
+    assert {"magnitude", "taylor", "random"} <= criteria       # random added as the control
+    assert "trained 2 dense models" in done.stdout
+    for name in ("report.md", "results.csv", "accuracy_vs_compression.png",
+                 "accuracy_vs_theoretical_speedup.png", "accuracy_vs_speedup_b1.png",
+                 "accuracy_vs_speedup_b64.png"):
+        assert (tmp / "s" / name).exists(), name
+    report = (tmp / "s" / "report.md").read_text()
+    assert "## 50% sparsity" in report and "dense control" in report
+    for r in runs:
+        result = got[r["id"]]
+        assert 0 <= result["accuracy_finetuned"] <= 1
+        if r["config"]["kind"] == "prune":
+            # round(s * n) of n = 608 weights: within half a weight of the level, or more
+            assert result["achieved_sparsity"] >= r["config"]["sparsity"] - 0.5 / 608
+            assert result["compression"] > 1 and result["theoretical_speedup"] > 1
+
+
+def test_a_run_is_a_pure_function_of_its_config():
+    from minprune.experiments.run import run, train_dense
+    config = next(r["config"] for r in tiny_runs() if r["config"]["criterion"] == "taylor")
+    state = train_dense(config)["state"]
+    a, b = run(config, state), run(config, state)
+    assert {k: v for k, v in a.items() if k in ("accuracy", "accuracy_finetuned",
+                                                "achieved_sparsity", "compression")} == \
+        {k: v for k, v in b.items() if k in ("accuracy", "accuracy_finetuned",
+                                             "achieved_sparsity", "compression")}
+
+
+def test_the_same_numbers_on_a_dask_local_cluster(local, tmp_path):
+    require("distributed")
+    done = cli([TINY, "--out", "s", "--scheduler", "local:2"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert numbers(tmp_path / "s")[0] == numbers(local[0] / "s")[0]
+    assert "dask LocalCluster" in (tmp_path / "s" / "report.md").read_text()
+
+
+def test_the_same_numbers_through_a_dask_scheduler_and_worker(local, tmp_path):
+    require("distributed")
+    scheduler_file = tmp_path / "scheduler.json"
+    procs = []
+    try:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+             "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+            cwd=tmp_path, env=env(tmp_path), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1",
+             "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],
+            cwd=tmp_path, env=env(tmp_path), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL))
+        done = cli([TINY, "--out", "s", "--scheduler", address], tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert numbers(tmp_path / "s")[0] == numbers(local[0] / "s")[0]
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def slow_spec(tmp_path):
+    """The tiny spec with slower runs (more timing repeats), so that a run can be caught."""
+    text = open(TINY).read().replace("repeats = 5", "repeats = 400")
+    path = tmp_path / "slow.toml"
+    path.write_text(text)
+    return path
+
+
+def worker_pids(parent):
+    """The spawned worker processes of the sweep process ``parent`` (Linux /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"spawn_main" in cmd:
+            pids.append(int(entry))
+    return pids
+
+
+def wait_for_lines(proc, marker, count, timeout=120):
+    deadline, seen = time.monotonic() + timeout, 0
+    while seen < count and time.monotonic() < deadline and proc.poll() is None:
+        line = proc.stdout.readline()
+        seen += marker in line
+    return seen >= count
+
+
+def test_a_killed_worker_costs_only_its_run(tmp_path):
+    spec = slow_spec(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "minprune", "sweep", str(spec), "--out", "s",
+                             "--jobs", "2"], cwd=tmp_path, env=env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for_lines(proc, "[", 2), "the sweep never got going"
+        victims = worker_pids(proc.pid)
+        assert victims, "no worker process found"
+        os.kill(victims[0], signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "a worker died" in stdout
+    got, lines = numbers(tmp_path / "s")
+    runs = specs.expand(specs.load(spec))
+    assert set(got) == {r["id"] for r in runs} and set(lines.values()) == {1}
+
+
+def test_interrupted_and_resumed_redoes_nothing(local, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "minprune", "sweep", TINY, "--out", "s"],
+                            cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for_lines(proc, f"/{len(tiny_runs())}]", 3)      # three runs finished
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert not (tmp_path / "s" / "report.md").exists()          # no half report
+    finished = len(numbers(tmp_path / "s")[0])
+    assert 3 <= finished < len(tiny_runs())
+    done = cli([TINY, "--out", "s"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (f"ran {len(tiny_runs()) - finished} runs (0 failed) and trained 0 dense models"
+            in done.stdout)                                    # the dense models were cached
+    assert f"{finished} runs were already done" in done.stdout
+    assert numbers(tmp_path / "s")[0] == numbers(local[0] / "s")[0]
+
+
+def test_a_torn_last_line_is_ignored_and_redone(local, tmp_path):
+    shutil.copytree(local[0] / "s", tmp_path / "s")
+    path = tmp_path / "s" / "results.jsonl"
+    data = path.read_bytes()
+    last = data.rstrip(b"\n").rsplit(b"\n", 1)[1]
+    path.write_bytes(data[:len(data) - len(last) // 2 - 1])      # half the last line, no \n
+    torn_id = json.loads(last)["id"]
+    done = cli([TINY, "--out", "s"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "ran 1 runs (0 failed) and trained 0 dense models" in done.stdout
+    got, lines = numbers(tmp_path / "s")
+    assert torn_id in got and set(lines.values()) == {1}
+    assert got == numbers(local[0] / "s")[0]
+
+
+def test_report_is_rebuilt_from_results_alone(local, tmp_path):
+    shutil.copytree(local[0] / "s", tmp_path / "s")
+    before = {n: (tmp_path / "s" / n).read_bytes() for n in ("report.md", "results.csv")}
+    for name in os.listdir(tmp_path / "s"):
+        if name not in ("results.jsonl",):
+            path = tmp_path / "s" / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    done = cli(["--report", "s"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name, content in before.items():
+        assert (tmp_path / "s" / name).read_bytes() == content, name
+
+
+@pytest.mark.parametrize("change, message", [
+    (("[grid]", "[grid]\ncolour = 'red'"), "unknown key grid.colour; the keys of [grid] are"),
+    (("[latency]", "[extra]\n[latency]"), "unknown section [extra]"),
+    (('criterion = "taylor"', 'criterion = "tailor"'),
+     "grid.methods.criterion = 'tailor' is not allowed; choose from magnitude"),
+    (('granularity = "unit"', 'granularity = "filter"'),
+     "run taylor/filter/local one-shot 50% ft1 seed 0 cannot be done: granularity 'filter'"),
+    (("sparsities = [0.5, 0.8]", "sparsities = [0.5, 1.5]"), "grid.sparsities = 1.5"),
+])
+def test_bad_specs_are_refused_before_any_work(tmp_path, change, message):
+    text = open(TINY).read()
+    assert change[0] in text
+    (tmp_path / "bad.toml").write_text(text.replace(change[0], change[1], 1))
+    done = cli(["bad.toml", "--out", "s"], tmp_path)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "s").exists() and not (tmp_path / "cache").exists()
+
+
+def test_dry_run_lists_the_runs(tmp_path):
+    done = cli([TINY, "--out", "s", "--dry-run"], tmp_path)
+    assert done.returncode == 0
+    assert f"{len(tiny_runs())} runs (2 dense controls), 2 dense trainings" in done.stdout
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_different_spec_needs_force(local, tmp_path):
+    shutil.copytree(local[0] / "s", tmp_path / "s")
+    text = open(TINY).read().replace("seeds = [0, 1]", "seeds = [0]")
+    (tmp_path / "other.toml").write_text(text)
+    done = cli(["other.toml", "--out", "s"], tmp_path)
+    assert done.returncode == 2 and "holds a sweep of a different spec" in done.stderr
+    done = cli(["other.toml", "--out", "s", "--force"], tmp_path)
+    assert done.returncode == 0 and "ran 0 runs" in done.stdout   # every run already there
+
+
+class InProcess:
+    """An executor that runs each task at once, here (for the failure test)."""
+    label = "in-process"
+
+    def submit(self, fn, *args):
+        future = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def as_completed(self, futures):
+        return iter(futures)
+
+    def result(self, future):
+        return future.result()
+
+    def close(self):
+        pass
+
+
+def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    from minprune.experiments import run as run_module
+    real = run_module.run
+
+    def flaky(config, state):
+        if config["sparsity"] == 0.8:
+            raise RuntimeError("a deliberate failure")
+        return real(config, state)
+    monkeypatch.setattr(run_module, "run", flaky)
+    runs = tiny_runs()
+    counts = Sweep(runs, str(tmp_path), log=lambda *a: None, progress=False).execute(InProcess())
+    failing = [r for r in runs if r["config"]["sparsity"] == 0.8]
+    assert counts["failed"] == len(failing) and counts["executed"] == len(runs)
+    records = {}
+    for line in open(tmp_path / "results.jsonl"):
+        r = json.loads(line)
+        records[r["id"]] = r
+    for r in failing:
+        assert records[r["id"]]["status"] == "failed"
+        assert "a deliberate failure" in records[r["id"]]["traceback"]
+    from minprune.experiments.sweep_report import build
+    assert "## Failed runs" in open(build(str(tmp_path))).read()
+
+
+def test_local_executor_refuses_nothing_it_can_run():
+    executor = LocalExecutor(1)
+    try:
+        future = executor.submit(sum, [1, 2, 3])
+        assert executor.result(future) == 6
+    finally:
+        executor.close()
