@@ -68,6 +68,9 @@ def run(args, out=print):
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         raise UsageError("--epochs and --batch-size must be positive integers and --lr positive")
     hidden = parse_ints(args.hidden, "--hidden")
+    from ..experiments.network import MODELS
+    if args.model not in MODELS:                 # before the data is loaded or generated
+        raise UsageError(f"unknown model {args.model!r}; choose from {', '.join(MODELS)}")
     check_out(args.out, args.force)
     if args.optimizer not in OPTIMIZERS:
         raise UsageError(f"unknown optimizer {args.optimizer!r}; choose from "

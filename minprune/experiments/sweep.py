@@ -101,7 +101,7 @@ class Sweep:
                 self.store.append(record)
                 counts["executed"] += 1
                 counts["failed"] += value["status"] != "ok"
-                self._report(bar, item, value, counts, start, len(todo))
+                self._report(bar, item, value, counts, start, len(todo), len(pending))
         finally:
             if bar is not None:
                 bar.close()
@@ -113,10 +113,10 @@ class Sweep:
         from tqdm.auto import tqdm
         return tqdm(total=total, desc="sweep", unit="run")
 
-    def _report(self, bar, item, value, counts, start, total):
+    def _report(self, bar, item, value, counts, start, total, running):
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(failed=counts["failed"])
+            bar.set_postfix(failed=counts["failed"], running=running)
             return
         what = describe(item["config"])
         if value["status"] == "ok":
