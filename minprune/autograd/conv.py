@@ -121,6 +121,33 @@ def conv2d(x, w, b=None, stride=1, padding=0):
                   backward_fn=backward)
 
 
+def max_pool_nhwc(xp, taps):
+    """The maxima of the padded NHWC array ``xp`` over the windows ``taps`` (N, OH, OW, C)."""
+    out = np.array(xp[:, taps[0][2], taps[0][3], :])
+    for _, _, rows, cols in taps[1:]:
+        np.maximum(out, xp[:, rows, cols, :], out=out)
+    return out
+
+
+def avg_pool_nhwc(xp, taps):
+    """The means of the padded NHWC array ``xp`` over the windows ``taps`` (N, OH, OW, C)."""
+    _, _, rows, cols = taps[0]
+    out = np.array(xp[:, rows, cols, :])
+    for _, _, rows, cols in taps[1:]:
+        out += xp[:, rows, cols, :]
+    out *= 1.0 / len(taps)
+    return out
+
+
+def pool(x, kernel_size, stride=None, padding=0, kind="max"):
+    """Max or average pooling of the NCHW array ``x`` without a graph (inference)."""
+    fill = -np.inf if kind == "max" else 0.0
+    _, xp, stride, oh, ow = _pool_setup(x, kernel_size, stride, padding, fill, f"{kind}_pool2d")
+    taps = list(_taps(kernel_size, kernel_size, stride, oh, ow))
+    out = (max_pool_nhwc if kind == "max" else avg_pool_nhwc)(xp, taps)
+    return out.transpose(0, 3, 1, 2)
+
+
 def _pool_setup(x, kernel_size, stride, padding, fill, what):
     """Validate, then return the padded NHWC view that the taps of a pooling window slice."""
     x = as_tensor(x)
@@ -155,9 +182,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     """
     x, xp, stride, oh, ow = _pool_setup(x, kernel_size, stride, padding, -np.inf, "max_pool2d")
     taps = list(_taps(kernel_size, kernel_size, stride, oh, ow))
-    out = np.array(xp[:, taps[0][2], taps[0][3], :])
-    for _, _, rows, cols in taps[1:]:
-        np.maximum(out, xp[:, rows, cols, :], out=out)
+    out = max_pool_nhwc(xp, taps)
 
     def backward(grad):
         g = grad.transpose(0, 2, 3, 1)
@@ -183,10 +208,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Average pooling; padded zeros count in the average (PyTorch's count_include_pad=True)."""
     x, xp, stride, oh, ow = _pool_setup(x, kernel_size, stride, padding, 0.0, "avg_pool2d")
     taps = list(_taps(kernel_size, kernel_size, stride, oh, ow))
-    out = np.zeros((xp.shape[0], oh, ow, xp.shape[3]), dtype=xp.dtype)
-    for _, _, rows, cols in taps:
-        out += xp[:, rows, cols, :]
-    out *= 1.0 / (kernel_size * kernel_size)
+    out = avg_pool_nhwc(xp, taps)
 
     def backward(grad):
         share = grad.transpose(0, 2, 3, 1) * (1.0 / (kernel_size * kernel_size))

@@ -75,6 +75,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
     axes = (0,) if x.ndim == 2 else (0,) + tuple(range(2, x.ndim))
     shape = (1, -1) + (1,) * (x.ndim - 2)
     if training:
+        if x.size == 0:              # no statistics to take, and none to corrupt with NaN
+            raise ValueError(f"batch_norm in training needs at least one sample, got input of "
+                             f"shape {x.shape}")
         mean = x.mean(axis=axes, keepdims=True)
         centred = x - mean
         var = (centred * centred).mean(axis=axes, keepdims=True)

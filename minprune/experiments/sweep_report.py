@@ -174,8 +174,8 @@ def build(folder):
              f"{len(records)} runs ({len(failed)} failed), run on {', '.join(where)}. Accuracy "
              f"is the test accuracy after fine-tuning, mean and standard deviation over seeds; "
              f"the dense control is the dense model fine-tuned exactly like the pruned ones. "
-             f"Measured speed-ups are forward passes without a graph, one thread, each "
-             f"against the dense model timed in the same process.", ""]
+             f"Measured speed-ups are latencies of the inference plan (`infer.compile`), one "
+             f"thread, each against the dense model timed in the same process.", ""]
     for (schedule, _, ft), (mean, std, n) in sorted(controls.items()):
         if mean is not None:
             lines.append(f"- dense control ({schedule}, {ft} fine-tune epochs): {mean:.4f} "

@@ -1,9 +1,10 @@
-"""Measured forward time of a pruned model beside its dense original, in one process on one
-thread: masked dense, CSR (``sparse.to_sparse``) and, for unit and filter pruning, compacted
-(``prune.compact``), each at the given batch sizes, median of repeats after a warm-up.
+"""Measured inference latency of a pruned model beside its dense original, in one process on
+one thread: masked dense, CSR (``sparse.to_sparse``) and, for unit and filter pruning,
+compacted (``prune.compact``), each at the given batch sizes, median of repeats after a
+warm-up.
 
-What is timed is the model's forward pass without a graph (``no_grad``, evaluation mode); every
-speed-up is a ratio of two times measured in the same process and run.
+What is timed is the inference plan (``infer.compile``: array operations, no Tensors, no
+graph); every speed-up is a ratio of two times measured in the same process and run.
 """
 from __future__ import annotations
 
@@ -44,13 +45,9 @@ def median_seconds(fn, x, repeats, warmup=3):
 
 
 def forward(model):
-    from ..autograd.tensor import Tensor, no_grad
-    model.eval()
-
-    def call(x):
-        with no_grad():
-            return model(Tensor(x))
-    return call
+    """The inference plan of ``model`` (evaluation mode)."""
+    from .. import infer
+    return infer.compile(model.eval())
 
 
 def panel(dense, pruned, granularity, X, batches, repeats):

@@ -172,7 +172,8 @@ class Flatten(Module):
     """(N, d1, d2, ...) -> (N, d1·d2·...); an (N, d) input passes unchanged."""
 
     def forward(self, x):
-        return x if x.ndim == 2 else x.reshape(x.shape[0], -1)
+        # the width spelled out: -1 cannot be inferred for an empty batch
+        return x if x.ndim == 2 else x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
 
 WEIGHTED = (Linear, Conv2d)

@@ -253,6 +253,11 @@ def matmul(indptr, indices, values, xt, out):
         raise ValueError("out must be C-contiguous (the kernels write into it in place)")
     xt = np.ascontiguousarray(xt)
     batch = xt.shape[1]
+    if out.shape != (len(indptr) - 1, batch):
+        raise ValueError(f"matmul: W has {len(indptr) - 1} rows and xt {batch} columns, so "
+                         f"out must be {(len(indptr) - 1, batch)}, got {out.shape}")
+    if batch == 0 or out.size == 0:               # nothing to compute, nothing to write
+        return out
     work = len(values) * batch
     zero = values.dtype.type(0)
     if batch == 1:
@@ -278,5 +283,8 @@ def matmul(indptr, indices, values, xt, out):
 
 def sddmm(indptr, indices, gt, xt, out):
     """out (nnz,) = (gt @ xtᵀ) at W's pattern."""
+    if gt.shape[1] == 0 or len(out) == 0:          # no samples: a zero gradient
+        out[...] = 0
+        return out
     return kernel("sddmm", len(out) * gt.shape[1])(indptr, indices, gt, xt, out,
                                                     out.dtype.type(0))

@@ -1,0 +1,128 @@
+"""infer.compile: a plan of array operations whose outputs equal the model's in evaluation
+mode, for every layer type, dense, masked, CSR and compacted, float32 and float64, batch 1,
+many and none."""
+import numpy as np
+import pytest
+
+from minprune import infer, models, nn, prune, sparse
+
+
+def randomise(model, rng):
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.running_mean = rng.standard_normal(m.num_features).astype(m.running_mean.dtype)
+            m.running_var = rng.uniform(0.5, 2, m.num_features).astype(m.running_var.dtype)
+            m.weight.data = rng.standard_normal(m.num_features).astype(m.weight.dtype)
+            m.bias.data = rng.standard_normal(m.num_features).astype(m.bias.dtype)
+    return model
+
+
+def every_layer(dtype):
+    """One model with every layer type of minprune.nn (sparse ones come from to_sparse)."""
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, rng=0, dtype=dtype), nn.BatchNorm2d(4, dtype=dtype),
+        nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3, stride=2, rng=0, dtype=dtype),
+        nn.Tanh(), nn.AvgPool2d(2, padding=1), nn.Dropout(0.5), nn.Flatten(),
+        nn.BatchNorm1d(6 * 4 * 4, dtype=dtype), nn.Linear(96, 20, rng=0, dtype=dtype),
+        nn.Sigmoid(), nn.L0Gate(20, rng=0, dtype=dtype), nn.Linear(20, 16, bias=False, rng=0,
+                                                                      dtype=dtype),
+        nn.ReLU(), nn.Linear(16, 10, rng=0, dtype=dtype))
+
+
+def variants(model, granularity):
+    """The model dense, masked, on CSR kernels and (structured) compacted."""
+    out = {"dense": model}
+    masked = _copy(model)
+    prune.prune(masked, 0.6, "magnitude", granularity, "local")
+    out["masked"] = masked
+    out["csr"] = sparse.to_sparse(masked, min_sparsity=0.0)
+    if granularity != "weight":
+        out["compact"] = prune.compact(masked)
+    return out
+
+
+def _copy(model):
+    import copy
+    return copy.deepcopy(model)
+
+
+CASES = [("every layer", every_layer, "weight", np.float32),
+         ("every layer", every_layer, "weight", np.float64),
+         ("lenet_300_100", lambda dtype: models.lenet_300_100(rng=0), "unit", np.float32),
+         ("lenet5", lambda dtype: models.lenet5(rng=0), "filter", np.float32),
+         ("small_vgg", lambda dtype: models.small_vgg(rng=0), "filter", np.float32)]
+
+
+@pytest.mark.parametrize("name, build, granularity, dtype", CASES,
+                         ids=[f"{c[0]}-{c[2]}-{c[3].__name__}" for c in CASES])
+def test_plan_equals_the_model_in_eval_mode(rng, name, build, granularity, dtype):
+    model = randomise(build(dtype), rng)
+    X = rng.random((7, 1, 28, 28)).astype(dtype)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for label, variant in variants(model, granularity).items():
+        variant.eval()
+        plan = infer.compile(variant)
+        for batch in (7, 1, 0):
+            expected = variant(X[:batch]).data
+            got = plan(X[:batch])
+            assert got.shape == expected.shape and got.dtype == expected.dtype, label
+            np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance,
+                                       err_msg=f"{label}, batch {batch}")
+        assert plan(X[:3]) is not plan(X[:3])        # the caller gets its own array
+
+
+def test_batchnorm_is_folded_and_activations_fused():
+    plan = infer.compile(models.small_vgg(rng=0))
+    text = repr(plan)
+    assert "Affine" not in text and text.count("ReLU") == 3
+    assert "Conv(16 filters 3x3, ReLU)" in text
+
+
+def test_unknown_layers_are_refused_naming_them():
+    class Odd(nn.Module):
+        def forward(self, x):
+            return x
+    with pytest.raises(TypeError, match="layer 1 \\(Odd\\): no inference step"):
+        infer.compile(nn.Sequential(nn.Linear(3, 3, rng=0), Odd()))
+    with pytest.raises(TypeError, match="takes a Sequential"):
+        infer.compile(nn.Linear(3, 3, rng=0))
+
+
+def test_the_plan_is_a_snapshot_of_the_model(rng):
+    model = models.mlp([4, 8, 3], rng=0).eval()
+    X = rng.random((5, 4)).astype(np.float32)
+    plan = infer.compile(model)
+    before = plan(X)
+    prune.prune(model, 0.9, "magnitude", "weight", "global")
+    np.testing.assert_array_equal(plan(X), before)     # compile again to see the pruning
+    assert not np.allclose(infer.compile(model)(X), before)
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (4, 0), (0, 0), (3, 5)])
+@pytest.mark.parametrize("batch", [0, 1, 8, 9])
+def test_kernels_take_empty_batches_and_empty_matrices(shape, batch, rng):
+    from minprune.sparse import CSR, kernels
+    from minprune.sparse import reference
+    dense = rng.standard_normal(shape).astype(np.float32) * (rng.random(shape) > 0.5)
+    csr = CSR.from_dense(dense)
+    xt = rng.standard_normal((shape[1], batch)).astype(np.float32)
+    out = np.full((shape[0], batch), np.nan, dtype=np.float32)
+    kernels.matmul(csr.indptr, csr.indices, csr.values, xt, out)
+    np.testing.assert_allclose(out, dense @ xt, atol=1e-5)
+    gt = rng.standard_normal((shape[0], batch)).astype(np.float32)
+    grads = kernels.sddmm(csr.indptr, csr.indices, gt, xt, np.full(csr.nnz, np.nan,
+                                                                    dtype=np.float32))
+    np.testing.assert_allclose(grads, (gt @ xt.T)[dense != 0], atol=1e-5)
+    np.testing.assert_allclose(
+        reference.csr_matmul_reference(csr.indptr, csr.indices, csr.values, xt), dense @ xt,
+        atol=1e-5)
+
+
+def test_sparse_layers_take_an_empty_batch(rng):
+    model = models.lenet5(rng=0)
+    prune.prune(model, 0.8)
+    X = rng.random((3, 1, 28, 28)).astype(np.float32)
+    fast = sparse.to_sparse(model)
+    assert fast(X[:0]).shape == (0, 10)
+    with pytest.raises(ValueError, match="needs at least one sample"):
+        models.small_vgg(rng=0).train()(X[:0])          # no NaN in the running statistics
