@@ -10,6 +10,22 @@ ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                      "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
 
 
+_limits = None
+
+
+def one_thread_worker():
+    """Run in each worker process as it starts: one thread for Numba (loaded later, it reads
+    the environment) and for BLAS (through threadpoolctl when it is installed). The parent's
+    environment is left alone."""
+    global _limits
+    os.environ.update(ONE_THREAD)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    _limits = threadpool_limits(limits=1)
+
+
 class Lost(Exception):
     """A worker died (killed, out of memory) while running the task: run it again."""
 
@@ -27,9 +43,7 @@ class LocalExecutor:
         if self.pool is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
-            for name, value in ONE_THREAD.items():   # inherited by every worker spawned
-                os.environ.setdefault(name, value)
-            self.pool = ProcessPoolExecutor(self.jobs,
+            self.pool = ProcessPoolExecutor(self.jobs, initializer=one_thread_worker,
                                             mp_context=multiprocessing.get_context("spawn"))
         return self.pool
 
