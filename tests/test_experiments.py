@@ -10,7 +10,7 @@ QUIET = dict(log=lambda *a: None)
 
 def small(**changes):
     base = dict(model="mlp", hidden=(16,), dataset="spirals", n_train=400, n_test=200,
-                epochs=2, sparsities=(0.0, 0.5), finetune_epochs=1)
+                epochs=2, sparsities=(0.0, 0.5), finetune_epochs=1, latency_repeats=0)
     return NetworkConfig(**{**base, **changes})
 
 
@@ -27,6 +27,16 @@ def test_same_config_same_numbers():
     assert a.rows == b.rows and a.control_accuracy == b.control_accuracy
     c = network_study(small(criterion="taylor", granularity="unit", seed=1), **QUIET)
     assert c.rows != a.rows
+
+
+def test_the_speed_panel_times_every_variant():
+    study = network_study(small(granularity="unit", latency_repeats=3), **QUIET)
+    for row in study.rows:
+        for variant in ("masked", "csr", "compact"):
+            for batch in (1, 64):
+                assert row[f"{variant}_b{batch}_ms"] > 0
+                assert row[f"{variant}_b{batch}_speedup"] > 0
+        assert row["theoretical_speedup"] == row["dense_flops"] / row["effective_flops"]
 
 
 def test_no_fine_tuning_no_control():

@@ -92,6 +92,8 @@ def run(args, out=print):
                                     "dense_accuracy": study.dense_accuracy,
                                     "control_accuracy": study.control_accuracy,
                                     "rows": study.rows})
+    report.add("Speed", network.speed_sentence(study.rows),
+               table=network.speed_table(study.rows))
     report.results["seconds"] = time.perf_counter() - start
     path = report.write()
     out(f"report: {os.path.abspath(path)}")

@@ -35,6 +35,8 @@ class NetworkConfig:
     finetune_epochs: int = 1
     steps: int = 1                          # > 1: the iterative schedule
     n_calibration: int = 512                # held out of training (at most a tenth of it)
+    latency_batches: tuple = (1, 64)        # the speed panel: batch sizes timed
+    latency_repeats: int = 20               # calls per median (0: no speed panel)
     seed: int = 0
 
 
@@ -142,27 +144,42 @@ def prune_one(config, model, data, sparsity):
     row = {"sparsity": sparsity, "achieved_sparsity": total["sparsity"], "weights_kept": kept,
            "compression": dense["params"] / max(kept, 1), "accuracy": last["pruned_accuracy"],
            "accuracy_finetuned": last["accuracy"] if config.finetune_epochs else None,
-           "dense_flops": total["flops"], "effective_flops": total["effective_flops"]}
+           "dense_flops": total["flops"], "effective_flops": total["effective_flops"],
+           "theoretical_speedup": total["flops"] / max(total["effective_flops"], 1)}
     if config.granularity != "weight":              # the pruned units deleted for real
         row["compact_params"] = sum(p.size for p in prune.compact(model).parameters())
     return row
 
 
-def network_study(config, log=print, *, model=None, data=None, announce=None):
+def speed_panel(config, model, trained, data):
+    """Latency speed-ups of the pruned ``model`` (masked, CSR, compacted) over the dense one,
+    through the inference plan, one thread, in this process."""
+    import copy
+
+    from .. import prune
+    from .timing import panel
+    dense = prune.restore(copy.deepcopy(model), trained)
+    return panel(dense, model, config.granularity, data[2][0], config.latency_batches,
+                 config.latency_repeats)
+
+
+def network_study(config, log=print, *, model=None, data=None, announce=None,
+                  dense_accuracy=None):
     """Run the study of ``config``: train the model (or evaluate the loaded one), then prune it
     to every sparsity from the same trained state. ``model`` and ``data``: what ``prepare``
-    returned, when the caller has them already. Returns a ``NetworkStudy``; the model ends
+    returned, when the caller has them already; with ``dense_accuracy`` too, the model is
+    already trained and is not trained again. Returns a ``NetworkStudy``; the model ends
     dense and trained.
     """
     from .. import prune
     if model is None:
         model, data = prepare(config)
         prune.check(model, config.criterion, config.granularity, config.scope)
-    if config.load:
+    if dense_accuracy is None and config.load:
         from ..nn import evaluate
         dense_accuracy = evaluate(model, *data[2])["accuracy"]
         log(f"loaded {config.load}: test accuracy {dense_accuracy:.4f}")
-    else:
+    elif dense_accuracy is None:
         dense_accuracy = train_dense(config, model, data, log)
     if announce:
         log(announce)
@@ -176,6 +193,8 @@ def network_study(config, log=print, *, model=None, data=None, announce=None):
         row = prune_one(config, model, data, s)
         if control is not None:
             row["gap_to_control"] = row["accuracy_finetuned"] - control
+        if config.latency_repeats:
+            row.update(speed_panel(config, model, trained, data))
         rows.append(row)
         snapshots[s] = prune.snapshot(model)
         after = row["accuracy_finetuned"]
