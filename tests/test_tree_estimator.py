@@ -30,10 +30,10 @@ def test_bad_data():
         tree.DecisionTreeClassifier().fit(X, [0, 1, 0, 1, 0])
     with pytest.raises(ValueError, match=r"y must have shape \(5,\)"):
         tree.DecisionTreeClassifier().fit(np.zeros((5, 3)), np.zeros((5, 2)))
-    with pytest.raises(ValueError, match="at least 2 samples"):
-        tree.DecisionTreeClassifier().fit(np.zeros((1, 3)), [0])
-    with pytest.raises(ValueError, match="fewer than min_samples_split=10"):
-        tree.DecisionTreeClassifier(min_samples_split=10).fit(np.zeros((5, 3)), [0, 1] * 2 + [0])
+    for X_empty in (np.empty((3, 0)), np.empty((0, 3))):   # refused, never a crash
+        for est in (tree.DecisionTreeClassifier(), tree.DecisionTreeRegressor()):
+            with pytest.raises(ValueError, match="at least 1 sample and 1 feature"):
+                est.fit(X_empty, np.arange(len(X_empty)))
     with pytest.raises(ValueError, match="non-integer"):
         tree.DecisionTreeClassifier().fit(np.zeros((3, 1)), [0.5, 1.5, 0.2])
     with pytest.raises(ValueError, match="numeric"):
@@ -42,12 +42,21 @@ def test_bad_data():
 
 def test_wrong_number_of_features_and_unfitted():
     est = tree.DecisionTreeClassifier().fit(np.random.rand(20, 3), np.arange(20) % 2)
-    with pytest.raises(ValueError, match="2 features, but the tree was fitted with 3"):
+    with pytest.raises(ValueError, match="2 features, but DecisionTreeClassifier is expecting 3 "
+                                         "features as input"):
         est.predict(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="not fitted"):
         tree.DecisionTreeClassifier().predict(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="not fitted"):
         tree.prune_pessimistic(tree.DecisionTreeClassifier())
+
+
+def test_too_few_samples_give_a_leaf_as_in_scikit_learn():
+    one = tree.DecisionTreeClassifier().fit(np.zeros((1, 3)), [7])
+    assert one.get_n_leaves() == 1 and list(one.predict(np.ones((2, 3)))) == [7, 7]
+    few = tree.DecisionTreeClassifier(min_samples_split=10).fit(np.arange(15).reshape(5, 3),
+                                                                [0, 1] * 2 + [0])
+    assert few.get_n_leaves() == 1 and list(few.predict([[0, 0, 0]])) == [0]
 
 
 def test_string_labels_and_probabilities():

@@ -5,6 +5,8 @@ import numbers
 
 import numpy as np
 
+from .base import (BaseEstimator, ClassifierMixin, DataConversionWarning, NotFittedError,
+                   RegressorMixin)
 from .criteria import CLASSIFICATION, REGRESSION
 from .grow import StoppingRules, grow
 from .structure import Tree
@@ -18,29 +20,73 @@ def _check_int(name, value, low, allow_none=False):
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
-def check_X(X, n_features=None, what="X"):
-    """X as a 2-D float32 array (trees split on float32, as scikit-learn does) without NaN or
-    inf; the error names the offending column."""
+def check_X(X, n_features=None, what="X", estimator="the tree"):
+    """X as a 2-D float32 array (trees split on float32, as scikit-learn does) with at least
+    one sample and one feature and no NaN or inf; the error names the offending column."""
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        raise TypeError(f"{what} is a sparse matrix; sparse input is not supported: pass "
+                        f"{what}.toarray()")
     X = np.asarray(X)
+    if X.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {what} has dtype {X.dtype}")
+    if X.dtype == object:
+        X = X.astype(np.float64)                 # numbers stored as objects; else TypeError
     if X.ndim != 2:
-        raise ValueError(f"{what} must be 2-D of shape (n_samples, n_features), got shape "
-                         f"{X.shape}")
+        raise ValueError(f"Expected 2D array, got {X.ndim}D array instead: {what} must be of "
+                         f"shape (n_samples, n_features), got shape {X.shape}. Reshape your "
+                         f"data with X.reshape(-1, 1) for a single feature or "
+                         f"X.reshape(1, -1) for a single sample.")
     if X.dtype.kind not in "fiub":
         raise ValueError(f"{what} must be numeric, got dtype {X.dtype}")
+    for axis, unit in ((0, "sample"), (1, "feature")):
+        if X.shape[axis] == 0:
+            raise ValueError(f"Found array with 0 {unit}(s) (shape={X.shape}) while a minimum "
+                             f"of 1 is required: a tree needs at least 1 sample and 1 feature")
     if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{what} has {X.shape[1]} features, but the tree was fitted with "
-                         f"{n_features}")
+        raise ValueError(f"{what} has {X.shape[1]} features, but {estimator} is expecting "
+                         f"{n_features} features as input")
     X32 = np.ascontiguousarray(X, dtype=np.float32)
     if not np.isfinite(X32).all():                  # NaN, inf, or too large for float32
         row, col = np.argwhere(~np.isfinite(X32))[0]
         value = X[row, col]
-        reason = "is too large for float32" if np.isfinite(value) else "is not finite"
+        reason = "is too large for float32" if np.isfinite(value) else "is NaN or infinity"
         raise ValueError(f"{what} column {col} (row {row}) holds {value}, which {reason}; "
-                         f"trees need finite values")
+                         f"trees need finite values (no NaN or inf)")
     return X32
 
 
-class _BaseTree:
+def feature_names(X):
+    """The column names of a DataFrame (or anything with string ``.columns``), else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    return names if len(names) and all(isinstance(n, str) for n in names) else None
+
+
+def check_y(y, n_samples, estimator):
+    """y as a 1-D array of ``n_samples`` (a column vector is raveled with a warning)."""
+    if y is None:
+        raise ValueError(f"{estimator} requires y to be passed, but the target y is None")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        import warnings
+        warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
+                      "change the shape of y to (n_samples,), for example using ravel().",
+                      DataConversionWarning, stacklevel=3)
+        y = y.ravel()
+    if y.ndim != 1 or len(y) != n_samples:
+        raise ValueError(f"y must have shape ({n_samples},) to match X, got {y.shape}")
+    if y.dtype.kind == "f":
+        if np.isnan(y).any():
+            raise ValueError("Input y contains NaN.")
+        if np.isinf(y).any():
+            raise ValueError("Input y contains infinity or a value too large for "
+                             "dtype('float64').")
+    return y
+
+
+class _BaseTree(BaseEstimator):
     _criteria = ()
 
     def __init__(self, criterion, max_depth=None, min_samples_split=2, min_samples_leaf=1,
@@ -52,11 +98,6 @@ class _BaseTree:
         self.min_impurity_decrease = min_impurity_decrease
         self.max_leaf_nodes = max_leaf_nodes
         self.random_state = random_state          # kept for API parity; growth is deterministic
-
-    def get_params(self):
-        return {k: getattr(self, k) for k in ("criterion", "max_depth", "min_samples_split",
-                                              "min_samples_leaf", "min_impurity_decrease",
-                                              "max_leaf_nodes", "random_state")}
 
     def _rules(self):
         if self.criterion not in self._criteria:
@@ -74,34 +115,74 @@ class _BaseTree:
                              float(self.min_impurity_decrease), self.max_leaf_nodes)
 
     def fit(self, X, y):
-        """Grow the tree. X : (n_samples, n_features); y : (n_samples,)."""
+        """Grow the tree. X : (n_samples, n_features), an array or a DataFrame (its column
+        names become ``feature_names_in_``); y : (n_samples,)."""
         rules = self._rules()
+        names = feature_names(X)
         X = check_X(X)
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(f"y must have shape ({len(X)},) to match X, got {y.shape}")
-        if len(X) < 2:
-            raise ValueError(f"need at least 2 samples to fit a tree, got {len(X)}")
-        if len(X) < rules.min_samples_split:
-            raise ValueError(f"X has {len(X)} samples, fewer than min_samples_split="
-                             f"{rules.min_samples_split}: the root could never be split")
-        y_fit = self._encode(y)
+        y_fit = self._encode(check_y(y, len(X), type(self).__name__))
         # scikit-learn splits on float32 features; so do we.
         self.tree_, self.n_tied_splits_ = grow(X, y_fit, self.criterion, self._n_outputs(),
                                                rules)
         self.n_features_in_ = X.shape[1]
+        self.n_outputs_ = 1
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         self.pruning_trace_ = None
         return self
 
+    def __sklearn_is_fitted__(self):
+        return getattr(self, "tree_", None) is not None
+
     def _check_fitted(self):
-        if getattr(self, "tree_", None) is None:
-            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) "
-                             f"first")
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. "
+                                 f"Call 'fit' with appropriate arguments before using this "
+                                 f"estimator.")
+
+    def _check_names(self, X):
+        """scikit-learn's rule for column names at predict time: warn when one side has them
+        and the other not, refuse different names."""
+        import warnings
+        fitted, given = getattr(self, "feature_names_in_", None), feature_names(X)
+        name = type(self).__name__
+        if fitted is None and given is not None:
+            warnings.warn(f"X has feature names, but {name} was fitted without feature names",
+                          UserWarning, stacklevel=3)
+        elif fitted is not None and given is None:
+            warnings.warn(f"X does not have valid feature names, but {name} was fitted with "
+                          f"feature names", UserWarning, stacklevel=3)
+        elif fitted is not None and (len(fitted) != len(given) or any(fitted != given)):
+            raise ValueError("The feature names should match those that were passed during "
+                             "fit.")
+
+    def _validated(self, X):
+        self._check_fitted()
+        self._check_names(X)
+        return check_X(X, self.n_features_in_, estimator=type(self).__name__)
 
     def apply(self, X):
         """The leaf index each sample lands in. X : (n_samples, n_features)."""
+        X = self._validated(X)
+        return self.tree_.apply(X)
+
+    @property
+    def feature_importances_(self):
+        """Impurity-based importances (mean decrease in impurity), normalised to sum to 1, as
+        scikit-learn's: each split adds N_t·imp_t - N_L·imp_L - N_R·imp_R to its feature."""
         self._check_fitted()
-        return self.tree_.apply(check_X(X, self.n_features_in_))
+        t = self.tree_
+        importances = np.zeros(self.n_features_in_)
+        n = t.n_node_samples.astype(np.float64)
+        for node in np.flatnonzero(t.children_left != -1):
+            left, right = t.children_left[node], t.children_right[node]
+            importances[t.feature[node]] += (n[node] * t.impurity[node]
+                                             - n[left] * t.impurity[left]
+                                             - n[right] * t.impurity[right])
+        total = importances.sum()
+        return importances / total if total > 0 else importances
 
     def get_depth(self):
         self._check_fitted()
@@ -131,7 +212,7 @@ class _BaseTree:
         return description, arrays
 
 
-class DecisionTreeClassifier(_BaseTree):
+class DecisionTreeClassifier(ClassifierMixin, _BaseTree):
     """CART classification tree (Breiman et al. 1984) with scikit-learn's semantics.
 
     Parameters
@@ -160,13 +241,12 @@ class DecisionTreeClassifier(_BaseTree):
                          min_impurity_decrease, max_leaf_nodes, random_state)
 
     def _encode(self, y):
-        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or inf")
         if y.dtype.kind == "f" and np.any(y != np.round(y)):
-            raise ValueError("DecisionTreeClassifier needs class labels, but y holds "
-                             "non-integer floats; use DecisionTreeRegressor for a continuous "
-                             "target")
+            raise ValueError("Unknown label type: continuous. DecisionTreeClassifier needs "
+                             "class labels, but y holds non-integer floats; use "
+                             "DecisionTreeRegressor for a continuous target")
         self.classes_, encoded = np.unique(y, return_inverse=True)
+        self.n_classes_ = len(self.classes_)
         return encoded.astype(np.int64)
 
     def _n_outputs(self):
@@ -188,7 +268,7 @@ class DecisionTreeClassifier(_BaseTree):
         return float(np.mean(self.predict(X) == np.asarray(y)))
 
 
-class DecisionTreeRegressor(_BaseTree):
+class DecisionTreeRegressor(RegressorMixin, _BaseTree):
     """CART regression tree minimising squared error; ``tree_.value`` holds leaf means (n, 1)."""
     _criteria = REGRESSION
 
@@ -199,12 +279,13 @@ class DecisionTreeRegressor(_BaseTree):
                          min_impurity_decrease, max_leaf_nodes, random_state)
 
     def _encode(self, y):
-        if y.dtype.kind not in "fiu":
-            raise ValueError(f"y must be numeric for a regression tree, got dtype {y.dtype}")
-        y = y.astype(np.float64)
-        if not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or inf")
-        return y
+        if y.dtype.kind in "fiubO":                 # numbers, perhaps stored as objects
+            try:
+                return y.astype(np.float64)
+            except (TypeError, ValueError):
+                pass
+        raise ValueError(f"Unknown label type: y must be numeric for a regression tree, got "
+                         f"dtype {y.dtype}")
 
     def _n_outputs(self):
         return 1
@@ -230,7 +311,9 @@ def from_state(header, arrays):
     est = cls(**header["params"])
     est.tree_ = Tree(*(arrays[f"tree/{k}"] for k in Tree.FIELDS))
     est.n_features_in_ = header["n_features_in"]
+    est.n_outputs_ = 1
     est.pruning_trace_ = None
     if "classes" in arrays:
         est.classes_ = arrays["classes"]
+        est.n_classes_ = len(est.classes_)
     return est
