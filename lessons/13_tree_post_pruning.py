@@ -73,6 +73,26 @@ for row in methods["pessimistic"].pruning_trace_[:5]:
 assert methods["pessimistic"].pruning_trace_[0]["node"] == 0
 
 # %% [markdown]
+# ### C4.5's estimate, two ways
+#
+# Error-based pruning charges a leaf with n samples and e errors the upper limit of a
+# confidence interval on its error count. Quinlan's book describes the exact binomial limit;
+# his program (and Weka's J48) computes an approximation: exact at e = 0, a straight line for
+# 0 < e < 1, the normal approximation with continuity correction above. `estimate="c45"`
+# (the default) is the program's, `estimate="exact"` the book's. On one node:
+
+# %%
+root_n = int(full.tree_.n_node_samples[0])
+root_e = int(root_n - full.tree_.value[0].max())
+print(f"{'(n, e)':>10}  {'C4.5 program':>12}  {'exact binomial':>14}")
+for n_, e_ in ((root_n, root_e), (200, 1), (20, 0), (6, 2)):
+    program = tree.c45_errors(n_, e_, 0.25)
+    book = n_ * tree.binomial_upper(e_, n_, 0.25)
+    print(f"{str((n_, e_)):>10}  {program:>12.3f}  {book:>14.3f}")
+assert np.isclose(tree.c45_errors(20, 0, 0.25), 20 * tree.binomial_upper(0, 20, 0.25))  # e = 0
+assert abs(tree.c45_errors(200, 1, 0.25) - 200 * tree.binomial_upper(1, 200, 0.25)) > 0.1
+
+# %% [markdown]
 # ## 3. The cost-complexity path and cross-validation
 #
 # Each α on the path is where the next weakest link goes. The table gives the

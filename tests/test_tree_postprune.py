@@ -78,7 +78,7 @@ def test_binomial_upper_limit_matches_clopper_pearson(errors, n):
 
 def test_error_based_by_hand():
     est = hand_tree(**SMALL)
-    pruned = tree.prune_error_based(est, confidence=0.25)
+    pruned = tree.prune_error_based(est, confidence=0.25, estimate="exact")
     rows = {r["node"]: r for r in pruned.pruning_trace_}
     stats = require("scipy.stats")
     U = lambda e, n: n * stats.beta.ppf(0.75, e + 1, n - e)
@@ -86,6 +86,42 @@ def test_error_based_by_hand():
     assert rows[2]["subtree_error"] == pytest.approx(U(1, 2) + 2 * (1 - 0.25 ** 0.5))
     expected = U(1, 4) <= U(1, 2) + 2 * (1 - 0.25 ** 0.5) + 0.1
     assert (rows[2]["decision"] == "prune") == expected
+
+
+def quinlan(n, e, cf, norm):
+    """C4.5's AddErrs, written out again from its description, plus e."""
+    if e < 1:
+        base = n * (1 - cf ** (1 / n))
+        return e + (base if e == 0 else base + e * (quinlan(n, 1, cf, norm) - 1 - base))
+    if e + 0.5 >= n:
+        return e + max(n - e, 0)
+    z = norm.ppf(1 - cf)
+    f = (e + 0.5) / n
+    upper = (f + z * z / (2 * n) + z * np.sqrt(f / n - f * f / n + z * z / (4 * n * n))) \
+        / (1 + z * z / n)
+    return upper * n
+
+
+@pytest.mark.parametrize("cf", [0.1, 0.25, 0.5])
+def test_c45_estimate_is_quinlans_approximation(cf):
+    norm = require("scipy.stats").norm
+    grid = [(n, e) for n in (1, 2, 3, 6, 14, 50, 200) for e in (0, 0.3, 0.5, 1, 2, 5.5, n - 1,
+                                                               n - 0.5, n) if 0 <= e <= n]
+    assert any(e + 0.5 >= n and e >= 1 for n, e in grid) and any(0 < e < 1 for _, e in grid)
+    for n, e in grid:
+        assert tree.c45_errors(n, e, cf) == pytest.approx(quinlan(n, e, cf, norm), rel=1e-12), \
+            (n, e)
+    assert tree.c45_errors(200, 1, 0.9) == 1.0             # CF > 0.5: J48 adds nothing
+
+
+def test_the_two_estimates_differ_where_the_approximation_does():
+    exact = 200 * tree.binomial_upper(1, 200, 0.25)
+    assert abs(tree.c45_errors(200, 1, 0.25) - exact) > 0.1
+    est = hand_tree(**SMALL)
+    c45 = {r["node"]: r for r in tree.prune_error_based(est).pruning_trace_}
+    assert c45[2]["leaf_error"] == pytest.approx(tree.c45_errors(4, 1, 0.25))
+    with pytest.raises(ValueError, match="estimate must be one of c45, exact"):
+        tree.prune_error_based(est, estimate="binomial")
 
 
 def all_prunings(t, node=0):

@@ -4,11 +4,12 @@ from .ccp import CCPPath, cost_complexity_path, prune_ccp, select_ccp_alpha
 from .estimator import DecisionTreeClassifier, DecisionTreeRegressor, from_state
 from .export import export_text, plot_tree
 from .grow import StoppingRules
-from .postprune import (binomial_upper, prune_error_based, prune_minimum_error,
+from .postprune import (binomial_upper, c45_errors, prune_error_based, prune_minimum_error,
                         prune_pessimistic, prune_reduced_error)
 from .structure import Tree
 
 __all__ = ["DecisionTreeClassifier", "DecisionTreeRegressor", "StoppingRules", "Tree",
            "cost_complexity_path", "prune_ccp", "select_ccp_alpha", "CCPPath",
            "prune_reduced_error", "prune_pessimistic", "prune_error_based",
-           "prune_minimum_error", "binomial_upper", "export_text", "plot_tree", "from_state"]
+           "prune_minimum_error", "binomial_upper", "c45_errors", "export_text", "plot_tree",
+           "from_state"]

@@ -212,12 +212,51 @@ def binomial_upper(errors, n, confidence):
     return (lo + hi) / 2
 
 
-def prune_error_based(est, confidence=0.25, X=None, y=None, subtree_raising=False):
+def c45_errors(n, errors, confidence):
+    """C4.5's pessimistic error count for a leaf of ``n`` samples with ``errors`` training
+    errors, computed as C4.5 release 8 and Weka's J48 compute it (``Stats.addErrs``): e plus
+
+    - n·(1 - CF^(1/n)) when e = 0 (the exact binomial limit),
+    - for 0 < e < 1, the straight line between that and the value at e = 1,
+    - n - e when e + 0.5 >= n (the count can reach n),
+    - otherwise the normal approximation with continuity correction: with f = (e + 0.5)/n and
+      z the (1 - CF) quantile, n·(f + z²/2n + z·sqrt(f/n - f²/n + z²/4n²)) / (1 + z²/n) - e.
+
+    A CF above 0.5 adds nothing (J48 warns and leaves the estimate at e). The exact binomial
+    limit (``binomial_upper``) differs by up to about 0.2 errors at n = 200, e = 1.
+    """
+    if confidence > 0.5:
+        return float(errors)
+    return float(errors) + _add_errors(float(n), float(errors), confidence)
+
+
+def _add_errors(n, e, cf):
+    if e < 1:
+        base = n * (1 - cf ** (1 / n))
+        return base if e == 0 else base + e * (_add_errors(n, 1.0, cf) - base)
+    if e + 0.5 >= n:
+        return max(n - e, 0.0)
+    from statistics import NormalDist
+    z = NormalDist().inv_cdf(1 - cf)
+    f = (e + 0.5) / n
+    r = (f + z * z / (2 * n) + z * math.sqrt(f / n - f * f / n + z * z / (4 * n * n))) \
+        / (1 + z * z / n)
+    return r * n - e
+
+
+ESTIMATES = {"c45": lambda n, e, cf: c45_errors(n, e, cf),
+             "exact": lambda n, e, cf: n * binomial_upper(e, n, cf)}
+
+
+def prune_error_based(est, confidence=0.25, X=None, y=None, subtree_raising=False,
+                      estimate="c45"):
     """Error-based pruning as in C4.5 (Quinlan 1993).
 
-    Each leaf's error rate is estimated pessimistically by the upper limit of a binomial
-    confidence interval at ``confidence`` (CF = 0.25 by default): a node with n samples and e
-    training errors is charged n·U_CF(e, n) errors. Bottom-up, a subtree is replaced by a leaf
+    Each leaf's errors are estimated pessimistically at ``confidence`` (CF = 0.25 by
+    default): with ``estimate="c45"`` (the default) by C4.5's own approximation
+    (``c45_errors``, equal to C4.5 release 8 and Weka's J48); with ``estimate="exact"`` by
+    n·U_CF(e, n), the exact upper limit of the binomial confidence interval that Quinlan's book
+    describes (``binomial_upper``). Bottom-up, a subtree is replaced by a leaf
     when the leaf's estimate is at most the sum of its leaves' estimates (C4.5 adds 0.1 to the
     subtree's estimate as a tolerance; so do we).
 
@@ -228,18 +267,23 @@ def prune_error_based(est, confidence=0.25, X=None, y=None, subtree_raising=Fals
     tree = _classifier_tree(est, "error-based")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if estimate not in ESTIMATES:
+        raise ValueError(f"estimate must be one of {', '.join(ESTIMATES)}, got {estimate!r}")
     if subtree_raising and (X is None or y is None):
         raise ValueError("subtree_raising=True needs the training data: pass X and y")
+    errors_of = ESTIMATES[estimate]
     errors = tree.value.sum(axis=1) - tree.value.max(axis=1)
     n = tree.n_node_samples
-    leaf_estimate = lambda node: n[node] * binomial_upper(errors[node], n[node], confidence)
+    leaf_estimate = lambda node: errors_of(n[node], errors[node], confidence)
+    label = f"{estimate} errors (CF={confidence})"
     if not subtree_raising:
-        return _bottom_up(est, leaf_estimate, "error-based", f"U_CF errors (CF={confidence})",
+        return _bottom_up(est, leaf_estimate, "error-based", label,
                           lambda leaf, sub: leaf <= sub + 0.1)
-    return _error_based_with_raising(est, confidence, np.asarray(X), np.asarray(y))
+    return _error_based_with_raising(est, confidence, np.asarray(X), np.asarray(y), errors_of,
+                                     label)
 
 
-def _error_based_with_raising(est, confidence, X, y):
+def _error_based_with_raising(est, confidence, X, y, errors_of, label):
     """C4.5 with subtree raising: each internal node keeps its subtree, becomes a leaf, or is
     replaced by the subtree of its larger child, whichever has the lowest estimate."""
     tree = est.tree_.copy()
@@ -252,7 +296,7 @@ def _error_based_with_raising(est, confidence, X, y):
         if tree.children_left[node] == LEAF:
             counts = np.bincount(y_index[rows], minlength=len(est.classes_))
             wrong = len(rows) - counts[np.argmax(tree.value[node])] if len(rows) else 0
-            return len(rows) * binomial_upper(wrong, len(rows), confidence) if len(rows) else 0
+            return errors_of(len(rows), wrong, confidence) if len(rows) else 0
         go = X[rows, tree.feature[node]].astype(np.float32) <= tree.threshold[node]
         return (estimate(tree.children_left[node], rows[go])
                 + estimate(tree.children_right[node], rows[~go]))
@@ -264,7 +308,7 @@ def _error_based_with_raising(est, confidence, X, y):
         visit(tree.children_left[node], rows[go])
         visit(tree.children_right[node], rows[~go])
         counts = np.bincount(y_index[rows], minlength=len(est.classes_))
-        leaf = len(rows) * binomial_upper(len(rows) - counts.max(), len(rows), confidence)
+        leaf = errors_of(len(rows), len(rows) - counts.max(), confidence)
         sub = estimate(node, rows)
         big = max((tree.children_left[node], tree.children_right[node]),
                   key=lambda c: tree.n_node_samples[c])
@@ -278,7 +322,7 @@ def _error_based_with_raising(est, confidence, X, y):
             _graft(tree, node, big)
         else:
             decision = "keep"
-        trace.append(_row(tree, depth, node, leaf, sub, f"U_CF errors (CF={confidence})",
+        trace.append(_row(tree, depth, node, leaf, sub, label,
                           False) | {"decision": decision, "raised_error": float(raised)})
 
     visit(0, np.arange(len(X)))
