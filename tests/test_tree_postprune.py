@@ -204,6 +204,48 @@ def test_select_ccp_alpha_table_and_rules():
     a_min, table = tree.select_ccp_alpha(X, y, cv=5, rule="min", rng=0)
     a_1se, _ = tree.select_ccp_alpha(X, y, cv=5, rule="1se", rng=0)
     assert a_1se >= a_min
-    assert {"alpha", "leaves", "cv_error", "cv_se"} == set(table[0])
+    assert {"alpha", "leaves", "cv_error", "cv_se", "CP", "nsplit", "rel_error", "xerror",
+            "xstd"} == set(table[0])
     errors = [r["cv_error"] for r in table]
     assert table[int(np.argmin(errors))]["alpha"] == a_min
+
+
+def test_the_one_leaf_row_is_the_root_alone_in_every_fold():
+    """Its cross-validated error is each training fold's majority class, judged on its test
+    fold (wine, cv=2: the last candidate once left some fold trees unpruned)."""
+    datasets = require("sklearn.datasets")
+    X, y = datasets.load_wine(return_X_y=True)
+    _, table = tree.select_ccp_alpha(X, y, cv=2, rng=0, risk="error")
+    folds = np.array_split(np.random.default_rng(0).permutation(len(X)), 2)
+    errors = []
+    for test in folds:
+        train = np.setdiff1d(np.arange(len(X)), test)
+        majority = np.bincount(y[train]).argmax()
+        errors.append(np.mean(y[test] != majority))
+    assert table[-1]["cv_error"] == pytest.approx(np.mean(errors))
+    assert table[-1]["leaves"] == 1 and table[-1]["nsplit"] == 0
+    assert table[-1]["rel_error"] == pytest.approx(1.0)
+    root_error = np.mean(y != np.bincount(y).argmax())
+    for row in table:
+        assert row["xerror"] == pytest.approx(row["cv_error"] / root_error)
+        assert row["nsplit"] == row["leaves"] - 1
+
+
+def test_splits_that_gain_nothing_go_at_alpha_zero():
+    """Misclassification risks are integer counts: a split whose leaves make as many errors
+    as the node itself has alpha exactly 0 and is collapsed by prune_ccp(est, 0)."""
+    found = 0
+    for seed in range(6):
+        X, y = make_classification(300, 5, n_informative=3, flip_y=0.3, random_state=seed)
+        est = tree.DecisionTreeClassifier(min_samples_leaf=5).fit(X, y)
+        pruned = tree.prune_ccp(est, 0.0, risk="error")
+        t = pruned.tree_
+        errors = t.value.sum(axis=1) - t.value.max(axis=1)
+        below = errors.copy()
+        for node in reversed(range(t.node_count)):          # children come after parents
+            if t.children_left[node] != LEAF:
+                below[node] = below[t.children_left[node]] + below[t.children_right[node]]
+        internal = t.children_left != LEAF
+        assert np.all(errors[internal] > below[internal])   # every kept split gains
+        found += pruned.get_n_leaves() < est.get_n_leaves()
+    assert found >= 1

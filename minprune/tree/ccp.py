@@ -109,22 +109,31 @@ class CCPPath:
 
 
 def _risk(est, risk):
+    """(risk of every node, the unit it is counted in): impurity risks are rates (as
+    scikit-learn's arithmetic has them); misclassification risks are integer counts, so that a
+    split that gains nothing gains exactly 0 (R's rpart drops such splits at cp = 0)."""
     tree = est.tree_
     n = tree.n_node_samples.astype(np.float64)
     if risk == "impurity":
-        return n * tree.impurity / n[0]
+        return n * tree.impurity / n[0], 1.0
     if risk == "error":
         if not hasattr(est, "classes_"):
             raise ValueError("risk='error' (misclassification) needs a classifier")
-        return (tree.value.sum(axis=1) - tree.value.max(axis=1)) / n[0]
+        return tree.value.sum(axis=1) - tree.value.max(axis=1), n[0]
     raise ValueError(f"risk must be 'impurity' or 'error', got {risk!r}")
 
 
 def _sequence(est, risk, stop_alpha):
+    """The weakest-link sequence with alphas and risks in rate units."""
     est._check_fitted()
     tree = est.tree_
-    return weakest_link_sequence(tree.children_left, tree.children_right, tree.parents(),
-                                 _risk(est, risk), float(stop_alpha))
+    risks, unit = _risk(est, risk)
+    # a stop alpha given in rates, in the risks' unit: a hair of slack so that an alpha read
+    # off the path itself (a count divided by n) still reaches its own weakest link
+    stop = stop_alpha * unit * (1 + 1e-12) if stop_alpha >= 0 else -1.0
+    alphas, impurities, leaves, collapsed = weakest_link_sequence(
+        tree.children_left, tree.children_right, tree.parents(), risks, float(stop))
+    return alphas / unit, impurities / unit, leaves, collapsed
 
 
 def cost_complexity_path(est, risk="impurity"):
@@ -145,7 +154,8 @@ def prune_ccp(est, alpha, risk="impurity"):
     alphas, impurities, leaves, collapsed = _sequence(est, risk, alpha)
     tree = est.tree_
     depth = tree.depths()
-    risk_node = _risk(est, risk)
+    risks, unit = _risk(est, risk)
+    risk_node = risks / unit
     keep_as_leaf = np.zeros(tree.node_count, dtype=bool)
     keep_as_leaf[collapsed[1:]] = True
     trace = [{"node": int(i), "depth": int(depth[i]), "samples": int(tree.n_node_samples[i]),
@@ -159,12 +169,18 @@ def select_ccp_alpha(X, y, cv=5, rule="min", rng=0, estimator=None, risk="impuri
     """Choose α by k-fold cross-validation over the path (Breiman et al. 1984; rpart's table).
 
     The candidates are the geometric means of consecutive alphas of the full-data path (the
-    middle of each interval where a subtree is optimal). ``rule="min"`` takes the lowest
-    cross-validated error; ``rule="1se"`` the largest α whose error is within one standard
-    error of that minimum (a simpler tree that is statistically as good).
+    middle of each interval where a subtree is optimal), and for the root-only tree an alpha
+    that reduces every fold's tree to its root (rpart's 10 x the largest CP). ``rule="min"``
+    takes the lowest cross-validated error; ``rule="1se"`` the largest α whose error is
+    within one standard error of that minimum (a simpler tree that is statistically as good).
 
-    Returns ``(alpha, table)``: table rows have alpha, leaves (full-data subtree), cv_error
-    (misclassification rate, or MSE for a regressor), cv_se.
+    Returns ``(alpha, table)``. Each row has ``alpha``, ``leaves`` (of the full-data subtree),
+    ``cv_error`` (misclassification rate, or MSE for a regressor) and ``cv_se`` (standard
+    error over folds), and rpart's ``printcp`` columns: ``CP`` = alpha / R(root) (with
+    ``risk="error"`` exactly rpart's complexity parameter), ``nsplit`` = leaves - 1,
+    ``rel_error`` = training error of the subtree / the root's, ``xerror`` = cv_error / the
+    root's training error, ``xstd`` = cv_se / the root's training error (rpart's xstd comes
+    from the spread over observations, ours from the spread over folds).
     """
     from .estimator import DecisionTreeClassifier
     one_of("rule", rule, ("min", "1se"))
@@ -175,21 +191,34 @@ def select_ccp_alpha(X, y, cv=5, rule="min", rng=0, estimator=None, risk="impuri
     full = make().fit(X, y)
     path = cost_complexity_path(full, risk)
     a = path.ccp_alphas
-    candidates = np.append(np.sqrt(a[:-1] * a[1:]), a[-1])
+    candidates = np.append(np.sqrt(a[:-1] * a[1:]), 10 * a[-1])
     folds = np.array_split(np.random.default_rng(rng).permutation(len(X)), cv)
     errors = np.zeros((cv, len(candidates)))
     classify = hasattr(full, "classes_")
+
+    def error(est, X_, y_):
+        pred = est.predict(X_)
+        return np.mean(pred != y_) if classify else np.mean((pred - y_) ** 2)
+
     for k, test in enumerate(folds):
         train = np.setdiff1d(np.arange(len(X)), test)
         tree = make().fit(X[train], y[train])
         for j, alpha in enumerate(candidates):
-            pred = prune_ccp(tree, alpha, risk).predict(X[test])
-            errors[k, j] = (np.mean(pred != y[test]) if classify
-                            else np.mean((pred - y[test]) ** 2))
+            last = j == len(candidates) - 1            # the root alone, in every fold
+            errors[k, j] = error(prune_ccp(tree, np.inf if last else alpha, risk), X[test],
+                                 y[test])
     mean, se = errors.mean(axis=0), errors.std(axis=0, ddof=1) / np.sqrt(cv)
     best = int(np.argmin(mean))
     if rule == "1se":
         best = int(np.flatnonzero(mean <= mean[best] + se[best]).max())
-    table = [{"alpha": float(c), "leaves": int(n), "cv_error": float(m), "cv_se": float(s)}
-             for c, n, m, s in zip(candidates, path.n_leaves, mean, se)]
+    root_risk = path.impurities[-1]
+    root_error = error(prune_ccp(full, np.inf, risk), X, y)
+    table = []
+    for j, (c, n, m, s) in enumerate(zip(candidates, path.n_leaves, mean, se)):
+        subtree = prune_ccp(full, np.inf if j == len(candidates) - 1 else c, risk)
+        scale = root_error if root_error > 0 else 1.0
+        table.append({"alpha": float(c), "leaves": int(n), "cv_error": float(m),
+                      "cv_se": float(s), "CP": float(a[j] / root_risk) if root_risk else 0.0,
+                      "nsplit": int(n) - 1, "rel_error": float(error(subtree, X, y) / scale),
+                      "xerror": float(m / scale), "xstd": float(s / scale)})
     return float(candidates[best]), table
