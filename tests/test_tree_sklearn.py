@@ -131,3 +131,37 @@ def test_error_risk_path_uses_misclassification():
     assert path.impurities[0] == 0.0                  # a fully grown tree makes no errors
     assert path.impurities[-1] == pytest.approx(min(np.bincount(y)) / len(y))
     assert np.all(np.diff(path.ccp_alphas) >= 0)
+
+
+def test_values_one_float32_ulp_apart_are_not_cut(sk):
+    """scikit-learn adds its 1e-7 feature threshold in float32: near 1 that rounds up to one
+    ulp, so two neighbouring float32 values are never separated."""
+    a = np.float32(1.0)
+    b = np.nextafter(a, np.float32(2))
+    X = np.array([[a], [a], [b], [b]], dtype=np.float32)
+    y = np.array([0, 0, 1, 1])
+    ours = tree.DecisionTreeClassifier().fit(X, y)
+    theirs = sk.DecisionTreeClassifier(random_state=0).fit(X, y)
+    assert ours.get_n_leaves() == theirs.get_n_leaves() == 1
+    X[2:] = np.nextafter(b, np.float32(2))               # two ulps apart: both cut
+    assert tree.DecisionTreeClassifier().fit(X, y).get_n_leaves() == \
+        sk.DecisionTreeClassifier(random_state=0).fit(X, y).get_n_leaves() == 2
+
+
+def test_ccp_alpha_at_fit_and_the_log_loss_alias(sk):
+    X, y = data("classification", 800, 1)
+    full = tree.DecisionTreeClassifier().fit(X, y)
+    alphas = tree.cost_complexity_path(full).ccp_alphas
+    alpha = float(alphas[len(alphas) // 2])
+    at_fit = tree.DecisionTreeClassifier(ccp_alpha=alpha).fit(X, y)
+    after = tree.prune_ccp(full, alpha)
+    for name in ("children_left", "children_right", "feature", "threshold", "value"):
+        np.testing.assert_array_equal(getattr(at_fit.tree_, name), getattr(after.tree_, name))
+    assert at_fit.get_n_leaves() < full.get_n_leaves()
+    if full.n_tied_splits_ == 0:
+        assert_same(at_fit, sk.DecisionTreeClassifier(ccp_alpha=alpha, random_state=0).fit(X, y))
+    entropy = tree.DecisionTreeClassifier(criterion="entropy", max_depth=4).fit(X, y)
+    log_loss = tree.DecisionTreeClassifier(criterion="log_loss", max_depth=4).fit(X, y)
+    np.testing.assert_array_equal(entropy.tree_.threshold, log_loss.tree_.threshold)
+    with pytest.raises(ValueError, match="ccp_alpha must be a number >= 0"):
+        tree.DecisionTreeClassifier(ccp_alpha=-1).fit(X, y)

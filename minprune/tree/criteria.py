@@ -10,10 +10,10 @@ import math
 
 from numba import njit
 
-CLASSIFICATION = ("gini", "entropy")
+CLASSIFICATION = ("gini", "entropy", "log_loss")      # log_loss: scikit-learn's entropy alias
 REGRESSION = ("squared_error",)
 GINI, ENTROPY, SQUARED_ERROR = 0, 1, 2
-CODES = {"gini": GINI, "entropy": ENTROPY, "squared_error": SQUARED_ERROR}
+CODES = {"gini": GINI, "entropy": ENTROPY, "log_loss": ENTROPY, "squared_error": SQUARED_ERROR}
 
 
 @njit(cache=True)

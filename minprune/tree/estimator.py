@@ -90,7 +90,8 @@ class _BaseTree(BaseEstimator):
     _criteria = ()
 
     def __init__(self, criterion, max_depth=None, min_samples_split=2, min_samples_leaf=1,
-                 min_impurity_decrease=0.0, max_leaf_nodes=None, random_state=None):
+                 min_impurity_decrease=0.0, max_leaf_nodes=None, random_state=None,
+                 ccp_alpha=0.0):
         self.criterion = criterion
         self.max_depth = max_depth
         self.min_samples_split = min_samples_split
@@ -98,6 +99,7 @@ class _BaseTree(BaseEstimator):
         self.min_impurity_decrease = min_impurity_decrease
         self.max_leaf_nodes = max_leaf_nodes
         self.random_state = random_state          # kept for API parity; growth is deterministic
+        self.ccp_alpha = ccp_alpha
 
     def _rules(self):
         if self.criterion not in self._criteria:
@@ -107,6 +109,8 @@ class _BaseTree(BaseEstimator):
         _check_int("min_samples_split", self.min_samples_split, 2)
         _check_int("min_samples_leaf", self.min_samples_leaf, 1)
         _check_int("max_leaf_nodes", self.max_leaf_nodes, 2, allow_none=True)
+        if not isinstance(self.ccp_alpha, numbers.Real) or not self.ccp_alpha >= 0:
+            raise ValueError(f"ccp_alpha must be a number >= 0, got {self.ccp_alpha!r}")
         if not isinstance(self.min_impurity_decrease, numbers.Real) or \
                 self.min_impurity_decrease < 0:
             raise ValueError(f"min_impurity_decrease must be a number >= 0, got "
@@ -125,6 +129,9 @@ class _BaseTree(BaseEstimator):
         self.tree_, self.n_tied_splits_ = grow(X, y_fit, self.criterion, self._n_outputs(),
                                                rules)
         self.n_features_in_ = X.shape[1]
+        if self.ccp_alpha > 0:                       # pruned at fit, as scikit-learn does
+            from .ccp import prune_ccp
+            self.tree_ = prune_ccp(self, self.ccp_alpha).tree_
         self.n_outputs_ = 1
         if names is not None:
             self.feature_names_in_ = names
@@ -236,9 +243,9 @@ class DecisionTreeClassifier(ClassifierMixin, _BaseTree):
 
     def __init__(self, criterion="gini", max_depth=None, min_samples_split=2,
                  min_samples_leaf=1, min_impurity_decrease=0.0, max_leaf_nodes=None,
-                 random_state=None):
+                 random_state=None, ccp_alpha=0.0):
         super().__init__(criterion, max_depth, min_samples_split, min_samples_leaf,
-                         min_impurity_decrease, max_leaf_nodes, random_state)
+                         min_impurity_decrease, max_leaf_nodes, random_state, ccp_alpha)
 
     def _encode(self, y):
         if y.dtype.kind == "f" and np.any(y != np.round(y)):
@@ -274,9 +281,9 @@ class DecisionTreeRegressor(RegressorMixin, _BaseTree):
 
     def __init__(self, criterion="squared_error", max_depth=None, min_samples_split=2,
                  min_samples_leaf=1, min_impurity_decrease=0.0, max_leaf_nodes=None,
-                 random_state=None):
+                 random_state=None, ccp_alpha=0.0):
         super().__init__(criterion, max_depth, min_samples_split, min_samples_leaf,
-                         min_impurity_decrease, max_leaf_nodes, random_state)
+                         min_impurity_decrease, max_leaf_nodes, random_state, ccp_alpha)
 
     def _encode(self, y):
         if y.dtype.kind in "fiubO":                 # numbers, perhaps stored as objects

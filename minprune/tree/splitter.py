@@ -7,7 +7,7 @@ scan per feature. After a split every row is partitioned stably (left samples, t
 which keeps it sorted: nothing is sorted below the root.
 
 scikit-learn's rules, reproduced: a cut is placed only between consecutive values that differ
-by more than 1e-7; the threshold is a/2 + b/2 in float64 of the two float32 values; both sides
+by more than 1e-7 (in float32 arithmetic); the threshold is a/2 + b/2 in float64 of the two float32 values; both sides
 keep at least ``min_samples_leaf`` samples; candidates are ranked by scikit-learn's proxy
 (-(n_R·imp_R + n_L·imp_L) for classes, Σ_L²/n_L + Σ_R²/n_R for squared error). Ties go to the
 first candidate found: the lowest feature index, then the lowest threshold; ``ties`` reports
@@ -41,8 +41,10 @@ def presort(XT, y):
 
 @njit(cache=True)
 def _cut(a, b):
-    """Whether a cut may fall between consecutive sorted values a <= b."""
-    return np.float64(b) > np.float64(a) + FEATURE_THRESHOLD
+    """Whether a cut may fall between consecutive sorted values a <= b: b > a + 1e-7, the sum
+    taken in float32 as scikit-learn takes it (in float64 two values one float32 ulp apart
+    near 1 could be cut, which scikit-learn never does)."""
+    return np.float32(b) > np.float32(a) + np.float32(FEATURE_THRESHOLD)
 
 
 @njit(cache=True)
