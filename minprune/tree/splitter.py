@@ -8,11 +8,11 @@ which keeps it sorted: nothing is sorted below the root.
 
 scikit-learn's rules, reproduced: a cut is placed only between consecutive values that differ by
 more than 1e-7 (in float32 arithmetic); the threshold is a/2 + b/2 in float64 of the two float32
-values; both sides keep at least ``min_samples_leaf`` samples; candidates are ranked by scikit-
-learn's proxy (-(n_R·imp_R + n_L·imp_L) for classes, Σ_L²/n_L + Σ_R²/n_R for squared error).
-Ties go to the first candidate found: the lowest feature index, then the lowest threshold;
-``ties`` reports how many other features were as good (scikit-learn would have drawn one at
-random).
+values; both sides keep at least ``min_samples_leaf`` samples; candidates are ranked by
+scikit-learn's proxy (-(n_R·imp_R + n_L·imp_L) for classes, Σ_L²/n_L + Σ_R²/n_R for squared
+error). Ties go to the first candidate found: the lowest feature index, then the lowest
+threshold; ``ties`` reports how many other features were as good (scikit-learn would have drawn
+one at random).
 """
 from __future__ import annotations
 
