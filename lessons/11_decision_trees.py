@@ -56,7 +56,7 @@ for i in range(len(x) - 1):
     score = (left.sum() * gini(left, left.sum()) + right.sum() * gini(right, right.sum())) / 12
     best = min(best, (score, t))
     print(f"{t:>9.3f}  {str(left.astype(int)):>8}  {str(right.astype(int)):>8}  {score:.4f}")
-stump = tree.DecisionTreeClassifier(max_depth=1).fit(x[:, None], y)
+stump = tree.DecisionTreeClassifier(max_depth=1, random_state=0).fit(x[:, None], y)
 print(f"best threshold {best[1]:.3f}; the tree chose {stump.tree_.threshold[0]:.3f}")
 assert abs(stump.tree_.threshold[0] - best[1]) < 1e-6
 
@@ -66,7 +66,7 @@ assert abs(stump.tree_.threshold[0] - best[1]) < 1e-6
 # %%
 X, y = make_classification(1200, 10, n_informative=4, n_redundant=2, flip_y=0.25, random_state=0)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, random_state=0)
-small = tree.DecisionTreeClassifier(max_depth=2).fit(X_train, y_train)
+small = tree.DecisionTreeClassifier(max_depth=2, random_state=0).fit(X_train, y_train)
 print(tree.export_text(small))
 assert small.get_n_leaves() == 4
 
@@ -80,7 +80,7 @@ assert small.get_n_leaves() == 4
 depths = list(range(1, 16 if QUICK else 21))
 train_acc, test_acc = [], []
 for d in depths:
-    est = tree.DecisionTreeClassifier(max_depth=d).fit(X_train, y_train)
+    est = tree.DecisionTreeClassifier(max_depth=d, random_state=0).fit(X_train, y_train)
     train_acc.append(est.score(X_train, y_train))
     test_acc.append(est.score(X_test, y_test))
 best_depth = depths[int(np.argmax(test_acc))]

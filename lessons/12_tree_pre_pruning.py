@@ -37,7 +37,7 @@ results = {}
 print(f"{'rule':>22}  {'value':>6}  {'leaves':>6}  {'depth':>5}  {'train':>6}  {'test':>6}")
 for rule, values in RULES.items():
     for v in values:
-        est = tree.DecisionTreeClassifier(**{rule: v}).fit(X_train, y_train)
+        est = tree.DecisionTreeClassifier(**{rule: v}, random_state=0).fit(X_train, y_train)
         results[(rule, v)] = est
         print(f"{rule:>22}  {str(v):>6}  {est.get_n_leaves():>6}  {est.get_depth():>5}  "
               f"{est.score(X_train, y_train):>6.3f}  {est.score(X_test, y_test):>6.3f}")
@@ -59,8 +59,9 @@ assert max(e.score(X_test, y_test) for e in results.values()) > full.score(X_tes
 # %%
 X2, y2 = checkerboard(800, tiles=2, noise=0.1, rng=0)     # fuzzy borders
 X2_train, X2_test, y2_train, y2_test = train_test_split(X2, y2, test_size=0.5, random_state=0)
-stopped = tree.DecisionTreeClassifier(min_impurity_decrease=0.01).fit(X2_train, y2_train)
-grown = tree.DecisionTreeClassifier().fit(X2_train, y2_train)
+stopped = tree.DecisionTreeClassifier(min_impurity_decrease=0.01, random_state=0)
+stopped.fit(X2_train, y2_train)
+grown = tree.DecisionTreeClassifier(random_state=0).fit(X2_train, y2_train)
 pruned = tree.prune_ccp(grown, 0.01)
 for name, est in (("pre-pruned", stopped), ("fully grown", grown), ("grown, then pruned", pruned)):
     print(f"{name:>20}: {est.get_n_leaves():3d} leaves, test accuracy "

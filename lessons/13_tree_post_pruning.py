@@ -25,7 +25,7 @@ X, y = make_classification(1500 if QUICK else 4000, 10, n_informative=4, n_redun
                            flip_y=0.2, random_state=2)
 X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=0.3, random_state=2)
 X_train, X_prune, y_train, y_prune = train_test_split(X_rest, y_rest, test_size=0.3, random_state=2)
-full = tree.DecisionTreeClassifier().fit(X_train, y_train)
+full = tree.DecisionTreeClassifier(random_state=0).fit(X_train, y_train)
 print(f"full tree: {full.get_n_leaves()} leaves, depth {full.get_depth()}, "
       f"test accuracy {full.score(X_test, y_test):.3f}")
 

@@ -45,7 +45,8 @@ def test_class_split_is_the_brute_force_best(code, impurity, min_leaf, rng):
     y = (X[:, 1] + 0.3 * rng.random(40) > 0.6).astype(np.int64)
     vals, order, ys = presort(np.ascontiguousarray(X.T), y)
     counts = np.bincount(y, minlength=2).astype(np.float64)
-    f, pos, t, found, ties = best_split_classes(vals, ys, 0, 40, 2, min_leaf, code, counts)
+    f, pos, t, found, ties = best_split_classes(vals, ys, 0, 40, 2, min_leaf, code, counts,
+                                                *every_feature(vals))
     score, bf, bt = brute_force(X, y, min_leaf, impurity)
     assert found and (f, t) == (bf, bt)
     assert pos == int((X[:, f] <= t).sum())
@@ -55,7 +56,8 @@ def test_value_split_is_the_brute_force_best(rng):
     X = rng.random((30, 2)).astype(np.float32)
     y = np.sin(4 * X[:, 0]) + 0.1 * rng.random(30)
     vals, order, ys = presort(np.ascontiguousarray(X.T), y)
-    f, pos, t, found, ties = best_split_values(vals, ys, 0, 30, 1, y.sum())
+    f, pos, t, found, ties = best_split_values(vals, ys, 0, 30, 1, y.sum(),
+                                               *every_feature(vals))
     score, bf, bt = brute_force(X, y, 1, mse)
     assert found and (f, t) == (bf, bt)
 
@@ -65,7 +67,7 @@ def test_constant_feature_is_never_split(rng):
     y = np.arange(20) % 2
     vals, order, ys = presort(np.ascontiguousarray(X.T), y)
     counts = np.bincount(y).astype(np.float64)
-    assert not best_split_classes(vals, ys, 0, 20, 2, 1, GINI, counts)[3]
+    assert not best_split_classes(vals, ys, 0, 20, 2, 1, GINI, counts, *every_feature(vals))[3]
 
 
 def test_partition_keeps_rows_sorted(rng):
@@ -101,3 +103,22 @@ def test_weakest_link_path_is_monotone(rng):
     path = tree.cost_complexity_path(tree.DecisionTreeClassifier().fit(X, y))
     assert np.all(np.diff(path.ccp_alphas) >= 0) and np.all(np.diff(path.impurities) >= -1e-15)
     assert path.n_leaves[-1] == 1
+
+
+def every_feature(vals):
+    """Visit every feature in index order (the splitter's ``visit`` and ``count``)."""
+    return np.arange(vals.shape[0], dtype=np.int64), vals.shape[0]
+
+
+def test_rand_int_is_scikit_learns_xorshift():
+    """our_rand_r: x ^= x << 13; x ^= x >> 17; x ^= x << 5 on 32 bits, then % (RAND_R_MAX+1)."""
+    from minprune.tree.splitter import rand_int
+    state = np.array([12345], dtype=np.uint64)
+    x = 12345
+    for _ in range(20):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        expected = 3 + (x % 0x80000000) % (17 - 3)
+        assert rand_int(3, 17, state) == expected
+        assert int(state[0]) == x

@@ -30,7 +30,7 @@ def run(threads=1, n=100_000, repeat=3, path=True, out=print):
     out(machine_line(threads))
     X, y = make_classification(n, 20, n_informative=10, n_redundant=5, flip_y=0.1, random_state=0)
     rows = []
-    t_ours, ours = _best_of(lambda: tree.DecisionTreeClassifier().fit(X, y), repeat)
+    t_ours, ours = _best_of(lambda: tree.DecisionTreeClassifier(random_state=0).fit(X, y), repeat)
     t_sk, theirs = _best_of(lambda: sk.DecisionTreeClassifier(random_state=0).fit(X, y),
                             repeat)
     rows.append({"task": f"fit gini, {n:,} x 20, fully grown ({ours.get_n_leaves():,} leaves)",
@@ -41,7 +41,7 @@ def run(threads=1, n=100_000, repeat=3, path=True, out=print):
     rows.append({"task": f"predict {len(Xq):,} samples", "minprune": t_ours, "sklearn": t_sk})
     if path:
         Xr, yr, _ = make_regression(n, 10, n_informative=5, noise=10.0, random_state=0)
-        reg = tree.DecisionTreeRegressor().fit(Xr, yr)
+        reg = tree.DecisionTreeRegressor(random_state=0).fit(Xr, yr)
         sk_reg = sk.DecisionTreeRegressor(random_state=0).fit(Xr, yr)
         tree.cost_complexity_path(reg)                      # compile outside the timing
         t_ours, _ = _best_of(lambda: tree.cost_complexity_path(reg), repeat)

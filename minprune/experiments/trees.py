@@ -91,7 +91,7 @@ def tree_study(config, X, y, log=print):
     criterion = check(config, y)
     train, val, test = split_three(np.asarray(X), np.asarray(y), config.seed)
     cls = tree.DecisionTreeClassifier if is_classification(y) else tree.DecisionTreeRegressor
-    make = lambda **kw: cls(criterion=criterion, **kw)
+    make = lambda **kw: cls(criterion=criterion, random_state=config.seed, **kw)
     full = make().fit(*train)
     trees = {"full tree": full}
     log(f"  full tree: {full.get_n_leaves()} leaves")

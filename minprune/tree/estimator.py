@@ -9,6 +9,7 @@ from .base import (BaseEstimator, ClassifierMixin, DataConversionWarning, NotFit
                    RegressorMixin)
 from .criteria import CLASSIFICATION, REGRESSION
 from .grow import StoppingRules, grow
+from .splitter import RAND_R_MAX
 from .structure import Tree
 
 
@@ -55,6 +56,24 @@ def check_X(X, n_features=None, what="X", estimator="the tree"):
     return X32
 
 
+def _max_features(value, n_features):
+    """scikit-learn's reading of ``max_features``: None, "sqrt", "log2", an int, a float."""
+    if value is None:
+        return n_features
+    if value == "sqrt":
+        return max(1, int(np.sqrt(n_features)))
+    if value == "log2":
+        return max(1, int(np.log2(n_features)))
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and \
+            1 <= value <= n_features:
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)) \
+            and 0 < value <= 1:
+        return max(1, int(value * n_features))
+    raise ValueError(f"max_features must be None, 'sqrt', 'log2', an int in [1, "
+                     f"{n_features}] or a float in (0, 1], got {value!r}")
+
+
 def feature_names(X):
     """The column names of a DataFrame (or anything with string ``.columns``), else None."""
     columns = getattr(X, "columns", None)
@@ -91,15 +110,17 @@ class _BaseTree(BaseEstimator):
 
     def __init__(self, criterion, max_depth=None, min_samples_split=2, min_samples_leaf=1,
                  min_impurity_decrease=0.0, max_leaf_nodes=None, random_state=None,
-                 ccp_alpha=0.0):
+                 ccp_alpha=0.0, max_features=None, tie_break="random"):
         self.criterion = criterion
         self.max_depth = max_depth
         self.min_samples_split = min_samples_split
         self.min_samples_leaf = min_samples_leaf
         self.min_impurity_decrease = min_impurity_decrease
         self.max_leaf_nodes = max_leaf_nodes
-        self.random_state = random_state          # kept for API parity; growth is deterministic
+        self.random_state = random_state
         self.ccp_alpha = ccp_alpha
+        self.max_features = max_features
+        self.tie_break = tie_break
 
     def _rules(self):
         if self.criterion not in self._criteria:
@@ -126,8 +147,9 @@ class _BaseTree(BaseEstimator):
         X = check_X(X)
         y_fit = self._encode(check_y(y, len(X), type(self).__name__))
         # scikit-learn splits on float32 features; so do we.
+        seed, max_features = self._feature_draw(X.shape[1])
         self.tree_, self.n_tied_splits_ = grow(X, y_fit, self.criterion, self._n_outputs(),
-                                               rules)
+                                               rules, seed, max_features)
         self.n_features_in_ = X.shape[1]
         if self.ccp_alpha > 0:                       # pruned at fit, as scikit-learn does
             from .ccp import prune_ccp
@@ -139,6 +161,27 @@ class _BaseTree(BaseEstimator):
             del self.feature_names_in_
         self.pruning_trace_ = None
         return self
+
+    def _feature_draw(self, n_features):
+        """(seed, max_features) for ``grow``: scikit-learn's splitter seed, drawn as it draws
+        it (``random_state.randint(0, RAND_R_MAX)``), or None for ``tie_break="first"``."""
+        if self.tie_break not in ("random", "first"):
+            raise ValueError(f"tie_break must be one of random, first, got {self.tie_break!r}")
+        max_features = _max_features(self.max_features, n_features)
+        if self.tie_break == "first":
+            if max_features != n_features:
+                raise ValueError("max_features needs the random feature draw; use "
+                                 "tie_break='random'")
+            return None, max_features
+        state = self.random_state
+        if state is None:
+            state = np.random.mtrand._rand            # the global generator, as scikit-learn
+        elif isinstance(state, numbers.Integral) and not isinstance(state, bool):
+            state = np.random.RandomState(state)
+        elif not isinstance(state, np.random.RandomState):
+            raise ValueError(f"random_state must be None, an int or a RandomState, got "
+                             f"{self.random_state!r}")
+        return int(state.randint(0, RAND_R_MAX)), max_features
 
     def __sklearn_is_fitted__(self):
         return getattr(self, "tree_", None) is not None
@@ -228,24 +271,31 @@ class DecisionTreeClassifier(ClassifierMixin, _BaseTree):
     max_depth, min_samples_split, min_samples_leaf, min_impurity_decrease, max_leaf_nodes :
         the stopping rules (pre-pruning), see ``grow.StoppingRules``. With ``max_leaf_nodes``
         the tree grows best-first.
-    random_state : accepted for compatibility. scikit-learn visits features in a random order
-        and keeps the first of equally good splits; minprune keeps the lowest feature index, so
-        the two agree exactly whenever no two features tie.
+    random_state : None (NumPy's global generator), an int or a RandomState: the random order
+        in which each node visits the features, drawn exactly as scikit-learn draws it, so the
+        first of equally good splits - the one kept - is the one scikit-learn keeps: the same
+        tree for the same random_state, ties included.
+    max_features : None, "sqrt", "log2", int or float: at most this many (non-constant)
+        features searched per node, scikit-learn's rule.
+    tie_break : "random" (scikit-learn's draw) or "first" (every feature in index order, the
+        lowest index winning a tie: R's rpart rule, no random numbers).
+    ccp_alpha : cost-complexity pruning at fit (``prune_ccp``), as scikit-learn's.
 
     Attributes
     ----------
     tree_ : ``Tree``; ``tree_.value`` holds class counts of shape (n_nodes, n_classes).
     classes_ : the sorted class labels.
     n_tied_splits_ : how many splits were chosen among equally good features (0 means the tree
-        is the one scikit-learn grows, whatever its random_state).
+        does not depend on random_state).
     """
     _criteria = CLASSIFICATION
 
     def __init__(self, criterion="gini", max_depth=None, min_samples_split=2,
                  min_samples_leaf=1, min_impurity_decrease=0.0, max_leaf_nodes=None,
-                 random_state=None, ccp_alpha=0.0):
+                 random_state=None, ccp_alpha=0.0, max_features=None, tie_break="random"):
         super().__init__(criterion, max_depth, min_samples_split, min_samples_leaf,
-                         min_impurity_decrease, max_leaf_nodes, random_state, ccp_alpha)
+                         min_impurity_decrease, max_leaf_nodes, random_state, ccp_alpha,
+                         max_features, tie_break)
 
     def _encode(self, y):
         if y.dtype.kind == "f" and np.any(y != np.round(y)):
@@ -281,9 +331,10 @@ class DecisionTreeRegressor(RegressorMixin, _BaseTree):
 
     def __init__(self, criterion="squared_error", max_depth=None, min_samples_split=2,
                  min_samples_leaf=1, min_impurity_decrease=0.0, max_leaf_nodes=None,
-                 random_state=None, ccp_alpha=0.0):
+                 random_state=None, ccp_alpha=0.0, max_features=None, tie_break="random"):
         super().__init__(criterion, max_depth, min_samples_split, min_samples_leaf,
-                         min_impurity_decrease, max_leaf_nodes, random_state, ccp_alpha)
+                         min_impurity_decrease, max_leaf_nodes, random_state, ccp_alpha,
+                         max_features, tie_break)
 
     def _encode(self, y):
         if y.dtype.kind in "fiubO":                 # numbers, perhaps stored as objects

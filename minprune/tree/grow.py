@@ -15,7 +15,8 @@ from numba import njit
 
 from .criteria import CODES, SQUARED_ERROR, class_impurity, squared_error
 from .heap import pop, push
-from .splitter import best_split_classes, best_split_values, partition, presort
+from .splitter import (best_split_classes, best_split_values, partition, presort,
+                       visit_order)
 from .structure import Tree
 
 EPSILON = np.finfo(np.float64).eps
@@ -68,22 +69,26 @@ def _summarise(ys_c, ys_r, classify, start, end, value):
 
 @njit(cache=True)
 def _split(vals, order, ys_c, ys_r, classify, code, start, end, depth, impurity, counts,
-           total, total_sq, rules, n_total, work_b, work_v, work_o, work_yc, work_yr):
+           total, total_sq, rules, n_total, work_b, work_v, work_o, work_yc, work_yr, draw,
+           n_known, visit):
     """Decide whether node [start, end) splits; if so, partition the rows.
 
-    Returns (split?, feature, pos, threshold, impurity_left, impurity_right, improvement, ties).
+    Returns (split?, feature, pos, threshold, impurity_left, impurity_right, improvement, ties,
+    the constant features known to the children).
     """
     max_depth, split_limit, min_leaf, min_decrease = rules
     n = end - start
     if depth >= max_depth or n < split_limit or impurity <= EPSILON:
-        return False, -2, end, -2.0, impurity, impurity, 0.0, 0
+        return False, -2, end, -2.0, impurity, impurity, 0.0, 0, n_known
+    count, n_constants = visit_order(vals, start, end, draw, n_known, visit)
     if classify:
         f, pos, t, found, ties = best_split_classes(vals, ys_c, start, end, len(counts),
-                                                    int(min_leaf), code, counts)
+                                                    int(min_leaf), code, counts, visit, count)
     else:
-        f, pos, t, found, ties = best_split_values(vals, ys_r, start, end, int(min_leaf), total)
+        f, pos, t, found, ties = best_split_values(vals, ys_r, start, end, int(min_leaf), total,
+                                                   visit, count)
     if not found:
-        return False, -2, end, -2.0, impurity, impurity, 0.0, 0
+        return False, -2, end, -2.0, impurity, impurity, 0.0, 0, n_constants
     n_left = pos - start
     n_right = n - n_left
     if classify:
@@ -102,12 +107,12 @@ def _split(vals, order, ys_c, ys_r, classify, code, start, end, depth, impurity,
         imp_r = squared_error(total - s_left, total_sq - sq_left, float(n_right))
     improvement = (n / n_total) * (impurity - (n_right / n * imp_r) - (n_left / n * imp_l))
     if improvement + EPSILON < min_decrease:
-        return False, -2, end, -2.0, impurity, impurity, 0.0, ties
+        return False, -2, end, -2.0, impurity, impurity, 0.0, ties, n_constants
     if classify:
         partition(vals, order, ys_c, start, end, f, pos, work_b, work_v, work_o, work_yc)
     else:
         partition(vals, order, ys_r, start, end, f, pos, work_b, work_v, work_o, work_yr)
-    return True, f, pos, t, imp_l, imp_r, improvement, ties
+    return True, f, pos, t, imp_l, imp_r, improvement, ties, n_constants
 
 
 @njit(cache=True)
@@ -120,19 +125,22 @@ def _new_tree(cap, n_out):
 
 @njit(cache=True)
 def _new_pending(cap):
-    """The stack of nodes to create: (start, end, depth, parent, is_left, impurity)."""
+    """The stack of nodes to create: (start, end, depth, parent, is_left, impurity, the
+    constant features known from the parent)."""
     return (np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
             np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
-            np.zeros(cap, dtype=np.bool_), np.zeros(cap))
+            np.zeros(cap, dtype=np.bool_), np.zeros(cap), np.zeros(cap, dtype=np.int64))
 
 
 @njit(cache=True)
 def _new_splits(cap):
     """Each node's split, kept until it is expanded (at once depth-first; when it leaves the
-    frontier best-first): (start, end, depth, pos, impurity left, right, -improvement, ok)."""
+    frontier best-first): (start, end, depth, pos, impurity left, right, -improvement, ok,
+    constant features for the children)."""
     return (np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
             np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(cap),
-            np.zeros(cap), np.zeros(cap), np.zeros(cap, dtype=np.bool_))
+            np.zeros(cap), np.zeros(cap), np.zeros(cap, dtype=np.bool_),
+            np.zeros(cap, dtype=np.int64))
 
 
 @njit(cache=True)
@@ -145,7 +153,7 @@ def _new_work(n, vals, ys_c, ys_r):
 
 @njit(cache=True)
 def _create(node, pending, top, tree, splits, vals, order, ys_c, ys_r, classify, n_out, code,
-            rules, n, counts, work):
+            rules, n, counts, work, draw, visit):
     """Create the node on top of ``pending``: its value, impurity, size and link from its
     parent; then find (and, if it splits, apply) its split. Returns the number of tied
     features of that split."""
@@ -163,33 +171,37 @@ def _create(node, pending, top, tree, splits, vals, order, ys_c, ys_r, classify,
             left[parent] = node
         else:
             right[parent] = node
-    ok, f, pos, t, il, ir, gain, ties = _split(
+    ok, f, pos, t, il, ir, gain, ties, constants = _split(
         vals, order, ys_c, ys_r, classify, code, start, end, depth, imp, counts, total,
-        total_sq, rules, float(n), work[0], work[1], work[2], work[3], work[4])
+        total_sq, rules, float(n), work[0], work[1], work[2], work[3], work[4], draw,
+        pending[6][top], visit)
     if ok:
         feature[node], threshold[node] = f, t
-    s_start, s_end, s_depth, s_pos, s_il, s_ir, s_key, s_ok = splits
+    s_start, s_end, s_depth, s_pos, s_il, s_ir, s_key, s_ok, s_const = splits
     s_start[node], s_end[node], s_depth[node], s_pos[node] = start, end, depth, pos
     s_il[node], s_ir[node], s_key[node], s_ok[node] = il, ir, -gain, ok
+    s_const[node] = constants
     return ties
 
 
 @njit(cache=True)
-def _push_children(pending, top, splits, node):
-    """Push the right child, then the left, so that the left is created first."""
-    s_start, s_end, s_depth, s_pos, s_il, s_ir, _, _ = splits
+def _push_children(pending, top, splits, node, pass_constants):
+    """Push the right child, then the left, so that the left is created first. The children
+    learn the parent's constant features (depth-first only, as in scikit-learn's builders)."""
+    s_start, s_end, s_depth, s_pos, s_il, s_ir, _, _, s_const = splits
     for child_left in (False, True):
         pending[0][top] = s_start[node] if child_left else s_pos[node]
         pending[1][top] = s_pos[node] if child_left else s_end[node]
         pending[2][top], pending[3][top] = s_depth[node] + 1, node
         pending[4][top] = child_left
         pending[5][top] = s_il[node] if child_left else s_ir[node]
+        pending[6][top] = s_const[node] if pass_constants else 0
         top += 1
     return top
 
 
 @njit(cache=True)
-def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves):
+def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves, draw):
     """Both builders. ``max_leaves`` < 0: depth-first (preorder); else best-first, the frontier
     node with the largest improvement split next (ties: the node created first), until
     ``max_leaves`` leaves."""
@@ -198,6 +210,7 @@ def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves):
     tree = _new_tree(cap, n_out)
     pending, splits, work = _new_pending(cap), _new_splits(cap), _new_work(n, vals, ys_c, ys_r)
     counts = np.zeros(max(n_out, 1))
+    visit = np.empty(vals.shape[0], dtype=np.int64)
     # the root's impurity is computed from scratch; children get theirs from the split
     total, total_sq = _summarise(ys_c, ys_r, classify, 0, n, counts)
     pending[1][0], pending[3][0] = n, -1
@@ -213,7 +226,7 @@ def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves):
             node = node_count
             node_count += 1
             tied += _create(node, pending, top, tree, splits, vals, order, ys_c, ys_r,
-                            classify, n_out, code, rules, n, counts, work) > 0
+                            classify, n_out, code, rules, n, counts, work, draw, visit) > 0
             if max_leaves >= 0:
                 size = push(frontier, place, splits[6], node, size)
                 continue
@@ -226,17 +239,21 @@ def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves):
                 tree[2][node], tree[3][node] = -2, -2.0     # stays a leaf
                 continue
             budget -= 1
-        top = _push_children(pending, top, splits, node)
+        top = _push_children(pending, top, splits, node, max_leaves < 0)
     k = node_count
     return (tree[0][:k], tree[1][:k], tree[2][:k], tree[3][:k], tree[4][:k], tree[5][:k],
             tree[6][:k], tied)
 
 
-def grow(X, y, criterion, n_classes, rules):
+def grow(X, y, criterion, n_classes, rules, seed=None, max_features=None):
     """Grow a tree on X (n, d) float32 and y (int classes or float values).
 
+    ``seed`` None: every feature is searched in index order, the lowest index winning a tie
+    (rpart's rule). An int in [0, 2^31 - 1): scikit-learn's random feature order seeded with
+    it (its splitter's ``rand_r_state``), ``max_features`` features a node at most.
+
     Returns ``(tree, tied_splits)``: the ``Tree`` and how many of its splits were chosen among
-    several equally good features (by the lowest index).
+    several equally good features.
     """
     XT = np.ascontiguousarray(X.T, dtype=np.float32)
     classify = criterion != "squared_error"
@@ -247,7 +264,12 @@ def grow(X, y, criterion, n_classes, rules):
     ys_c, ys_r = (ys, empty_r) if classify else (empty_c, ys)
     packed = (float(rules.depth_limit), float(rules.split_limit), float(rules.min_samples_leaf),
               float(rules.min_impurity_decrease))
+    d = X.shape[1]
+    draw = (np.arange(d, dtype=np.int64), np.zeros(d, dtype=np.int64),
+            np.array([0 if seed is None else seed], dtype=np.uint64),
+            np.array([0 if seed is None else 1, d if max_features is None else max_features],
+                     dtype=np.int64))
     *arrays, tied = _grow(vals, order, ys_c, ys_r, classify, n_classes if classify else 1,
                           CODES[criterion] if classify else SQUARED_ERROR, packed,
-                          -1 if rules.max_leaf_nodes is None else rules.max_leaf_nodes)
+                          -1 if rules.max_leaf_nodes is None else rules.max_leaf_nodes, draw)
     return Tree(*arrays), int(tied)

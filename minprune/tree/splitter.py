@@ -22,6 +22,7 @@ from numba import njit
 from .criteria import GINI, class_impurity
 
 FEATURE_THRESHOLD = 1e-7
+RAND_R_MAX = 0x7FFFFFFF                    # scikit-learn's bound for its rand_r draws
 
 
 @njit(cache=True)
@@ -49,8 +50,69 @@ def _cut(a, b):
 
 
 @njit(cache=True)
-def best_split_classes(vals, ys, start, end, n_classes, min_leaf, code, total):
-    """Best split of node [start, end) for integer classes; ``total`` = the node's counts.
+def rand_int(low, high, state):
+    """scikit-learn's ``rand_int``: one step of its xorshift ``our_rand_r`` on the uint32 seed
+    in ``state[0]``, then low + r % (high - low)."""
+    s = state[0]
+    s ^= (s << np.uint64(13)) & np.uint64(0xFFFFFFFF)
+    s ^= s >> np.uint64(17)
+    s ^= (s << np.uint64(5)) & np.uint64(0xFFFFFFFF)
+    state[0] = s
+    return low + np.int64(s % np.uint64(RAND_R_MAX + 1)) % (high - low)
+
+
+@njit(cache=True)
+def visit_order(vals, start, end, draw, n_known, visit):
+    """The features node [start, end) evaluates, in the order it evaluates them, into
+    ``visit``; returns (how many, the constant features known to its children).
+
+    ``draw`` = (features, constant_features, rng state, (random?, max_features)). Not random:
+    every non-constant feature by index (the lowest index wins a tie, R's rpart rule).
+    Random: scikit-learn's ``node_split_best`` draw, step for step - a Fisher-Yates draw over
+    the features not yet known to be constant, constants found on the way moved aside and
+    handed to the children, at most ``max_features`` non-constant features visited - so that
+    the first of equally good features in this order is the one scikit-learn keeps.
+    """
+    features, constant, state, params = draw
+    d = len(features)
+    count = 0
+    if params[0] == 0:
+        for f in range(d):
+            if _cut(vals[f, start], vals[f, end - 1]):
+                visit[count] = f
+                count += 1
+        return count, 0
+    max_features = params[1]
+    n_found, n_drawn, n_total, f_i, n_visited = 0, 0, n_known, d, 0
+    while f_i > n_total and (n_visited < max_features or n_visited <= n_found + n_drawn):
+        n_visited += 1
+        f_j = rand_int(n_drawn, f_i - n_found, state)
+        if f_j < n_known:                              # a constant known from the parent
+            features[n_drawn], features[f_j] = features[f_j], features[n_drawn]
+            n_drawn += 1
+            continue
+        f_j += n_found
+        f = features[f_j]
+        if not _cut(vals[f, start], vals[f, end - 1]):  # constant here: set it aside
+            features[f_j], features[n_total] = features[n_total], features[f_j]
+            n_found += 1
+            n_total += 1
+            continue
+        f_i -= 1
+        features[f_i], features[f_j] = features[f_j], features[f_i]
+        visit[count] = f
+        count += 1
+    for i in range(n_known):                           # the parent's constants, in order
+        features[i] = constant[i]
+    for i in range(n_known, n_known + n_found):
+        constant[i] = features[i]
+    return count, n_total
+
+
+@njit(cache=True)
+def best_split_classes(vals, ys, start, end, n_classes, min_leaf, code, total, visit, count):
+    """Best split of node [start, end) for integer classes; ``total`` = the node's counts;
+    the features ``visit[:count]`` in that order (the first of equal splits wins).
 
     Returns (feature, pos, threshold, found, ties): row[feature][start:pos] goes left.
     """
@@ -62,10 +124,9 @@ def best_split_classes(vals, ys, start, end, n_classes, min_leaf, code, total):
     total_sq = 0.0
     for c in range(n_classes):
         total_sq += total[c] * total[c]
-    for f in range(vals.shape[0]):
+    for i in range(count):
+        f = visit[i]
         x, yc = vals[f], ys[f]
-        if not _cut(x[start], x[end - 1]):
-            continue                                         # constant in this node
         left[:] = 0.0
         right[:] = total
         sq_left, sq_right = 0.0, total_sq
@@ -100,15 +161,15 @@ def best_split_classes(vals, ys, start, end, n_classes, min_leaf, code, total):
 
 
 @njit(cache=True)
-def best_split_values(vals, ys, start, end, min_leaf, total):
-    """Best split of node [start, end) for a float target; ``total`` = the node's sum."""
+def best_split_values(vals, ys, start, end, min_leaf, total, visit, count):
+    """Best split of node [start, end) for a float target; ``total`` = the node's sum; the
+    features ``visit[:count]`` in that order."""
     n = end - start
     best_proxy = -np.inf
     best_f, best_pos, best_t, found, ties = -1, end, 0.0, False, 0
-    for f in range(vals.shape[0]):
+    for i in range(count):
+        f = visit[i]
         x, yv = vals[f], ys[f]
-        if not _cut(x[start], x[end - 1]):
-            continue
         s_left = 0.0
         f_proxy, f_pos, f_t = -np.inf, end, 0.0
         for p in range(start + 1, end):
