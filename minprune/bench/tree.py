@@ -28,13 +28,19 @@ def run(threads=1, n=100_000, repeat=3, path=True, out=print):
     from .. import tree
     from ..data import make_classification, make_regression
     out(machine_line(threads))
-    X, y = make_classification(n, 20, n_informative=10, n_redundant=5, flip_y=0.1, random_state=0)
+    X, y = make_classification(n, 20, n_informative=10, n_redundant=5, flip_y=0.1,
+                               random_state=0)
     rows = []
-    t_ours, ours = _best_of(lambda: tree.DecisionTreeClassifier(random_state=0).fit(X, y), repeat)
-    t_sk, theirs = _best_of(lambda: sk.DecisionTreeClassifier(random_state=0).fit(X, y),
-                            repeat)
-    rows.append({"task": f"fit gini, {n:,} x 20, fully grown ({ours.get_n_leaves():,} leaves)",
-                 "minprune": t_ours, "sklearn": t_sk})
+    for label, params in (("", {}), (', max_features="sqrt"', {"max_features": "sqrt"})):
+        t_ours, fitted = _best_of(lambda params=params: tree.DecisionTreeClassifier(
+            random_state=0, **params).fit(X, y), repeat)
+        t_sk, fitted_sk = _best_of(lambda params=params: sk.DecisionTreeClassifier(
+            random_state=0, **params).fit(X, y), repeat)
+        rows.append({"task": f"fit gini{label}, {n:,} x 20, fully grown "
+                             f"({fitted.get_n_leaves():,} leaves)",
+                     "minprune": t_ours, "sklearn": t_sk})
+        if not params:
+            ours, theirs = fitted, fitted_sk
     Xq = X[: n // 2]
     t_ours, _ = _best_of(lambda: ours.predict(Xq), repeat)
     t_sk, _ = _best_of(lambda: theirs.predict(Xq), repeat)
