@@ -9,9 +9,10 @@ graph); every speed-up is a ratio of two times measured in the same process and 
 from __future__ import annotations
 
 import contextlib
-import time
 
 import numpy as np
+
+from ..bench.common import median_time
 
 
 @contextlib.contextmanager
@@ -30,18 +31,6 @@ def one_thread():
                 yield
     finally:
         numba.set_num_threads(previous)
-
-
-def median_seconds(fn, x, repeats, warmup=3):
-    """Median wall time of ``fn(x)`` over ``repeats`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn(x)
-    times = np.empty(repeats)
-    for i in range(repeats):
-        start = time.perf_counter()
-        fn(x)
-        times[i] = time.perf_counter() - start
-    return float(np.median(times))
 
 
 def forward(model):
@@ -65,7 +54,8 @@ def panel(dense, pruned, granularity, X, batches, repeats):
                 x = np.resize(X, (batch,) + X.shape[1:])
             base = None
             for name, model in variants.items():
-                seconds = median_seconds(forward(model), x, repeats)
+                plan = forward(model)
+                seconds = median_time(lambda plan=plan, x=x: plan(x), repeat=repeats)
                 base = seconds if name == "dense" else base
                 out[f"{name}_b{batch}_ms"] = 1000 * seconds
                 if name != "dense":
