@@ -25,3 +25,17 @@ def test_surgery_measures_both_variants_of_the_pruned_model():
     for variant in ("masked", "compact"):
         for task in ("infer", "step"):
             assert surgery.measure("lenet_300_100", "unit", 0.75, variant, task, repeat=2) > 0
+
+
+def test_latency_rows_cover_every_variant_and_ratio():
+    from minprune.bench import latency
+    rows = latency.run(repeat=2, quick=True, out=lambda *a: None)
+    for model in ("lenet_300_100", "lenet5"):
+        for batch in (1, 64):
+            mine = {r["variant"]: r for r in rows if r["model"] == model and r["batch"] == batch}
+            assert {"dense plan", "CSR 50%", "CSR 80%", "CSR 95%"} <= set(mine)
+            assert mine["dense plan"]["ratio"] == 1.0
+            for r in mine.values():
+                assert r["us"] > 0
+                assert abs(r["ratio"] - mine["dense plan"]["us"] / r["us"]) < 1e-9
+    assert any(r["variant"] == "bare NumPy products" for r in rows)

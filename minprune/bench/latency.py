@@ -1,0 +1,117 @@
+"""``minprune bench latency``: inference latency of pruned LeNet-300-100 and LeNet-5 through
+the inference plan (``infer.compile``) at batch 1 and 64, one thread, as ratios to the dense
+plan measured in the same run; beside it the bare NumPy products (the floor of the dense
+path), PyTorch eager and, when installed (``pip install -e ".[bench]"``), ONNX Runtime on the
+dense model."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from .common import machine_line, median_time
+
+SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95)
+
+
+def _variants(name, quick):
+    """{label: model} for one architecture: dense, CSR at each sparsity, 75% compacted."""
+    from .. import models, prune, sparse
+    dense = getattr(models, name)(rng=0).eval()
+    out = {"dense plan": dense}
+    for s in (SPARSITIES[::2] if quick else SPARSITIES):
+        pruned = copy.deepcopy(dense)
+        prune.prune(pruned, s, "magnitude", "weight", "global")
+        out[f"CSR {s:.0%}"] = sparse.to_sparse(pruned, min_sparsity=0.0).eval()
+    granularity = "unit" if name == "lenet_300_100" else "filter"
+    structured = copy.deepcopy(dense)
+    prune.prune(structured, 0.75, "magnitude", granularity, "local")
+    out[f"{granularity}s 75% compacted"] = prune.compact(structured).eval()
+    return out
+
+
+def _numpy_products(model):
+    """The dense MLP as three bare matrix products with ReLU: the floor of the dense path."""
+    from ..nn import Linear
+    layers = [(m.weight.data.T.copy(), m.bias.data.copy()) for m in model if isinstance(m, Linear)]
+
+    def run(x):
+        h = x.reshape(len(x), -1)
+        for i, (wt, b) in enumerate(layers):
+            h = h @ wt + b
+            if i < len(layers) - 1:
+                np.maximum(h, 0, out=h)
+        return h
+    return run
+
+
+def _torch(model):
+    try:
+        import torch
+    except ImportError:
+        return None, None
+    from ..nn.interop import to_torch
+    torch.set_num_threads(1)
+    twin = to_torch(model).eval()
+
+    def run(x):
+        with torch.no_grad():
+            return twin(torch.from_numpy(x))
+    return run, twin
+
+
+def _onnx(twin, example):
+    try:
+        import io
+
+        import onnxruntime
+        import torch
+    except ImportError:
+        return None
+    import warnings
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():                   # the exporter's advice on dynamic axes
+        warnings.simplefilter("ignore")
+        torch.onnx.export(twin, torch.from_numpy(example), buffer, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch"}}, verbose=False)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(buffer.getvalue(), options,
+                                           providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"x": x})
+
+
+def run(threads=1, repeat=300, quick=False, out=print):
+    """Print and return rows {model, variant, batch, us, ratio} (ratio: dense plan / variant,
+    above 1 is faster)."""
+    from .. import infer
+    from ..experiments.timing import one_thread
+    out(machine_line(threads))
+    rows = []
+    rng = np.random.default_rng(0)
+    with one_thread():
+        for name in ("lenet_300_100", "lenet5"):
+            variants = _variants(name, quick)
+            calls = {label: infer.compile(m) for label, m in variants.items()}
+            dense = variants["dense plan"]
+            if name == "lenet_300_100":
+                calls["bare NumPy products"] = _numpy_products(dense)
+            torch_run, twin = _torch(dense)
+            if torch_run is not None:
+                calls["PyTorch eager"] = torch_run
+                onnx_run = _onnx(twin, np.zeros((1, 1, 28, 28), np.float32))
+                if onnx_run is not None:
+                    calls["ONNX Runtime"] = onnx_run
+            for batch in (1, 64):
+                x = rng.random((batch, 1, 28, 28), dtype=np.float32)
+                times = {label: median_time(lambda fn=fn, x=x: fn(x), repeat=repeat)
+                         for label, fn in calls.items()}
+                for label, seconds in times.items():
+                    rows.append({"model": name, "variant": label, "batch": batch,
+                                 "us": 1e6 * seconds,
+                                 "ratio": times["dense plan"] / seconds})
+    from ..tables import table
+    out(table(rows, [("model", "model", "{}"), ("batch", "batch", "{}"),
+                     ("variant", "variant", "{}"), ("us", "microseconds", "{:.1f}"),
+                     ("ratio", "speed-up over the dense plan", "{:.2f}x")]))
+    return rows
