@@ -9,6 +9,15 @@ from minprune import models, nn
 from minprune.prune.groups import prunable_layers
 
 
+def run_python(code, timeout=120):
+    """Run ``code`` in a fresh interpreter; fail the test with its stderr if it fails."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, done.stderr
+
+
 def require(module_name):
     """Import ``module_name`` (e.g. "torch") or skip the test; CI demands it instead."""
     try:

@@ -1,10 +1,10 @@
 """The public surface: lazy subpackages after ``import minprune``, a light import, and
 calibration data that never comes from the test set."""
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+
+from helpers import run_python
 
 
 def test_lazy_subpackages_load_on_first_use():
@@ -15,9 +15,7 @@ def test_lazy_subpackages_load_on_first_use():
             "assert minprune.tree.DecisionTreeClassifier and minprune.sparse.CSR\n"
             "assert minprune.viz.save_png and minprune.optim.SGD and minprune.experiments\n"
             "assert 'tree' in dir(minprune)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
+    run_python(code)
 
 
 def test_unknown_attribute_is_an_attribute_error():

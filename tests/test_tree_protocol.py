@@ -1,13 +1,11 @@
 """The trees as scikit-learn estimators: check_estimator, clone, pipelines, grid search,
 DataFrames with feature names; and the same protocol without scikit-learn."""
-import subprocess
-import sys
 import warnings
 
 import numpy as np
 import pytest
 
-from helpers import require
+from helpers import require, run_python
 from minprune import tree
 
 
@@ -110,6 +108,4 @@ def test_the_protocol_without_scikit_learn():
             "    assert 'max_depth' in str(e)\n"
             "est.fit(np.random.default_rng(0).random((30, 2)), np.arange(30) % 2)\n"
             "assert est.feature_importances_.sum() == 1.0\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
+    run_python(code)
