@@ -325,3 +325,17 @@ def test_local_executor_refuses_nothing_it_can_run():
         assert executor.result(future) == 6
     finally:
         executor.close()
+
+
+def test_a_missing_dask_or_a_bad_scheduler_is_refused_in_one_line(tmp_path):
+    code = ("import sys; sys.modules['distributed'] = None\n"
+            "from minprune.cli import main\n"
+            f"sys.exit(main(['sweep', {TINY!r}, '--out', 's', '--scheduler', 'local:2']))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env(tmp_path),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert 'needs the dask extra: pip install -e ".[dask]"' in done.stderr
+    assert not (tmp_path / "s").exists()
+    done = cli([TINY, "--out", "s", "--scheduler", "udp://x"], tmp_path)
+    assert done.returncode == 2 and "tcp://HOST:PORT or local:N" in done.stderr
+    assert not (tmp_path / "s").exists()

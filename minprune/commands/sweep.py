@@ -46,9 +46,16 @@ def run(args, out=print):
         out(f"{len(runs)} runs ({sum(r['config']['kind'] == 'control' for r in runs)} dense "
             f"controls), {n_dense} dense training{'s' if n_dense != 1 else ''}")
         return 0
-    _claim(args.out, spec, args.force)
     from ..experiments.executors import make
-    executor = usage(make, args.jobs, args.scheduler)
+    try:
+        executor = make(args.jobs, args.scheduler)
+    except (ValueError, ImportError, OSError) as exc:    # no Dask, no scheduler there
+        raise UsageError(str(exc)) from None
+    try:
+        _claim(args.out, spec, args.force)
+    except BaseException:
+        executor.close()
+        raise
     out(f"{len(runs)} runs from {n_dense} dense model{'s' if n_dense != 1 else ''} on "
         f"{executor.label}")
     start = time.perf_counter()
