@@ -125,13 +125,35 @@ def dense_control(config, model, data):
     return evaluate(model, *test)["accuracy"]
 
 
+def size_metrics(model, dense_params):
+    """What pruning left of ``model``: sparsity, weights kept, compression against the dense
+    model's ``dense_params``, dense and effective FLOPs and their ratio."""
+    from .. import prune
+    total = prune.summary(model)[-1]
+    kept = total["nonzeros"]
+    return {"achieved_sparsity": total["sparsity"], "weights_kept": kept,
+            "compression": dense_params / max(kept, 1), "dense_flops": total["flops"],
+            "effective_flops": total["effective_flops"],
+            "theoretical_speedup": total["flops"] / max(total["effective_flops"], 1)}
+
+
+def trained_accuracy(config, model, data, log=print):
+    """Train the model (or, for a loaded one, only evaluate it); returns its test accuracy."""
+    if not config.load:
+        return train_dense(config, model, data, log)
+    from ..nn import evaluate
+    accuracy = evaluate(model, *data[2])["accuracy"]
+    log(f"loaded {config.load}: test accuracy {accuracy:.4f}")
+    return accuracy
+
+
 def prune_one(config, model, data, sparsity):
     """Prune the (dense) ``model`` in place to ``sparsity`` with the config's schedule and
     fine-tune; returns its row (accuracy right after the last pruning and after fine-tuning)."""
     from .. import prune
     (X, y), calibration, test = data
     needs_data = prune.criteria.REGISTRY[config.criterion].needs_data
-    dense = prune.summary(model)[-1]
+    dense_params = prune.summary(model)[-1]["params"]
     schedule = prune.schedules.iterative(
         model, X, y, sparsity, steps=config.steps, epochs_per_step=config.finetune_epochs,
         optimizer=lambda params: sgd(params, config.lr / 5), val=test,
@@ -139,13 +161,9 @@ def prune_one(config, model, data, sparsity):
         data=calibration if needs_data else None, batch_size=config.batch_size,
         rng=finetune_rng(config), progress=False)
     last = schedule.rounds[-1]
-    total = prune.summary(model)[-1]
-    kept = total["nonzeros"]
-    row = {"sparsity": sparsity, "achieved_sparsity": total["sparsity"], "weights_kept": kept,
-           "compression": dense["params"] / max(kept, 1), "accuracy": last["pruned_accuracy"],
+    row = {"sparsity": sparsity, "accuracy": last["pruned_accuracy"],
            "accuracy_finetuned": last["accuracy"] if config.finetune_epochs else None,
-           "dense_flops": total["flops"], "effective_flops": total["effective_flops"],
-           "theoretical_speedup": total["flops"] / max(total["effective_flops"], 1)}
+           **size_metrics(model, dense_params)}
     if config.granularity != "weight":              # the pruned units deleted for real
         row["compact_params"] = sum(p.size for p in prune.compact(model).parameters())
     return row
@@ -175,12 +193,8 @@ def network_study(config, log=print, *, model=None, data=None, announce=None,
     if model is None:
         model, data = prepare(config)
         prune.check(model, config.criterion, config.granularity, config.scope)
-    if dense_accuracy is None and config.load:
-        from ..nn import evaluate
-        dense_accuracy = evaluate(model, *data[2])["accuracy"]
-        log(f"loaded {config.load}: test accuracy {dense_accuracy:.4f}")
-    elif dense_accuracy is None:
-        dense_accuracy = train_dense(config, model, data, log)
+    if dense_accuracy is None:
+        dense_accuracy = trained_accuracy(config, model, data, log)
     if announce:
         log(announce)
     trained = prune.snapshot(model)

@@ -17,7 +17,9 @@ def network_config(c):
         batch_size=c["batch_size"], criterion=c.get("criterion") or "magnitude",
         granularity=c.get("granularity") or "weight", scope=c.get("scope") or "global",
         sparsities=(c.get("sparsity", 0.0),), finetune_epochs=c.get("finetune_epochs", 0),
-        steps=c.get("steps", 1), seed=c["seed"])
+        steps=c.get("steps", 1), seed=c["seed"],
+        **({"latency_batches": tuple(c["latency"]["batches"]),
+            "latency_repeats": c["latency"]["repeats"]} if "latency" in c else {}))
 
 
 def build(c, probe=False):
@@ -31,15 +33,11 @@ def build(c, probe=False):
 
 def train_dense(c):
     """Train the dense model of ``c``; returns {"state", "accuracy", "seconds"}."""
-    from .network import prepare, train_dense as train
+    from .network import prepare, trained_accuracy
     start = time.perf_counter()
     config = network_config(c)
     model, data = prepare(config)
-    if c["load"]:
-        from ..nn import evaluate
-        accuracy = evaluate(model, *data[2])["accuracy"]
-    else:
-        accuracy = train(config, model, data, log=lambda *a: None)
+    accuracy = trained_accuracy(config, model, data, log=lambda *a: None)
     return {"state": model.state_dict(), "accuracy": accuracy,
             "seconds": time.perf_counter() - start}
 
@@ -48,7 +46,7 @@ def run(c, dense_state):
     """Prune (or, for the control, only fine-tune) the dense model of ``c`` and measure it."""
     from .. import prune
     from ..nn import evaluate
-    from . import network, timing
+    from . import network
     start = time.perf_counter()
     config = network_config(c)
     model, data = network.prepare(config)
@@ -56,7 +54,7 @@ def run(c, dense_state):
     model.load_state_dict(dense_state)
     dense_accuracy = evaluate(model, *data[2])["accuracy"]
     dense = prune.snapshot(model)
-    summary = prune.summary(model)[-1]
+    dense_params = prune.summary(model)[-1]["params"]
     if c["kind"] == "control":
         accuracy = None
         finetuned = network.dense_control(config, model, data)
@@ -68,25 +66,15 @@ def run(c, dense_state):
     else:
         model.load_state_dict(fresh)
         accuracy, finetuned = _lottery(config, model, data, c["sparsity"])
-    after = prune.summary(model)[-1]
-    result = {
-        "dense_accuracy": dense_accuracy, "accuracy": accuracy, "accuracy_finetuned": finetuned,
-        "achieved_sparsity": after["sparsity"],
-        "compression": summary["params"] / max(after["nonzeros"], 1),
-        "theoretical_speedup": after["flops"] / max(after["effective_flops"], 1),
-    }
-    reference = prune.restore(_copy(model), dense)
-    X_test = data[2][0]
-    result.update(timing.panel(reference, model, c.get("granularity"), X_test,
-                               c["latency"]["batches"], c["latency"]["repeats"]))
+    result = {"dense_accuracy": dense_accuracy, "accuracy": accuracy,
+              "accuracy_finetuned": finetuned}
+    sizes = network.size_metrics(model, dense_params)
+    result.update((k, sizes[k]) for k in ("achieved_sparsity", "compression",
+                                          "theoretical_speedup"))
+    result.update(network.speed_panel(config, model, dense, data))
     result.update(seconds=time.perf_counter() - start, host=socket.gethostname(),
                   pid=os.getpid())
     return result
-
-
-def _copy(model):
-    import copy
-    return copy.deepcopy(model)
 
 
 def _gradual(config, model, data, sparsity):
