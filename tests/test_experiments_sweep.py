@@ -82,6 +82,11 @@ def test_tiny_sweep_runs_every_run_and_its_controls(local):
             assert result["compression"] > 1 and result["theoretical_speedup"] > 1
 
 
+def test_the_dense_key_is_what_the_dense_model_depends_on():
+    spec = specs.load(TINY)
+    assert set(specs.dense_config(spec, 0)) == set(specs.DENSE_KEYS)
+
+
 def test_a_run_is_a_pure_function_of_its_config():
     from minprune.experiments.run import run, train_dense
     config = next(r["config"] for r in tiny_runs() if r["config"]["criterion"] == "taylor")

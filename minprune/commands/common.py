@@ -1,6 +1,7 @@
 """What the subcommands share: output folders, number lists, JSON."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -29,16 +30,13 @@ def check_out(path, force):
         head = os.path.dirname(head)
     try:
         os.makedirs(path, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
+        tempfile.TemporaryFile(dir=path).close()     # can a file be written there?
     except OSError as exc:
         raise UsageError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
     finally:
         for folder in made:                          # deepest first
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(folder)
-            except OSError:
-                pass
     return path
 
 

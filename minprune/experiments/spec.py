@@ -152,8 +152,12 @@ def run_id(config):
     return hashlib.sha256(canonical(config).encode()).hexdigest()[:16]
 
 
+DENSE_KEYS = ("model", "hidden", "load", "dataset", "n_train", "n_test", "epochs", "lr",
+              "batch_size", "seed")
+
+
 def dense_config(spec, seed):
-    """What the dense model depends on: model, data, recipe, seed."""
+    """What the dense model depends on (the ``DENSE_KEYS``): model, data, recipe, seed."""
     m, d, t = spec["model"], spec["data"], spec["train"]
     return {"model": m["name"], "hidden": list(m["hidden"]), "load": m["load"],
             "dataset": d["dataset"], "n_train": d["n_train"], "n_test": d["n_test"],

@@ -9,7 +9,7 @@ import time
 import traceback
 
 from . import run as run_module
-from .spec import describe, run_id
+from .spec import DENSE_KEYS, describe, run_id
 from .store import Store
 
 MAX_TRIES = 3
@@ -27,12 +27,9 @@ def _run(c, dense_state):
                 "traceback": traceback.format_exc()}
 
 
-DENSE_KEYS = ("model", "hidden", "load", "dataset", "n_train", "n_test", "epochs", "lr",
-              "batch_size", "seed")
-
-
 def dense_key(c):
-    """The id of the dense model a run starts from: (model, data, recipe, seed)."""
+    """The id of the dense model a run starts from: the part of its config that
+    ``spec.dense_config`` fills (model, data, recipe, seed)."""
     return run_id({k: c[k] for k in DENSE_KEYS})
 
 

@@ -1,6 +1,7 @@
 """DecisionTreeClassifier and DecisionTreeRegressor: validation, fitting and prediction facades."""
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import numpy as np
@@ -338,10 +339,8 @@ class DecisionTreeRegressor(RegressorMixin, _BaseTree):
 
     def _encode(self, y):
         if y.dtype.kind in "fiubO":                 # numbers, perhaps stored as objects
-            try:
+            with contextlib.suppress(TypeError, ValueError):
                 return y.astype(np.float64)
-            except (TypeError, ValueError):
-                pass
         raise ValueError(f"Unknown label type: y must be numeric for a regression tree, got "
                          f"dtype {y.dtype}")
 
