@@ -25,6 +25,7 @@ from ..checks import one_of
 from ..nn import layers as L
 from ..nn.init import as_rng
 from ..nn.module import eval_mode
+from .calibration import batches
 from ..nn.train import evaluate, loss_for
 from . import field, taylor
 from .groups import GRANULARITIES, prunable_layers
@@ -44,11 +45,6 @@ class Scores:
 
 # --- helpers ---------------------------------------------------------------------------------
 
-def _batches(data, batch_size):
-    X, y = data
-    for start in range(0, len(X), batch_size):
-        yield X[start:start + batch_size], y[start:start + batch_size]
-
 
 def loss_on(model, data, batch_size=256):
     """Mean loss of ``model`` on ``data`` in evaluation mode, without a graph."""
@@ -62,7 +58,7 @@ def mean_gradients(model, data, batch_size=256, max_batches=None):
     total = {n: np.zeros_like(p.data, dtype=np.float64) for n, p in params.items()}
     seen = 0
     with eval_mode(model):
-        for b, (xb, yb) in enumerate(_batches(data, batch_size)):
+        for b, (xb, yb) in enumerate(batches(data, batch_size)):
             if max_batches is not None and b >= max_batches:
                 break
             model.zero_grad()
@@ -200,7 +196,7 @@ def apoz(model, layers, data, batch_size=256):
     nonzero = {name: 0.0 for name in relu_after.values()}
     count = {name: 0 for name in relu_after.values()}
     with eval_mode(model), no_grad():
-        for xb, _ in _batches(data, batch_size):
+        for xb, _ in batches(data, batch_size):
             h = Tensor(xb)
             for j, module in enumerate(modules):
                 h = module(h)

@@ -10,6 +10,7 @@ import numpy as np
 from ..autograd.tensor import Tensor
 from ..nn import layers as L
 from ..nn.module import eval_mode
+from .calibration import gradient
 
 
 def batchnorm_member(layer):
@@ -109,7 +110,7 @@ def synflow(model, layers, dtype=np.float64):
             model.zero_grad()
             model(Tensor(np.ones(shape, dtype=dtype))).sum().backward()
         values = {layer.name: np.abs(params[f"{layer.name}.weight"].data
-                                     * _grad(params[f"{layer.name}.weight"]))
+                                     * gradient(params[f"{layer.name}.weight"]))
                   for layer in layers}
     finally:
         for name, p in params.items():
@@ -119,9 +120,6 @@ def synflow(model, layers, dtype=np.float64):
         model.zero_grad()
     return values
 
-
-def _grad(p):
-    return np.zeros(p.shape) if p.grad is None else p.grad
 
 
 def _abs_batchnorm(model, dtype):

@@ -18,13 +18,9 @@ import numpy as np
 
 from ..autograd.tensor import Tensor, no_grad
 from ..nn.module import eval_mode
+from .calibration import batches, gradient
 from ..nn.train import loss_for
 
-
-def _batches(data, batch_size):
-    X, y = data
-    for start in range(0, len(X), batch_size):
-        yield X[start:start + batch_size], y[start:start + batch_size]
 
 
 def taylor(model, layers, data, batch_size=256):
@@ -33,7 +29,7 @@ def taylor(model, layers, data, batch_size=256):
     totals = {layer.name: np.zeros(layer.weight.shape if layer.granularity == "weight"
                                    else layer.n_groups) for layer in layers}
     with eval_mode(model):
-        for xb, yb in _batches(data, batch_size):
+        for xb, yb in batches(data, batch_size):
             model.zero_grad()
             loss_for(model(Tensor(xb)), yb).backward()
             for layer in layers:
@@ -46,17 +42,14 @@ def _first_order(layer, params):
     """Σ_{s∈group} g_s·w_s for every group of ``layer`` (per weight at weight granularity)."""
     if layer.granularity == "weight":
         w = layer.weight
-        return w.data.astype(np.float64) * _grad(w)
+        return w.data.astype(np.float64) * gradient(w)
     term = np.zeros(layer.n_groups)
     for m in layer.members:
         p = params[m.name]
-        product = np.moveaxis(p.data.astype(np.float64) * _grad(p), m.axis, 0)
+        product = np.moveaxis(p.data.astype(np.float64) * gradient(p), m.axis, 0)
         term += product.reshape(layer.n_groups, -1).sum(axis=1)
     return term
 
-
-def _grad(p):
-    return np.zeros(p.shape) if p.grad is None else p.grad.astype(np.float64)
 
 
 def taylor_2017(model, layers, data, batch_size=256):
@@ -69,7 +62,7 @@ def taylor_2017(model, layers, data, batch_size=256):
     totals = {layer.name: np.zeros(layer.n_groups) for layer in layers}
     n = 0
     with eval_mode(model):
-        for xb, yb in _batches(data, batch_size):
+        for xb, yb in batches(data, batch_size):
             for layer in layers:
                 consumer = int(layer.members[-1].name.split(".")[0])
                 with no_grad():
