@@ -188,15 +188,66 @@ def test_pruners_return_a_pruned_subtree_and_leave_the_input_alone(name, seed):
         assert {"node", "depth", "samples", "decision"} <= set(row)
 
 
-def test_subtree_raising_keeps_a_consistent_tree():
-    X, y = make_classification(600, 6, n_informative=3, flip_y=0.2, random_state=4)
-    est = tree.DecisionTreeClassifier(min_samples_leaf=3).fit(X, y)
+def raising_case():
+    """A tree on which C4.5 raises subtrees, and the leaves of a raised subtree change label."""
+    for seed in range(40):
+        X, y = make_classification(300, 5, n_informative=3, n_classes=3, flip_y=0.25,
+                                   random_state=seed)
+        est = tree.DecisionTreeClassifier(min_samples_leaf=4, random_state=0).fit(X, y)
+        raised = tree.prune_error_based(est, X=X, y=y, subtree_raising=True)
+        if any(r["decision"] == "raise" for r in raised.pruning_trace_):
+            return X, y, est, raised
+    raise AssertionError("no subtree was raised in 40 data sets")
+
+
+def test_subtree_raising_redistributes_relabels_and_reprunes():
+    """J48's rule: after a raise the subtree holds the node's training data - every node's
+    counts are those of the training samples reaching it, every leaf predicts their
+    majority - and it is pruned again, so the result is a fixed point of the procedure."""
+    X, y, est, raised = raising_case()
+    t = raised.tree_
+    leaves = raised.apply(X)
+    y_index = np.searchsorted(raised.classes_, y)
+    for node in np.flatnonzero(t.is_leaf):
+        counts = np.bincount(y_index[leaves == node], minlength=3)
+        if counts.sum():
+            np.testing.assert_array_equal(t.value[node], counts)
+            assert t.n_node_samples[node] == counts.sum()
+    internal = np.flatnonzero(~t.is_leaf)
+    np.testing.assert_array_equal(t.n_node_samples[internal],
+                                  t.n_node_samples[t.children_left[internal]]
+                                  + t.n_node_samples[t.children_right[internal]])
+    again = tree.prune_error_based(raised, X=X, y=y, subtree_raising=True)
+    assert {r["decision"] for r in again.pruning_trace_} == {"keep"}
+    np.testing.assert_array_equal(again.tree_.feature, t.feature)
+    # the decision rule, row by row: prune, raise or keep with C4.5's 0.1 tolerance
+    for r in raised.pruning_trace_:
+        leaf, whole, up = r["leaf_error"], r["subtree_error"], r["raised_error"]
+        prune = leaf - (whole + 0.1) < 1e-6 and leaf - (up + 0.1) < 1e-6
+        expected = "prune" if prune else "raise" if up - (whole + 0.1) < 1e-6 else "keep"
+        assert r["decision"] == expected
+
+
+def test_subtree_raising_relabels_the_raised_leaves():
+    """The raised subtree's leaves are relabelled by the node's data: some leaf changes its
+    class in these trees (keeping the old labels, as the earlier code did, would differ)."""
+    datasets = require("sklearn.datasets")
+    X, y = datasets.make_classification(400, 8, n_informative=4, n_classes=4,
+                                        n_clusters_per_class=2, flip_y=0.3,
+                                        random_state=8)   # a rare case, found by a search
+    est = tree.DecisionTreeClassifier(min_samples_leaf=2, random_state=0).fit(X, y)
     raised = tree.prune_error_based(est, X=X, y=y, subtree_raising=True)
-    plain = tree.prune_error_based(est)
-    assert raised.get_n_leaves() <= est.get_n_leaves()
-    assert raised.score(X, y) >= 0.5 and plain.score(X, y) >= 0.5
+    assert sum(r["relabelled"] for r in raised.pruning_trace_) >= 1
+    leaves = raised.apply(X)
+    for node in np.flatnonzero(raised.tree_.is_leaf):      # labels are the data's majority
+        reach = y[leaves == node]
+        if len(reach):
+            assert raised.classes_[np.argmax(raised.tree_.value[node])] == \
+                np.bincount(reach, minlength=4).argmax()
     with pytest.raises(ValueError, match="training data"):
         tree.prune_error_based(est, subtree_raising=True)
+    with pytest.raises(ValueError, match="labels the tree was not fitted on"):
+        tree.prune_error_based(est, X=X, y=y + 7, subtree_raising=True)
 
 
 def test_select_ccp_alpha_table_and_rules():

@@ -3,39 +3,58 @@ import numpy as np
 import pytest
 
 from minprune import tree
-from minprune.tree.criteria import ENTROPY, GINI
-from minprune.tree.splitter import best_split_classes, best_split_values, partition, presort
+from minprune.tree.criteria import ABSOLUTE_ERROR, ENTROPY, GINI, SQUARED_ERROR
+from minprune.tree.splitter import (best_split_classes, best_split_values, partition, presort,
+                                    rank_targets)
 
 
-def brute_force(X, y, min_leaf, impurity):
+def brute_force(X, y, min_leaf, impurity, w=None, min_weight=0.0):
     """Every cut of every feature, scored by the weighted child impurity."""
+    w = np.ones(len(y)) if w is None else w
     best = (np.inf, None, None)
     for f in range(X.shape[1]):
         values = np.unique(X[:, f])
         for a, b in zip(values[:-1], values[1:]):
             t = np.float64(a) / 2 + np.float64(b) / 2
             left = X[:, f] <= t
-            if min(left.sum(), (~left).sum()) < min_leaf:
+            if min(left.sum(), (~left).sum()) < min_leaf or \
+                    min(w[left].sum(), w[~left].sum()) < min_weight:
                 continue
-            score = left.sum() * impurity(y[left]) + (~left).sum() * impurity(y[~left])
+            score = (w[left].sum() * impurity(y[left], w[left])
+                     + w[~left].sum() * impurity(y[~left], w[~left]))
             if score < best[0] - 1e-12:
                 best = (score, f, t)
     return best
 
 
-def gini(y):
-    p = np.bincount(y) / len(y)
+def gini(y, w):
+    p = np.bincount(y, weights=w) / w.sum()
     return 1 - (p ** 2).sum()
 
 
-def entropy(y):
-    p = np.bincount(y) / len(y)
+def entropy(y, w):
+    p = np.bincount(y, weights=w) / w.sum()
     p = p[p > 0]
     return -(p * np.log2(p)).sum()
 
 
-def mse(y):
-    return y.var()
+def mse(y, w):
+    return np.average((y - np.average(y, weights=w)) ** 2, weights=w)
+
+
+def mae(y, w):
+    from minprune.tree.median import weighted_median
+    return np.average(np.abs(y - weighted_median(y, w)), weights=w)
+
+
+def unweighted(min_leaf):
+    """The splitter's ``leaf`` argument without sample weights."""
+    return (min_leaf, 0.0, np.ones(1), False)
+
+
+def scratch(n):
+    """absolute_error's buffers for n samples."""
+    return np.zeros((8, n + 1)), np.zeros((2, n + 1), dtype=np.int64)
 
 
 @pytest.mark.parametrize("code, impurity", [(GINI, gini), (ENTROPY, entropy)])
@@ -45,21 +64,81 @@ def test_class_split_is_the_brute_force_best(code, impurity, min_leaf, rng):
     y = (X[:, 1] + 0.3 * rng.random(40) > 0.6).astype(np.int64)
     vals, order, ys = presort(np.ascontiguousarray(X.T), y)
     counts = np.bincount(y, minlength=2).astype(np.float64)
-    f, pos, t, found, ties = best_split_classes(vals, ys, 0, 40, 2, min_leaf, code, counts,
-                                                *every_feature(vals))
+    f, pos, t, found, ties = best_split_classes(vals, order, ys, 0, 40, 2, unweighted(min_leaf),
+                                                code, counts, *every_feature(vals))
     score, bf, bt = brute_force(X, y, min_leaf, impurity)
     assert found and (f, t) == (bf, bt)
     assert pos == int((X[:, f] <= t).sum())
+
+
+@pytest.mark.parametrize("code, impurity", [(GINI, gini), (ENTROPY, entropy)])
+def test_weighted_class_split_is_the_brute_force_best(code, impurity, rng):
+    X = rng.random((50, 3)).astype(np.float32)
+    y = (X[:, 2] + 0.4 * rng.random(50) > 0.7).astype(np.int64)
+    w = rng.random(50) * 3
+    vals, order, ys = presort(np.ascontiguousarray(X.T), y)
+    counts = np.bincount(y, weights=w, minlength=2)
+    min_weight = 0.1 * w.sum()
+    f, pos, t, found, ties = best_split_classes(vals, order, ys, 0, 50, 2,
+                                                (2, min_weight, w, True), code, counts,
+                                                *every_feature(vals))
+    score, bf, bt = brute_force(X, y, 2, impurity, w, min_weight)
+    assert found and (f, t) == (bf, bt)
 
 
 def test_value_split_is_the_brute_force_best(rng):
     X = rng.random((30, 2)).astype(np.float32)
     y = np.sin(4 * X[:, 0]) + 0.1 * rng.random(30)
     vals, order, ys = presort(np.ascontiguousarray(X.T), y)
-    f, pos, t, found, ties = best_split_values(vals, ys, 0, 30, 1, y.sum(),
-                                               *every_feature(vals))
+    f, pos, t, found, ties = best_split_values(vals, order, ys, 0, 30, unweighted(1),
+                                               SQUARED_ERROR, y.sum(), 30.0,
+                                               *every_feature(vals), *scratch(30))
     score, bf, bt = brute_force(X, y, 1, mse)
     assert found and (f, t) == (bf, bt)
+
+
+@pytest.mark.parametrize("code, impurity", [(SQUARED_ERROR, mse), (ABSOLUTE_ERROR, mae)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_weighted_value_split_is_the_brute_force_best(code, impurity, weighted, rng):
+    n = 40
+    X = rng.random((n, 3)).astype(np.float32)
+    y = np.sin(4 * X[:, 1]) + 0.3 * rng.random(n)
+    w = rng.random(n) * 2 + 0.1 if weighted else np.ones(n)
+    vals, order, ys = presort(np.ascontiguousarray(X.T), y)
+    buffers = scratch(n)
+    if code == ABSOLUTE_ERROR:
+        rank_targets(order[0], ys[0], 0, n, *buffers)
+    f, pos, t, found, ties = best_split_values(vals, order, ys, 0, n, (3, 0.0, w, weighted),
+                                               code, (w * y).sum(), w.sum(),
+                                               *every_feature(vals), *buffers)
+    score, bf, bt = brute_force(X, y, 3, impurity, w)
+    assert found and (f, t) == (bf, bt)
+
+
+def test_prefix_errors_are_weighted_medians_and_absolute_errors(rng):
+    """The Fenwick walk against sorting every prefix, with ties at exactly half the weight
+    (integer weights) and repeated targets."""
+    from minprune.tree.median import prefix_errors, weighted_median
+    for trial in range(20):
+        n = int(rng.integers(1, 30))
+        y = rng.integers(0, 6, n).astype(np.float64) + (0.5 if trial % 2 else 0.0)
+        w = rng.integers(1, 4, n).astype(np.float64)
+        idx = np.argsort(y, kind="mergesort")
+        ranks = np.empty(n, dtype=np.int64)
+        ranks[idx] = np.arange(n)
+        errors, medians = np.zeros(n), np.zeros(n)
+        prefix_errors(ranks, y[idx], w, 0, n, 1, errors, medians, np.zeros(n + 1),
+                      np.zeros(n + 1))
+        for p in range(n):
+            m = weighted_median(y[:p + 1], w[:p + 1])
+            assert medians[p] == m
+            assert errors[p] == pytest.approx((w[:p + 1] * np.abs(y[:p + 1] - m)).sum(),
+                                              abs=1e-12)
+        errors[:] = 0.0
+        prefix_errors(ranks, y[idx], w, n - 1, -1, -1, errors, medians, np.zeros(n + 1),
+                      np.zeros(n + 1))
+        for p in range(n):
+            assert medians[p] == weighted_median(y[p:], w[p:])
 
 
 def test_constant_feature_is_never_split(rng):
@@ -67,7 +146,8 @@ def test_constant_feature_is_never_split(rng):
     y = np.arange(20) % 2
     vals, order, ys = presort(np.ascontiguousarray(X.T), y)
     counts = np.bincount(y).astype(np.float64)
-    assert not best_split_classes(vals, ys, 0, 20, 2, 1, GINI, counts, *every_feature(vals))[3]
+    assert not best_split_classes(vals, order, ys, 0, 20, 2, unweighted(1), GINI, counts,
+                                  *every_feature(vals))[3]
 
 
 def test_partition_keeps_rows_sorted(rng):
@@ -122,3 +202,24 @@ def test_rand_int_is_scikit_learns_xorshift():
         expected = 3 + (x % 0x80000000) % (17 - 3)
         assert rand_int(3, 17, state) == expected
         assert int(state[0]) == x
+
+
+def test_frontier_pops_the_largest_improvement_first(rng):
+    """The best-first frontier (scikit-learn's std heap, move for move): whatever the order of
+    pushes and pops, each pop returns a node of the largest key present."""
+    from minprune.tree.frontier import pop, push
+    keys = rng.integers(0, 5, 60).astype(np.float64)       # many equal keys
+    heap, size, present = np.zeros(60, dtype=np.int64), 0, set()
+    for node in range(60):
+        size = push(heap, keys, node, size)
+        present.add(node)
+        if node % 3 == 2:
+            best = pop(heap, keys, size)
+            size -= 1
+            assert keys[best] == max(keys[n] for n in present)
+            present.remove(best)
+    while size:
+        best = pop(heap, keys, size)
+        size -= 1
+        assert keys[best] == max(keys[n] for n in present)
+        present.remove(best)

@@ -30,12 +30,16 @@ def run(threads=1, n=100_000, repeat=3, path=True, out=print):
     out(machine_line(threads))
     X, y = make_classification(n, 20, n_informative=10, n_redundant=5, flip_y=0.1,
                                random_state=0)
+    weights = np.random.default_rng(0).integers(1, 4, n).astype(np.float64)
     rows = []
-    for label, params in (("", {}), (', max_features="sqrt"', {"max_features": "sqrt"})):
-        t_ours, fitted = _best_of(lambda params=params: tree.DecisionTreeClassifier(
-            random_state=0, **params).fit(X, y), repeat)
-        t_sk, fitted_sk = _best_of(lambda params=params: sk.DecisionTreeClassifier(
-            random_state=0, **params).fit(X, y), repeat)
+    for label, params, fit in (("", {}, {}),
+                               (', max_features="sqrt"', {"max_features": "sqrt"}, {}),
+                               (", sample weights 1-3", {}, {"sample_weight": weights}),
+                               (', class_weight="balanced"', {"class_weight": "balanced"}, {})):
+        t_ours, fitted = _best_of(lambda params=params, fit=fit: tree.DecisionTreeClassifier(
+            random_state=0, **params).fit(X, y, **fit), repeat)
+        t_sk, fitted_sk = _best_of(lambda params=params, fit=fit: sk.DecisionTreeClassifier(
+            random_state=0, **params).fit(X, y, **fit), repeat)
         rows.append({"task": f"fit gini{label}, {n:,} x 20, fully grown "
                              f"({fitted.get_n_leaves():,} leaves)",
                      "minprune": t_ours, "sklearn": t_sk})

@@ -4,8 +4,8 @@ from .ccp import CCPPath, cost_complexity_path, prune_ccp, select_ccp_alpha
 from .estimator import DecisionTreeClassifier, DecisionTreeRegressor, from_state
 from .export import export_text, plot_tree
 from .grow import StoppingRules
-from .postprune import (binomial_upper, c45_errors, prune_error_based, prune_minimum_error,
-                        prune_pessimistic, prune_reduced_error)
+from .c45 import binomial_upper, c45_errors, prune_error_based
+from .postprune import prune_minimum_error, prune_pessimistic, prune_reduced_error
 from .structure import Tree
 
 __all__ = ["DecisionTreeClassifier", "DecisionTreeRegressor", "StoppingRules", "Tree",

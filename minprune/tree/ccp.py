@@ -110,10 +110,11 @@ class CCPPath:
 
 def _risk(est, risk):
     """(risk of every node, the unit it is counted in): impurity risks are rates (as
-    scikit-learn's arithmetic has them); misclassification risks are integer counts, so that a
-    split that gains nothing gains exactly 0 (R's rpart drops such splits at cp = 0)."""
+    scikit-learn's arithmetic has them); misclassification risks are (weighted) counts, so
+    that a split that gains nothing gains exactly 0 (R's rpart drops such splits at cp = 0).
+    With sample weights every count is a sum of weights, as in scikit-learn."""
     tree = est.tree_
-    n = tree.n_node_samples.astype(np.float64)
+    n = tree.weighted_n_node_samples
     if risk == "impurity":
         return n * tree.impurity / n[0], 1.0
     if risk == "error":

@@ -1,5 +1,9 @@
 """Impurities from class counts or target sums: Gini, entropy (in bits) and squared error.
 
+``friedman_mse`` is squared error, as in scikit-learn 1.9 (which made it an alias: Friedman's
+improvement ranks splits as squared error does); ``absolute_error``'s medians and errors are in
+``median.py``.
+
 Written as plain loops over small arrays so the same functions run inside the Numba splitter
 and in ordinary Python; their arithmetic follows scikit-learn's order of operations, so the
 impurities agree with it to the last bits on the same counts.
@@ -11,9 +15,10 @@ import math
 from numba import njit
 
 CLASSIFICATION = ("gini", "entropy", "log_loss")      # log_loss: scikit-learn's entropy alias
-REGRESSION = ("squared_error",)
-GINI, ENTROPY, SQUARED_ERROR = 0, 1, 2
-CODES = {"gini": GINI, "entropy": ENTROPY, "log_loss": ENTROPY, "squared_error": SQUARED_ERROR}
+REGRESSION = ("squared_error", "friedman_mse", "absolute_error")
+GINI, ENTROPY, SQUARED_ERROR, ABSOLUTE_ERROR = 0, 1, 2, 3
+CODES = {"gini": GINI, "entropy": ENTROPY, "log_loss": ENTROPY, "squared_error": SQUARED_ERROR,
+         "friedman_mse": SQUARED_ERROR, "absolute_error": ABSOLUTE_ERROR}
 
 
 @njit(cache=True)

@@ -75,6 +75,58 @@ def _max_features(value, n_features):
                      f"{n_features}] or a float in (0, 1], got {value!r}")
 
 
+def check_sample_weight(sample_weight, n_samples):
+    """``sample_weight`` as a float64 array of ``n_samples`` finite, non-negative weights with
+    a positive sum (None stays None: every sample weighs 1)."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(n_samples, float(sample_weight))
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"sample_weight must be numbers, got "
+                         f"{type(sample_weight).__name__}") from error
+    if w.ndim != 1 or len(w) != n_samples:
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected ({n_samples},)!")
+    if not np.isfinite(w).all():
+        raise ValueError("sample_weight must be finite, got NaN or infinity at row "
+                         f"{int(np.flatnonzero(~np.isfinite(w))[0])}")
+    if (w < 0).any():
+        row = int(np.flatnonzero(w < 0)[0])
+        raise ValueError(f"sample_weight must be >= 0, got {w[row]} at row {row}")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight must have a positive sum, got all zeros")
+    return w
+
+
+def class_weights(class_weight, y_encoded, classes):
+    """The weight of every sample from ``class_weight`` (None, "balanced" or a dict
+    {class label: weight}, missing classes weighing 1), as scikit-learn computes it:
+    "balanced" gives n_samples / (n_classes · count(class))."""
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        counts = np.bincount(y_encoded, minlength=len(classes)).astype(np.float64)
+        return (len(y_encoded) / (len(classes) * counts))[y_encoded]
+    if not isinstance(class_weight, dict):
+        raise ValueError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, "
+                         f"got {class_weight!r}")
+    unknown = [k for k in class_weight if k not in set(classes.tolist())]
+    if unknown:
+        raise ValueError(f"class_weight names classes {unknown} that are not in y; the classes "
+                         f"are {classes.tolist()}")
+    per_class = np.ones(len(classes))
+    for i, label in enumerate(classes.tolist()):
+        if label in class_weight:
+            weight = class_weight[label]
+            if not isinstance(weight, numbers.Real) or not weight >= 0:
+                raise ValueError(f"class_weight[{label!r}] must be a number >= 0, got "
+                                 f"{weight!r}")
+            per_class[i] = float(weight)
+    return per_class[y_encoded]
+
+
 def feature_names(X):
     """The column names of a DataFrame (or anything with string ``.columns``), else None."""
     columns = getattr(X, "columns", None)
@@ -111,7 +163,8 @@ class _BaseTree(BaseEstimator):
 
     def __init__(self, criterion, max_depth=None, min_samples_split=2, min_samples_leaf=1,
                  min_impurity_decrease=0.0, max_leaf_nodes=None, random_state=None,
-                 ccp_alpha=0.0, max_features=None, tie_break="random"):
+                 ccp_alpha=0.0, max_features=None, tie_break="random",
+                 min_weight_fraction_leaf=0.0):
         self.criterion = criterion
         self.max_depth = max_depth
         self.min_samples_split = min_samples_split
@@ -122,6 +175,7 @@ class _BaseTree(BaseEstimator):
         self.ccp_alpha = ccp_alpha
         self.max_features = max_features
         self.tie_break = tie_break
+        self.min_weight_fraction_leaf = min_weight_fraction_leaf
 
     def _rules(self):
         if self.criterion not in self._criteria:
@@ -137,20 +191,34 @@ class _BaseTree(BaseEstimator):
                 self.min_impurity_decrease < 0:
             raise ValueError(f"min_impurity_decrease must be a number >= 0, got "
                              f"{self.min_impurity_decrease!r}")
+        fraction = self.min_weight_fraction_leaf
+        if not isinstance(fraction, numbers.Real) or isinstance(fraction, bool) or \
+                not 0 <= fraction <= 0.5:
+            raise ValueError(f"min_weight_fraction_leaf must be a number in [0, 0.5], got "
+                             f"{fraction!r}")
         return StoppingRules(self.max_depth, self.min_samples_split, self.min_samples_leaf,
-                             float(self.min_impurity_decrease), self.max_leaf_nodes)
+                             float(self.min_impurity_decrease), self.max_leaf_nodes,
+                             float(fraction))
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Grow the tree. X : (n_samples, n_features), an array or a DataFrame (its column
-        names become ``feature_names_in_``); y : (n_samples,)."""
+        names become ``feature_names_in_``); y : (n_samples,); sample_weight : None or
+        (n_samples,) non-negative weights (counts, impurities and values become weighted sums;
+        integer weights grow the tree that repeating rows would grow)."""
         rules = self._rules()
         names = feature_names(X)
         X = check_X(X)
         y_fit = self._encode(check_y(y, len(X), type(self).__name__))
+        weight = check_sample_weight(sample_weight, len(X))
+        by_class = self._class_weights(y_fit)
+        if by_class is not None:                      # multiplied in, as scikit-learn does
+            weight = by_class if weight is None else weight * by_class
+            if not weight.sum() > 0:
+                raise ValueError("sample_weight times class_weight is zero for every sample")
         # scikit-learn splits on float32 features; so do we.
         seed, max_features = self._feature_draw(X.shape[1])
         self.tree_, self.n_tied_splits_ = grow(X, y_fit, self.criterion, self._n_outputs(),
-                                               rules, seed, max_features)
+                                               rules, seed, max_features, weight)
         self.n_features_in_ = X.shape[1]
         if self.ccp_alpha > 0:                       # pruned at fit, as scikit-learn does
             from .ccp import prune_ccp
@@ -222,11 +290,12 @@ class _BaseTree(BaseEstimator):
     @property
     def feature_importances_(self):
         """Impurity-based importances (mean decrease in impurity), normalised to sum to 1, as
-        scikit-learn's: each split adds N_t·imp_t - N_L·imp_L - N_R·imp_R to its feature."""
+        scikit-learn's: each split adds W_t·imp_t - W_L·imp_L - W_R·imp_R to its feature (W: the
+        nodes' weighted sample counts)."""
         self._check_fitted()
         t = self.tree_
         importances = np.zeros(self.n_features_in_)
-        n = t.n_node_samples.astype(np.float64)
+        n = t.weighted_n_node_samples
         for node in np.flatnonzero(t.children_left != -1):
             left, right = t.children_left[node], t.children_right[node]
             importances[t.feature[node]] += (n[node] * t.impurity[node]
@@ -281,10 +350,13 @@ class DecisionTreeClassifier(ClassifierMixin, _BaseTree):
     tie_break : "random" (scikit-learn's draw) or "first" (every feature in index order, the
         lowest index winning a tie: R's rpart rule, no random numbers).
     ccp_alpha : cost-complexity pruning at fit (``prune_ccp``), as scikit-learn's.
+    min_weight_fraction_leaf : every leaf keeps at least this fraction of the total weight.
+    class_weight : None, "balanced" or {label: weight}; multiplies the sample weights.
 
     Attributes
     ----------
-    tree_ : ``Tree``; ``tree_.value`` holds class counts of shape (n_nodes, n_classes).
+    tree_ : ``Tree``; ``tree_.value`` holds (weighted) class counts of shape (n_nodes,
+        n_classes).
     classes_ : the sorted class labels.
     n_tied_splits_ : how many splits were chosen among equally good features (0 means the tree
         does not depend on random_state).
@@ -293,10 +365,15 @@ class DecisionTreeClassifier(ClassifierMixin, _BaseTree):
 
     def __init__(self, criterion="gini", max_depth=None, min_samples_split=2,
                  min_samples_leaf=1, min_impurity_decrease=0.0, max_leaf_nodes=None,
-                 random_state=None, ccp_alpha=0.0, max_features=None, tie_break="random"):
+                 random_state=None, ccp_alpha=0.0, max_features=None, tie_break="random",
+                 min_weight_fraction_leaf=0.0, class_weight=None):
         super().__init__(criterion, max_depth, min_samples_split, min_samples_leaf,
                          min_impurity_decrease, max_leaf_nodes, random_state, ccp_alpha,
-                         max_features, tie_break)
+                         max_features, tie_break, min_weight_fraction_leaf)
+        self.class_weight = class_weight
+
+    def _class_weights(self, y_encoded):
+        return class_weights(self.class_weight, y_encoded, self.classes_)
 
     def _encode(self, y):
         if y.dtype.kind == "f" and np.any(y != np.round(y)):
@@ -327,15 +404,25 @@ class DecisionTreeClassifier(ClassifierMixin, _BaseTree):
 
 
 class DecisionTreeRegressor(RegressorMixin, _BaseTree):
-    """CART regression tree minimising squared error; ``tree_.value`` holds leaf means (n, 1)."""
+    """CART regression tree; ``tree_.value`` holds leaf means (n, 1) (medians for
+    ``criterion="absolute_error"``).
+
+    criterion : "squared_error", "friedman_mse" (its alias, as in scikit-learn 1.9, where
+        Friedman's improvement was recognised as ranking splits as squared error does) or
+        "absolute_error" (weighted-median leaves). The other
+    parameters as ``DecisionTreeClassifier``'s (no class_weight)."""
     _criteria = REGRESSION
 
     def __init__(self, criterion="squared_error", max_depth=None, min_samples_split=2,
                  min_samples_leaf=1, min_impurity_decrease=0.0, max_leaf_nodes=None,
-                 random_state=None, ccp_alpha=0.0, max_features=None, tie_break="random"):
+                 random_state=None, ccp_alpha=0.0, max_features=None, tie_break="random",
+                 min_weight_fraction_leaf=0.0):
         super().__init__(criterion, max_depth, min_samples_split, min_samples_leaf,
                          min_impurity_decrease, max_leaf_nodes, random_state, ccp_alpha,
-                         max_features, tie_break)
+                         max_features, tie_break, min_weight_fraction_leaf)
+
+    def _class_weights(self, y_encoded):
+        return None
 
     def _encode(self, y):
         if y.dtype.kind in "fiubO":                 # numbers, perhaps stored as objects
@@ -366,7 +453,7 @@ def from_state(header, arrays):
     if cls is None:
         raise ValueError(f"unknown estimator {header.get('estimator')!r} in the file")
     est = cls(**header["params"])
-    est.tree_ = Tree(*(arrays[f"tree/{k}"] for k in Tree.FIELDS))
+    est.tree_ = Tree(*(arrays.get(f"tree/{k}") for k in Tree.FIELDS))   # older files: no weights
     est.n_features_in_ = header["n_features_in"]
     est.n_outputs_ = 1
     est.pruning_trace_ = None

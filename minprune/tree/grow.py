@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .criteria import CODES, SQUARED_ERROR, class_impurity, squared_error
-from .heap import pop, push
-from .splitter import (best_split_classes, best_split_values, partition, presort,
-                       visit_order)
+from .criteria import (ABSOLUTE_ERROR, CLASSIFICATION as CLASSIFY, CODES, class_impurity,
+                       squared_error)
+from .frontier import pop, push
+from .splitter import (absolute_errors, best_split_classes, best_split_values, partition,
+                       presort, rank_targets, visit_order)
 from .structure import Tree
 
 EPSILON = np.finfo(np.float64).eps
@@ -28,11 +29,12 @@ class StoppingRules:
 
     - its depth is ``max_depth``;
     - it has fewer than ``min_samples_split`` samples (which acts as at least
-      2·``min_samples_leaf``, as no split could give both sides enough);
+      2·``min_samples_leaf``, as no split could give both sides enough), or less than twice
+      ``min_weight_fraction_leaf`` of the total sample weight;
     - its impurity is at most machine epsilon (it is pure);
-    - no cut leaves ``min_samples_leaf`` samples on both sides;
-    - the best split's weighted improvement N_t/N·(imp - N_R/N_t·imp_R - N_L/N_t·imp_L) is below
-      ``min_impurity_decrease``;
+    - no cut leaves ``min_samples_leaf`` samples and that fraction of the weight on both sides;
+    - the best split's weighted improvement W_t/W·(imp - W_R/W_t·imp_R - W_L/W_t·imp_L) is below
+      ``min_impurity_decrease`` (W: sums of sample weights, sample counts without weights);
     - best-first growth has made ``max_leaf_nodes`` leaves.
     """
     max_depth: int = None
@@ -40,6 +42,7 @@ class StoppingRules:
     min_samples_leaf: int = 1
     min_impurity_decrease: float = 0.0
     max_leaf_nodes: int = None
+    min_weight_fraction_leaf: float = 0.0
 
     @property
     def depth_limit(self):
@@ -51,76 +54,102 @@ class StoppingRules:
 
 
 @njit(cache=True)
-def _summarise(ys_c, ys_r, classify, start, end, value):
-    """Fill ``value`` with the node's class counts (or its target sum); return (Σy, Σy²)."""
+def _summarise(order0, ys_c, ys_r, classify, start, end, value, leaf):
+    """Fill ``value`` with the node's (weighted) class counts; return (Σw·y, Σw·y², Σw) in the
+    order scikit-learn accumulates them (w·y first, then times y)."""
+    w, weighted = leaf[2], leaf[3]
     value[:] = 0.0
-    s, sq = 0.0, 0.0
+    s, sq, wn = 0.0, 0.0, 0.0
     for p in range(start, end):
+        wp = w[order0[p]] if weighted else 1.0
+        wn += wp
         if classify:
-            value[ys_c[0, p]] += 1.0
+            value[ys_c[0, p]] += wp
         else:
-            y = ys_r[0, p]
-            s += y
-            sq += y * y
-    if not classify:
-        value[0] = s
-    return s, sq
+            wy = wp * ys_r[0, p]
+            s += wy
+            sq += wy * ys_r[0, p]
+    return s, sq, wn
+
+
+@njit(cache=True)
+def _children(order, ys_c, ys_r, classify, code, start, end, f, pos, counts, node, leaf,
+              scratch, iscratch):
+    """Impurities of the split's two sides and their weights."""
+    w, weighted = leaf[2], leaf[3]
+    total, total_sq, wn = node
+    o = order[f]
+    w_left = 0.0
+    if classify:
+        left = np.zeros(len(counts))
+        for p in range(start, pos):
+            wp = w[o[p]] if weighted else 1.0
+            left[ys_c[f, p]] += wp
+            w_left += wp
+        w_right = wn - w_left
+        return (class_impurity(left, w_left, code),
+                class_impurity(counts - left, w_right, code), w_left, w_right)
+    if code == ABSOLUTE_ERROR:
+        for p in range(start, pos):
+            w_left += w[o[p]] if weighted else 1.0
+        w_right = wn - w_left
+        absolute_errors(o, start, end, w, weighted, scratch, iscratch)
+        return scratch[0][pos - 1] / w_left, scratch[1][pos] / w_right, w_left, w_right
+    s_left, sq_left = 0.0, 0.0
+    for p in range(start, pos):
+        wp = w[o[p]] if weighted else 1.0
+        wy = wp * ys_r[f, p]
+        s_left += wy
+        sq_left += wy * ys_r[f, p]
+        w_left += wp
+    w_right = wn - w_left
+    return (squared_error(s_left, sq_left, w_left),
+            squared_error(total - s_left, total_sq - sq_left, w_right), w_left, w_right)
 
 
 @njit(cache=True)
 def _split(vals, order, ys_c, ys_r, classify, code, start, end, depth, impurity, counts,
-           total, total_sq, rules, n_total, work_b, work_v, work_o, work_yc, work_yr, draw,
-           n_known, visit):
-    """Decide whether node [start, end) splits; if so, partition the rows.
+           node, rules, w_all, work, draw, n_known, visit, leaf, scratch, iscratch):
+    """Decide whether node [start, end) splits; if so, partition the rows. ``node`` =
+    (Σw·y, Σw·y², Σw) of the node.
 
     Returns (split?, feature, pos, threshold, impurity_left, impurity_right, improvement, ties,
     the constant features known to the children).
     """
-    max_depth, split_limit, min_leaf, min_decrease = rules
+    max_depth, split_limit, min_leaf, min_decrease, min_weight = rules
     n = end - start
-    if depth >= max_depth or n < split_limit or impurity <= EPSILON:
+    wn = node[2]
+    if (depth >= max_depth or n < split_limit or wn < 2.0 * min_weight
+            or impurity <= EPSILON):
         return False, -2, end, -2.0, impurity, impurity, 0.0, 0, n_known
     count, n_constants = visit_order(vals, start, end, draw, n_known, visit)
     if classify:
-        f, pos, t, found, ties = best_split_classes(vals, ys_c, start, end, len(counts),
-                                                    int(min_leaf), code, counts, visit, count)
+        f, pos, t, found, ties = best_split_classes(vals, order, ys_c, start, end, len(counts),
+                                                    leaf, code, counts, visit, count)
     else:
-        f, pos, t, found, ties = best_split_values(vals, ys_r, start, end, int(min_leaf), total,
-                                                   visit, count)
+        f, pos, t, found, ties = best_split_values(vals, order, ys_r, start, end, leaf, code,
+                                                   node[0], wn, visit, count, scratch,
+                                                   iscratch)
     if not found:
         return False, -2, end, -2.0, impurity, impurity, 0.0, 0, n_constants
-    n_left = pos - start
-    n_right = n - n_left
-    if classify:
-        left = np.zeros(len(counts))
-        for p in range(start, pos):
-            left[ys_c[f, p]] += 1.0
-        imp_l = class_impurity(left, float(n_left), code)
-        imp_r = class_impurity(counts - left, float(n_right), code)
-    else:
-        s_left, sq_left = 0.0, 0.0
-        for p in range(start, pos):
-            y = ys_r[f, p]
-            s_left += y
-            sq_left += y * y
-        imp_l = squared_error(s_left, sq_left, float(n_left))
-        imp_r = squared_error(total - s_left, total_sq - sq_left, float(n_right))
-    improvement = (n / n_total) * (impurity - (n_right / n * imp_r) - (n_left / n * imp_l))
+    imp_l, imp_r, w_left, w_right = _children(order, ys_c, ys_r, classify, code, start, end,
+                                              f, pos, counts, node, leaf, scratch, iscratch)
+    improvement = (wn / w_all) * (impurity - (w_right / wn * imp_r) - (w_left / wn * imp_l))
     if improvement + EPSILON < min_decrease:
         return False, -2, end, -2.0, impurity, impurity, 0.0, ties, n_constants
     if classify:
-        partition(vals, order, ys_c, start, end, f, pos, work_b, work_v, work_o, work_yc)
+        partition(vals, order, ys_c, start, end, f, pos, work[0], work[1], work[2], work[3])
     else:
-        partition(vals, order, ys_r, start, end, f, pos, work_b, work_v, work_o, work_yr)
+        partition(vals, order, ys_r, start, end, f, pos, work[0], work[1], work[2], work[4])
     return True, f, pos, t, imp_l, imp_r, improvement, ties, n_constants
 
 
 @njit(cache=True)
 def _new_tree(cap, n_out):
-    """The flat node arrays: children, feature, threshold, value, impurity, samples."""
+    """The flat node arrays: children, feature, threshold, value, impurity, samples, weight."""
     return (np.full(cap, -1, dtype=np.int64), np.full(cap, -1, dtype=np.int64),
             np.full(cap, -2, dtype=np.int64), np.full(cap, -2.0), np.zeros((cap, n_out)),
-            np.zeros(cap), np.zeros(cap, dtype=np.int64))
+            np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap))
 
 
 @njit(cache=True)
@@ -152,29 +181,49 @@ def _new_work(n, vals, ys_c, ys_r):
 
 
 @njit(cache=True)
+def _node_summary(order, ys_c, ys_r, classify, code, start, end, counts, leaf, scratch,
+                  iscratch):
+    """(Σw·y, Σw·y², Σw, value, impurity) of node [start, end); ``counts`` receives its class
+    counts. For absolute_error the value is the weighted median, and the node's targets are
+    ranked for its split search."""
+    total, total_sq, wn = _summarise(order[0], ys_c, ys_r, classify, start, end, counts, leaf)
+    if classify:
+        return total, total_sq, wn, 0.0, class_impurity(counts, wn, code)
+    if code == ABSOLUTE_ERROR:
+        rank_targets(order[0], ys_r[0], start, end, scratch, iscratch)
+        absolute_errors(order[0], start, end, leaf[2], leaf[3], scratch, iscratch)
+        return total, total_sq, wn, scratch[3][start], scratch[1][start] / wn
+    return total, total_sq, wn, total / wn, squared_error(total, total_sq, wn)
+
+
+@njit(cache=True)
 def _create(node, pending, top, tree, splits, vals, order, ys_c, ys_r, classify, n_out, code,
-            rules, n, counts, work, draw, visit):
+            rules, w_all, counts, work, draw, visit, leaf, scratch, iscratch):
     """Create the node on top of ``pending``: its value, impurity, size and link from its
-    parent; then find (and, if it splits, apply) its split. Returns the number of tied
-    features of that split."""
-    left, right, feature, threshold, value, impurity, samples = tree
+    parent; then find (and, if it splits, apply) its split. The root's impurity is computed
+    from its samples, every other node's comes from its parent's split (as scikit-learn's).
+    Returns the number of tied features of that split."""
+    left, right, feature, threshold, value, impurity, samples, weights = tree
     start, end, depth = pending[0][top], pending[1][top], pending[2][top]
     parent, is_left, imp = pending[3][top], pending[4][top], pending[5][top]
-    total, total_sq = _summarise(ys_c, ys_r, classify, start, end, counts)
+    total, total_sq, wn, mean, own = _node_summary(order, ys_c, ys_r, classify, code, start,
+                                                   end, counts, leaf, scratch, iscratch)
+    if parent < 0:
+        imp = own
     if classify:
         value[node, :] = counts[:n_out]
     else:
-        value[node, 0] = total / (end - start)
-    impurity[node], samples[node] = imp, end - start
+        value[node, 0] = mean
+    impurity[node], samples[node], weights[node] = imp, end - start, wn
     if parent >= 0:
         if is_left:
             left[parent] = node
         else:
             right[parent] = node
     ok, f, pos, t, il, ir, gain, ties, constants = _split(
-        vals, order, ys_c, ys_r, classify, code, start, end, depth, imp, counts, total,
-        total_sq, rules, float(n), work[0], work[1], work[2], work[3], work[4], draw,
-        pending[6][top], visit)
+        vals, order, ys_c, ys_r, classify, code, start, end, depth, imp, counts,
+        (total, total_sq, wn), rules, w_all, work, draw, pending[6][top], visit, leaf,
+        scratch, iscratch)
     if ok:
         feature[node], threshold[node] = f, t
     s_start, s_end, s_depth, s_pos, s_il, s_ir, s_key, s_ok, s_const = splits
@@ -201,24 +250,27 @@ def _push_children(pending, top, splits, node, pass_constants):
 
 
 @njit(cache=True)
-def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves, draw):
+def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves, draw, leaf):
     """Both builders. ``max_leaves`` < 0: depth-first (preorder); else best-first, the frontier
-    node with the largest improvement split next (ties: the node created first), until
-    ``max_leaves`` leaves."""
+    node with the largest improvement split next (ties: as scikit-learn's std heap has them),
+    until
+    ``max_leaves`` leaves. ``leaf`` = (min_samples_leaf, min_weight_leaf, sample weights,
+    weighted?)."""
     n = order.shape[1]
     cap = 2 * n
     tree = _new_tree(cap, n_out)
     pending, splits, work = _new_pending(cap), _new_splits(cap), _new_work(n, vals, ys_c, ys_r)
     counts = np.zeros(max(n_out, 1))
     visit = np.empty(vals.shape[0], dtype=np.int64)
-    # the root's impurity is computed from scratch; children get theirs from the split
-    total, total_sq = _summarise(ys_c, ys_r, classify, 0, n, counts)
+    m = n + 1 if code == ABSOLUTE_ERROR else 1          # absolute_error's buffers
+    scratch, iscratch = np.zeros((8, m)), np.zeros((2, m), dtype=np.int64)
+    w_all = 0.0
+    for i in range(n):
+        w_all += leaf[2][i] if leaf[3] else 1.0
     pending[1][0], pending[3][0] = n, -1
-    pending[5][0] = (class_impurity(counts, float(n), code) if classify
-                     else squared_error(total, total_sq, float(n)))
     top, node_count, tied = 1, 0, 0
-    frontier = np.zeros(cap, dtype=np.int64)          # best-first: a heap keyed -improvement
-    place = np.full(cap, -1, dtype=np.int64)
+    frontier = np.zeros(cap, dtype=np.int64)          # best-first: a heap by improvement
+    gains = np.zeros(cap)
     size, budget = 0, max_leaves - 1
     while top > 0 or size > 0:
         if top > 0:
@@ -226,14 +278,16 @@ def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves, dra
             node = node_count
             node_count += 1
             tied += _create(node, pending, top, tree, splits, vals, order, ys_c, ys_r,
-                            classify, n_out, code, rules, n, counts, work, draw, visit) > 0
+                            classify, n_out, code, rules, w_all, counts, work, draw, visit,
+                            leaf, scratch, iscratch) > 0
             if max_leaves >= 0:
-                size = push(frontier, place, splits[6], node, size)
+                gains[node] = -splits[6][node]
+                size = push(frontier, gains, node, size)
                 continue
             if not splits[7][node]:
                 continue
         else:
-            node = pop(frontier, place, splits[6], size)
+            node = pop(frontier, gains, size)
             size -= 1
             if not splits[7][node] or budget <= 0:
                 tree[2][node], tree[3][node] = -2, -2.0     # stays a leaf
@@ -242,34 +296,45 @@ def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves, dra
         top = _push_children(pending, top, splits, node, max_leaves < 0)
     k = node_count
     return (tree[0][:k], tree[1][:k], tree[2][:k], tree[3][:k], tree[4][:k], tree[5][:k],
-            tree[6][:k], tied)
+            tree[6][:k], tree[7][:k], tied)
 
 
-def grow(X, y, criterion, n_classes, rules, seed=None, max_features=None):
+def grow(X, y, criterion, n_classes, rules, seed=None, max_features=None, sample_weight=None):
     """Grow a tree on X (n, d) float32 and y (int classes or float values).
 
     ``seed`` None: every feature is searched in index order, the lowest index winning a tie
     (rpart's rule). An int in [0, 2^31 - 1): scikit-learn's random feature order seeded with
     it (its splitter's ``rand_r_state``), ``max_features`` features a node at most.
+    ``sample_weight``: None or non-negative weights; as in scikit-learn, samples of weight 0
+    take no part (they are not counted in ``n_node_samples``).
 
     Returns ``(tree, tied_splits)``: the ``Tree`` and how many of its splits were chosen among
     several equally good features.
     """
+    classify = criterion in CLASSIFY
+    w_all = float(len(X)) if sample_weight is None else float(np.sum(sample_weight))
+    min_weight = rules.min_weight_fraction_leaf * w_all
+    if sample_weight is not None:
+        keep = sample_weight != 0
+        X, y, sample_weight = X[keep], y[keep], np.ascontiguousarray(sample_weight[keep],
+                                                                     dtype=np.float64)
     XT = np.ascontiguousarray(X.T, dtype=np.float32)
-    classify = criterion != "squared_error"
     ys_in = y.astype(np.int64 if classify else np.float64)
     vals, order, ys = presort(XT, ys_in)
     empty_c = np.zeros((1, 1), dtype=np.int64)
     empty_r = np.zeros((1, 1), dtype=np.float64)
     ys_c, ys_r = (ys, empty_r) if classify else (empty_c, ys)
     packed = (float(rules.depth_limit), float(rules.split_limit), float(rules.min_samples_leaf),
-              float(rules.min_impurity_decrease))
+              float(rules.min_impurity_decrease), min_weight)
     d = X.shape[1]
     draw = (np.arange(d, dtype=np.int64), np.zeros(d, dtype=np.int64),
             np.array([0 if seed is None else seed], dtype=np.uint64),
             np.array([0 if seed is None else 1, d if max_features is None else max_features],
                      dtype=np.int64))
+    leaf = (int(rules.min_samples_leaf), min_weight,
+            np.ones(1) if sample_weight is None else sample_weight, sample_weight is not None)
     *arrays, tied = _grow(vals, order, ys_c, ys_r, classify, n_classes if classify else 1,
-                          CODES[criterion] if classify else SQUARED_ERROR, packed,
-                          -1 if rules.max_leaf_nodes is None else rules.max_leaf_nodes, draw)
+                          CODES[criterion], packed,
+                          -1 if rules.max_leaf_nodes is None else rules.max_leaf_nodes, draw,
+                          leaf)
     return Tree(*arrays), int(tied)

@@ -1,7 +1,6 @@
-"""An indexed binary min-heap of node ids for the Numba tree code: smaller key first, then the
-lower node id. ``pos[node]`` is the node's place in the heap (-1 when absent), so a node's key
-can change in place (cost-complexity pruning) as well as be pushed and popped (best-first
-growth, with key = -improvement)."""
+"""An indexed binary min-heap of node ids for the cost-complexity path: smaller key first, then
+the lower node id. ``pos[node]`` is the node's place in the heap (-1 when absent), so a node's
+key can change in place as well as be popped."""
 from __future__ import annotations
 
 from numba import njit
@@ -39,15 +38,6 @@ def sift_down(heap, pos, key, i, size):
         heap[i], heap[c] = heap[c], heap[i]
         pos[heap[i]], pos[heap[c]] = i, c
         i = c
-
-
-@njit(cache=True)
-def push(heap, pos, key, node, size):
-    """Add ``node`` (its key already in ``key``); returns the new size."""
-    heap[size] = node
-    pos[node] = size
-    sift(heap, pos, key, size, size + 1)
-    return size + 1
 
 
 @njit(cache=True)

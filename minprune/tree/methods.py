@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import ccp, postprune
+from . import c45, ccp, postprune
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ POST_PRUNERS = {p.name: p for p in (
     PostPruner("pep", "pessimistic",
                lambda full, train, val, rng: (postprune.prune_pessimistic(full), {}), True),
     PostPruner("ebp", "error-based (C4.5)",
-               lambda full, train, val, rng: (postprune.prune_error_based(full, confidence=0.25),
+               lambda full, train, val, rng: (c45.prune_error_based(full, confidence=0.25),
                                                {}), True),
     PostPruner("mep", "minimum-error (m=2)",
                lambda full, train, val, rng: (postprune.prune_minimum_error(full, m=2.0), {}),

@@ -1,6 +1,6 @@
-"""Post-pruning by error estimates: reduced-error, pessimistic, error-based (C4.5) and
-minimum-error pruning. Each returns a *new* fitted estimator (the input is never modified) whose
-``pruning_trace_`` has one row per visited internal node:
+"""Post-pruning by error estimates: reduced-error, pessimistic and minimum-error pruning
+(error-based pruning, C4.5's, is in ``c45.py``). Each returns a *new* fitted estimator (the
+input is never modified) whose ``pruning_trace_`` has one row per visited internal node:
 
 ``node, depth, samples, leaf_error, subtree_error, estimate, decision``
 
@@ -132,7 +132,7 @@ def prune_pessimistic(est):
         node = stack.pop()
         if tree.children_left[node] == LEAF:
             continue
-        n = tree.n_node_samples[node]
+        n = tree.weighted_n_node_samples[node]
         e_leaf = errors[node] + 0.5
         e_sub = leaf_sum[node] + 0.5 * leaf_count[node]
         se = math.sqrt(max(e_sub * (n - e_sub), 0.0) / n)
@@ -157,183 +157,6 @@ def _subtree_sums(tree, per_node):
             total[node] = total[tree.children_left[node]] + total[tree.children_right[node]]
             count[node] = count[tree.children_left[node]] + count[tree.children_right[node]]
     return total, count
-
-
-# --- error-based pruning (C4.5) ------------------------------------------------------------
-
-def _betacf(a, b, x):
-    """Continued fraction of the incomplete beta function (Lentz's method)."""
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 300):
-        m2 = 2 * m
-        for num in (m * (b - m) * x / ((a + m2 - 1) * (a + m2)),
-                    -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1))):
-            d = 1.0 + num * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
-
-
-def _betainc(a, b, x):
-    """Regularised incomplete beta I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                     + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
-
-
-def binomial_upper(errors, n, confidence):
-    """The upper confidence limit U of a binomial error rate: P(X <= errors | n, U) equals
-    ``confidence`` (exact, by bisection on the binomial distribution function)."""
-    if errors >= n:
-        return 1.0
-    if errors <= 0:
-        return 1.0 - confidence ** (1.0 / n)
-    lo, hi = errors / n, 1.0
-    for _ in range(100):
-        mid = (lo + hi) / 2
-        cdf = _betainc(n - errors, errors + 1, 1.0 - mid)   # P(X <= errors) at rate mid
-        if cdf > confidence:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
-
-
-def c45_errors(n, errors, confidence):
-    """C4.5's pessimistic error count for a leaf of ``n`` samples with ``errors`` training
-    errors, computed as C4.5 release 8 and Weka's J48 compute it (``Stats.addErrs``): e plus
-
-    - n·(1 - CF^(1/n)) when e = 0 (the exact binomial limit),
-    - for 0 < e < 1, the straight line between that and the value at e = 1,
-    - n - e when e + 0.5 >= n (the count can reach n),
-    - otherwise the normal approximation with continuity correction: with f = (e + 0.5)/n and
-      z the (1 - CF) quantile, n·(f + z²/2n + z·sqrt(f/n - f²/n + z²/4n²)) / (1 + z²/n) - e.
-
-    A CF above 0.5 adds nothing (J48 warns and leaves the estimate at e). The exact binomial
-    limit (``binomial_upper``) differs by up to about 0.2 errors at n = 200, e = 1.
-    """
-    if confidence > 0.5:
-        return float(errors)
-    return float(errors) + _add_errors(float(n), float(errors), confidence)
-
-
-def _add_errors(n, e, cf):
-    if e < 1:
-        base = n * (1 - cf ** (1 / n))
-        return base if e == 0 else base + e * (_add_errors(n, 1.0, cf) - base)
-    if e + 0.5 >= n:
-        return max(n - e, 0.0)
-    from statistics import NormalDist
-    z = NormalDist().inv_cdf(1 - cf)
-    f = (e + 0.5) / n
-    r = (f + z * z / (2 * n) + z * math.sqrt(f / n - f * f / n + z * z / (4 * n * n))) \
-        / (1 + z * z / n)
-    return r * n - e
-
-
-ESTIMATES = {"c45": lambda n, e, cf: c45_errors(n, e, cf),
-             "exact": lambda n, e, cf: n * binomial_upper(e, n, cf)}
-
-
-def prune_error_based(est, confidence=0.25, X=None, y=None, subtree_raising=False,
-                      estimate="c45"):
-    """Error-based pruning as in C4.5 (Quinlan 1993).
-
-    Each leaf's errors are estimated pessimistically at ``confidence`` (CF = 0.25 by
-    default): with ``estimate="c45"`` (the default) by C4.5's own approximation
-    (``c45_errors``, equal to C4.5 release 8 and Weka's J48); with ``estimate="exact"`` by
-    n·U_CF(e, n), the exact upper limit of the binomial confidence interval that Quinlan's book
-    describes (``binomial_upper``). Bottom-up, a subtree is replaced by a leaf
-    when the leaf's estimate is at most the sum of its leaves' estimates (C4.5 adds 0.1 to the
-    subtree's estimate as a tolerance; so do we).
-
-    With ``subtree_raising=True`` (needs the training data ``X, y``), a node may also be
-    replaced by its larger child's subtree when that subtree, re-evaluated on all of the node's
-    training samples, has a lower estimate than both the node's subtree and a leaf.
-    """
-    tree = _classifier_tree(est, "error-based")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if estimate not in ESTIMATES:
-        raise ValueError(f"estimate must be one of {', '.join(ESTIMATES)}, got {estimate!r}")
-    if subtree_raising and (X is None or y is None):
-        raise ValueError("subtree_raising=True needs the training data: pass X and y")
-    errors_of = ESTIMATES[estimate]
-    errors = tree.value.sum(axis=1) - tree.value.max(axis=1)
-    n = tree.n_node_samples
-    leaf_estimate = lambda node: errors_of(n[node], errors[node], confidence)
-    label = f"{estimate} errors (CF={confidence})"
-    if not subtree_raising:
-        return _bottom_up(est, leaf_estimate, "error-based", label,
-                          lambda leaf, sub: leaf <= sub + 0.1)
-    return _error_based_with_raising(est, confidence, np.asarray(X), np.asarray(y), errors_of,
-                                     label)
-
-
-def _error_based_with_raising(est, confidence, X, y, errors_of, label):
-    """C4.5 with subtree raising: each internal node keeps its subtree, becomes a leaf, or is
-    replaced by the subtree of its larger child, whichever has the lowest estimate."""
-    tree = est.tree_.copy()
-    depth = tree.depths()
-    y_index = np.searchsorted(est.classes_, y)
-    trace = []
-
-    def estimate(node, rows):
-        """Estimated errors of the subtree at ``node`` when it classifies ``rows``."""
-        if tree.children_left[node] == LEAF:
-            counts = np.bincount(y_index[rows], minlength=len(est.classes_))
-            wrong = len(rows) - counts[np.argmax(tree.value[node])] if len(rows) else 0
-            return errors_of(len(rows), wrong, confidence) if len(rows) else 0
-        go = X[rows, tree.feature[node]].astype(np.float32) <= tree.threshold[node]
-        return (estimate(tree.children_left[node], rows[go])
-                + estimate(tree.children_right[node], rows[~go]))
-
-    def visit(node, rows):
-        if tree.children_left[node] == LEAF:
-            return
-        go = X[rows, tree.feature[node]].astype(np.float32) <= tree.threshold[node]
-        visit(tree.children_left[node], rows[go])
-        visit(tree.children_right[node], rows[~go])
-        counts = np.bincount(y_index[rows], minlength=len(est.classes_))
-        leaf = errors_of(len(rows), len(rows) - counts.max(), confidence)
-        sub = estimate(node, rows)
-        big = max((tree.children_left[node], tree.children_right[node]),
-                  key=lambda c: tree.n_node_samples[c])
-        raised = estimate(big, rows)
-        if leaf <= sub + 0.1 and leaf <= raised + 0.1:
-            decision = "prune"
-            tree.children_left[node] = tree.children_right[node] = LEAF
-            tree.value[node] = counts
-        elif raised <= sub + 0.1:
-            decision = "raise"
-            _graft(tree, node, big)
-        else:
-            decision = "keep"
-        trace.append(_row(tree, depth, node, leaf, sub, label,
-                          False) | {"decision": decision, "raised_error": float(raised)})
-
-    visit(0, np.arange(len(X)))
-    keep = np.zeros(tree.node_count, dtype=bool)
-    return est._with_tree(tree.subtree(keep), trace)
-
-
-def _graft(tree, node, child):
-    """Replace ``node``'s subtree by ``child``'s (in place; ``subtree`` renumbers later)."""
-    for field in ("children_left", "children_right", "feature", "threshold"):
-        getattr(tree, field)[node] = getattr(tree, field)[child]
 
 
 # --- minimum-error pruning -----------------------------------------------------------------

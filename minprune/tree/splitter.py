@@ -8,18 +8,20 @@ which keeps it sorted: nothing is sorted below the root.
 
 scikit-learn's rules, reproduced: a cut is placed only between consecutive values that differ by
 more than 1e-7 (in float32 arithmetic); the threshold is a/2 + b/2 in float64 of the two float32
-values; both sides keep at least ``min_samples_leaf`` samples; candidates are ranked by
-scikit-learn's proxy (-(n_R·imp_R + n_L·imp_L) for classes, Σ_L²/n_L + Σ_R²/n_R for squared
-error). Ties go to the first candidate found: the lowest feature index, then the lowest
-threshold; ``ties`` reports how many other features were as good (scikit-learn would have drawn
-one at random).
+values; both sides keep at least ``min_samples_leaf`` samples and ``min_weight_leaf`` weight;
+candidates are ranked by scikit-learn's proxy (-(W_R·imp_R + W_L·imp_L) for classes and
+absolute error, Σ_L²/W_L + Σ_R²/W_R for squared error; W: sums of sample weights, or counts).
+Features are visited in the order ``visit_order`` draws (scikit-learn's random order, or index
+order); ties go to the first candidate found: the first feature visited, then the lowest
+threshold; ``ties`` reports how many other features were as good.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from .criteria import GINI, class_impurity
+from .criteria import ABSOLUTE_ERROR, GINI, class_impurity
+from .median import prefix_errors
 
 FEATURE_THRESHOLD = 1e-7
 RAND_R_MAX = 0x7FFFFFFF                    # scikit-learn's bound for its rand_r draws
@@ -110,13 +112,20 @@ def visit_order(vals, start, end, draw, n_known, visit):
 
 
 @njit(cache=True)
-def best_split_classes(vals, ys, start, end, n_classes, min_leaf, code, total, visit, count):
-    """Best split of node [start, end) for integer classes; ``total`` = the node's counts;
-    the features ``visit[:count]`` in that order (the first of equal splits wins).
+def best_split_classes(vals, order, ys, start, end, n_classes, leaf, code, total, visit, count):
+    """Best split of node [start, end) for integer classes; ``total`` = the node's (weighted)
+    class counts; the features ``visit[:count]`` in that order (the first of equal splits
+    wins). ``leaf`` = (min_samples_leaf, min_weight_leaf, sample weights, weighted?).
 
+    Unweighted, the squared counts are updated incrementally (exact integers); weighted, they
+    are recomputed from the counts at each candidate, as scikit-learn does.
     Returns (feature, pos, threshold, found, ties): row[feature][start:pos] goes left.
     """
+    min_leaf, min_weight, w, weighted = leaf
     n = end - start
+    w_total = 0.0
+    for c in range(n_classes):
+        w_total += total[c]
     best_proxy = -np.inf
     best_f, best_pos, best_t, found, ties = -1, end, 0.0, False, 0
     left = np.zeros(n_classes)
@@ -126,30 +135,44 @@ def best_split_classes(vals, ys, start, end, n_classes, min_leaf, code, total, v
         total_sq += total[c] * total[c]
     for i in range(count):
         f = visit[i]
-        x, yc = vals[f], ys[f]
+        x, yc, o = vals[f], ys[f], order[f]
         left[:] = 0.0
         right[:] = total
-        sq_left, sq_right = 0.0, total_sq
+        sq_left, sq_right, w_left = 0.0, total_sq, 0.0
         f_proxy, f_pos, f_t = -np.inf, end, 0.0
         for p in range(start + 1, end):
             c = yc[p - 1]                                    # sample p-1 moves to the left
-            sq_left += 2.0 * left[c] + 1.0
-            sq_right -= 2.0 * right[c] - 1.0
-            left[c] += 1.0
-            right[c] -= 1.0
+            if weighted:
+                wp = w[o[p - 1]]
+                left[c] += wp
+                w_left += wp
+            else:
+                sq_left += 2.0 * left[c] + 1.0
+                sq_right -= 2.0 * right[c] - 1.0
+                left[c] += 1.0
+                right[c] -= 1.0
+                w_left += 1.0
             if not _cut(x[p - 1], x[p]):
                 continue
             n_left = p - start
-            n_right = n - n_left
-            if n_left < min_leaf or n_right < min_leaf:
+            if n_left < min_leaf or n - n_left < min_leaf:
                 continue
+            w_right = w_total - w_left
+            if w_left < min_weight or w_right < min_weight:
+                continue
+            if weighted:
+                sq_left, sq_right = 0.0, 0.0
+                for k in range(n_classes):
+                    right[k] = total[k] - left[k]
+                    sq_left += left[k] * left[k]
+                    sq_right += right[k] * right[k]
             if code == GINI:
-                imp_l = 1.0 - sq_left / (n_left * n_left)
-                imp_r = 1.0 - sq_right / (n_right * n_right)
+                imp_l = 1.0 - sq_left / (w_left * w_left)
+                imp_r = 1.0 - sq_right / (w_right * w_right)
             else:
-                imp_l = class_impurity(left, float(n_left), code)
-                imp_r = class_impurity(right, float(n_right), code)
-            proxy = -n_right * imp_r - n_left * imp_l
+                imp_l = class_impurity(left, w_left, code)
+                imp_r = class_impurity(right, w_right, code)
+            proxy = -w_right * imp_r - w_left * imp_l
             if proxy > f_proxy:
                 f_proxy, f_pos = proxy, p
                 f_t = np.float64(x[p - 1]) / 2.0 + np.float64(x[p]) / 2.0
@@ -161,27 +184,42 @@ def best_split_classes(vals, ys, start, end, n_classes, min_leaf, code, total, v
 
 
 @njit(cache=True)
-def best_split_values(vals, ys, start, end, min_leaf, total, visit, count):
-    """Best split of node [start, end) for a float target; ``total`` = the node's sum; the
-    features ``visit[:count]`` in that order."""
+def best_split_values(vals, order, ys, start, end, leaf, code, total, w_total, visit, count,
+                      scratch, iscratch):
+    """Best split of node [start, end) for a float target; ``total`` = the node's weighted sum
+    and ``w_total`` its weight; the features ``visit[:count]`` in that order. ``code`` picks
+    squared_error (proxy Σ_L²/w_L + Σ_R²/w_R) or absolute_error (proxy -W_R·imp_R - W_L·imp_L;
+    ``scratch``, ``iscratch``: its buffers, the node's targets ranked by ``rank_targets``)."""
+    min_leaf, min_weight, w, weighted = leaf
     n = end - start
     best_proxy = -np.inf
     best_f, best_pos, best_t, found, ties = -1, end, 0.0, False, 0
     for i in range(count):
         f = visit[i]
-        x, yv = vals[f], ys[f]
-        s_left = 0.0
+        x, yv, o = vals[f], ys[f], order[f]
+        if code == ABSOLUTE_ERROR:
+            absolute_errors(o, start, end, w, weighted, scratch, iscratch)
+        left_err, right_err = scratch[0], scratch[1]
+        s_left, w_left = 0.0, 0.0
         f_proxy, f_pos, f_t = -np.inf, end, 0.0
         for p in range(start + 1, end):
-            s_left += yv[p - 1]
+            wp = w[o[p - 1]] if weighted else 1.0
+            s_left += wp * yv[p - 1] if weighted else yv[p - 1]
+            w_left += wp
             if not _cut(x[p - 1], x[p]):
                 continue
             n_left = p - start
-            n_right = n - n_left
-            if n_left < min_leaf or n_right < min_leaf:
+            if n_left < min_leaf or n - n_left < min_leaf:
                 continue
-            s_right = total - s_left
-            proxy = s_left * s_left / n_left + s_right * s_right / n_right
+            w_right = w_total - w_left
+            if w_left < min_weight or w_right < min_weight:
+                continue
+            if code == ABSOLUTE_ERROR:
+                proxy = (-w_right * (right_err[p] / w_right)
+                         - w_left * (left_err[p - 1] / w_left))
+            else:
+                s_right = total - s_left
+                proxy = s_left * s_left / w_left + s_right * s_right / w_right
             if proxy > f_proxy:
                 f_proxy, f_pos = proxy, p
                 f_t = np.float64(x[p - 1]) / 2.0 + np.float64(x[p]) / 2.0
@@ -194,6 +232,38 @@ def best_split_values(vals, ys, start, end, min_leaf, total, visit, count):
         elif near:
             ties += 1
     return best_f, best_pos, best_t, found, ties
+
+
+@njit(cache=True)
+def absolute_errors(o, start, end, w, weighted, scratch, iscratch):
+    """For the samples ``o[start:end]`` in this order: scratch[0][p] = the absolute error of
+    o[start:p+1] about its weighted median, scratch[1][p] = that of o[p:end] (scratch[2] and
+    [3]: the medians). Needs the node's targets ranked by ``rank_targets`` first."""
+    rank_of, ranks = iscratch[0], iscratch[1]
+    weights = scratch[5]
+    for p in range(start, end):
+        s = o[p]
+        ranks[p] = rank_of[s]
+        weights[p] = w[s] if weighted else 1.0
+    sorted_y, tree_w, tree_wy = scratch[4], scratch[6], scratch[7]
+    prefix_errors(ranks, sorted_y, weights, start, end, 1, scratch[0], scratch[2],
+                  tree_w, tree_wy)
+    prefix_errors(ranks, sorted_y, weights, end - 1, start - 1, -1, scratch[1], scratch[3],
+                  tree_w, tree_wy)
+
+
+@njit(cache=True)
+def rank_targets(order0, ys0, start, end, scratch, iscratch):
+    """Rank node [start, end)'s targets once (equal targets in sample order):
+    iscratch[0][sample] = its rank, scratch[4][:n] = the sorted targets."""
+    n = end - start
+    y = np.empty(n)
+    for p in range(start, end):
+        y[p - start] = ys0[p]
+    idx = np.argsort(y, kind="mergesort")
+    for r in range(n):
+        iscratch[0][order0[start + idx[r]]] = r
+        scratch[4][r] = y[idx[r]]
 
 
 @njit(cache=True)

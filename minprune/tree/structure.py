@@ -14,8 +14,10 @@ UNDEFINED = -2     # feature and threshold of a leaf
 class Tree:
     """A binary tree as arrays; node 0 is the root, a leaf has children -1.
 
-    value : (n_nodes, n_classes) class counts for classification, (n_nodes, 1) means for
-        regression.
+    value : (n_nodes, n_classes) class counts (weighted, with sample weights) for
+        classification, (n_nodes, 1) means (medians for absolute_error) for regression.
+    n_node_samples : training samples per node (those of positive weight, as scikit-learn);
+    weighted_n_node_samples : their total weight (= n_node_samples without weights).
     """
     children_left: np.ndarray
     children_right: np.ndarray
@@ -24,6 +26,11 @@ class Tree:
     value: np.ndarray
     impurity: np.ndarray
     n_node_samples: np.ndarray
+    weighted_n_node_samples: np.ndarray = None
+
+    def __post_init__(self):
+        if self.weighted_n_node_samples is None:
+            self.weighted_n_node_samples = self.n_node_samples.astype(np.float64)
 
     @property
     def node_count(self):
@@ -83,17 +90,18 @@ class Tree:
         return Tree(left, right, np.where(leaf, UNDEFINED, self.feature[old_ids]),
                     np.where(leaf, float(UNDEFINED), self.threshold[old_ids]),
                     self.value[old_ids].copy(), self.impurity[old_ids].copy(),
-                    self.n_node_samples[old_ids].copy())
+                    self.n_node_samples[old_ids].copy(),
+                    self.weighted_n_node_samples[old_ids].copy())
 
     def copy(self):
         return Tree(*(np.array(a, copy=True) for a in self.arrays()))
 
     def arrays(self):
         return (self.children_left, self.children_right, self.feature, self.threshold,
-                self.value, self.impurity, self.n_node_samples)
+                self.value, self.impurity, self.n_node_samples, self.weighted_n_node_samples)
 
     FIELDS = ("children_left", "children_right", "feature", "threshold", "value", "impurity",
-              "n_node_samples")
+              "n_node_samples", "weighted_n_node_samples")
 
 
 @njit(cache=True)
