@@ -86,17 +86,38 @@ class Sparse(_Buffered):
                 f"{_act(self.activation)})")
 
 
+class Patterned(Sparse):
+    """y = x Wᵀ + b with W stored N:M or in blocks (``sparse.patterns``), then the fused
+    activation."""
+
+    def __init__(self, packed, bias, activation=None):
+        self.packed, self.shape, self.bias = packed, packed.shape, bias
+        self.activation, self.dtype = activation, packed.values.dtype
+        self.values = packed.values
+
+    def product(self, xt):
+        return self.packed.product(xt, self.buffer((self.shape[0], xt.shape[1])))
+
+    def __repr__(self):
+        kind = type(self.packed).__name__
+        return (f"Patterned({kind}, {self.shape[1]} -> {self.shape[0]}"
+                f"{_act(self.activation)})")
+
+
 class Conv(_Buffered):
-    """Convolution by im2col and one product (dense, or CSR when ``csr`` is given)."""
+    """Convolution by im2col and one product (dense, CSR when ``csr`` is given, N:M or blocks
+    when ``packed`` is)."""
 
     def __init__(self, weight2d, bias, kernel_size, stride, padding, activation=None,
-                 csr=None):
+                 csr=None, packed=None):
         self.w2t = None if weight2d is None else np.ascontiguousarray(weight2d.T)
-        self.sparse = None if csr is None else Sparse(csr, None)
-        self.out_channels = (csr.shape[0] if csr is not None else weight2d.shape[0])
+        self.sparse = (Sparse(csr, None) if csr is not None
+                       else Patterned(packed, None) if packed is not None else None)
+        self.out_channels = (self.sparse.shape[0] if self.sparse is not None
+                             else weight2d.shape[0])
         self.bias, self.activation = bias, activation
         self.k, self.stride, self.padding = kernel_size, stride, padding
-        self.dtype = (csr.values if csr is not None else weight2d).dtype
+        self.dtype = (self.sparse.dtype if self.sparse is not None else weight2d.dtype)
 
     def __call__(self, x):
         n = len(x)
@@ -166,12 +187,19 @@ def _batchnorm(m):
         m.running_var.dtype)
 
 
-def compile(model):
+def compile(model, pattern=None):
     """The inference plan of a Sequential ``model`` (see the module docstring).
 
-    Covers every layer of ``minprune.nn`` and ``minprune.sparse``; anything else is refused
-    with a TypeError naming it.
+    ``pattern``: None, or a pattern granularity ("2:4", "block:1x4", ...): every Linear and
+    Conv2d whose mask obeys it runs on the pattern's kernel (``sparse.patterns``); the others
+    stay dense. Covers every layer of ``minprune.nn`` and ``minprune.sparse``; anything else is
+    refused with a TypeError naming it.
     """
+    from .prune import patterns
+    parsed = patterns.parse(pattern) if pattern is not None else None
+    if pattern is not None and parsed is None:
+        raise ValueError(f"pattern must be None, N:M (e.g. '2:4') or block:RxC (e.g. "
+                         f"'block:1x4'), got {pattern!r}")
     from .nn.gates import L0Gate
     from .nn.module import Sequential
     from .sparse.layers import SparseConv2d, SparseLinear
@@ -185,12 +213,15 @@ def compile(model):
         i += 1
         if isinstance(m, (L.Linear, L.Conv2d, SparseLinear, SparseConv2d)):
             weight, bias, csr = _weights(m)
+            packed = _packed(m, weight, parsed)
             # fold a BatchNorm that follows: W' = W·s, b' = b·s + t
             if i < len(layers) and isinstance(layers[i], (L.BatchNorm1d, L.BatchNorm2d)):
                 scale, shift = _batchnorm(layers[i])
                 i += 1
                 if csr is not None:
                     csr = _scale_rows(csr, scale)
+                elif packed is not None:
+                    packed = packed.scaled(scale)
                 else:
                     weight = weight * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
                 bias = shift if bias is None else bias * scale + shift
@@ -199,7 +230,7 @@ def compile(model):
                 activation = ACTIVATIONS[type(layers[i])]
                 i += 1
             dtype = dtype or (csr.values.dtype if csr is not None else weight.dtype)
-            steps.append(_weighted_step(m, weight, bias, csr, activation))
+            steps.append(_weighted_step(m, weight, bias, csr, activation, packed))
         elif isinstance(m, (L.BatchNorm1d, L.BatchNorm2d)):
             steps.append(Affine(*_batchnorm(m)))
         elif isinstance(m, L0Gate):
@@ -239,14 +270,29 @@ def _scale_rows(csr, scale):
                csr.shape)
 
 
-def _weighted_step(m, weight, bias, csr, activation):
+def _packed(m, weight, parsed):
+    """The N:M or block storage of a masked Linear or Conv2d that obeys ``parsed``, else None."""
+    from .prune import patterns
+    from .sparse.patterns import from_matrix
+    if parsed is None or not isinstance(m, (L.Linear, L.Conv2d)) or m.weight.mask is None:
+        return None
+    mask = m.weight.mask
+    if not patterns.satisfies(mask, parsed):
+        return None
+    return from_matrix(patterns.as_matrix(weight), patterns.as_matrix(mask), parsed)
+
+
+def _weighted_step(m, weight, bias, csr, activation, packed=None):
     from .sparse.layers import SparseConv2d, SparseLinear
     if isinstance(m, L.Linear):
-        return Dense(weight, bias, activation)
+        return (Dense(weight, bias, activation) if packed is None
+                else Patterned(packed, bias, activation))
     if isinstance(m, SparseLinear):
         return Sparse(csr, bias, activation)
     k = m.kernel_size
     if isinstance(m, L.Conv2d):
+        if packed is not None:
+            return Conv(None, bias, k, m.stride, m.padding, activation, packed=packed)
         w2 = weight.transpose(0, 2, 3, 1).reshape(weight.shape[0], -1)   # columns (kh, kw, C)
         return Conv(w2, bias, k, m.stride, m.padding, activation)
     assert isinstance(m, SparseConv2d)

@@ -27,7 +27,14 @@ def _variants(name, quick):
     structured = copy.deepcopy(dense)
     prune.prune(structured, 0.75, "magnitude", granularity, "local")
     out[f"{granularity}s 75% compacted"] = prune.compact(structured).eval()
+    for pattern, s in PATTERNS:
+        pruned = copy.deepcopy(dense)
+        prune.prune(pruned, s, "magnitude", pattern, "global")
+        out[f"{pattern} {s:.0%}"] = pruned.eval()
     return out
+
+
+PATTERNS = (("2:4", 0.5), ("block:1x4", 0.9), ("block:4x1", 0.9))
 
 
 def _numpy_products(model):
@@ -92,7 +99,9 @@ def run(threads=1, repeat=300, quick=False, out=print):
     with one_thread():
         for name in ("lenet_300_100", "lenet5"):
             variants = _variants(name, quick)
-            calls = {label: infer.compile(m) for label, m in variants.items()}
+            calls = {label: infer.compile(m, pattern=label.split(" ")[0]
+                                          if label.split(" ")[0] in dict(PATTERNS) else None)
+                     for label, m in variants.items()}
             dense = variants["dense plan"]
             if name == "lenet_300_100":
                 calls["bare NumPy products"] = _numpy_products(dense)

@@ -45,10 +45,11 @@ def speed_table(rows, batches=(1, 64)):
     columns = [("sparsity", "sparsity", "{:.1%}"),
                ("theoretical_speedup", "FLOPs speed-up", "{:.2f}x")]
     for b in batches:
-        for variant in ("masked", "csr", "compact"):
+        for variant in ("masked", "csr", "compact", "pattern"):
             key = f"{variant}_b{b}_speedup"
             if any(key in r for r in rows):
-                columns.append((key, f"{variant} b{b}", "{:.2f}x"))
+                label = "N:M/block kernel" if variant == "pattern" else variant
+                columns.append((key, f"{label} b{b}", "{:.2f}x"))
     return rows, columns
 
 
@@ -65,6 +66,9 @@ def speed_sentence(rows):
     if "compact_b1_speedup" in r:
         text += (f", the compacted model at {r['compact_b1_speedup']:.2f}x and "
                  f"{r['compact_b64_speedup']:.2f}x")
+    if "pattern_b1_speedup" in r:
+        text += (f", on the pattern's own storage (N:M or blocks) at "
+                 f"{r['pattern_b1_speedup']:.2f}x and {r['pattern_b64_speedup']:.2f}x")
     text += (". Measured speed-ups fall short of the FLOPs because a sparse product reads an "
              "index for every weight and gathers its inputs, and because a single sample "
              "leaves the fixed costs of every layer unshared")

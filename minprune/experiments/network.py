@@ -164,7 +164,7 @@ def prune_one(config, model, data, sparsity):
     row = {"sparsity": sparsity, "accuracy": last["pruned_accuracy"],
            "accuracy_finetuned": last["accuracy"] if config.finetune_epochs else None,
            **size_metrics(model, dense_params)}
-    if config.granularity != "weight":              # the pruned units deleted for real
+    if config.granularity in ("unit", "filter"):   # the pruned units deleted for real
         row["compact_params"] = sum(p.size for p in prune.compact(model).parameters())
     return row
 

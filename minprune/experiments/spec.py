@@ -66,6 +66,17 @@ def validate(raw):
     return spec
 
 
+def _pattern(key, value):
+    """Whether ``value`` is an N:M or block granularity (for the granularity keys)."""
+    from ..prune import patterns
+    if key != "granularities":
+        return False
+    try:
+        return patterns.parse(value) is not None
+    except ValueError:
+        return False
+
+
 def _fail(key, value, allowed):
     raise SpecError(f"{key} = {value!r} is not allowed; {allowed}")
 
@@ -73,6 +84,7 @@ def _fail(key, value, allowed):
 def _check_values(spec):
     from ..data import DATASETS
     from ..prune import GRANULARITIES, SCOPES
+    from ..prune.groups import PATTERNS
     from ..prune.criteria import CRITERIA
     from .network import MODELS
     m, d, t, g, lat = (spec[s] for s in SECTIONS)
@@ -93,8 +105,9 @@ def _check_values(spec):
     for key, allowed in (("criteria", CRITERIA), ("granularities", GRANULARITIES),
                          ("scopes", SCOPES)):
         for value in _list(g, key):
-            if value not in allowed:
-                _fail(f"grid.{key}", value, f"choose from {', '.join(allowed)}")
+            if value not in allowed and not _pattern(key, value):
+                _fail(f"grid.{key}", value, f"choose from {', '.join(allowed)}"
+                      + (f", {PATTERNS}" if key == "granularities" else ""))
     if g["methods"] is not None:
         for method in _list(g, "methods"):
             if not isinstance(method, dict) or set(method) - {"criterion", "granularity",
@@ -103,9 +116,10 @@ def _check_values(spec):
                       "granularity and scope")
             for key, allowed in (("criterion", CRITERIA), ("granularity", GRANULARITIES),
                                  ("scope", SCOPES)):
-                if method.get(key, "global" if key == "scope" else None) not in allowed:
-                    _fail(f"grid.methods.{key}", method.get(key),
-                          f"choose from {', '.join(allowed)}")
+                value = method.get(key, "global" if key == "scope" else None)
+                if value not in allowed and not _pattern(key + "s", value):
+                    _fail(f"grid.methods.{key}", value, f"choose from {', '.join(allowed)}"
+                          + (f", {PATTERNS}" if key == "granularity" else ""))
     for schedule in _list(g, "schedules"):
         parse_schedule(schedule)
     for s in _list(g, "sparsities"):

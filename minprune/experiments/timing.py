@@ -1,7 +1,8 @@
 """Measured inference latency of a pruned model beside its dense original, in one process on
 one thread: masked dense, CSR (``sparse.to_sparse``) and, for unit and filter pruning,
-compacted (``prune.compact``), each at the given batch sizes, median of repeats after a
-warm-up.
+compacted (``prune.compact``), for N:M and block pruning the pattern's own storage
+(``infer.compile(..., pattern=...)``), each at the given batch sizes, median of repeats after
+a warm-up.
 
 What is timed is the inference plan (``infer.compile``: array operations, no Tensors, no
 graph); every speed-up is a ratio of two times measured in the same process and run.
@@ -33,10 +34,10 @@ def one_thread():
         numba.set_num_threads(previous)
 
 
-def forward(model):
+def forward(model, pattern=None):
     """The inference plan of ``model`` (evaluation mode)."""
     from .. import infer
-    return infer.compile(model.eval())
+    return infer.compile(model.eval(), pattern=pattern)
 
 
 def panel(dense, pruned, granularity, X, batches, repeats):
@@ -46,6 +47,9 @@ def panel(dense, pruned, granularity, X, batches, repeats):
                 "csr": sparse.to_sparse(pruned, min_sparsity=0.0)}
     if granularity in ("unit", "filter"):
         variants["compact"] = prune.compact(pruned)
+    pattern = granularity if prune.patterns.parse(granularity) is not None else None
+    if pattern is not None:
+        variants["pattern"] = pruned
     out = {}
     with one_thread():
         for batch in batches:
@@ -54,7 +58,7 @@ def panel(dense, pruned, granularity, X, batches, repeats):
                 x = np.resize(X, (batch,) + X.shape[1:])
             base = None
             for name, model in variants.items():
-                plan = forward(model)
+                plan = forward(model, pattern if name == "pattern" else None)
                 seconds = median_time(lambda plan=plan, x=x: plan(x), repeat=repeats)
                 base = seconds if name == "dense" else base
                 out[f"{name}_b{batch}_ms"] = 1000 * seconds

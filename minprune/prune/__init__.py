@@ -5,8 +5,11 @@ removing them (``apply``); ``prune`` asks all three and records a trace.
 >>> keep = prune.select(scores, sparsity=0.9, scope="global")
 >>> prune.apply(model, keep)
 >>> small = prune.compact(model)          # pruned units and filters deleted for real
+
+Granularities: "weight", "unit", "filter", and the hardware patterns "N:M" (e.g. "2:4") and
+"block:RxC" (e.g. "block:1x4"), see ``patterns``.
 """
-from . import masks
+from . import masks, patterns
 from .criteria import CRITERIA, Scores, check, scores
 from .groups import GRANULARITIES, prunable_layers
 from .layerwise import Sensitivity, layer_sensitivity, prune_per_layer
@@ -22,4 +25,4 @@ __all__ = ["scores", "select", "apply", "prune", "check", "remove", "weight_spar
            "get_masks", "set_masks", "snapshot", "restore", "Snapshot", "summary", "Trace",
            "Summary", "Scores", "Selection", "PruneResult", "CRITERIA", "GRANULARITIES",
            "SCOPES", "prunable_layers", "prunable_weights", "compact", "schedules", "regularizers",
-           "layer_sensitivity", "prune_per_layer", "Sensitivity", "masks"]
+           "layer_sensitivity", "prune_per_layer", "Sensitivity", "masks", "patterns"]

@@ -28,7 +28,8 @@ from ..nn.module import eval_mode
 from .calibration import batches
 from ..nn.train import evaluate, loss_for
 from . import field, taylor
-from .groups import GRANULARITIES, prunable_layers
+from . import patterns
+from .groups import GRANULARITIES, check_granularity, prunable_layers, scored_as
 from .select import SCOPES
 
 MAX_SENSITIVITY_WEIGHTS = 20_000     # weight-level sensitivity does one evaluation per weight
@@ -272,16 +273,16 @@ def check(model, criterion, granularity="weight", scope="global"):
     flat Sequential.
     """
     one_of("criterion", criterion, CRITERIA)
-    one_of("granularity", granularity, GRANULARITIES)
+    check_granularity(granularity)
     one_of("scope", scope, SCOPES)
     record = REGISTRY[criterion]
-    if granularity not in record.granularities:
+    if scored_as(granularity) not in record.granularities:
         raise ValueError(f"criterion {criterion!r} scores {' and '.join(record.granularities)} "
                          f"groups, not {granularity!r}; use granularity "
                          f"{' or '.join(repr(g) for g in record.granularities)}")
     layers = prunable_layers(model, granularity)
     if record.check_model is not None:
-        record.check_model(model, layers)
+        record.check_model(model, prunable_layers(model, scored_as(granularity)))
     return layers
 
 
@@ -292,7 +293,8 @@ def scores(model, criterion="magnitude", granularity="weight", data=None, *, p=1
     Parameters
     ----------
     criterion : a name from ``CRITERIA`` (``REGISTRY`` says what each one needs).
-    granularity : "weight", "unit" or "filter".
+    granularity : "weight", "unit", "filter", "N:M" (e.g. "2:4": every weight scored) or
+        "block:RxC" (each block scored by the Lp norm of its weights' scores).
     data : (X, y) calibration data, needed by the data-driven criteria (taylor, taylor_2017,
         snip, obd, sensitivity, apoz).
     p : 1 or 2, the norm of group magnitudes.
@@ -313,5 +315,9 @@ def scores(model, criterion="magnitude", granularity="weight", data=None, *, p=1
             raise ValueError(f"data must be (X, y) with the same, non-zero number of samples; "
                              f"got {len(X)} and {len(y)}")
         data = (X, y)
-    values = record.score(model, layers, data, {"p": p, "rng": rng, "batch_size": batch_size})
+    pattern = patterns.parse(granularity)
+    scored = layers if pattern is None else prunable_layers(model, "weight")
+    values = record.score(model, scored, data, {"p": p, "rng": rng, "batch_size": batch_size})
+    if pattern is not None and pattern.kind == "block":
+        values = {name: patterns.block_scores(v, pattern, p) for name, v in values.items()}
     return Scores(criterion, granularity, layers, values)

@@ -7,6 +7,9 @@ BatchNorm1d, and column k of the next Linear layer (the consumer).
 and input channel k of the next Conv2d, or the block of columns channel k becomes after a
 Flatten in the next Linear.
 
+``"N:M"`` and ``"block:RxC"``: the hardware patterns of ``patterns.py``, on every Linear and
+Conv2d weight.
+
 Masking the consumer's inputs makes a masked model compute exactly what the physically smaller
 model computes, even when the activation of zero is not zero (Sigmoid(0) = 0.5) or a BatchNorm
 shifts it. The layer producing the model's output never loses units.
@@ -19,8 +22,23 @@ import numpy as np
 
 from ..nn import layers as L
 from ..nn.module import Sequential
+from . import patterns
 
 GRANULARITIES = ("weight", "unit", "filter")
+PATTERNS = "N:M (e.g. '2:4') or block:RxC (e.g. 'block:1x4')"
+
+
+def check_granularity(granularity):
+    """Refuse anything but weight, unit, filter, N:M and block:RxC, naming what is allowed."""
+    if granularity in GRANULARITIES or patterns.parse(granularity) is not None:
+        return granularity
+    raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, {PATTERNS}, got "
+                     f"{granularity!r}")
+
+
+def scored_as(granularity):
+    """The granularity criteria score for it: a pattern is scored weight by weight."""
+    return "weight" if patterns.parse(granularity) is not None else granularity
 _PASS_THROUGH = (L.ReLU, L.Tanh, L.Sigmoid, L.Dropout, L.MaxPool2d, L.AvgPool2d)
 
 
@@ -52,25 +70,41 @@ class GroupLayer:
         return self.module.weight
 
     @property
+    def pattern(self):
+        return patterns.parse(self.granularity)
+
+    @property
+    def per_weight(self):
+        """Whether the groups are single weights (weight and N:M granularity)."""
+        return self.granularity == "weight" or getattr(self.pattern, "kind", None) == "nm"
+
+    @property
     def n_groups(self):
-        if self.granularity == "weight":
+        if self.per_weight:
             return self.weight.size
+        if self.pattern is not None:
+            rows, cols = patterns.block_grid(self.weight.shape, self.pattern)
+            return rows * cols
         return self.weight.shape[0]
 
     def pruned_groups(self):
         """Bool array (group shape) of groups that are already fully masked."""
         mask = self.weight.mask
+        if self.pattern is not None and not self.per_weight:
+            return patterns.blocks_pruned(mask, self.weight.shape, self.pattern)
         if mask is None:
-            return np.zeros(self.weight.shape if self.granularity == "weight"
-                            else self.n_groups, dtype=bool)
-        if self.granularity == "weight":
+            return np.zeros(self.weight.shape if self.per_weight else self.n_groups, dtype=bool)
+        if self.per_weight:
             return ~mask
         return ~mask.reshape(self.n_groups, -1).any(axis=1)
 
     def expand(self, keep):
         """{param name: bool mask} for the parameters touched by a keep array of this layer."""
-        if self.granularity == "weight":
+        if self.per_weight:
             return {f"{self.name}.weight": np.asarray(keep, dtype=bool).reshape(self.weight.shape)}
+        if self.pattern is not None:
+            return {f"{self.name}.weight": patterns.expand_blocks(keep, self.weight.shape,
+                                                                   self.pattern)}
         masks = {}
         for m in self.members:
             full = np.ones(m.param.shape, dtype=bool)
@@ -97,15 +131,13 @@ def prunable_layers(model, granularity):
     Raises ValueError for an unknown granularity or one that matches no layer, and TypeError
     for a model that is not a flat Sequential chain.
     """
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, got "
-                         f"{granularity!r}")
+    check_granularity(granularity)
     layers = _check_sequential(model)
     found = []
-    if granularity == "weight":
+    if scored_as(granularity) == "weight":
         for i, layer in enumerate(layers):
             if L.is_weighted(layer):
-                found.append(GroupLayer(str(i), layer, "weight"))
+                found.append(GroupLayer(str(i), layer, granularity))
     else:
         kind = L.Linear if granularity == "unit" else L.Conv2d
         for i, layer in enumerate(layers):
@@ -115,9 +147,10 @@ def prunable_layers(model, granularity):
             if group is not None:
                 found.append(group)
     if not found:
-        what = {"weight": "Linear or Conv2d", "unit": "hidden Linear", "filter": "Conv2d"}
+        what = {"weight": "Linear or Conv2d", "unit": "hidden Linear",
+                "filter": "Conv2d"}.get(granularity, "Linear or Conv2d")
         raise ValueError(f"granularity {granularity!r} matches no layer of this model: it needs "
-                         f"a {what[granularity]} layer whose outputs feed another layer")
+                         f"a {what} layer whose outputs feed another layer")
     return found
 
 

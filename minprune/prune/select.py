@@ -11,11 +11,15 @@ The rules, in one place:
   layer that reaches its limit is skipped and the next-lowest score elsewhere is taken, so the
   total stays exact whenever it is reachable.
 
-Global scope ranks raw scores for weights. For units and filters the scores of each layer are
-first divided by their L2 norm over the layer (Molchanov et al. 2017): group scores grow with a
-layer's fan-in and group size (a unit of a 784-input layer sums 784 weights, one of a 100-input
-layer 100), so raw scores would always empty the narrowest layers first; after normalisation
-each layer's scores live on the same scale and the ranking compares relative importance.
+N:M granularity first prunes, in every group of M, all but the N highest scores (the count
+then being at least that many); the rest of the selection proceeds as for weights.
+
+Global scope ranks raw scores for weights, N:M and blocks. For units and filters the scores of
+each layer are first divided by their L2 norm over the layer (Molchanov et al. 2017): group
+scores grow with a layer's fan-in and group size (a unit of a 784-input layer sums 784 weights,
+one of a 100-input layer 100), so raw scores would always empty the narrowest layers first;
+after normalisation each layer's scores live on the same scale and the ranking compares
+relative importance.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks import fraction, integer, one_of
+from .patterns import nm_forced
 
 SCOPES = ("local", "global")
 
@@ -80,14 +85,26 @@ def select(scores, sparsity, scope="local", min_keep=1):
     """
     _check(sparsity, scope, min_keep)
     layers = scores.layers
-    flat, already, layer_of = [], [], []
+    flat, already, force, layer_of = [], [], [], []
     for li, layer in enumerate(layers):
         s = np.asarray(scores.values[layer.name], dtype=np.float64).ravel()
-        if scope == "global" and layer.granularity != "weight":
+        if scope == "global" and layer.granularity in ("unit", "filter"):
             norm = np.linalg.norm(s)
             s = s / norm if norm > 0 else s
         flat.append(s)
-        already.append(layer.pruned_groups().ravel())
+        was = layer.pruned_groups().ravel()
+        already.append(was)
+        pattern = layer.pattern
+        if pattern is not None and pattern.kind == "nm":        # the pattern's own pruning
+            if sparsity < pattern.min_sparsity - 1e-12:
+                raise ValueError(f"granularity {pattern.name!r} prunes at least "
+                                 f"{pattern.min_sparsity:.0%} of every weight; sparsity must "
+                                 f"be >= {pattern.min_sparsity:g}, got {sparsity!r}")
+            forced = nm_forced(np.reshape(s, layer.weight.shape),
+                               np.reshape(was, layer.weight.shape), pattern).ravel()
+            force.append(forced & ~was)
+        else:
+            force.append(np.zeros(s.size, dtype=bool))
         layer_of.append(np.full(s.size, li))
     keep, threshold, ties, newly = {}, {}, {}, {}
 
@@ -104,11 +121,11 @@ def select(scores, sparsity, scope="local", min_keep=1):
             threshold[layer.name], ties[layer.name] = None, 0
 
     if scope == "local":
-        for li, (s, was) in enumerate(zip(flat, already)):
+        for li, (s, was, forced) in enumerate(zip(flat, already, force)):
             n = s.size
             count = min(round(sparsity * n), n - min_keep) if n > min_keep else 0
-            count = max(count, int(was.sum()))                # pruned stays pruned
-            ranked = np.where(was, -np.inf, s)
+            count = max(count, int((was | forced).sum()))     # pruned stays pruned
+            ranked = np.where(was | forced, -np.inf, s)
             order = np.argsort(ranked, kind="stable")
             pruned = np.zeros(n, dtype=bool)
             pruned[order[:count]] = True
@@ -116,11 +133,13 @@ def select(scores, sparsity, scope="local", min_keep=1):
     else:
         s_all = np.concatenate(flat)
         was_all = np.concatenate(already)
+        gone = was_all | np.concatenate(force)
         layer_all = np.concatenate(layer_of)
-        count = max(round(sparsity * s_all.size), int(was_all.sum()))
+        count = max(round(sparsity * s_all.size), int(gone.sum()))
         limit = np.array([max(f.size - min_keep, 0) for f in flat])
-        limit = np.maximum(limit, [int(w.sum()) for w in already])
-        order = np.argsort(np.where(was_all, -np.inf, s_all), kind="stable")
+        limit = np.maximum(limit, [int(w.sum()) + int(f.sum())
+                                   for w, f in zip(already, force)])
+        order = np.argsort(np.where(gone, -np.inf, s_all), kind="stable")
         pruned_all = _prune_lowest(order, layer_all, count, limit)
         start = 0
         for li, s in enumerate(flat):
