@@ -17,8 +17,8 @@ import os
 
 import numpy as np
 
-from minprune import Tensor, data, models, nn, prune, viz
-from minprune.nn import evaluate, fit, optim
+from minprune import Tensor, models, nn, prune, viz, zoo
+from minprune.nn import evaluate
 
 QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
 
@@ -40,11 +40,11 @@ assert [layer.name for layer in unit_layers] == ["1", "3"]        # output layer
 # (its 4x4 feature map after pooling): those 16 columns belong to the filter's group.
 
 # %%
-(X, y), (X_test, y_test) = data.load_glyph_digits(1500 if QUICK else 20000, 500, rng=2)
-net = models.lenet5(rng=0)
-fit(net, X, y, epochs=1 if QUICK else 3, batch_size=64, rng=0,
-    optimizer=optim.SGD(net.parameters(), lr=0.05, momentum=0.9))
+(X, y), validation, (X_test, y_test) = zoo.dataset(quick=QUICK)
+net = zoo.trained("lenet5", quick=QUICK, log=print)   # trained once (seconds), then loaded
 dense = evaluate(net, X_test, y_test)["accuracy"]
+print(f"dense LeNet-5: test accuracy {dense:.4f}")
+assert dense > 0.95
 trained = prune.snapshot(net)
 result = prune.prune(net, 0.5, "magnitude", "filter", "local")
 print(result)
@@ -110,15 +110,33 @@ def fresh():
     prune.restore(net, trained)          # the trained weights, no masks
 
 
-print(f"{'granularity':>11}  {'sparsity':>8}  {'accuracy':>8}  {'FLOPs kept':>10}")
-for granularity in ("weight", "filter"):
-    for level in (0.3, 0.6):
-        fresh()
-        prune.prune(net, level, "magnitude", granularity, "global")
-        t = prune.summary(net)[-1]
-        acc = evaluate(net, X_test, y_test)["accuracy"]
-        print(f"{granularity:>11}  {level:>8.0%}  {acc:>8.4f}  "
-              f"{t['effective_flops'] / t['flops']:>10.1%}")
+# "30% of the weights" and "30% of the filters" are not the same amount of pruning, so the
+# comparison is made at equal FLOPs kept: for each filter level, the weight sparsity that keeps
+# the same fraction of multiply-adds (found by bisection).
+
+
+def flops_kept(granularity, level):
+    fresh()
+    prune.prune(net, level, "magnitude", granularity, "global")
+    t = prune.summary(net)[-1]
+    return t["effective_flops"] / t["flops"], evaluate(net, X_test, y_test)["accuracy"]
+
+
+print(f"{'FLOPs kept':>10}  {'filters pruned':>14}  {'accuracy':>8}  {'weights pruned':>14}  "
+      f"{'accuracy':>8}")
+equal_flops = []
+for level in (0.3, 0.5):
+    kept, acc_filter = flops_kept("filter", level)
+    lo, hi = 0.0, 0.999
+    for _ in range(12):                                     # weight level with those FLOPs
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if flops_kept("weight", mid)[0] > kept else (lo, mid)
+    kept_w, acc_weight = flops_kept("weight", hi)
+    equal_flops.append((acc_filter, acc_weight))
+    print(f"{kept:>10.1%}  {level:>14.0%}  {acc_filter:>8.4f}  {hi:>14.1%}  {acc_weight:>8.4f}")
+    assert abs(kept_w - kept) < 0.01
+# At the same FLOPs, removing single weights costs less accuracy than removing whole filters:
+assert all(w >= f - 0.005 for f, w in equal_flops)
 
 # %% [markdown]
 # ## Summary

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from minprune import data, models, prune, viz
+from minprune import models, prune, viz, zoo
 from minprune.nn import evaluate, fit, optim
 from minprune.prune import schedules
 
@@ -26,10 +26,9 @@ QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
 TARGET = 0.95
 EPOCHS = 1 if QUICK else 4                 # the retraining budget every schedule gets
 
-if QUICK:
-    (X, y), (X_test, y_test) = data.load_glyph_digits(3000, 1000, rng=0)
-else:
-    (X, y), (X_test, y_test) = data.load_glyph_digits()
+# The trained LeNet-300-100 of `minprune.zoo` (trained once, then loaded); schedules report on
+# the validation split during training, the test split measures at the end.
+(X, y), validation, (X_test, y_test) = zoo.dataset(quick=QUICK)
 val = (X_test, y_test)
 
 
@@ -37,9 +36,7 @@ def sgd(params):
     return optim.SGD(params, lr=0.02, momentum=0.9)
 
 
-model = models.lenet_300_100(rng=0)
-fit(model, X, y, epochs=2 if QUICK else 8, rng=0,
-    optimizer=optim.SGD(model.parameters(), lr=0.05, momentum=0.9))
+model = zoo.trained("lenet_300_100", quick=QUICK, log=print)
 trained = model.state_dict()
 dense = evaluate(model, *val)["accuracy"]
 print(f"dense accuracy {dense:.4f}")
@@ -109,8 +106,7 @@ right.set(ylabel="test accuracy", title=f"{TARGET:.0%} sparse, {EPOCHS} epoch"
           f"{'s' if EPOCHS != 1 else ''} of training each")
 right.legend(loc="lower right", fontsize=8)
 viz.save_png(fig, "08_schedules.png")
-if not QUICK:
-    assert min(results.values()) > no_retraining + 0.05     # retraining gives a lot back
+assert min(results.values()) > no_retraining + 0.05         # retraining gives a lot back
 
 # %% [markdown]
 # ## 3. Lottery tickets
@@ -123,19 +119,18 @@ if not QUICK:
 rounds, epochs = 2, (1 if QUICK else 3)
 ticket = models.lenet_300_100(rng=1)
 lt = schedules.lottery_ticket(ticket, X, y, 0.8, rounds=rounds, epochs=epochs, optimizer=sgd,
-                              val=val, rng=0)
+                              val=validation, rng=0)
 print(lt)
 random_init = models.lenet_300_100(rng=2)
 prune.set_masks(random_init, prune.get_masks(ticket))     # the ticket's mask, fresh weights
 fit(random_init, X, y, epochs=epochs, optimizer=sgd(random_init.parameters()), rng=0)
-ticket_accuracy = lt.rounds[-1]["accuracy"]
+ticket_accuracy = evaluate(ticket, *val)["accuracy"]
 random_accuracy = evaluate(random_init, *val)["accuracy"]
 print(f"winning ticket {ticket_accuracy:.4f}, same mask from random weights "
       f"{random_accuracy:.4f}")
 assert abs(prune.weight_sparsity(ticket) - 0.8) < 1e-3
 assert abs(prune.weight_sparsity(random_init) - 0.8) < 1e-3
-if not QUICK:
-    assert ticket_accuracy > 0.9
+assert ticket_accuracy > random_accuracy + 0.1      # the values matter, not the mask alone
 
 # %% [markdown]
 # ## Summary
