@@ -30,7 +30,7 @@ SETTINGS = [{}, {"max_depth": 4}, {"min_samples_leaf": 5}, {"min_samples_split":
             {"max_leaf_nodes": 15}, {"min_impurity_decrease": 0.002},
             {"min_weight_fraction_leaf": 0.02}]
 SEEDS = range(5)
-SIZES = (150, 400) if QUICK else (200, 600, 1500)
+SIZES = (150, 400, 900) if QUICK else (200, 600, 1500)
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +178,7 @@ def test_balanced_class_weights_give_scikit_learns_partitions(sk, params):
 def test_regression_gives_scikit_learns_partitions(sk, criterion, params):
     """Without weights, with integer sample weights and with max_features."""
     for seed in SEEDS:
-        for n in SIZES[:2] if criterion == "absolute_error" else SIZES:
+        for n in SIZES:
             X, y, weights = dataset("regression", n, seed)
             for random_state in range(5):
                 for extra, w in (({}, None), ({}, weights), ({"max_features": 3}, None)):
