@@ -7,9 +7,10 @@ the cache folder (``files.cache_dir()``, or $MINPRUNE_CACHE) with an atomic writ
 call - in any process - loads that file. ``dataset(quick=True)`` returns the splits: the
 training samples it was trained on, a validation split it never saw (for calibration and
 choices: budgets, alphas, thresholds) and the test split (for measuring only), so a lesson or a
-test starts from a *trained* network without paying for the training each time. The quick recipes are small and take seconds, yet
-give networks good enough to teach on (LeNet-300-100 at least 0.90, LeNet-5 at least 0.95 test
-accuracy on glyph digits); the full ones are the lessons' full mode.
+test starts from a *trained* network without paying for the training each time. The quick
+recipes are small and take seconds, yet give networks good enough to teach on (LeNet-300-100 at
+least 0.90, LeNet-5 at least 0.95 test accuracy on glyph digits); the full ones are the lessons'
+full mode.
 """
 from __future__ import annotations
 
