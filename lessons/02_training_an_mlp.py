@@ -14,10 +14,9 @@
 # %%
 import os
 
-import matplotlib.pyplot as plt
 import numpy as np
 
-from minprune import Tensor, functional as F, models, no_grad
+from minprune import Tensor, functional as F, models, no_grad, viz
 from minprune.nn import evaluate, fit, optim
 
 QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
@@ -104,13 +103,13 @@ for name, make in {"SGD lr=0.1": lambda p: optim.SGD(p, lr=0.1),
     curves[name] = h["loss"]
     print(f"{name:13s} final loss {h['loss'][-1]:.3f}")
 
-fig, ax = plt.subplots(figsize=(5, 3.5))
+fig = viz.new_figure(5, 3.5)
+ax = fig.subplots()
 for name, c in curves.items():
     ax.plot(c, label=name)
 ax.set(xlabel="epoch", ylabel="training loss", yscale="log")
 ax.legend()
-fig.tight_layout()
-fig.savefig("02_optimizers.png", dpi=80)
+viz.save_png(fig, "02_optimizers.png")
 assert os.path.exists("02_optimizers.png")
 
 # %% [markdown]
@@ -120,10 +119,20 @@ assert os.path.exists("02_optimizers.png")
 grid = np.stack(np.meshgrid(np.linspace(-1.2, 1.2, 150), np.linspace(-1.2, 1.2, 150)), -1)
 with no_grad():
     probs = F.softmax(model(Tensor(grid.reshape(-1, 2).astype(np.float32))), axis=1).data
-fig, ax = plt.subplots(figsize=(4, 4))
+with no_grad():
+    wrong = model(Tensor(X_test.astype(np.float32))).data.argmax(axis=1) != y_test
+fig = viz.new_figure(4.5, 4)
+ax = fig.subplots()
 ax.contourf(grid[..., 0], grid[..., 1], probs[:, 1].reshape(150, 150), levels=20, cmap="RdBu")
-ax.scatter(*X_test.T, c=y_test, cmap="RdBu", edgecolors="k", s=8)
-fig.savefig("02_boundary.png", dpi=80)
+ax.contour(grid[..., 0], grid[..., 1], probs[:, 1].reshape(150, 150), levels=[0.5],
+           colors="k", linewidths=1)
+ax.scatter(*X_test[~wrong].T, c=y_test[~wrong], cmap="RdBu", edgecolors="w", linewidths=0.6,
+           s=16)
+ax.scatter(*X_test[wrong].T, marker="x", c="gold", s=40, linewidths=2,
+           label=f"misclassified ({wrong.sum()} of {len(wrong)})")
+ax.set(title="the decision boundary (p = 0.5, black)")
+ax.legend(loc="lower right", fontsize=8)
+viz.save_png(fig, "02_boundary.png")
 assert probs.shape == (150 * 150, 2)
 
 # %% [markdown]

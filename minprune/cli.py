@@ -13,6 +13,7 @@ COMMANDS = {
     "tree": "grow, pre-prune and post-prune a decision tree and report",
     "sweep": "a grid of methods x sparsities x seeds with controls and measured speed",
     "bench": "run a benchmark and print ratios to its baseline",
+    "lessons": "list the lessons, or execute them and render the course as HTML",
 }
 
 
