@@ -15,10 +15,11 @@
 
 # %%
 import os
+from collections import Counter
 
-
-from minprune import tree
+from minprune import tree, viz
 from minprune.data import checkerboard, make_classification, train_test_split
+from minprune.tables import table
 
 QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
 
@@ -49,8 +50,44 @@ for rule, values in RULES.items():
 assert results[("max_leaf_nodes", 16)].get_n_leaves() == 16
 assert max(e.score(X_test, y_test) for e in results.values()) > full.score(X_test, y_test)
 
+# Every rule traces the same trade-off - fewer leaves, a worse fit of the training data, and
+# (up to a point) a better test score - each along its own path:
+fig = viz.new_figure(6, 3.8)
+ax = fig.subplots()
+for rule, values in RULES.items():
+    points = sorted((results[(rule, v)].get_n_leaves(), results[(rule, v)].score(X_test, y_test))
+                    for v in values)
+    ax.plot(*zip(*points), "o-", label=rule)
+ax.axhline(full.score(X_test, y_test), color="gray", linestyle=":", label="fully grown")
+ax.set(xscale="log", xlabel="leaves (log)", ylabel="test accuracy",
+       title="five stopping rules, one trade-off")
+ax.legend(fontsize=8)
+viz.save_png(fig, "12_stopping_rules.png")
+
 # %% [markdown]
-# ## 2. The horizon effect on XOR
+# ## 2. Why did each leaf stop?
+#
+# The builder records, for every leaf, which rule stopped it (`tree_.stop_reason`);
+# `tree.stopping_trace` reads it back as sentences. With three rules at once, each stops
+# some of the leaves:
+
+# %%
+combined = tree.DecisionTreeClassifier(max_depth=6, min_samples_leaf=10,
+                                       min_impurity_decrease=0.002, random_state=0)
+combined.fit(X_train, y_train)
+trace = tree.stopping_trace(combined)
+print(table(trace[:8], [("node", "node", "{}"), ("depth", "depth", "{}"),
+                        ("samples", "samples", "{}"), ("impurity", "impurity", "{:.3f}"),
+                        ("why", "why it is a leaf", "{}")]))
+counts = Counter(r["why"] for r in trace)
+print(table([{"why": k, "leaves": v} for k, v in counts.most_common()],
+            [("why", "why", "{}"), ("leaves", "leaves", "{}")]))
+assert sum(counts.values()) == combined.get_n_leaves()
+assert all(r["depth"] == 6 for r in trace if r["why"] == "max_depth reached")
+assert len(counts) >= 3                           # each rule stops some leaves here
+
+# %% [markdown]
+# ## 3. The horizon effect on XOR
 #
 # On a 2x2 checkerboard every single split leaves both halves 50/50: the first split gains
 # nothing. A rule like "split only if impurity drops by 1%" stops at the root; the full tree

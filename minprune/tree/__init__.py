@@ -3,7 +3,7 @@
 from .ccp import CCPPath, cost_complexity_path, prune_ccp, select_ccp_alpha
 from .estimator import DecisionTreeClassifier, DecisionTreeRegressor, from_state
 from .export import export_text, plot_tree
-from .grow import StoppingRules
+from .grow import STOP_REASONS, StoppingRules, stopping_trace
 from .c45 import binomial_upper, c45_errors, prune_error_based
 from .postprune import prune_minimum_error, prune_pessimistic, prune_reduced_error
 from .structure import Tree
@@ -12,4 +12,4 @@ __all__ = ["DecisionTreeClassifier", "DecisionTreeRegressor", "StoppingRules", "
            "cost_complexity_path", "prune_ccp", "select_ccp_alpha", "CCPPath",
            "prune_reduced_error", "prune_pessimistic", "prune_error_based",
            "prune_minimum_error", "binomial_upper", "c45_errors", "export_text", "plot_tree",
-           "from_state"]
+           "from_state", "stopping_trace", "STOP_REASONS"]

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from .postprune import _bottom_up, _classifier_tree, _row
-from .structure import LEAF
+from .structure import LEAF, PRUNED
 
 SMALL = 1e-6                       # Weka's Utils.SMALL: a <= b means a - b < SMALL
 TOLERANCE = 0.1                    # C4.5 keeps a subtree unless a leaf is 0.1 errors worse
@@ -216,11 +216,13 @@ class _Raising:
         if _at_most(as_leaf, whole + TOLERANCE) and _at_most(as_leaf, raised + TOLERANCE):
             decision = "prune"
             t.children_left[node] = t.children_right[node] = LEAF
+            t.stop_reason[node] = PRUNED
         elif _at_most(raised, whole + TOLERANCE):
             decision = "raise"
             relabelled = self.relabelled(largest, left if largest == t.children_left[node]
                                          else right, rows)
-            for field in ("children_left", "children_right", "feature", "threshold"):
+            for field in ("children_left", "children_right", "feature", "threshold",
+                          "stop_reason"):
                 getattr(t, field)[node] = getattr(t, field)[largest]
         else:
             decision = "keep"

@@ -18,9 +18,16 @@ from .criteria import (ABSOLUTE_ERROR, CLASSIFICATION as CLASSIFY, CODES, class_
 from .frontier import pop, push
 from .splitter import (absolute_errors, best_split_classes, best_split_values, partition,
                        presort, rank_targets, visit_order)
-from .structure import Tree
+from .structure import LEAF, Tree
 
 EPSILON = np.finfo(np.float64).eps
+# Why a node is a leaf (its ``Tree.stop_reason``); 0: it splits. In the order they are tested.
+SPLIT, DEPTH, SAMPLES, WEIGHT, PURE, NO_SPLIT, DECREASE, MAX_LEAVES = range(8)   # PRUNED: 8
+STOP_REASONS = ("split", "max_depth reached", "too few samples to split (min_samples_split, "
+                "or 2 x min_samples_leaf)", "too little weight (2 x min_weight_fraction_leaf)",
+                "pure (impurity 0)", "no valid cut (min_samples_leaf / min_weight on both "
+                "sides, or every feature constant)", "best improvement below "
+                "min_impurity_decrease", "max_leaf_nodes reached", "pruned after growth")
 
 
 @dataclass
@@ -113,15 +120,17 @@ def _split(vals, order, ys_c, ys_r, classify, code, start, end, depth, impurity,
     """Decide whether node [start, end) splits; if so, partition the rows. ``node`` =
     (Σw·y, Σw·y², Σw) of the node.
 
-    Returns (split?, feature, pos, threshold, impurity_left, impurity_right, improvement, ties,
-    the constant features known to the children).
+    Returns (SPLIT or why not - a code of ``STOP_REASONS`` -, feature, pos, threshold,
+    impurity_left, impurity_right, improvement, ties, the constant features known to the
+    children).
     """
     max_depth, split_limit, min_leaf, min_decrease, min_weight = rules
     n = end - start
     wn = node[2]
-    if (depth >= max_depth or n < split_limit or wn < 2.0 * min_weight
-            or impurity <= EPSILON):
-        return False, -2, end, -2.0, impurity, impurity, 0.0, 0, n_known
+    reason = (DEPTH if depth >= max_depth else SAMPLES if n < split_limit
+              else WEIGHT if wn < 2.0 * min_weight else PURE if impurity <= EPSILON else SPLIT)
+    if reason != SPLIT:
+        return reason, -2, end, -2.0, impurity, impurity, 0.0, 0, n_known
     count, n_constants = visit_order(vals, start, end, draw, n_known, visit)
     if classify:
         f, pos, t, found, ties = best_split_classes(vals, order, ys_c, start, end, len(counts),
@@ -131,25 +140,27 @@ def _split(vals, order, ys_c, ys_r, classify, code, start, end, depth, impurity,
                                                    node[0], wn, visit, count, scratch,
                                                    iscratch)
     if not found:
-        return False, -2, end, -2.0, impurity, impurity, 0.0, 0, n_constants
+        return NO_SPLIT, -2, end, -2.0, impurity, impurity, 0.0, 0, n_constants
     imp_l, imp_r, w_left, w_right = _children(order, ys_c, ys_r, classify, code, start, end,
                                               f, pos, counts, node, leaf, scratch, iscratch)
     improvement = (wn / w_all) * (impurity - (w_right / wn * imp_r) - (w_left / wn * imp_l))
     if improvement + EPSILON < min_decrease:
-        return False, -2, end, -2.0, impurity, impurity, 0.0, ties, n_constants
+        return DECREASE, -2, end, -2.0, impurity, impurity, 0.0, ties, n_constants
     if classify:
         partition(vals, order, ys_c, start, end, f, pos, work[0], work[1], work[2], work[3])
     else:
         partition(vals, order, ys_r, start, end, f, pos, work[0], work[1], work[2], work[4])
-    return True, f, pos, t, imp_l, imp_r, improvement, ties, n_constants
+    return SPLIT, f, pos, t, imp_l, imp_r, improvement, ties, n_constants
 
 
 @njit(cache=True)
 def _new_tree(cap, n_out):
-    """The flat node arrays: children, feature, threshold, value, impurity, samples, weight."""
+    """The flat node arrays: children, feature, threshold, value, impurity, samples, weight,
+    stop reason."""
     return (np.full(cap, -1, dtype=np.int64), np.full(cap, -1, dtype=np.int64),
             np.full(cap, -2, dtype=np.int64), np.full(cap, -2.0), np.zeros((cap, n_out)),
-            np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap))
+            np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap),
+            np.zeros(cap, dtype=np.int8))
 
 
 @njit(cache=True)
@@ -203,7 +214,7 @@ def _create(node, pending, top, tree, splits, vals, order, ys_c, ys_r, classify,
     parent; then find (and, if it splits, apply) its split. The root's impurity is computed
     from its samples, every other node's comes from its parent's split (as scikit-learn's).
     Returns the number of tied features of that split."""
-    left, right, feature, threshold, value, impurity, samples, weights = tree
+    left, right, feature, threshold, value, impurity, samples, weights, reasons = tree
     start, end, depth = pending[0][top], pending[1][top], pending[2][top]
     parent, is_left, imp = pending[3][top], pending[4][top], pending[5][top]
     total, total_sq, wn, mean, own = _node_summary(order, ys_c, ys_r, classify, code, start,
@@ -220,10 +231,12 @@ def _create(node, pending, top, tree, splits, vals, order, ys_c, ys_r, classify,
             left[parent] = node
         else:
             right[parent] = node
-    ok, f, pos, t, il, ir, gain, ties, constants = _split(
+    reason, f, pos, t, il, ir, gain, ties, constants = _split(
         vals, order, ys_c, ys_r, classify, code, start, end, depth, imp, counts,
         (total, total_sq, wn), rules, w_all, work, draw, pending[6][top], visit, leaf,
         scratch, iscratch)
+    ok = reason == SPLIT
+    reasons[node] = reason
     if ok:
         feature[node], threshold[node] = f, t
     s_start, s_end, s_depth, s_pos, s_il, s_ir, s_key, s_ok, s_const = splits
@@ -291,12 +304,14 @@ def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves, dra
             size -= 1
             if not splits[7][node] or budget <= 0:
                 tree[2][node], tree[3][node] = -2, -2.0     # stays a leaf
+                if splits[7][node]:
+                    tree[8][node] = MAX_LEAVES
                 continue
             budget -= 1
         top = _push_children(pending, top, splits, node, max_leaves < 0)
     k = node_count
     return (tree[0][:k], tree[1][:k], tree[2][:k], tree[3][:k], tree[4][:k], tree[5][:k],
-            tree[6][:k], tree[7][:k], tied)
+            tree[6][:k], tree[7][:k], tree[8][:k], tied)
 
 
 def grow(X, y, criterion, n_classes, rules, seed=None, max_features=None, sample_weight=None):
@@ -338,3 +353,23 @@ def grow(X, y, criterion, n_classes, rules, seed=None, max_features=None, sample
                           -1 if rules.max_leaf_nodes is None else rules.max_leaf_nodes, draw,
                           leaf)
     return Tree(*arrays), int(tied)
+
+
+def stopping_trace(est):
+    """Why every leaf of a fitted tree stopped growing: one row per leaf, in node order, with
+    ``node``, ``depth``, ``samples``, ``impurity`` and ``why`` (a sentence of
+    ``STOP_REASONS``), read from ``tree_.stop_reason`` as the builder recorded it."""
+    est._check_fitted()
+    t = est.tree_
+    depth = t.depths()
+    rows = []
+    for node in range(t.node_count):
+        if t.children_left[node] != LEAF:
+            continue
+        code = int(t.stop_reason[node])
+        rows.append({"node": node, "depth": int(depth[node]),
+                     "samples": int(t.n_node_samples[node]),
+                     "impurity": float(t.impurity[node]),
+                     "why": STOP_REASONS[code] if 0 <= code < len(STOP_REASONS)
+                     else "not recorded"})
+    return rows

@@ -8,6 +8,7 @@ from numba import njit
 
 LEAF = -1          # children_left / children_right of a leaf
 UNDEFINED = -2     # feature and threshold of a leaf
+PRUNED = 8         # the stop reason of a node that post-pruning turned into a leaf
 
 
 @dataclass
@@ -18,6 +19,8 @@ class Tree:
         classification, (n_nodes, 1) means (medians for absolute_error) for regression.
     n_node_samples : training samples per node (those of positive weight, as scikit-learn);
     weighted_n_node_samples : their total weight (= n_node_samples without weights).
+    stop_reason : why each node is a leaf, a code of ``grow.STOP_REASONS`` (0 for a split node;
+        -1 when not recorded); ``stopping_trace`` reads it.
     """
     children_left: np.ndarray
     children_right: np.ndarray
@@ -27,10 +30,13 @@ class Tree:
     impurity: np.ndarray
     n_node_samples: np.ndarray
     weighted_n_node_samples: np.ndarray = None
+    stop_reason: np.ndarray = None
 
     def __post_init__(self):
         if self.weighted_n_node_samples is None:
             self.weighted_n_node_samples = self.n_node_samples.astype(np.float64)
+        if self.stop_reason is None:                # unknown: 0 for split nodes, -1 for leaves
+            self.stop_reason = np.where(self.children_left == LEAF, -1, 0).astype(np.int8)
 
     @property
     def node_count(self):
@@ -91,17 +97,20 @@ class Tree:
                     np.where(leaf, float(UNDEFINED), self.threshold[old_ids]),
                     self.value[old_ids].copy(), self.impurity[old_ids].copy(),
                     self.n_node_samples[old_ids].copy(),
-                    self.weighted_n_node_samples[old_ids].copy())
+                    self.weighted_n_node_samples[old_ids].copy(),
+                    np.where(keep_as_leaf[old_ids] & (self.children_left[old_ids] != LEAF),
+                             PRUNED, self.stop_reason[old_ids]).astype(np.int8))
 
     def copy(self):
         return Tree(*(np.array(a, copy=True) for a in self.arrays()))
 
     def arrays(self):
         return (self.children_left, self.children_right, self.feature, self.threshold,
-                self.value, self.impurity, self.n_node_samples, self.weighted_n_node_samples)
+                self.value, self.impurity, self.n_node_samples, self.weighted_n_node_samples,
+                self.stop_reason)
 
     FIELDS = ("children_left", "children_right", "feature", "threshold", "value", "impurity",
-              "n_node_samples", "weighted_n_node_samples")
+              "n_node_samples", "weighted_n_node_samples", "stop_reason")
 
 
 @njit(cache=True)
