@@ -69,16 +69,27 @@ def sparsity_accuracy(curves, path=None, *, baseline=None, title="accuracy vs sp
                       references=None, ylabel="test accuracy"):
     """One line per method: ``curves = {label: (sparsities, accuracies)}``; horizontal lines
     for ``baseline`` (the dense accuracy) and ``references`` ({label: accuracy}, e.g. the
-    dense control)."""
+    dense control). The x axis is the fraction of weights *kept*, on a log scale and falling
+    to the right, so that 90%, 95% and 98% - where the behaviour changes - are as far apart as
+    50% and 75%; the ticks are labelled with the sparsity."""
+    import numpy as np
     fig = new_figure()
     ax = fig.subplots()
+    every = sorted({float(v) for s, _ in curves.values() for v in s if v < 1})
     for label, (s, acc) in curves.items():
-        ax.plot([100 * v for v in s], acc, "o-", label=label)
+        kept = [1 - v for v in s]
+        ax.plot(kept, acc, "o-", label=label)
+    ax.set_xscale("log")
+    if every:
+        ticks = [1 - v for v in every]
+        ax.set_xticks(ticks, [f"{100 * v:g}%" for v in every])
+        ax.minorticks_off()
+        ax.set_xlim(max(ticks) * 1.25, min(ticks) / 1.25)      # falling: sparser to the right
     lines = {"dense": baseline, **(references or {})}
     for (label, value), style in zip(lines.items(), ("--", ":", "-.", (0, (1, 3)))):
         if value is not None:
             ax.axhline(value, color="grey", linestyle=style, label=label)
-    ax.set(xlabel="sparsity (%)", ylabel=ylabel, title=title)
+    ax.set(xlabel="sparsity (log scale of the weights kept)", ylabel=ylabel, title=title)
     ax.legend()
     if path is not None:
         save_png(fig, path)

@@ -1,4 +1,5 @@
-"""What several test modules share: the oracle loader and the structured-pruning cases."""
+"""What several test modules share: the oracle loader, the structured-pruning cases and the
+tree-against-scikit-learn comparison."""
 import importlib
 import os
 
@@ -93,3 +94,20 @@ CASES = [
                                           nn.Flatten(), nn.Linear(8 * 12 * 12, 10, rng=r)),
      "filter"),
 ]
+
+
+def assert_same_tree(ours, theirs):
+    """A minprune tree against a scikit-learn one, array for array: structure exact, floats
+    (values as class fractions, impurities, weighted sample counts) to 1e-12."""
+    a, b = ours.tree_, theirs.tree_
+    for name in ("children_left", "children_right", "feature", "n_node_samples", "threshold"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    value = a.value
+    if hasattr(ours, "classes_"):                   # scikit-learn stores class fractions
+        value = value / value.sum(axis=1, keepdims=True)
+    scale = np.abs(b.value).max()
+    np.testing.assert_allclose(value, b.value[:, 0, :], rtol=1e-12, atol=1e-12 * scale)
+    np.testing.assert_allclose(a.impurity, b.impurity, rtol=1e-12,
+                               atol=1e-12 * b.impurity.max())
+    np.testing.assert_allclose(a.weighted_n_node_samples, b.weighted_n_node_samples,
+                               rtol=1e-12)

@@ -21,7 +21,7 @@ from math import isclose
 import numpy as np
 import pytest
 
-from helpers import require
+from helpers import assert_same_tree as assert_arrays_equal, require
 from minprune import tree
 from minprune.tree.median import weighted_median
 
@@ -49,22 +49,6 @@ def dataset(kind, n, seed):
         y = y / y.std()
     weights = np.random.default_rng(seed).integers(0, 4, n).astype(np.float64)
     return np.round(X * 2), y, weights
-
-
-def assert_arrays_equal(ours, theirs):
-    """Array for array: structure exact, floats to 1e-12."""
-    a, b = ours.tree_, theirs.tree_
-    for name in ("children_left", "children_right", "feature", "n_node_samples", "threshold"):
-        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    value = a.value
-    if hasattr(ours, "classes_"):                   # scikit-learn stores class fractions
-        value = value / value.sum(axis=1, keepdims=True)
-    scale = np.abs(b.value).max()
-    np.testing.assert_allclose(value, b.value[:, 0, :], rtol=1e-12, atol=1e-12 * scale)
-    np.testing.assert_allclose(a.impurity, b.impurity, rtol=1e-12,
-                               atol=1e-12 * b.impurity.max())
-    np.testing.assert_allclose(a.weighted_n_node_samples, b.weighted_n_node_samples,
-                               rtol=1e-12)
 
 
 def impurity(criterion, y, w):

@@ -4,7 +4,7 @@ is in test_tree_equality.py)."""
 import numpy as np
 import pytest
 
-from helpers import require
+from helpers import assert_same_tree as assert_same, require
 from minprune import tree
 
 
@@ -19,20 +19,6 @@ def data(kind, n, seed):
         return datasets.make_classification(n, 8, n_informative=5, flip_y=0.0, random_state=seed)
     X, y = datasets.make_regression(n, 8, noise=5.0, random_state=seed)
     return X, y / y.std()                           # unit variance: the same thresholds apply
-
-
-def assert_same(ours, theirs):
-    a, b = ours.tree_, theirs.tree_
-    for name in ("children_left", "children_right", "feature", "n_node_samples", "threshold"):
-        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    value = a.value
-    if hasattr(ours, "classes_"):                   # scikit-learn stores class fractions
-        value = value / value.sum(axis=1, keepdims=True)
-    # 1e-12 relative; near zero, relative to the largest value (sums of mixed signs cancel)
-    scale = np.abs(b.value).max()
-    np.testing.assert_allclose(value, b.value[:, 0, :], rtol=1e-12, atol=1e-12 * scale)
-    np.testing.assert_allclose(a.impurity, b.impurity, rtol=1e-12,
-                               atol=1e-12 * b.impurity.max())
 
 
 def test_prediction_agrees_even_with_ties(sk):
