@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from minprune import Tensor, functional as F, no_grad
+from minprune import Tensor, functional as F, no_grad, viz
 from minprune.autograd.engine import topological_order
 from minprune.autograd.gradcheck import check_grad
 
@@ -63,6 +63,15 @@ order = topological_order(tf)
 print([tuple(n.shape) or float(n.data) for n in order])
 assert order[0] is tx or order[0] is ty
 assert order[-1] is tf
+# The graph itself: each box is a tensor, with the value the forward pass computed and its
+# gradient ∂f/∂(box). autograd keeps gradients for the inputs only; the inner ones are the
+# hand-computed ∂f/∂b = ∂f/∂a = 2b of section 1. y feeds two boxes: its gradient is the sum
+# of what flows back along both arrows.
+mul_node, add_node = order[2], order[3]
+viz.computation_graph(tf, "01_graph.png", names={id(tx): "x", id(ty): "y"},
+                      grads={id(mul_node): df_db, id(add_node): df_db, id(tf): 1.0},
+                      title="f = (x·y + y)²: values forward, gradients backward")
+assert len(order) == 5 and sum(ty in n.parents for n in order) == 2
 
 # %% [markdown]
 # ## 3. Look inside one primitive

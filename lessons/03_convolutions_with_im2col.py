@@ -17,7 +17,9 @@ import time
 
 import numpy as np
 
-from minprune import Tensor, functional as F, models
+from matplotlib.patches import Rectangle
+
+from minprune import Tensor, functional as F, models, viz
 from minprune.autograd.conv import _windows
 from minprune.nn import evaluate, fit, optim
 
@@ -61,6 +63,33 @@ W2 = w.transpose(0, 2, 3, 1).reshape(4, 27)                      # same (kh, kw,
 out = (cols @ W2.T).reshape(2, 6, 6, 4).transpose(0, 3, 1, 2)
 print("cols:", cols.shape, " W2:", W2.shape)
 assert np.allclose(out, reference)
+
+# %% [markdown]
+# The picture, on one 4x4 image and a 2x2 kernel: each of the 3x3 output positions takes one
+# window of the image (left), and im2col writes that window out as one row (right). The
+# highlighted window is row 4 of the matrix; neighbouring windows overlap, so every pixel
+# inside the image appears in up to four rows.
+
+# %%
+small = np.arange(1, 17, dtype=np.float64).reshape(1, 4, 4, 1)          # NHWC, one channel
+small_cols = _windows(small, 2, 2, 1, 3, 3).reshape(9, 4)
+fig = viz.new_figure(8, 3.4)
+left, right = fig.subplots(1, 2, width_ratios=[1, 1.1])
+left.imshow(small[0, :, :, 0], cmap="Blues", alpha=0.35)
+for (i, j), v in np.ndenumerate(small[0, :, :, 0]):
+    left.text(j, i, f"{v:.0f}", ha="center", va="center")
+left.add_patch(Rectangle((0.5, 0.5), 2, 2, fill=False, edgecolor="crimson", linewidth=2.5))
+left.set(title="image 4x4, window at output (1, 1)", xticks=[], yticks=[])
+right.imshow(np.zeros_like(small_cols), cmap="Greys", vmin=0, vmax=1)
+for (i, j), v in np.ndenumerate(small_cols):
+    right.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8,
+               color="crimson" if i == 4 else "black")
+right.add_patch(Rectangle((-0.5, 3.5), 4, 1, fill=False, edgecolor="crimson", linewidth=2.5))
+right.set(title="im2col: 9 rows (positions) x 4 (window)", xticks=[], yticks=range(9),
+          ylabel="output position")
+viz.save_png(fig, "03_im2col.png")
+assert small_cols[4].tolist() == [6, 7, 10, 11]                      # the highlighted window
+assert np.bincount(small_cols.astype(int).ravel(), minlength=17)[6] == 4
 
 # %% [markdown]
 # ## 3. The backward pass is two more products and a fold

@@ -203,3 +203,52 @@ def tree_figure(est, file=None, feature_names=None, max_depth=5):
     if file is not None:
         save_png(fig, file)
     return fig
+
+
+def computation_graph(output, path=None, names=None, title="the computation graph",
+                      grads=None):
+    """The graph autograd recorded for ``output``: one box per tensor (its operation, value and
+    gradient when it has one), arrows from parents to children, laid out left to right by
+    depth. ``names``: {id(tensor): label} for the inputs; ``grads``: {id(tensor): gradient}
+    for tensors whose ``.grad`` autograd does not keep (the intermediate ones)."""
+    grads = grads or {}
+    from .autograd.engine import topological_order
+    order = topological_order(output)
+    names = names or {}
+    depth = {}
+    for node in order:                                   # parents come first
+        depth[id(node)] = 1 + max((depth[id(p)] for p in node.parents), default=-1)
+    columns = {}
+    for node in order:
+        columns.setdefault(depth[id(node)], []).append(node)
+    place = {id(n): (d, -i + (len(col) - 1) / 2) for d, col in columns.items()
+             for i, n in enumerate(col)}
+    fig = new_figure(1.9 * (max(columns) + 1), 0.9 + 1.1 * max(len(c) for c in columns.values()))
+    ax = fig.subplots()
+    for node in order:
+        x1, y1 = place[id(node)]
+        for parent in node.parents:
+            x0, y0 = place[id(parent)]
+            ax.annotate("", (x1 - 0.32, y1), (x0 + 0.32, y0),
+                        arrowprops={"arrowstyle": "->", "color": "grey"})
+        op = (node.backward_fn.__qualname__.split(".")[0] if node.backward_fn is not None
+              else names.get(id(node), "input"))
+        text = f"{op}\nvalue {_short(node.data)}"
+        grad = node.grad if node.grad is not None else grads.get(id(node))
+        if grad is not None:
+            text += f"\ngrad {_short(grad)}"
+        ax.text(x1, y1, text, ha="center", va="center", fontsize=8,
+                bbox={"boxstyle": "round", "facecolor": "#eef3fb", "edgecolor": "#5577aa"})
+    ax.set(xlim=(-0.6, max(columns) + 0.6), title=title)
+    ax.set_ylim(min(y for _, y in place.values()) - 0.7, max(y for _, y in place.values()) + 0.7)
+    ax.axis("off")
+    if path is not None:
+        save_png(fig, path)
+    return fig
+
+
+def _short(a):
+    import numpy as np
+    a = np.asarray(a)
+    return f"{float(a):.4g}" if a.size == 1 else f"shape {a.shape}"
+
