@@ -72,7 +72,6 @@ def sparsity_accuracy(curves, path=None, *, baseline=None, title="accuracy vs sp
     dense control). The x axis is the fraction of weights *kept*, on a log scale and falling
     to the right, so that 90%, 95% and 98% - where the behaviour changes - are as far apart as
     50% and 75%; the ticks are labelled with the sparsity."""
-    import numpy as np
     fig = new_figure()
     ax = fig.subplots()
     every = sorted({float(v) for s, _ in curves.values() for v in s if v < 1})
