@@ -17,16 +17,15 @@ import os
 
 import numpy as np
 
-from minprune import Tensor, data, models, nn, prune, viz
+from minprune import Tensor, models, nn, prune, viz, zoo
 from minprune.nn import evaluate, fit, optim
 from minprune.prune import regularizers as R
 
 QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
-EPOCHS = 1 if QUICK else 6
-if QUICK:
-    (X, y), (X_test, y_test) = data.load_glyph_digits(3000, 1000, rng=0)
-else:
-    (X, y), (X_test, y_test) = data.load_glyph_digits()
+EPOCHS = 2 if QUICK else 6
+# The shelf's glyph digits (`minprune.zoo`): every network here is trained from scratch, with
+# its penalty, on the same training split, and measured on the test split.
+(X, y), validation, (X_test, y_test) = zoo.dataset(quick=QUICK)
 
 
 def train(model, penalty=None, lr=0.05):
@@ -71,8 +70,7 @@ for row in rows:
 near_zero = [float((np.abs(net[1].weight.data) < 1e-3).mean()) for net in (plain, sparse_l1)]
 print(f"first-layer weights below 1e-3: plain {near_zero[0]:.1%}, L1 {near_zero[1]:.1%}")
 assert near_zero[1] > near_zero[0]
-if not QUICK:
-    assert rows[-1]["L1"] > rows[-1]["plain"]
+assert rows[-1]["L1"] > rows[-1]["plain"]                  # L1 survives heavy pruning better
 
 # %% [markdown]
 # ## 2. Group lasso: whole units
@@ -107,11 +105,17 @@ assert np.median(norms) < np.median(plain_norms)
 gated = nn.Sequential(nn.Flatten(), nn.Linear(784, 300, rng=0), nn.ReLU(), R.L0Gate(300, rng=1),
                       nn.Linear(300, 100, rng=0), nn.ReLU(), R.L0Gate(100, rng=2),
                       nn.Linear(100, 10, rng=0))
-# A gate closes once its log_alpha has moved by about 4.6 (from open with probability 0.9 to
-# a deterministic 0); Adam moves it by about the learning rate per step, so the short quick
-# run needs a larger rate.
+# The gates start with sigmoid(log_alpha) = 0.9 (the `open_probability` argument); a gate is
+# then non-zero with probability P(z > 0) = sigmoid(log_alpha - beta·log(-gamma/zeta)) = 0.978,
+# the term `expected_l0()` sums. A gate closes once its log_alpha has moved by about 4.6 (to a
+# deterministic 0); Adam moves it by about the learning rate per step, so the short quick run
+# needs a larger rate.
+first_gate = gated[3]
+start_open = first_gate.expected_l0().data / first_gate.n
+print(f"P(gate > 0) at the start: {start_open:.3f}")
+assert abs(start_open - 0.978) < 0.001
 fit(gated, X, y, epochs=3 if QUICK else EPOCHS, rng=0, penalty=lambda m: 0.02 * R.l0(m),
-    optimizer=optim.Adam(gated.parameters(), lr=3e-2 if QUICK else 3e-3))
+    optimizer=optim.Adam(gated.parameters(), lr=5e-3 if QUICK else 3e-3))
 small = prune.compact(R.fold_gates(gated))
 x = Tensor(X_test[:16])
 gated.eval()
@@ -121,8 +125,7 @@ print(f"gated network {accuracy(gated):.4f}; compacted: {accuracy(small):.4f}, h
       f"{small[1].out_features} + {small[3].out_features} of 300 + 100, "
       f"{sum(p.size for p in small.parameters()):,} parameters")
 assert small[1].out_features < 300
-if not QUICK:
-    assert accuracy(small) > 0.9
+assert accuracy(small) > 0.85
 
 # %% [markdown]
 # ## 4. Network slimming: L1 on the BatchNorm scales of a conv net
@@ -135,8 +138,9 @@ if not QUICK:
 # %%
 vgg_plain = models.small_vgg(rng=0)
 vgg_slim = models.small_vgg(rng=0)
+X_vgg, y_vgg = (X[:3000], y[:3000]) if QUICK else (X, y)     # conv nets train slower
 for net, penalty in ((vgg_plain, None), (vgg_slim, lambda m: 1e-2 * R.bn_l1(m))):
-    fit(net, X, y, epochs=3, rng=0, penalty=penalty,
+    fit(net, X_vgg, y_vgg, epochs=3, rng=0, penalty=penalty,
         optimizer=optim.SGD(net.parameters(), lr=0.05, momentum=0.9))
 gammas = {name: np.concatenate([np.abs(m.weight.data) for m in net
                                 if isinstance(m, nn.BatchNorm2d)])
@@ -163,8 +167,16 @@ for name, net in (("plain", vgg_plain), ("bn_l1", vgg_slim)):
     print(f"{name:>6}: dense {before:.4f}, half the filters pruned by |gamma| "
           f"{slim_rows[name][1]:.4f}, compacted to {slim_rows[name][2]:,} parameters")
 assert slim_rows["bn_l1"][2] < sum(p.size for p in models.small_vgg(rng=0).parameters())
-drop = {name: before - after for name, (before, after, _) in slim_rows.items()}
-assert drop["bn_l1"] < drop["plain"]          # the slimmed network loses less
+# What the penalty guarantees: the half of the filters that |gamma| prunes carries a much
+# smaller share of all the scale in the slimmed network - they were switched off already.
+# (Whether that shows as a smaller accuracy loss in one run of a small net is luck; compare
+# several seeds in the exercises.)
+share = {}
+for name, g in gammas.items():
+    ranked = np.sort(g)
+    share[name] = ranked[: len(g) // 2].sum() / g.sum()
+    print(f"{name:>6}: the lower half of |gamma| holds {share[name]:.1%} of the total")
+assert share["bn_l1"] < 0.5 * share["plain"]
 
 # %% [markdown]
 # ## Summary
@@ -182,3 +194,6 @@ assert drop["bn_l1"] < drop["plain"]          # the slimmed network loses less
 # 1. Raise the L1 strength tenfold. What happens to the dense accuracy, and to the 95% column?
 # 2. Use `group_lasso(m, "filter")` on `lenet5` and prune filters afterwards (lesson 07).
 # 3. Plot the number of open gates after each epoch (a `fit` callback with `on_epoch_end`).
+# 4. Train the plain and the slimmed `small_vgg` with three seeds each and prune 70% of the
+#    filters by |gamma|: does the slimmed one lose less on average, and by more than the
+#    spread between seeds?
