@@ -130,7 +130,9 @@ print(f"winning ticket {ticket_accuracy:.4f}, same mask from random weights "
       f"{random_accuracy:.4f}")
 assert abs(prune.weight_sparsity(ticket) - 0.8) < 1e-3
 assert abs(prune.weight_sparsity(random_init) - 0.8) < 1e-3
-assert ticket_accuracy > random_accuracy + 0.1      # the values matter, not the mask alone
+# The values matter, not the mask alone: 0.04 better in full mode (0.962 against 0.924 on
+# 10,000 test digits, where one run's accuracy moves by about 0.005), 0.4 in quick mode.
+assert ticket_accuracy > random_accuracy + 0.02
 
 # %% [markdown]
 # ## Summary
