@@ -61,6 +61,43 @@ print(f"best threshold {best[1]:.3f}; the tree chose {stump.tree_.threshold[0]:.
 assert abs(stump.tree_.threshold[0] - best[1]) < 1e-6
 
 # %% [markdown]
+# ### The library's own search, run as plain Python
+#
+# Inside `fit` the search is a Numba kernel, `best_split_classes` in `minprune/tree/splitter.py`.
+# Every Numba function keeps the Python it was compiled from as `.py_func`: call that, and a
+# debugger (or a `print` you add) steps through it line by line; `NUMBA_DISABLE_JIT=1` in the
+# environment runs every kernel of minprune that way. Asked for one feature at a time, it gives
+# the search's table at the root: each feature's best cut and what it scores.
+
+# %%
+from minprune.tree.criteria import GINI  # noqa: E402
+from minprune.tree.splitter import best_split_classes, presort  # noqa: E402
+
+noise = np.random.default_rng(3)
+X3 = np.stack([x, x + noise.normal(0, 0.2, len(x)), noise.random(len(x))], axis=1)
+vals, rows, ys = presort(np.ascontiguousarray(X3.T, dtype=np.float32), y.astype(np.int64))
+counts = np.bincount(y, minlength=2).astype(float)
+no_weights = (1, 0.0, np.ones(1), False)               # min_samples_leaf, min weight, weights
+as_python = getattr(best_split_classes, "py_func", best_split_classes)  # plain already without JIT
+table = []
+for f in range(3):
+    feature, pos, threshold, found, _ = as_python(
+        vals, rows, ys, 0, len(y), 2, no_weights, GINI, counts, np.array([f]), 1)
+    left_y = ys[f, :pos]
+    right_y = ys[f, pos:]
+    score = sum(len(side) * gini(np.bincount(side, minlength=2).astype(float), len(side))
+                for side in (left_y, right_y)) / len(y)
+    table.append((score, f, threshold))
+    print(f"feature {f}: best cut at {threshold:.3f}, weighted gini {score:.4f}")
+chosen = best_split_classes(vals, rows, ys, 0, len(y), 2, no_weights, GINI, counts,
+                            np.arange(3), 3)[0]
+print(f"the compiled kernel, all three features: feature {chosen}")
+assert chosen == min(table)[1]              # the lowest score wins; on a tie, the first visited
+# (Here features 0 and 1 split the 12 points the same way and tie. The kernel was told to visit
+# them in index order; inside `fit` the order is scikit-learn's random draw for the node, so
+# `random_state` decides such ties, exactly as it does in scikit-learn.)
+
+# %% [markdown]
 # ## 3. A whole tree, printed
 
 # %%
