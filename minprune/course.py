@@ -62,7 +62,6 @@ def execute(path, quick=True, workdir=None, timeout=900):
                                        "language": "python"}
     workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="minprune-lesson-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, MINPRUNE_QUICK="1" if quick else "0", MPLBACKEND="Agg")
     # the kernel talks over local sockets (IPC), never a network port
     sockets = tempfile.mkdtemp(prefix="minprune-kernel-")
     manager = KernelManager(kernel_name="python3", transport="ipc",
@@ -71,7 +70,7 @@ def execute(path, quick=True, workdir=None, timeout=900):
                             resources={"metadata": {"path": str(workdir)}})
     start = time.perf_counter()
     previous = {k: os.environ.get(k) for k in ("MINPRUNE_QUICK", "MPLBACKEND")}
-    os.environ.update({k: env[k] for k in previous})    # the kernel inherits the environment
+    os.environ.update(MINPRUNE_QUICK="1" if quick else "0", MPLBACKEND="Agg")  # the kernel's
     try:
         client.execute()
     finally:

@@ -82,17 +82,13 @@ class Sparse(_Buffered):
         return kernels.matmul(self.indptr, self.indices, self.values, xt, yt)
 
     def __call__(self, x):
-        if len(x) == 1 and type(self) is Sparse:    # one sample: straight into the buffer
-            from .sparse.kernels import matvec
-            y = self.buffer((1, self.shape[0]))
-            matvec(self.indptr, self.indices, self.values, np.ascontiguousarray(x[0]), y[0])
-            if self.bias is not None:
-                np.add(y, self.bias, out=y)
-            return y if self.activation is None else self.activation(y)
+        # the product lands in this step's buffer (n_out, batch); the bias and the activation
+        # are applied in place there, so one sample costs no copy at all
         y = self.product(np.ascontiguousarray(x.T)).T
         if self.bias is not None:
-            y = y + self.bias
-        return y if self.activation is None else self.activation(np.ascontiguousarray(y))
+            np.add(y, self.bias, out=y)
+        y = np.ascontiguousarray(y)
+        return y if self.activation is None else self.activation(y)
 
     def __repr__(self):
         return (f"Sparse({self.shape[1]} -> {self.shape[0]}, nnz={len(self.values)}"

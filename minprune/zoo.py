@@ -14,6 +14,7 @@ full mode.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -74,10 +75,8 @@ def trained(name, data="glyph-digits", quick=True, seed=0, log=None):
     one_of("data", data, DATASETS)
     file = path(name, data, quick, seed)
     if os.path.exists(file):
-        try:
+        with contextlib.suppress(ValueError):      # damaged: train it again below
             return io.load(file)
-        except ValueError:                         # damaged: train it again below
-            pass
     recipe = RECIPES[(name, bool(quick))]
     if log:
         log(f"training {name} on {data} ({'quick' if quick else 'full'} recipe: "

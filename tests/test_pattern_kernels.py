@@ -72,4 +72,4 @@ def test_folding_a_scale_into_the_rows(rng):
         s = from_matrix(w, pattern_mask(w, pattern, rng), pattern)
         scale = rng.random(7)
         np.testing.assert_allclose(s.scaled(scale).to_dense(), s.to_dense() * scale[:, None])
-    assert stored.NM is not None
+        assert isinstance(s, stored.NM if pattern.kind == "nm" else stored.BSR)

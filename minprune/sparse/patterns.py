@@ -80,7 +80,7 @@ class NM:
 @dataclass
 class BSR:
     indptr: np.ndarray       # (block rows + 1,) int64
-    indices: np.ndarray      # (blocks,) int64 block column
+    indices: np.ndarray      # (blocks,) uint32 block column (unsigned: no wrap-around check)
     values: np.ndarray       # (blocks, r, c)
     shape: tuple             # (rows, columns) of the matrix
 
@@ -99,7 +99,7 @@ class BSR:
         block_row, block_col = np.nonzero(stored)
         indptr = np.zeros(br + 1, dtype=np.int64)
         np.cumsum(np.bincount(block_row, minlength=br), out=indptr[1:])
-        return cls(indptr, block_col.astype(np.int64),
+        return cls(indptr, block_col.astype(np.uint32),
                    np.ascontiguousarray(blocks[block_row, block_col]), (rows, cols))
 
     def to_dense(self):
@@ -125,7 +125,7 @@ class BSR:
         if xt.shape[1] == 1 and (r, c) in ((1, 4), (4, 1)) and out.size:
             matvec = bsr_matvec_1x4 if c == 4 else bsr_matvec_4x1
             xt = np.ascontiguousarray(xt)
-            matvec(self.indptr, self.indices.astype(np.uint32), self.values, xt.reshape(-1),
+            matvec(self.indptr, self.indices, self.values, xt.reshape(-1),
                    out.reshape(-1), self.values.dtype.type(0))
             return out
         return _csr_product(self, xt, out)
