@@ -81,13 +81,20 @@ class Sparse(_Buffered):
         yt = self.buffer((self.shape[0], xt.shape[1]))
         return kernels.matmul(self.indptr, self.indices, self.values, xt, yt)
 
+    def vector(self, x, out):
+        """out (n_out,) = W @ x for one sample: the matrix-vector kernel, without the checks
+        and transposes of the batch path (a fifth of a layer's time at batch 1)."""
+        from .sparse.kernels import matvec
+        matvec(self.indptr, self.indices, self.values, x, out)
+
     def __call__(self, x):
-        # the product lands in this step's buffer (n_out, batch); the bias and the activation
-        # are applied in place there, so one sample costs no copy at all
-        y = self.product(np.ascontiguousarray(x.T)).T
+        if len(x) == 1:                             # one sample: straight into the buffer
+            y = self.buffer((1, self.shape[0]))
+            self.vector(np.ascontiguousarray(x[0]), y[0])
+        else:
+            y = np.ascontiguousarray(self.product(np.ascontiguousarray(x.T)).T)
         if self.bias is not None:
             np.add(y, self.bias, out=y)
-        y = np.ascontiguousarray(y)
         return y if self.activation is None else self.activation(y)
 
     def __repr__(self):
@@ -106,6 +113,9 @@ class Patterned(Sparse):
 
     def product(self, xt):
         return self.packed.product(xt, self.buffer((self.shape[0], xt.shape[1])))
+
+    def vector(self, x, out):
+        self.packed.product(x[:, None], out[:, None])
 
     def __repr__(self):
         kind = type(self.packed).__name__
