@@ -1,4 +1,5 @@
-"""Every lesson runs to the end in quick mode, in a subprocess, in a temporary directory."""
+"""Every lesson, and every file of exercise solutions, runs to the end in quick mode, in a
+subprocess, in a temporary directory (their asserts are the checks)."""
 import os
 import pathlib
 import subprocess
@@ -6,14 +7,21 @@ import sys
 
 import pytest
 
-LESSONS = sorted((pathlib.Path(__file__).parent.parent / "lessons").glob("[0-9][0-9]_*.py"))
+HERE = pathlib.Path(__file__).parent.parent / "lessons"
+LESSONS = sorted(HERE.glob("[0-9][0-9]_*.py"))
+SOLUTIONS = sorted((HERE / "solutions").glob("[0-9][0-9]_*.py"))
 
 
 def test_lessons_exist():
     assert len(LESSONS) >= 3
 
 
-@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
+def test_every_solutions_file_belongs_to_a_lesson():
+    assert {p.name for p in SOLUTIONS} <= {p.name for p in LESSONS}
+
+
+@pytest.mark.parametrize("lesson", LESSONS + SOLUTIONS,
+                         ids=[p.stem for p in LESSONS] + [f"solutions/{p.stem}" for p in SOLUTIONS])
 def test_lesson_runs(lesson, tmp_path):
     env = dict(os.environ, MINPRUNE_QUICK="1", MPLBACKEND="Agg")
     done = subprocess.run([sys.executable, str(lesson)], cwd=tmp_path, env=env,
