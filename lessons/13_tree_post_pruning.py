@@ -9,7 +9,9 @@
 #
 # **Goal.** Grow the full tree, then cut back subtrees that do not earn their keep. Five
 # classic methods, side by side on one tree: which over-prune, which under-prune, how each
-# decides (their traces), and cost-complexity pruning with cross-validation and the 1-SE rule.
+# decides (their traces), the weakest link found by hand, cost-complexity pruning with
+# cross-validation and the 1-SE rule, and finally pre- against post-pruning on real data,
+# compared the way Esposito, Malerba and Semeraro (1997) compare pruning methods.
 
 # %%
 import os
@@ -18,6 +20,8 @@ import numpy as np
 
 from minprune import tree, viz
 from minprune.data import make_classification, train_test_split
+from minprune.tables import table
+from minprune.tree.ccp import weakest_link_sequence
 
 QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
 
@@ -36,7 +40,7 @@ print(f"full tree: {full.get_n_leaves()} leaves, depth {full.get_depth()}, "
 # (cost-complexity uses an α chosen by cross-validation below).
 
 # %%
-alpha, table = tree.select_ccp_alpha(X_train, y_train, cv=5, rule="1se", rng=0)
+alpha, cv_table = tree.select_ccp_alpha(X_train, y_train, cv=5, rule="1se", rng=0)
 methods = {
     "cost-complexity (1-SE)": tree.prune_ccp(full, alpha),
     "reduced-error": tree.prune_reduced_error(full, X_prune, y_prune),
@@ -68,8 +72,10 @@ if not QUICK:
 # standard error).
 
 # %%
-for row in methods["pessimistic"].pruning_trace_[:5]:
-    print(row)
+print(table(methods["pessimistic"].pruning_trace_[:6],
+            [("node", "node", "{}"), ("depth", "depth", "{}"), ("samples", "samples", "{}"),
+             ("leaf_error", "as a leaf", "{:.1f}"), ("subtree_error", "subtree", "{:.1f}"),
+             ("estimate", "estimate", "{}"), ("decision", "decision", "{}")]))
 assert methods["pessimistic"].pruning_trace_[0]["node"] == 0
 
 # %% [markdown]
@@ -93,7 +99,79 @@ assert np.isclose(tree.c45_errors(20, 0, 0.25), 20 * tree.binomial_upper(0, 20, 
 assert abs(tree.c45_errors(200, 1, 0.25) - 200 * tree.binomial_upper(1, 200, 0.25)) > 0.1
 
 # %% [markdown]
-# ## 3. The cost-complexity path and cross-validation
+# ## 3. The weakest link, by hand
+#
+# Cost-complexity pruning charges R_α(T) = R(T) + α·|leaves(T)|, with R(t) the node's
+# impurity times its share of the samples (scikit-learn's risk). Collapsing the branch T_t
+# below an internal node t into a leaf changes R by R(t) - R(T_t) and saves
+# |leaves(T_t)| - 1 leaves, so it pays once α reaches
+#
+# $$g(t) = \frac{R(t) - R(T_t)}{|\text{leaves}(T_t)| - 1}.$$
+#
+# The weakest link is the node with the smallest g(t); collapse it, recompute, repeat. On a
+# small tree, in plain Python, three steps:
+
+# %%
+small = tree.DecisionTreeClassifier(max_leaf_nodes=8, random_state=0).fit(X_train, y_train)
+t = small.tree_
+risk = t.weighted_n_node_samples * t.impurity / t.weighted_n_node_samples[0]
+collapsed = set()
+
+
+def below(node):
+    """The leaves under ``node`` in the current (partly collapsed) tree."""
+    if t.children_left[node] == -1 or node in collapsed:
+        return [node]
+    return below(t.children_left[node]) + below(t.children_right[node])
+
+
+def internal(node):
+    return t.children_left[node] != -1 and node not in collapsed and \
+        all(a not in collapsed for a in ancestors(node))
+
+
+def ancestors(node):
+    parent = t.parents()
+    out = []
+    while parent[node] != -1:
+        node = parent[node]
+        out.append(node)
+    return out
+
+
+path_small = tree.cost_complexity_path(small)
+for step in range(1, 4):
+    rows = []
+    for node in range(t.node_count):
+        if internal(node):
+            leaves = below(node)
+            r_branch = sum(risk[leaf] for leaf in leaves)
+            rows.append({"node": node, "R(t)": risk[node], "R(T_t)": r_branch,
+                         "leaves": len(leaves),
+                         "g(t)": (risk[node] - r_branch) / (len(leaves) - 1)})
+    weakest = min(rows, key=lambda r: (r["g(t)"], r["node"]))   # ties: the lowest node id
+    print(f"step {step}: collapse node {weakest['node']} at alpha = {weakest['g(t)']:.5f}")
+    print(table(sorted(rows, key=lambda r: r["g(t)"])[:4],
+                [("node", "node", "{}"), ("R(t)", "R(t)", "{:.4f}"),
+                 ("R(T_t)", "R(T_t)", "{:.4f}"), ("leaves", "leaves", "{}"),
+                 ("g(t)", "g(t)", "{:.5f}")]))
+    assert weakest["node"] == path_small.collapsed[step]
+    assert np.isclose(weakest["g(t)"], path_small.ccp_alphas[step])
+    collapsed.add(weakest["node"])
+
+# %% [markdown]
+# The library finds the same links with an indexed heap, in a Numba function. Every Numba
+# function keeps the Python it was compiled from as `.py_func`: call that (or run the script
+# with `NUMBA_DISABLE_JIT=1`) and a debugger steps through it line by line.
+
+# %%
+as_python = getattr(weakest_link_sequence, "py_func", weakest_link_sequence)
+alphas, _, _, order = as_python(t.children_left, t.children_right, t.parents(), risk, -1.0)
+print("weakest links in order:", order[1:].tolist())
+assert np.allclose(alphas, path_small.ccp_alphas) and (order == path_small.collapsed).all()
+
+# %% [markdown]
+# ## 4. The cost-complexity path and cross-validation
 #
 # Each α on the path is where the next weakest link goes. The table gives the
 # cross-validated error of the subtree optimal at each α; the 1-SE rule picks the simplest
@@ -102,12 +180,111 @@ assert abs(tree.c45_errors(200, 1, 0.25) - 200 * tree.binomial_upper(1, 200, 0.2
 # %%
 path = tree.cost_complexity_path(full)
 print(f"{len(path.ccp_alphas)} subtrees on the path; the CV table at the largest alphas:")
-for row in table[-6:]:
-    print(row)
-viz.ccp_path(path, table, alpha, "13_ccp.png")     # CV error +/- 1 SE, and the path
+print(table(cv_table[-6:], [("alpha", "alpha", "{:.5f}"), ("leaves", "leaves", "{}"),
+                            ("cv_error", "CV error", "{:.3f}"), ("cv_se", "SE", "{:.3f}"),
+                            ("rel_error", "rpart rel error", "{:.3f}")]))
+viz.ccp_path(path, cv_table, alpha, "13_ccp.png")     # CV error +/- 1 SE, and the path
 ax = tree.plot_tree(methods["cost-complexity (1-SE)"], max_depth=4)
 viz.save_png(ax.figure, "13_pruned_tree.png")
 assert np.all(np.diff(path.ccp_alphas) >= 0) and path.n_leaves[-1] == 1
+
+# %% [markdown]
+# ## 5. Pre- against post-pruning on real data
+#
+# Esposito, Malerba and Semeraro (1997) compare pruning methods by repeated cross-validation
+# on real data sets, and count, fold by fold, where pruning helps, changes nothing or hurts.
+# Here: the Wisconsin breast cancer (569 tumours, 30 features) and wine (178 wines, 13
+# features) data bundled with scikit-learn; 5 folds repeated 2 times (quick) or 10 times.
+# Every choice is made inside the training folds: the pre-pruning rules' values by
+# scikit-learn's `GridSearchCV` (our trees are scikit-learn estimators), α by
+# `select_ccp_alpha`, and reduced-error pruning grows on two thirds of the training fold
+# and prunes on the rest. The held-out fold only measures.
+
+# %%
+from sklearn.datasets import load_breast_cancer, load_wine
+from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold
+from sklearn.model_selection import train_test_split as split
+
+REPEATS = 2 if QUICK else 10
+
+
+def pruned_trees(X_tr, y_tr, fold):
+    """Every method's tree, each fitted and chosen on the training fold only."""
+    grown = tree.DecisionTreeClassifier(random_state=0).fit(X_tr, y_tr)
+    out = {"none (fully grown)": grown}
+    for rule, values in (("min_samples_leaf", [1, 2, 4, 8, 16, 32]),
+                         ("max_depth", [1, 2, 3, 4, 6, None])):
+        search = GridSearchCV(tree.DecisionTreeClassifier(random_state=0), {rule: values}, cv=5)
+        out[f"pre: {rule}"] = search.fit(X_tr, y_tr).best_estimator_
+    for rule in ("min", "1se"):
+        a, _ = tree.select_ccp_alpha(X_tr, y_tr, cv=5, rule=rule, rng=fold)
+        out[f"cost-complexity ({rule})"] = tree.prune_ccp(grown, a)
+    X_g, X_p, y_g, y_p = split(X_tr, y_tr, test_size=1 / 3, random_state=fold, stratify=y_tr)
+    out["reduced-error"] = tree.prune_reduced_error(
+        tree.DecisionTreeClassifier(random_state=0).fit(X_g, y_g), X_p, y_p)
+    out["pessimistic"] = tree.prune_pessimistic(grown)
+    out["error-based (C4.5)"] = tree.prune_error_based(grown, confidence=0.25)
+    out["minimum-error (m=2)"] = tree.prune_minimum_error(grown, m=2.0)
+    return out
+
+
+real = {}
+for name, load in (("breast_cancer", load_breast_cancer), ("wine", load_wine)):
+    X_r, y_r = load(return_X_y=True)
+    folds = RepeatedStratifiedKFold(n_splits=5, n_repeats=REPEATS, random_state=0)
+    scores = {}
+    for fold, (train, held_out) in enumerate(folds.split(X_r, y_r)):
+        for method, est in pruned_trees(X_r[train], y_r[train], fold).items():
+            scores.setdefault(method, []).append((est.score(X_r[held_out], y_r[held_out]),
+                                                  est.get_n_leaves()))
+    real[name] = {m: np.array(v) for m, v in scores.items()}
+    base = real[name]["none (fully grown)"]
+    rows = []
+    for method, v in real[name].items():
+        diff = v[:, 0] - base[:, 0]
+        rows.append({"method": method, "acc": v[:, 0].mean(), "sd": v[:, 0].std(),
+                     "leaves": v[:, 1].mean(), "w/t/l": f"{(diff > 0).sum()}/{(diff == 0).sum()}"
+                                                       f"/{(diff < 0).sum()}"})
+    print(f"{name}: {len(base)} held-out folds; w/t/l = folds better / same / worse than the "
+          f"fully grown tree")
+    print(table(rows, [("method", "method", "{}"), ("acc", "accuracy", "{:.3f}"),
+                       ("sd", "sd", "{:.3f}"), ("leaves", "leaves", "{:.1f}"),
+                       ("w/t/l", "w/t/l", "{}")]))
+
+fig = viz.new_figure(10, 4)
+for ax, (name, results) in zip(fig.subplots(1, 2), real.items()):
+    for method, v in results.items():
+        marker = "*" if method.startswith("none") else "s" if method.startswith("pre") else "o"
+        ax.errorbar(v[:, 1].mean(), v[:, 0].mean(), xerr=v[:, 1].std(), yerr=v[:, 0].std(),
+                    fmt=marker, markersize=9, capsize=3, label=method)
+    ax.set(xlabel="leaves (mean ± sd over folds; squares: pre-pruning)", ylabel="held-out accuracy",
+           title=f"{name}, 5-fold CV x {REPEATS}")
+ax.legend(fontsize=7, loc="lower right")
+viz.save_png(fig, "13_pre_vs_post.png")
+
+# %% [markdown]
+# What the folds say, on both data sets:
+#
+# - Every method, pre or post, gives smaller trees than full growth, often several times
+#   smaller;
+# - yet no method moves the mean accuracy by as much as the fully grown tree's own spread
+#   from fold to fold: on these data, pruning buys simplicity at (nearly) no price, and a
+#   single split of the data could rank the methods any way;
+# - among the estimates from training data alone, pessimistic pruning prunes hardest and
+#   C4.5's error-based pruning less (the minimum-error estimate with m=2 least on the
+#   breast cancer data), and the 1-SE rule always gives a tree no larger than the minimum.
+
+# %%
+for name, results in real.items():
+    base = results["none (fully grown)"]
+    for method, v in results.items():
+        if method != "none (fully grown)":
+            assert v[:, 1].mean() < base[:, 1].mean(), (name, method)
+            assert abs(v[:, 0].mean() - base[:, 0].mean()) < base[:, 0].std(), (name, method)
+    assert results["pessimistic"][:, 1].mean() < results["error-based (C4.5)"][:, 1].mean()
+    assert (results["cost-complexity (1se)"][:, 1] <= results["cost-complexity (min)"][:, 1]).all()
+cancer = real["breast_cancer"]
+assert cancer["error-based (C4.5)"][:, 1].mean() < cancer["minimum-error (m=2)"][:, 1].mean()
 
 # %% [markdown]
 # ## Summary
@@ -115,9 +292,16 @@ assert np.all(np.diff(path.ccp_alphas) >= 0) and path.n_leaves[-1] == 1
 # - Post-pruning compares each subtree with the leaf that would replace it, using an estimate
 #   of error: a pruning set (REP), a continuity correction (PEP), a binomial upper limit (EBP),
 #   a Bayesian estimate (MEP), or a price per leaf (CCP).
-# - Cost-complexity pruning gives a whole path of subtrees; cross-validation picks one.
+# - Cost-complexity pruning gives a whole path of subtrees, one weakest link at a time;
+#   cross-validation picks one.
+# - On real data, compared fold by fold, pruning mostly buys smaller trees: the accuracy
+#   differences between methods are smaller than the spread between folds.
 #
 # ## Exercises
 #
-# 1. Lower C4.5's confidence to 0.05. What happens to the number of leaves?
-# 2. Compare `rule="min"` and `rule="1se"` on ten seeds. Which is more stable?
+# 1. Lower C4.5's confidence to 0.05. What happens to the number of leaves? Check: the
+#    tree at 0.05 has no more leaves than at 0.25, and every tree on the way from 0.5 to
+#    0.01 has no more than the one before.
+# 2. Compare `rule="min"` and `rule="1se"` over ten seeds of `select_ccp_alpha` (the seed
+#    draws the folds). Which choice of α varies less, measured by the spread of the number
+#    of leaves? Check: `lessons/solutions/13_tree_post_pruning.py`.

@@ -261,6 +261,15 @@ def test_select_ccp_alpha_table_and_rules():
     assert table[int(np.argmin(errors))]["alpha"] == a_min
 
 
+def test_select_ccp_alpha_is_deterministic_by_default():
+    """Wine has splits of equal improvement: with an unseeded tree the two rules once chose
+    from different fold trees, and the 1-SE tree came out larger than the minimum's."""
+    datasets = require("sklearn.datasets")
+    X, y = datasets.load_wine(return_X_y=True)
+    runs = [tree.select_ccp_alpha(X[::2], y[::2], cv=5, rng=4) for _ in range(4)]
+    assert all(r == runs[0] for r in runs)
+
+
 def test_the_one_leaf_row_is_the_root_alone_in_every_fold():
     """Its cross-validated error is each training fold's majority class, judged on its test
     fold (wine, cv=2: the last candidate once left some fold trees unpruned)."""

@@ -175,6 +175,10 @@ def select_ccp_alpha(X, y, cv=5, rule="min", rng=0, estimator=None, risk="impuri
     takes the lowest cross-validated error; ``rule="1se"`` the largest α whose error is
     within one standard error of that minimum (a simpler tree that is statistically as good).
 
+    ``estimator`` (default: a ``DecisionTreeClassifier(random_state=0)``) gives the
+    parameters of the trees grown; with ``random_state=None`` ties between equally good
+    splits, and so the result, may differ from call to call.
+
     Returns ``(alpha, table)``. Each row has ``alpha``, ``leaves`` (of the full-data subtree),
     ``cv_error`` (misclassification rate, or MSE for a regressor) and ``cv_se`` (standard
     error over folds), and rpart's ``printcp`` columns: ``CP`` = alpha / R(root) (with
@@ -187,7 +191,9 @@ def select_ccp_alpha(X, y, cv=5, rule="min", rng=0, estimator=None, risk="impuri
     one_of("rule", rule, ("min", "1se"))
     integer("cv", cv, 2)
     X, y = np.asarray(X), np.asarray(y)
-    estimator = estimator if estimator is not None else DecisionTreeClassifier()
+    # a fixed random_state: equal improvements are broken the same way in every call, so the
+    # same data and rng always give the same alpha and table
+    estimator = estimator if estimator is not None else DecisionTreeClassifier(random_state=0)
     make = lambda: type(estimator)(**estimator.get_params())
     full = make().fit(X, y)
     path = cost_complexity_path(full, risk)
