@@ -164,7 +164,12 @@ print("inside no_grad: requires_grad =", z.requires_grad)
 #
 # ## Exercises
 #
-# 1. Add a primitive `sin` to `ops.py` with its backward, and check it with `check_grad`.
+# 1. Add a primitive `sin` to `ops.py` with its backward. Check: `check_grad` on
+#    `lambda t: sin(t * t)` returns an error below 1e-7.
 # 2. Why does `log_softmax` subtract the maximum before exponentiating? Try logits of 1000.
+#    Check: the naive formula gives inf or nan there, `F.log_softmax` stays finite.
 # 3. Write `max` with a gradient that goes only to the first maximum. When does it differ from
-#    the shared gradient of `Tensor.max`?
+#    the shared gradient of `Tensor.max`? Check: the two gradients are equal exactly when the
+#    maximum is unique.
+#
+# Solutions, each ending with its check: `lessons/solutions/01_autograd_from_scratch.py`.

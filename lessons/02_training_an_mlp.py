@@ -145,9 +145,10 @@ assert probs.shape == (150 * 150, 2)
 # ## Exercises
 #
 # 1. Replace ReLU by Tanh (`models.mlp(..., activation="tanh")`). What changes?
-# 2. Train with plain SGD at `lr=10`, then at `lr=1e4`. One of them makes `fit` stop with a
+# 2. Train with plain SGD at `lr=10`, then at `lr=1e6`. One of them makes `fit` stop with a
 #    `FloatingPointError` (the loss became NaN: it names the epoch and step); what does the
 #    other one's loss do instead, and why (look at how many ReLUs still output anything)?
 #    Check: `with pytest.raises(FloatingPointError): fit(...)` around the one you expect.
+#    Solutions to all three: `lessons/solutions/02_training_an_mlp.py`.
 # 3. Shrink the hidden layers until the spirals can no longer be separated. How small is too
 #    small? (This is the question pruning asks, one weight at a time.)

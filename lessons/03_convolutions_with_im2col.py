@@ -195,5 +195,8 @@ if not QUICK:
 # ## Exercises
 #
 # 1. Derive the output size formula (H + 2p − k) // s + 1 from the loops in section 1.
+#    Check: it matches `F.conv2d`'s output for several sizes, strides and paddings.
 # 2. Time `F.conv2d` on NCHW-contiguous input against the same data channels-last in memory.
-# 3. Which layer of LeNet-5 holds most parameters? Most multiply-adds? (Pruning cares about both.)
+#    Check: both give the same result (the times are yours to read).
+# 3. Which layer of LeNet-5 holds most parameters? Most multiply-adds? (Pruning cares about
+#    both.) Check: `lessons/solutions/03_convolutions_with_im2col.py`, like the other two.

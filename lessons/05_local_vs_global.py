@@ -143,7 +143,11 @@ assert all(abs(a - budget[name]) < 1e-3 for a, name in zip(per_layer, ["1", "3",
 # ## Exercises
 #
 # 1. Global scope with structured (unit) pruning normalises each layer's scores first. Read the
-#    docstring of `minprune/prune/select.py`: why would raw unit norms be unfair?
-# 2. Compare the FLOPs kept by local and global pruning at 90% (`prune.summary`).
+#    docstring of `minprune/prune/select.py`: why would raw unit norms be unfair? Check: a
+#    raw global ranking of unit L1 norms prunes the layer with the shorter rows first.
+# 2. Compare the FLOPs kept by local and global pruning at 90% (`prune.summary`). Check: in
+#    this MLP both keep 10% of the FLOPs (why? and why not in a conv net?).
 # 3. Prune globally to the overall sparsity that the sensitivity budget reached. Which is more
-#    accurate, and why might the budget's per-layer drops not simply add up?
+#    accurate, and why might the budget's per-layer drops not simply add up? Check: the
+#    budget's overall sparsity is the size-weighted mean of its layers' sparsities.
+#    Solutions: `lessons/solutions/05_local_vs_global.py`.

@@ -141,5 +141,8 @@ assert train_acc[-1] > 0.99 and max(test_acc) > test_acc[-1]
 #
 # ## Exercises
 #
-# 1. Redo section 2 with entropy. Does the chosen threshold change?
-# 2. Why does the split search only consider boundaries between *different* values?
+# 1. Redo section 2 with entropy. Does the chosen threshold change? Check: your threshold
+#    equals the one `DecisionTreeClassifier(criterion="entropy", max_depth=1)` chooses.
+# 2. Why does the split search only consider boundaries between *different* values? Check:
+#    on data with repeated values every threshold a grown tree uses is a midpoint between
+#    consecutive distinct values. Solutions: `lessons/solutions/11_decision_trees.py`.

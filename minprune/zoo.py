@@ -2,7 +2,7 @@
 milliseconds afterwards.
 
 ``trained("lenet_300_100", quick=True)`` returns LeNet-300-100 trained on glyph digits by a
-fixed recipe (data size, epochs, optimiser, seeds); the first call trains it and stores it under
+fixed recipe (data size, epochs, optimiser, penalty, seeds); the first call trains it and stores it under
 the cache folder (``files.cache_dir()``, or $MINPRUNE_CACHE) with an atomic write, every later
 call - in any process - loads that file. ``dataset(quick=True)`` returns the splits: the
 training samples it was trained on, a validation split it never saw (for calibration and
@@ -10,7 +10,9 @@ choices: budgets, alphas, thresholds) and the test split (for measuring only), s
 test starts from a *trained* network without paying for the training each time. The quick
 recipes are small and take seconds, yet give networks good enough to teach on (LeNet-300-100 at
 least 0.90, LeNet-5 at least 0.95 test accuracy on glyph digits); the full ones are the lessons'
-full mode.
+full mode. Beside the plain networks the shelf keeps the ones trained *with* a sparsity
+penalty (L1, group lasso, L0 gates, network slimming; lesson 09), each on the same data and
+epochs as its plain twin, so comparisons between them are at equal budgets.
 """
 from __future__ import annotations
 
@@ -27,20 +29,75 @@ DATASETS = ("glyph-digits",)
 @dataclass(frozen=True)
 class Recipe:
     """How a shelf model is trained: on the dataset's first ``n_train`` samples less the last
-    ``n_val`` (the validation split), for ``epochs`` epochs of SGD with momentum 0.9 at ``lr``,
-    batch 64, seed 0 throughout; measured on ``n_test`` other samples."""
+    ``n_val`` (the validation split; only the first ``subset`` of the rest when it is set),
+    for ``epochs`` epochs at ``lr`` (SGD with momentum 0.9, or Adam), batch 64, with the
+    seed throughout; measured on ``n_test`` other samples. ``arch`` names the network
+    (``models.<arch>``, or ``"lenet_300_100_gated"``: an ``L0Gate`` after each hidden ReLU),
+    ``penalty`` a training penalty from ``PENALTIES`` with its strength."""
     n_train: int
     n_val: int
     n_test: int
     epochs: int
     lr: float = 0.05
+    arch: str = ""
+    penalty: tuple = ()
+    optimizer: str = "sgd"
+    subset: int = 0
 
 
-RECIPES = {("lenet_300_100", True): Recipe(22_000, 2_000, 2_000, 6),
-           ("lenet_300_100", False): Recipe(60_000, 5_000, 10_000, 8),
-           ("lenet5", True): Recipe(22_000, 2_000, 2_000, 2),
-           ("lenet5", False): Recipe(60_000, 5_000, 10_000, 4)}
+PENALTIES = ("l1", "group_lasso", "l0", "bn_l1")   # regularizers.<name>; group lasso on units
+
+
+def _penalty(kind, model):
+    """The regularizer ``kind`` of ``model`` (a Tensor to add to the loss)."""
+    from .prune import regularizers
+    if kind == "group_lasso":
+        return regularizers.group_lasso(model, "unit")
+    return getattr(regularizers, kind)(model)
+
+
+def _recipes():
+    """The shelf: plain LeNets, and LeNet-300-100 / small VGG trained with each penalty on the
+    plain twin's data and epochs."""
+    out = {}
+    for quick, (n_train, n_val, n_test), (e300, e5, evgg), vgg_subset in (
+            (True, (22_000, 2_000, 2_000), (6, 2, 3), 3_000),
+            (False, (60_000, 5_000, 10_000), (8, 4, 3), 12_000)):
+        base = dict(n_train=n_train, n_val=n_val, n_test=n_test)
+        out[("lenet_300_100", quick)] = Recipe(**base, epochs=e300)
+        out[("lenet5", quick)] = Recipe(**base, epochs=e5)
+        out[("lenet_300_100_l1", quick)] = Recipe(**base, epochs=e300, arch="lenet_300_100",
+                                                  penalty=("l1", 1e-5))
+        out[("lenet_300_100_group_lasso", quick)] = Recipe(
+            **base, epochs=e300, arch="lenet_300_100", penalty=("group_lasso", 2e-4))
+        out[("lenet_300_100_l0", quick)] = Recipe(
+            **base, epochs=e300, lr=3e-3, arch="lenet_300_100_gated", penalty=("l0", 0.02),
+            optimizer="adam")
+        out[("small_vgg", quick)] = Recipe(**base, epochs=evgg, subset=vgg_subset)
+        out[("small_vgg_slim", quick)] = Recipe(**base, epochs=evgg, subset=vgg_subset,
+                                                arch="small_vgg", penalty=("bn_l1", 1e-2))
+    return out
+
+
+RECIPES = _recipes()
 MODELS = tuple(sorted({name for name, _ in RECIPES}))
+
+
+def _build(name, recipe, seed):
+    """The untrained network of a recipe."""
+    from . import models
+    arch = recipe.arch or name
+    if arch == "lenet_300_100_gated":
+        from .nn import layers as L
+        from .nn.gates import L0Gate
+        plain = list(models.lenet_300_100(rng=seed))
+        gated = []
+        for i, layer in enumerate(plain):
+            gated.append(layer)
+            if isinstance(layer, L.ReLU):
+                gated.append(L0Gate(plain[i - 1].out_features, rng=seed + 1 + i))
+        return type(models.lenet_300_100(rng=seed))(*gated)
+    return getattr(models, arch)(rng=seed)
 
 
 def dataset(data="glyph-digits", quick=True):
@@ -65,11 +122,13 @@ def path(name, data="glyph-digits", quick=True, seed=0):
 def trained(name, data="glyph-digits", quick=True, seed=0, log=None):
     """The trained model ``name`` (a new copy each call; change it freely).
 
-    name : "lenet_300_100" or "lenet5"; data : "glyph-digits"; quick : the small recipe (a few
+    name : one of ``MODELS`` ("lenet_300_100", "lenet5", and the penalised
+    "lenet_300_100_l1", "lenet_300_100_group_lasso", "lenet_300_100_l0", "small_vgg",
+    "small_vgg_slim"); data : "glyph-digits"; quick : the small recipe (a few
     seconds the first time) or the full one; seed : the initialisation and shuffling seed.
     log : called with a line when the model has to be trained (None: silent).
     """
-    from . import io, models
+    from . import io
     from .nn import fit, optim
     one_of("name", name, MODELS)
     one_of("data", data, DATASETS)
@@ -82,8 +141,16 @@ def trained(name, data="glyph-digits", quick=True, seed=0, log=None):
         log(f"training {name} on {data} ({'quick' if quick else 'full'} recipe: "
             f"{recipe.n_train - recipe.n_val} samples, {recipe.epochs} epochs); kept in {file}")
     (X, y), _, _ = dataset(data, quick)
-    model = getattr(models, name)(rng=seed)
+    if recipe.subset:
+        X, y = X[:recipe.subset], y[:recipe.subset]
+    model = _build(name, recipe, seed)
+    optimizer = (optim.Adam(model.parameters(), lr=recipe.lr) if recipe.optimizer == "adam"
+                 else optim.SGD(model.parameters(), lr=recipe.lr, momentum=0.9))
+    penalty = None
+    if recipe.penalty:
+        kind, strength = recipe.penalty
+        penalty = lambda m: strength * _penalty(kind, m)       # noqa: E731
     fit(model, X, y, epochs=recipe.epochs, batch_size=64, rng=seed, progress=False,
-        optimizer=optim.SGD(model.parameters(), lr=recipe.lr, momentum=0.9))
+        optimizer=optimizer, penalty=penalty)
     io.save(model, file)
     return model
