@@ -134,3 +134,19 @@ def test_non_sequential_model_is_refused():
             return self.fc(x)
     with pytest.raises(TypeError, match="Sequential"):
         prune.prune(Custom(), 0.5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 1.0, 2.0, -np.inf, np.inf, np.nan, 0.5]),
+                          st.booleans()), max_size=40))
+def test_the_order_skips_sorting_what_is_gone_and_equals_a_stable_argsort(entries):
+    from minprune.prune.select import _stable_order
+    values = np.array([v for v, _ in entries], dtype=np.float64)
+    gone = np.array([g for _, g in entries], dtype=bool)
+    expected = np.argsort(np.where(gone, -np.inf, values), kind="stable")
+    got = _stable_order(values, gone)
+    # equal up to the order among -inf: gone entries first, then alive -inf ones - both by index
+    ranked = np.where(gone, -np.inf, values)
+    np.testing.assert_array_equal(ranked[got], ranked[expected])
+    head = int(gone.sum())
+    assert set(got[:head]) == set(np.flatnonzero(gone))

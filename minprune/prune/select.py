@@ -58,6 +58,14 @@ def _check(sparsity, scope, min_keep):
     integer("min_keep", min_keep, 0)
 
 
+def _stable_order(values, gone):
+    """``np.argsort(np.where(gone, -inf, values), kind="stable")``, sorting only the entries
+    not gone (they are few after many rounds of pruning): the gone ones first, by index."""
+    alive = np.flatnonzero(~gone)
+    return np.concatenate([np.flatnonzero(gone),
+                           alive[np.argsort(values[alive], kind="stable")]])
+
+
 def _prune_lowest(order, layer_of, count, limit):
     """Walk ``order`` (lowest first), pruning until ``count``, at most ``limit[l]`` per layer."""
     pruned = np.zeros(len(order), dtype=bool)
@@ -125,8 +133,7 @@ def select(scores, sparsity, scope="local", min_keep=1):
             n = s.size
             count = min(round(sparsity * n), n - min_keep) if n > min_keep else 0
             count = max(count, int((was | forced).sum()))     # pruned stays pruned
-            ranked = np.where(was | forced, -np.inf, s)
-            order = np.argsort(ranked, kind="stable")
+            order = _stable_order(s, was | forced)
             pruned = np.zeros(n, dtype=bool)
             pruned[order[:count]] = True
             record(li, s, was, pruned)
@@ -139,7 +146,7 @@ def select(scores, sparsity, scope="local", min_keep=1):
         limit = np.array([max(f.size - min_keep, 0) for f in flat])
         limit = np.maximum(limit, [int(w.sum()) + int(f.sum())
                                    for w, f in zip(already, force)])
-        order = np.argsort(np.where(gone, -np.inf, s_all), kind="stable")
+        order = _stable_order(s_all, gone)
         pruned_all = _prune_lowest(order, layer_all, count, limit)
         start = 0
         for li, s in enumerate(flat):
