@@ -149,7 +149,10 @@ assert all(w >= f - 0.005 for f, w in equal_flops)
 #
 # ## Exercises
 #
-# 1. Prune filters by `apoz`. Which filters die first?
-# 2. Why must the model's output layer never lose units?
+# 1. Prune filters by `apoz`. Which filters die first? Check: the pruned filters are those
+#    with the lowest scores of `prune.scores(net, "apoz", "filter", data)`.
+# 2. Why must the model's output layer never lose units? Check: no group of
+#    `prune.prunable_layers` lies in the last layer.
 # 3. Time a forward pass of `net` and of `prune.compact(net)` on 256 test images. Is the
-#    speed-up the FLOP ratio printed in section 3? Why not exactly?
+#    speed-up the FLOP ratio printed in section 3? Why not exactly? Check: both give the same
+#    outputs. Solutions: `lessons/solutions/07_unit_and_filter_pruning.py`.

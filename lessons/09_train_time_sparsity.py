@@ -257,9 +257,18 @@ assert np.mean(equal["L0 gates"]) - np.std(equal["L0 gates"]) > max(
 #
 # ## Exercises
 #
-# 1. Raise the L1 strength tenfold. What happens to the dense accuracy, and to the 95% column?
+# 1. Raise the L1 strength tenfold (`zoo.RECIPES` holds the recipe to copy). What happens
+#    to the dense accuracy, and to the 95% column? Check: your network has more first-layer
+#    weights below 1e-3 than `sparse_l1`.
 # 2. Use `group_lasso(m, "filter")` on `lenet5` and prune filters afterwards (lesson 07).
+#    Check: its first convolution's median filter norm is below the shelf `lenet5`'s, and
+#    `prune.compact` of the pruned network gives the masked network's outputs.
 # 3. Plot the number of open gates after each epoch (a `fit` callback with `on_epoch_end`).
-# 4. Train the plain and the slimmed `small_vgg` with three seeds each and prune 70% of the
-#    filters by |gamma|: does the slimmed one lose less on average, and by more than the
-#    spread between seeds?
+#    Check: your last count equals the hidden units of `prune.compact(R.fold_gates(...))`.
+# 4. Prune 70% of the filters by |gamma| in `zoo.trained("small_vgg", seed=s)` and
+#    `zoo.trained("small_vgg_slim", seed=s)` for three seeds: does the slimmed one lose less
+#    on average, and by more than the spread between seeds? Check: print mean ± sd of each
+#    and let the numbers answer, with an assert of your answer.
+# 5. How much of section 5's gap is the optimiser? Train group lasso with Adam (lr 3e-3, the
+#    L0 network's optimiser) and repeat section 5 for it. Check: your compacted network has
+#    exactly the L0 network's shape.

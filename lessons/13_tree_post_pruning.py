@@ -57,8 +57,7 @@ for name, est in methods.items():
 for est in methods.values():
     assert est.get_n_leaves() < full.get_n_leaves()
 assert full.tree_.node_count == 2 * full.get_n_leaves() - 1     # the input is untouched
-if not QUICK:
-    assert methods["cost-complexity (1-SE)"].score(X_test, y_test) > full.score(X_test, y_test)
+assert methods["cost-complexity (1-SE)"].score(X_test, y_test) > full.score(X_test, y_test)
 
 # %% [markdown]
 # Minimum-error and error-based pruning keep many leaves (they under-prune on noisy labels);
