@@ -90,7 +90,22 @@ for i, level in enumerate(levels):
     print(f"{level:>8.0%}  {curves['magnitude, local'][1][i]:>7.4f}  "
           f"{curves['magnitude, global'][1][i]:>7.4f}  {curves['lamp, global'][1][i]:>7.4f}")
 viz.sparsity_accuracy(curves, "05_local_vs_global.png", baseline=dense)
-assert curves["magnitude, global"][1][-1] > curves["magnitude, local"][1][-1]
+
+# One network could be luck: the same comparison at 90% and 98% on three training seeds.
+at = {}
+for seed in (0, 1, 2):
+    net = zoo.trained("lenet_300_100", quick=QUICK, seed=seed, log=print)
+    saved = prune.snapshot(net)
+    for level in (0.9, 0.98):
+        for scope in ("local", "global"):
+            prune.restore(net, saved)
+            prune.prune(net, level, "magnitude", "weight", scope)
+            at.setdefault((level, scope), []).append(evaluate(net, X_test, y_test)["accuracy"])
+for (level, scope), values in at.items():
+    print(f"{level:.0%} {scope:>6}: {np.mean(values):.4f} ± {np.std(values):.4f} (3 seeds)")
+for level in (0.9, 0.98):
+    local, global_ = np.array(at[(level, "local")]), np.array(at[(level, "global")])
+    assert global_.mean() - local.mean() > max(global_.std(), local.std())
 
 # %% [markdown]
 # ## 3. Global never empties a layer
