@@ -119,7 +119,8 @@ quadratic = first + 0.5 * np.diag(H) * w ** 2
 small = np.argsort(np.abs(w))[:n // 2]              # the smaller half of the weights
 print(f"{'prediction':28s} {'r (all)':>8s} {'r (smaller half)':>17s}")
 for name, pred in (("first order -g.w", first), ("second order", quadratic)):
-    print(f"{name:28s} {pearson(pred, measured):8.3f} {pearson(pred[small], measured[small]):17.3f}")
+    print(f"{name:28s} {pearson(pred, measured):8.3f} "
+          f"{pearson(pred[small], measured[small]):17.3f}")
 assert pearson(quadratic, measured) > pearson(first, measured) + 0.2
 assert pearson(quadratic[small], measured[small]) > 0.9
 
@@ -259,7 +260,7 @@ for seed in SEEDS:
     for c, values in scored.items():
         layers = prune.prunable_layers(model, "unit")
         split = np.cumsum([layer.n_groups for layer in layers])[:-1]
-        s = prune.Scores(c, "unit", layers, dict(zip([l.name for l in layers],
+        s = prune.Scores(c, "unit", layers, dict(zip([layer.name for layer in layers],
                                                      np.split(values, split))))
         for fraction in FRACTIONS:
             prune.restore(model, trained)
@@ -306,7 +307,8 @@ viz.save_png(fig, "06_joint_removals.png")
 #
 # 1. Prune 30% of the units of `nets[0]` with `prune.prune(..., "sensitivity", "unit",
 #    "global", calibration, rounds=5)` and compare its test loss increase with one-shot
-#    `sensitivity` at 30%, over the three seeds. Check: `lessons/solutions/06_sensitivity_criteria.py`.
+#    `sensitivity` at 30%, over the three seeds.
+#    Check: `lessons/solutions/06_sensitivity_criteria.py`.
 # 2. Why is the 2019 Taylor score of a group the square of a sum over the group, not a sum of
 #    squares? (Hint: what does removing the whole group change, to first order?) Check it on
 #    a small network: the square root of a unit's `taylor` score should be the slope of the

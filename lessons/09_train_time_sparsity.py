@@ -88,7 +88,8 @@ for (level, name), v in result.items():
     print(f"{level:>8.0%}  {'L1' if name.endswith('l1') else 'plain':>6}  "
           f"{mean_sd(v[:, 0]):>16}  {mean_sd(v[:, 1]):>16}")
 for level in (0.9, 0.95):
-    p_, l_ = np.array(result[(level, "lenet_300_100")]), np.array(result[(level, "lenet_300_100_l1")])
+    p_ = np.array(result[(level, "lenet_300_100")])
+    l_ = np.array(result[(level, "lenet_300_100_l1")])
     gap_pruned = l_[:, 0].mean() - p_[:, 0].mean()
     gap_tuned = l_[:, 1].mean() - p_[:, 1].mean()
     assert gap_pruned > 0                       # L1 survives pruning without retraining better

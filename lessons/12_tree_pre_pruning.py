@@ -125,7 +125,8 @@ import sys
 code = ("import numpy as np, time; from minprune import tree;"
         "from minprune.data import make_classification;"
         "X, y = make_classification(600, 10, n_informative=4, flip_y=0.25, random_state=1);"
-        "make = lambda: tree.DecisionTreeClassifier(max_depth=6, min_samples_leaf=10, random_state=0);"
+        "make = lambda: tree.DecisionTreeClassifier(max_depth=6, min_samples_leaf=10,"
+        " random_state=0);"
         "make().fit(X, y);"                                    # compiles (or loads) the builder
         "t = time.perf_counter();"
         "est = make().fit(X, y);"

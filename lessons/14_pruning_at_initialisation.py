@@ -91,10 +91,10 @@ assert kept(at_init[("snip", 0.999)])[0] <= 1 < 100 < kept(at_init[("synflow", 0
 # the first layer down to a single weight (layer collapse: the network sees one pixel), by
 # 99.9% no path is left at all. SNIP keeps gradient-weighted weights and starves the first
 # layer down to a single weight at 99.9%: at, or one weight away from, collapse (which of
-# the two depends on the batch it sees). SynFlow's score is a weight's share of the products along all paths, and
-# its 100 rounds re-score as paths disappear: a weight on a thinning layer becomes more
-# important, so the layers thin together and the most paths survive - by design it never
-# empties a layer before the network is maximally pruned. Random pruning thins every layer
+# the two depends on the batch it sees). SynFlow's score is a weight's share of the
+# products along all paths, and its 100 rounds re-score as paths disappear: a weight on a
+# thinning layer becomes more important, so the layers thin together and the most paths
+# survive - by design it never empties a layer before the network is maximally pruned. Random pruning thins every layer
 # by the same fraction, and at 99.9% the few survivors no longer line up into a single path.
 
 # %% [markdown]
@@ -146,4 +146,5 @@ assert mean["dense"] > max(mean[c] for c in CRITERIA)
 # 1. Run SynFlow with `rounds=1` (`prune.prune(..., rounds=1)`) at 99.9%. Does it collapse
 #    a layer now? Check: count the paths with `paths(net)` against the 100-round result.
 # 2. Prune 99% by `snip` with local scope (every layer 99%) and train it as in section 2.
-#    Is it better or worse than global SNIP? Check: `lessons/solutions/14_pruning_at_initialisation.py`.
+#    Is it better or worse than global SNIP?
+#    Check: `lessons/solutions/14_pruning_at_initialisation.py`.

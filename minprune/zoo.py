@@ -2,9 +2,9 @@
 milliseconds afterwards.
 
 ``trained("lenet_300_100", quick=True)`` returns LeNet-300-100 trained on glyph digits by a
-fixed recipe (data size, epochs, optimiser, penalty, seeds); the first call trains it and stores it under
-the cache folder (``files.cache_dir()``, or $MINPRUNE_CACHE) with an atomic write, every later
-call - in any process - loads that file. ``dataset(quick=True)`` returns the splits: the
+fixed recipe (data size, epochs, optimiser, penalty, seeds); the first call trains it and stores
+it under the cache folder (``files.cache_dir()``, or $MINPRUNE_CACHE) with an atomic write,
+every later call - in any process - loads that file. ``dataset(quick=True)`` returns the splits: the
 training samples it was trained on, a validation split it never saw (for calibration and
 choices: budgets, alphas, thresholds) and the test split (for measuring only), so a lesson or a
 test starts from a *trained* network without paying for the training each time. The quick

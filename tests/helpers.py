@@ -1,12 +1,12 @@
-"""What several test modules share: the oracle loader, the structured-pruning cases and the
-tree-against-scikit-learn comparison."""
+"""What several test modules share: the oracle loader, the structured-pruning cases, a tiny
+float64 network for the criteria, and the tree-against-scikit-learn comparison."""
 import importlib
 import os
 
 import numpy as np
 import pytest
 
-from minprune import models, nn
+from minprune import Tensor, functional as F, models, nn
 from minprune.prune.groups import prunable_layers
 
 
@@ -111,3 +111,16 @@ def assert_same_tree(ours, theirs):
                                atol=1e-12 * b.impurity.max())
     np.testing.assert_allclose(a.weighted_n_node_samples, b.weighted_n_node_samples,
                                rtol=1e-12)
+
+
+def tiny_network(rng, activation=nn.ReLU):
+    """5-4-3 in float64, with 12 random samples of 3 classes: small enough for brute force."""
+    model = nn.Sequential(nn.Linear(5, 4, rng=rng, dtype=np.float64), activation(),
+                          nn.Linear(4, 3, rng=rng, dtype=np.float64))
+    X = rng.standard_normal((12, 5))
+    y = rng.integers(0, 3, 12)
+    return model, (X, y)
+
+
+def loss_of(model, data):
+    return F.cross_entropy(model(Tensor(data[0])), data[1]).item()

@@ -2,21 +2,14 @@
 import numpy as np
 import pytest
 
-from minprune import Tensor, functional as F, nn, prune
+from minprune import nn, prune
 from minprune.autograd.gradcheck import numerical_grad
 from minprune.prune.criteria import fisher_diagonal
 
-
-def tiny(rng, activation=nn.ReLU):
-    model = nn.Sequential(nn.Linear(5, 4, rng=rng, dtype=np.float64), activation(),
-                          nn.Linear(4, 3, rng=rng, dtype=np.float64))
-    X = rng.standard_normal((12, 5))
-    y = rng.integers(0, 3, 12)
-    return model, (X, y)
+from helpers import loss_of, tiny_network
 
 
-def loss(model, data):
-    return F.cross_entropy(model(Tensor(data[0])), data[1]).item()
+tiny, loss = tiny_network, loss_of
 
 
 def test_sensitivity_is_the_brute_force_loss_change(rng):

@@ -2,20 +2,17 @@
 import numpy as np
 import pytest
 
-from minprune import Tensor, functional as F, nn, prune
+from minprune import nn, prune
 from minprune.prune.expansion import expansion
+
+from helpers import loss_of, tiny_network
 
 
 def tiny(rng):
-    model = nn.Sequential(nn.Linear(5, 4, rng=rng, dtype=np.float64), nn.Tanh(),
-                          nn.Linear(4, 3, rng=rng, dtype=np.float64))
-    X = rng.standard_normal((12, 5))
-    y = rng.integers(0, 3, 12)
-    return model, (X, y)
+    return tiny_network(rng, nn.Tanh)
 
 
-def loss(model, data):
-    return F.cross_entropy(model(Tensor(data[0])), data[1]).item()
+loss = loss_of
 
 
 def directional(model, data, members, eps=1e-6):

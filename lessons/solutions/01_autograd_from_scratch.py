@@ -69,7 +69,8 @@ def max_first(a):
 
 
 for values in ([1.0, 3.0, 2.0], [1.0, 3.0, 3.0]):
-    a, b = Tensor(np.array(values), requires_grad=True), Tensor(np.array(values), requires_grad=True)
+    a = Tensor(np.array(values), requires_grad=True)
+    b = Tensor(np.array(values), requires_grad=True)
     max_first(a).backward()
     b.max().backward()
     print(values, "first:", a.grad, " shared:", b.grad)

@@ -11,7 +11,6 @@
 import itertools
 import os
 
-import numpy as np
 
 from minprune import tree
 from minprune.data import checkerboard, make_classification, train_test_split
