@@ -94,8 +94,9 @@ assert kept(at_init[("snip", 0.999)])[0] <= 1 < 100 < kept(at_init[("synflow", 0
 # the two depends on the batch it sees). SynFlow's score is a weight's share of the
 # products along all paths, and its 100 rounds re-score as paths disappear: a weight on a
 # thinning layer becomes more important, so the layers thin together and the most paths
-# survive - by design it never empties a layer before the network is maximally pruned. Random pruning thins every layer
-# by the same fraction, and at 99.9% the few survivors no longer line up into a single path.
+# survive - by design it never empties a layer before the network is maximally pruned.
+# Random pruning thins every layer by the same fraction, and at 99.9% the few survivors no
+# longer line up into a single path.
 
 # %% [markdown]
 # ## 2. Train what each one keeps
