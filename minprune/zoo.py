@@ -87,16 +87,17 @@ def _build(name, recipe, seed):
     """The untrained network of a recipe."""
     from . import models
     arch = recipe.arch or name
-    if arch == "lenet_300_100_gated":
+    if arch == "lenet_300_100_gated":                   # an L0Gate after each hidden ReLU
         from .nn import layers as L
         from .nn.gates import L0Gate
+        from .nn.module import Sequential
         plain = list(models.lenet_300_100(rng=seed))
         gated = []
         for i, layer in enumerate(plain):
             gated.append(layer)
             if isinstance(layer, L.ReLU):
                 gated.append(L0Gate(plain[i - 1].out_features, rng=seed + 1 + i))
-        return type(models.lenet_300_100(rng=seed))(*gated)
+        return Sequential(*gated)
     return getattr(models, arch)(rng=seed)
 
 
