@@ -113,8 +113,8 @@ np.testing.assert_allclose(compacted(x).data, net(x).data, atol=1e-5)
 # from the shelf: at 30% of the filters the two are close, and one network could be luck.
 
 
-def flops_kept(model, granularity, level):
-    prune.restore(model, snapshots[id(model)])             # the trained weights, no masks
+def flops_kept(model, saved, granularity, level):
+    prune.restore(model, saved)                            # the trained weights, no masks
     prune.prune(model, level, "magnitude", granularity, "global")
     t = prune.summary(model)[-1]
     return t["effective_flops"] / t["flops"]
@@ -124,23 +124,23 @@ def accuracy(model):
     return evaluate(model, X_test, y_test)["accuracy"]
 
 
-nets = [net] + [zoo.trained("lenet5", quick=QUICK, seed=s, log=print) for s in (1, 2)]
-snapshots = {id(n): (trained if n is net else prune.snapshot(n)) for n in nets}
+nets = [(net, trained)] + [(m, prune.snapshot(m)) for m in
+                           (zoo.trained("lenet5", quick=QUICK, seed=s, log=print) for s in (1, 2))]
 rows, equal_flops = [], {0.3: [], 0.5: []}
-for seed, model in enumerate(nets):
+for seed, (model, saved) in enumerate(nets):
     for level in equal_flops:
-        kept = flops_kept(model, "filter", level)
+        kept = flops_kept(model, saved, "filter", level)
         acc_filter = accuracy(model)
         lo, hi = 0.0, 0.999
         for _ in range(12):                                 # weight level with those FLOPs
             mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if flops_kept(model, "weight", mid) > kept else (lo, mid)
-        kept_w = flops_kept(model, "weight", hi)
+            lo, hi = (mid, hi) if flops_kept(model, saved, "weight", mid) > kept else (lo, mid)
+        kept_w = flops_kept(model, saved, "weight", hi)
         assert abs(kept_w - kept) < 0.01
         equal_flops[level].append((acc_filter, accuracy(model)))
         rows.append({"seed": seed, "kept": kept, "filters": level, "acc_f": acc_filter,
                      "weights": hi, "acc_w": accuracy(model)})
-    prune.restore(model, snapshots[id(model)])
+    prune.restore(model, saved)
 print(tables.table(rows, [("seed", "seed", "{}"), ("kept", "FLOPs kept", "{:.1%}"),
                           ("filters", "filters pruned", "{:.0%}"), ("acc_f", "accuracy", "{:.4f}"),
                           ("weights", "weights pruned", "{:.1%}"),

@@ -124,30 +124,21 @@ def below(node):
     return below(t.children_left[node]) + below(t.children_right[node])
 
 
-def internal(node):
-    return t.children_left[node] != -1 and node not in collapsed and \
-        all(a not in collapsed for a in ancestors(node))
-
-
-def ancestors(node):
-    parent = t.parents()
-    out = []
-    while parent[node] != -1:
-        node = parent[node]
-        out.append(node)
-    return out
+def internal(node=0):
+    """The internal nodes of the current tree under ``node``: collapsed ones are leaves now."""
+    if t.children_left[node] == -1 or node in collapsed:
+        return []
+    return [node] + internal(t.children_left[node]) + internal(t.children_right[node])
 
 
 path_small = tree.cost_complexity_path(small)
 for step in range(1, 4):
     rows = []
-    for node in range(t.node_count):
-        if internal(node):
-            leaves = below(node)
-            r_branch = sum(risk[leaf] for leaf in leaves)
-            rows.append({"node": node, "R(t)": risk[node], "R(T_t)": r_branch,
-                         "leaves": len(leaves),
-                         "g(t)": (risk[node] - r_branch) / (len(leaves) - 1)})
+    for node in internal():
+        leaves = below(node)
+        r_branch = sum(risk[leaf] for leaf in leaves)
+        rows.append({"node": node, "R(t)": risk[node], "R(T_t)": r_branch,
+                     "leaves": len(leaves), "g(t)": (risk[node] - r_branch) / (len(leaves) - 1)})
     weakest = min(rows, key=lambda r: (r["g(t)"], r["node"]))   # ties: the lowest node id
     print(f"step {step}: collapse node {weakest['node']} at alpha = {weakest['g(t)']:.5f}")
     print(table(sorted(rows, key=lambda r: r["g(t)"])[:4],

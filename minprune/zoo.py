@@ -138,12 +138,12 @@ def trained(name, data="glyph-digits", quick=True, seed=0, log=None):
         with contextlib.suppress(ValueError):      # damaged: train it again below
             return io.load(file)
     recipe = RECIPES[(name, bool(quick))]
-    if log:
-        log(f"training {name} on {data} ({'quick' if quick else 'full'} recipe: "
-            f"{recipe.n_train - recipe.n_val} samples, {recipe.epochs} epochs); kept in {file}")
     (X, y), _, _ = dataset(data, quick)
     if recipe.subset:
         X, y = X[:recipe.subset], y[:recipe.subset]
+    if log:
+        log(f"training {name} on {data} ({'quick' if quick else 'full'} recipe: "
+            f"{len(X)} samples, {recipe.epochs} epochs); kept in {file}")
     model = _build(name, recipe, seed)
     optimizer = (optim.Adam(model.parameters(), lr=recipe.lr) if recipe.optimizer == "adam"
                  else optim.SGD(model.parameters(), lr=recipe.lr, momentum=0.9))
