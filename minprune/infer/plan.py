@@ -44,7 +44,7 @@ class Plan:
 def _chain(steps, dtype):
     """(the ``Chain`` of a plan of fully connected steps with ReLU or no activation, whether it
     starts by flattening), or (None, False) for any other plan."""
-    from .chain import Chain, layer_weight
+    from .chain import Chain
     flattens = bool(steps) and isinstance(steps[0], Function) and steps[0].name == "Flatten"
     weighted = steps[1:] if flattens else steps
     if not weighted or any(type(s) not in (Dense, Sparse, Patterned)
@@ -52,9 +52,8 @@ def _chain(steps, dtype):
         return None, False
     layers = []
     for s in weighted:
-        weight = (layer_weight(dense=s.wt.T) if isinstance(s, Dense)
-                  else layer_weight(sliced=s.sliced()))
-        layers.append((weight, s.bias, s.activation is RELU))
+        layers.append((s.wt.T if isinstance(s, Dense) else s.csr(), s.bias,
+                       s.activation is RELU))
     return Chain(layers, dtype), flattens
 
 

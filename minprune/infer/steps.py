@@ -57,13 +57,18 @@ class Sparse(_Buffered):
         yt = self.buffer((self.shape[0], xt.shape[1]))
         return kernels.matmul(self.indptr, self.indices, self.values, xt, yt)
 
+    def csr(self):
+        from ..sparse.csr import CSR
+        return CSR(self.indptr, self.indices, self.values, self.shape)
+
     def sliced(self):
         """The weights in ``sparse.sliced`` storage, built on the first one-sample call."""
         stored = self.__dict__.get("_sliced")
         if stored is None:
             from ..sparse.sliced import Sliced
-            stored = self._sliced = Sliced.from_csr(self.indptr, self.indices, self.values,
-                                                    self.shape)
+            csr = self.csr()
+            stored = self._sliced = Sliced.from_csr(csr.indptr, csr.indices, csr.values,
+                                                    csr.shape)
             self._bias = (np.zeros(self.shape[0], self.dtype) if self.bias is None
                           else np.ascontiguousarray(self.bias, dtype=self.dtype))
         return stored
@@ -96,14 +101,9 @@ class Patterned(Sparse):
     def product(self, xt):
         return self.packed.product(xt, self.buffer((self.shape[0], xt.shape[1])))
 
-    def sliced(self):
-        stored = self.__dict__.get("_sliced")
-        if stored is None:
-            from ..sparse.sliced import Sliced
-            stored = self._sliced = Sliced.from_dense(self.packed.to_dense())
-            self._bias = (np.zeros(self.shape[0], self.dtype) if self.bias is None
-                          else np.ascontiguousarray(self.bias, dtype=self.dtype))
-        return stored
+    def csr(self):
+        from ..sparse.csr import CSR
+        return CSR.from_dense(self.packed.to_dense())
 
     def __repr__(self):
         kind = type(self.packed).__name__

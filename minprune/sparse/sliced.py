@@ -4,7 +4,8 @@ At batch 1 a sparse product is a gather per stored weight, and a scalar gather c
 loop at about half a nanosecond per weight. ``Sliced`` trades a little padding for SIMD:
 
 - rows are taken in *slices* of L (16 float32 or 8 float64: one 64-byte register of sums),
-  the longest rows first (``order``), so rows of like length share a slice;
+  the longest rows first (``order``), so rows of like length share a slice (or in their own
+  order, ``sort_rows=False``);
 - columns are cut into *windows* of 2L, so that the inputs of a window fit in two registers;
 - for a slice and a window, *step* j holds, for every row l of the slice, the row's j-th
   stored weight in that window and its offset in the window (one byte) - or a zero;
@@ -14,8 +15,10 @@ loop at about half a nanosecond per weight. ``Sliced`` trades a little padding f
 The price is the padding: a (slice, window) takes as many steps as its fullest row needs.
 ``padding`` reports stored slots per weight: about 2 for unstructured weights at 90% sparsity,
 1.3 at 50%, and exactly 1 for 2:4 weights, whose every row holds the same number in a window.
-The result is written through ``order`` back to the rows' own places, with the bias added and
-a ReLU applied in the same pass when asked.
+The kernel writes its results in slice order (row ``order[i]`` at i), with the bias added and
+a ReLU applied in the same pass when asked: contiguous stores. ``product`` puts them back in
+the rows' own places; a chain of layers (``infer.chain``) instead reads the next layer's
+columns in the same order, which costs nothing.
 
 ``sliced_matvec_numpy`` is the plain NumPy twin the kernel is tested against.
 """
@@ -40,15 +43,16 @@ class Sliced:
     shape: tuple             # (rows, columns)
 
     @classmethod
-    def from_csr(cls, indptr, indices, values, shape):
-        """From CSR arrays (column indices sorted within each row)."""
+    def from_csr(cls, indptr, indices, values, shape, sort_rows=True):
+        """From CSR arrays."""
         rows, cols = shape
         values = np.asarray(values)
         n = simd.lanes(values.dtype)
         width = 2 * n
         n_windows = max(1, -(-cols // width))
         lengths = np.diff(indptr)
-        order = np.argsort(-lengths, kind="stable").astype(np.int64)
+        order = (np.argsort(-lengths, kind="stable").astype(np.int64) if sort_rows
+                 else np.arange(rows, dtype=np.int64))
         place = np.empty(rows, dtype=np.int64)
         place[order] = np.arange(rows)
         row = np.repeat(np.arange(rows), lengths)
@@ -84,10 +88,10 @@ class Sliced:
                    order, (rows, cols))
 
     @classmethod
-    def from_dense(cls, w):
+    def from_dense(cls, w, sort_rows=True):
         from .csr import CSR
         csr = CSR.from_dense(np.asarray(w))
-        return cls.from_csr(csr.indptr, csr.indices, csr.values, csr.shape)
+        return cls.from_csr(csr.indptr, csr.indices, csr.values, csr.shape, sort_rows)
 
     def to_dense(self):
         """The (rows, columns) matrix the slots hold."""
@@ -110,29 +114,35 @@ class Sliced:
 
     def product(self, x, out, bias=None, relu=False):
         """out (rows,) = W @ x (+ bias, then ReLU) for one sample x (columns,)."""
-        if bias is None:
-            bias = np.zeros(self.shape[0], dtype=self.values.dtype)
-        if self.shape[0]:
+        rows, cols = self.shape
+        dtype = self.values.dtype
+        if len(x) != cols:
+            raise ValueError(f"x must hold {cols} values, got {len(x)}")
+        padded = np.zeros(simd.padded_length(cols, dtype), dtype)
+        padded[:cols] = x
+        bias = np.zeros(rows, dtype) if bias is None else np.asarray(bias, dtype)
+        in_order = np.empty(rows, dtype)
+        if rows:
             sliced_matvec(self.slice_ptr, self.windows, self.step_ptr, self.values,
-                          self.offsets, self.order, x, bias, relu, out)
+                          self.offsets, padded, bias[self.order], relu, in_order)
+        out[self.order] = in_order
         return out
 
 
 @njit(cache=True)
-def sliced_matvec(slice_ptr, windows, step_ptr, values, offsets, order, x, bias, relu, out):
-    """out[order[i]] = (W @ x)[order[i]] + bias, then max(., 0) if ``relu``."""
+def sliced_matvec(slice_ptr, windows, step_ptr, values, offsets, x, bias, relu, out):
+    """out[i] = (W @ x)[order[i]] + bias[i], then max(., 0) if ``relu``: results and ``bias``
+    in slice order; ``x`` padded with zeros to ``simd.padded_length``."""
     n = values.shape[1]
     acc = np.empty(n, dtype=values.dtype)
-    rows = len(order)
+    rows = len(out)
     for s in range(len(slice_ptr) - 1):
         simd.slice_fma(values, offsets, x, windows, step_ptr, slice_ptr[s], slice_ptr[s + 1],
                        acc)
         first = s * n
         for lane in range(min(n, rows - first)):
-            r = order[first + lane]
-            y = acc[lane] + bias[r]
-            out[r] = max(y, 0) if relu else y
-    return out
+            y = acc[lane] + bias[first + lane]
+            out[first + lane] = max(y, 0) if relu else y
 
 
 def sliced_matvec_numpy(matrix, x, bias=None, relu=False):
