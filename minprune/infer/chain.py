@@ -31,7 +31,7 @@ from ..sparse.csr import CSR
 from ..sparse.simd import REGISTER, padded_length
 from ..sparse.sliced import Sliced, sliced_matvec
 
-SLICED_MAX_FILL = 0.6    # sliced below this fraction of dense slots (the kernels' costs per slot)
+SLICED_MAX_FILL = 0.75   # sliced below this fraction of dense slots (the kernels' costs per slot)
 DENSE, SLICED = 0, 1
 # a layer's row in the table: what it is, then where its arrays start in the flat arrays
 KIND, N_IN, N_OUT, RELU, BIAS, WEIGHT, SLICE_PTR, N_SLICES, WINDOWS, STEP_PTR, N_ENTRIES, \
@@ -46,24 +46,21 @@ class Chain:
         """``layers``: [(weight, bias or None, relu)], the weight an (out, in) array (run
         dense) or a ``sparse.CSR`` (run sliced or dense, whichever ``SLICED_MAX_FILL`` says)."""
         self.dtype = np.dtype(dtype)
-        self.zero = self.dtype.type(0)
         self.layers = layers
         self.n_in, self.n_out = layers[0][0].shape[1], layers[-1][0].shape[0]
         self.forms = _forms(layers, self.dtype)
-        self.table, self.ints, self.values, self.offsets = _pack(self.forms, self.dtype)
+        self.ints, self.values, self.offsets = _pack(self.forms, self.dtype)
         # three zero-padded regions: the input, then two for the layers' outputs in turn
         widest = max([w.shape[0] for w, _, _ in layers] + [self.n_in])
         self.scratch = np.zeros(3 * padded_length(widest, self.dtype), dtype=self.dtype)
 
     def __call__(self, x):
-        """``x`` of the chain's dtype (``Plan`` converts it)."""
-        x = x.reshape(-1)                          # contiguous: a view, else a copy
+        """``x``: a C-contiguous array of the chain's dtype (``Plan`` makes it one)."""
         if x.size != self.n_in:
             raise ValueError(f"x must hold {self.n_in} values for one sample, got shape "
                              f"{x.shape}")
         out = np.empty((1, self.n_out), dtype=self.dtype)
-        run_chain(self.table, self.ints, self.values, self.offsets, x, self.scratch, out[0],
-                  self.zero)
+        run_chain(self.ints, self.values, self.offsets, self.scratch, x, out)
         return out
 
     def __repr__(self):
@@ -98,8 +95,11 @@ def _forms(layers, dtype):
 
 
 def _pack(forms, dtype):
-    """The table (one row per layer) and the flat arrays ``run_chain`` reads."""
-    table, arrays = [], {"ints": [], "values": [], "offsets": []}
+    """The flat arrays ``run_chain`` reads (few arguments: each costs a Numba call 60 ns):
+    ``ints`` starts with the number of layers and the table, one row per layer, and ``values``
+    with a zero of the dtype."""
+    table, arrays = [], {"ints": [np.zeros(1 + FIELDS * len(forms), np.int64)],
+                         "values": [np.zeros(1, dtype)], "offsets": []}
 
     def put(kind, array):
         start = sum(a.size for a in arrays[kind])
@@ -121,8 +121,10 @@ def _pack(forms, dtype):
 
     def flat(kind, dt):
         return np.concatenate(arrays[kind] or [np.zeros(0)]).astype(dt)
-    return (np.array(table, dtype=np.int64).reshape(-1, FIELDS), flat("ints", np.int64),
-            flat("values", dtype), flat("offsets", np.uint8))
+    ints = flat("ints", np.int64)
+    ints[0] = len(forms)
+    ints[1:1 + FIELDS * len(forms)] = np.array(table, dtype=np.int64).reshape(-1)
+    return ints, flat("values", dtype), flat("offsets", np.uint8)
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
@@ -154,21 +156,23 @@ def dense_matvec(w, x, bias, relu, out, zero):
 
 
 @njit(cache=True)
-def run_chain(table, ints, values, offsets, x, scratch, out, zero):
-    """Every layer of ``table`` in turn, each reading what the one before wrote. ``scratch``
-    holds three zero-padded regions: the input, then the outputs, alternately in the second
-    and third (the last layer writes into ``out``). Returns nothing: handing an array back to
-    Python costs a third of a microsecond."""
+def run_chain(ints, values, offsets, scratch, x, out):
+    """Every layer of the table in ``ints`` in turn, each reading what the one before wrote.
+    ``scratch`` holds three zero-padded regions: the input, then the outputs, alternately in
+    the second and third (the last layer writes into ``out``). Returns nothing: handing an
+    array back to Python costs a third of a microsecond."""
     lanes = REGISTER // values.itemsize
+    zero = values[0]
     region = len(scratch) // 3
-    scratch[:len(x)] = x
+    scratch[:x.size] = x.reshape(-1)
+    last = out.reshape(-1)
     src = 0
-    n_layers = len(table)
+    n_layers = ints[0]
     for i in range(n_layers):
-        t = table[i]
+        t = ints[1 + i * FIELDS:1 + (i + 1) * FIELDS]
         n_in, n_out, relu = t[N_IN], t[N_OUT], t[RELU] != 0
         dst_start = region * (1 + i % 2)
-        dst = out if i == n_layers - 1 else scratch[dst_start:dst_start + n_out]
+        dst = last if i == n_layers - 1 else scratch[dst_start:dst_start + n_out]
         bias = values[t[BIAS]:t[BIAS] + n_out]
         w = t[WEIGHT]
         if t[KIND] == DENSE:

@@ -31,7 +31,7 @@ class Plan:
         x = np.asarray(x, dtype=self.dtype)
         if (self.chain is not None and len(x) == 1
                 and (self.flattens or x.shape == (1, self.chain.n_in))):
-            return self.chain(x)
+            return self.chain(np.ascontiguousarray(x))
         for step in self.steps:
             x = step(x)
         return np.array(x)                        # the caller's own array, not a buffer
