@@ -28,6 +28,7 @@ executable specification the tests hold the compiled one to.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 from numba.core import config
 
 REGISTER = 64                    # bytes of sums per slice
@@ -200,3 +201,9 @@ def _slice_fma_intrinsic():
 
 
 slice_fma = slice_fma_python if config.DISABLE_JIT else _slice_fma_intrinsic()
+
+
+@njit(cache=True)
+def slice_sums(values, offsets, x, windows, step_ptr, e0, e1, acc):
+    """``slice_fma`` callable from Python (an intrinsic is only callable from compiled code)."""
+    slice_fma(values, offsets, x, windows, step_ptr, e0, e1, acc)
