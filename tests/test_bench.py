@@ -33,9 +33,11 @@ def test_latency_rows_cover_every_variant_and_ratio():
     for model in ("lenet_300_100", "lenet5"):
         for batch in (1, 64):
             mine = {r["variant"]: r for r in rows if r["model"] == model and r["batch"] == batch}
-            assert {"dense plan", "CSR 50%", "CSR 80%", "CSR 95%"} <= set(mine)
+            assert {"dense plan", "CSR 50%", "CSR 70%", "CSR 90%", "2:4 50%"} <= set(mine)
             assert mine["dense plan"]["ratio"] == 1.0
             for r in mine.values():
                 assert r["us"] > 0
                 assert abs(r["ratio"] - mine["dense plan"]["us"] / r["us"]) < 1e-9
     assert any(r["variant"] == "bare NumPy products" for r in rows)
+    lines = latency.targets(rows)
+    assert len(lines) == 6 and all(("met" in line) for line in lines[1:])

@@ -39,6 +39,32 @@ def median_time(fn, *, warmup=3, repeat=20, min_time=0.0):
     return float(np.median(times))
 
 
+def interleaved_times(fns, *, rounds=30, block=2e-4, warmup=3):
+    """{label: median seconds per call} for ``fns`` ({label: callable}), timed in turns.
+
+    Each round times every function once, in a block of calls long enough (``block``
+    seconds) for the clock; the medians over rounds are compared. Timed one after another,
+    each function would meet the machine in a different state (a neighbour's burst, the
+    clock); in turns, all of them see the same states, and their ratios are what stays put.
+    """
+    counts = {}
+    for label, fn in fns.items():
+        for _ in range(warmup):
+            fn()
+        t0 = time.perf_counter()
+        fn()
+        counts[label] = max(1, int(block / max(time.perf_counter() - t0, 1e-9)))
+    times = {label: [] for label in fns}
+    for _ in range(rounds):
+        for label, fn in fns.items():
+            n = counts[label]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            times[label].append((time.perf_counter() - t0) / n)
+    return {label: float(np.median(t)) for label, t in times.items()}
+
+
 def run_worker(module, args, threads):
     """Run ``python -m module args`` at ``threads`` threads; parse the JSON it prints last."""
     cmd = [sys.executable, "-m", module, *map(str, args)]
