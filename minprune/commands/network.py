@@ -69,9 +69,11 @@ def speed_sentence(rows):
     if "pattern_b1_speedup" in r:
         text += (f", on the pattern's own storage (N:M or blocks) at "
                  f"{r['pattern_b1_speedup']:.2f}x and {r['pattern_b64_speedup']:.2f}x")
-    text += (". Measured speed-ups fall short of the FLOPs because a sparse product reads an "
-             "index for every weight and gathers its inputs, and because a single sample "
-             "leaves the fixed costs of every layer unshared")
+    text += (". Measured speed-ups fall short of the FLOPs because a sparse layer is stored "
+             "with padding (a slice of rows takes as many steps as its fullest row) and an "
+             "index beside every weight, because a call costs about a microsecond whatever "
+             "its weights, and, at 64 samples, because the sparse kernel gathers its inputs "
+             "where a dense product streams them")
     if "compact_b1_speedup" in r:
         return text + ("; deleting units keeps the products dense and regular, which is why "
                        "compaction comes closest.")

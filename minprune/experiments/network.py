@@ -36,7 +36,7 @@ class NetworkConfig:
     steps: int = 1                          # > 1: the iterative schedule
     n_calibration: int = 512                # held out of training (at most a tenth of it)
     latency_batches: tuple = (1, 64)        # the speed panel: batch sizes timed
-    latency_repeats: int = 20               # calls per median (0: no speed panel)
+    latency_repeats: int = 20               # rounds timed in turns (0: no speed panel)
     seed: int = 0
 
 

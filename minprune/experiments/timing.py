@@ -1,8 +1,8 @@
 """Measured inference latency of a pruned model beside its dense original, in one process on
 one thread: masked dense, CSR (``sparse.to_sparse``) and, for unit and filter pruning,
 compacted (``prune.compact``), for N:M and block pruning the pattern's own storage
-(``infer.compile(..., pattern=...)``), each at the given batch sizes, median of repeats after
-a warm-up.
+(``infer.compile(..., pattern=...)``), each at the given batch sizes, timed in turns
+(``bench.common.interleaved_times``: median over rounds after a warm-up).
 
 What is timed is the inference plan (``infer.compile``: array operations, no Tensors, no
 graph); every speed-up is a ratio of two times measured in the same process and run.
@@ -13,7 +13,7 @@ import contextlib
 
 import numpy as np
 
-from ..bench.common import median_time
+from ..bench.common import interleaved_times
 
 
 @contextlib.contextmanager
@@ -50,18 +50,18 @@ def panel(dense, pruned, granularity, X, batches, repeats):
     pattern = granularity if prune.patterns.parse(granularity) is not None else None
     if pattern is not None:
         variants["pattern"] = pruned
+    plans = {name: forward(model, pattern if name == "pattern" else None)
+             for name, model in variants.items()}
     out = {}
     with one_thread():
         for batch in batches:
             x = np.ascontiguousarray(X[:batch])
             if len(x) < batch:                      # a small test set: repeat it
                 x = np.resize(X, (batch,) + X.shape[1:])
-            base = None
-            for name, model in variants.items():
-                plan = forward(model, pattern if name == "pattern" else None)
-                seconds = median_time(lambda plan=plan, x=x: plan(x), repeat=repeats)
-                base = seconds if name == "dense" else base
+            times = interleaved_times({name: (lambda plan=plan, x=x: plan(x))
+                                       for name, plan in plans.items()}, rounds=repeats)
+            for name, seconds in times.items():
                 out[f"{name}_b{batch}_ms"] = 1000 * seconds
                 if name != "dense":
-                    out[f"{name}_b{batch}_speedup"] = base / seconds
+                    out[f"{name}_b{batch}_speedup"] = times["dense"] / seconds
     return out
