@@ -199,10 +199,49 @@ np.testing.assert_allclose(fast(x).data, net(x).data, rtol=1e-5, atol=1e-6)
 # patterns: 2:4 (two of every four weights of a row kept) and 1x4 blocks at 90%. At batch 1
 # three things cost time: the fixed **overhead** of each call and layer, the **bytes** of
 # weights that must be read (the floor no kernel can beat: bytes / memory bandwidth), and
-# **gathers** - a sparse product fetches each input through an index, one at a time.
+# **gathers** - a sparse product fetches each input through an index.
+#
+# At batch 1 the CSR kernel of section 2 has nothing to share an index with: each stored
+# weight costs a load of its index, a load of its input and a multiply-add, one weight at a
+# time (about half a nanosecond each), while a dense product streams 16 weights per
+# instruction. So the plan stores a sparse layer differently for one sample (`sparse.sliced`):
+#
+# - rows in *slices* of 16 (one SIMD register of float32 sums), columns in *windows* of 32
+#   (two registers of inputs);
+# - for a slice and a window, *step* j holds each row's j-th weight in that window and its
+#   offset in the window (one byte) - or a zero where a row has fewer;
+# - one step is one load of 16 weights, one permute instruction that picks their 16 inputs
+#   out of the two registers, and one multiply-add: 16 weights at once, no gather.
+#
+# The price is *padding*: a slice takes as many steps in a window as its fullest row needs.
+
+# %%
+from minprune.sparse.sliced import Sliced  # noqa: E402
+
+W_small = np.where(rng.random((20, 70)) < 0.15, rng.standard_normal((20, 70)), 0)
+W_small = W_small.astype(np.float32)
+sliced = Sliced.from_dense(W_small)
+steps = np.diff(sliced.step_ptr)
+print(f"{np.count_nonzero(W_small)} weights in {len(sliced.slice_ptr) - 1} slices; "
+      f"(slice, window) entries: {len(sliced.windows)}, steps per entry: {steps.tolist()}")
+print(f"slots stored per weight (padding): {sliced.padding:.2f}")
+np.testing.assert_array_equal(sliced.to_dense(), W_small)
+x_small = rng.standard_normal(70).astype(np.float32)
+np.testing.assert_allclose(sliced.product(x_small, np.empty(20, np.float32)), W_small @ x_small,
+                           rtol=1e-5, atol=1e-5)
+assert sliced.padding > 1                # the fullest row of a slice sets its steps
+
+# %% [markdown]
+# The other cost, overhead, is the calls: a Numba call unpacks each array it is given (tens
+# of nanoseconds each), a NumPy call allocates and checks, and a three-layer network makes a
+# dozen of them. A plan of fully connected layers therefore runs one sample in **one**
+# compiled call (`infer.chain`) that goes through every layer, adding the bias and applying
+# the ReLU as it writes; `print(plan)` shows which form each layer takes (a layer whose padded
+# slots would fill most of the dense matrix stays dense).
 
 # %%
 from minprune import infer  # noqa: E402
+from minprune.bench.common import interleaved_times  # noqa: E402
 
 dense_net = models.lenet_300_100(rng=0).eval()
 nets = {"dense": dense_net}
@@ -221,13 +260,11 @@ for label, granularity, s in (("2:4", "2:4", 0.5), ("1x4 blocks 90%", "block:1x4
 
 
 def plan_bytes(plan):
-    """Bytes of weights a forward pass reads: every array a step multiplies by (values, and
-    the indices or offsets that say where they go)."""
-    total = 0
-    for step in plan.steps:
-        for name in ("wt", "values", "indices", "indptr", "offsets"):
-            total += getattr(getattr(step, "packed", step), name, np.empty(0)).nbytes
-    return total
+    """Bytes of weights a one-sample pass reads: every array the chain multiplies by
+    (weights with their padding, biases, and the offsets and pointers that say where they
+    go)."""
+    chain = plan.chain
+    return chain.values.nbytes + chain.offsets.nbytes + chain.ints.nbytes
 
 
 def bandwidth(n_bytes):
@@ -247,17 +284,19 @@ with one_thread():
     print(f"read bandwidth for {dense_bytes / 1e3:.0f} kB: {bandwidth(dense_bytes) / 1e9:.1f} "
           f"GB/s; a 3-layer plan on a 1-number input: {overhead * 1e6:.1f} us of overhead")
 
+print(infer.compile(nets["CSR 90%"]))
+plans = {label: infer.compile(net, pattern=patterns_of.get(label)) for label, net in nets.items()}
+inputs = {b: rng.random((b, 1, 28, 28), dtype=np.float32) for b in (1, 64)}
+with one_thread():       # in turns: every model meets the machine in the same states
+    timed = interleaved_times({(label, b): (lambda plan=plan, x=inputs[b]: plan(x))
+                               for label, plan in plans.items() for b in (1, 64)},
+                              rounds=30 if QUICK else 100)
 rows = []
-with one_thread():
-    for label, net in nets.items():
-        plan = infer.compile(net, pattern=patterns_of.get(label))
-        row = {"model": label, "bytes": plan_bytes(plan)}
-        for b in (1, 64):
-            x = rng.random((b, 1, 28, 28), dtype=np.float32)
-            row[f"b{b}"], row[f"spread{b}"] = measure(lambda plan=plan, x=x: plan(x),
-                                                      repeat=100 if QUICK else 400)
-        row["floor"] = overhead + row["bytes"] / bandwidth(row["bytes"])
-        rows.append(row)
+for label, plan in plans.items():
+    row = {"model": label, "bytes": plan_bytes(plan), "b1": timed[label, 1],
+           "b64": timed[label, 64]}
+    row["floor"] = overhead + row["bytes"] / bandwidth(row["bytes"])
+    rows.append(row)
 base = {b: rows[0][f"b{b}"] for b in (1, 64)}
 print(f"{'model':>20} {'weights':>9} {'floor b1':>9} {'batch 1':>17} {'batch 64':>17}")
 for r in rows:
@@ -267,30 +306,34 @@ for r in rows:
 fig = viz.new_figure()
 ax = fig.subplots()
 for r in rows:
-    ax.errorbar(r["bytes"] / 1e3, r["b1"] * 1e6, yerr=r["spread1"] * 1e6 / 2, fmt="o",
-                capsize=3, label=r["model"])
+    ax.plot(r["bytes"] / 1e3, r["b1"] * 1e6, "o", label=r["model"])
 ax.plot([r["bytes"] / 1e3 for r in sorted(rows, key=lambda r: r["bytes"])],
         [r["floor"] * 1e6 for r in sorted(rows, key=lambda r: r["bytes"])], "k--",
         label="floor: overhead + bytes / bandwidth")
 ax.set(xlabel="kB of weights read per sample", ylabel="microseconds per sample (batch 1)",
        title="LeNet-300-100, one sample, one thread")
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="lower right")
 viz.save_png(fig, "10_latency_floor.png")
 # What the table says, checked where the margins are wide (timings themselves vary):
 by = {r["model"]: r for r in rows}
-assert by["CSR 90%"]["bytes"] < 0.25 * by["dense"]["bytes"]        # a fifth of the bytes
+assert by["CSR 90%"]["bytes"] < 0.3 * by["dense"]["bytes"]         # a quarter of the bytes
 assert by["units 75% compacted"]["bytes"] < 0.35 * by["dense"]["bytes"]
 assert all(r["b1"] > 0.5 * r["floor"] for r in rows)               # nobody beats the floor
+assert by["CSR 90%"]["b1"] < by["dense"]["b1"]          # fewer bytes, no gathers: faster
 
 # %% [markdown]
-# Read the table with the floor beside it. The dense plan sits close to its floor: BLAS reads
-# the weights at nearly full bandwidth. The CSR model reads a fifth of the bytes, yet at
-# batch 1 it is barely faster: its time goes to gathers (each stored weight fetches its input
-# through an index, one at a time, where BLAS streams whole vectors through SIMD registers),
-# not to bytes. At batch 64 each gathered input row serves 64 samples and the sparse model
-# pulls ahead. The compacted model is simply a smaller dense model - no gathers, no indices -
-# which is why structured pruning turns FLOPs into latency most directly. The 2:4 model keeps
-# half the weights but still gathers each one; the 1x4 blocks gather once per four weights.
+# Read the table with the floor beside it. Every plan pays the same overhead, about a
+# microsecond and a half of calling; past it the dense plan streams its megabyte of weights
+# close to the bandwidth. The CSR model reads about a quarter of the bytes - the padding
+# doubles its weights at this sparsity, and every weight brings a byte of offset - and at
+# batch 1 runs several times faster: its steps stream like dense ones, 16 weights at a time,
+# so its time follows its bytes. It stays above its floor by the work each (slice, window)
+# entry costs before its first step. The compacted model is simply a smaller dense model: no
+# padding, no offsets, which is why structured pruning turns FLOPs into latency most directly. The
+# 2:4 model keeps half the weights with no padding at all (every row holds exactly 16 in each
+# window) but adds a byte of offset to each; its gain is bounded by its bytes: 5 per weight
+# against the dense 8 per pair. At batch 64 the sliced layout is not used: the CSR kernels of
+# section 3 share each gathered input row among 64 samples.
 #
 # And the **masked** model? Through the plan it costs what the dense one costs - the zeros are
 # baked in and still multiplied. In training mode it is *slower* than dense: every forward pass
@@ -299,8 +342,9 @@ assert all(r["b1"] > 0.5 * r["floor"] for r in rows)               # nobody beat
 # %%
 x16 = Tensor(rng.random((16, 784), dtype=np.float32))
 with one_thread():
-    t_dense, _ = measure(lambda: dense_net(x16), repeat=100)
-    t_masked, _ = measure(lambda: pruned_90(x16), repeat=100)
+    timed = interleaved_times({"dense": lambda: dense_net(x16), "masked": lambda: pruned_90(x16)},
+                              rounds=50)
+t_dense, t_masked = timed["dense"], timed["masked"]
 print(f"model(x), batch 16: dense {t_dense * 1e6:.0f} us, masked {t_masked * 1e6:.0f} us "
       f"({t_masked / t_dense:.2f}x)")
 
@@ -312,9 +356,10 @@ print(f"model(x), batch 16: dense {t_dense * 1e6:.0f} us, masked {t_masked * 1e6
 #   (see `minprune bench sparse` for the full table on your machine).
 # - How the loop meets the hardware matters as much as the arithmetic: the same products,
 #   kept in registers instead of memory, run several times faster at small batches.
-# - At batch 1 a whole pruned network is bounded below by overhead + bytes / bandwidth; the
-#   dense plan comes close to it, a sparse one stays far above it because each weight gathers
-#   its input. A masked model costs what the dense one costs (more, in training mode).
+# - At batch 1 a whole pruned network is bounded below by overhead + bytes / bandwidth. A
+#   gather per weight keeps a sparse product far above it; the sliced layout trades padding
+#   for SIMD (16 weights per step, inputs picked from registers) and follows its bytes.
+#   A masked model costs what the dense one costs (more, in training mode).
 # - Structured pruning (lesson 07) needs no special kernel at all: a smaller dense layer is
 #   fast everywhere. Unstructured pruning reaches higher sparsity at the same accuracy, but
 #   pays off only with kernels like these, and only beyond the break-even point.

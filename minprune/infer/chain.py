@@ -65,7 +65,7 @@ class Chain:
 
     def __repr__(self):
         kinds = ["sliced" if isinstance(w, Sliced) else "dense" for w, _, _ in self.forms]
-        return f"Chain({' -> '.join(kinds)}, one call at batch 1)"
+        return f"Chain({' -> '.join(kinds)})"
 
 
 def _forms(layers, dtype):

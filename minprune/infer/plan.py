@@ -37,7 +37,7 @@ class Plan:
         return np.array(x)                        # the caller's own array, not a buffer
 
     def __repr__(self):
-        chain = "" if self.chain is None else f"  at batch 1: {self.chain!r}\n"
+        chain = "" if self.chain is None else f"  one sample, in one call: {self.chain!r}\n"
         return "Plan(\n" + "\n".join(f"  {s!r}" for s in self.steps) + "\n" + chain + ")"
 
 
