@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd.conv import im2col
+from ..autograd.conv import im2col, im2col_transposed
 from ..nn import layers as L
 
 ACTIVATIONS = {L.ReLU: lambda y: np.maximum(y, 0, out=y),
@@ -132,12 +132,13 @@ class Conv(_Buffered):
 
     def __call__(self, x):
         n = len(x)
-        cols, _, oh, ow = im2col(x, self.k, self.k, self.stride, self.padding)
         if self.sparse is None:
+            cols, _, oh, ow = im2col(x, self.k, self.k, self.stride, self.padding)
             y = np.matmul(cols, self.w2t, out=self.buffer((len(cols), self.out_channels)))
             y = y.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
-        else:
-            yt = self.sparse.product(np.ascontiguousarray(cols.T))
+        else:                               # the sparse kernels take the columns transposed
+            cols_t, oh, ow = im2col_transposed(x, self.k, self.k, self.stride, self.padding)
+            yt = self.sparse.product(cols_t)
             y = yt.reshape(self.out_channels, n, oh, ow).transpose(1, 0, 2, 3)
         if self.bias is not None:
             y += self.bias.reshape(1, -1, 1, 1)
