@@ -194,3 +194,73 @@ print(json.dumps(out))
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["avx512"] is False
     assert result["errors"][0] < 1e-5 and result["errors"][1] < 1e-12
+
+
+def two_of_four(rng, rows, cols, dtype):
+    from minprune.sparse.patterns import NM
+    w = rng.standard_normal((rows, cols)).astype(dtype)
+    keep = ~patterns.nm_forced(np.abs(w), np.zeros(w.shape, bool), patterns.parse("2:4"))
+    keep &= rng.random(w.shape) < 0.9          # some groups keep fewer than two
+    return w * keep, NM.from_matrix(w, keep, patterns.parse("2:4"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows, cols", [(37, 70), (16, 32), (5, 7), (1, 4), (0, 8), (4, 0),
+                                        (300, 784)])
+def test_pairs_equal_the_dense_product_and_the_twin(dtype, rows, cols, rng):
+    from minprune.sparse.sliced import Pairs, pairs_matvec_numpy
+    dense, nm = two_of_four(rng, rows, cols, dtype)
+    pairs = Pairs.from_nm(nm)
+    np.testing.assert_array_equal(pairs.to_dense(), dense)
+    n = simd.lanes(dtype)
+    assert pairs.values.shape[0] == -(-rows // n) * pairs.n_windows * n   # n steps per window
+    x = rng.standard_normal(cols).astype(dtype)
+    bias = rng.standard_normal(rows).astype(dtype)
+    expected = np.maximum(dense @ x + bias, 0)
+    tol = TOL[np.dtype(dtype)]
+    out = np.full(rows, np.nan, dtype)
+    np.testing.assert_allclose(pairs.product(x, out, bias, True), expected, atol=tol, rtol=tol)
+    np.testing.assert_allclose(pairs_matvec_numpy(pairs, x, bias, True), expected, atol=tol,
+                               rtol=tol)
+
+
+def test_pairs_fma_equals_its_python_twin(rng):
+    from minprune.sparse.sliced import Pairs
+    for dtype in (np.float32, np.float64):
+        _, nm = two_of_four(rng, 40, 100, dtype)
+        pairs = Pairs.from_nm(nm)
+        x = np.zeros(pairs.n_windows * 2 * simd.lanes(dtype), dtype)
+        x[:100] = rng.standard_normal(100)
+        compiled = np.full(simd.lanes(dtype), np.nan, dtype)
+        twin = compiled.copy()
+        args = (pairs.values, pairs.codes, x, pairs.n_windows, pairs.n_windows)   # slice 1
+        simd.pairs_sums(*args, compiled)
+        simd.pairs_fma_python(*args, twin)
+        np.testing.assert_allclose(compiled, twin, atol=TOL[np.dtype(dtype)])
+
+
+def test_pairs_refuse_other_patterns(rng):
+    from minprune.sparse.patterns import NM
+    from minprune.sparse.sliced import Pairs
+    w = rng.standard_normal((4, 8))
+    keep = ~patterns.nm_forced(np.abs(w), np.zeros(w.shape, bool), patterns.parse("1:4"))
+    with pytest.raises(ValueError, match="2:4 weights, got 1:4"):
+        Pairs.from_nm(NM.from_matrix(w, keep, patterns.parse("1:4")))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chain_runs_2_4_layers_as_pairs_between_sliced_ones(dtype, rng):
+    """A sliced layer before a 2:4 one writes in its rows' own order (the pairs read groups of
+    four neighbouring columns); after it, columns follow the sliced order again."""
+    w1 = random_matrix(rng, 48, 50, 0.1, dtype)
+    _, nm = two_of_four(rng, 40, 48, dtype)
+    w3 = random_matrix(rng, 24, 40, 0.1, dtype)
+    _, nm4 = two_of_four(rng, 7, 24, dtype)
+    layers = [(CSR.from_dense(w1), None, True), (nm, rng.standard_normal(40), True),
+              (CSR.from_dense(w3), rng.standard_normal(24), True), (nm4, None, False)]
+    chain = Chain(layers, dtype)
+    assert repr(chain) == "Chain(sliced -> 2:4 pairs -> sliced -> 2:4 pairs)"
+    assert np.array_equal(chain.forms[0][0].order, np.arange(48))
+    x = rng.standard_normal((1, 50)).astype(dtype)
+    np.testing.assert_allclose(chain(x), chain_numpy(layers, x), atol=TOL[np.dtype(dtype)],
+                               rtol=TOL[np.dtype(dtype)])

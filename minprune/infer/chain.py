@@ -11,7 +11,8 @@ all its layers, each layer in one pass that adds the bias and applies the ReLU a
   the four; LLVM vectorises the sums (reassociation allowed: the last bits differ from BLAS).
   Measured against NumPy's matrix product plus bias plus ReLU, one thread: 784 -> 300
   1.2x faster, 300 -> 100 2.2x, 100 -> 10 6x (the calls' overhead, not the arithmetic);
-- a sparse layer (``sparse.sliced``): the sliced kernel, when its stored slots (padding
+- a 2:4 layer (``sparse.sliced.Pairs``): the pairs kernel, two-bit offsets and no padding;
+- another sparse layer (``sparse.sliced``): the sliced kernel, when its stored slots (padding
   included) are fewer than ``SLICED_MAX_FILL`` of the dense matrix's; above that the dense
   loop over the zeros is the faster one (a step of the sliced kernel, 16 weights, costs about
   as much as 16 multiply-adds of the dense loop, and each layer adds its windows' overhead).
@@ -28,11 +29,12 @@ import numpy as np
 from numba import njit
 
 from ..sparse.csr import CSR
+from ..sparse.patterns import NM
 from ..sparse.simd import REGISTER, padded_length
-from ..sparse.sliced import Sliced, sliced_matvec
+from ..sparse.sliced import Pairs, Sliced, pairs_matvec, sliced_matvec
 
 SLICED_MAX_FILL = 0.75   # sliced below this fraction of dense slots (the kernels' costs per slot)
-DENSE, SLICED = 0, 1
+DENSE, SLICED, PAIRS = 0, 1, 2
 # a layer's row in the table: what it is, then where its arrays start in the flat arrays
 KIND, N_IN, N_OUT, RELU, BIAS, WEIGHT, SLICE_PTR, N_SLICES, WINDOWS, STEP_PTR, N_ENTRIES, \
     OFFSETS, N_STEPS = range(13)
@@ -44,7 +46,9 @@ class Chain:
 
     def __init__(self, layers, dtype):
         """``layers``: [(weight, bias or None, relu)], the weight an (out, in) array (run
-        dense) or a ``sparse.CSR`` (run sliced or dense, whichever ``SLICED_MAX_FILL`` says)."""
+        dense), 2:4 weights in ``sparse.patterns.NM`` storage (run as ``Pairs``), or a
+        ``sparse.CSR`` or other N:M storage (run sliced or dense, whichever
+        ``SLICED_MAX_FILL`` says)."""
         self.dtype = np.dtype(dtype)
         self.layers = layers
         self.n_in, self.n_out = layers[0][0].shape[1], layers[-1][0].shape[0]
@@ -64,28 +68,42 @@ class Chain:
         return out
 
     def __repr__(self):
-        kinds = ["sliced" if isinstance(w, Sliced) else "dense" for w, _, _ in self.forms]
+        kinds = [{Sliced: "sliced", Pairs: "2:4 pairs"}.get(type(w), "dense")
+                 for w, _, _ in self.forms]
         return f"Chain({' -> '.join(kinds)})"
 
 
+def _is_pairs(weight):
+    return isinstance(weight, NM) and (weight.m, weight.values.shape[2]) == (4, 2)
+
+
 def _forms(layers, dtype):
-    """[(dense matrix or Sliced, bias, relu)] as the chain runs them: each layer's columns in
-    the order the layer before writes its outputs."""
+    """[(dense matrix, Sliced or Pairs, bias, relu)] as the chain runs them: each layer's
+    columns in the order the layer before writes its outputs (the natural order before a
+    2:4 layer, whose groups of four columns must stay together)."""
     forms, order = [], None               # order: the previous layer's output order, or None
     for i, (weight, bias, relu) in enumerate(layers):
         rows = weight.shape[0]
         bias = np.zeros(rows, dtype) if bias is None else np.asarray(bias, dtype)
+        if _is_pairs(weight):
+            assert order is None
+            nm = NM(weight.values.astype(dtype), weight.offsets, weight.m, weight.shape)
+            forms.append((Pairs.from_nm(nm), bias, relu))
+            continue
+        if isinstance(weight, NM):
+            weight = CSR.from_dense(weight.to_dense())
         if isinstance(weight, CSR):
+            sort_rows = i < len(layers) - 1 and not _is_pairs(layers[i + 1][0])
             indices = weight.indices.astype(np.int64)
             if order is not None:                      # column order[j] is now column j
                 place = np.empty(len(order), dtype=np.int64)
                 place[order] = np.arange(len(order))
                 indices = place[indices]
             sliced = Sliced.from_csr(weight.indptr, indices, weight.values.astype(dtype),
-                                     weight.shape, sort_rows=i < len(layers) - 1)
+                                     weight.shape, sort_rows)
             if sliced.values.size < SLICED_MAX_FILL * rows * weight.shape[1]:
                 forms.append((sliced, bias[sliced.order], relu))
-                order = sliced.order
+                order = sliced.order if sort_rows else None
                 continue
             weight = weight.to_dense()
         weight = np.asarray(weight) if order is None else np.asarray(weight)[:, order]
@@ -110,8 +128,11 @@ def _pack(forms, dtype):
         row = [0] * FIELDS
         row[N_OUT], row[N_IN] = weight.shape
         row[RELU], row[BIAS] = int(relu), put("values", bias)
-        row[WEIGHT] = put("values", weight.values if isinstance(weight, Sliced) else weight)
-        if isinstance(weight, Sliced):
+        row[WEIGHT] = put("values", weight if isinstance(weight, np.ndarray) else weight.values)
+        if isinstance(weight, Pairs):
+            row[KIND], row[N_STEPS], row[N_ENTRIES] = PAIRS, len(weight.values), weight.n_windows
+            row[OFFSETS] = put("offsets", weight.codes)
+        elif isinstance(weight, Sliced):
             row[KIND], row[N_STEPS] = SLICED, len(weight.values)
             row[OFFSETS] = put("offsets", weight.offsets)
             row[SLICE_PTR], row[N_SLICES] = put("ints", weight.slice_ptr), len(weight.slice_ptr) - 1
@@ -178,6 +199,12 @@ def run_chain(ints, values, offsets, scratch, x, out):
         if t[KIND] == DENSE:
             dense_matvec(values[w:w + n_out * n_in].reshape((n_out, n_in)),
                          scratch[src:src + n_in], bias, relu, dst, zero)
+        elif t[KIND] == PAIRS:
+            slots = t[N_STEPS] * lanes
+            n_codes = t[N_STEPS] * 4                   # a 4-byte word per lane and window
+            pairs_matvec(values[w:w + slots].reshape((t[N_STEPS], lanes)),
+                         offsets[t[OFFSETS]:t[OFFSETS] + n_codes].reshape((-1, 4 * lanes)),
+                         t[N_ENTRIES], scratch[src:src + region], bias, relu, dst)
         else:
             slots = t[N_STEPS] * lanes
             sliced_matvec(ints[t[SLICE_PTR]:t[SLICE_PTR] + t[N_SLICES] + 1],
@@ -193,7 +220,7 @@ def chain_numpy(layers, x):
     """The twin: each layer as a NumPy product, plus bias, then ReLU where asked."""
     h = np.asarray(x).reshape(-1)
     for weight, bias, relu in layers:
-        dense = weight.to_dense() if isinstance(weight, CSR) else weight
+        dense = weight if isinstance(weight, np.ndarray) else weight.to_dense()
         h = dense @ h + (0 if bias is None else bias)
         h = np.maximum(h, 0) if relu else h
     return h[None, :]

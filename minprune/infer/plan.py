@@ -44,6 +44,7 @@ class Plan:
 def _chain(steps, dtype):
     """(the ``Chain`` of a plan of fully connected steps with ReLU or no activation, whether it
     starts by flattening), or (None, False) for any other plan."""
+    from ..sparse.patterns import NM
     from .chain import Chain
     flattens = bool(steps) and isinstance(steps[0], Function) and steps[0].name == "Flatten"
     weighted = steps[1:] if flattens else steps
@@ -52,8 +53,10 @@ def _chain(steps, dtype):
         return None, False
     layers = []
     for s in weighted:
-        layers.append((s.wt.T if isinstance(s, Dense) else s.csr(), s.bias,
-                       s.activation is RELU))
+        weight = (s.wt.T if isinstance(s, Dense)
+                  else s.packed if isinstance(s, Patterned) and isinstance(s.packed, NM)
+                  else s.csr())
+        layers.append((weight, s.bias, s.activation is RELU))
     return Chain(layers, dtype), flattens
 
 

@@ -68,23 +68,26 @@ def slice_fma_python(values, offsets, x, windows, step_ptr, e0, e1, acc):
             acc += values[k] * window[offsets[k]]
 
 
-def _slice_fma_intrinsic():
-    from llvmlite import ir
+def pairs_fma_python(values, codes, x, first, n_windows, acc):
+    """``pairs_fma`` in NumPy: entry e = first + w holds window w; step j of it reads, for
+    lane l, column 4·(j // 2) + its two-bit code j of the window."""
+    n = values.shape[1]
+    width, steps = 2 * n, n
+    acc[:] = 0
+    for w in range(n_windows):
+        window = x[w * width:(w + 1) * width]
+        code = codes[first + w].view(np.uint32).astype(np.int64)
+        for j in range(steps):
+            column = 4 * (j // 2) + ((code >> (2 * j)) & 3)
+            acc += values[(first + w) * steps + j] * window[column]
+
+
+def _intrinsics():
+    """(slice_fma, pairs_fma): the kernels' inner loops in LLVM IR (see the module note)."""
     from numba import types
     from numba.extending import intrinsic
 
-    class VectorGEP(ir.instructions.Instruction):
-        """``getelementptr`` with a vector of indices: a vector of addresses (llvmlite's
-        builder only knows scalar indices)."""
-
-        def __init__(self, parent, element, pointer, index, typ):
-            super().__init__(parent, typ, "getelementptr", [pointer, index])
-            self.element, self.pointer, self.index = element, pointer, index
-
-        def descr(self, buf):
-            buf.append(f"getelementptr inbounds {self.element}, {self.pointer.type} "
-                       f"{self.pointer.get_reference()}, {self.index.type} "
-                       f"{self.index.get_reference()}\n")
+    from .simd_ir import Emitter
 
     @intrinsic
     def slice_fma(typingctx, values, offsets, x, windows, step_ptr, e0, e1, acc):
@@ -92,86 +95,35 @@ def _slice_fma_intrinsic():
         avx512 = has_avx512()
 
         def codegen(context, builder, signature, args):
-            va, oa, xa, wa, pa, aa = (
-                context.make_array(signature.args[i])(context, builder, args[i])
-                for i in (0, 1, 2, 3, 4, 7))
+            m = Emitter(context, builder, signature, args, avx512, REGISTER)
+            va, oa, xa, wa, pa, aa = m.arrays(0, 1, 2, 3, 4, 7)
             e0, e1 = args[5], args[6]
-            scalar = context.get_value_type(signature.args[0].dtype)
-            double = isinstance(scalar, ir.DoubleType)
-            n = REGISTER // (8 if double else 4)
-            i1, i8, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(64)
-            index = ir.IntType(64 if double else 32)
-            vec, ivec = ir.VectorType(scalar, n), ir.VectorType(index, n)
-            bvec, mvec = ir.VectorType(i8, n), ir.VectorType(i1, n)
-            module = builder.module
-            suffix = f"v{n}{'f64' if double else 'f32'}"
-
-            def declare(name, ret, arg_types):
-                found = module.globals.get(name)
-                return found or ir.Function(module, ir.FunctionType(ret, arg_types), name=name)
-
-            def const(v):
-                return ir.Constant(i64, v)
-
-            def vector_at(pointer, offset, typ):
-                return builder.bitcast(builder.gep(pointer, [offset]), typ.as_pointer())
-
-            fma = declare(f"llvm.fma.{suffix}", vec, [vec, vec, vec])
-            zero = ir.Constant(vec, [0.0] * n)
-            if avx512:
-                permute = declare(f"llvm.x86.avx512.vpermi2var.{'pd' if double else 'ps'}."
-                                  f"{8 * REGISTER}", vec, [vec, ivec, vec])
-            else:
-                gather = declare(f"llvm.masked.gather.{suffix}.v{n}p0", vec,
-                                 [ir.VectorType(scalar.as_pointer(), n), ir.IntType(32),
-                                  mvec, vec])
-
-            def load_window(base):
-                """The two registers of x from ``base``, or, for the gather, x[base]'s address."""
-                if not avx512:
-                    return builder.gep(xa.data, [base])
-                return [builder.load(vector_at(xa.data, builder.add(base, const(h * n)), vec),
-                                     align=1) for h in range(2)]
+            n, const = m.lanes, m.const
 
             def step(window, k, acc):
                 offset = builder.mul(k, const(n))
-                v = builder.load(vector_at(va.data, offset, vec), align=1)
-                o = builder.zext(builder.load(vector_at(oa.data, offset, bvec), align=1), ivec)
-                if avx512:
-                    picked = builder.call(permute, [window[0], o, window[1]])
-                else:
-                    addresses = VectorGEP(builder.block, scalar, window, o,
-                                          ir.VectorType(scalar.as_pointer(), n))
-                    builder._insert(addresses)
-                    picked = builder.call(gather, [addresses, ir.Constant(ir.IntType(32), 1),
-                                                   ir.Constant(mvec, [1] * n), zero])
-                return builder.call(fma, [v, picked, acc])
+                v = m.load_vector(va.data, offset, m.vec)
+                o = builder.zext(m.load_vector(oa.data, offset, m.bytes), m.ivec)
+                return m.fma(v, m.pick(window, o), acc)
 
-            def phis(incoming, block):
-                nodes = [builder.phi(value.type) for value in incoming]
-                for node, value in zip(nodes, incoming):
-                    node.add_incoming(value, block)
-                return nodes
-
-            acc_pointer = builder.bitcast(aa.data, vec.as_pointer())
-            blocks = {name: builder.append_basic_block(name) for name in (
-                "entries", "entry", "fours", "four_steps", "ones", "one_step", "done")}
+            blocks = m.blocks("entries", "entry", "fours", "four_steps", "ones", "one_step",
+                              "done")
             start = builder.block
             builder.branch(blocks["entries"])
 
             builder.position_at_end(blocks["entries"])         # for e in [e0, e1)
-            e, *sums = phis([e0, zero, zero, zero, zero], start)
+            e, *sums = m.phis([e0] + [m.zero] * UNROLL, start)
             builder.cbranch(builder.icmp_signed("<", e, e1), blocks["entry"], blocks["done"])
 
             builder.position_at_end(blocks["entry"])
-            width = const(2 * n)
-            window = load_window(builder.mul(builder.load(builder.gep(wa.data, [e])), width))
+            window = m.load_window(xa, builder.mul(builder.load(builder.gep(wa.data, [e])),
+                                                   const(2 * n)))
             k0 = builder.load(builder.gep(pa.data, [e]))
             k1 = builder.load(builder.gep(pa.data, [builder.add(e, const(1))]))
             builder.branch(blocks["fours"])
 
             builder.position_at_end(blocks["fours"])           # four steps per pass
-            k, *fours = phis([k0] + sums, blocks["entry"])
+            k, *fours = m.phis([k0] + sums, blocks["entry"])
             builder.cbranch(builder.icmp_signed("<=", builder.add(k, const(UNROLL)), k1),
                             blocks["four_steps"], blocks["ones"])
             builder.position_at_end(blocks["four_steps"])
@@ -181,7 +133,7 @@ def _slice_fma_intrinsic():
             builder.branch(blocks["fours"])
 
             builder.position_at_end(blocks["ones"])            # the last one to three
-            kt, one = phis([k, fours[0]], blocks["fours"])
+            kt, one = m.phis([k, fours[0]], blocks["fours"])
             next_e = builder.add(e, const(1))
             builder.cbranch(builder.icmp_signed(">=", kt, k1), blocks["entries"],
                             blocks["one_step"])
@@ -193,17 +145,69 @@ def _slice_fma_intrinsic():
                 node.add_incoming(value, blocks["ones"])
 
             builder.position_at_end(blocks["done"])
-            total = builder.fadd(builder.fadd(sums[0], sums[1]), builder.fadd(sums[2], sums[3]))
-            builder.store(total, acc_pointer, align=1)
+            m.store_sum(sums, aa)
             return context.get_dummy_value()
         return sig, codegen
-    return slice_fma
+
+    @intrinsic
+    def pairs_fma(typingctx, values, codes, x, first, n_windows, acc):
+        sig = types.void(values, codes, x, first, n_windows, acc)
+        avx512 = has_avx512()
+
+        def codegen(context, builder, signature, args):
+            m = Emitter(context, builder, signature, args, avx512, REGISTER)
+            va, ca, xa, aa = m.arrays(0, 1, 2, 5)
+            first, n_windows = args[3], args[4]
+            n, const = m.lanes, m.const
+            steps = n                        # two weights in each of the window's 2n/4 groups
+            code_type = m.ir.VectorType(m.ir.IntType(32), n)
+
+            blocks = m.blocks("windows", "window", "done")
+            start = builder.block
+            builder.branch(blocks["windows"])
+            builder.position_at_end(blocks["windows"])         # for w in [0, n_windows)
+            nodes = m.phis([const(0)] + [m.zero] * UNROLL, start)
+            w, sums = nodes[0], list(nodes[1:])
+            builder.cbranch(builder.icmp_signed("<", w, n_windows), blocks["window"],
+                            blocks["done"])
+
+            builder.position_at_end(blocks["window"])
+            entry = builder.add(first, w)
+            window = m.load_window(xa, builder.mul(w, const(2 * n)))
+            code = m.load_vector(ca.data, builder.mul(entry, const(4 * n)), code_type)
+            for j in range(steps):                             # all steps, unrolled
+                shifted = builder.lshr(code, m.splat(code_type, 2 * j))
+                column = builder.add(builder.and_(shifted, m.splat(code_type, 3)),
+                                     m.splat(code_type, 4 * (j // 2)))
+                if m.ivec != code_type:
+                    column = builder.zext(column, m.ivec)
+                v = m.load_vector(va.data, builder.mul(builder.add(
+                    builder.mul(entry, const(steps)), const(j)), const(n)), m.vec)
+                sums[j % UNROLL] = m.fma(v, m.pick(window, column), sums[j % UNROLL])
+            for node, value in zip(nodes, [builder.add(w, const(1))] + sums):
+                node.add_incoming(value, blocks["window"])
+            builder.branch(blocks["windows"])
+
+            builder.position_at_end(blocks["done"])
+            m.store_sum(nodes[1:], aa)
+            return context.get_dummy_value()
+        return sig, codegen
+    return slice_fma, pairs_fma
 
 
-slice_fma = slice_fma_python if config.DISABLE_JIT else _slice_fma_intrinsic()
+if config.DISABLE_JIT:
+    slice_fma, pairs_fma = slice_fma_python, pairs_fma_python
+else:
+    slice_fma, pairs_fma = _intrinsics()
 
 
 @njit(cache=True)
 def slice_sums(values, offsets, x, windows, step_ptr, e0, e1, acc):
     """``slice_fma`` callable from Python (an intrinsic is only callable from compiled code)."""
     slice_fma(values, offsets, x, windows, step_ptr, e0, e1, acc)
+
+
+@njit(cache=True)
+def pairs_sums(values, codes, x, first, n_windows, acc):
+    """``pairs_fma`` callable from Python."""
+    pairs_fma(values, codes, x, first, n_windows, acc)

@@ -20,7 +20,14 @@ a ReLU applied in the same pass when asked: contiguous stores. ``product`` puts 
 the rows' own places; a chain of layers (``infer.chain``) instead reads the next layer's
 columns in the same order, which costs nothing.
 
-``sliced_matvec_numpy`` is the plain NumPy twin the kernel is tested against.
+``Pairs`` is the same layout for 2:4 weights, where it needs no bookkeeping at all: every row
+holds exactly two weights in each group of four columns, so a window of 2L columns is L steps
+in every slice, step j reads group j // 2, and all that varies is the column within the group,
+two bits: one 32-bit word per row and window holds its L steps' offsets. A step then reads
+L weights and no offsets (4.25 bytes per weight against 5 through ``Sliced``).
+
+``sliced_matvec_numpy`` and ``pairs_matvec_numpy`` are the plain NumPy twins the kernels are
+tested against.
 """
 from __future__ import annotations
 
@@ -147,5 +154,88 @@ def sliced_matvec(slice_ptr, windows, step_ptr, values, offsets, x, bias, relu, 
 
 def sliced_matvec_numpy(matrix, x, bias=None, relu=False):
     """The twin: the dense matrix rebuilt from the slots, times x."""
+    y = matrix.to_dense() @ x + (0 if bias is None else bias)
+    return np.maximum(y, 0) if relu else y
+
+
+@dataclass
+class Pairs:
+    values: np.ndarray       # (slices · windows · L, L): step j of window w of slice s in
+    #                          row (s · windows + w) · L + j
+    codes: np.ndarray        # (slices · windows, 4L) uint8: per lane, a 32-bit word of two-bit
+    #                          offsets, step j's in bits 2j and 2j + 1
+    n_windows: int
+    shape: tuple             # (rows, columns)
+
+    @classmethod
+    def from_nm(cls, nm):
+        """From ``sparse.patterns.NM`` storage of 2:4 weights."""
+        if (nm.m, nm.values.shape[2]) != (4, 2):
+            raise ValueError(f"Pairs stores 2:4 weights, got {nm.values.shape[2]}:{nm.m}")
+        rows, cols = nm.shape
+        dtype = nm.values.dtype
+        n = simd.lanes(dtype)
+        per_window = n // 2                              # groups of four in 2n columns
+        groups = nm.values.shape[1]
+        n_windows = max(1, -(-groups // per_window))
+        n_slices = -(-rows // n)
+        values = np.zeros((n_slices * n, n_windows * per_window, 2), dtype)
+        offsets = np.zeros((n_slices * n, n_windows * per_window, 2), np.uint32)
+        values[:rows, :groups], offsets[:rows, :groups] = nm.values, nm.offsets
+        # (slice, lane, window, step) -> (slice, window, step, lane)
+        values = values.reshape(n_slices, n, n_windows, n).transpose(0, 2, 3, 1)
+        words = (offsets.reshape(n_slices, n, n_windows, n)
+                 << (2 * np.arange(n, dtype=np.uint32))).sum(axis=3, dtype=np.uint32)
+        codes = np.ascontiguousarray(words.transpose(0, 2, 1)).view(np.uint8)
+        return cls(np.ascontiguousarray(values).reshape(-1, n),
+                   codes.reshape(n_slices * n_windows, 4 * n), n_windows, (rows, cols))
+
+    def to_dense(self):
+        rows, cols = self.shape
+        n = self.values.shape[1]
+        n_slices = len(self.codes) // self.n_windows
+        words = self.codes.view(np.uint32).reshape(n_slices, self.n_windows, n).astype(np.int64)
+        step = np.arange(n)
+        column = (np.arange(self.n_windows)[None, :, None, None] * 2 * n
+                  + 4 * (step // 2)[None, None, :, None]
+                  + ((words[:, :, None, :] >> (2 * step)[None, None, :, None]) & 3))
+        row = (np.arange(n_slices)[:, None, None, None] * n
+               + np.arange(n)[None, None, None, :])
+        values = self.values.reshape(n_slices, self.n_windows, n, n)
+        row, column = np.broadcast_arrays(row, column)
+        keep = (values != 0) & (row < rows)
+        dense = np.zeros((rows, max(cols, 1) + 2 * n * self.n_windows), self.values.dtype)
+        dense[row[keep], column[keep]] = values[keep]
+        return dense[:, :cols]
+
+    def product(self, x, out, bias=None, relu=False):
+        """out (rows,) = W @ x (+ bias, then ReLU) for one sample x (columns,)."""
+        rows, cols = self.shape
+        dtype = self.values.dtype
+        padded = np.zeros(self.n_windows * 2 * self.values.shape[1], dtype)
+        padded[:cols] = x
+        bias = np.zeros(rows, dtype) if bias is None else np.asarray(bias, dtype)
+        if rows:
+            pairs_matvec(self.values, self.codes, self.n_windows, padded, bias, relu, out)
+        return out
+
+
+@njit(cache=True)
+def pairs_matvec(values, codes, n_windows, x, bias, relu, out):
+    """out = W @ x + bias (then max(., 0) if ``relu``) for 2:4 weights in ``Pairs`` storage;
+    ``x`` padded with zeros to whole windows."""
+    n = values.shape[1]
+    acc = np.empty(n, dtype=values.dtype)
+    rows = len(out)
+    for s in range(len(codes) // n_windows):
+        simd.pairs_fma(values, codes, x, s * n_windows, n_windows, acc)
+        first = s * n
+        for lane in range(min(n, rows - first)):
+            y = acc[lane] + bias[first + lane]
+            out[first + lane] = max(y, 0) if relu else y
+
+
+def pairs_matvec_numpy(matrix, x, bias=None, relu=False):
+    """The twin: the dense matrix rebuilt from the steps and codes, times x."""
     y = matrix.to_dense() @ x + (0 if bias is None else bias)
     return np.maximum(y, 0) if relu else y
