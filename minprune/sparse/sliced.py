@@ -142,20 +142,27 @@ def sliced_matvec(slice_ptr, windows, step_ptr, values, offsets, x, bias, relu, 
     in slice order; ``x`` padded with zeros to ``simd.padded_length``."""
     n = values.shape[1]
     acc = np.empty(n, dtype=values.dtype)
-    rows = len(out)
     for s in range(len(slice_ptr) - 1):
         simd.slice_fma(values, offsets, x, windows, step_ptr, slice_ptr[s], slice_ptr[s + 1],
                        acc)
-        first = s * n
-        for lane in range(min(n, rows - first)):
-            y = acc[lane] + bias[first + lane]
-            out[first + lane] = max(y, 0) if relu else y
+        _put(acc, bias, relu, out, s * n)
 
 
-def sliced_matvec_numpy(matrix, x, bias=None, relu=False):
-    """The twin: the dense matrix rebuilt from the slots, times x."""
+@njit(cache=True, inline="always")
+def _put(acc, bias, relu, out, first):
+    """A slice's results: out[first + l] = acc[l] + bias[first + l], then ReLU if asked."""
+    for lane in range(min(len(acc), len(out) - first)):
+        y = acc[lane] + bias[first + lane]
+        out[first + lane] = max(y, 0) if relu else y
+
+
+def matvec_numpy(matrix, x, bias=None, relu=False):
+    """The twin of both kernels: the dense matrix rebuilt from the storage, times x."""
     y = matrix.to_dense() @ x + (0 if bias is None else bias)
     return np.maximum(y, 0) if relu else y
+
+
+sliced_matvec_numpy = pairs_matvec_numpy = matvec_numpy
 
 
 @dataclass
@@ -226,16 +233,6 @@ def pairs_matvec(values, codes, n_windows, x, bias, relu, out):
     ``x`` padded with zeros to whole windows."""
     n = values.shape[1]
     acc = np.empty(n, dtype=values.dtype)
-    rows = len(out)
     for s in range(len(codes) // n_windows):
         simd.pairs_fma(values, codes, x, s * n_windows, n_windows, acc)
-        first = s * n
-        for lane in range(min(n, rows - first)):
-            y = acc[lane] + bias[first + lane]
-            out[first + lane] = max(y, 0) if relu else y
-
-
-def pairs_matvec_numpy(matrix, x, bias=None, relu=False):
-    """The twin: the dense matrix rebuilt from the steps and codes, times x."""
-    y = matrix.to_dense() @ x + (0 if bias is None else bias)
-    return np.maximum(y, 0) if relu else y
+        _put(acc, bias, relu, out, s * n)
