@@ -320,19 +320,22 @@ assert by["CSR 90%"]["bytes"] < 0.3 * by["dense"]["bytes"]         # a quarter o
 assert by["units 75% compacted"]["bytes"] < 0.35 * by["dense"]["bytes"]
 assert all(r["b1"] > 0.5 * r["floor"] for r in rows)               # nobody beats the floor
 assert by["CSR 90%"]["b1"] < by["dense"]["b1"]          # fewer bytes, no gathers: faster
+assert by["2:4"]["bytes"] < 0.6 * by["dense"]["bytes"]  # 4.25 bytes per weight, half the weights
 
 # %% [markdown]
 # Read the table with the floor beside it. Every plan pays the same overhead, about a
 # microsecond and a half of calling; past it the dense plan streams its megabyte of weights
 # close to the bandwidth. The CSR model reads about a quarter of the bytes - the padding
 # doubles its weights at this sparsity, and every weight brings a byte of offset - and at
-# batch 1 runs several times faster: its steps stream like dense ones, 16 weights at a time,
+# batch 1 runs about three times faster: its steps stream like dense ones, 16 weights at once,
 # so its time follows its bytes. It stays above its floor by the work each (slice, window)
 # entry costs before its first step. The compacted model is simply a smaller dense model: no
 # padding, no offsets, which is why structured pruning turns FLOPs into latency most directly. The
-# 2:4 model keeps half the weights with no padding at all (every row holds exactly 16 in each
-# window) but adds a byte of offset to each; its gain is bounded by its bytes: 5 per weight
-# against the dense 8 per pair. At batch 64 the sliced layout is not used: the CSR kernels of
+# 2:4 model keeps half the weights, and its regularity buys a layout of its own (`Pairs`): every
+# row holds exactly two weights in each group of four columns, so a window is always 16 steps,
+# step j reads group j // 2, and each weight needs only two bits to say which of the four
+# columns it sits in - no padding, 4.25 bytes per weight. Its gain is bounded by its bytes:
+# 8.5 per pair against the dense 16. At batch 64 the sliced layouts are not used: the kernels of
 # section 3 share each gathered input row among 64 samples.
 #
 # And the **masked** model? Through the plan it costs what the dense one costs - the zeros are
