@@ -43,7 +43,7 @@ def lanes(dtype):
 def has_avx512():
     """Whether the machine code Numba writes may use AVX-512 (the target's features, which a
     user may set apart from the host's with NUMBA_CPU_NAME / NUMBA_CPU_FEATURES)."""
-    if config.CPU_NAME:
+    if config.CPU_NAME and config.CPU_NAME != "host":
         return "+avx512f" in (config.CPU_FEATURES or "")
     try:
         from llvmlite import binding
