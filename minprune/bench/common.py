@@ -39,11 +39,13 @@ def median_time(fn, *, warmup=3, repeat=20, min_time=0.0):
     return float(np.median(times))
 
 
-def interleaved_times(fns, *, rounds=30, block=2e-4, warmup=3):
+def interleaved_times(fns, *, rounds=30, block=1e-3, warmup=3):
     """{label: median seconds per call} for ``fns`` ({label: callable}), timed in turns.
 
-    Each round times every function once, in a block of calls long enough (``block``
-    seconds) for the clock; the medians over rounds are compared. Timed one after another,
+    Each round times every function once, in a block of calls that lasts about ``block``
+    seconds: long enough for the clock, and for the first call of a block, which finds the
+    caches full of the function before, to weigh little; the medians over rounds are
+    compared. Timed one after another,
     each function would meet the machine in a different state (a neighbour's burst, the
     clock); in turns, all of them see the same states, and their ratios are what stays put.
     """
