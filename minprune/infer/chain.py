@@ -53,18 +53,21 @@ class Chain:
         self.layers = layers
         self.n_in, self.n_out = layers[0][0].shape[1], layers[-1][0].shape[0]
         self.forms = _forms(layers, self.dtype)
-        self.ints, self.values, self.offsets = _pack(self.forms, self.dtype)
+        ints, values, offsets = _pack(self.forms, self.dtype)
         # three zero-padded regions: the input, then two for the layers' outputs in turn
         widest = max([w.shape[0] for w, _, _ in layers] + [self.n_in])
-        self.scratch = np.zeros(3 * padded_length(widest, self.dtype), dtype=self.dtype)
+        scratch = np.zeros(3 * padded_length(widest, self.dtype), dtype=self.dtype)
+        self.blob, (self.ints, self.values, self.offsets, self.scratch) = _blob(
+            [ints, values, offsets, scratch])
+        self.in_shape, self.out_shape = (1, self.n_in), (1, self.n_out)
 
     def __call__(self, x):
         """``x``: a C-contiguous array of the chain's dtype (``Plan`` makes it one)."""
         if x.size != self.n_in:
             raise ValueError(f"x must hold {self.n_in} values for one sample, got shape "
                              f"{x.shape}")
-        out = np.empty((1, self.n_out), dtype=self.dtype)
-        run_chain(self.ints, self.values, self.offsets, self.scratch, x, out)
+        out = np.empty(self.out_shape, dtype=self.dtype)
+        run_chain(self.blob, x, out)
         return out
 
     def __repr__(self):
@@ -176,12 +179,37 @@ def dense_matvec(w, x, bias, relu, out, zero):
     return out
 
 
+def _blob(arrays):
+    """One byte buffer holding ``arrays``, each from a multiple of 64 bytes, and views of it:
+    ``run_chain`` then takes one array where it would take four (a Numba call costs some 40
+    ns per argument). Its first 64 bytes say where each array starts and ends."""
+    starts, at = [], 64
+    for a in arrays:
+        starts.append(at)
+        at += -(-a.nbytes // 64) * 64
+    blob = np.zeros(at, dtype=np.uint8)
+    head = blob[:64].view(np.int64)
+    views = []
+    for i, (a, start) in enumerate(zip(arrays, starts)):
+        head[2 * i], head[2 * i + 1] = start, start + a.nbytes
+        view = blob[start:start + a.nbytes].view(a.dtype)
+        view[:] = a
+        views.append(view)
+    return blob, views
+
+
 @njit(cache=True)
-def run_chain(ints, values, offsets, scratch, x, out):
-    """Every layer of the table in ``ints`` in turn, each reading what the one before wrote.
-    ``scratch`` holds three zero-padded regions: the input, then the outputs, alternately in
-    the second and third (the last layer writes into ``out``). Returns nothing: handing an
-    array back to Python costs a third of a microsecond."""
+def run_chain(blob, x, out):
+    """Every layer of the table in turn, each reading what the one before wrote. ``blob``
+    holds (``_blob``) the table and the layers' indices (``ints``), their weights and biases
+    (``values``), their offsets, and the scratch: three zero-padded regions, the input, then
+    the outputs, alternately in the second and third (the last layer writes into ``out``).
+    Returns nothing: handing an array back to Python costs a third of a microsecond."""
+    head = blob[:64].view(np.int64)
+    ints = blob[head[0]:head[1]].view(np.int64)
+    values = blob[head[2]:head[3]].view(x.dtype)
+    offsets = blob[head[4]:head[5]]
+    scratch = blob[head[6]:head[7]].view(x.dtype)
     lanes = REGISTER // values.itemsize
     zero = values[0]
     region = len(scratch) // 3

@@ -28,10 +28,11 @@ class Plan:
         self.chain, self.flattens = _chain(steps, dtype)
 
     def __call__(self, x):
-        x = np.asarray(x, dtype=self.dtype)
-        if (self.chain is not None and len(x) == 1
-                and (self.flattens or x.shape == (1, self.chain.n_in))):
-            return self.chain(np.ascontiguousarray(x))
+        chain = self.chain
+        x = np.asarray(x, dtype=self.dtype) if chain is None else np.ascontiguousarray(
+            x, dtype=self.dtype)
+        if chain is not None and len(x) == 1 and (self.flattens or x.shape == chain.in_shape):
+            return chain(x)
         for step in self.steps:
             x = step(x)
         return np.array(x)                        # the caller's own array, not a buffer
