@@ -4,8 +4,10 @@ A trained model (masked, ``to_sparse``, compacted, or dense) becomes a list of s
 NumPy or kernel call on arrays: the masks are baked into the weights, BatchNorm is folded into
 the Linear or Conv2d before it, activations are fused into the step before them, Dropout is
 gone (evaluation mode). ``plan(x)`` returns what ``model(x)`` returns in evaluation mode
-(within float rounding). The plan copies the weights when it is compiled: compile again
-after the model changes. This is what latency measurements time; training never runs here.
+(within float rounding). A plan of fully connected steps also gets a ``chain``
+(``infer.chain``) that runs one sample through all of them in one compiled call. The plan
+copies the weights when it is compiled: compile again after the model changes. This is what
+latency measurements time; training never runs here.
 """
 from __future__ import annotations
 

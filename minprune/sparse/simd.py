@@ -1,4 +1,4 @@
-"""One SIMD primitive for the sliced kernel, written in LLVM IR: ``slice_fma``.
+"""The inner loops of the one-sample kernels, written in LLVM IR: ``slice_fma``, ``pairs_fma``.
 
 ``slice_fma(values, offsets, x, windows, step_ptr, e0, e1, acc)`` runs the entries e in
 [e0, e1) of one slice (``sparse.sliced``): entry e reads the *window* of ``x`` that starts at
@@ -15,15 +15,20 @@ of its last window (``padded_length``), so that a window is two plain loads.
 Numba cannot say "pick these lanes out of these two registers"; LLVM can, and that one
 instruction (AVX-512's two-register permute, ``vpermi2ps``) replaces a gather from memory per
 weight. On this project's machine (AMD Zen 4, one thread) a step of 16 weights costs about as
-much as 16 multiply-adds of a dense loop, where the hardware gather was 9x slower and the
+much as 16 multiply-adds of a dense loop, where the hardware gather was about 6x slower and the
 scalar CSR loop, one weight at a time, 4-5x. The sums stay in registers for the whole slice,
 and the steps run four at a time on four sums, because an accumulation must otherwise wait
 for the multiply-add before it (four cycles).
 
+``pairs_fma(values, codes, x, first, n_windows, acc)`` is the same loop for 2:4 weights
+(``sparse.sliced.Pairs``), whose regularity leaves nothing to look up: every window has L
+steps, step j reads group j // 2 of the window, and the column within the group is two bits
+of one 32-bit word per lane and window (``codes``), shifted and masked in registers.
+
 Where AVX-512 is missing (another x86, an ARM), the same IR uses LLVM's portable gather
 instead of the permute: correct everywhere, fast where the hardware has it. Under
-``NUMBA_DISABLE_JIT=1`` the plain-Python ``slice_fma_python`` runs instead; it is also the
-executable specification the tests hold the compiled one to.
+``NUMBA_DISABLE_JIT=1`` the plain-Python ``slice_fma_python`` and ``pairs_fma_python`` run
+instead; they are also the executable specification the tests hold the compiled ones to.
 """
 from __future__ import annotations
 

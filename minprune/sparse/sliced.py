@@ -57,28 +57,26 @@ class Sliced:
         n = simd.lanes(values.dtype)
         width = 2 * n
         n_windows = max(1, -(-cols // width))
-        lengths = np.diff(indptr)
-        if sort_rows:
-            window_of = np.asarray(indices, dtype=np.int64) // width
-            per_window = np.bincount(np.repeat(np.arange(rows), lengths) * n_windows + window_of,
-                                     minlength=rows * n_windows).reshape(rows, n_windows)
-            order = _grouped(per_window, n)
-        else:
-            order = np.arange(rows, dtype=np.int64)
-        place = np.empty(rows, dtype=np.int64)
-        place[order] = np.arange(rows)
-        row = np.repeat(np.arange(rows), lengths)
+        row = np.repeat(np.arange(rows), np.diff(indptr))
         col = np.asarray(indices, dtype=np.int64)
         if len(col) > 1 and np.any((np.diff(row) == 0) & (np.diff(col) < 0)):
             by_column = np.lexsort((col, row))          # sort each row's weights by column
             col, values = col[by_column], values[by_column]
+        window = col // width
+        if sort_rows:
+            per_window = np.bincount(row * n_windows + window, minlength=rows * n_windows)
+            order = _grouped(per_window.reshape(rows, n_windows), n)
+        else:
+            order = np.arange(rows, dtype=np.int64)
+        place = np.empty(rows, dtype=np.int64)
+        place[order] = np.arange(rows)
         # rank of each weight among its row's weights in the same window (CSR keeps rows
         # sorted, so a (row, window) run is contiguous)
-        key = row * n_windows + col // width
+        key = row * n_windows + window
         first = np.searchsorted(key, key, side="left")
         rank = np.arange(len(key)) - first
         n_slices = -(-rows // n)
-        slot_entry = place[row] // n * n_windows + col // width      # (slice, window)
+        slot_entry = place[row] // n * n_windows + window            # (slice, window)
         steps = np.zeros(n_slices * n_windows, dtype=np.int64)
         np.maximum.at(steps, slot_entry, rank + 1)
         used = np.flatnonzero(steps)
