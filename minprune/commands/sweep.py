@@ -61,8 +61,10 @@ def run(args, out=print):
     start = time.perf_counter()
     try:
         counts = Sweep(runs, args.out, log=out).execute(executor)
-    finally:
-        executor.close()
+    except BaseException:                       # an interrupt, a failure: stop the workers now
+        executor.close(now=True)
+        raise
+    executor.close()
     out(f"ran {counts['executed']} runs ({counts['failed']} failed) and trained "
         f"{counts['dense_trained']} dense models in {time.perf_counter() - start:.0f} s; "
         f"{counts['skipped']} runs were already done")

@@ -67,10 +67,21 @@ class LocalExecutor:
                 self.pool = None
             raise Lost("a worker process died") from None
 
-    def close(self):
-        if self.pool is not None:
+    def close(self, now=False):
+        """Stop the workers: after their running tasks, or, ``now`` (an interrupted sweep),
+        at once - their runs are lost, and redone when the sweep resumes. Waiting for them
+        after an interrupt was seen to hang the process (a run already handed to a worker
+        cannot be cancelled, and the pool's shutdown waited on it for minutes)."""
+        if self.pool is None:
+            return
+        if now:
+            import multiprocessing
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            for child in multiprocessing.active_children():
+                child.terminate()
+        else:
             self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+        self.pool = None
 
 
 class DaskExecutor:
@@ -109,7 +120,8 @@ class DaskExecutor:
         except KilledWorker as exc:
             raise Lost(str(exc)) from None
 
-    def close(self):
+    def close(self, now=False):
+        """Disconnect (and stop the LocalCluster this started); Dask stops its tasks itself."""
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
