@@ -194,6 +194,23 @@ def test_a_killed_worker_costs_only_its_run(tmp_path):
     assert set(got) == {r["id"] for r in runs} and set(lines.values()) == {1}
 
 
+def test_closing_now_stops_a_busy_worker_at_once():
+    """What an interrupted sweep does with its local workers: no wait for the running task."""
+    executor = LocalExecutor(1)
+    future = executor.submit(time.sleep, 600)
+    deadline = time.monotonic() + 60
+    while not future.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert future.running()
+    workers = list(executor.pool._processes.values())
+    start = time.monotonic()
+    executor.close(now=True)
+    for process in workers:
+        process.join(timeout=30)
+    assert time.monotonic() - start < 30
+    assert not any(process.is_alive() for process in workers)
+
+
 def test_interrupted_and_resumed_redoes_nothing(local, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "minprune", "sweep", TINY, "--out", "s"],
                             cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE,

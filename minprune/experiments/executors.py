@@ -75,10 +75,12 @@ class LocalExecutor:
         if self.pool is None:
             return
         if now:
-            import multiprocessing
+            # the pool's own processes only (``concurrent.futures`` keeps them in
+            # ``_processes``; it has no public way to stop a running task)
+            workers = list((getattr(self.pool, "_processes", None) or {}).values())
             self.pool.shutdown(wait=False, cancel_futures=True)
-            for child in multiprocessing.active_children():
-                child.terminate()
+            for process in workers:
+                process.terminate()
         else:
             self.pool.shutdown(wait=True, cancel_futures=True)
         self.pool = None
