@@ -45,9 +45,9 @@ def interleaved_times(fns, *, rounds=30, block=1e-3, warmup=3):
     Each round times every function once, in a block of calls that lasts about ``block``
     seconds: long enough for the clock, and for the first call of a block, which finds the
     caches full of the function before, to weigh little; the medians over rounds are
-    compared. Timed one after another,
-    each function would meet the machine in a different state (a neighbour's burst, the
-    clock); in turns, all of them see the same states, and their ratios are what stays put.
+    compared. Timed one after another, each function would meet the machine in a different
+    state (a neighbour's burst, the clock); in turns, all of them see the same states, and
+    their ratios are what stays put.
     """
     counts = {}
     for label, fn in fns.items():

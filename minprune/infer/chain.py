@@ -50,7 +50,6 @@ class Chain:
         ``sparse.CSR`` or other N:M storage (run sliced or dense, whichever
         ``SLICED_MAX_FILL`` says)."""
         self.dtype = np.dtype(dtype)
-        self.layers = layers
         self.n_in, self.n_out = layers[0][0].shape[1], layers[-1][0].shape[0]
         self.forms = _forms(layers, self.dtype)
         ints, values, offsets = _pack(self.forms, self.dtype)

@@ -73,15 +73,13 @@ class Sparse(_Buffered):
             csr = self.csr()
             stored = self._sliced = Sliced.from_csr(csr.indptr, csr.indices, csr.values,
                                                     csr.shape)
-            self._bias = (np.zeros(self.shape[0], self.dtype) if self.bias is None
-                          else np.ascontiguousarray(self.bias, dtype=self.dtype))
         return stored
 
     def __call__(self, x):
         if len(x) == 1:         # one sample: the sliced kernel, bias and ReLU in the same pass
             y = self.buffer((1, self.shape[0]))
             relu = self.activation is RELU
-            self.sliced().product(np.ascontiguousarray(x[0]), y[0], self._bias, relu)
+            self.sliced().product(x[0], y[0], self.bias, relu)
             return y if relu or self.activation is None else self.activation(y)
         y = np.ascontiguousarray(self.product(np.ascontiguousarray(x.T)).T)
         if self.bias is not None:

@@ -233,7 +233,7 @@ class Pairs:
         values = self.values.reshape(n_slices, self.n_windows, n, n)
         row, column = np.broadcast_arrays(row, column)
         keep = (values != 0) & (row < rows)
-        dense = np.zeros((rows, max(cols, 1) + 2 * n * self.n_windows), self.values.dtype)
+        dense = np.zeros((rows, self.n_windows * 2 * n), self.values.dtype)   # whole windows
         dense[row[keep], column[keep]] = values[keep]
         return dense[:, :cols]
 
