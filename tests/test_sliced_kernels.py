@@ -171,19 +171,24 @@ def test_zero_width_layers(rng):
 
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
                     reason="the fallback is a code generation path")
-def test_the_portable_gather_path_without_avx512(tmp_path):
-    """On a target without AVX-512 the kernel gathers instead of permuting: same results."""
+def test_a_target_without_avx512_runs_the_plain_kernels(tmp_path):
+    """On a target without AVX-512 the plain Numba loops run instead of the intrinsics:
+    same results, and no warning (nothing failed: they are the fastest that works there)."""
     script = """
-import json, numpy as np
+import json, warnings, numpy as np
 from minprune.sparse import simd
 from minprune.sparse.sliced import Sliced
 rng = np.random.default_rng(0)
 out = {"avx512": simd.has_avx512(), "errors": []}
-for dtype in (np.float32, np.float64):
-    w = np.where(rng.random((37, 70)) < 0.3, rng.standard_normal((37, 70)), 0).astype(dtype)
-    x = rng.standard_normal(70).astype(dtype)
-    y = Sliced.from_dense(w).product(x, np.empty(37, dtype))
-    out["errors"].append(float(np.abs(y - w @ x).max()))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    out["resolved"] = simd.resolve("auto")
+    for dtype in (np.float32, np.float64):
+        w = np.where(rng.random((37, 70)) < 0.3, rng.standard_normal((37, 70)), 0).astype(dtype)
+        x = rng.standard_normal(70).astype(dtype)
+        y = Sliced.from_dense(w).product(x, np.empty(37, dtype))
+        out["errors"].append(float(np.abs(y - w @ x).max()))
+out["warnings"] = len(caught)
 print(json.dumps(out))
 """
     env = dict(os.environ, NUMBA_CPU_NAME="generic", NUMBA_CPU_FEATURES="",
@@ -193,7 +198,105 @@ print(json.dumps(out))
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["avx512"] is False
+    assert result["resolved"] == "numba" and result["warnings"] == 0
     assert result["errors"][0] < 1e-5 and result["errors"][1] < 1e-12
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                    reason="the fallback is a code generation path")
+def test_a_failing_intrinsic_falls_back_and_says_so_once(tmp_path):
+    """If the intrinsics' code generation fails (simulated: the IR emitter raises), a plan
+    still runs - on the plain kernels, with the same results - and one warning says why."""
+    script = """
+import json, warnings, numpy as np
+from minprune.sparse import simd, simd_ir
+
+def broken(self, *args, **kwargs):
+    raise RuntimeError("simulated code generation failure")
+simd_ir.Emitter.__init__ = broken
+from minprune import infer, models, prune, sparse
+model = models.lenet_300_100(rng=0).eval()
+prune.prune(model, 0.9)
+x = np.random.default_rng(0).random((1, 784), dtype=np.float32)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    plans = [infer.compile(sparse.to_sparse(model)) for _ in range(2)]
+    ys = [plan(x) for plan in plans]
+print(json.dumps({"kernels": [p.kernels for p in plans],
+                  "error": float(np.abs(ys[0] - model(x).data).max()),
+                  "warnings": [str(w.message) for w in caught]}))
+"""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["kernels"] == ["numba", "numba"]
+    assert result["error"] < 1e-5
+    if simd.has_avx512():                      # where the intrinsics were expected to work
+        assert len(result["warnings"]) == 1
+        assert "simulated code generation failure" in result["warnings"][0]
+    with pytest.raises(ValueError, match="kernels must be one of auto, simd, numba"):
+        simd.resolve("fast")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_both_kernel_choices_give_the_same_plan_outputs(dtype, rng):
+    from minprune import infer, models, prune, sparse
+    model = models.lenet_300_100(rng=0)
+    for p in model.parameters():
+        p.data = p.data.astype(dtype)
+    prune.prune(model, 0.9)
+    x = rng.random((1, 784)).astype(dtype)
+    expected = model.eval()(x).data
+    choices = ["numba"] + (["simd"] if simd.simd_works() else [])
+    for kernels in choices:
+        for net, pattern in ((sparse.to_sparse(model), None), (model, None)):
+            plan = infer.compile(net, pattern=pattern, kernels=kernels)
+            assert plan.kernels == kernels
+            np.testing.assert_allclose(plan(x), expected, atol=TOL[np.dtype(dtype)] * 10)
+
+
+def test_plain_loops_equal_their_python_twins(rng):
+    for dtype in (np.float32, np.float64):
+        w = random_matrix(rng, 16, 200, 0.2, dtype)
+        sliced = Sliced.from_dense(w, sort_rows=False)
+        x = np.zeros(simd.padded_length(200, dtype), dtype)
+        x[:200] = rng.standard_normal(200)
+        lanes = simd.lanes(dtype)
+        plain, twin = np.full(lanes, np.nan, dtype), np.full(lanes, np.nan, dtype)
+        args = (sliced.values, sliced.offsets, x, sliced.windows, sliced.step_ptr,
+                sliced.slice_ptr[0], sliced.slice_ptr[1])
+        simd.slice_fma_numba(*args, plain)
+        simd.slice_fma_python(*args, twin)
+        np.testing.assert_allclose(plain, twin, atol=TOL[np.dtype(dtype)])
+
+
+def test_the_private_numba_api_the_tile_kernels_rely_on_is_there():
+    """The CSR tile kernels are compiled with LLVM's SLP vectorizer on (sparse.kernels'
+    module note: 2-3x), and Numba has no public per-function switch for it: ``_with_slp``
+    wraps the dispatcher's ``_compile_for_args`` and sets ``config.SLP_VECTORIZE``. If either
+    moves in a Numba release, this fails - loudly, before the kernels silently slow down."""
+    from numba import njit
+    from numba.core import config
+    from minprune.sparse import kernels
+    assert hasattr(config, "SLP_VECTORIZE")
+    seen = []
+
+    def probe(a):
+        return a + 1
+    dispatcher = njit(probe)
+    original = dispatcher._compile_for_args
+
+    def spy(*args, **kwargs):
+        seen.append(config.SLP_VECTORIZE)
+        return original(*args, **kwargs)
+    dispatcher._compile_for_args = spy
+    kernels._with_slp(dispatcher)
+    saved = config.SLP_VECTORIZE
+    if os.environ.get("NUMBA_DISABLE_JIT") != "1":
+        assert dispatcher(1) == 2
+        assert seen == [1] and config.SLP_VECTORIZE == saved
 
 
 def two_of_four(rng, rows, cols, dtype):

@@ -2,7 +2,9 @@
 the inference plan (``infer.compile``) at batch 1 and 64, one thread, as ratios to the dense
 plan measured in the same run; beside it the bare NumPy products (the floor of the dense
 path), PyTorch eager and, when installed (``pip install -e ".[bench]"``), ONNX Runtime on the
-dense model."""
+dense model. The sparse rows run the batch-1 kernels ``infer.compile`` picks by default; the
+same models on the plain Numba kernels (``kernels="numba"``) are timed beside them, and the gap
+between the two is printed."""
 from __future__ import annotations
 
 import copy
@@ -36,6 +38,12 @@ def _variants(name, quick):
 
 
 PATTERNS = (("2:4", 0.5), ("block:1x4", 0.9), ("block:4x1", 0.9))
+PLAIN = ("CSR 90%", "2:4 50%")          # also timed on the plain Numba kernels
+
+
+def _pattern(label):
+    first = label.split(" ")[0]
+    return first if first in dict(PATTERNS) else None
 
 
 def _numpy_products(model):
@@ -94,16 +102,21 @@ def run(threads=1, repeat=100, quick=False, out=print):
     above 1 is faster). ``repeat``: rounds of the variants timed in turns."""
     from .. import infer
     from ..experiments.timing import one_thread
+    from ..sparse import simd
     out(machine_line(threads))
     rows = []
     rng = np.random.default_rng(0)
     with one_thread():
         for name in ("lenet_300_100", "lenet5"):
             variants = _variants(name, quick)
-            calls = {label: infer.compile(m, pattern=label.split(" ")[0]
-                                          if label.split(" ")[0] in dict(PATTERNS) else None)
+            calls = {label: infer.compile(m, pattern=_pattern(label))
                      for label, m in variants.items()}
             dense = variants["dense plan"]
+            if simd.resolve("auto") == "simd":
+                for label in PLAIN:
+                    if label in variants:
+                        calls[f"{label}, plain Numba"] = infer.compile(
+                            variants[label], pattern=_pattern(label), kernels="numba")
             if name == "lenet_300_100":
                 calls["bare NumPy products"] = _numpy_products(dense)
             torch_run, twin = _torch(dense)
@@ -124,9 +137,24 @@ def run(threads=1, repeat=100, quick=False, out=print):
     out(table(rows, [("model", "model", "{}"), ("batch", "batch", "{}"),
                      ("variant", "variant", "{}"), ("us", "microseconds", "{:.1f}"),
                      ("ratio", "speed-up over the dense plan", "{:.2f}x")]))
-    for line in targets(rows):
+    for line in targets(rows) + kernel_gap(rows):
         out(line)
     return rows
+
+
+def kernel_gap(rows):
+    """Lines on the batch-1 gap between the SIMD intrinsics and the plain Numba kernels."""
+    from ..sparse import simd
+    if simd.resolve("auto") != "simd":
+        return [f"batch-1 kernels: the plain Numba loops ({simd._works.get('why', 'chosen')})"]
+    mine = {(r["model"], r["variant"]): r["us"] for r in rows if r["batch"] == 1}
+    lines = ["batch-1 kernels, SIMD intrinsics against plain Numba loops, this run:"]
+    for (model, variant), us in mine.items():
+        if variant.endswith(", plain Numba"):
+            fast = mine[model, variant[:-len(", plain Numba")]]
+            lines.append(f"  {model}, {variant[:-len(', plain Numba')]}: {us / fast:.2f}x "
+                         f"faster on the intrinsics ({fast:.1f} against {us:.1f} us)")
+    return lines
 
 
 TARGETS = (("CSR 90%", 3.0), ("units 75% compacted", 3.0), ("2:4 50%", 1.5),

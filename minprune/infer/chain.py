@@ -3,7 +3,7 @@
 At batch 1 a layer's arithmetic takes a few microseconds and calling it costs one more: a
 Numba call unpacks every array it is given (about half a microsecond for eight) and hands an
 array back at a third of a microsecond more; a NumPy call allocates and checks. A plan of
-fully connected steps - Flatten, then Dense, Sparse or Patterned steps with ReLU or no
+fully connected ops - Flatten, then dense or sparse fully connected ops with ReLU or no
 activation - is therefore packed into a few flat arrays and run by ``run_chain``, one call for
 all its layers, each layer in one pass that adds the bias and applies the ReLU as it writes:
 
@@ -28,10 +28,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..sparse import simd
 from ..sparse.csr import CSR
 from ..sparse.patterns import NM
 from ..sparse.simd import REGISTER, padded_length
-from ..sparse.sliced import Pairs, Sliced, pairs_matvec, sliced_matvec
+from ..sparse.sliced import (Pairs, Sliced, pairs_matvec, pairs_matvec_numba, sliced_matvec,
+                             sliced_matvec_numba)
+from ..sparse.variants import variant
 
 SLICED_MAX_FILL = 0.75   # sliced below this fraction of dense slots (the kernels' costs per slot)
 DENSE, SLICED, PAIRS = 0, 1, 2
@@ -44,11 +47,13 @@ FIELDS = 13
 class Chain:
     """``chain(x)`` for one sample x (any shape of ``n_in`` values) -> array (1, n_out)."""
 
-    def __init__(self, layers, dtype):
+    def __init__(self, layers, dtype, kernels="auto"):
         """``layers``: [(weight, bias or None, relu)], the weight an (out, in) array (run
         dense), 2:4 weights in ``sparse.patterns.NM`` storage (run as ``Pairs``), or a
-        ``sparse.CSR`` or other N:M storage (run sliced or dense, whichever
-        ``SLICED_MAX_FILL`` says)."""
+        ``sparse.CSR`` (run sliced or dense, whichever ``SLICED_MAX_FILL`` says).
+        ``kernels``: the sparse layers' inner loops, as in ``sparse.simd.resolve``."""
+        self.kernels = simd.resolve(kernels)
+        self._run = RUN_CHAIN[self.kernels]
         self.dtype = np.dtype(dtype)
         self.n_in, self.n_out = layers[0][0].shape[1], layers[-1][0].shape[0]
         self.forms = _forms(layers, self.dtype)
@@ -66,7 +71,7 @@ class Chain:
             raise ValueError(f"x must hold {self.n_in} values for one sample, got shape "
                              f"{x.shape}")
         out = np.empty(self.out_shape, dtype=self.dtype)
-        run_chain(self.blob, x, out)
+        self._run(self.blob, x, out)
         return out
 
     def __repr__(self):
@@ -93,7 +98,7 @@ def _forms(layers, dtype):
             forms.append((Pairs.from_nm(nm), bias, relu))
             continue
         if isinstance(weight, NM):
-            weight = CSR.from_dense(weight.to_dense())
+            weight = weight.to_csr()
         if isinstance(weight, CSR):
             sort_rows = i < len(layers) - 1 and not _is_pairs(layers[i + 1][0])
             indices = weight.indices.astype(np.int64)
@@ -197,8 +202,7 @@ def _blob(arrays):
     return blob, views
 
 
-@njit(cache=True)
-def run_chain(blob, x, out):
+def _run_chain(blob, x, out):
     """Every layer of the table in turn, each reading what the one before wrote. ``blob``
     holds (``_blob``) the table and the layers' indices (``ints``), their weights and biases
     (``values``), their offsets, and the scratch: three zero-padded regions, the input, then
@@ -241,6 +245,12 @@ def run_chain(blob, x, out):
                           offsets[t[OFFSETS]:t[OFFSETS] + slots].reshape((t[N_STEPS], lanes)),
                           scratch[src:src + region], bias, relu, dst)
         src = dst_start
+
+
+run_chain = njit(cache=True)(_run_chain)
+run_chain_numba = njit(cache=True)(variant(_run_chain, "_numba", sliced_matvec=sliced_matvec_numba,
+                                           pairs_matvec=pairs_matvec_numba))
+RUN_CHAIN = {"simd": run_chain, "numba": run_chain_numba}
 
 
 def chain_numpy(layers, x):

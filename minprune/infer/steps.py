@@ -1,16 +1,39 @@
-"""The steps of an inference plan: each a NumPy or kernel call on plain arrays, with its
-output buffer per batch size and its activation fused (see ``infer.plan``)."""
+"""The steps of an inference plan: each op of ``infer.lower`` as a NumPy or kernel call on
+plain arrays, with its output buffer per batch size and its activation fused."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
-from ..autograd.conv import im2col, im2col_transposed
-from ..nn import layers as L
+from ..autograd.conv import im2col, im2col_transposed, pool
+from ..sparse import kernels
+from ..sparse.csr import CSR
+from ..sparse.sliced import Pairs, Sliced
+from .lower import Activation, Flatten, Pool, Scale, Weighted
 
-ACTIVATIONS = {L.ReLU: lambda y: np.maximum(y, 0, out=y),
-               L.Tanh: lambda y: np.tanh(y, out=y),
-               L.Sigmoid: lambda y: np.divide(1.0, 1.0 + np.exp(-y, out=y), out=y)}
-RELU = ACTIVATIONS[L.ReLU]
+ACTIVATIONS = {"ReLU": lambda y: np.maximum(y, 0, out=y),
+               "Tanh": lambda y: np.tanh(y, out=y),
+               "Sigmoid": lambda y: np.divide(1.0, 1.0 + np.exp(-y, out=y), out=y)}
+
+
+def step(op, kernels="auto"):
+    """The step that runs ``op``; ``kernels``: the batch-1 sparse kernels (``simd.resolve``)."""
+    if isinstance(op, Weighted):
+        if op.conv is not None:
+            return Conv(op, kernels)
+        return Dense(op) if isinstance(op.weight, np.ndarray) else Sparse(op, kernels)
+    if isinstance(op, Scale):
+        return Affine(op)
+    if isinstance(op, Pool):
+        return Function(f"{'Max' if op.kind == 'max' else 'Avg'}Pool2d({op.kernel_size})",
+                        lambda x: pool(x, op.kernel_size, op.stride, op.padding, op.kind))
+    if isinstance(op, Flatten):
+        return Function("Flatten", lambda x: x if x.ndim == 2
+                        else x.reshape(len(x), math.prod(x.shape[1:])))
+    assert isinstance(op, Activation), op
+    fn = ACTIVATIONS[op.name]
+    return Function(op.name, lambda x: fn(np.array(x)))
 
 
 class _Buffered:
@@ -26,107 +49,93 @@ class _Buffered:
             out = buffers[shape] = np.empty(shape, dtype=self.dtype)
         return out
 
+    def finish(self, y):
+        """The fused activation, in place."""
+        return y if self.activation is None else ACTIVATIONS[self.activation](y)
+
 
 class Dense(_Buffered):
-    """y = x Wᵀ + b, then the fused activation."""
+    """y = x Wᵀ + b, then the fused activation (BLAS reads Wᵀ as a transposed view)."""
 
-    def __init__(self, weight, bias, activation=None):
-        self.wt = np.ascontiguousarray(weight.T)
-        self.bias, self.activation, self.dtype = bias, activation, weight.dtype
+    def __init__(self, op):
+        self.wt, self.bias, self.activation = op.weight.T, op.bias, op.activation
+        self.dtype = op.weight.dtype
 
     def __call__(self, x):
         y = np.matmul(x, self.wt, out=self.buffer((len(x), self.wt.shape[1])))
         if self.bias is not None:
             y += self.bias
-        return y if self.activation is None else self.activation(y)
+        return self.finish(y)
 
     def __repr__(self):
         return f"Dense({self.wt.shape[0]} -> {self.wt.shape[1]}{_act(self.activation)})"
 
 
 class Sparse(_Buffered):
-    """y = x Wᵀ + b with W in CSR (the Numba kernels), then the fused activation."""
+    """y = x Wᵀ + b with W sparse, then the fused activation: a batch through the CSR kernels,
+    one sample through the storage's own one-sample kernel (``Sliced`` for CSR, ``Pairs`` for
+    2:4), each built from the op's weight the first time it is needed."""
 
-    def __init__(self, csr, bias, activation=None):
-        self.indptr, self.indices, self.values = csr.indptr, csr.indices, csr.values
-        self.shape, self.bias, self.activation = csr.shape, bias, activation
-        self.dtype = csr.values.dtype
-        # the kernels read 16-bit column indices where they suffice: 2 bytes fewer per
-        # weight (measured 1-5% faster at batches 1-64 on LeNet-300-100's first layer)
-        self.narrow = (csr.indices.astype(np.uint16) if csr.shape[1] <= 1 << 16
-                       else csr.indices)
+    def __init__(self, op, kernels="auto"):
+        self.weight, self.bias, self.activation = op.weight, op.bias, op.activation
+        self.shape, self.dtype, self.kernels = op.weight.shape, op.dtype, kernels
 
     def product(self, xt):
-        from ..sparse import kernels
+        """yt (rows, batch) = W @ xt, into this step's buffer."""
+        indptr, indices, values = self._csr()
         yt = self.buffer((self.shape[0], xt.shape[1]))
-        return kernels.matmul(self.indptr, self.narrow, self.values, xt, yt)
+        return kernels.matmul(indptr, indices, values, xt, yt)
 
-    def csr(self):
-        from ..sparse.csr import CSR
-        return CSR(self.indptr, self.indices, self.values, self.shape)
+    def _csr(self):
+        """The CSR arrays the batch kernels read (built on the first batch)."""
+        arrays = self.__dict__.get("_arrays")
+        if arrays is None:
+            csr = self.weight if isinstance(self.weight, CSR) else self.weight.to_csr()
+            # 16-bit column indices where they suffice: 2 bytes fewer to read a weight
+            indices = csr.indices.astype(np.uint16) if csr.shape[1] <= 1 << 16 else csr.indices
+            arrays = self._arrays = (csr.indptr, indices, csr.values)
+        return arrays
 
-    def sliced(self):
-        """The weights in ``sparse.sliced`` storage, built on the first one-sample call."""
-        stored = self.__dict__.get("_sliced")
+    def one_sample(self):
+        """The weights in their one-sample storage (built on the first one-sample call)."""
+        stored = self.__dict__.get("_one")
         if stored is None:
-            from ..sparse.sliced import Sliced
-            csr = self.csr()
-            stored = self._sliced = Sliced.from_csr(csr.indptr, csr.indices, csr.values,
-                                                    csr.shape)
+            w = self.weight
+            stored = self._one = (Pairs.from_nm(w) if not isinstance(w, CSR)
+                                  else Sliced.from_csr(w.indptr, w.indices, w.values, w.shape))
         return stored
 
     def __call__(self, x):
-        if len(x) == 1:         # one sample: the sliced kernel, bias and ReLU in the same pass
+        if len(x) == 1:          # one sample: its own kernel, bias and ReLU in the same pass
             y = self.buffer((1, self.shape[0]))
-            relu = self.activation is RELU
-            self.sliced().product(x[0], y[0], self.bias, relu)
-            return y if relu or self.activation is None else self.activation(y)
+            relu = self.activation == "ReLU"
+            self.one_sample().product(x[0], y[0], self.bias, relu, self.kernels)
+            return y if relu else self.finish(y)
         y = np.ascontiguousarray(self.product(np.ascontiguousarray(x.T)).T)
         if self.bias is not None:
             np.add(y, self.bias, out=y)
-        return y if self.activation is None else self.activation(y)
+        return self.finish(y)
 
     def __repr__(self):
-        return (f"Sparse({self.shape[1]} -> {self.shape[0]}, nnz={len(self.values)}"
-                f"{_act(self.activation)})")
-
-
-class Patterned(Sparse):
-    """y = x Wᵀ + b with W stored N:M or in blocks (``sparse.patterns``), then the fused
-    activation."""
-
-    def __init__(self, packed, bias, activation=None):
-        self.packed, self.shape, self.bias = packed, packed.shape, bias
-        self.activation, self.dtype = activation, packed.values.dtype
-        self.values = packed.values
-
-    def product(self, xt):
-        return self.packed.product(xt, self.buffer((self.shape[0], xt.shape[1])))
-
-    def csr(self):
-        from ..sparse.csr import CSR
-        return CSR.from_dense(self.packed.to_dense())
-
-    def __repr__(self):
-        kind = type(self.packed).__name__
-        return (f"Patterned({kind}, {self.shape[1]} -> {self.shape[0]}"
-                f"{_act(self.activation)})")
+        kind = "CSR" if isinstance(self.weight, CSR) else "2:4"
+        stored = self.weight.nnz if isinstance(self.weight, CSR) else np.count_nonzero(
+            self.weight.values)
+        density = stored / max(1, self.shape[0] * self.shape[1])
+        return (f"Sparse({self.shape[1]} -> {self.shape[0]}, {kind}, nnz={stored}, "
+                f"{1 - density:.0%} sparse{_act(self.activation)})")
 
 
 class Conv(_Buffered):
-    """Convolution by im2col and one product (dense, CSR when ``csr`` is given, N:M or blocks
-    when ``packed`` is)."""
+    """Convolution by im2col and one product: dense through BLAS, sparse through the CSR
+    kernels (which take the columns transposed)."""
 
-    def __init__(self, weight2d, bias, kernel_size, stride, padding, activation=None,
-                 csr=None, packed=None):
-        self.w2t = None if weight2d is None else np.ascontiguousarray(weight2d.T)
-        self.sparse = (Sparse(csr, None) if csr is not None
-                       else Patterned(packed, None) if packed is not None else None)
-        self.out_channels = (self.sparse.shape[0] if self.sparse is not None
-                             else weight2d.shape[0])
-        self.bias, self.activation = bias, activation
-        self.k, self.stride, self.padding = kernel_size, stride, padding
-        self.dtype = (self.sparse.dtype if self.sparse is not None else weight2d.dtype)
+    def __init__(self, op, kernels="auto"):
+        self.k, self.stride, self.padding = op.conv
+        dense = isinstance(op.weight, np.ndarray)
+        self.w2t = op.weight.T if dense else None
+        self.sparse = None if dense else Sparse(Weighted(op.weight, None), kernels)
+        self.out_channels = op.weight.shape[0]
+        self.bias, self.activation, self.dtype = op.bias, op.activation, op.dtype
 
     def __call__(self, x):
         n = len(x)
@@ -134,13 +143,13 @@ class Conv(_Buffered):
             cols, _, oh, ow = im2col(x, self.k, self.k, self.stride, self.padding)
             y = np.matmul(cols, self.w2t, out=self.buffer((len(cols), self.out_channels)))
             y = y.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
-        else:                               # the sparse kernels take the columns transposed
+        else:
             cols_t, oh, ow = im2col_transposed(x, self.k, self.k, self.stride, self.padding)
             yt = self.sparse.product(cols_t)
             y = yt.reshape(self.out_channels, n, oh, ow).transpose(1, 0, 2, 3)
         if self.bias is not None:
             y += self.bias.reshape(1, -1, 1, 1)
-        return y if self.activation is None else self.activation(y)
+        return self.finish(y)
 
     def __repr__(self):
         kind = "sparse " if self.sparse is not None else ""
@@ -148,16 +157,15 @@ class Conv(_Buffered):
 
 
 class Affine:
-    """A BatchNorm (or L0 gate) that has no layer before it to fold into: x·scale + shift per
-    channel."""
+    """x·scale + shift per channel (a BatchNorm or gate with nothing to fold into)."""
 
-    def __init__(self, scale, shift, activation=None):
-        self.scale, self.shift, self.activation = scale, shift, activation
+    def __init__(self, op):
+        self.scale, self.shift, self.activation = op.scale, op.shift, op.activation
 
     def __call__(self, x):
         shape = (1, -1) + (1,) * (x.ndim - 2)
         y = x * self.scale.reshape(shape) + self.shift.reshape(shape)
-        return y if self.activation is None else self.activation(y)
+        return y if self.activation is None else ACTIVATIONS[self.activation](y)
 
     def __repr__(self):
         return f"Affine({len(self.scale)} channels{_act(self.activation)})"
@@ -177,7 +185,4 @@ class Function:
 
 
 def _act(activation):
-    names = {id(fn): cls.__name__ for cls, fn in ACTIVATIONS.items()}
-    return "" if activation is None else f", {names[id(activation)]}"
-
-
+    return "" if activation is None else f", {activation}"

@@ -25,7 +25,3 @@ def kaiming_uniform(shape, fan_in, rng, a=math.sqrt(5), dtype=np.float32):
     gain = math.sqrt(2.0 / (1 + a * a))
     return uniform(shape, gain * math.sqrt(3.0 / fan_in), rng, dtype)
 
-
-def kaiming_normal(shape, fan_in, rng, dtype=np.float32):
-    """He et al. 2015 for ReLU networks: N(0, 2 / fan_in)."""
-    return (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(dtype)

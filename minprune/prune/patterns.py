@@ -27,23 +27,48 @@ _BLOCK = re.compile(r"^block:(\d+)x(\d+)$")
 
 @dataclass(frozen=True)
 class Pattern:
-    """A parsed pattern granularity: kind "nm" (n of every m) or "block" (r x c)."""
-    kind: str
-    a: int
-    b: int
+    """N:M: at most ``n`` non-zero weights in every ``m`` consecutive weights of a row."""
+    n: int
+    m: int
+    kind = "nm"
 
     @property
     def name(self):
-        return f"{self.a}:{self.b}" if self.kind == "nm" else f"block:{self.a}x{self.b}"
+        return f"{self.n}:{self.m}"
+
+    @property
+    def tile(self):
+        """(rows, columns) of the unit the pattern works on: a group of M in one row."""
+        return 1, self.m
 
     @property
     def min_sparsity(self):
-        """The sparsity the pattern itself imposes (1 - N/M; 0 for blocks)."""
-        return 1 - self.a / self.b if self.kind == "nm" else 0.0
+        """The sparsity the pattern itself imposes: 1 - N/M."""
+        return 1 - self.n / self.m
+
+
+@dataclass(frozen=True)
+class Block:
+    """Blocks of ``rows`` x ``cols`` weights, kept or pruned whole."""
+    rows: int
+    cols: int
+    kind = "block"
+
+    @property
+    def name(self):
+        return f"block:{self.rows}x{self.cols}"
+
+    @property
+    def tile(self):
+        return self.rows, self.cols
+
+    @property
+    def min_sparsity(self):
+        return 0.0
 
 
 def parse(granularity):
-    """The ``Pattern`` of a granularity string, or None for "weight", "unit", "filter" and
+    """The ``Pattern`` (N:M) or ``Block`` of a granularity string, or None for "weight", "unit", "filter" and
     anything else (which the caller refuses)."""
     if not isinstance(granularity, str):
         return None
@@ -53,14 +78,14 @@ def parse(granularity):
         if not 1 <= n < size:
             raise ValueError(f"granularity {granularity!r}: N:M needs 1 <= N < M, got N={n}, "
                              f"M={size}")
-        return Pattern("nm", n, size)
+        return Pattern(n, size)
     m = _BLOCK.match(granularity)
     if m:
         r, c = int(m.group(1)), int(m.group(2))
         if r < 1 or c < 1 or r * c < 2:
             raise ValueError(f"granularity {granularity!r}: a block needs R, C >= 1 and at "
                              f"least 2 weights, got {r}x{c}")
-        return Pattern("block", r, c)
+        return Block(r, c)
     return None
 
 
@@ -70,7 +95,7 @@ def as_matrix(w):
     return w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1) if w.ndim == 4 else w
 
 
-def from_matrix(m, shape):
+def as_weight(m, shape):
     """Back from ``as_matrix`` to a weight of ``shape``."""
     if len(shape) == 4:
         out, c, kh, kw = shape
@@ -81,13 +106,14 @@ def from_matrix(m, shape):
 def block_grid(shape, pattern):
     """(block rows, block columns) covering a weight of ``shape``."""
     rows, cols = as_matrix(np.empty(shape, dtype=np.bool_)).shape
-    return -(-rows // pattern.a), -(-cols // pattern.b)
+    r, c = pattern.tile
+    return -(-rows // r), -(-cols // c)
 
 
 def _padded(m, pattern, fill):
     """``m`` padded at the bottom and right to whole blocks (or whole groups)."""
     rows, cols = m.shape
-    r, c = (pattern.a, pattern.b) if pattern.kind == "block" else (1, pattern.b)
+    r, c = pattern.tile
     out = np.full((-(-rows // r) * r, -(-cols // c) * c), fill, dtype=m.dtype)
     out[:rows, :cols] = m
     return out
@@ -101,7 +127,7 @@ def _grouped(padded, size):
 def block_scores(weight_scores, pattern, p=1):
     """The Lp norm of each block's scores: (block rows, block columns)."""
     m = _padded(np.abs(as_matrix(weight_scores)).astype(np.float64), pattern, 0.0)
-    r, c = pattern.a, pattern.b
+    r, c = pattern.tile
     blocks = m.reshape(m.shape[0] // r, r, m.shape[1] // c, c)
     return np.linalg.norm(blocks.transpose(0, 2, 1, 3).reshape(*blocks.shape[::2], -1),
                           ord=p, axis=-1)
@@ -110,9 +136,10 @@ def block_scores(weight_scores, pattern, p=1):
 def expand_blocks(keep_blocks, shape, pattern):
     """The weight mask of ``shape`` that keeps the kept blocks."""
     rows, cols = as_matrix(np.empty(shape, dtype=np.bool_)).shape
-    full = np.repeat(np.repeat(np.asarray(keep_blocks, dtype=bool), pattern.a, axis=0),
-                     pattern.b, axis=1)[:rows, :cols]
-    return from_matrix(full, shape)
+    r, c = pattern.tile
+    full = np.repeat(np.repeat(np.asarray(keep_blocks, dtype=bool), r, axis=0), c,
+                     axis=1)[:rows, :cols]
+    return as_weight(full, shape)
 
 
 def blocks_pruned(mask, shape, pattern):
@@ -120,7 +147,7 @@ def blocks_pruned(mask, shape, pattern):
     if mask is None:
         return np.zeros(block_grid(shape, pattern), dtype=bool)
     m = _padded(~as_matrix(mask), pattern, True)
-    r, c = pattern.a, pattern.b
+    r, c = pattern.tile
     return m.reshape(m.shape[0] // r, r, m.shape[1] // c, c).all(axis=(1, 3))
 
 
@@ -129,7 +156,7 @@ def nm_forced(weight_scores, pruned, pattern):
     the N highest-scoring (already pruned weights count as lowest; among equal scores the
     earlier weight goes first, the rule of every selection). Returns a bool array of the
     weight's shape."""
-    n, size = pattern.a, pattern.b
+    n, size = pattern.n, pattern.m
     s = as_matrix(np.where(pruned, -np.inf, weight_scores)).astype(np.float64)
     rows, cols = s.shape
     groups = _grouped(_padded(s, pattern, np.inf), size)           # padding sorts last
@@ -139,7 +166,7 @@ def nm_forced(weight_scores, pruned, pattern):
     np.put_along_axis(rank, np.argsort(groups, axis=2, kind="stable"),
                       np.arange(size)[None, None, :], axis=2)
     forced = (rank < excess[:, :, None]).reshape(rows, groups.shape[1] * size)[:, :cols]
-    return from_matrix(forced, np.shape(weight_scores))
+    return as_weight(forced, np.shape(weight_scores))
 
 
 def satisfies(mask, pattern):
@@ -149,10 +176,10 @@ def satisfies(mask, pattern):
         return False
     m = as_matrix(mask)
     if pattern.kind == "nm":
-        groups = _grouped(_padded(m, pattern, False), pattern.b)
-        return bool((groups.sum(axis=2) <= pattern.a).all())
+        groups = _grouped(_padded(m, pattern, False), pattern.m)
+        return bool((groups.sum(axis=2) <= pattern.n).all())
     padded = _padded(m, pattern, False)
-    r, c = pattern.a, pattern.b
+    r, c = pattern.tile
     blocks = padded.reshape(padded.shape[0] // r, r, padded.shape[1] // c, c)
     edge = _padded(np.ones_like(m), pattern, False).reshape(blocks.shape)
     kept = blocks.sum(axis=(1, 3))

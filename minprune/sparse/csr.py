@@ -96,6 +96,12 @@ class CSR:
         dense[rows, self.indices] = self.values
         return dense
 
+    def scaled(self, scale):
+        """Row r times scale[r] (a BatchNorm folded in), same pattern."""
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        return CSR(self.indptr, self.indices,
+                   (self.values * scale[rows]).astype(self.values.dtype), self.shape)
+
     def transpose(self):
         """(CSR of the transpose, perm) with ``transpose.values == values[perm]``: the
         backward pass keeps perm and re-gathers values after every update."""

@@ -37,13 +37,13 @@ serially: starting the pool costs 50-100 microseconds, more than such a product 
 from __future__ import annotations
 
 import contextlib
-import types
 
 import numpy as np
 from numba import njit, prange
+from numba.core import config as numba_config
 
 from ..checks import integer
-from numba.core import config as numba_config
+from .variants import variant
 
 # Unsigned offsets: ``k + 1`` with an unsigned k and a plain 1 would be a signed sum again.
 ONE, TWO, THREE, FOUR = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
@@ -207,20 +207,10 @@ def _with_slp(dispatcher):
     return dispatcher
 
 
-def _renamed(fn, suffix):
-    """The same function under another name. Numba's on-disk cache tells functions apart by
-    module, name and source line, not by compile options (numba/numba#6845): compiled from
-    one function, the serial and the parallel kernel would load each other's machine code."""
-    twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix,
-                              fn.__defaults__, fn.__closure__)
-    twin.__qualname__ = fn.__qualname__ + suffix
-    return twin
-
-
 _serial = {name: _with_slp(njit(cache=True, **_OPTIONS[name])(fn))
            for name, fn in KERNELS.items()}
 _parallel = {name: _with_slp(njit(cache=True, parallel=True, **_OPTIONS[name])(
-                 _renamed(fn, "_parallel")))
+                 variant(fn, "_parallel")))
              for name, fn in KERNELS.items()}
 _threads = 1
 
@@ -281,15 +271,6 @@ def matmul(indptr, indices, values, xt, out):
             kernel("matmul_16", work)(indptr, indices, values,
                                       xt.reshape(len(xt), n_blocks, 16),
                                       out.reshape(len(out), n_blocks, 16), zero)
-    return out
-
-
-def matvec(indptr, indices, values, x, out):
-    """out (n_rows,) = W @ x (n_cols,) for one sample, with no more checking than the kernel
-    needs (the inference plan's batch-1 path: at a few microseconds per layer, the checks of
-    ``matmul`` cost a fifth). ``x`` and ``out`` must be contiguous and of the values' dtype."""
-    if len(out):
-        kernel("matvec", len(values))(indptr, indices, values, x, out, values.dtype.type(0))
     return out
 
 

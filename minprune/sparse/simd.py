@@ -25,19 +25,28 @@ for the multiply-add before it (four cycles).
 steps, step j reads group j // 2 of the window, and the column within the group is two bits
 of one 32-bit word per lane and window (``codes``), shifted and masked in registers.
 
-Where AVX-512 is missing (another x86, an ARM), the same IR uses LLVM's portable gather
-instead of the permute: correct everywhere, fast where the hardware has it. Under
+Beside them stand ``slice_fma_numba`` and ``pairs_fma_numba``: the same loops in plain Numba
+(no IR), correct on every machine. ``resolve(kernels)`` says which a caller runs: "simd" (the
+intrinsics), "numba" (the plain loops) or "auto", the fastest that works here - the intrinsics
+where the target has AVX-512 and they compile (``simd_works`` tries them once), the plain
+loops elsewhere, with one warning if the intrinsics were expected and failed. So a change in
+llvmlite can slow the batch-1 path down, never break ``import`` or a user's run. Under
 ``NUMBA_DISABLE_JIT=1`` the plain-Python ``slice_fma_python`` and ``pairs_fma_python`` run
 instead; they are also the executable specification the tests hold the compiled ones to.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numba import njit
 from numba.core import config
 
+from ..checks import one_of
+
 REGISTER = 64                    # bytes of sums per slice
-UNROLL = 4                       # steps per pass, each on its own sum (see the module note)
+SUMS = 4                         # independent sums per slice (see the module note)
+KERNELS = ("auto", "simd", "numba")
 
 
 def lanes(dtype):
@@ -87,6 +96,38 @@ def pairs_fma_python(values, codes, x, first, n_windows, acc):
             acc += values[(first + w) * steps + j] * window[column]
 
 
+@njit(cache=True, inline="always")
+def slice_fma_numba(values, offsets, x, windows, step_ptr, e0, e1, acc):
+    """``slice_fma`` as a plain Numba loop (no IR): lane by lane, which LLVM vectorises as
+    far as the target allows."""
+    n = values.shape[1]
+    width = 2 * n
+    acc[:] = 0
+    for e in range(e0, e1):
+        base = windows[e] * width
+        for k in range(step_ptr[e], step_ptr[e + 1]):
+            for lane in range(n):
+                acc[lane] += values[k, lane] * x[base + offsets[k, lane]]
+
+
+@njit(cache=True, inline="always")
+def pairs_fma_numba(values, codes, x, first, n_windows, acc):
+    """``pairs_fma`` as a plain Numba loop: step j of window w reads, for lane l, column
+    4·(j // 2) + the two-bit code j of the lane's word."""
+    n = values.shape[1]
+    acc[:] = 0
+    for w in range(n_windows):
+        base = w * 2 * n
+        entry = first + w
+        words = codes[entry].view(np.uint32)
+        for j in range(n):
+            shift = np.uint32(2 * j)
+            group = base + 4 * (j // 2)
+            for lane in range(n):
+                column = group + np.int64((words[lane] >> shift) & np.uint32(3))
+                acc[lane] += values[entry * n + j, lane] * x[column]
+
+
 def _intrinsics():
     """(slice_fma, pairs_fma): the kernels' inner loops in LLVM IR (see the module note)."""
     from numba import types
@@ -97,10 +138,10 @@ def _intrinsics():
     @intrinsic
     def slice_fma(typingctx, values, offsets, x, windows, step_ptr, e0, e1, acc):
         sig = types.void(values, offsets, x, windows, step_ptr, e0, e1, acc)
-        avx512 = has_avx512()
+        _need_avx512()
 
         def codegen(context, builder, signature, args):
-            m = Emitter(context, builder, signature, args, avx512, REGISTER)
+            m = Emitter(context, builder, signature, args, REGISTER)
             va, oa, xa, wa, pa, aa = m.arrays(0, 1, 2, 3, 4, 7)
             e0, e1 = args[5], args[6]
             n, const = m.lanes, m.const
@@ -117,7 +158,7 @@ def _intrinsics():
             builder.branch(blocks["entries"])
 
             builder.position_at_end(blocks["entries"])         # for e in [e0, e1)
-            e, *sums = m.phis([e0] + [m.zero] * UNROLL, start)
+            e, *sums = m.phis([e0] + [m.zero] * SUMS, start)
             builder.cbranch(builder.icmp_signed("<", e, e1), blocks["entry"], blocks["done"])
 
             builder.position_at_end(blocks["entry"])
@@ -129,11 +170,11 @@ def _intrinsics():
 
             builder.position_at_end(blocks["fours"])           # four steps per pass
             k, *fours = m.phis([k0] + sums, blocks["entry"])
-            builder.cbranch(builder.icmp_signed("<=", builder.add(k, const(UNROLL)), k1),
+            builder.cbranch(builder.icmp_signed("<=", builder.add(k, const(SUMS)), k1),
                             blocks["four_steps"], blocks["ones"])
             builder.position_at_end(blocks["four_steps"])
             stepped = [step(window, builder.add(k, const(u)), s) for u, s in enumerate(fours)]
-            for node, value in zip([k] + fours, [builder.add(k, const(UNROLL))] + stepped):
+            for node, value in zip([k] + fours, [builder.add(k, const(SUMS))] + stepped):
                 node.add_incoming(value, blocks["four_steps"])
             builder.branch(blocks["fours"])
 
@@ -157,10 +198,10 @@ def _intrinsics():
     @intrinsic
     def pairs_fma(typingctx, values, codes, x, first, n_windows, acc):
         sig = types.void(values, codes, x, first, n_windows, acc)
-        avx512 = has_avx512()
+        _need_avx512()
 
         def codegen(context, builder, signature, args):
-            m = Emitter(context, builder, signature, args, avx512, REGISTER)
+            m = Emitter(context, builder, signature, args, REGISTER)
             va, ca, xa, aa = m.arrays(0, 1, 2, 5)
             first, n_windows = args[3], args[4]
             n, const = m.lanes, m.const
@@ -171,7 +212,7 @@ def _intrinsics():
             start = builder.block
             builder.branch(blocks["windows"])
             builder.position_at_end(blocks["windows"])         # for w in [0, n_windows)
-            nodes = m.phis([const(0)] + [m.zero] * UNROLL, start)
+            nodes = m.phis([const(0)] + [m.zero] * SUMS, start)
             w, sums = nodes[0], list(nodes[1:])
             builder.cbranch(builder.icmp_signed("<", w, n_windows), blocks["window"],
                             blocks["done"])
@@ -188,7 +229,7 @@ def _intrinsics():
                     column = builder.zext(column, m.ivec)
                 v = m.load_vector(va.data, builder.mul(builder.add(
                     builder.mul(entry, const(steps)), const(j)), const(n)), m.vec)
-                sums[j % UNROLL] = m.fma(v, m.pick(window, column), sums[j % UNROLL])
+                sums[j % SUMS] = m.fma(v, m.pick(window, column), sums[j % SUMS])
             for node, value in zip(nodes, [builder.add(w, const(1))] + sums):
                 node.add_incoming(value, blocks["window"])
             builder.branch(blocks["windows"])
@@ -200,10 +241,22 @@ def _intrinsics():
     return slice_fma, pairs_fma
 
 
+def _need_avx512():
+    if not has_avx512():
+        from numba.core.errors import TypingError
+        raise TypingError("the SIMD kernels permute AVX-512 registers, and this target has no "
+                          "AVX-512: run the plain Numba kernels (kernels='numba' or 'auto')")
+
+
+_unavailable = None                  # why the intrinsics cannot be built here, if they cannot
 if config.DISABLE_JIT:
     slice_fma, pairs_fma = slice_fma_python, pairs_fma_python
 else:
-    slice_fma, pairs_fma = _intrinsics()
+    try:
+        slice_fma, pairs_fma = _intrinsics()
+    except Exception as exc:         # an llvmlite without what simd_ir uses: run plain Numba
+        _unavailable = f"{type(exc).__name__}: {exc}"
+        slice_fma, pairs_fma = slice_fma_numba, pairs_fma_numba
 
 
 @njit(cache=True)
@@ -216,3 +269,62 @@ def slice_sums(values, offsets, x, windows, step_ptr, e0, e1, acc):
 def pairs_sums(values, codes, x, first, n_windows, acc):
     """``pairs_fma`` callable from Python."""
     pairs_fma(values, codes, x, first, n_windows, acc)
+
+
+_works = {}                          # simd_works' answer, found once per process
+
+
+def simd_works():
+    """Whether the intrinsics compile and agree with their twin here (tried once, on a small
+    slice of each dtype). The first failure is kept in ``_works["why"]``."""
+    if "ok" not in _works:
+        if config.DISABLE_JIT:
+            _works["ok"] = True
+        elif _unavailable is not None or not has_avx512():
+            _works["ok"], _works["why"] = False, _unavailable or "no AVX-512 on this target"
+        else:
+            try:
+                for dtype in (np.float32, np.float64):
+                    _probe(dtype)
+                _works["ok"] = True
+            except Exception as exc:    # any failure of code generation: fall back, say why
+                _works["ok"], _works["why"] = False, f"{type(exc).__name__}: {exc}"
+    return _works["ok"]
+
+
+def _probe(dtype):
+    n = lanes(dtype)
+    values = np.arange(1, 2 * n + 1, dtype=dtype).reshape(2, n)
+    offsets = (np.arange(2 * n) % (2 * n)).astype(np.uint8).reshape(2, n)
+    x = np.arange(2 * n, dtype=dtype)
+    windows, step_ptr = np.zeros(1, np.int64), np.array([0, 2], np.int64)
+    got, want = np.empty(n, dtype), np.empty(n, dtype)
+    slice_sums(values, offsets, x, windows, step_ptr, 0, 1, got)
+    slice_fma_python(values, offsets, x, windows, step_ptr, 0, 1, want)
+    if not np.array_equal(got, want):
+        raise ArithmeticError(f"the {np.dtype(dtype).name} intrinsic gave {got[:4]}..., "
+                              f"its twin {want[:4]}...")
+
+
+_warned = []
+
+
+def resolve(kernels="auto"):
+    """The inner loops a caller runs: "simd" or "numba" (see the module note). "auto" is
+    "simd" where ``simd_works``, else "numba" - with one warning per process when the target
+    has AVX-512 and the intrinsics still failed. Asking for "simd" where it does not work is
+    a RuntimeError."""
+    one_of("kernels", kernels, KERNELS)
+    if kernels == "numba":
+        return "numba"
+    if simd_works():
+        return "simd"
+    if kernels == "simd":
+        raise RuntimeError(f"kernels='simd' cannot run here ({_works['why']}); use "
+                           f"kernels='numba' or 'auto'")
+    if has_avx512() and not _warned:
+        _warned.append(True)
+        warnings.warn(f"minprune: the SIMD batch-1 kernels failed to build here "
+                      f"({_works['why']}); running the plain Numba kernels instead (slower at "
+                      f"one sample, same results)", RuntimeWarning, stacklevel=2)
+    return "numba"

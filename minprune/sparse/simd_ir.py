@@ -1,22 +1,11 @@
 """The LLVM IR the SIMD intrinsics of ``simd`` are written with: vector types, the window of
-inputs, the pick of a register's lanes (AVX-512 permute, or the portable gather), phi nodes."""
+inputs, the pick of a register's lanes (AVX-512's two-register permute), phi nodes.
+
+Only llvmlite's public IR builder is used; where the target lacks AVX-512 the intrinsics are
+not built at all (``simd.resolve`` runs the plain Numba loops instead)."""
 from __future__ import annotations
 
 from llvmlite import ir
-
-
-class VectorGEP(ir.instructions.Instruction):
-    """``getelementptr`` with a vector of indices: a vector of addresses (llvmlite's builder
-    only knows scalar indices)."""
-
-    def __init__(self, parent, element, pointer, index, typ):
-        super().__init__(parent, typ, "getelementptr", [pointer, index])
-        self.element, self.pointer, self.index = element, pointer, index
-
-    def descr(self, buf):
-        buf.append(f"getelementptr inbounds {self.element}, {self.pointer.type} "
-                   f"{self.pointer.get_reference()}, {self.index.type} "
-                   f"{self.index.get_reference()}\n")
 
 
 class Emitter:
@@ -26,28 +15,20 @@ class Emitter:
 
     ir = ir
 
-    def __init__(self, context, builder, signature, args, avx512, register):
+    def __init__(self, context, builder, signature, args, register):
         self.context, self.builder, self.signature, self.args = context, builder, signature, args
-        self.avx512 = avx512
         self.scalar = context.get_value_type(signature.args[0].dtype)
         double = isinstance(self.scalar, ir.DoubleType)
         n = self.lanes = register // (8 if double else 4)
         self.vec = ir.VectorType(self.scalar, n)
         self.ivec = ir.VectorType(ir.IntType(64 if double else 32), n)
         self.bytes = ir.VectorType(ir.IntType(8), n)
-        self.mask = ir.VectorType(ir.IntType(1), n)
         self.zero = ir.Constant(self.vec, [0.0] * n)
         suffix = f"v{n}{'f64' if double else 'f32'}"
         self._fma = self.declare(f"llvm.fma.{suffix}", self.vec, [self.vec] * 3)
-        if avx512:
-            self._permute = self.declare(
-                f"llvm.x86.avx512.vpermi2var.{'pd' if double else 'ps'}.{8 * register}",
-                self.vec, [self.vec, self.ivec, self.vec])
-        else:
-            self._gather = self.declare(
-                f"llvm.masked.gather.{suffix}.v{n}p0", self.vec,
-                [ir.VectorType(self.scalar.as_pointer(), n), ir.IntType(32), self.mask,
-                 self.vec])
+        self._permute = self.declare(
+            f"llvm.x86.avx512.vpermi2var.{'pd' if double else 'ps'}.{8 * register}",
+            self.vec, [self.vec, self.ivec, self.vec])
 
     def arrays(self, *positions):
         """The array structures of the arguments at ``positions`` (``.data``, ``.shape``)."""
@@ -72,23 +53,13 @@ class Emitter:
         return b.load(b.bitcast(b.gep(pointer, [offset]), typ.as_pointer()), align=1)
 
     def load_window(self, x, base):
-        """The two registers of x from element ``base``, or, for the gather, x[base]'s
-        address."""
-        if not self.avx512:
-            return self.builder.gep(x.data, [base])
+        """The two registers of x from element ``base``."""
         return [self.load_vector(x.data, self.builder.add(base, self.const(h * self.lanes)),
                                  self.vec) for h in range(2)]
 
     def pick(self, window, index):
         """Lane l of the result: element index[l] of the window."""
-        b = self.builder
-        if self.avx512:
-            return b.call(self._permute, [window[0], index, window[1]])
-        addresses = VectorGEP(b.block, self.scalar, window, index,
-                              ir.VectorType(self.scalar.as_pointer(), self.lanes))
-        b._insert(addresses)
-        return b.call(self._gather, [addresses, ir.Constant(ir.IntType(32), 1),
-                                     ir.Constant(self.mask, [1] * self.lanes), self.zero])
+        return self.builder.call(self._permute, [window[0], index, window[1]])
 
     def fma(self, a, b, c):
         return self.builder.call(self._fma, [a, b, c])
@@ -104,7 +75,10 @@ class Emitter:
         return nodes
 
     def store_sum(self, sums, acc):
-        """Store the sum of the four vectors ``sums`` into the array ``acc``."""
+        """Store the sum of the vectors ``sums`` into the array ``acc``, added pairwise
+        (((s0 + s1) + (s2 + s3)) for four)."""
         b = self.builder
-        total = b.fadd(b.fadd(sums[0], sums[1]), b.fadd(sums[2], sums[3]))
-        b.store(total, b.bitcast(acc.data, self.vec.as_pointer()), align=1)
+        while len(sums) > 1:
+            sums = [b.fadd(sums[i], sums[i + 1]) if i + 1 < len(sums) else sums[i]
+                    for i in range(0, len(sums), 2)]
+        b.store(sums[0], b.bitcast(acc.data, self.vec.as_pointer()), align=1)

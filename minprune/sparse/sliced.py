@@ -26,6 +26,9 @@ in every slice, step j reads group j // 2, and all that varies is the column wit
 two bits: one 32-bit word per row and window holds its L steps' offsets. A step then reads
 L weights and no offsets (4.25 bytes per weight against 5 through ``Sliced``).
 
+Each kernel is compiled twice from its source (``sparse.variants``): with the SIMD intrinsics
+as its inner loop (``sliced_matvec``, ``pairs_matvec``) and with the plain Numba loops
+(``sliced_matvec_numba``, ``pairs_matvec_numba``); ``simd.resolve`` says which runs.
 ``sliced_matvec_numpy`` and ``pairs_matvec_numpy`` are the plain NumPy twins the kernels are
 tested against.
 """
@@ -37,6 +40,8 @@ import numpy as np
 from numba import njit
 
 from . import simd
+from .simd import pairs_fma, pairs_fma_numba, slice_fma, slice_fma_numba
+from .variants import variant
 
 
 @dataclass
@@ -122,8 +127,9 @@ class Sliced:
         nonzero = np.count_nonzero(self.values)
         return self.values.size / nonzero if nonzero else 1.0
 
-    def product(self, x, out, bias=None, relu=False):
-        """out (rows,) = W @ x (+ bias, then ReLU) for one sample x (columns,)."""
+    def product(self, x, out, bias=None, relu=False, kernels="auto"):
+        """out (rows,) = W @ x (+ bias, then ReLU) for one sample x (columns,); ``kernels``
+        as in ``simd.resolve``."""
         rows, cols = self.shape
         dtype = self.values.dtype
         if len(x) != cols:
@@ -133,7 +139,7 @@ class Sliced:
         bias = np.zeros(rows, dtype) if bias is None else np.asarray(bias, dtype)
         in_order = np.empty(rows, dtype)
         if rows:
-            sliced_matvec(self.slice_ptr, self.windows, self.step_ptr, self.values,
+            SLICED_MATVEC[simd.resolve(kernels)](self.slice_ptr, self.windows, self.step_ptr, self.values,
                           self.offsets, padded, bias[self.order], relu, in_order)
         out[self.order] = in_order
         return out
@@ -158,15 +164,13 @@ def _grouped(per_window, n, candidates=8):
     return np.array(order, dtype=np.int64)
 
 
-@njit(cache=True)
-def sliced_matvec(slice_ptr, windows, step_ptr, values, offsets, x, bias, relu, out):
+def _sliced_matvec(slice_ptr, windows, step_ptr, values, offsets, x, bias, relu, out):
     """out[i] = (W @ x)[order[i]] + bias[i], then max(., 0) if ``relu``: results and ``bias``
     in slice order; ``x`` padded with zeros to ``simd.padded_length``."""
     n = values.shape[1]
     acc = np.empty(n, dtype=values.dtype)
     for s in range(len(slice_ptr) - 1):
-        simd.slice_fma(values, offsets, x, windows, step_ptr, slice_ptr[s], slice_ptr[s + 1],
-                       acc)
+        slice_fma(values, offsets, x, windows, step_ptr, slice_ptr[s], slice_ptr[s + 1], acc)
         _put(acc, bias, relu, out, s * n)
 
 
@@ -237,24 +241,34 @@ class Pairs:
         dense[row[keep], column[keep]] = values[keep]
         return dense[:, :cols]
 
-    def product(self, x, out, bias=None, relu=False):
-        """out (rows,) = W @ x (+ bias, then ReLU) for one sample x (columns,)."""
+    def product(self, x, out, bias=None, relu=False, kernels="auto"):
+        """out (rows,) = W @ x (+ bias, then ReLU) for one sample x (columns,); ``kernels``
+        as in ``simd.resolve``."""
         rows, cols = self.shape
         dtype = self.values.dtype
         padded = np.zeros(self.n_windows * 2 * self.values.shape[1], dtype)
         padded[:cols] = x
         bias = np.zeros(rows, dtype) if bias is None else np.asarray(bias, dtype)
         if rows:
-            pairs_matvec(self.values, self.codes, self.n_windows, padded, bias, relu, out)
+            PAIRS_MATVEC[simd.resolve(kernels)](self.values, self.codes, self.n_windows, padded, bias, relu, out)
         return out
 
 
-@njit(cache=True)
-def pairs_matvec(values, codes, n_windows, x, bias, relu, out):
+def _pairs_matvec(values, codes, n_windows, x, bias, relu, out):
     """out = W @ x + bias (then max(., 0) if ``relu``) for 2:4 weights in ``Pairs`` storage;
     ``x`` padded with zeros to whole windows."""
     n = values.shape[1]
     acc = np.empty(n, dtype=values.dtype)
     for s in range(len(codes) // n_windows):
-        simd.pairs_fma(values, codes, x, s * n_windows, n_windows, acc)
+        pairs_fma(values, codes, x, s * n_windows, n_windows, acc)
         _put(acc, bias, relu, out, s * n)
+
+
+sliced_matvec = njit(cache=True)(_sliced_matvec)
+sliced_matvec_numba = njit(cache=True)(variant(_sliced_matvec, "_numba",
+                                               slice_fma=slice_fma_numba))
+pairs_matvec = njit(cache=True)(_pairs_matvec)
+pairs_matvec_numba = njit(cache=True)(variant(_pairs_matvec, "_numba",
+                                              pairs_fma=pairs_fma_numba))
+SLICED_MATVEC = {"simd": sliced_matvec, "numba": sliced_matvec_numba}
+PAIRS_MATVEC = {"simd": pairs_matvec, "numba": pairs_matvec_numba}
