@@ -88,8 +88,7 @@ try:
     import scipy.sparse as sp
 except ImportError:
     sp = None
-from minprune.bench.common import machine_line
-from minprune.experiments.timing import one_thread
+from minprune.timing import machine_line, one_thread
 
 
 def measure(fn, repeat, warmup=3):
@@ -241,7 +240,7 @@ assert sliced.padding > 1                # the fullest row of a slice sets its s
 
 # %%
 from minprune import infer  # noqa: E402
-from minprune.bench.common import interleaved_times  # noqa: E402
+from minprune.timing import interleaved_times  # noqa: E402
 
 dense_net = models.lenet_300_100(rng=0).eval()
 nets = {"dense": dense_net}

@@ -1,8 +1,9 @@
 """``python -m minprune`` runs the command-line interface."""
 import sys
 
+from .cli import main
+
 try:
-    from .cli import main
     code = main()
 except KeyboardInterrupt:                 # also during start-up, before main's own handler
     print("minprune: interrupted", file=sys.stderr)

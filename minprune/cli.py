@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+
+from .commands.common import UsageError
 
 # name -> help; each is the module ``minprune.commands.<name>`` with add_arguments and run
 COMMANDS = {
@@ -32,13 +35,14 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from .commands.common import UsageError
     try:
         return args.run(args)
     except UsageError as exc:
         print(f"minprune {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        # a second Ctrl-C while the process winds down would kill it without its message
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print(f"minprune {args.command}: interrupted; files already written are complete, "
               f"nothing half-written was left", file=sys.stderr)
         return 130

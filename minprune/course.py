@@ -18,6 +18,8 @@ import shutil
 import tempfile
 import time
 
+from .files import atomic_write
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")                 # colour codes in tracebacks
 LESSONS_DIR = pathlib.Path(__file__).resolve().parent.parent / "lessons"
 STYLE = """
@@ -148,7 +150,6 @@ def build_html(out_dir, quick=True, lessons=None, progress=True, log=print):
     the index rows: file, title, goal, seconds, images."""
     import nbformat
 
-    from .files import atomic_write
     out_dir = pathlib.Path(out_dir)
     paths = list(lessons or lesson_files())
     rows = []

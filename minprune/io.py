@@ -14,6 +14,9 @@ import zipfile
 import numpy as np
 
 from .files import write_npz_atomic
+from .nn import gates, layers
+from .nn.module import Module, Sequential
+from .prune.masks import set_masks
 
 FORMAT = "minprune"
 FORMAT_VERSION = 1
@@ -23,15 +26,12 @@ FORMAT_VERSION = 1
 
 def _layer_classes():
     """The layer types a saved model may contain, by name."""
-    from .nn import gates, layers
-    from .nn.module import Module
     return {name: cls for module in (layers, gates) for name, cls in vars(module).items()
             if isinstance(cls, type) and issubclass(cls, Module)
             and cls.__module__ == module.__name__ and not name.startswith("_")}
 
 
 def _describe(model):
-    from .nn.module import Sequential
     if not isinstance(model, Sequential):
         raise TypeError(f"save takes a Sequential model or a fitted tree, got "
                         f"{type(model).__name__}")
@@ -45,7 +45,6 @@ def _describe(model):
 
 
 def _build(description):
-    from .nn.module import Sequential
     known = _layer_classes()
     built = []
     for spec in description["layers"]:
@@ -99,7 +98,7 @@ def load(path):
         raise ValueError(f"{path}: unsupported format {header.get('format')!r} version "
                          f"{header.get('version')!r}")
     if header.get("kind") == "tree":
-        from .tree.estimator import from_state
+        from .tree.estimator import from_state  # lazy: trees load on first use
         return from_state(header, arrays)
     if header.get("kind") != "sequential":
         raise ValueError(f"{path}: unknown kind {header.get('kind')!r}")
@@ -112,6 +111,5 @@ def load(path):
         raise ValueError(f"{path}: the arrays do not fit the architecture: {exc}") from None
     for name, p in model.named_parameters():
         p.data = arrays[f"param/{name}"].copy()             # exact dtype and bits
-    from .prune.masks import set_masks
     set_masks(model, {name: arrays.get(f"mask/{name}") for name, _ in model.named_parameters()})
     return model

@@ -1,42 +1,17 @@
-"""Figures (matplotlib, imported only when a figure is drawn), written atomically as PNG."""
+"""The figures of pruning and trees (matplotlib, imported only when a figure is drawn), each
+drawn on ``figure.new_figure`` and written atomically as PNG by ``figure.save_png``."""
 from __future__ import annotations
 
-import io
-import sys
+import numpy as np
 
-from .files import atomic_write
+from .autograd.engine import topological_order
+from .figure import in_notebook, new_figure, save_png, show_inline
+from .prune import summary
+from .tree import plot_tree
 
-
-def new_figure(width=5.0, height=3.5):
-    """A figure that needs no GUI backend (drawn with Agg, whatever pyplot is set to)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height), layout="constrained")   # labels never overlap
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_png(fig, path, dpi=100):
-    """Write ``fig`` to ``path`` as a PNG (atomically); inside a Jupyter notebook also show it
-    in the cell's output, so a lesson run as a notebook has every figure inline."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
-    show_inline(buffer.getvalue())
-
-
-def in_notebook():
-    """Whether this code runs in a Jupyter kernel (not a script, not a terminal IPython)."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
-def show_inline(png):
-    """Display PNG bytes in the notebook's output (nothing outside a notebook)."""
-    if in_notebook():
-        from IPython.display import Image, display
-        display(Image(data=png))
+__all__ = ["new_figure", "save_png", "in_notebook", "show_inline", "learning_curves",
+           "sparsity_accuracy", "layer_sparsity", "weight_histograms", "mask_image",
+           "ccp_path", "tree_figure", "computation_graph"]
 
 
 def learning_curves(history, path=None):
@@ -57,7 +32,7 @@ def learning_curves(history, path=None):
         acc_ax.legend()
     else:
         acc_ax.axis("off")
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator    # lazy: matplotlib loads with a figure
     for ax in (loss_ax, acc_ax):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))        # whole epochs
     if path is not None:
@@ -97,7 +72,6 @@ def sparsity_accuracy(curves, path=None, *, baseline=None, title="accuracy vs sp
 
 def layer_sparsity(model, path=None, title="sparsity per layer"):
     """Bars: the fraction of each Linear/Conv2d weight that is zero."""
-    from .prune import summary
     rows = summary(model)[:-1]
     fig = new_figure()
     ax = fig.subplots()
@@ -113,7 +87,6 @@ def weight_histograms(before, after, path=None, bins=80):
 
     before, after : dicts {layer name: weight array}.
     """
-    import numpy as np
     names = list(before)
     fig = new_figure(3.2 * len(names), 3)
     axes = np.atleast_1d(fig.subplots(1, len(names)))
@@ -133,7 +106,6 @@ def weight_histograms(before, after, path=None, bins=80):
 
 def mask_image(param, path=None, title=None):
     """The mask (or the non-zero pattern) of a weight, as an image: dark = pruned."""
-    import numpy as np
     keep = param.mask if param.mask is not None else param.data != 0
     keep = keep.reshape(keep.shape[0], -1)
     fig = new_figure(6, 6 * keep.shape[0] / max(keep.shape[1], 1) + 0.8)
@@ -153,7 +125,6 @@ def ccp_path(path, cv_table=None, alpha=None, file=None):
 
     ``path`` : a ``tree.CCPPath``; ``cv_table`` : rows of ``tree.select_ccp_alpha``.
     """
-    import numpy as np
     fig = new_figure(10, 3.6)
     cv_ax, path_ax = fig.subplots(1, 2)
     alphas = np.asarray(path.ccp_alphas, dtype=float)
@@ -192,7 +163,6 @@ def ccp_path(path, cv_table=None, alpha=None, file=None):
 
 def tree_figure(est, file=None, feature_names=None, max_depth=5):
     """A fitted tree drawn by ``tree.plot_tree``, the first ``max_depth`` levels."""
-    from .tree import plot_tree
     depth = est.tree_.depths()
     cut = depth == max_depth                            # drawn as the last row of boxes
     shown_leaves = int(((est.tree_.children_left == -1) & (depth <= max_depth)).sum()
@@ -211,7 +181,6 @@ def computation_graph(output, path=None, names=None, title="the computation grap
     depth. ``names``: {id(tensor): label} for the inputs; ``grads``: {id(tensor): gradient}
     for tensors whose ``.grad`` autograd does not keep (the intermediate ones)."""
     grads = grads or {}
-    from .autograd.engine import topological_order
     order = topological_order(output)
     names = names or {}
     depth = {}
@@ -247,7 +216,6 @@ def computation_graph(output, path=None, names=None, title="the computation grap
 
 
 def _short(a):
-    import numpy as np
     a = np.asarray(a)
     return f"{float(a):.4g}" if a.size == 1 else f"shape {a.shape}"
 

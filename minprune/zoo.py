@@ -20,7 +20,15 @@ import contextlib
 import os
 from dataclasses import dataclass
 
+from . import data as datasets
+from . import io, models
 from .checks import one_of
+from .files import cache_dir
+from .nn import fit, optim
+from .nn import layers as L
+from .nn.gates import L0Gate
+from .nn.module import Sequential
+from .prune import regularizers
 
 VERSION = 2                          # bump when a recipe changes: old files are not reused
 DATASETS = ("glyph-digits",)
@@ -50,7 +58,6 @@ PENALTIES = ("l1", "group_lasso", "l0", "bn_l1")   # regularizers.<name>; group 
 
 def _penalty(kind, model):
     """The regularizer ``kind`` of ``model`` (a Tensor to add to the loss)."""
-    from .prune import regularizers
     if kind == "group_lasso":
         return regularizers.group_lasso(model, "unit")
     return getattr(regularizers, kind)(model)
@@ -85,12 +92,8 @@ MODELS = tuple(sorted({name for name, _ in RECIPES}))
 
 def _build(name, recipe, seed):
     """The untrained network of a recipe."""
-    from . import models
     arch = recipe.arch or name
     if arch == "lenet_300_100_gated":                   # an L0Gate after each hidden ReLU
-        from .nn import layers as L
-        from .nn.gates import L0Gate
-        from .nn.module import Sequential
         plain = list(models.lenet_300_100(rng=seed))
         gated = []
         for i, layer in enumerate(plain):
@@ -105,7 +108,6 @@ def dataset(data="glyph-digits", quick=True):
     """((X, y), (X_val, y_val), (X_test, y_test)): the training samples of the shelf's models
     in this mode (every model of a mode shares them), a validation split none of them was
     trained on, and the test split."""
-    from . import data as datasets
     one_of("data", data, DATASETS)
     recipe = RECIPES[("lenet_300_100", bool(quick))]
     (X, y), test = datasets.load_glyph_digits(recipe.n_train, recipe.n_test, rng=0)
@@ -115,7 +117,6 @@ def dataset(data="glyph-digits", quick=True):
 
 def path(name, data="glyph-digits", quick=True, seed=0):
     """Where the shelf keeps that model."""
-    from .files import cache_dir
     mode = "quick" if quick else "full"
     return os.path.join(cache_dir(), "zoo", f"{name}_{data}_{mode}_seed{seed}_v{VERSION}.npz")
 
@@ -129,8 +130,6 @@ def trained(name, data="glyph-digits", quick=True, seed=0, log=None):
     seconds the first time) or the full one; seed : the initialisation and shuffling seed.
     log : called with a line when the model has to be trained (None: silent).
     """
-    from . import io
-    from .nn import fit, optim
     one_of("name", name, MODELS)
     one_of("data", data, DATASETS)
     file = path(name, data, quick, seed)

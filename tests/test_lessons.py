@@ -14,6 +14,17 @@ SOLUTIONS = sorted((HERE / "solutions").glob("[0-9][0-9]_*.py"))
 
 def test_lessons_exist():
     assert len(LESSONS) >= 3
+    numbers = [int(p.name[:2]) for p in LESSONS]
+    assert numbers == list(range(1, len(LESSONS) + 1)), "lessons are numbered 01, 02, ... in turn"
+    for lesson in LESSONS:                     # the conventions every lesson follows
+        text = lesson.read_text()
+        assert text.startswith("# ---\n# jupyter:"), f"{lesson.name}: not a jupytext script"
+        assert f"# # Lesson {lesson.name[:2]}:" in text, f"{lesson.name}: no title cell"
+        assert "**Goal.**" in text, f"{lesson.name}: no goal"
+        for heading in ("Summary", "Exercises"):
+            assert f"# ## {heading}" in text or f"# ## {heading.lower()}" in text.lower(), \
+                f"{lesson.name}: no {heading} section"
+        assert "assert " in text, f"{lesson.name}: checks nothing"
 
 
 def test_every_solutions_file_belongs_to_a_lesson():

@@ -41,9 +41,9 @@ def test_the_study_never_calibrates_on_the_test_set(monkeypatch):
     seen = []
     original = prune.criteria.REGISTRY["taylor"].score
 
-    def spy(model, layers, data, options):
+    def spy(model, layers, data, **options):
         seen.append(np.asarray(data[0]))
-        return original(model, layers, data, options)
+        return original(model, layers, data, **options)
     record = prune.criteria.REGISTRY["taylor"]
     monkeypatch.setitem(prune.criteria.REGISTRY, "taylor",
                         type(record)(**{**record.__dict__, "score": spy}))

@@ -108,7 +108,6 @@ class Tensor:
 
     def backward(self, grad=None):
         """Fill ``.grad`` of every leaf this tensor depends on (see ``engine.backward``)."""
-        from .engine import backward
         backward(self, grad)
 
     # --- operators delegate to ops ---------------------------------------------------------
@@ -197,3 +196,4 @@ class Tensor:
 
 
 from . import ops  # noqa: E402  (ops builds Tensors; imported last to close the cycle)
+from .engine import backward

@@ -1,14 +1,11 @@
-"""Shared benchmark plumbing: thread pinning, robust timing, subprocess workers."""
+"""Shared benchmark plumbing: thread-pinned subprocess workers (the timing itself is in
+``minprune.timing``)."""
 from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
-import time
-
-import numpy as np
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "NUMBA_NUM_THREADS")
@@ -22,51 +19,6 @@ def thread_env(threads):
     return env
 
 
-def median_time(fn, *, warmup=3, repeat=20, min_time=0.0):
-    """Median wall time of ``fn()`` in seconds over ``repeat`` calls after ``warmup`` calls.
-
-    The median, not the mean: these machines are shared, and a neighbour's burst should move
-    one sample, not the answer.
-    """
-    for _ in range(warmup):
-        fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < repeat or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
-def interleaved_times(fns, *, rounds=30, block=1e-3, warmup=3):
-    """{label: median seconds per call} for ``fns`` ({label: callable}), timed in turns.
-
-    Each round times every function once, in a block of calls that lasts about ``block``
-    seconds: long enough for the clock, and for the first call of a block, which finds the
-    caches full of the function before, to weigh little; the medians over rounds are
-    compared. Timed one after another, each function would meet the machine in a different
-    state (a neighbour's burst, the clock); in turns, all of them see the same states, and
-    their ratios are what stays put.
-    """
-    counts = {}
-    for label, fn in fns.items():
-        for _ in range(warmup):
-            fn()
-        t0 = time.perf_counter()
-        fn()
-        counts[label] = max(1, int(block / max(time.perf_counter() - t0, 1e-9)))
-    times = {label: [] for label in fns}
-    for _ in range(rounds):
-        for label, fn in fns.items():
-            n = counts[label]
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            times[label].append((time.perf_counter() - t0) / n)
-    return {label: float(np.median(t)) for label, t in times.items()}
-
-
 def run_worker(module, args, threads):
     """Run ``python -m module args`` at ``threads`` threads; parse the JSON it prints last."""
     cmd = [sys.executable, "-m", module, *map(str, args)]
@@ -74,10 +26,3 @@ def run_worker(module, args, threads):
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def machine_line(threads):
-    """One line saying where and how a benchmark ran (quote it with the figures)."""
-    return (f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
-            f"{platform.python_version()}, numpy {np.__version__}, threads {threads}, "
-            f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")

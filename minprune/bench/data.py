@@ -7,12 +7,12 @@ import time
 
 import numpy as np
 
+from ..data import glyphs, load_glyph_digits, load_idx, write_idx
 from ..tables import table
-from .common import machine_line
+from ..timing import machine_line
 
 
 def run(threads=1, n=60000, out=print):
-    from ..data import glyphs, load_glyph_digits, load_idx, write_idx
     out(machine_line(threads))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,7 +11,12 @@ import copy
 
 import numpy as np
 
-from .common import interleaved_times, machine_line
+from .. import infer, models, prune, sparse
+from ..nn import Linear
+from ..nn.interop import to_torch
+from ..sparse import simd
+from ..tables import table
+from ..timing import interleaved_times, machine_line, one_thread
 
 SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95)
 QUICK_SPARSITIES = (0.5, 0.7, 0.9)
@@ -19,7 +24,6 @@ QUICK_SPARSITIES = (0.5, 0.7, 0.9)
 
 def _variants(name, quick):
     """{label: model} for one architecture: dense, CSR at each sparsity, 75% compacted."""
-    from .. import models, prune, sparse
     dense = getattr(models, name)(rng=0).eval()
     out = {"dense plan": dense}
     for s in (QUICK_SPARSITIES if quick else SPARSITIES):
@@ -48,7 +52,6 @@ def _pattern(label):
 
 def _numpy_products(model):
     """The dense MLP as three bare matrix products with ReLU: the floor of the dense path."""
-    from ..nn import Linear
     layers = [(m.weight.data.T.copy(), m.bias.data.copy()) for m in model if isinstance(m, Linear)]
 
     def run(x):
@@ -66,7 +69,6 @@ def _torch(model):
         import torch
     except ImportError:
         return None, None
-    from ..nn.interop import to_torch
     torch.set_num_threads(1)
     twin = to_torch(model).eval()
 
@@ -100,9 +102,6 @@ def _onnx(twin, example):
 def run(threads=1, repeat=100, quick=False, out=print):
     """Print and return rows {model, variant, batch, us, ratio} (ratio: dense plan / variant,
     above 1 is faster). ``repeat``: rounds of the variants timed in turns."""
-    from .. import infer
-    from ..experiments.timing import one_thread
-    from ..sparse import simd
     out(machine_line(threads))
     rows = []
     rng = np.random.default_rng(0)
@@ -133,7 +132,6 @@ def run(threads=1, repeat=100, quick=False, out=print):
                     rows.append({"model": name, "variant": label, "batch": batch,
                                  "us": 1e6 * seconds,
                                  "ratio": times["dense plan"] / seconds})
-    from ..tables import table
     out(table(rows, [("model", "model", "{}"), ("batch", "batch", "{}"),
                      ("variant", "variant", "{}"), ("us", "microseconds", "{:.1f}"),
                      ("ratio", "speed-up over the dense plan", "{:.2f}x")]))
@@ -144,7 +142,6 @@ def run(threads=1, repeat=100, quick=False, out=print):
 
 def kernel_gap(rows):
     """Lines on the batch-1 gap between the SIMD intrinsics and the plain Numba kernels."""
-    from ..sparse import simd
     if simd.resolve("auto") != "simd":
         return [f"batch-1 kernels: the plain Numba loops ({simd._works.get('why', 'chosen')})"]
     mine = {(r["model"], r["variant"]): r["us"] for r in rows if r["batch"] == 1}

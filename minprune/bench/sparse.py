@@ -18,8 +18,13 @@ import tempfile
 
 import numpy as np
 
+from .. import Tensor, models, prune, sparse
+from .. import functional as F
+from ..nn import optim
+from ..sparse import CSR, kernels
 from ..tables import table
-from .common import machine_line, median_time, run_worker
+from ..timing import machine_line, median_time
+from .common import run_worker
 
 SHAPES = [(300, 784), (1024, 1024), (4096, 4096)]
 SPARSITIES = [0.5, 0.7, 0.75, 0.8, 0.9, 0.95, 0.99]   # 70 and 75% place the break-even
@@ -35,7 +40,6 @@ def _matrices(shape, sparsity, batch, seed=0):
 
 
 def measure_forward(threads, shapes, sparsities, batches, quick):
-    from ..sparse import CSR, kernels
     kernels.set_threads(threads)
     try:
         import scipy.sparse as sp
@@ -69,8 +73,6 @@ def measure_forward(threads, shapes, sparsities, batches, quick):
 
 def measure_training_step(threads, quick):
     """One SGD step of a 90%-sparse LeNet-300-100 at batch 64: masked dense vs to_sparse."""
-    from .. import Tensor, functional as F, models, prune, sparse
-    from ..nn import optim
     sparse.set_threads(threads)
     rng = np.random.default_rng(0)
     x = rng.random((64, 1, 28, 28), dtype=np.float32)

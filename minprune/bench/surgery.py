@@ -13,15 +13,18 @@ import json
 
 import numpy as np
 
+from .. import Tensor, models, no_grad, prune
+from .. import functional as F
+from ..nn import optim
 from ..tables import table
-from .common import machine_line, median_time, run_worker
+from ..timing import machine_line, median_time
+from .common import run_worker
 
 CASES = [("lenet_300_100", "unit", 0.5), ("lenet_300_100", "unit", 0.75),
          ("lenet_300_100", "unit", 0.9), ("lenet5", "filter", 0.5), ("lenet5", "filter", 0.75)]
 
 
 def _models(model_name, granularity, sparsity):
-    from .. import models, prune
     masked = getattr(models, model_name)(rng=0)
     prune.prune(masked, sparsity, "magnitude", granularity, "local")
     return masked, prune.compact(masked)
@@ -30,8 +33,6 @@ def _models(model_name, granularity, sparsity):
 def measure(model_name, granularity, sparsity, variant, task, repeat):
     """Median seconds of one ``task`` ("infer" or "step") on the ``variant`` ("masked" or
     "compact") of the pruned model."""
-    from .. import Tensor, functional as F, no_grad
-    from ..nn import optim
     model = dict(zip(("masked", "compact"), _models(model_name, granularity, sparsity)))[variant]
     rng = np.random.default_rng(0)
     if task == "infer":
@@ -55,7 +56,6 @@ def measure(model_name, granularity, sparsity, variant, task, repeat):
 
 def sizes(model_name, granularity, sparsity):
     """Parameters before and after ``compact``, and the FLOP ratio."""
-    from .. import prune
     masked, small = _models(model_name, granularity, sparsity)
     return {"params": sum(p.size for p in masked.parameters()),
             "params_compact": sum(p.size for p in small.parameters()),

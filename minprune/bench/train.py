@@ -11,8 +11,13 @@ import json
 
 import numpy as np
 
+from .. import Tensor, models
+from .. import functional as F
+from ..nn import optim
+from ..nn.interop import to_torch
 from ..tables import table
-from .common import machine_line, median_time, run_worker
+from ..timing import machine_line, median_time
+from .common import run_worker
 
 CASES = [("lenet_300_100", 64), ("lenet_300_100", 256), ("lenet5", 64)]
 
@@ -23,8 +28,6 @@ def _data(batch, seed=0):
 
 
 def step_time_minprune(model_name, batch, repeat):
-    from .. import Tensor, functional as F, models
-    from ..nn import optim
     model = getattr(models, model_name)(rng=0)
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x, y = _data(batch)
@@ -38,8 +41,6 @@ def step_time_minprune(model_name, batch, repeat):
 
 def step_time_torch(model_name, batch, repeat):
     import torch
-    from .. import models
-    from ..nn.interop import to_torch
     torch.set_num_threads(int(torch.get_num_threads()))   # pinned by the environment
     model = to_torch(getattr(models, model_name)(rng=0))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

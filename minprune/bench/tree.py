@@ -6,8 +6,10 @@ import time
 
 import numpy as np
 
+from .. import tree
+from ..data import make_classification, make_regression
 from ..tables import table
-from .common import machine_line
+from ..timing import machine_line
 
 
 def _best_of(fn, repeat):
@@ -25,8 +27,6 @@ def run(threads=1, n=100_000, repeat=3, path=True, out=print):
     """Print and return the comparison rows; ``path=False`` skips scikit-learn's slow path."""
     from sklearn import tree as sk
 
-    from .. import tree
-    from ..data import make_classification, make_regression
     out(machine_line(threads))
     X, y = make_classification(n, 20, n_informative=10, n_redundant=5, flip_y=0.1,
                                random_state=0)

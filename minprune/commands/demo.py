@@ -21,8 +21,9 @@ def add_arguments(p):
 
 
 def run(args, out=print):
-    from ..data import make_classification
-    from ..experiments import NetworkConfig, TreeConfig, network_study, tree_study
+    from ..data import make_classification  # lazy: at run time, not for --help
+    from ..experiments import (  # lazy: at run time, not for --help
+        NetworkConfig, TreeConfig, network_study, tree_study)
     start = time.perf_counter()
     prepare_out(args.out, args.force)
     report = Report(args.out, "minprune demo: pruning a network and a decision tree")

@@ -12,7 +12,7 @@ def add_arguments(p):
 
 
 def run(args, out=print):
-    from .. import course
+    from .. import course  # lazy: at run time, not for --help
     lessons = course.lesson_files()
     if not lessons:
         raise UsageError(f"no lessons found in {course.LESSONS_DIR}")

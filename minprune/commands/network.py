@@ -15,8 +15,8 @@ COMPACT = ("compact_params", "params after compact", "{:,}")    # unit and filte
 
 def figures(report, study, label, finetuned):
     """Accuracy vs sparsity, per-layer sparsity, weight histograms, a mask image."""
-    from .. import prune, viz
-    from ..nn.layers import is_weighted
+    from .. import prune, viz  # lazy: at run time, not for --help
+    from ..nn.layers import is_weighted  # lazy: at run time, not for --help
     model, rows, dense_accuracy = study.model, study.rows, study.dense_accuracy
     s = [r["sparsity"] for r in rows]
     curves = {f"{label}, no fine-tune": (s, [r["accuracy"] for r in rows])}

@@ -35,7 +35,7 @@ def add_arguments(p):
 
 def config_from(args):
     """The study's config from the command line, checked before any work."""
-    from ..experiments import NetworkConfig
+    from ..experiments import NetworkConfig  # lazy: at run time, not for --help
     sparsities = parse_floats(args.sparsity, "--sparsity")
     if not sparsities or any(not 0 <= s < 1 for s in sparsities):
         raise UsageError(f"--sparsity values must lie in [0, 1), got {args.sparsity!r}")
@@ -54,9 +54,8 @@ def config_from(args):
 
 
 def run(args, out=print):
-    from .. import prune
-    from ..experiments import network_study
-    from ..experiments.network import prepare
+    from ..experiments import network_study  # lazy: at run time, not for --help
+    from ..experiments.network import prepare  # lazy: at run time, not for --help
     start = time.perf_counter()
     config = config_from(args)
     check_out(args.out, args.force)
@@ -64,7 +63,7 @@ def run(args, out=print):
         check_readable(config.load, "--load")
     model, data = usage(prepare, config)
     try:
-        prune.check(model, config.criterion, config.granularity, config.scope)
+        config.method.check(model)
     except (ValueError, TypeError) as exc:
         raise UsageError(f"cannot prune {args.model} with granularity {config.granularity!r} "
                          f"and criterion {config.criterion!r}: {exc}") from None
@@ -76,8 +75,7 @@ def run(args, out=print):
     if args.steps > 1:
         label += f", {args.steps} rounds"
     study = network_study(config, out, model=model, data=data, announce=f"pruning: {label}")
-    calibration = (len(study.data[1][0])
-                   if prune.criteria.REGISTRY[config.criterion].needs_data else None)
+    calibration = len(study.data[1][0]) if config.method.needs_data else None
     network.figures(report, study, label, args.finetune_epochs > 0)
     report.add("Results", network.paragraph(study, label, args.steps, calibration),
                table=network.table(study.rows, args.finetune_epochs > 0),

@@ -25,8 +25,8 @@ def add_arguments(p):
 
 
 def run(args, out=print):
-    from ..experiments import spec as specs
-    from ..experiments.sweep_report import build
+    from ..experiments import spec as specs  # lazy: at run time, not for --help
+    from ..experiments.sweep_report import build  # lazy: at run time, not for --help
     if args.report:
         path = usage(build, args.report)
         out(f"report: {os.path.abspath(path)}")
@@ -38,7 +38,7 @@ def run(args, out=print):
     spec = usage(specs.load, args.spec)
     runs = specs.expand(spec)
     usage(specs.check_runs, spec, runs)
-    from ..experiments.sweep import Sweep, dense_key
+    from ..experiments.sweep import Sweep, dense_key  # lazy: at run time, not for --help
     n_dense = len({dense_key(r["config"]) for r in runs})
     if args.dry_run:
         for r in runs:
@@ -46,7 +46,7 @@ def run(args, out=print):
         out(f"{len(runs)} runs ({sum(r['config']['kind'] == 'control' for r in runs)} dense "
             f"controls), {n_dense} dense training{'s' if n_dense != 1 else ''}")
         return 0
-    from ..experiments.executors import make
+    from ..experiments.executors import make  # lazy: at run time, not for --help
     try:
         executor = make(args.jobs, args.scheduler)
     except (ValueError, ImportError, OSError) as exc:    # no Dask, no scheduler there
@@ -75,7 +75,7 @@ def run(args, out=print):
 
 def _claim(folder, spec, force):
     """Refuse a folder that holds another spec's sweep (unless ``force``); record ours."""
-    from ..experiments.store import Store
+    from ..experiments.store import Store  # lazy: at run time, not for --help
     check_out(folder, force=True)
     store = Store(folder)
     previous = store.spec()

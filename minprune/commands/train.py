@@ -29,14 +29,14 @@ OPTIMIZERS = ("sgd", "adam")
 
 
 def make_optimizer(name, params, lr):
-    from ..nn import optim
+    from ..nn import optim  # lazy: at run time, not for --help
     if name == "sgd":
         return optim.SGD(params, lr=lr, momentum=0.9)
     return optim.Adam(params, lr=lr)
 
 
 def load_data(args):
-    from ..data import load_dataset
+    from ..data import load_dataset  # lazy: at run time, not for --help
     return usage(load_dataset, args.dataset, n_train=args.n_train, n_test=args.n_test,
                  rng=args.seed)
 
@@ -62,13 +62,13 @@ class EpochTable:
 def run(args, out=print):
     import numpy as np
 
-    from .. import save
-    from ..nn import fit
-    from ..viz import learning_curves
+    from .. import save  # lazy: at run time, not for --help
+    from ..nn import fit  # lazy: at run time, not for --help
+    from ..viz import learning_curves  # lazy: at run time, not for --help
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         raise UsageError("--epochs and --batch-size must be positive integers and --lr positive")
     hidden = parse_ints(args.hidden, "--hidden")
-    from ..experiments.network import MODELS
+    from ..experiments.network import MODELS  # lazy: at run time, not for --help
     if args.model not in MODELS:                 # before the data is loaded or generated
         raise UsageError(f"unknown model {args.model!r}; choose from {', '.join(MODELS)}")
     check_out(args.out, args.force)
@@ -79,7 +79,7 @@ def run(args, out=print):
     if y.dtype.kind not in "iu":
         raise UsageError(f"dataset {args.dataset} has a continuous target; train needs classes")
     n_classes = int(max(y.max(), yt.max())) + 1
-    from ..experiments.network import build_model
+    from ..experiments.network import build_model  # lazy: at run time, not for --help
     model = usage(build_model, args.model, X, n_classes, hidden, args.seed)
     prepare_out(args.out, args.force)
     out(f"training {args.model} on {args.dataset}: {len(X)} training and {len(Xt)} test "

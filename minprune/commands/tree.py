@@ -10,7 +10,7 @@ from .report import Report
 
 
 def add_arguments(p):
-    from ..data import TABLES
+    from ..data import TABLES  # lazy: at run time, not for --help
     p.add_argument("--dataset", default="classification",
                    help=f"{', '.join(TABLES)}, or PATH.csv with --target")
     p.add_argument("--target", default=None, help="the target column of a CSV file")
@@ -28,7 +28,7 @@ def add_arguments(p):
 
 def load_table(args):
     """``(X, y, feature names or None)`` of a CSV file or a tabular set from the registry."""
-    from .. import data
+    from .. import data  # lazy: at run time, not for --help
     if args.dataset.endswith(".csv"):
         if args.target is None:
             raise UsageError("a CSV dataset needs --target COLUMN")
@@ -42,10 +42,10 @@ def load_table(args):
 
 
 def run(args, out=print):
-    from .. import tree
-    from ..experiments import TreeConfig, tree_study
-    from ..experiments.trees import check, is_classification
-    from ..tree.methods import POST_PRUNERS
+    from .. import tree  # lazy: at run time, not for --help
+    from ..experiments import TreeConfig, tree_study  # lazy: at run time, not for --help
+    from ..experiments.trees import check, is_classification  # lazy: at run time, not for --help
+    from ..tree.methods import POST_PRUNERS  # lazy: at run time, not for --help
     start = time.perf_counter()
     post = trees.parse_post(args.post)
     check_out(args.out, args.force)

@@ -8,8 +8,8 @@ COLUMNS = [("method", "tree", "{}"), ("leaves", "leaves", "{:,}"), ("depth", "de
 
 def parse_post(text):
     """``all`` or a comma-separated list of post-pruning method names."""
-    from ..tree.methods import POST_PRUNERS
-    from .common import UsageError
+    from ..tree.methods import POST_PRUNERS  # lazy: at run time, not for --help
+    from .common import UsageError  # lazy: at run time, not for --help
     names = list(POST_PRUNERS) if text == "all" else [t.strip() for t in text.split(",")
                                                       if t.strip()]
     unknown = [n for n in names if n not in POST_PRUNERS]
@@ -22,8 +22,8 @@ def parse_post(text):
 def figures(report, study, feature_names=None):
     """The cost-complexity figure (CV error and path) and the cost-complexity pruned tree
     (the smallest tree without ccp); returns the tree drawn."""
-    from .. import tree, viz
-    from ..tree.methods import POST_PRUNERS
+    from .. import tree, viz  # lazy: at run time, not for --help
+    from ..tree.methods import POST_PRUNERS  # lazy: at run time, not for --help
     full = study.trees["full tree"]
     viz.ccp_path(tree.cost_complexity_path(full), study.cv_table, study.alpha,
                  report.path("ccp_path.png"))

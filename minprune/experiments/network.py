@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import load, models, prune
+from ..data import calibration_split, load_dataset
+from ..nn import evaluate, fit, optim
+from .timing import panel
+
 MODELS = ("lenet_300_100", "lenet5", "small_vgg", "mlp")
 IMAGE_MODELS = ("lenet_300_100", "lenet5", "small_vgg")
 
@@ -39,6 +44,11 @@ class NetworkConfig:
     latency_repeats: int = 20               # rounds timed in turns (0: no speed panel)
     seed: int = 0
 
+    @property
+    def method(self):
+        """The ``prune.Method`` of this study: what it prunes and how."""
+        return prune.Method(self.criterion, self.granularity, self.scope)
+
 
 @dataclass
 class NetworkStudy:
@@ -56,13 +66,11 @@ class NetworkStudy:
 
 
 def sgd(params, lr):
-    from ..nn import optim
     return optim.SGD(params, lr=lr, momentum=0.9)
 
 
 def build_model(name, X, n_classes, hidden, rng):
     """The model ``name`` for inputs like ``X``; ValueError for a model that cannot take them."""
-    from .. import models
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
     images = X.ndim == 4 and X.shape[1:] == (1, 28, 28)
@@ -79,8 +87,6 @@ def build_model(name, X, n_classes, hidden, rng):
 
 def prepare(config):
     """The data (train, calibration, test) and the untrained or loaded model of ``config``."""
-    from .. import load
-    from ..data import calibration_split, load_dataset
     (X, y), (Xt, yt) = load_dataset(config.dataset, n_train=config.n_train,
                                     n_test=config.n_test, rng=config.seed)
     n_calibration = min(config.n_calibration, max(1, len(X) // 10))   # at most a tenth
@@ -95,7 +101,6 @@ def prepare(config):
 
 def train_dense(config, model, data, log=print):
     """Train ``model`` on the training split; returns its test accuracy."""
-    from ..nn import evaluate, fit
     (X, y), _, test = data
     start = time.perf_counter()
     fit(model, X, y, epochs=config.epochs, optimizer=sgd(model.parameters(), config.lr),
@@ -114,7 +119,6 @@ def dense_control(config, model, data):
     """Fine-tune the dense ``model`` in place exactly as ``prune_one`` fine-tunes a pruned one
     (``steps`` rounds of ``finetune_epochs``, a fresh optimizer each round, the same shuffles),
     without pruning; returns its test accuracy, or None when there is no fine-tuning."""
-    from ..nn import evaluate, fit
     if not config.finetune_epochs:
         return None
     (X, y), _, test = data
@@ -128,7 +132,6 @@ def dense_control(config, model, data):
 def size_metrics(model, dense_params):
     """What pruning left of ``model``: sparsity, weights kept, compression against the dense
     model's ``dense_params``, dense and effective FLOPs and their ratio."""
-    from .. import prune
     total = prune.summary(model)[-1]
     kept = total["nonzeros"]
     return {"achieved_sparsity": total["sparsity"], "weights_kept": kept,
@@ -141,7 +144,6 @@ def trained_accuracy(config, model, data, log=print):
     """Train the model (or, for a loaded one, only evaluate it); returns its test accuracy."""
     if not config.load:
         return train_dense(config, model, data, log)
-    from ..nn import evaluate
     accuracy = evaluate(model, *data[2])["accuracy"]
     log(f"loaded {config.load}: test accuracy {accuracy:.4f}")
     return accuracy
@@ -150,15 +152,13 @@ def trained_accuracy(config, model, data, log=print):
 def prune_one(config, model, data, sparsity):
     """Prune the (dense) ``model`` in place to ``sparsity`` with the config's schedule and
     fine-tune; returns its row (accuracy right after the last pruning and after fine-tuning)."""
-    from .. import prune
     (X, y), calibration, test = data
-    needs_data = prune.criteria.REGISTRY[config.criterion].needs_data
+    method = config.method
     dense_params = prune.summary(model)[-1]["params"]
     schedule = prune.schedules.iterative(
         model, X, y, sparsity, steps=config.steps, epochs_per_step=config.finetune_epochs,
-        optimizer=lambda params: sgd(params, config.lr / 5), val=test,
-        criterion=config.criterion, granularity=config.granularity, scope=config.scope,
-        data=calibration if needs_data else None, batch_size=config.batch_size,
+        optimizer=lambda params: sgd(params, config.lr / 5), val=test, method=method,
+        data=calibration if method.needs_data else None, batch_size=config.batch_size,
         rng=finetune_rng(config), progress=False)
     last = schedule.rounds[-1]
     row = {"sparsity": sparsity, "accuracy": last["pruned_accuracy"],
@@ -174,8 +174,6 @@ def speed_panel(config, model, trained, data):
     through the inference plan, one thread, in this process."""
     import copy
 
-    from .. import prune
-    from .timing import panel
     dense = prune.restore(copy.deepcopy(model), trained)
     return panel(dense, model, config.granularity, data[2][0], config.latency_batches,
                  config.latency_repeats)
@@ -189,10 +187,9 @@ def network_study(config, log=print, *, model=None, data=None, announce=None,
     already trained and is not trained again. Returns a ``NetworkStudy``; the model ends
     dense and trained.
     """
-    from .. import prune
     if model is None:
         model, data = prepare(config)
-        prune.check(model, config.criterion, config.granularity, config.scope)
+        config.method.check(model)
     if dense_accuracy is None:
         dense_accuracy = trained_accuracy(config, model, data, log)
     if announce:

@@ -7,10 +7,15 @@ import os
 import socket
 import time
 
+from .. import prune
+from ..nn import evaluate, fit
+from ..prune.schedules import GradualPruning, lottery_ticket
+from . import network
+from .network import NetworkConfig, finetune_rng, prepare, sgd, trained_accuracy
+
 
 def network_config(c):
     """The ``NetworkConfig`` of a run config."""
-    from .network import NetworkConfig
     return NetworkConfig(
         model=c["model"], hidden=tuple(c["hidden"]), load=c["load"], dataset=c["dataset"],
         n_train=c["n_train"], n_test=c["n_test"], epochs=c["epochs"], lr=c["lr"],
@@ -24,7 +29,6 @@ def network_config(c):
 
 def build(c, probe=False):
     """The untrained (or loaded) model of a config; ``probe``: from a few samples only."""
-    from .network import prepare
     if probe:
         c = {**c, "n_train": 20, "n_test": 10}
     model, _ = prepare(network_config(c))
@@ -33,7 +37,6 @@ def build(c, probe=False):
 
 def train_dense(c):
     """Train the dense model of ``c``; returns {"state", "accuracy", "seconds"}."""
-    from .network import prepare, trained_accuracy
     start = time.perf_counter()
     config = network_config(c)
     model, data = prepare(config)
@@ -44,9 +47,6 @@ def train_dense(c):
 
 def run(c, dense_state):
     """Prune (or, for the control, only fine-tune) the dense model of ``c`` and measure it."""
-    from .. import prune
-    from ..nn import evaluate
-    from . import network
     start = time.perf_counter()
     config = network_config(c)
     model, data = network.prepare(config)
@@ -81,16 +81,12 @@ def _gradual(config, model, data, sparsity):
     """Zhu & Gupta's gradual pruning during the fine-tuning epochs; returns test accuracy."""
     import math
 
-    from ..nn import evaluate, fit
-    from ..prune.schedules import GradualPruning
-    from .network import finetune_rng, sgd
     (X, y), calibration, test = data
     epochs = max(config.finetune_epochs, 1)
     total = epochs * math.ceil(len(X) / config.batch_size)
     end = max(int(0.75 * total), 1)
     schedule = GradualPruning(sparsity, begin=0, end=end, every=max(end // 20, 1),
-                              criterion=config.criterion, granularity=config.granularity,
-                              scope=config.scope, data=calibration)
+                              method=config.method, data=calibration)
     fit(model, X, y, epochs=epochs, batch_size=config.batch_size, callbacks=[schedule],
         optimizer=sgd(model.parameters(), config.lr / 5), rng=finetune_rng(config),
         progress=False)
@@ -99,13 +95,10 @@ def _gradual(config, model, data, sparsity):
 
 def _lottery(config, model, data, sparsity):
     """A lottery ticket from the untrained ``model``: train, prune, rewind, retrain."""
-    from ..prune.schedules import lottery_ticket
-    from .network import finetune_rng, sgd
     (X, y), calibration, test = data
     result = lottery_ticket(model, X, y, sparsity, rounds=1, epochs=config.epochs,
                             optimizer=lambda params: sgd(params, config.lr),
-                            criterion=config.criterion, granularity=config.granularity,
-                            scope=config.scope, data=calibration, val=test,
+                            method=config.method, data=calibration, val=test,
                             batch_size=config.batch_size, rng=finetune_rng(config),
                             progress=False)
     last = result.rounds[-1]

@@ -14,6 +14,13 @@ import hashlib
 import itertools
 import json
 
+from ..data import DATASETS
+from ..prune import GRANULARITIES, SCOPES, patterns
+from ..prune.criteria import CRITERIA, check
+from ..prune.groups import PATTERNS
+from .network import MODELS
+from .run import build
+
 SECTIONS = {
     "model": {"name": "lenet_300_100", "hidden": [300, 100], "load": None},
     "data": {"dataset": "glyph-digits", "n_train": None, "n_test": None},
@@ -68,7 +75,6 @@ def validate(raw):
 
 def _pattern(key, value):
     """Whether ``value`` is an N:M or block granularity (for the granularity keys)."""
-    from ..prune import patterns
     if key != "granularities":
         return False
     try:
@@ -82,11 +88,6 @@ def _fail(key, value, allowed):
 
 
 def _check_values(spec):
-    from ..data import DATASETS
-    from ..prune import GRANULARITIES, SCOPES
-    from ..prune.groups import PATTERNS
-    from ..prune.criteria import CRITERIA
-    from .network import MODELS
     m, d, t, g, lat = (spec[s] for s in SECTIONS)
     if m["load"] is None and m["name"] not in MODELS:
         _fail("model.name", m["name"], f"choose from {', '.join(MODELS)}")
@@ -215,8 +216,6 @@ def expand(spec):
 
 def check_runs(spec, runs):
     """Refuse, naming the run, any run the library cannot do on this model."""
-    from ..prune.criteria import check
-    from .run import build
     models = {}
     for run in runs:
         c = run["config"]

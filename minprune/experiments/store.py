@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 
-from ..files import write_text_atomic
+from ..files import write_npz_atomic, write_text_atomic
 
 RESULTS = "results.jsonl"
 
@@ -72,7 +72,6 @@ class Store:
     def save_dense(self, key, state, accuracy):
         import numpy as np
 
-        from ..files import write_npz_atomic
         arrays = {f"state/{k}": v for k, v in state.items()}
         write_npz_atomic(self.dense_path(key), accuracy=np.array(accuracy), **arrays)
 

@@ -9,6 +9,7 @@ import time
 import traceback
 
 from . import run as run_module
+from .executors import Lost
 from .spec import DENSE_KEYS, describe, run_id
 from .store import Store
 
@@ -67,7 +68,6 @@ class Sweep:
                 try:
                     value = executor.result(future)
                 except Exception as exc:
-                    from .executors import Lost
                     if not isinstance(exc, Lost):
                         raise
                     name = item if kind == "dense" else item["id"]

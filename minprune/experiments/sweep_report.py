@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from .. import viz
 from ..files import write_text_atomic
 from ..tables import markdown
 from .spec import describe
@@ -106,7 +107,6 @@ def ranking(methods, controls):
 
 def figures(folder, methods, controls, batches):
     """ShrinkBench's plots; returns [(file, caption)]."""
-    from .. import viz
     panels = [("compression", "compression (x)", "accuracy_vs_compression.png"),
               ("theoretical_speedup", "theoretical speed-up (dense / effective FLOPs)",
                "accuracy_vs_theoretical_speedup.png")]

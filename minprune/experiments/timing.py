@@ -2,47 +2,26 @@
 one thread: masked dense, CSR (``sparse.to_sparse``) and, for unit and filter pruning,
 compacted (``prune.compact``), for N:M and block pruning the pattern's own storage
 (``infer.compile(..., pattern=...)``), each at the given batch sizes, timed in turns
-(``bench.common.interleaved_times``: median over rounds after a warm-up).
+(``timing.interleaved_times``: median over rounds after a warm-up).
 
 What is timed is the inference plan (``infer.compile``: array operations, no Tensors, no
 graph); every speed-up is a ratio of two times measured in the same process and run.
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
-from ..bench.common import interleaved_times
-
-
-@contextlib.contextmanager
-def one_thread():
-    """BLAS and Numba on one thread for the block (threadpoolctl when it is installed)."""
-    import numba
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:                        # BLAS threads then follow the environment
-            yield
-        else:
-            with threadpool_limits(limits=1):
-                yield
-    finally:
-        numba.set_num_threads(previous)
+from .. import infer, prune, sparse
+from ..timing import interleaved_times, one_thread
 
 
 def forward(model, pattern=None):
     """The inference plan of ``model`` (evaluation mode)."""
-    from .. import infer
     return infer.compile(model.eval(), pattern=pattern)
 
 
 def panel(dense, pruned, granularity, X, batches, repeats):
     """{"<variant>_b<batch>_ms": median ms, "<variant>_b<batch>_speedup": dense / variant}."""
-    from .. import prune, sparse
     variants = {"dense": dense, "masked": pruned,
                 "csr": sparse.to_sparse(pruned, min_sparsity=0.0)}
     if granularity in ("unit", "filter"):

@@ -7,6 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import tree
+from ..checks import integer, one_of
+from ..data import train_test_split
+from ..tree.criteria import CLASSIFICATION, REGRESSION
+from ..tree.methods import POST_PRUNERS
+
 DEPTHS = (2, 3, 4, 6, 8, 10, 12, None)
 LEAF_SIZES = (1, 5, 10, 20, 50)
 
@@ -39,9 +45,6 @@ def is_classification(y):
 
 def check(config, y):
     """Refuse a config that does not fit the target ``y``, naming why (ValueError)."""
-    from ..checks import integer, one_of
-    from ..tree.criteria import CLASSIFICATION, REGRESSION
-    from ..tree.methods import POST_PRUNERS
     classify = is_classification(y)
     allowed = CLASSIFICATION if classify else REGRESSION
     if config.criterion is not None and config.criterion not in allowed:
@@ -62,7 +65,6 @@ def check(config, y):
 
 def split_three(X, y, rng):
     """Train / validation / test = 50 / 25 / 25%."""
-    from ..data import train_test_split
     stratify = is_classification(y)
     X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=0.25, random_state=rng,
                                                       stratify=stratify)
@@ -86,8 +88,6 @@ def choose_pre_pruning(make, train, val, max_depth, min_samples_leaf):
 
 def tree_study(config, X, y, log=print):
     """Split ``(X, y)`` 50/25/25, grow, pre-prune and post-prune; returns a ``TreeStudy``."""
-    from .. import tree
-    from ..tree.methods import POST_PRUNERS
     criterion = check(config, y)
     train, val, test = split_three(np.asarray(X), np.asarray(y), config.seed)
     cls = tree.DecisionTreeClassifier if is_classification(y) else tree.DecisionTreeRegressor

@@ -1,11 +1,11 @@
 """Importance scores, higher = keep: a registry of criteria, one score function each.
 
 Every criterion is a ``Criterion`` record in ``REGISTRY``: its score function (one signature:
-``score(model, layers, data, options)`` -> {layer name: array}), whether it needs calibration
-data, the granularities it supports, and an optional model check. ``check`` is the one place
-that decides whether a (model, criterion, granularity, scope) combination can be pruned: the
-library, the CLI and sweep specs all call it, so they refuse the same things with the same
-message.
+``score(model, layers, data, *, p, rng, batch_size)`` -> {layer name: array}), whether it
+needs calibration data, the granularities it supports, and an optional model check. ``check``
+is the one place that decides whether a (model, criterion, granularity, scope) combination
+can be pruned: the library, the CLI and sweep specs all call it, so they refuse the same
+things with the same message.
 
 Every criterion returns, for each prunable layer, an array with one score per group (the
 weight's shape for ``"weight"`` granularity, ``(n_groups,)`` otherwise). Data-driven criteria
@@ -30,18 +30,9 @@ from ..nn.train import evaluate, loss_for
 from . import field, taylor
 from . import patterns
 from .groups import GRANULARITIES, check_granularity, prunable_layers, scored_as
-from .select import SCOPES
+from .select import SCOPES, Scores
 
 MAX_SENSITIVITY_WEIGHTS = 20_000     # weight-level sensitivity does one evaluation per weight
-
-
-@dataclass
-class Scores:
-    """Scores per layer (``values[name]``), with the layers they belong to."""
-    criterion: str
-    granularity: str
-    layers: list
-    values: dict
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -104,7 +95,7 @@ def _per_group(layer, entry_scores, reduce=np.sum):
 
 # --- criteria --------------------------------------------------------------------------------
 
-def magnitude(layers, p=1):
+def magnitude(model, layers, data=None, *, p=1, rng=None, batch_size=256):
     """|w| per weight; for a group, the L``p`` norm of the producing layer's weight slice
     (as ``torch.nn.utils.prune.ln_structured`` along dim 0)."""
     out = {}
@@ -117,13 +108,13 @@ def magnitude(layers, p=1):
     return out
 
 
-def random(layers, rng):
+def random(model, layers, data=None, *, p=1, rng=None, batch_size=256):
     rng = as_rng(rng)
     return {layer.name: rng.random(layer.weight.shape if layer.granularity == "weight"
                                    else layer.n_groups) for layer in layers}
 
 
-def snip(model, layers, data, batch_size=256):
+def snip(model, layers, data, *, p=1, rng=None, batch_size=256):
     """Connection sensitivity Σ_group |w·∂L/∂w| on one batch, meant for use at initialisation
     (Lee et al. 2019, SNIP)."""
     grads = mean_gradients(model, data, batch_size, max_batches=1)
@@ -132,7 +123,7 @@ def snip(model, layers, data, batch_size=256):
     return {layer.name: _per_group(layer, contrib) for layer in layers}
 
 
-def obd(model, layers, data):
+def obd(model, layers, data, *, p=1, rng=None, batch_size=256):
     """Optimal Brain Damage saliency Σ_group ½·F_ii·w_i², with F the diagonal empirical Fisher
     standing in for the Hessian diagonal of LeCun et al. (1990)."""
     fisher = fisher_diagonal(model, data)
@@ -141,7 +132,7 @@ def obd(model, layers, data):
     return {layer.name: _per_group(layer, saliency) for layer in layers}
 
 
-def ablation(model, layers, data, batch_size=256):
+def ablation(model, layers, data, *, p=1, rng=None, batch_size=256):
     """The measured increase of the loss on ``data`` when the group alone is zeroed (one group
     at a time: it ignores what removing several groups together does)."""
     base = loss_on(model, data, batch_size)
@@ -189,7 +180,7 @@ def _weight_count_limit(model, layers):
                              f"first-order estimate, or a structured granularity")
 
 
-def apoz(model, layers, data, batch_size=256):
+def apoz(model, layers, data, *, p=1, rng=None, batch_size=256):
     """1 - APoZ: the fraction of calibration inputs (and positions, for filters) on which the
     unit's ReLU output is non-zero (Hu et al. 2016, Network Trimming)."""
     modules = list(model)
@@ -215,8 +206,9 @@ def apoz(model, layers, data, batch_size=256):
 class Criterion:
     """One criterion: how it scores, what it needs, where it applies.
 
-    ``score(model, layers, data, options)`` returns {layer name: scores}; ``options`` holds
-    ``p``, ``rng`` and ``batch_size``. ``check_model(model, layers)``, when given, raises
+    ``score(model, layers, data, *, p, rng, batch_size)`` returns {layer name: scores}: every
+    criterion takes these same arguments (``data`` None for the data-free ones) and uses
+    what it needs. ``check_model(model, layers)``, when given, raises
     ValueError for a model the criterion cannot score.
     """
     name: str
@@ -229,37 +221,28 @@ class Criterion:
 
 
 REGISTRY = {c.name: c for c in (
-    Criterion("magnitude", lambda m, ls, d, o: magnitude(ls, o["p"]), False,
-              summary="|w|, or the Lp norm of a group"),
-    Criterion("random", lambda m, ls, d, o: random(ls, o["rng"]), False,
-              summary="uniform random scores (the control)"),
-    Criterion("taylor", lambda m, ls, d, o: taylor.taylor(m, ls, d, o["batch_size"]), True,
+    Criterion("magnitude", magnitude, False, summary="|w|, or the Lp norm of a group"),
+    Criterion("random", random, False, summary="uniform random scores (the control)"),
+    Criterion("taylor", taylor.taylor, True,
               summary="sum over minibatches of (sum of w * dL/dw over the group)^2 "
                       "(Molchanov et al. 2019)"),
-    Criterion("taylor_2017", lambda m, ls, d, o: taylor.taylor_2017(m, ls, d, o["batch_size"]),
-              True, granularities=("unit", "filter"),
+    Criterion("taylor_2017", taylor.taylor_2017, True, granularities=("unit", "filter"),
               summary="mean over examples of |mean of a * dC/da| over the feature map "
                       "(Molchanov et al. 2017)"),
-    Criterion("snip", lambda m, ls, d, o: snip(m, ls, d, o["batch_size"]), True,
-              summary="sum of |w * dL/dw| on one batch (at initialisation)"),
-    Criterion("obd", lambda m, ls, d, o: obd(m, ls, d), True,
-              summary="1/2 F_ii w^2 with the diagonal Fisher"),
-    Criterion("sensitivity", lambda m, ls, d, o: ablation(m, ls, d, o["batch_size"]), True,
-              check_model=_weight_count_limit,
+    Criterion("snip", snip, True, summary="sum of |w * dL/dw| on one batch (at initialisation)"),
+    Criterion("obd", obd, True, summary="1/2 F_ii w^2 with the diagonal Fisher"),
+    Criterion("sensitivity", ablation, True, check_model=_weight_count_limit,
               summary="measured loss increase when the group alone is removed"),
-    Criterion("apoz", lambda m, ls, d, o: apoz(m, ls, d, o["batch_size"]), True,
-              granularities=("unit", "filter"), check_model=_relu_after,
+    Criterion("apoz", apoz, True, granularities=("unit", "filter"), check_model=_relu_after,
               summary="fraction of non-zero activations after the ReLU"),
-    Criterion("bn_scale", lambda m, ls, d, o: field.bn_scale(ls), False,
-              granularities=("unit", "filter"), check_model=field.check_batchnorm,
+    Criterion("bn_scale", field.bn_scale, False, granularities=("unit", "filter"),
+              check_model=field.check_batchnorm,
               summary="|gamma| of the BatchNorm after the unit or filter (network slimming)"),
-    Criterion("lamp", lambda m, ls, d, o: field.lamp(ls), False,
+    Criterion("lamp", field.lamp, False,
               summary="w^2 over the sum of the layer's w^2 at least as large (LAMP)"),
-    Criterion("fpgm", lambda m, ls, d, o: field.fpgm(ls), False,
-              granularities=("unit", "filter"),
+    Criterion("fpgm", field.fpgm, False, granularities=("unit", "filter"),
               summary="summed distance to the layer's other filters (geometric median)"),
-    Criterion("synflow", lambda m, ls, d, o: field.synflow(m, ls), False,
-              granularities=("weight",), rounds=100,
+    Criterion("synflow", field.synflow, False, granularities=("weight",), rounds=100,
               summary="|theta * dR/dtheta| of the all-|theta| network on ones (SynFlow)"),
 )}
 CRITERIA = tuple(REGISTRY)
@@ -317,7 +300,7 @@ def scores(model, criterion="magnitude", granularity="weight", data=None, *, p=1
         data = (X, y)
     pattern = patterns.parse(granularity)
     scored = layers if pattern is None else prunable_layers(model, "weight")
-    values = record.score(model, scored, data, {"p": p, "rng": rng, "batch_size": batch_size})
+    values = record.score(model, scored, data, p=p, rng=rng, batch_size=batch_size)
     if pattern is not None and pattern.kind == "block":
         values = {name: patterns.block_scores(v, pattern, p) for name, v in values.items()}
     return Scores(criterion, granularity, layers, values)

@@ -31,13 +31,13 @@ def check_batchnorm(model, layers):
                              f"({type(layer.module).__name__}) has no BatchNorm after it")
 
 
-def bn_scale(layers):
+def bn_scale(model, layers, data=None, *, p=1, rng=None, batch_size=256):
     """|gamma| of the BatchNorm after each unit or filter (network slimming)."""
     return {layer.name: np.abs(batchnorm_member(layer).param.data.astype(np.float64))
             for layer in layers}
 
 
-def lamp(layers):
+def lamp(model, layers, data=None, *, p=1, rng=None, batch_size=256):
     """LAMP: for a weight u, w_u² / Σ_{v: |w_v| >= |w_u|} w_v² over the weights v of its layer.
 
     Ties count each other (every v with |w_v| equal to |w_u| is in the sum), so equal weights
@@ -74,7 +74,7 @@ def lamp_normalise(energy):
     return scores.reshape(energy.shape)
 
 
-def fpgm(layers):
+def fpgm(model, layers, data=None, *, p=1, rng=None, batch_size=256):
     """FPGM: for each filter (or unit), the sum of the Euclidean distances from its weights
     to every other filter's of the same layer. The filters closest to the geometric median
     of their layer have the smallest sum: their job is done by the others, whatever their
@@ -93,7 +93,8 @@ def fpgm(layers):
     return out
 
 
-def synflow(model, layers, dtype=np.float64):
+def synflow(model, layers, data=None, *, p=1, rng=None, batch_size=256,
+            dtype=np.float64):
     """One round of SynFlow: |θ · ∂R/∂θ| with R the sum of the outputs of the network whose
     every parameter (biases included) and BatchNorm statistic is replaced by its absolute
     value, on an all-ones input, in evaluation mode and in float64, as the authors' code does.
@@ -101,10 +102,10 @@ def synflow(model, layers, dtype=np.float64):
     remaining fraction shrinking exponentially)."""
     shape = _input_shape(model)
     params = dict(model.named_parameters())
-    saved = {name: p.data for name, p in params.items()}
+    saved = {name: param.data for name, param in params.items()}
     try:
-        for p in params.values():
-            p.data = np.abs(p.data).astype(dtype)
+        for param in params.values():
+            param.data = np.abs(param.data).astype(dtype)
         buffers = _abs_batchnorm(model, dtype)
         with eval_mode(model):
             model.zero_grad()
@@ -113,8 +114,8 @@ def synflow(model, layers, dtype=np.float64):
                                      * gradient(params[f"{layer.name}.weight"]))
                   for layer in layers}
     finally:
-        for name, p in params.items():
-            p.data = saved[name]
+        for name, param in params.items():
+            param.data = saved[name]
         for module, (mean, var) in buffers.items():
             module.running_mean, module.running_var = mean, var
         model.zero_grad()

@@ -68,8 +68,8 @@ class Block:
 
 
 def parse(granularity):
-    """The ``Pattern`` (N:M) or ``Block`` of a granularity string, or None for "weight", "unit", "filter" and
-    anything else (which the caller refuses)."""
+    """The ``Pattern`` (N:M) or ``Block`` of a granularity string, or None for "weight",
+    "unit", "filter" and anything else (which the caller refuses)."""
     if not isinstance(granularity, str):
         return None
     m = _NM.match(granularity)

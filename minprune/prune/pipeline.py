@@ -5,8 +5,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..nn.train import evaluate
 from .criteria import REGISTRY, scores
 from .masks import apply, weight_sparsity
+from .method import Method
 from .report import Trace
 from .select import Selection, exponential_levels, select
 
@@ -30,14 +32,16 @@ def _layer_sparsity(layer):
 
 def prune(model, sparsity=0.5, criterion="magnitude", granularity="weight", scope="global",
           data=None, *, p=1, min_keep=1, rng=None, eval_data=None, trace=None, step=None,
-          rounds=None):
+          rounds=None, method=None):
     """Score, select and apply in one call; returns a ``PruneResult`` holding the trace.
 
     Parameters
     ----------
     model : a Sequential model (changed in place).
     sparsity : float in [0, 1), fraction of the scope pruned afterwards (earlier pruning counts).
-    criterion, granularity, scope, p, min_keep, rng : as in ``scores`` and ``select``.
+    criterion, granularity, scope, p : what to prune and how, as in ``scores`` and ``select``;
+        or all four at once as ``method=`` (a ``prune.Method``), which then wins.
+    min_keep, rng : as in ``select`` and ``scores``.
     data : (X, y) calibration data for data-driven criteria; also used to report loss and
         accuracy before and after unless ``eval_data`` is given.
     trace : an existing ``Trace`` to append to (for schedules); a new one otherwise.
@@ -45,8 +49,10 @@ def prune(model, sparsity=0.5, criterion="magnitude", granularity="weight", scop
         the same fraction of what remains (``select.exponential_levels``); by default the
         criterion's own (100 for synflow, as its authors prune; 1 for every other).
     """
-    from ..nn.train import evaluate
-    rounds = REGISTRY[criterion].rounds if rounds is None and criterion in REGISTRY else rounds
+    if method is None:
+        method = Method(criterion, granularity, scope, p)
+    criterion, granularity, scope, p = method.criterion, method.granularity, method.scope, method.p
+    rounds = REGISTRY[criterion].rounds if rounds is None else rounds
     levels = exponential_levels(sparsity, rounds or 1)
     check = eval_data if eval_data is not None else data
     before_eval = evaluate(model, *check) if check is not None else {}

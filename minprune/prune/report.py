@@ -5,7 +5,7 @@ import numpy as np
 
 from ..autograd.tensor import Tensor, no_grad
 from ..nn import layers as L
-from ..nn.module import eval_mode
+from ..nn.module import Sequential, eval_mode
 from ..tables import table
 
 
@@ -72,7 +72,6 @@ def _output_positions(model, input_shape):
 
 
 def _leaf_modules(model):
-    from ..nn.module import Sequential
     if isinstance(model, Sequential):
         return [(str(i), m) for i, m in enumerate(model)]
     return [("", model)]

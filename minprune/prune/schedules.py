@@ -18,6 +18,8 @@ from ..nn.init import as_rng
 from ..nn.train import evaluate, fit
 from ..tables import table
 from .masks import Snapshot, get_masks, restore
+from .method import Method
+from .pipeline import prune
 from .report import Trace
 from .select import exponential_levels
 
@@ -65,13 +67,13 @@ class GradualPruning:
     """A ``fit`` callback that prunes to ``polynomial_sparsity`` every ``every`` training
     steps from ``begin`` to ``end`` (counted in steps since ``fit`` began, from 1).
 
-    ``criterion``, ``granularity``, ``scope`` and ``data`` are passed to ``prune.prune``; each
-    event goes to ``trace`` (a new ``Trace`` unless given) with the training step as its step.
+    ``method`` (a ``prune.Method``, or its fields as ``criterion=``, ``granularity=``,
+    ``scope=``, ``p=``) and ``data`` are passed to ``prune.prune``; each event goes to
+    ``trace`` (a new ``Trace`` unless given) with the training step as its step.
     """
 
-    def __init__(self, final, *, begin, end, every=1, initial=0.0, exponent=3,
-                 criterion="magnitude", granularity="weight", scope="global", data=None,
-                 trace=None):
+    def __init__(self, final, *, begin, end, every=1, initial=0.0, exponent=3, method=None,
+                 data=None, trace=None, **choice):
         _check_sparsity(final)
         _check_sparsity(initial)
         _check_positive_int("every", every)
@@ -81,7 +83,7 @@ class GradualPruning:
                              f"begin={begin!r}, end={end!r}")
         self.final, self.initial, self.exponent = final, initial, exponent
         self.begin, self.end, self.every = begin, end, every
-        self.options = dict(criterion=criterion, granularity=granularity, scope=scope, data=data)
+        self.method, self.data = Method.of(method, **choice), data
         self.trace = Trace() if trace is None else trace
 
     def due(self, step):
@@ -94,8 +96,8 @@ class GradualPruning:
         if self.due(step):
             target = polynomial_sparsity(step, self.final, begin=self.begin, end=self.end,
                                          initial=self.initial, exponent=self.exponent)
-            from . import prune
-            prune(state.model, target, **self.options, trace=self.trace, step=step)
+            prune(state.model, target, data=self.data, method=self.method, trace=self.trace,
+                  step=step)
 
 
 def _check_optimizer(optimizer):
@@ -109,9 +111,8 @@ def _accuracy(model, val):
     return evaluate(model, *val)["accuracy"] if val is not None else None
 
 
-def iterative(model, X, y, sparsity, *, steps, epochs_per_step, optimizer,
-              criterion="magnitude", granularity="weight", scope="global", data=None,
-              val=None, batch_size=64, rng=None, progress=True):
+def iterative(model, X, y, sparsity, *, steps, epochs_per_step, optimizer, method=None,
+              data=None, val=None, batch_size=64, rng=None, progress=True, **choice):
     """Prune and retrain ``steps`` times, reaching ``sparsity`` at the last round
     (``iterative_levels``). ``model`` is changed in place.
 
@@ -122,16 +123,17 @@ def iterative(model, X, y, sparsity, *, steps, epochs_per_step, optimizer,
     sparsity : float in [0, 1), the final sparsity.
     steps, epochs_per_step : rounds, and epochs of retraining after each pruning.
     optimizer : function(parameters) -> optimizer, called once per round.
-    criterion, granularity, scope, data : as in ``prune.prune``.
+    method, data : as in ``prune.prune`` (``method`` a ``prune.Method``, or its fields as
+        ``criterion=``, ``granularity=``, ``scope=``, ``p=``).
     val : (X_val, y_val), optional: accuracy right after each pruning and after retraining.
     """
     _check_optimizer(optimizer)
+    method = Method.of(method, **choice)
     levels = iterative_levels(sparsity, steps)
     rng = as_rng(rng)
-    from . import prune
     trace, rounds, histories = Trace(), [], []
     for i, level in enumerate(levels, start=1):
-        prune(model, level, criterion, granularity, scope, data, rng=rng, trace=trace, step=i)
+        prune(model, level, data=data, method=method, rng=rng, trace=trace, step=i)
         pruned_accuracy = _accuracy(model, val)
         histories.append(fit(model, X, y, epochs=epochs_per_step,
                              optimizer=optimizer(model.parameters()), batch_size=batch_size,
@@ -148,8 +150,8 @@ def one_shot(model, X, y, sparsity, *, epochs, optimizer, **options):
 
 
 def lottery_ticket(model, X, y, sparsity, *, rounds, epochs, optimizer, rewind_epoch=0,
-                   criterion="magnitude", granularity="weight", scope="global", data=None,
-                   val=None, batch_size=64, rng=None, progress=True):
+                   method=None, data=None, val=None, batch_size=64, rng=None, progress=True,
+                   **choice):
     """Iterative magnitude pruning with rewinding: train, prune the same fraction of the
     remaining weights (``iterative_levels``), reset the survivors to their values after
     ``rewind_epoch`` epochs of training (0: their initial values), and train again.
@@ -157,15 +159,16 @@ def lottery_ticket(model, X, y, sparsity, *, rounds, epochs, optimizer, rewind_e
     ``model`` is the untrained network; it ends as the trained ticket at ``sparsity``. The
     result has ``rounds + 1`` rows: round 0 is the dense network. Its ``rewind_state`` holds
     the rewound weights, to compare the ticket with the same mask on fresh weights.
+    ``method`` (or its fields), ``data``: as in ``iterative``.
     """
     _check_optimizer(optimizer)
+    method = Method.of(method, **choice)
     _check_positive_int("epochs", epochs)
     if not isinstance(rewind_epoch, (int, np.integer)) or not 0 <= rewind_epoch <= epochs:
         raise ValueError(f"rewind_epoch must be an integer in [0, epochs={epochs}], got "
                          f"{rewind_epoch!r}")
     levels = iterative_levels(sparsity, rounds)
     rng = as_rng(rng)
-    from . import prune
 
     def train(n_epochs):
         return fit(model, X, y, epochs=n_epochs, optimizer=optimizer(model.parameters()),
@@ -180,7 +183,7 @@ def lottery_ticket(model, X, y, sparsity, *, rounds, epochs, optimizer, rewind_e
     rows = [{"round": 0, "sparsity": 0.0, "pruned_accuracy": None,
              "accuracy": _accuracy(model, val)}]
     for i, level in enumerate(levels, start=1):
-        prune(model, level, criterion, granularity, scope, data, rng=rng, trace=trace, step=i)
+        prune(model, level, data=data, method=method, rng=rng, trace=trace, step=i)
         pruned_accuracy = _accuracy(model, val)
         restore(model, Snapshot(rewind_state, get_masks(model)))   # survivors rewound
         histories.append(train(epochs - rewind_epoch))

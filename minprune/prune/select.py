@@ -28,9 +28,48 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks import fraction, integer, one_of
+from . import patterns
+from .groups import prunable_layers
 from .patterns import nm_forced
 
 SCOPES = ("local", "global")
+
+
+@dataclass
+class Scores:
+    """Scores per layer (``values[name]``), with the layers they belong to."""
+    criterion: str
+    granularity: str
+    layers: list
+    values: dict
+
+    @classmethod
+    def given(cls, model, values, granularity="weight"):
+        """Scores of your own (as ``torch.nn.utils.prune``'s ``importance_scores=``): ``values``
+        maps each prunable layer's name (``prune.prunable_layers``) to an array of the shape
+        a criterion gives it - the weight's shape for "weight" and N:M, (groups,) for "unit"
+        and "filter", and for "block:RxC" the weight's shape (reduced to one score per block
+        by its L1 norm) or the block grid's."""
+        layers = prunable_layers(model, granularity)
+        names = [layer.name for layer in layers]
+        if set(values) != set(names):
+            raise ValueError(f"scores must give an array for each prunable layer "
+                             f"{names} at granularity {granularity!r}, got {sorted(values)}")
+        pattern = patterns.parse(granularity)
+        out = {}
+        for layer in layers:
+            v = np.asarray(values[layer.name], dtype=np.float64)
+            want = ((layer.n_groups,) if layer.granularity in ("unit", "filter")
+                    else layer.weight.shape)
+            if pattern is not None and pattern.kind == "block":
+                want = patterns.block_grid(layer.weight.shape, pattern)
+                if v.shape == layer.weight.shape:
+                    v = patterns.block_scores(v, pattern, 1)
+            if v.shape != tuple(want):
+                raise ValueError(f"scores[{layer.name!r}] must have shape {tuple(want)} at "
+                                 f"granularity {granularity!r}, got {v.shape}")
+            out[layer.name] = v
+        return cls("given", granularity, layers, out)
 
 
 @dataclass
@@ -85,13 +124,20 @@ def _prune_lowest(order, layer_of, count, limit):
     return pruned
 
 
-def select(scores, sparsity, scope="local", min_keep=1):
+def select(scores, sparsity, scope="local", min_keep=1, *, model=None, granularity="weight"):
     """Choose the groups to prune so that ``sparsity`` of the scope is pruned.
 
-    scores : a ``Scores`` from ``prune.scores``.
+    scores : a ``Scores`` from ``prune.scores``, or plain arrays {layer name: array} of your
+        own scores for ``model`` at ``granularity`` (``Scores.given`` says what shapes).
     Returns a ``Selection`` whose ``keep[layer]`` is True for the survivors.
     """
     _check(sparsity, scope, min_keep)
+    if not isinstance(scores, Scores):
+        if model is None or not hasattr(scores, "keys"):
+            raise TypeError(f"scores must be a prune.Scores, or a dict of arrays by layer name "
+                            f"together with model=; got {type(scores).__name__}"
+                            f"{'' if model is not None else ' and no model'}")
+        scores = Scores.given(model, scores, granularity)
     layers = scores.layers
     flat, already, force, layer_of = [], [], [], []
     for li, layer in enumerate(layers):

@@ -23,7 +23,7 @@ from ..nn.train import loss_for
 
 
 
-def taylor(model, layers, data, batch_size=256):
+def taylor(model, layers, data, *, p=1, rng=None, batch_size=256):
     """Σ over minibatches of (Σ_{s∈group} g_s·w_s)², g the minibatch's mean-loss gradient."""
     params = dict(model.named_parameters())
     totals = {layer.name: np.zeros(layer.weight.shape if layer.granularity == "weight"
@@ -52,7 +52,7 @@ def _first_order(layer, params):
 
 
 
-def taylor_2017(model, layers, data, batch_size=256):
+def taylor_2017(model, layers, data, *, p=1, rng=None, batch_size=256):
     """Mean over examples of |mean over positions of a·∂C_n/∂a| for the activation a that
     each unit or filter feeds to the next layer (``C_n``: the example's own loss)."""
     if layers[0].granularity == "weight":

@@ -133,7 +133,7 @@ def _intrinsics():
     from numba import types
     from numba.extending import intrinsic
 
-    from .simd_ir import Emitter
+    from .simd_ir import Emitter  # lazy: llvmlite's IR builder, only when the intrinsics are built
 
     @intrinsic
     def slice_fma(typingctx, values, offsets, x, windows, step_ptr, e0, e1, acc):

@@ -40,6 +40,7 @@ import numpy as np
 from numba import njit
 
 from . import simd
+from .csr import CSR
 from .simd import pairs_fma, pairs_fma_numba, slice_fma, slice_fma_numba
 from .variants import variant
 
@@ -104,7 +105,6 @@ class Sliced:
 
     @classmethod
     def from_dense(cls, w, sort_rows=True):
-        from .csr import CSR
         csr = CSR.from_dense(np.asarray(w))
         return cls.from_csr(csr.indptr, csr.indices, csr.values, csr.shape, sort_rows)
 
@@ -139,8 +139,9 @@ class Sliced:
         bias = np.zeros(rows, dtype) if bias is None else np.asarray(bias, dtype)
         in_order = np.empty(rows, dtype)
         if rows:
-            SLICED_MATVEC[simd.resolve(kernels)](self.slice_ptr, self.windows, self.step_ptr, self.values,
-                          self.offsets, padded, bias[self.order], relu, in_order)
+            matvec = SLICED_MATVEC[simd.resolve(kernels)]
+            matvec(self.slice_ptr, self.windows, self.step_ptr, self.values, self.offsets,
+                   padded, bias[self.order], relu, in_order)
         out[self.order] = in_order
         return out
 
@@ -250,7 +251,8 @@ class Pairs:
         padded[:cols] = x
         bias = np.zeros(rows, dtype) if bias is None else np.asarray(bias, dtype)
         if rows:
-            PAIRS_MATVEC[simd.resolve(kernels)](self.values, self.codes, self.n_windows, padded, bias, relu, out)
+            matvec = PAIRS_MATVEC[simd.resolve(kernels)]
+            matvec(self.values, self.codes, self.n_windows, padded, bias, relu, out)
         return out
 
 

@@ -1,6 +1,7 @@
 """Decision trees: CART growth with pre-pruning (stopping rules), five post-pruning methods
 (cost-complexity, reduced-error, pessimistic, error-based, minimum-error), export and plots."""
-from .ccp import CCPPath, cost_complexity_path, prune_ccp, select_ccp_alpha
+from .ccp import CCPPath, cost_complexity_path, prune_ccp
+from .ccp_cv import select_ccp_alpha
 from .estimator import DecisionTreeClassifier, DecisionTreeRegressor, from_state
 from .export import export_text, plot_tree
 from .grow import STOP_REASONS, StoppingRules, stopping_trace

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from .criteria import CODES, class_impurity
+from .estimator import check_sample_weight, check_X
 from .postprune import _bottom_up, _classifier_tree, _row
 from .structure import LEAF, PRUNED
 
@@ -152,7 +154,6 @@ class _Raising:
     J48's ``newDistribution`` recomputes after a raise."""
 
     def __init__(self, est, confidence, X, y, sample_weight, errors_of, label):
-        from .estimator import check_X, check_sample_weight
         self.est, self.confidence, self.errors_of, self.label = est, confidence, errors_of, label
         self.X = check_X(X, est.n_features_in_)
         y = np.asarray(y)
@@ -241,7 +242,6 @@ class _Raising:
 
     def _redistribute(self, t, rows):
         """Counts, sizes and impurities of the final tree from the training data."""
-        from .criteria import CODES, class_impurity
         code = CODES[self.est.criterion]
         members, parents = {0: rows}, t.parents()
         for node in range(t.node_count):                 # parents come before children

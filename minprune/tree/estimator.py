@@ -8,6 +8,7 @@ import numpy as np
 
 from .base import (BaseEstimator, ClassifierMixin, DataConversionWarning, NotFittedError,
                    RegressorMixin)
+from .ccp import prune_ccp
 from .criteria import CLASSIFICATION, REGRESSION
 from .grow import StoppingRules, grow
 from .splitter import RAND_R_MAX
@@ -221,7 +222,6 @@ class _BaseTree(BaseEstimator):
                                                rules, seed, max_features, weight)
         self.n_features_in_ = X.shape[1]
         if self.ccp_alpha > 0:                       # pruned at fit, as scikit-learn does
-            from .ccp import prune_ccp
             self.tree_ = prune_ccp(self, self.ccp_alpha).tree_
         self.n_outputs_ = 1
         if names is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..figure import new_figure
 from .structure import LEAF
 
 
@@ -58,7 +59,6 @@ def plot_tree(est, ax=None, feature_names=None, class_names=None, max_depth=None
     est._check_fitted()
     tree = est.tree_
     if ax is None:
-        from ..viz import new_figure
         ax = new_figure(10, 6).subplots()
     names = feature_names or [f"x{i}" for i in range(est.n_features_in_)]
     depth = tree.depths()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import c45, ccp, postprune
+from . import c45, ccp, ccp_cv, postprune
 
 
 @dataclass(frozen=True)
@@ -19,8 +19,8 @@ class PostPruner:
 
 
 def _ccp(full, train, val, rng):
-    alpha, table = ccp.select_ccp_alpha(*train, cv=5, rule="1se", rng=rng,
-                                        estimator=type(full)(**full.get_params()))
+    alpha, table = ccp_cv.select_ccp_alpha(*train, cv=5, rule="1se", rng=rng,
+                                           estimator=type(full)(**full.get_params()))
     return ccp.prune_ccp(full, alpha), {"alpha": alpha, "cv_table": table}
 
 

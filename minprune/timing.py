@@ -1,0 +1,80 @@
+"""Timing that can be trusted on a shared machine: thread pools pinned, functions timed in
+turns, medians. ``experiments`` and ``bench`` both measure with these."""
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import time
+
+import numba
+import numpy as np
+
+
+@contextlib.contextmanager
+def one_thread():
+    """BLAS and Numba on one thread for the block (threadpoolctl when it is installed)."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        try:
+            from threadpoolctl import threadpool_limits     # lazy: an optional dependency
+        except ImportError:                        # BLAS threads then follow the environment
+            yield
+        else:
+            with threadpool_limits(limits=1):
+                yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def median_time(fn, *, warmup=3, repeat=20, min_time=0.0):
+    """Median wall time of ``fn()`` in seconds over ``repeat`` calls after ``warmup`` calls.
+
+    The median, not the mean: these machines are shared, and a neighbour's burst should move
+    one sample, not the answer.
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < repeat or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def interleaved_times(fns, *, rounds=30, block=1e-3, warmup=3):
+    """{label: median seconds per call} for ``fns`` ({label: callable}), timed in turns.
+
+    Each round times every function once, in a block of calls that lasts about ``block``
+    seconds: long enough for the clock, and for the first call of a block, which finds the
+    caches full of the function before, to weigh little; the medians over rounds are
+    compared. Timed one after another, each function would meet the machine in a different
+    state (a neighbour's burst, the clock); in turns, all of them see the same states, and
+    their ratios are what stays put.
+    """
+    counts = {}
+    for label, fn in fns.items():
+        for _ in range(warmup):
+            fn()
+        t0 = time.perf_counter()
+        fn()
+        counts[label] = max(1, int(block / max(time.perf_counter() - t0, 1e-9)))
+    times = {label: [] for label in fns}
+    for _ in range(rounds):
+        for label, fn in fns.items():
+            n = counts[label]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            times[label].append((time.perf_counter() - t0) / n)
+    return {label: float(np.median(t)) for label, t in times.items()}
+
+
+def machine_line(threads):
+    """One line saying where and how a benchmark ran (quote it with the figures)."""
+    return (f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
+            f"{platform.python_version()}, numpy {np.__version__}, threads {threads}, "
+            f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
