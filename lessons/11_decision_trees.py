@@ -71,13 +71,14 @@ assert abs(stump.tree_.threshold[0] - best[1]) < 1e-6
 
 # %%
 from minprune.tree.criteria import GINI  # noqa: E402
+from minprune.tree.records import LeafRules  # noqa: E402
 from minprune.tree.splitter import best_split_classes, presort  # noqa: E402
 
 noise = np.random.default_rng(3)
 X3 = np.stack([x, x + noise.normal(0, 0.2, len(x)), noise.random(len(x))], axis=1)
 vals, rows, ys = presort(np.ascontiguousarray(X3.T, dtype=np.float32), y.astype(np.int64))
 counts = np.bincount(y, minlength=2).astype(float)
-no_weights = (1, 0.0, np.ones(1), False)               # min_samples_leaf, min weight, weights
+no_weights = LeafRules(min_samples=1, min_weight=0.0, sample_weight=np.ones(1), weighted=False)
 as_python = getattr(best_split_classes, "py_func", best_split_classes)  # plain already without JIT
 table = []
 for f in range(3):

@@ -8,6 +8,7 @@ less the umask), not the temporary file's private 0600.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 
@@ -55,3 +56,16 @@ def _umask():
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def write_json_atomic(path, data):
+    """``data`` as indented JSON (NumPy numbers and arrays as plain ones), atomically."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=_plain) + "\n")
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")

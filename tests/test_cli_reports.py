@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from minprune.tables import fmt
-from minprune.commands import network, trees
+from minprune.reports import network, trees
 
 
 def env(tmp_path):

@@ -16,7 +16,7 @@ FLOORS = [
     {"data", "prune"},
     {"sparse", "tree"},
     {"infer", "io", "viz", "__init__"},                  # __init__: ``from .. import models``
-    {"experiments", "bench", "zoo", "course"},
+    {"experiments", "bench", "zoo", "course", "reports"},
     {"commands"},
     {"cli", "__main__"},
 ]

@@ -272,6 +272,8 @@ def test_plain_loops_equal_their_python_twins(rng):
         np.testing.assert_allclose(plain, twin, atol=TOL[np.dtype(dtype)])
 
 
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                    reason="a question about the compiler, which is off")
 def test_the_private_numba_api_the_tile_kernels_rely_on_is_there():
     """The CSR tile kernels are compiled with LLVM's SLP vectorizer on (sparse.kernels'
     module note: 2-3x), and Numba has no public per-function switch for it: ``_with_slp``
@@ -294,9 +296,8 @@ def test_the_private_numba_api_the_tile_kernels_rely_on_is_there():
     dispatcher._compile_for_args = spy
     kernels._with_slp(dispatcher)
     saved = config.SLP_VECTORIZE
-    if os.environ.get("NUMBA_DISABLE_JIT") != "1":
-        assert dispatcher(1) == 2
-        assert seen == [1] and config.SLP_VECTORIZE == saved
+    assert dispatcher(1) == 2
+    assert seen == [1] and config.SLP_VECTORIZE == saved
 
 
 def two_of_four(rng, rows, cols, dtype):

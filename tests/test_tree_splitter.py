@@ -4,6 +4,7 @@ import pytest
 
 from minprune import tree
 from minprune.tree.criteria import ABSOLUTE_ERROR, ENTROPY, GINI, SQUARED_ERROR
+from minprune.tree.records import LeafRules, median_scratch
 from minprune.tree.splitter import (best_split_classes, best_split_values, partition, presort,
                                     rank_targets)
 
@@ -49,12 +50,12 @@ def mae(y, w):
 
 def unweighted(min_leaf):
     """The splitter's ``leaf`` argument without sample weights."""
-    return (min_leaf, 0.0, np.ones(1), False)
+    return LeafRules(min_leaf, 0.0, np.ones(1), False)
 
 
 def scratch(n):
     """absolute_error's buffers for n samples."""
-    return np.zeros((8, n + 1)), np.zeros((2, n + 1), dtype=np.int64)
+    return median_scratch(n + 1)
 
 
 @pytest.mark.parametrize("code, impurity", [(GINI, gini), (ENTROPY, entropy)])
@@ -80,7 +81,7 @@ def test_weighted_class_split_is_the_brute_force_best(code, impurity, rng):
     counts = np.bincount(y, weights=w, minlength=2)
     min_weight = 0.1 * w.sum()
     f, pos, t, found, ties = best_split_classes(vals, order, ys, 0, 50, 2,
-                                                (2, min_weight, w, True), code, counts,
+                                                LeafRules(2, min_weight, w, True), code, counts,
                                                 *every_feature(vals))
     score, bf, bt = brute_force(X, y, 2, impurity, w, min_weight)
     assert found and (f, t) == (bf, bt)
@@ -92,7 +93,7 @@ def test_value_split_is_the_brute_force_best(rng):
     vals, order, ys = presort(np.ascontiguousarray(X.T), y)
     f, pos, t, found, ties = best_split_values(vals, order, ys, 0, 30, unweighted(1),
                                                SQUARED_ERROR, y.sum(), 30.0,
-                                               *every_feature(vals), *scratch(30))
+                                               *every_feature(vals), scratch(30))
     score, bf, bt = brute_force(X, y, 1, mse)
     assert found and (f, t) == (bf, bt)
 
@@ -107,10 +108,11 @@ def test_weighted_value_split_is_the_brute_force_best(code, impurity, weighted, 
     vals, order, ys = presort(np.ascontiguousarray(X.T), y)
     buffers = scratch(n)
     if code == ABSOLUTE_ERROR:
-        rank_targets(order[0], ys[0], 0, n, *buffers)
-    f, pos, t, found, ties = best_split_values(vals, order, ys, 0, n, (3, 0.0, w, weighted),
-                                               code, (w * y).sum(), w.sum(),
-                                               *every_feature(vals), *buffers)
+        rank_targets(order[0], ys[0], 0, n, buffers)
+    f, pos, t, found, ties = best_split_values(vals, order, ys, 0, n,
+                                               LeafRules(3, 0.0, w, weighted), code,
+                                               (w * y).sum(), w.sum(), *every_feature(vals),
+                                               buffers)
     score, bf, bt = brute_force(X, y, 3, impurity, w)
     assert found and (f, t) == (bf, bt)
 

@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 
-import numpy as np
 
-from ..files import write_text_atomic
 
 
 class UsageError(Exception):
@@ -81,15 +78,3 @@ def parse_floats(text, what):
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise UsageError(f"{what} must be comma-separated numbers, got {text!r}") from None
-
-
-def write_json(path, data):
-    write_text_atomic(path, json.dumps(data, indent=2, default=_plain) + "\n")
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")

@@ -5,9 +5,7 @@ import dataclasses
 import os
 import time
 
-from . import network, trees
 from .common import prepare_out
-from .report import Report
 
 SPARSITIES = (0.5, 0.8, 0.9, 0.95)
 UNIT_SPARSITIES = (0.5, 0.75)             # the structured pass: units deleted for real
@@ -21,6 +19,8 @@ def add_arguments(p):
 
 
 def run(args, out=print):
+    from ..reports import network, trees  # lazy: at run time, not for --help
+    from ..reports.writer import Report  # lazy: at run time, not for --help
     from ..data import make_classification  # lazy: at run time, not for --help
     from ..experiments import (  # lazy: at run time, not for --help
         NetworkConfig, TreeConfig, network_study, tree_study)

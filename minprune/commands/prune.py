@@ -4,10 +4,8 @@ from __future__ import annotations
 import os
 import time
 
-from . import network
 from .common import (UsageError, check_out, check_readable, parse_floats, parse_ints,
                      prepare_out, usage)
-from .report import Report
 
 
 def add_arguments(p):
@@ -54,6 +52,8 @@ def config_from(args):
 
 
 def run(args, out=print):
+    from ..reports import network  # lazy: at run time, not for --help
+    from ..reports.writer import Report  # lazy: at run time, not for --help
     from ..experiments import network_study  # lazy: at run time, not for --help
     from ..experiments.network import prepare  # lazy: at run time, not for --help
     start = time.perf_counter()

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 import time
 
-from .common import UsageError, check_out, parse_ints, prepare_out, usage, write_json
+from ..files import write_json_atomic as write_json
+from .common import UsageError, check_out, parse_ints, prepare_out, usage
 
 
 def add_arguments(p):

@@ -4,9 +4,7 @@ from __future__ import annotations
 import os
 import time
 
-from . import trees
 from .common import UsageError, check_out, prepare_out, usage
-from .report import Report
 
 
 def add_arguments(p):
@@ -42,12 +40,14 @@ def load_table(args):
 
 
 def run(args, out=print):
+    from ..reports import trees  # lazy: at run time, not for --help
+    from ..reports.writer import Report  # lazy: at run time, not for --help
     from .. import tree  # lazy: at run time, not for --help
     from ..experiments import TreeConfig, tree_study  # lazy: at run time, not for --help
     from ..experiments.trees import check, is_classification  # lazy: at run time, not for --help
     from ..tree.methods import POST_PRUNERS  # lazy: at run time, not for --help
     start = time.perf_counter()
-    post = trees.parse_post(args.post)
+    post = parse_post(args.post)
     check_out(args.out, args.force)
     X, y, names = load_table(args)
     if args.post == "all" and not is_classification(y):     # "all" means all that apply
@@ -72,3 +72,15 @@ def run(args, out=print):
     out(text if len(text) < 4000 else text[:4000] + "...\n")
     out(f"report: {os.path.abspath(path)}")
     return 0
+
+
+def parse_post(text):
+    """``all`` or a comma-separated list of post-pruning method names."""
+    from ..tree.methods import POST_PRUNERS  # lazy: at run time, not for --help
+    names = list(POST_PRUNERS) if text == "all" else [t.strip() for t in text.split(",")
+                                                      if t.strip()]
+    unknown = [n for n in names if n not in POST_PRUNERS]
+    if unknown or not names:
+        raise UsageError(f"unknown post-pruning method {', '.join(unknown) or text!r}; choose "
+                         f"from {', '.join(POST_PRUNERS)} or all")
+    return names

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import viz
 from ..files import write_text_atomic
-from ..tables import markdown
+from ..reports.writer import Report
 from .spec import describe
 from .store import Store
 
@@ -170,27 +170,24 @@ def build(folder):
     pictures = figures(folder, methods, controls, batches)
     failed = [r for r in records if r["status"] != "ok"]
     where = sorted({r.get("where") or "?" for r in records})
-    lines = ["# minprune sweep", "",
-             f"{len(records)} runs ({len(failed)} failed), run on {', '.join(where)}. Accuracy "
+    report = Report(folder, "minprune sweep", results_file=None)  # results.jsonl holds them
+    intro = (f"{len(records)} runs ({len(failed)} failed), run on {', '.join(where)}. Accuracy "
              f"is the test accuracy after fine-tuning, mean and standard deviation over seeds; "
              f"the dense control is the dense model fine-tuned exactly like the pruned ones. "
              f"Measured speed-ups are latencies of the inference plan (`infer.compile`), one "
-             f"thread, each against the dense model timed in the same process.", ""]
-    for (schedule, _, ft), (mean, std, n) in sorted(controls.items()):
-        if mean is not None:
-            lines.append(f"- dense control ({schedule}, {ft} fine-tune epochs): {mean:.4f} "
-                         f"+/- {std:.4f} over {n} seeds")
-    lines.append("")
+             f"thread, each against the dense model timed in the same process.")
+    control_lines = [f"- dense control ({schedule}, {ft} fine-tune epochs): {mean:.4f} "
+                     f"+/- {std:.4f} over {n} seeds"
+                     for (schedule, _, ft), (mean, std, n) in sorted(controls.items())
+                     if mean is not None]
+    report.add(None, "\n\n".join([intro, "\n".join(control_lines)]).rstrip())
     speed = [(f"{v}_b{b}_speedup", f"{v} b{b}", "{:.2f}x") for b in batches
              for v in ("masked", "csr", "compact")]
     for s, table_rows in tables.items():
         present = [c for c in speed if any(r.get(c[0]) is not None for r in table_rows)]
-        lines += [f"## {s:.0%} sparsity", "", markdown(table_rows, COLUMNS + present), ""]
-    for name, caption in pictures:
-        lines += [f"![{caption}]({name})", ""]
+        report.add(f"{s:.0%} sparsity", table=(table_rows, COLUMNS + present))
+    report.add(None, figures=pictures)
     if failed:
-        lines += ["## Failed runs", ""]
-        lines += [f"- {describe(r['config'])}: {r.get('error')}" for r in failed]
-        lines.append("")
-    write_text_atomic(os.path.join(folder, "report.md"), "\n".join(lines))
-    return os.path.join(folder, "report.md")
+        report.add("Failed runs", "\n".join(f"- {describe(r['config'])}: {r.get('error')}"
+                                             for r in failed))
+    return report.write()

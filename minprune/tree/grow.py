@@ -16,6 +16,8 @@ from numba import njit
 from .criteria import (ABSOLUTE_ERROR, CLASSIFICATION as CLASSIFY, CODES, class_impurity,
                        squared_error)
 from .frontier import pop, push
+from .records import (FeatureDraw, LeafRules, Nodes, NodeSums, PartitionBuffers, Pending,
+                      Split, Splits, StopRules, median_scratch)
 from .splitter import (absolute_errors, best_split_classes, best_split_values, partition,
                        presort, rank_targets, visit_order)
 from .structure import LEAF, Tree
@@ -62,9 +64,9 @@ class StoppingRules:
 
 @njit(cache=True)
 def _summarise(order0, ys_c, ys_r, classify, start, end, value, leaf):
-    """Fill ``value`` with the node's (weighted) class counts; return (Σw·y, Σw·y², Σw) in the
-    order scikit-learn accumulates them (w·y first, then times y)."""
-    w, weighted = leaf[2], leaf[3]
+    """Fill ``value`` with the node's (weighted) class counts; return its ``NodeSums``, summed
+    in the order scikit-learn accumulates them (w·y first, then times y)."""
+    w, weighted = leaf.sample_weight, leaf.weighted
     value[:] = 0.0
     s, sq, wn = 0.0, 0.0, 0.0
     for p in range(start, end):
@@ -76,15 +78,14 @@ def _summarise(order0, ys_c, ys_r, classify, start, end, value, leaf):
             wy = wp * ys_r[0, p]
             s += wy
             sq += wy * ys_r[0, p]
-    return s, sq, wn
+    return NodeSums(s, sq, wn)
 
 
 @njit(cache=True)
-def _children(order, ys_c, ys_r, classify, code, start, end, f, pos, counts, node, leaf,
-              scratch, iscratch):
-    """Impurities of the split's two sides and their weights."""
-    w, weighted = leaf[2], leaf[3]
-    total, total_sq, wn = node
+def _children(order, ys_c, ys_r, classify, code, start, end, f, pos, counts, sums, leaf, med):
+    """(impurity left, impurity right, weight left, weight right) of the cut of node
+    [start, end) before position ``pos`` of feature ``f``; ``sums``: the node's ``NodeSums``."""
+    w, weighted = leaf.sample_weight, leaf.weighted
     o = order[f]
     w_left = 0.0
     if classify:
@@ -93,15 +94,15 @@ def _children(order, ys_c, ys_r, classify, code, start, end, f, pos, counts, nod
             wp = w[o[p]] if weighted else 1.0
             left[ys_c[f, p]] += wp
             w_left += wp
-        w_right = wn - w_left
+        w_right = sums.weight - w_left
         return (class_impurity(left, w_left, code),
                 class_impurity(counts - left, w_right, code), w_left, w_right)
     if code == ABSOLUTE_ERROR:
         for p in range(start, pos):
             w_left += w[o[p]] if weighted else 1.0
-        w_right = wn - w_left
-        absolute_errors(o, start, end, w, weighted, scratch, iscratch)
-        return scratch[0][pos - 1] / w_left, scratch[1][pos] / w_right, w_left, w_right
+        w_right = sums.weight - w_left
+        absolute_errors(o, start, end, w, weighted, med)
+        return med.left_error[pos - 1] / w_left, med.right_error[pos] / w_right, w_left, w_right
     s_left, sq_left = 0.0, 0.0
     for p in range(start, pos):
         wp = w[o[p]] if weighted else 1.0
@@ -109,155 +110,148 @@ def _children(order, ys_c, ys_r, classify, code, start, end, f, pos, counts, nod
         s_left += wy
         sq_left += wy * ys_r[f, p]
         w_left += wp
-    w_right = wn - w_left
+    w_right = sums.weight - w_left
     return (squared_error(s_left, sq_left, w_left),
-            squared_error(total - s_left, total_sq - sq_left, w_right), w_left, w_right)
+            squared_error(sums.total - s_left, sums.total_sq - sq_left, w_right), w_left,
+            w_right)
 
 
 @njit(cache=True)
-def _split(vals, order, ys_c, ys_r, classify, code, start, end, depth, impurity, counts,
-           node, rules, w_all, work, draw, n_known, visit, leaf, scratch, iscratch):
-    """Decide whether node [start, end) splits; if so, partition the rows. ``node`` =
-    (Σw·y, Σw·y², Σw) of the node.
-
-    Returns (SPLIT or why not - a code of ``STOP_REASONS`` -, feature, pos, threshold,
-    impurity_left, impurity_right, improvement, ties, the constant features known to the
-    children).
-    """
-    max_depth, split_limit, min_leaf, min_decrease, min_weight = rules
+def _split(vals, order, ys_c, ys_r, classify, code, start, end, depth, impurity, counts, sums,
+           rules, w_all, buffers, draw, n_known, visit, leaf, med):
+    """Decide whether node [start, end) splits; if so, partition the rows. ``sums``: the
+    node's ``NodeSums``; ``rules``: the ``StopRules``. Returns a ``Split``."""
     n = end - start
-    wn = node[2]
-    reason = (DEPTH if depth >= max_depth else SAMPLES if n < split_limit
-              else WEIGHT if wn < 2.0 * min_weight else PURE if impurity <= EPSILON else SPLIT)
+    reason = (DEPTH if depth >= rules.max_depth else SAMPLES if n < rules.split_limit
+              else WEIGHT if sums.weight < 2.0 * rules.min_weight
+              else PURE if impurity <= EPSILON else SPLIT)
     if reason != SPLIT:
-        return reason, -2, end, -2.0, impurity, impurity, 0.0, 0, n_known
+        return Split(reason, -2, end, -2.0, impurity, impurity, 0.0, 0, n_known)
     count, n_constants = visit_order(vals, start, end, draw, n_known, visit)
     if classify:
         f, pos, t, found, ties = best_split_classes(vals, order, ys_c, start, end, len(counts),
                                                     leaf, code, counts, visit, count)
     else:
         f, pos, t, found, ties = best_split_values(vals, order, ys_r, start, end, leaf, code,
-                                                   node[0], wn, visit, count, scratch,
-                                                   iscratch)
+                                                   sums.total, sums.weight, visit, count, med)
     if not found:
-        return NO_SPLIT, -2, end, -2.0, impurity, impurity, 0.0, 0, n_constants
+        return Split(NO_SPLIT, -2, end, -2.0, impurity, impurity, 0.0, 0, n_constants)
     imp_l, imp_r, w_left, w_right = _children(order, ys_c, ys_r, classify, code, start, end,
-                                              f, pos, counts, node, leaf, scratch, iscratch)
+                                              f, pos, counts, sums, leaf, med)
+    wn = sums.weight
     improvement = (wn / w_all) * (impurity - (w_right / wn * imp_r) - (w_left / wn * imp_l))
-    if improvement + EPSILON < min_decrease:
-        return DECREASE, -2, end, -2.0, impurity, impurity, 0.0, ties, n_constants
-    if classify:
-        partition(vals, order, ys_c, start, end, f, pos, work[0], work[1], work[2], work[3])
+    if improvement + EPSILON < rules.min_impurity_decrease:
+        return Split(DECREASE, -2, end, -2.0, impurity, impurity, 0.0, ties, n_constants)
+    b = buffers
+    if classify:             # two calls: the class and the float targets are different types
+        partition(vals, order, ys_c, start, end, f, pos, b.goes_left, b.values, b.samples,
+                  b.classes)
     else:
-        partition(vals, order, ys_r, start, end, f, pos, work[0], work[1], work[2], work[4])
-    return SPLIT, f, pos, t, imp_l, imp_r, improvement, ties, n_constants
+        partition(vals, order, ys_r, start, end, f, pos, b.goes_left, b.values, b.samples,
+                  b.targets)
+    return Split(SPLIT, f, pos, t, imp_l, imp_r, improvement, ties, n_constants)
 
 
 @njit(cache=True)
-def _new_tree(cap, n_out):
-    """The flat node arrays: children, feature, threshold, value, impurity, samples, weight,
-    stop reason."""
-    return (np.full(cap, -1, dtype=np.int64), np.full(cap, -1, dtype=np.int64),
-            np.full(cap, -2, dtype=np.int64), np.full(cap, -2.0), np.zeros((cap, n_out)),
-            np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap),
-            np.zeros(cap, dtype=np.int8))
+def _new_nodes(cap, n_out):
+    """An empty ``Nodes`` table for ``cap`` nodes."""
+    return Nodes(np.full(cap, -1, dtype=np.int64), np.full(cap, -1, dtype=np.int64),
+                 np.full(cap, -2, dtype=np.int64), np.full(cap, -2.0), np.zeros((cap, n_out)),
+                 np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap),
+                 np.zeros(cap, dtype=np.int8))
 
 
 @njit(cache=True)
 def _new_pending(cap):
-    """The stack of nodes to create: (start, end, depth, parent, is_left, impurity, the
-    constant features known from the parent)."""
-    return (np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
-            np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
-            np.zeros(cap, dtype=np.bool_), np.zeros(cap), np.zeros(cap, dtype=np.int64))
+    """An empty ``Pending`` stack."""
+    return Pending(np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
+                   np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
+                   np.zeros(cap, dtype=np.bool_), np.zeros(cap), np.zeros(cap, dtype=np.int64))
 
 
 @njit(cache=True)
 def _new_splits(cap):
-    """Each node's split, kept until it is expanded (at once depth-first; when it leaves the
-    frontier best-first): (start, end, depth, pos, impurity left, right, -improvement, ok,
-    constant features for the children)."""
-    return (np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
-            np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(cap),
-            np.zeros(cap), np.zeros(cap), np.zeros(cap, dtype=np.bool_),
-            np.zeros(cap, dtype=np.int64))
+    """An empty ``Splits`` table."""
+    return Splits(np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
+                  np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), np.zeros(cap),
+                  np.zeros(cap), np.zeros(cap), np.zeros(cap, dtype=np.bool_),
+                  np.zeros(cap, dtype=np.int64))
 
 
 @njit(cache=True)
-def _new_work(n, vals, ys_c, ys_r):
-    """Scratch buffers for partitioning."""
-    return (np.zeros(n, dtype=np.bool_), np.empty(n, dtype=vals.dtype),
-            np.empty(n, dtype=np.int64), np.empty(n, dtype=ys_c.dtype),
-            np.empty(n, dtype=ys_r.dtype))
+def _new_buffers(n, vals, ys_c, ys_r):
+    """``PartitionBuffers`` for ``n`` samples."""
+    return PartitionBuffers(np.zeros(n, dtype=np.bool_), np.empty(n, dtype=vals.dtype),
+                            np.empty(n, dtype=np.int64), np.empty(n, dtype=ys_c.dtype),
+                            np.empty(n, dtype=ys_r.dtype))
 
 
 @njit(cache=True)
-def _node_summary(order, ys_c, ys_r, classify, code, start, end, counts, leaf, scratch,
-                  iscratch):
-    """(Σw·y, Σw·y², Σw, value, impurity) of node [start, end); ``counts`` receives its class
+def _node_summary(order, ys_c, ys_r, classify, code, start, end, counts, leaf, med):
+    """(``NodeSums``, value, impurity) of node [start, end); ``counts`` receives its class
     counts. For absolute_error the value is the weighted median, and the node's targets are
     ranked for its split search."""
-    total, total_sq, wn = _summarise(order[0], ys_c, ys_r, classify, start, end, counts, leaf)
+    sums = _summarise(order[0], ys_c, ys_r, classify, start, end, counts, leaf)
     if classify:
-        return total, total_sq, wn, 0.0, class_impurity(counts, wn, code)
+        return sums, 0.0, class_impurity(counts, sums.weight, code)
     if code == ABSOLUTE_ERROR:
-        rank_targets(order[0], ys_r[0], start, end, scratch, iscratch)
-        absolute_errors(order[0], start, end, leaf[2], leaf[3], scratch, iscratch)
-        return total, total_sq, wn, scratch[3][start], scratch[1][start] / wn
-    return total, total_sq, wn, total / wn, squared_error(total, total_sq, wn)
+        rank_targets(order[0], ys_r[0], start, end, med)
+        absolute_errors(order[0], start, end, leaf.sample_weight, leaf.weighted, med)
+        return sums, med.right_median[start], med.right_error[start] / sums.weight
+    return (sums, sums.total / sums.weight,
+            squared_error(sums.total, sums.total_sq, sums.weight))
 
 
 @njit(cache=True)
-def _create(node, pending, top, tree, splits, vals, order, ys_c, ys_r, classify, n_out, code,
-            rules, w_all, counts, work, draw, visit, leaf, scratch, iscratch):
+def _create(node, pending, top, nodes, splits, vals, order, ys_c, ys_r, classify, n_out, code,
+            rules, w_all, counts, buffers, draw, visit, leaf, med):
     """Create the node on top of ``pending``: its value, impurity, size and link from its
-    parent; then find (and, if it splits, apply) its split. The root's impurity is computed
-    from its samples, every other node's comes from its parent's split (as scikit-learn's).
-    Returns the number of tied features of that split."""
-    left, right, feature, threshold, value, impurity, samples, weights, reasons = tree
-    start, end, depth = pending[0][top], pending[1][top], pending[2][top]
-    parent, is_left, imp = pending[3][top], pending[4][top], pending[5][top]
-    total, total_sq, wn, mean, own = _node_summary(order, ys_c, ys_r, classify, code, start,
-                                                   end, counts, leaf, scratch, iscratch)
-    if parent < 0:
-        imp = own
+    parent; then find (and, if it splits, apply) its split, kept in ``splits``. The root's
+    impurity is computed from its samples, every other node's comes from its parent's split
+    (as scikit-learn's). Returns the number of tied features of that split."""
+    start, end, parent = pending.start[top], pending.end[top], pending.parent[top]
+    sums, mean, own = _node_summary(order, ys_c, ys_r, classify, code, start, end, counts,
+                                    leaf, med)
+    impurity = own if parent < 0 else pending.impurity[top]
     if classify:
-        value[node, :] = counts[:n_out]
+        nodes.value[node, :] = counts[:n_out]
     else:
-        value[node, 0] = mean
-    impurity[node], samples[node], weights[node] = imp, end - start, wn
+        nodes.value[node, 0] = mean
+    nodes.impurity[node], nodes.n_samples[node] = impurity, end - start
+    nodes.weighted_n_samples[node] = sums.weight
     if parent >= 0:
-        if is_left:
-            left[parent] = node
+        if pending.is_left[top]:
+            nodes.left[parent] = node
         else:
-            right[parent] = node
-    reason, f, pos, t, il, ir, gain, ties, constants = _split(
-        vals, order, ys_c, ys_r, classify, code, start, end, depth, imp, counts,
-        (total, total_sq, wn), rules, w_all, work, draw, pending[6][top], visit, leaf,
-        scratch, iscratch)
-    ok = reason == SPLIT
-    reasons[node] = reason
+            nodes.right[parent] = node
+    split = _split(vals, order, ys_c, ys_r, classify, code, start, end, pending.depth[top],
+                   impurity, counts, sums, rules, w_all, buffers, draw, pending.n_constants[top],
+                   visit, leaf, med)
+    ok = split.reason == SPLIT
+    nodes.stop_reason[node] = split.reason
     if ok:
-        feature[node], threshold[node] = f, t
-    s_start, s_end, s_depth, s_pos, s_il, s_ir, s_key, s_ok, s_const = splits
-    s_start[node], s_end[node], s_depth[node], s_pos[node] = start, end, depth, pos
-    s_il[node], s_ir[node], s_key[node], s_ok[node] = il, ir, -gain, ok
-    s_const[node] = constants
-    return ties
+        nodes.feature[node], nodes.threshold[node] = split.feature, split.threshold
+    splits.start[node], splits.end[node], splits.depth[node] = start, end, pending.depth[top]
+    splits.pos[node], splits.ok[node] = split.pos, ok
+    splits.impurity_left[node] = split.impurity_left
+    splits.impurity_right[node] = split.impurity_right
+    splits.neg_improvement[node] = -split.improvement
+    splits.n_constants[node] = split.n_constants
+    return split.ties
 
 
 @njit(cache=True)
 def _push_children(pending, top, splits, node, pass_constants):
     """Push the right child, then the left, so that the left is created first. The children
     learn the parent's constant features (depth-first only, as in scikit-learn's builders)."""
-    s_start, s_end, s_depth, s_pos, s_il, s_ir, _, _, s_const = splits
     for child_left in (False, True):
-        pending[0][top] = s_start[node] if child_left else s_pos[node]
-        pending[1][top] = s_pos[node] if child_left else s_end[node]
-        pending[2][top], pending[3][top] = s_depth[node] + 1, node
-        pending[4][top] = child_left
-        pending[5][top] = s_il[node] if child_left else s_ir[node]
-        pending[6][top] = s_const[node] if pass_constants else 0
+        pending.start[top] = splits.start[node] if child_left else splits.pos[node]
+        pending.end[top] = splits.pos[node] if child_left else splits.end[node]
+        pending.depth[top], pending.parent[top] = splits.depth[node] + 1, node
+        pending.is_left[top] = child_left
+        pending.impurity[top] = (splits.impurity_left[node] if child_left
+                                 else splits.impurity_right[node])
+        pending.n_constants[top] = splits.n_constants[node] if pass_constants else 0
         top += 1
     return top
 
@@ -266,21 +260,20 @@ def _push_children(pending, top, splits, node, pass_constants):
 def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves, draw, leaf):
     """Both builders. ``max_leaves`` < 0: depth-first (preorder); else best-first, the frontier
     node with the largest improvement split next (ties: as scikit-learn's std heap has them),
-    until
-    ``max_leaves`` leaves. ``leaf`` = (min_samples_leaf, min_weight_leaf, sample weights,
-    weighted?)."""
+    until ``max_leaves`` leaves. ``rules``: ``StopRules``; ``draw``: ``FeatureDraw``;
+    ``leaf``: ``LeafRules``. Returns (the ``Nodes`` table cut to size, tied splits)."""
     n = order.shape[1]
     cap = 2 * n
-    tree = _new_tree(cap, n_out)
-    pending, splits, work = _new_pending(cap), _new_splits(cap), _new_work(n, vals, ys_c, ys_r)
+    nodes = _new_nodes(cap, n_out)
+    pending, splits = _new_pending(cap), _new_splits(cap)
+    buffers = _new_buffers(n, vals, ys_c, ys_r)
     counts = np.zeros(max(n_out, 1))
     visit = np.empty(vals.shape[0], dtype=np.int64)
-    m = n + 1 if code == ABSOLUTE_ERROR else 1          # absolute_error's buffers
-    scratch, iscratch = np.zeros((8, m)), np.zeros((2, m), dtype=np.int64)
+    med = median_scratch(n + 1 if code == ABSOLUTE_ERROR else 1)
     w_all = 0.0
     for i in range(n):
-        w_all += leaf[2][i] if leaf[3] else 1.0
-    pending[1][0], pending[3][0] = n, -1
+        w_all += leaf.sample_weight[i] if leaf.weighted else 1.0
+    pending.end[0], pending.parent[0] = n, -1
     top, node_count, tied = 1, 0, 0
     frontier = np.zeros(cap, dtype=np.int64)          # best-first: a heap by improvement
     gains = np.zeros(cap)
@@ -290,28 +283,29 @@ def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves, dra
             top -= 1
             node = node_count
             node_count += 1
-            tied += _create(node, pending, top, tree, splits, vals, order, ys_c, ys_r,
-                            classify, n_out, code, rules, w_all, counts, work, draw, visit,
-                            leaf, scratch, iscratch) > 0
+            tied += _create(node, pending, top, nodes, splits, vals, order, ys_c, ys_r,
+                            classify, n_out, code, rules, w_all, counts, buffers, draw, visit,
+                            leaf, med) > 0
             if max_leaves >= 0:
-                gains[node] = -splits[6][node]
+                gains[node] = -splits.neg_improvement[node]
                 size = push(frontier, gains, node, size)
                 continue
-            if not splits[7][node]:
+            if not splits.ok[node]:
                 continue
         else:
             node = pop(frontier, gains, size)
             size -= 1
-            if not splits[7][node] or budget <= 0:
-                tree[2][node], tree[3][node] = -2, -2.0     # stays a leaf
-                if splits[7][node]:
-                    tree[8][node] = MAX_LEAVES
+            if not splits.ok[node] or budget <= 0:
+                nodes.feature[node], nodes.threshold[node] = -2, -2.0     # stays a leaf
+                if splits.ok[node]:
+                    nodes.stop_reason[node] = MAX_LEAVES
                 continue
             budget -= 1
         top = _push_children(pending, top, splits, node, max_leaves < 0)
     k = node_count
-    return (tree[0][:k], tree[1][:k], tree[2][:k], tree[3][:k], tree[4][:k], tree[5][:k],
-            tree[6][:k], tree[7][:k], tree[8][:k], tied)
+    return Nodes(nodes.left[:k], nodes.right[:k], nodes.feature[:k], nodes.threshold[:k],
+                 nodes.value[:k], nodes.impurity[:k], nodes.n_samples[:k],
+                 nodes.weighted_n_samples[:k], nodes.stop_reason[:k]), tied
 
 
 def grow(X, y, criterion, n_classes, rules, seed=None, max_features=None, sample_weight=None):
@@ -339,20 +333,20 @@ def grow(X, y, criterion, n_classes, rules, seed=None, max_features=None, sample
     empty_c = np.zeros((1, 1), dtype=np.int64)
     empty_r = np.zeros((1, 1), dtype=np.float64)
     ys_c, ys_r = (ys, empty_r) if classify else (empty_c, ys)
-    packed = (float(rules.depth_limit), float(rules.split_limit), float(rules.min_samples_leaf),
-              float(rules.min_impurity_decrease), min_weight)
+    stop = StopRules(float(rules.depth_limit), float(rules.split_limit),
+                     float(rules.min_samples_leaf), float(rules.min_impurity_decrease),
+                     min_weight)
     d = X.shape[1]
-    draw = (np.arange(d, dtype=np.int64), np.zeros(d, dtype=np.int64),
-            np.array([0 if seed is None else seed], dtype=np.uint64),
-            np.array([0 if seed is None else 1, d if max_features is None else max_features],
-                     dtype=np.int64))
-    leaf = (int(rules.min_samples_leaf), min_weight,
-            np.ones(1) if sample_weight is None else sample_weight, sample_weight is not None)
-    *arrays, tied = _grow(vals, order, ys_c, ys_r, classify, n_classes if classify else 1,
-                          CODES[criterion], packed,
-                          -1 if rules.max_leaf_nodes is None else rules.max_leaf_nodes, draw,
-                          leaf)
-    return Tree(*arrays), int(tied)
+    draw = FeatureDraw(np.arange(d, dtype=np.int64), np.zeros(d, dtype=np.int64),
+                       np.array([0 if seed is None else seed], dtype=np.uint64),
+                       seed is not None, d if max_features is None else int(max_features))
+    leaf = LeafRules(int(rules.min_samples_leaf), min_weight,
+                     np.ones(1) if sample_weight is None else sample_weight,
+                     sample_weight is not None)
+    nodes, tied = _grow(vals, order, ys_c, ys_r, classify, n_classes if classify else 1,
+                        CODES[criterion], stop,
+                        -1 if rules.max_leaf_nodes is None else rules.max_leaf_nodes, draw, leaf)
+    return Tree(*nodes), int(tied)
 
 
 def stopping_trace(est):

@@ -51,6 +51,19 @@ def _cut(a, b):
     return np.float32(b) > np.float32(a) + np.float32(FEATURE_THRESHOLD)
 
 
+@njit(cache=True, inline="always")
+def _admissible(x, p, start, n, w_left, w_total, min_leaf, min_weight):
+    """The rules every candidate cut before position p obeys, in both searches: the values
+    on either side differ (``_cut``), and each side keeps ``min_leaf`` samples and
+    ``min_weight`` of the weight (``w_left`` of ``w_total`` goes left)."""
+    if not _cut(x[p - 1], x[p]):
+        return False
+    n_left = p - start
+    if n_left < min_leaf or n - n_left < min_leaf:
+        return False
+    return w_left >= min_weight and w_total - w_left >= min_weight
+
+
 @njit(cache=True)
 def rand_int(low, high, state):
     """scikit-learn's ``rand_int``: one step of its xorshift ``our_rand_r`` on the uint32 seed
@@ -68,23 +81,23 @@ def visit_order(vals, start, end, draw, n_known, visit):
     """The features node [start, end) evaluates, in the order it evaluates them, into
     ``visit``; returns (how many, the constant features known to its children).
 
-    ``draw`` = (features, constant_features, rng state, (random?, max_features)). Not random:
+    ``draw`` is a ``records.FeatureDraw``. Not random:
     every non-constant feature by index (the lowest index wins a tie, R's rpart rule).
     Random: scikit-learn's ``node_split_best`` draw, step for step - a Fisher-Yates draw over
     the features not yet known to be constant, constants found on the way moved aside and
     handed to the children, at most ``max_features`` non-constant features visited - so that
     the first of equally good features in this order is the one scikit-learn keeps.
     """
-    features, constant, state, params = draw
+    features, constant, state = draw.features, draw.constant, draw.state
     d = len(features)
     count = 0
-    if params[0] == 0:
+    if not draw.random:
         for f in range(d):
             if _cut(vals[f, start], vals[f, end - 1]):
                 visit[count] = f
                 count += 1
         return count, 0
-    max_features = params[1]
+    max_features = draw.max_features
     n_found, n_drawn, n_total, f_i, n_visited = 0, 0, n_known, d, 0
     while f_i > n_total and (n_visited < max_features or n_visited <= n_found + n_drawn):
         n_visited += 1
@@ -115,13 +128,13 @@ def visit_order(vals, start, end, draw, n_known, visit):
 def best_split_classes(vals, order, ys, start, end, n_classes, leaf, code, total, visit, count):
     """Best split of node [start, end) for integer classes; ``total`` = the node's (weighted)
     class counts; the features ``visit[:count]`` in that order (the first of equal splits
-    wins). ``leaf`` = (min_samples_leaf, min_weight_leaf, sample weights, weighted?).
+    wins). ``leaf`` is a ``records.LeafRules``.
 
-    Unweighted, the squared counts are updated incrementally (exact integers); weighted, they
-    are recomputed from the counts at each candidate, as scikit-learn does.
+    The scan moves one sample at a time to the left and keeps the counts (and, unweighted,
+    the sums of squared counts); ``_class_proxy`` scores each admissible cut.
     Returns (feature, pos, threshold, found, ties): row[feature][start:pos] goes left.
     """
-    min_leaf, min_weight, w, weighted = leaf
+    w, weighted = leaf.sample_weight, leaf.weighted
     n = end - start
     w_total = 0.0
     for c in range(n_classes):
@@ -152,27 +165,11 @@ def best_split_classes(vals, order, ys, start, end, n_classes, leaf, code, total
                 left[c] += 1.0
                 right[c] -= 1.0
                 w_left += 1.0
-            if not _cut(x[p - 1], x[p]):
+            if not _admissible(x, p, start, n, w_left, w_total, leaf.min_samples,
+                               leaf.min_weight):
                 continue
-            n_left = p - start
-            if n_left < min_leaf or n - n_left < min_leaf:
-                continue
-            w_right = w_total - w_left
-            if w_left < min_weight or w_right < min_weight:
-                continue
-            if weighted:
-                sq_left, sq_right = 0.0, 0.0
-                for k in range(n_classes):
-                    right[k] = total[k] - left[k]
-                    sq_left += left[k] * left[k]
-                    sq_right += right[k] * right[k]
-            if code == GINI:
-                imp_l = 1.0 - sq_left / (w_left * w_left)
-                imp_r = 1.0 - sq_right / (w_right * w_right)
-            else:
-                imp_l = class_impurity(left, w_left, code)
-                imp_r = class_impurity(right, w_right, code)
-            proxy = -w_right * imp_r - w_left * imp_l
+            proxy = _class_proxy(left, right, total, sq_left, sq_right, w_left,
+                                 w_total - w_left, weighted, code)
             if proxy > f_proxy:
                 f_proxy, f_pos = proxy, p
                 f_t = np.float64(x[p - 1]) / 2.0 + np.float64(x[p]) / 2.0
@@ -183,14 +180,35 @@ def best_split_classes(vals, order, ys, start, end, n_classes, leaf, code, total
     return best_f, best_pos, best_t, found, ties
 
 
+@njit(cache=True, inline="always")
+def _class_proxy(left, right, total, sq_left, sq_right, w_left, w_right, weighted, code):
+    """The classification criterion at one cut: scikit-learn's proxy -W_R·imp_R - W_L·imp_L,
+    the left side holding the class counts ``left`` (weight ``w_left``), the right side the
+    rest. Unweighted, the sums of squared counts arrive updated incrementally (exact
+    integers); weighted, they are recomputed from the counts here, as scikit-learn does."""
+    if weighted:
+        sq_left, sq_right = 0.0, 0.0
+        for k in range(len(left)):
+            right[k] = total[k] - left[k]
+            sq_left += left[k] * left[k]
+            sq_right += right[k] * right[k]
+    if code == GINI:
+        imp_l = 1.0 - sq_left / (w_left * w_left)
+        imp_r = 1.0 - sq_right / (w_right * w_right)
+    else:
+        imp_l = class_impurity(left, w_left, code)
+        imp_r = class_impurity(right, w_right, code)
+    return -w_right * imp_r - w_left * imp_l
+
+
 @njit(cache=True)
 def best_split_values(vals, order, ys, start, end, leaf, code, total, w_total, visit, count,
-                      scratch, iscratch):
+                      med):
     """Best split of node [start, end) for a float target; ``total`` = the node's weighted sum
     and ``w_total`` its weight; the features ``visit[:count]`` in that order. ``code`` picks
     squared_error (proxy Σ_L²/w_L + Σ_R²/w_R) or absolute_error (proxy -W_R·imp_R - W_L·imp_L;
-    ``scratch``, ``iscratch``: its buffers, the node's targets ranked by ``rank_targets``)."""
-    min_leaf, min_weight, w, weighted = leaf
+    ``med``: its ``records.MedianScratch``, the node's targets ranked by ``rank_targets``)."""
+    w, weighted = leaf.sample_weight, leaf.weighted
     n = end - start
     best_proxy = -np.inf
     best_f, best_pos, best_t, found, ties = -1, end, 0.0, False, 0
@@ -198,22 +216,18 @@ def best_split_values(vals, order, ys, start, end, leaf, code, total, w_total, v
         f = visit[i]
         x, yv, o = vals[f], ys[f], order[f]
         if code == ABSOLUTE_ERROR:
-            absolute_errors(o, start, end, w, weighted, scratch, iscratch)
-        left_err, right_err = scratch[0], scratch[1]
+            absolute_errors(o, start, end, w, weighted, med)
+        left_err, right_err = med.left_error, med.right_error
         s_left, w_left = 0.0, 0.0
         f_proxy, f_pos, f_t = -np.inf, end, 0.0
         for p in range(start + 1, end):
             wp = w[o[p - 1]] if weighted else 1.0
             s_left += wp * yv[p - 1] if weighted else yv[p - 1]
             w_left += wp
-            if not _cut(x[p - 1], x[p]):
-                continue
-            n_left = p - start
-            if n_left < min_leaf or n - n_left < min_leaf:
+            if not _admissible(x, p, start, n, w_left, w_total, leaf.min_samples,
+                               leaf.min_weight):
                 continue
             w_right = w_total - w_left
-            if w_left < min_weight or w_right < min_weight:
-                continue
             if code == ABSOLUTE_ERROR:
                 proxy = (-w_right * (right_err[p] / w_right)
                          - w_left * (left_err[p - 1] / w_left))
@@ -235,35 +249,33 @@ def best_split_values(vals, order, ys, start, end, leaf, code, total, w_total, v
 
 
 @njit(cache=True)
-def absolute_errors(o, start, end, w, weighted, scratch, iscratch):
-    """For the samples ``o[start:end]`` in this order: scratch[0][p] = the absolute error of
-    o[start:p+1] about its weighted median, scratch[1][p] = that of o[p:end] (scratch[2] and
-    [3]: the medians). Needs the node's targets ranked by ``rank_targets`` first."""
-    rank_of, ranks = iscratch[0], iscratch[1]
-    weights = scratch[5]
+def absolute_errors(o, start, end, w, weighted, med):
+    """For the samples ``o[start:end]`` in this order: ``med.left_error[p]`` = the absolute
+    error of o[start:p+1] about its weighted median, ``med.right_error[p]`` = that of o[p:end]
+    (``left_median``, ``right_median``: the medians). Needs the node's targets ranked by
+    ``rank_targets`` first."""
     for p in range(start, end):
         s = o[p]
-        ranks[p] = rank_of[s]
-        weights[p] = w[s] if weighted else 1.0
-    sorted_y, tree_w, tree_wy = scratch[4], scratch[6], scratch[7]
-    prefix_errors(ranks, sorted_y, weights, start, end, 1, scratch[0], scratch[2],
-                  tree_w, tree_wy)
-    prefix_errors(ranks, sorted_y, weights, end - 1, start - 1, -1, scratch[1], scratch[3],
-                  tree_w, tree_wy)
+        med.ranks[p] = med.rank_of[s]
+        med.weights[p] = w[s] if weighted else 1.0
+    prefix_errors(med.ranks, med.sorted_targets, med.weights, start, end, 1, med.left_error,
+                  med.left_median, med.fenwick_w, med.fenwick_wy)
+    prefix_errors(med.ranks, med.sorted_targets, med.weights, end - 1, start - 1, -1,
+                  med.right_error, med.right_median, med.fenwick_w, med.fenwick_wy)
 
 
 @njit(cache=True)
-def rank_targets(order0, ys0, start, end, scratch, iscratch):
+def rank_targets(order0, ys0, start, end, med):
     """Rank node [start, end)'s targets once (equal targets in sample order):
-    iscratch[0][sample] = its rank, scratch[4][:n] = the sorted targets."""
+    ``med.rank_of[sample]`` = its rank, ``med.sorted_targets[:n]`` = the sorted targets."""
     n = end - start
     y = np.empty(n)
     for p in range(start, end):
         y[p - start] = ys0[p]
     idx = np.argsort(y, kind="mergesort")
     for r in range(n):
-        iscratch[0][order0[start + idx[r]]] = r
-        scratch[4][r] = y[idx[r]]
+        med.rank_of[order0[start + idx[r]]] = r
+        med.sorted_targets[r] = y[idx[r]]
 
 
 @njit(cache=True)

@@ -3,6 +3,9 @@ the figures and a paragraph written from the numbers (the study itself is
 ``experiments.network_study``)."""
 from __future__ import annotations
 
+from .. import prune, viz
+from ..nn.layers import is_weighted
+
 
 COLUMNS = [("sparsity", "sparsity", "{:.1%}"), ("weights_kept", "weights kept", "{:,}"),
            ("compression", "compression", "{:.1f}x"),
@@ -15,8 +18,6 @@ COMPACT = ("compact_params", "params after compact", "{:,}")    # unit and filte
 
 def figures(report, study, label, finetuned):
     """Accuracy vs sparsity, per-layer sparsity, weight histograms, a mask image."""
-    from .. import prune, viz  # lazy: at run time, not for --help
-    from ..nn.layers import is_weighted  # lazy: at run time, not for --help
     model, rows, dense_accuracy = study.model, study.rows, study.dense_accuracy
     s = [r["sparsity"] for r in rows]
     curves = {f"{label}, no fine-tune": (s, [r["accuracy"] for r in rows])}

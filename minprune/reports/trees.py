@@ -2,28 +2,16 @@
 paragraph written from the numbers (the study itself is ``experiments.tree_study``)."""
 from __future__ import annotations
 
+from .. import tree, viz
+from ..tree.methods import POST_PRUNERS
+
 COLUMNS = [("method", "tree", "{}"), ("leaves", "leaves", "{:,}"), ("depth", "depth", "{:d}"),
            ("train", "train score", "{:.4f}"), ("test", "test score", "{:.4f}")]
-
-
-def parse_post(text):
-    """``all`` or a comma-separated list of post-pruning method names."""
-    from ..tree.methods import POST_PRUNERS  # lazy: at run time, not for --help
-    from .common import UsageError  # lazy: at run time, not for --help
-    names = list(POST_PRUNERS) if text == "all" else [t.strip() for t in text.split(",")
-                                                      if t.strip()]
-    unknown = [n for n in names if n not in POST_PRUNERS]
-    if unknown or not names:
-        raise UsageError(f"unknown post-pruning method {', '.join(unknown) or text!r}; choose "
-                         f"from {', '.join(POST_PRUNERS)} or all")
-    return names
 
 
 def figures(report, study, feature_names=None):
     """The cost-complexity figure (CV error and path) and the cost-complexity pruned tree
     (the smallest tree without ccp); returns the tree drawn."""
-    from .. import tree, viz  # lazy: at run time, not for --help
-    from ..tree.methods import POST_PRUNERS  # lazy: at run time, not for --help
     full = study.trees["full tree"]
     viz.ccp_path(tree.cost_complexity_path(full), study.cv_table, study.alpha,
                  report.path("ccp_path.png"))
@@ -50,4 +38,4 @@ def paragraph(rows):
                    "tree much smaller than it has over-pruned.")
 
 
-__all__ = ["figures", "paragraph", "parse_post", "COLUMNS"]
+__all__ = ["figures", "paragraph", "COLUMNS"]
