@@ -11,7 +11,7 @@ from .tree import plot_tree
 
 __all__ = ["new_figure", "save_png", "in_notebook", "show_inline", "learning_curves",
            "sparsity_accuracy", "layer_sparsity", "weight_histograms", "mask_image",
-           "ccp_path", "tree_figure", "computation_graph"]
+           "ccp_path", "tree_figure", "computation_graph", "accuracy_against"]
 
 
 def learning_curves(history, path=None):
@@ -219,3 +219,31 @@ def _short(a):
     a = np.asarray(a)
     return f"{float(a):.4g}" if a.size == 1 else f"shape {a.shape}"
 
+
+def accuracy_against(curves, bands=None, xlabel="compression (x)", path=None):
+    """ShrinkBench's plot: test accuracy (mean +/- std over seeds, error bars) against a
+    ratio on a log axis, one line per method (``curves = {method: (x, mean, std)}``; random
+    controls dashed), and grey bands for references (``bands = {label: (mean, std)}``, e.g.
+    the dense control)."""
+    from matplotlib.ticker import FuncFormatter  # lazy: matplotlib loads with a figure
+    fig = new_figure(6.5, 4)
+    ax = fig.subplots()
+    for method, (x, y, err) in curves.items():
+        style = "--" if method.startswith("random") else "-"
+        ax.errorbar(x, y, yerr=err, fmt="o" + style, ms=3, capsize=2, label=method)
+    for label, (mean, std) in (bands or {}).items():
+        ax.axhline(mean, color="grey", linestyle=":", lw=1)
+        ax.axhspan(mean - std, mean + std, color="grey", alpha=0.15, label=label)
+    ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy (mean +/- std over seeds)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
+    ax.legend(fontsize=7)
+    if path is not None:
+        save_png(fig, path)
+    return fig
+
+
+def _minor_label(value, _):
+    """Label 2x and 5x of each decade between the decades, nothing else (no crowding)."""
+    mantissa = value / 10 ** np.floor(np.log10(value))
+    return f"{value:g}x" if round(mantissa) in (2, 5) else ""

@@ -112,43 +112,24 @@ def figures(folder, methods, controls, batches):
                "accuracy_vs_theoretical_speedup.png")]
     panels += [(f"csr_b{b}_speedup", f"measured speed-up of the CSR model at batch {b}",
                 f"accuracy_vs_speedup_b{b}.png") for b in batches]
+    bands = {f"dense control ({schedule}, ft {ft})": (mean, std)
+             for (schedule, _, ft), (mean, std, _) in sorted(controls.items())
+             if mean is not None}
     written = []
     for metric, label, name in panels:
-        fig = viz.new_figure(6.5, 4)
-        ax = fig.subplots()
-        drawn = False
+        curves = {}
         for method, by_sparsity in sorted(methods.items()):
             points = sorted((m[metric][0], m["accuracy_finetuned"][0],
                              m["accuracy_finetuned"][1]) for m in by_sparsity.values()
                             if metric in m and m[metric][0] is not None
                             and m["accuracy_finetuned"][0] is not None)
-            if not points:
-                continue
-            x, y, err = (np.array(v) for v in zip(*points))
-            style = "--" if method.startswith("random") else "-"
-            ax.errorbar(x, y, yerr=err, fmt="o" + style, ms=3, capsize=2, label=method)
-            drawn = True
-        if not drawn:
-            continue
-        for (schedule, _, ft), (mean, std, _) in sorted(controls.items()):
-            if mean is not None:
-                ax.axhline(mean, color="grey", linestyle=":", lw=1)
-                ax.axhspan(mean - std, mean + std, color="grey", alpha=0.15,
-                           label=f"dense control ({schedule}, ft {ft})")
-        ax.set(xscale="log", xlabel=label, ylabel="test accuracy (mean +/- std over seeds)")
-        from matplotlib.ticker import FuncFormatter
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
-        ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
-        ax.legend(fontsize=7)
-        viz.save_png(fig, os.path.join(folder, name))
-        written.append((name, f"accuracy vs {label}"))
+            if points:
+                curves[method] = tuple(np.array(v) for v in zip(*points))
+        if curves:
+            viz.accuracy_against(curves, bands, label, os.path.join(folder, name))
+            written.append((name, f"accuracy vs {label}"))
     return written
 
-
-def _minor_label(value, _):
-    """Label 2x and 5x of each decade between the decades, nothing else (no crowding)."""
-    mantissa = value / 10 ** np.floor(np.log10(value))
-    return f"{value:g}x" if round(mantissa) in (2, 5) else ""
 
 
 COLUMNS = [("method", "method", "{}"), ("accuracy", "accuracy", "{:.4f}"),
