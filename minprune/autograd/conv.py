@@ -70,7 +70,7 @@ def im2col_transposed(x, kh, kw, stride, padding):
     """``im2col``'s matrix transposed, (kh·kw·C, N·OH·OW) and C-contiguous, with its output
     size: ``(cols_t, oh, ow)``. Filled one tap at a time from the NCHW array, each tap a
     strided copy of whole rows, where transposing the other layout would cross the whole
-    matrix for every number (measured 5x slower for LeNet-5's second layer at batch 64)."""
+    matrix for every number (several times slower for LeNet-5's second layer at batch 64)."""
     oh = _out_size(x.shape[2], kh, stride, padding, "conv2d")
     ow = _out_size(x.shape[3], kw, stride, padding, "conv2d")
     if padding:

@@ -2,8 +2,8 @@
 over keeping them masked, for inference (batch 256) and for a training step (batch 64).
 
 Every measurement runs in a fresh worker process with every thread pool pinned: timings taken
-one after another in one process were measured to depend on what ran before (the allocator's
-state after large arrays were freed made one masked training step 2.6x slower). The FLOP ratio
+one after another in one process depend on what ran before (the allocator's state after
+large arrays were freed made one masked training step several times slower). The FLOP ratio
 from ``prune.summary`` says what to expect.
 """
 from __future__ import annotations

@@ -1,16 +1,16 @@
 """A whole MLP plan as one compiled call for one sample: the batch-1 fast path.
 
-At batch 1 a layer's arithmetic takes a few microseconds and calling it costs one more: a
-Numba call unpacks every array it is given (about half a microsecond for eight) and hands an
-array back at a third of a microsecond more; a NumPy call allocates and checks. A plan of
+At batch 1 a layer's arithmetic takes a few microseconds and calling it costs nearly as much:
+a Numba call unpacks every array it is given and boxes the array it hands back; a NumPy call
+allocates and checks. A plan of
 fully connected ops - Flatten, then dense or sparse fully connected ops with ReLU or no
 activation - is therefore packed into a few flat arrays and run by ``run_chain``, one call for
 all its layers, each layer in one pass that adds the bias and applies the ReLU as it writes:
 
 - a dense layer (``dense_matvec``): four rows' dot products at once, each input read once for
   the four; LLVM vectorises the sums (reassociation allowed: the last bits differ from BLAS).
-  Measured against NumPy's matrix product plus bias plus ReLU, one thread: 784 -> 300
-  1.2x faster, 300 -> 100 2.2x, 100 -> 10 6x (the calls' overhead, not the arithmetic);
+  Against NumPy's product plus bias plus ReLU it wins by more the smaller the layer (the
+  calls' overhead, not the arithmetic: ``minprune bench latency``, "bare NumPy products");
 - a 2:4 layer (``sparse.sliced.Pairs``): the pairs kernel, two-bit offsets and no padding;
 - another sparse layer (``sparse.sliced``): the sliced kernel, when its stored slots (padding
   included) are fewer than ``SLICED_MAX_FILL`` of the dense matrix's; above that the dense
@@ -120,7 +120,7 @@ def _forms(layers, dtype):
 
 
 def _pack(forms, dtype):
-    """The flat arrays ``run_chain`` reads (few arguments: each costs a Numba call 60 ns):
+    """The flat arrays ``run_chain`` reads (few arguments: each costs a Numba call time):
     ``ints`` starts with the number of layers and the table, one row per layer, and ``values``
     with a zero of the dtype."""
     table, arrays = [], {"ints": [np.zeros(1 + FIELDS * len(forms), np.int64)],
@@ -207,7 +207,7 @@ def _run_chain(blob, x, out):
     holds (``_blob``) the table and the layers' indices (``ints``), their weights and biases
     (``values``), their offsets, and the scratch: three zero-padded regions, the input, then
     the outputs, alternately in the second and third (the last layer writes into ``out``).
-    Returns nothing: handing an array back to Python costs a third of a microsecond."""
+    Returns nothing: handing an array back to Python costs time too."""
     head = blob[:64].view(np.int64)
     ints = blob[head[0]:head[1]].view(np.int64)
     values = blob[head[2]:head[3]].view(x.dtype)

@@ -4,11 +4,13 @@
 Layout is what makes them fast. Activations are held *transposed*, one row per feature and the
 batch along the row: ``xt`` of shape (n_in, batch). Then every stored weight w[o, i] does one
 contiguous, vectorisable update of a whole batch, ``yt[o, :] += w · xt[i, :]``, and the kernel
-streams through W once. (Per-sample dot products over W's rows, the row-major alternative, were
-measured 5-15x slower.) The gradient for X uses the same kernels with Wᵀ in CSR form, because
-the scatter-shaped loop over W was measured 2.5-5x slower than dense at 90% sparsity.
+streams through W once; per-sample dot products over W's rows, the row-major alternative,
+gather instead and were several times slower. The gradient for X uses the same kernels with Wᵀ
+in CSR form, because the scatter-shaped loop over W lost even to dense at 90% sparsity.
+(How much, on the machine at hand: ``minprune bench sparse``; every choice below was made
+from its measurements, and the README's speed table quotes them.)
 
-``matmul`` picks the kernel by batch size (``minprune bench sparse`` measured each choice):
+``matmul`` picks the kernel by batch size:
 
 - batch 1, ``csr_matvec``: a sparse dot product per row;
 - batch 2-8, ``csr_matmul_8``: the eight sums of an output row are eight local variables that
@@ -21,18 +23,19 @@ the scatter-shaped loop over W was measured 2.5-5x slower than dense at 90% spar
 
 Two details decide the speed of the inner loops. Numba checks a *signed* index for a negative
 value on every access (to wrap it round as Python does); unsigned positions (uint32 column
-indices, uint64 positions within a row) skip that check: 3x faster for the column indices,
-1.3-1.5x for the positions in the matrix-vector kernel. And the tile kernels rely on LLVM's
-straight-line (SLP) vectorizer to pack their sums into SIMD registers; Numba leaves it off by
-default (``NUMBA_SLP_VECTORIZE``), so these kernels are compiled with it on (``_with_slp``).
-Without it they are still correct, and 2-3x slower.
+indices, uint64 positions within a row) skip that check, which is most of the column loop's
+cost. And the tile kernels rely on LLVM's straight-line (SLP) vectorizer to pack their sums
+into SIMD registers; Numba leaves it off by default (``NUMBA_SLP_VECTORIZE``) and has no public
+switch for one function, so these kernels are compiled with it on (``_with_slp``, which wraps
+the dispatcher's private ``_compile_for_args``; a test fails if that moves). Without it they
+are still correct, and several times slower.
 
 Threads: each kernel is compiled twice from the same source, serial and ``parallel=True`` over
 output rows. minprune uses the serial one unless ``set_threads(n > 1)`` is called, so by
-default only one thread pool (BLAS, for the dense layers) is ever busy: on two cores a Numba
-pool alternating with a multi-threaded BLAS was measured 9x slower than either alone. Even
-then, a product of fewer than ``PARALLEL_MIN_WORK`` multiply-adds (stored weights x batch) runs
-serially: starting the pool costs 50-100 microseconds, more than such a product takes.
+default only one thread pool (BLAS, for the dense layers) is ever busy: two pools taking
+turns on the same cores wait for each other, and end up slower than either alone. Even then,
+a product of fewer than ``PARALLEL_MIN_WORK`` multiply-adds (stored weights x batch) runs
+serially: starting the pool costs more than such a product takes.
 """
 from __future__ import annotations
 
@@ -47,15 +50,15 @@ from .variants import variant
 
 # Unsigned offsets: ``k + 1`` with an unsigned k and a plain 1 would be a signed sum again.
 ONE, TWO, THREE, FOUR = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
-TILE_16_MAX_BATCH = 128          # above this, csr_matmul (measured: it wins at 256)
+TILE_16_MAX_BATCH = 128          # above this, csr_matmul (bench sparse: it wins at 256)
 PARALLEL_MIN_WORK = 1 << 24      # multiply-adds; below, two threads were slower than one
 
 
 def csr_matvec(indptr, indices, values, x, out, zero):
     """out (n_rows,) = W @ x for one sample x (n_cols,): a sparse dot product per row, summed
     from ``zero`` (a 0 of the values' dtype) in four partial sums, so that an addition need
-    not wait for the one before: two sums were 1.6x faster than one at 50% sparsity, four a
-    further 1.3x at 90% (the loop is then bound by its loads; eight gained nothing)."""
+    not wait for the one before (with four the loop is bound by its loads; eight gained
+    nothing)."""
     for r in prange(len(indptr) - 1):
         start, end = np.uint64(indptr[r]), np.uint64(indptr[r + 1])
         end_of_fours = start + (end - start) // FOUR * FOUR
@@ -176,7 +179,7 @@ KERNELS = {"matvec": csr_matvec, "matmul_8": csr_matmul_8, "matmul_16": csr_matm
            "matmul": csr_matmul, "sddmm": csr_sddmm}
 # The sum over the batch in sddmm is a chain of dependent additions unless the compiler may
 # reorder them; allowing reassociation (and only that) lets it use SIMD lanes as separate
-# partial sums (measured 5x faster). Results change in the last bits, as any other summation
+# partial sums, several times faster. Results change in the last bits, as any other summation
 # order would. (In matvec the same option makes the compiler gather, which was slower.)
 _OPTIONS = {name: {} for name in KERNELS}
 _OPTIONS["sddmm"] = {"fastmath": {"reassoc"}}

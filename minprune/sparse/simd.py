@@ -14,9 +14,10 @@ of its last window (``padded_length``), so that a window is two plain loads.
 
 Numba cannot say "pick these lanes out of these two registers"; LLVM can, and that one
 instruction (AVX-512's two-register permute, ``vpermi2ps``) replaces a gather from memory per
-weight. On this project's machine (AMD Zen 4, one thread) a step of 16 weights costs about as
-much as 16 multiply-adds of a dense loop, where the hardware gather was about 6x slower and the
-scalar CSR loop, one weight at a time, 4-5x. The sums stay in registers for the whole slice,
+weight: a step of 16 weights then costs about as much as 16 multiply-adds of a dense loop,
+where a hardware gather, or the scalar CSR loop one weight at a time, costs several times
+more (``minprune bench latency`` prints the gap to the plain loops). The sums stay in
+registers for the whole slice,
 and the steps run four at a time on four sums, because an accumulation must otherwise wait
 for the multiply-add before it (four cycles).
 

@@ -1,7 +1,7 @@
 """Sliced storage: a sparse matrix laid out for one-sample products at SIMD speed.
 
-At batch 1 a sparse product is a gather per stored weight, and a scalar gather caps the CSR
-loop at about half a nanosecond per weight. ``Sliced`` trades a little padding for SIMD:
+At batch 1 a sparse product is a gather per stored weight, and scalar gathers cap the speed
+of the CSR loop. ``Sliced`` trades a little padding for SIMD:
 
 - rows are taken in *slices* of L (16 float32 or 8 float64: one 64-byte register of sums),
   grouped so that rows whose weights fall in the same windows share a slice (``order``; or
