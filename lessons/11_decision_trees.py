@@ -78,7 +78,7 @@ noise = np.random.default_rng(3)
 X3 = np.stack([x, x + noise.normal(0, 0.2, len(x)), noise.random(len(x))], axis=1)
 vals, rows, ys = presort(np.ascontiguousarray(X3.T, dtype=np.float32), y.astype(np.int64))
 counts = np.bincount(y, minlength=2).astype(float)
-no_weights = LeafRules(min_samples=1, min_weight=0.0, sample_weight=np.ones(1), weighted=False)
+no_weights = LeafRules(min_samples=1, min_weight=0.0, sample_weight=np.ones(1), weighted=0)
 as_python = getattr(best_split_classes, "py_func", best_split_classes)  # plain already without JIT
 table = []
 for f in range(3):

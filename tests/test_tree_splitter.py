@@ -50,7 +50,7 @@ def mae(y, w):
 
 def unweighted(min_leaf):
     """The splitter's ``leaf`` argument without sample weights."""
-    return LeafRules(min_leaf, 0.0, np.ones(1), False)
+    return LeafRules(min_leaf, 0.0, np.ones(1), 0)
 
 
 def scratch(n):
@@ -81,7 +81,7 @@ def test_weighted_class_split_is_the_brute_force_best(code, impurity, rng):
     counts = np.bincount(y, weights=w, minlength=2)
     min_weight = 0.1 * w.sum()
     f, pos, t, found, ties = best_split_classes(vals, order, ys, 0, 50, 2,
-                                                LeafRules(2, min_weight, w, True), code, counts,
+                                                LeafRules(2, min_weight, w, 1), code, counts,
                                                 *every_feature(vals))
     score, bf, bt = brute_force(X, y, 2, impurity, w, min_weight)
     assert found and (f, t) == (bf, bt)
@@ -110,7 +110,7 @@ def test_weighted_value_split_is_the_brute_force_best(code, impurity, weighted, 
     if code == ABSOLUTE_ERROR:
         rank_targets(order[0], ys[0], 0, n, buffers)
     f, pos, t, found, ties = best_split_values(vals, order, ys, 0, n,
-                                               LeafRules(3, 0.0, w, weighted), code,
+                                               LeafRules(3, 0.0, w, int(weighted)), code,
                                                (w * y).sum(), w.sum(), *every_feature(vals),
                                                buffers)
     score, bf, bt = brute_force(X, y, 3, impurity, w)

@@ -339,10 +339,10 @@ def grow(X, y, criterion, n_classes, rules, seed=None, max_features=None, sample
     d = X.shape[1]
     draw = FeatureDraw(np.arange(d, dtype=np.int64), np.zeros(d, dtype=np.int64),
                        np.array([0 if seed is None else seed], dtype=np.uint64),
-                       seed is not None, d if max_features is None else int(max_features))
+                       int(seed is not None), d if max_features is None else int(max_features))
     leaf = LeafRules(int(rules.min_samples_leaf), min_weight,
                      np.ones(1) if sample_weight is None else sample_weight,
-                     sample_weight is not None)
+                     int(sample_weight is not None))
     nodes, tied = _grow(vals, order, ys_c, ys_r, classify, n_classes if classify else 1,
                         CODES[criterion], stop,
                         -1 if rules.max_leaf_nodes is None else rules.max_leaf_nodes, draw, leaf)

@@ -2,7 +2,9 @@
 
 They are named tuples, which Numba compiles as plain structs (an attribute is as fast as a
 position), so the builder reads as scikit-learn's C++ does - ``split.pos``, ``pending.depth[top]``
-- and a debugger stepping through it with ``NUMBA_DISABLE_JIT=1`` shows the names.
+- and a debugger stepping through it with ``NUMBA_DISABLE_JIT=1`` shows the names. Their yes/no
+fields are 0/1 integers, not bools: a bool field of a named tuple kept Numba from specialising
+the split scan on it, and the builder ran markedly slower (``minprune bench tree``).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-# Minimum leaf size and weight, and the sample weights (``weighted`` False: every weight is 1).
+# Minimum leaf size and weight, and the sample weights (``weighted`` 0: every weight is 1).
 LeafRules = namedtuple("LeafRules", "min_samples min_weight sample_weight weighted")
 
 # The stopping rules of ``grow.StoppingRules`` as the kernels read them (all floats).
@@ -20,7 +22,7 @@ StopRules = namedtuple("StopRules",
 
 # Which features a node searches (``splitter.visit_order``): the features in draw order, the
 # constant ones found so far, the xorshift state (uint64, one entry), whether the order is
-# random (scikit-learn's draw) or by index (rpart's), and at most how many to visit.
+# random (1, scikit-learn's draw) or by index (0, rpart's), and at most how many to visit.
 FeatureDraw = namedtuple("FeatureDraw", "features constant state random max_features")
 
 # The tree under construction, one entry per node (``structure.Tree``'s arrays).
