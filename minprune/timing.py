@@ -10,6 +10,8 @@ import time
 import numba
 import numpy as np
 
+from .threads import describe
+
 
 @contextlib.contextmanager
 def one_thread():
@@ -46,7 +48,16 @@ def median_time(fn, *, warmup=3, repeat=20, min_time=0.0):
 
 
 def interleaved_times(fns, *, rounds=30, block=1e-3, warmup=3):
-    """{label: median seconds per call} for ``fns`` ({label: callable}), timed in turns.
+    """{label: median seconds per call} for ``fns`` ({label: callable}), timed in turns
+    (``interleaved_rounds``)."""
+    return {label: float(np.median(t))
+            for label, t in interleaved_rounds(fns, rounds=rounds, block=block,
+                                               warmup=warmup).items()}
+
+
+def interleaved_rounds(fns, *, rounds=30, block=1e-3, warmup=3):
+    """{label: [seconds per call, one per round]} for ``fns`` ({label: callable}), timed in
+    turns.
 
     Each round times every function once, in a block of calls that lasts about ``block``
     seconds: long enough for the clock, and for the first call of a block, which finds the
@@ -70,11 +81,21 @@ def interleaved_times(fns, *, rounds=30, block=1e-3, warmup=3):
             for _ in range(n):
                 fn()
             times[label].append((time.perf_counter() - t0) / n)
-    return {label: float(np.median(t)) for label, t in times.items()}
+    return times
+
+
+def ratio_interval(base, other):
+    """(median, lower quartile, upper quartile) of the per-round ratios base / other: a
+    speed-up with its spread, each round's pair measured under the same conditions."""
+    ratios = np.asarray(base) / np.asarray(other)
+    low, mid, high = np.percentile(ratios, [25, 50, 75])
+    return float(mid), float(low), float(high)
 
 
 def machine_line(threads):
-    """One line saying where and how a benchmark ran (quote it with the figures)."""
+    """One line saying where and how a benchmark ran (quote it with the figures): the
+    threads asked for its workers, and those this process runs with, read back."""
     return (f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
-            f"{platform.python_version()}, numpy {np.__version__}, threads {threads}, "
+            f"{platform.python_version()}, numpy {np.__version__}, threads {threads} "
+            f"(in use here: {describe()}), "
             f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")

@@ -4,6 +4,7 @@ the figures and a paragraph written from the numbers (the study itself is
 from __future__ import annotations
 
 from .. import prune, viz
+from ..experiments.timing import SPREAD_LIMIT
 from ..nn.layers import is_weighted
 
 
@@ -41,17 +42,39 @@ def figures(report, study, label, finetuned):
     return show
 
 
+def shown(row, key):
+    """A measured speed-up as the reports print it: the median ratio, its quartiles in
+    brackets, and "(unreliable)" where the panel could not vouch for it."""
+    if row.get(key) is None:
+        return None
+    text = f"{row[key]:.2f}x"
+    if f"{key}_low" in row:
+        text += f" [{row[f'{key}_low']:.2f}-{row[f'{key}_high']:.2f}]"
+    if row.get(f"{key}_reliable") is False:
+        text += " (unreliable)"
+    return text
+
+
 def speed_table(rows, batches=(1, 64)):
-    """The speed panel: theoretical speed-up beside the measured ones (rows, columns)."""
+    """The speed panel: theoretical speed-up beside the measured ones, each with the
+    quartiles of its per-round ratios (rows, columns)."""
     columns = [("sparsity", "sparsity", "{:.1%}"),
                ("theoretical_speedup", "FLOPs speed-up", "{:.2f}x")]
+    keys = []
     for b in batches:
         for variant in ("masked", "csr", "compact", "pattern"):
             key = f"{variant}_b{b}_speedup"
             if any(key in r for r in rows):
                 label = "N:M/block kernel" if variant == "pattern" else variant
-                columns.append((key, f"{label} b{b}", "{:.2f}x"))
-    return rows, columns
+                columns.append((f"{key}_shown", f"{label} b{b}", "{}"))
+                keys.append(key)
+    return [dict(r, **{f"{k}_shown": shown(r, k) for k in keys}) for r in rows], columns
+
+
+def unreliable(rows):
+    """The measured speed-ups of ``rows`` that the panel flagged (their keys)."""
+    return sorted({k[:-len("_reliable")] for r in rows for k, v in r.items()
+                   if k.endswith("_reliable") and v is False})
 
 
 def speed_sentence(rows):
@@ -59,17 +82,27 @@ def speed_sentence(rows):
     if not any("csr_b1_speedup" in r for r in rows):
         return ""
     r = min(rows, key=lambda r: abs(r["sparsity"] - 0.9))
+    threads = r.get("threads", "one thread")
+    flagged = unreliable(rows)
+    if flagged:
+        return (f"The timings of this run are too noisy to read (threads: {threads}): "
+                f"{len(flagged)} measured speed-ups spread by more than "
+                f"{SPREAD_LIMIT:.0%} between rounds, or beat the FLOPs they save, which only a "
+                f"slowed-down dense reference can do - another program was busy, or BLAS "
+                f"ran on more threads than it had cores. They are marked (unreliable) in the "
+                f"table; run again on a quiet machine.")
     text = (f"At {r['sparsity']:.0%} sparsity the FLOPs promise {r['theoretical_speedup']:.1f}x; "
-            f"measured through the inference plan on one thread, the masked model runs at "
-            f"{r['masked_b1_speedup']:.2f}x the dense speed (it still multiplies every zero), "
-            f"the CSR model at {r['csr_b1_speedup']:.2f}x for one sample and "
-            f"{r['csr_b64_speedup']:.2f}x for 64")
+            f"measured through the inference plan (threads: {threads}; in brackets the "
+            f"quartiles over rounds), the masked model runs at {shown(r, 'masked_b1_speedup')} "
+            f"the dense speed (it still multiplies every zero), the CSR model at "
+            f"{shown(r, 'csr_b1_speedup')} for one sample and {shown(r, 'csr_b64_speedup')} "
+            f"for 64")
     if "compact_b1_speedup" in r:
-        text += (f", the compacted model at {r['compact_b1_speedup']:.2f}x and "
-                 f"{r['compact_b64_speedup']:.2f}x")
+        text += (f", the compacted model at {shown(r, 'compact_b1_speedup')} and "
+                 f"{shown(r, 'compact_b64_speedup')}")
     if "pattern_b1_speedup" in r:
         text += (f", on the pattern's own storage (N:M or blocks) at "
-                 f"{r['pattern_b1_speedup']:.2f}x and {r['pattern_b64_speedup']:.2f}x")
+                 f"{shown(r, 'pattern_b1_speedup')} and {shown(r, 'pattern_b64_speedup')}")
     text += (". Measured speed-ups fall short of the FLOPs because a sparse layer is stored "
              "with padding (a slice of rows takes as many steps as its fullest row) and an "
              "index beside every weight, because a call costs about a microsecond whatever "

@@ -45,6 +45,7 @@ import numpy as np
 from numba import njit, prange
 from numba.core import config as numba_config
 
+from .. import threads
 from ..checks import integer
 from .variants import variant
 
@@ -222,6 +223,7 @@ def set_threads(n):
     """Use ``n`` threads in the sparse kernels (1 = serial, the default; see module notes)."""
     global _threads
     integer("threads", n, 1)
+    threads.note_kernels(n)
     if n > 1:
         import numba
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))

@@ -1,0 +1,92 @@
+"""How many threads minprune's work may use: one thread unless asked, one pool at a time.
+
+The products of these models take microseconds to milliseconds. On an idle machine a second
+BLAS thread gains little there; on a busy one - a laptop running a browser, a shared server -
+OpenBLAS's threads spin-wait for cores that other programs hold, and training, lessons and
+tests run five to fifty times slower. So ``import minprune`` sets BLAS to one thread (through
+threadpoolctl), Numba's parallel kernels stay off unless ``sparse.set_threads(n)`` turns them
+on, and worker processes pin both. To ask for more:
+
+    MINPRUNE_THREADS=2 python train.py          # read when minprune is imported
+    minprune.threads.set_threads(2)             # at any time
+    minprune.threads.set_threads(None)          # hand BLAS back the setting it had
+
+``in_use()`` reads back what the pools really run with; reports and benchmark lines print
+``describe()``, never an assumed count.
+"""
+from __future__ import annotations
+
+import os
+
+from .checks import integer
+
+# the BLAS limit in force, what set_threads was asked, and the threads of the sparse kernels
+# (``sparse.set_threads`` reports here: serial, 1, unless it is called)
+_state = {"limiter": None, "asked": None, "kernels": 1}
+
+
+def default():
+    """The thread count minprune starts with: $MINPRUNE_THREADS, else 1."""
+    value = os.environ.get("MINPRUNE_THREADS")
+    if value is None:
+        return 1
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"MINPRUNE_THREADS must be a positive integer, got {value!r}")
+    return n
+
+
+def set_threads(n):
+    """BLAS on ``n`` threads from now on (None: the setting it had before minprune changed
+    it). Returns the count read back (None where threadpoolctl is missing or no BLAS is
+    loaded)."""
+    if n is not None:
+        integer("n", n, 1)
+    limiter = _state["limiter"]
+    if limiter is not None:
+        limiter.restore_original_limits()
+        _state["limiter"] = None
+    _state["asked"] = n
+    if n is not None:
+        try:
+            from threadpoolctl import threadpool_limits  # lazy: loads only to set the limit
+        except ImportError:
+            return None
+        _state["limiter"] = threadpool_limits(limits=n, user_api="blas")
+    return in_use()["blas"]
+
+
+def in_use():
+    """{"blas": threads of the loaded BLAS libraries (None: unknown - no threadpoolctl, or no
+    BLAS loaded), "blas_library": its name, "kernels": threads of minprune's sparse kernels
+    (``sparse.set_threads``), "asked": what ``set_threads`` was given}."""
+    blas = library = None
+    try:
+        from threadpoolctl import threadpool_info  # lazy: loads only to read the pools
+    except ImportError:
+        pass
+    else:
+        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        if pools:
+            blas = max(p["num_threads"] for p in pools)
+            library = ", ".join(sorted({p["internal_api"] for p in pools}))
+    return {"blas": blas, "blas_library": library, "asked": _state["asked"],
+            "kernels": _state["kernels"]}
+
+
+def note_kernels(n):
+    """What ``sparse.set_threads`` set (so that ``in_use`` can say it)."""
+    _state["kernels"] = n
+
+
+def describe():
+    """The threads in use, read back, as a report states them: "BLAS 1 (openblas), sparse
+    kernels 1"."""
+    now = in_use()
+    blas = ("unknown (threadpoolctl is missing)" if now["blas"] is None and now["asked"]
+            else f"{now['blas']} ({now['blas_library']})" if now["blas"] is not None
+            else "none loaded")
+    return f"BLAS {blas}, sparse kernels {now['kernels']}"
