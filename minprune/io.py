@@ -55,10 +55,12 @@ def _build(description):
     return Sequential(*built)
 
 
-def save(obj, path):
+def save(obj, path, meta=None):
     """Write a model (``Sequential``) or a fitted decision tree to ``path`` (``.npz``).
 
     Parameters, BatchNorm buffers and pruning masks are stored; the round trip is exact.
+    ``meta``: a dict of plain values stored beside them (``minprune train`` records the
+    model's name and its dataset), read back by ``read_meta``.
     """
     if hasattr(obj, "to_state"):                             # a fitted decision tree
         description, arrays = obj.to_state()
@@ -69,8 +71,25 @@ def save(obj, path):
         arrays.update((f"mask/{n}", p.mask) for n, p in obj.named_parameters()
                       if p.mask is not None)
     header = {"format": FORMAT, "version": FORMAT_VERSION, **description}
+    if meta is not None:
+        header["meta"] = dict(meta)
     arrays["__minprune__"] = np.array(json.dumps(header))
     write_npz_atomic(path, **arrays)
+
+
+def read_meta(path):
+    """The ``meta`` dict ``save`` stored in ``path`` ({} when it stored none); ValueError for
+    a file that is not minprune's."""
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            header = json.loads(str(f["__minprune__"])) if "__minprune__" in f.files else None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path} is not a readable minprune file (corrupt or truncated?): "
+                         f"{exc}") from None
+    if header is None:
+        raise ValueError(f"{path} is an .npz file but not one written by minprune.save")
+    return header.get("meta", {})
 
 
 def load(path):

@@ -50,7 +50,7 @@ def test_clean_noisy_and_impossible_speedups(monkeypatch):
     row = dict(out, sparsity=0.9, theoretical_speedup=10.0, csr_b64_speedup=1.0,
                masked_b64_speedup=1.0)
     rows, columns = speed_table([row], batches=(1,))
-    assert rows[0]["csr_b1_speedup_shown"] == "125.00x [125.00-125.00] (unreliable)"
+    assert rows[0]["csr_b1_speedup"] == "125.00x [125.00-125.00] (unreliable)"
     assert "too noisy to read" in speed_sentence([row]) and "125" not in speed_sentence([row])
 
 

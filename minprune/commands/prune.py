@@ -9,10 +9,12 @@ from .common import (UsageError, check_out, check_readable, parse_floats, parse_
 
 
 def add_arguments(p):
-    p.add_argument("--model", default="lenet_300_100",
-                   help="lenet_300_100, lenet5, small_vgg or mlp (default lenet_300_100)")
+    p.add_argument("--model", default=None,
+                   help="lenet_300_100, lenet5, small_vgg or mlp (default lenet_300_100; with "
+                        "--load, the file's)")
     p.add_argument("--load", default=None, help="start from a model saved by minprune train")
-    p.add_argument("--dataset", default="glyph-digits")
+    p.add_argument("--dataset", default=None,
+                   help="default glyph-digits; with --load, the one the file was trained on")
     p.add_argument("--criterion", default="magnitude")
     p.add_argument("--granularity", default="weight")
     p.add_argument("--scope", default="global")
@@ -31,6 +33,36 @@ def add_arguments(p):
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
 
 
+def resolve_names(args):
+    """``args.model`` and ``args.dataset`` as the study uses them: with ``--load`` the
+    file's own (its metadata, or the metrics.json ``minprune train`` wrote beside it), which a
+    different ``--model`` or ``--dataset`` contradicts; without, the defaults."""
+    import json
+
+    from ..io import read_meta  # lazy: at run time, not for --help
+    if not args.load:
+        args.model = args.model or "lenet_300_100"
+        args.dataset = args.dataset or "glyph-digits"
+        return
+    check_readable(args.load, "--load")
+    meta = usage(read_meta, args.load)
+    beside = os.path.join(os.path.dirname(args.load), "metrics.json")
+    if not meta and os.path.exists(beside):
+        with open(beside, encoding="utf-8") as f:
+            meta = json.load(f)
+    for option, key in (("--model", "model"), ("--dataset", "dataset")):
+        given, recorded = getattr(args, key), meta.get(key)
+        if given is not None and recorded is not None and given != recorded:
+            raise UsageError(f"{option} {given} contradicts {args.load}, which holds a "
+                             f"{recorded if key == 'model' else 'model trained on ' + recorded}"
+                             f"; drop {option}")
+        setattr(args, key, given or recorded)
+    if args.dataset is None:
+        raise UsageError(f"{args.load} does not say which dataset it was trained on (no "
+                         f"metadata, no metrics.json beside it): give --dataset")
+    args.model = args.model or "loaded model"
+
+
 def config_from(args):
     """The study's config from the command line, checked before any work."""
     from ..experiments import NetworkConfig  # lazy: at run time, not for --help
@@ -39,6 +71,10 @@ def config_from(args):
         raise UsageError(f"--sparsity values must lie in [0, 1), got {args.sparsity!r}")
     if args.finetune_epochs < 0 or args.epochs < 0:
         raise UsageError("--epochs and --finetune-epochs must be >= 0")
+    for option, value in (("--n-train", args.n_train), ("--n-test", args.n_test)):
+        if value is not None and value < 1:
+            raise UsageError(f"{option} must be a positive integer (or left out for all), "
+                             f"got {value}")
     if args.steps < 1:
         raise UsageError(f"--steps must be >= 1, got {args.steps}")
     if args.steps > 1 and args.finetune_epochs == 0:
@@ -57,10 +93,9 @@ def run(args, out=print):
     from ..experiments import network_study  # lazy: at run time, not for --help
     from ..experiments.network import prepare  # lazy: at run time, not for --help
     start = time.perf_counter()
+    resolve_names(args)
     config = config_from(args)
     check_out(args.out, args.force)
-    if config.load:
-        check_readable(config.load, "--load")
     model, data = usage(prepare, config)
     try:
         config.method.check(model)

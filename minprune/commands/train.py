@@ -93,7 +93,9 @@ def run(args, out=print):
                        val=(Xt, yt), rng=np.random.default_rng(args.seed),
                        callbacks=[table]))
     seconds = time.perf_counter() - start
-    save(model, os.path.join(args.out, "model.npz"))
+    save(model, os.path.join(args.out, "model.npz"),
+         meta={"model": args.model, "dataset": args.dataset, "hidden": list(hidden),
+               "seed": args.seed})
     write_json(os.path.join(args.out, "metrics.json"), {
         "model": args.model, "dataset": args.dataset, "epochs": args.epochs,
         "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,

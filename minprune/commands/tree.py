@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 
-from .common import UsageError, check_out, prepare_out, usage
+from .common import UsageError, check_out, check_readable, prepare_out, usage
 
 
 def add_arguments(p):
@@ -12,6 +12,9 @@ def add_arguments(p):
     p.add_argument("--dataset", default="classification",
                    help=f"{', '.join(TABLES)}, or PATH.csv with --target")
     p.add_argument("--target", default=None, help="the target column of a CSV file")
+    p.add_argument("--task", default="auto",
+                   help="auto (text labels and integers with few values are classes), "
+                        "classification or regression")
     p.add_argument("--criterion", default=None, help="gini, entropy or squared_error")
     p.add_argument("--max-depth", type=int, default=None,
                    help="pre-pruning depth limit (default: chosen on validation data)")
@@ -25,13 +28,17 @@ def add_arguments(p):
 
 
 def load_table(args):
-    """``(X, y, feature names or None)`` of a CSV file or a tabular set from the registry."""
+    """``(X, y, feature names or None)`` of a CSV file (text labels kept as text) or a tabular
+    set from the registry."""
+    import numpy as np
+
     from .. import data  # lazy: at run time, not for --help
     if args.dataset.endswith(".csv"):
         if args.target is None:
             raise UsageError("a CSV dataset needs --target COLUMN")
-        X, y, names, _ = usage(data.load_csv, args.dataset, args.target)
-        return X, y, names
+        check_readable(args.dataset, "--dataset")
+        X, y, names, classes = usage(data.load_csv, args.dataset, args.target)
+        return X, (y if classes is None else np.array(classes)[y]), names
     if args.dataset not in data.TABLES:
         raise UsageError(f"unknown dataset {args.dataset!r}; choose from "
                          f"{', '.join(data.TABLES)} or give a PATH.csv")
@@ -44,27 +51,39 @@ def run(args, out=print):
     from ..reports.writer import Report  # lazy: at run time, not for --help
     from .. import tree  # lazy: at run time, not for --help
     from ..experiments import TreeConfig, tree_study  # lazy: at run time, not for --help
-    from ..experiments.trees import check, is_classification  # lazy: at run time, not for --help
-    from ..tree.methods import POST_PRUNERS  # lazy: at run time, not for --help
+    from ..experiments.trees import applicable, check, task_of  # lazy: at run time, not for --help
     start = time.perf_counter()
     post = parse_post(args.post)
     check_out(args.out, args.force)
+    if args.n_samples < 1:
+        raise UsageError(f"--n-samples must be a positive integer, got {args.n_samples}")
     X, y, names = load_table(args)
-    if args.post == "all" and not is_classification(y):     # "all" means all that apply
-        post = [p for p in post if not POST_PRUNERS[p].classification_only]
+    task, y, why = usage(task_of, y, args.task)
+    post, skipped = applicable(post, y)
+    if skipped and args.post != "all":                  # asked for by name: refuse
+        raise UsageError(f"post-pruning {', '.join(skipped)} cannot run: "
+                         f"{next(iter(skipped.values()))}; for a continuous target use ccp or "
+                         f"rep")
     config = TreeConfig(criterion=args.criterion, max_depth=args.max_depth,
                         min_samples_leaf=args.min_samples_leaf, post=tuple(post), seed=args.seed)
     criterion = usage(check, config, y)
     prepare_out(args.out, args.force)
+    out(f"target: {why}")
+    if skipped:
+        out(f"skipped {', '.join(skipped)}: {next(iter(skipped.values()))}")
     out(f"{len(X):,} samples, {X.shape[1]} features; growing and pruning ({', '.join(post)})")
     study = tree_study(config, X, y, out)
     report = Report(args.out, f"minprune tree: {os.path.basename(args.dataset)}")
     final = trees.figures(report, study, names)
     text = tree.export_text(final, feature_names=names)
-    report.add("Trees", trees.paragraph(study.rows), table=(study.rows, trees.COLUMNS),
+    said = f"The target: {why}." + (f" Skipped {', '.join(skipped)}: "
+                                     f"{next(iter(skipped.values()))}." if skipped else "")
+    report.add("Trees", said + " " + trees.paragraph(study.rows),
+               table=(study.rows, trees.COLUMNS),
                figures=[("ccp_path.png", "choosing the cost-complexity alpha"),
                         ("pruned_tree.png", "the pruned tree")],
                key="tree", data={"dataset": args.dataset, "criterion": criterion,
+                                 "task": task, "skipped": skipped,
                                  "ccp_alpha": study.alpha, "rows": study.rows})
     report.add("The pruned tree as text", "```\n" + text + "```")
     report.results["seconds"] = time.perf_counter() - start

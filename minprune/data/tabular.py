@@ -31,7 +31,9 @@ def load_csv(path, target, *, delimiter=","):
         rows = list(csv.reader(f, delimiter=delimiter))
     if not rows:
         raise ValueError(f"{path}: the file is empty")
-    header, body = rows[0], rows[1:]
+    header, body = rows[0], [row for row in rows[1:] if row]
+    if not body:
+        raise ValueError(f"{path}: no data rows under the header")
     if isinstance(target, (int, np.integer)):
         if not -len(header) <= target < len(header):
             raise ValueError(f"{path}: target column index {target} out of range for "
@@ -73,7 +75,7 @@ def train_test_split(X, y, test_size=0.25, random_state=0, stratify=True):
     """Split into ``(X_train, X_test, y_train, y_test)``.
 
     test_size : float in (0, 1) (a fraction) or int (a count).
-    stratify : keep each class's share in both parts (for integer labels).
+    stratify : keep each class's share in both parts (for integer or text labels).
     """
     X, y = np.asarray(X), np.asarray(y)
     n = len(X)
@@ -88,7 +90,7 @@ def train_test_split(X, y, test_size=0.25, random_state=0, stratify=True):
     if not 0 < n_test < n:
         raise ValueError(f"test_size gives {n_test} test samples out of {n}; need 1 to {n - 1}")
     rng = np.random.default_rng(random_state)
-    if stratify and y.dtype.kind in "iu":
+    if stratify and y.dtype.kind in "iuUS":
         # Each class gives its share, largest remainders first, so the total is exact.
         classes, counts = np.unique(y, return_counts=True)
         share = counts * n_test / n

@@ -15,6 +15,7 @@ import numpy as np
 from .. import load, models, prune
 from ..data import calibration_split, load_dataset
 from ..nn import evaluate, fit, optim
+from ..nn.module import eval_mode
 from .timing import panel
 
 MODELS = ("lenet_300_100", "lenet5", "small_vgg", "mlp")
@@ -93,6 +94,15 @@ def prepare(config):
     train, calibration = calibration_split(X, y, n_calibration, config.seed)
     if config.load:
         model = load(config.load)
+        try:                                 # a model that cannot take this data: say so now
+            with eval_mode(model):
+                out = model(X[:1]).data
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{config.load} cannot take {config.dataset}'s inputs of shape "
+                             f"{X.shape[1:]}: {exc}") from None
+        if out.shape[-1] <= int(max(y.max(), yt.max())):
+            raise ValueError(f"{config.load} has {out.shape[-1]} outputs, {config.dataset} "
+                             f"has {int(max(y.max(), yt.max())) + 1} classes")
     else:
         n_classes = int(max(y.max(), yt.max())) + 1
         model = build_model(config.model, X, n_classes, config.hidden, config.seed)

@@ -13,6 +13,9 @@ from ..data import train_test_split
 from ..tree.criteria import CLASSIFICATION, REGRESSION
 from ..tree.methods import POST_PRUNERS
 
+TASKS = ("auto", "classification", "regression")
+MAX_CLASSES = 20        # "auto": integer targets with at most this many values are classes
+MIN_SAMPLES = 20        # the study splits 50/25/25: fewer cannot leave every part a tree
 DEPTHS = (2, 3, 4, 6, 8, 10, 12, None)
 LEAF_SIZES = (1, 5, 10, 20, 50)
 
@@ -40,12 +43,66 @@ class TreeStudy:
 
 
 def is_classification(y):
-    return np.asarray(y).dtype.kind in "iub"
+    return np.asarray(y).dtype.kind in "iubUS"
+
+
+def task_of(y, task="auto"):
+    """``(task, y as the estimators take it, why)`` for a target column.
+
+    ``task`` "auto" reads text labels, and integer values with at most ``MAX_CLASSES``
+    distinct values (0/1, 1-5 ratings, class ids in a CSV), as classes; anything else as a
+    continuous target. "classification" or "regression" say it outright (ValueError where
+    the target cannot be that: text labels are no numbers, fractions are no classes).
+    """
+    one_of("task", task, TASKS)
+    y = np.asarray(y)
+    text = y.dtype.kind in "US"
+    values = np.unique(y)
+    integral = (not text and np.all(np.isfinite(values.astype(float)))
+                and np.all(values == np.round(values.astype(float))))
+    labels = y if text else y.astype(np.int64) if integral else None
+    if task == "regression":
+        if text:
+            raise ValueError(f"task 'regression' needs numbers; the target holds text labels "
+                             f"such as {str(values[0])!r}")
+        return "regression", y.astype(np.float64), "a continuous target (as asked)"
+    if task == "classification":
+        if labels is None:
+            odd = values[values != np.round(values)][0]
+            raise ValueError(f"task 'classification' needs class labels; the target holds "
+                             f"non-integer values such as {float(odd)!r}")
+        return "classification", labels, f"{len(values)} classes (as asked)"
+    if text:
+        return "classification", labels, f"{len(values)} text labels: classification"
+    if integral and len(values) <= MAX_CLASSES:
+        return ("classification", labels, f"{len(values)} distinct integer values: "
+                f"classification (--task regression to treat them as numbers)")
+    why = "non-integer values" if not integral else f"{len(values)} distinct integer values"
+    return ("regression", y.astype(np.float64), f"{why}: a continuous target "
+            f"(--task classification to treat them as classes)")
+
+
+def applicable(post, y):
+    """``(the post-pruners of post that fit the target, {skipped one: why})``."""
+    if is_classification(y):
+        return list(post), {}
+    skipped = {p: "it counts misclassifications, and the target is continuous"
+               for p in post if POST_PRUNERS[p].classification_only}
+    return [p for p in post if p not in skipped], skipped
 
 
 def check(config, y):
     """Refuse a config that does not fit the target ``y``, naming why (ValueError)."""
     classify = is_classification(y)
+    if len(y) < MIN_SAMPLES:
+        raise ValueError(f"the tree study splits the data 50/25/25 (train, validation, test) "
+                         f"and needs at least {MIN_SAMPLES} samples, got {len(y)}")
+    if classify:
+        classes, counts = np.unique(y, return_counts=True)
+        if counts.min() < 4:
+            raise ValueError(f"class {classes[np.argmin(counts)]!r} has {counts.min()} "
+                             f"sample(s); the stratified 50/25/25 split needs at least 4 of "
+                             f"each class")
     allowed = CLASSIFICATION if classify else REGRESSION
     if config.criterion is not None and config.criterion not in allowed:
         raise ValueError(f"criterion {config.criterion!r} does not fit a "

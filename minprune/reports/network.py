@@ -66,9 +66,9 @@ def speed_table(rows, batches=(1, 64)):
             key = f"{variant}_b{b}_speedup"
             if any(key in r for r in rows):
                 label = "N:M/block kernel" if variant == "pattern" else variant
-                columns.append((f"{key}_shown", f"{label} b{b}", "{}"))
+                columns.append((key, f"{label} b{b}", "{}"))
                 keys.append(key)
-    return [dict(r, **{f"{k}_shown": shown(r, k) for k in keys}) for r in rows], columns
+    return [dict(r, **{k: shown(r, k) for k in keys}) for r in rows], columns
 
 
 def unreliable(rows):
@@ -85,7 +85,9 @@ def speed_sentence(rows):
     threads = r.get("threads", "one thread")
     flagged = unreliable(rows)
     if flagged:
-        return (f"The timings of this run are too noisy to read (threads: {threads}): "
+        return (f"At {r['sparsity']:.0%} sparsity the FLOPs promise "
+                f"{r['theoretical_speedup']:.1f}x, but the timings of this run are too noisy "
+                f"to read (threads: {threads}): "
                 f"{len(flagged)} measured speed-ups spread by more than "
                 f"{SPREAD_LIMIT:.0%} between rounds, or beat the FLOPs they save, which only a "
                 f"slowed-down dense reference can do - another program was busy, or BLAS "
