@@ -5,8 +5,10 @@ The lessons are jupytext percent scripts (``# %%`` cells). ``execute`` converts 
 jupytext and runs it with nbclient in a fresh kernel, in a folder of its own (the PNG files it
 writes land there), quick mode or not; ``render`` turns the executed notebook into one HTML
 page with no external resource: figures are PNG data in the page, the Markdown is rendered by
-markdown-it (jupytext's own parser), and the style sheet is inline. Needs the ``lessons`` extra
-(``pip install -e ".[lessons]"``: jupytext, nbclient, ipykernel).
+markdown-it (jupytext's own parser) with ``$...$`` and ``$$...$$`` formulas turned into MathML
+by latex2mathml (which browsers draw natively, offline), the printed lines of a cell are one
+output block, and the style sheet is inline. Needs the ``lessons`` extra
+(``pip install -e ".[lessons]"``: jupytext, nbclient, ipykernel, latex2mathml).
 """
 from __future__ import annotations
 
@@ -25,7 +27,10 @@ LESSONS_DIR = pathlib.Path(__file__).resolve().parent.parent / "lessons"
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 54rem; margin: 2rem auto; padding: 0 1rem;
        line-height: 1.5; color: #222; }
-pre { background: #f6f8fa; padding: 0.6rem; overflow-x: auto; font-size: 0.85rem; }
+pre { background: #f6f8fa; padding: 0.6rem; overflow-x: auto; font-size: 0.85rem;
+      white-space: pre-wrap; overflow-wrap: anywhere; }
+math { font-size: 1.15em; }
+math[display="block"] { margin: 0.6rem 0; overflow-x: auto; }
 pre.output { background: #fff; border-left: 3px solid #ccd; }
 pre.error { background: #fff0f0; border-left: 3px solid #c33; }
 img { max-width: 100%; display: block; margin: 0.5rem 0; }
@@ -43,6 +48,7 @@ def lesson_files(folder=None):
 def _require():
     try:
         import jupytext  # noqa: F401
+        import latex2mathml  # noqa: F401
         import nbclient  # noqa: F401
     except ImportError as exc:
         raise ImportError(f"running the lessons as notebooks needs the lessons extra: "
@@ -88,15 +94,41 @@ def execute(path, quick=True, workdir=None, timeout=900):
 
 
 def goal(notebook):
-    """The lesson's title and its "**Goal.**" sentence, from its first Markdown cell."""
+    """The lesson's title and its goal as Markdown: from "**Goal.**" on, every paragraph
+    (formulas included) up to the first table, heading or list of the first Markdown cell."""
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             text = cell.source
             title = re.search(r"^#\s+(.+)$", text, re.M)
-            found = re.search(r"\*\*Goal\.\*\*\s*(.+?)(?:\n\n|$)", text, re.S)
-            return ((title.group(1).strip() if title else ""),
-                    " ".join(found.group(1).split()) if found else "")
+            start = text.find("**Goal.**")
+            if start < 0:
+                return (title.group(1).strip() if title else ""), ""
+            kept = []
+            for block in re.split(r"\n\s*\n", text[start + len("**Goal.**"):]):
+                if re.match(r"\s*(\||#|- |\* |\d+\. )", block):
+                    break
+                kept.append(block.strip())
+            return (title.group(1).strip() if title else ""), "\n\n".join(kept)
     return "", ""
+
+
+def markdown():
+    """markdown-it (CommonMark and tables) with formulas rendered to MathML."""
+    from latex2mathml.converter import convert
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+    def mathml(tokens, i, display):
+        # HTML5 needs no namespace on <math>; without it the page names no URL at all
+        return convert(tokens[i].content.strip(), display=display).replace(
+            ' xmlns="http://www.w3.org/1998/Math/MathML"', "")
+
+    md = MarkdownIt("commonmark").enable("table").use(dollarmath_plugin, double_inline=True)
+    md.add_render_rule("math_inline", lambda self, tokens, i, options, env:
+                       mathml(tokens, i, "inline"))
+    for rule in ("math_block", "math_block_label"):
+        md.add_render_rule(rule, lambda self, tokens, i, options, env:
+                           mathml(tokens, i, "block"))
+    return md
 
 
 def images(notebook):
@@ -113,19 +145,31 @@ def errors(notebook):
 
 def render(notebook, title, nav=""):
     """One self-contained HTML page of an executed notebook."""
-    from markdown_it import MarkdownIt
-    markdown = MarkdownIt("commonmark").enable("table")
+    md = markdown()
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
              f"</title><style>{STYLE}</style></head><body>{nav}"]
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
-            parts.append(markdown.render(cell.source))
+            parts.append(md.render(cell.source))
         elif cell.cell_type == "code":
             parts.append(f"<pre><code>{html.escape(cell.source)}</code></pre>")
-            for out in cell.get("outputs", []):
+            for out in merged(cell.get("outputs", [])):
                 parts.append(_output(out))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def merged(outputs):
+    """The outputs with consecutive prints to the same stream joined into one (a loop that
+    prints ten lines is one block, not ten)."""
+    out = []
+    for o in outputs:
+        if (out and o.get("output_type") == "stream" == out[-1].get("output_type")
+                and o.get("name") == out[-1].get("name")):
+            out[-1] = dict(out[-1], text=out[-1].get("text", "") + o.get("text", ""))
+        else:
+            out.append(o)
+    return out
 
 
 def _output(out):
@@ -173,8 +217,9 @@ def build_html(out_dir, quick=True, lessons=None, progress=True, log=print):
         if log and not progress:
             log(f"{path.stem}: {seconds:.1f} s")
     mode = "quick mode" if quick else "full mode"
+    md = markdown()
     items = "\n".join(f"<tr><td><a href='{r['file']}'>{html.escape(r['title'])}</a></td>"
-                      f"<td>{html.escape(r['goal'])}</td><td>{r['seconds']:.0f} s</td></tr>"
+                      f"<td>{md.render(r['goal'])}</td><td>{r['seconds']:.0f} s</td></tr>"
                       for r in rows)
     index = (f"<!doctype html><html><head><meta charset='utf-8'><title>minprune: the lessons"
              f"</title><style>{STYLE}</style></head><body><h1>minprune: the lessons</h1>"
