@@ -311,7 +311,7 @@ ax.plot([r["bytes"] / 1e3 for r in sorted(rows, key=lambda r: r["bytes"])],
         label="floor: overhead + bytes / bandwidth")
 ax.set(xlabel="kB of weights read per sample", ylabel="microseconds per sample (batch 1)",
        title="LeNet-300-100, one sample, one thread")
-ax.legend(fontsize=8, loc="lower right")
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))   # beside: hides no point
 viz.save_png(fig, "10_latency_floor.png")
 # What the table says, checked where the margins are wide (timings themselves vary):
 by = {r["model"]: r for r in rows}

@@ -110,9 +110,14 @@ def mask_image(param, path=None, title=None):
     keep = keep.reshape(keep.shape[0], -1)
     fig = new_figure(6, 6 * keep.shape[0] / max(keep.shape[1], 1) + 0.8)
     ax = fig.subplots()
+    from matplotlib.ticker import MaxNLocator    # lazy: matplotlib loads with a figure
     ax.imshow(keep, cmap="gray", aspect="auto", interpolation="nearest", vmin=0, vmax=1)
-    ax.set(xlabel="input", ylabel="output",
+    conv = param.data.ndim == 4
+    ax.set(xlabel="input (kh x kw x channel)" if conv else "input",
+           ylabel="filter" if conv else "output",
            title=title or f"kept {np.mean(keep):.1%} of {keep.size:,} weights")
+    for axis in (ax.xaxis, ax.yaxis):            # rows and columns are whole numbers
+        axis.set_major_locator(MaxNLocator(integer=True))
     if path is not None:
         save_png(fig, path)
     return fig
@@ -121,12 +126,12 @@ def mask_image(param, path=None, title=None):
 def ccp_path(path, cv_table=None, alpha=None, file=None):
     """The cost-complexity figure rpart users know: cross-validated error +/- 1 SE against
     alpha (log axis; alpha = 0 drawn at the left edge), the 1-SE line and the chosen alpha;
-    beside it the training impurity of each subtree on the path.
+    beside it the training impurity of each subtree on the path, on the same alpha axis.
 
     ``path`` : a ``tree.CCPPath``; ``cv_table`` : rows of ``tree.select_ccp_alpha``.
     """
     fig = new_figure(10, 3.6)
-    cv_ax, path_ax = fig.subplots(1, 2)
+    cv_ax, path_ax = fig.subplots(1, 2, sharex=bool(cv_table))
     alphas = np.asarray(path.ccp_alphas, dtype=float)
     positive = alphas[alphas > 0]
     floor = positive.min() / 3 if positive.size else 1e-6      # where alpha = 0 is drawn
@@ -156,6 +161,7 @@ def ccp_path(path, cv_table=None, alpha=None, file=None):
     path_ax.set(xscale="log", xlabel="alpha (0 drawn at the left edge)",
                 ylabel="training impurity R(T_alpha)",
                 title=f"pruning path ({len(alphas)} subtrees)")
+    path_ax.tick_params(labelbottom=True)                 # shared, but labelled on both
     if file is not None:
         save_png(fig, file)
     return fig

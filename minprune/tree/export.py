@@ -54,8 +54,11 @@ def export_text(est, feature_names=None, decimals=2, max_depth=None):
 
 
 def plot_tree(est, ax=None, feature_names=None, class_names=None, max_depth=None, fontsize=8):
-    """Draw the tree: boxes with the split, samples and class counts (or mean); leaves coloured
-    by their majority class. Returns the matplotlib Axes."""
+    """Draw the tree: boxes with the split, the samples, the class counts and the majority
+    class (or the mean); leaves coloured by their majority class. Below ``max_depth`` a
+    subtree is drawn as one dashed box that says how many leaves it hides, so a cut tree
+    never looks like a smaller one. Returns the matplotlib Axes."""
+    from matplotlib.colors import to_rgb          # matplotlib loads with a figure
     est._check_fitted()
     tree = est.tree_
     if ax is None:
@@ -77,6 +80,7 @@ def plot_tree(est, ax=None, feature_names=None, class_names=None, max_depth=None
             place(c)
         x[node] = (x[children[0]] + x[children[1]]) / 2
     place(0)
+    hidden = _leaves_below(tree)
     width, height = max(counter[0], 1), max(depth[shown].max(), 1)
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
     for node in np.flatnonzero(shown):
@@ -89,17 +93,30 @@ def plot_tree(est, ax=None, feature_names=None, class_names=None, max_depth=None
         if hasattr(est, "classes_"):
             k = int(np.argmax(value))
             label = class_names[k] if class_names else est.classes_[k]
-            body = f"n={tree.n_node_samples[node]}\n{label}"
+            counts = ", ".join(f"{v:g}" for v in value)
+            body = f"n={tree.n_node_samples[node]}\n[{counts}]\n{label}"
             face = colors[k % len(colors)]
         else:
             body = f"n={tree.n_node_samples[node]}\nmean={value[0]:.3g}"
             face = "tab:gray"
-        if tree.children_left[node] != LEAF:
+        cut = tree.children_left[node] != LEAF and not shown[tree.children_left[node]]
+        if cut:                                  # a subtree below the drawn depth
+            body = f"{hidden[node]} leaves below\n" + body
+            face = "white"
+        elif tree.children_left[node] != LEAF:
             body = f"{names[tree.feature[node]]} <= {tree.threshold[node]:.3g}\n" + body
             face = "white"
-        from matplotlib.colors import to_rgb
         light = tuple(0.65 + 0.35 * c for c in to_rgb(face)) if face != "white" else "white"
         ax.text(px, py, body, ha="center", va="center", fontsize=fontsize, zorder=3,
-                bbox=dict(boxstyle="round", fc=light))
+                bbox=dict(boxstyle="round", fc=light, ls="--" if cut else "-"))
     ax.set_axis_off()
     return ax
+
+
+def _leaves_below(tree):
+    """Leaves of the subtree under each node (a leaf counts itself)."""
+    leaves = np.zeros(tree.node_count, dtype=np.int64)
+    for node in range(tree.node_count - 1, -1, -1):        # children come after parents
+        left, right = tree.children_left[node], tree.children_right[node]
+        leaves[node] = 1 if left == LEAF else leaves[left] + leaves[right]
+    return leaves
