@@ -71,7 +71,10 @@ def test_the_kernel_writes_in_slice_order_from_padded_inputs(rng):
     np.testing.assert_allclose(out, (w @ x + bias)[sliced.order], atol=1e-5)
 
 
-def test_slice_fma_equals_its_python_twin(rng):
+@pytest.mark.parametrize("inner", ["slice_sums", "slice_fma_numba"])   # intrinsic, plain loop
+def test_slice_fma_equals_its_python_twin(inner, rng):
+    if inner == "slice_sums" and not simd.simd_works():
+        pytest.skip("the intrinsics do not build on this target")
     for dtype in (np.float32, np.float64):
         w = random_matrix(rng, 16, 200, 0.2, dtype)
         sliced = Sliced.from_dense(w, sort_rows=False)
@@ -81,7 +84,7 @@ def test_slice_fma_equals_its_python_twin(rng):
         compiled, twin = np.full(lanes, np.nan, dtype), np.full(lanes, np.nan, dtype)
         args = (sliced.values, sliced.offsets, x, sliced.windows, sliced.step_ptr,
                 sliced.slice_ptr[0], sliced.slice_ptr[1])                # the first slice
-        simd.slice_sums(*args, compiled)
+        getattr(simd, inner)(*args, compiled)
         simd.slice_fma_python(*args, twin)
         np.testing.assert_allclose(compiled, twin, atol=TOL[np.dtype(dtype)])
         np.testing.assert_allclose(compiled, (w @ x[:200])[:lanes], atol=TOL[np.dtype(dtype)])
@@ -257,21 +260,6 @@ def test_both_kernel_choices_give_the_same_plan_outputs(dtype, rng):
             np.testing.assert_allclose(plan(x), expected, atol=TOL[np.dtype(dtype)] * 10)
 
 
-def test_plain_loops_equal_their_python_twins(rng):
-    for dtype in (np.float32, np.float64):
-        w = random_matrix(rng, 16, 200, 0.2, dtype)
-        sliced = Sliced.from_dense(w, sort_rows=False)
-        x = np.zeros(simd.padded_length(200, dtype), dtype)
-        x[:200] = rng.standard_normal(200)
-        lanes = simd.lanes(dtype)
-        plain, twin = np.full(lanes, np.nan, dtype), np.full(lanes, np.nan, dtype)
-        args = (sliced.values, sliced.offsets, x, sliced.windows, sliced.step_ptr,
-                sliced.slice_ptr[0], sliced.slice_ptr[1])
-        simd.slice_fma_numba(*args, plain)
-        simd.slice_fma_python(*args, twin)
-        np.testing.assert_allclose(plain, twin, atol=TOL[np.dtype(dtype)])
-
-
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
                     reason="a question about the compiler, which is off")
 def test_the_private_numba_api_the_tile_kernels_rely_on_is_there():
@@ -328,8 +316,11 @@ def test_pairs_equal_the_dense_product_and_the_twin(dtype, rows, cols, rng):
                                rtol=tol)
 
 
-def test_pairs_fma_equals_its_python_twin(rng):
+@pytest.mark.parametrize("inner", ["pairs_sums", "pairs_fma_numba"])   # intrinsic, plain loop
+def test_pairs_fma_equals_its_python_twin(inner, rng):
     from minprune.sparse.sliced import Pairs
+    if inner == "pairs_sums" and not simd.simd_works():
+        pytest.skip("the intrinsics do not build on this target")
     for dtype in (np.float32, np.float64):
         _, nm = two_of_four(rng, 40, 100, dtype)
         pairs = Pairs.from_nm(nm)
@@ -338,7 +329,7 @@ def test_pairs_fma_equals_its_python_twin(rng):
         compiled = np.full(simd.lanes(dtype), np.nan, dtype)
         twin = compiled.copy()
         args = (pairs.values, pairs.codes, x, pairs.n_windows, pairs.n_windows)   # slice 1
-        simd.pairs_sums(*args, compiled)
+        getattr(simd, inner)(*args, compiled)
         simd.pairs_fma_python(*args, twin)
         np.testing.assert_allclose(compiled, twin, atol=TOL[np.dtype(dtype)])
 
