@@ -101,13 +101,13 @@ assert kept(at_init[("snip", 0.999)])[0] <= 1 < 100 < kept(at_init[("synflow", 0
 # %% [markdown]
 # ## 2. Train what each one keeps
 #
-# Each pruned network is trained with the same budget (Adam, 3e-3, 2 epochs on 3,000
+# Each pruned network is trained with the same budget (Adam, 3e-3, 4 epochs on 6,000
 # training images in quick mode, 3 epochs on 20,000 in full mode), from the same
 # initialisation, over three seeds; the dense network as the reference. (Magnitude's
 # collapse and the dense reference are not luck: one seed each.)
 
 # %%
-n_train, epochs = (3_000, 2) if QUICK else (20_000, 3)
+n_train, epochs = (6_000, 4) if QUICK else (20_000, 3)
 
 
 def trained(net, seed):
