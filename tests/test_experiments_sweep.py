@@ -39,7 +39,10 @@ def numbers(folder):
             r = json.loads(line)
             lines[r["id"]] = lines.get(r["id"], 0) + 1
             out[r["id"]] = {k: v for k, v in r.get("result", {}).items()
-                            if not k.endswith(("_ms", "_speedup")) or k == "theoretical_speedup"
+                            # measured: times, speed-ups and their quartiles and flags
+                            if not k.endswith(("_ms", "_speedup", "_speedup_low",
+                                               "_speedup_high", "_speedup_reliable"))
+                            or k == "theoretical_speedup"
                             if k not in TIMINGS}
     return out, lines
 
