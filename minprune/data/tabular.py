@@ -34,15 +34,7 @@ def load_csv(path, target, *, delimiter=","):
     header, body = rows[0], [row for row in rows[1:] if row]
     if not body:
         raise ValueError(f"{path}: no data rows under the header")
-    if isinstance(target, (int, np.integer)):
-        if not -len(header) <= target < len(header):
-            raise ValueError(f"{path}: target column index {target} out of range for "
-                             f"{len(header)} columns")
-        t = target % len(header)
-    elif target in header:
-        t = header.index(target)
-    else:
-        raise ValueError(f"{path}: no column named {target!r}; columns are {header}")
+    t = _column(path, header, target)
     feature_names = [h for i, h in enumerate(header) if i != t]
     X = np.empty((len(body), len(header) - 1))
     raw_target = []
@@ -69,6 +61,18 @@ def load_csv(path, target, *, delimiter=","):
         index = {c: i for i, c in enumerate(class_names)}
         y = np.array([index[v] for v in raw_target], dtype=np.int64)
     return X, y, feature_names, class_names
+
+
+def _column(path, header, target):
+    """The index of the target column, given by name or (possibly negative) index."""
+    if isinstance(target, (int, np.integer)):
+        if not -len(header) <= target < len(header):
+            raise ValueError(f"{path}: target column index {target} out of range for "
+                             f"{len(header)} columns")
+        return target % len(header)
+    if target in header:
+        return header.index(target)
+    raise ValueError(f"{path}: no column named {target!r}; columns are {header}")
 
 
 def train_test_split(X, y, test_size=0.25, random_state=0, stratify=True):
