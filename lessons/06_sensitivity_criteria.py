@@ -183,12 +183,12 @@ r_both = [pearson(terms[s][0] + terms[s][1], single[s]) for s in SEEDS]
 print(f"Pearson r with the measured ΔL (mean ± sd over {len(SEEDS)} seeds):")
 print(f"  first order, signed        {np.mean(r_first):.3f} ± {np.std(r_first):.3f}")
 print(f"  first + OBD's second order {np.mean(r_both):.3f} ± {np.std(r_both):.3f}")
-# What holds on every trained LeNet-300-100 we have tried (seeds, recipes, commits): the
-# signed first-order term alone predicts the measured ΔL well, and OBD's diagonal second
-# order moves that prediction by a little, either way (0.849 against 0.809 in quick mode; on
-# one full-mode model 0.569 against 0.739).
-assert min(r_first) > 0.5
-assert max(abs(b - f) for b, f in zip(r_both, r_first)) < 0.25
+# What holds on every trained LeNet-300-100 we have tried (seeds, recipes, commits, the tests'
+# perturbed recipe): both predictions follow the measured ΔL, and which of the two follows it
+# better depends on the model - OBD's diagonal second order helped a lot on less-trained
+# networks (r 0.91 against 0.67), a little on the shelf's quick ones (0.85 against 0.81), and
+# hurt on one full-mode network (0.57 against 0.74).
+assert min(r_both) > 0.5 and min(r_first) > 0.3
 
 fig = viz.new_figure(10, 4)
 axes = fig.subplots(1, 2)
@@ -303,9 +303,9 @@ viz.save_png(fig, "06_joint_removals.png")
 # - One formula, ΔL ≈ -g·w_S + ½ w_S·H·w_S, holds the criteria: `taylor`, `taylor_2017` and
 #   `snip` keep the first-order term (without its sign), `obd` the diagonal of the second.
 #   On the tiny net, with its exact Hessian, the second-order term carries most of the
-#   prediction; on LeNet-300-100, with the Fisher diagonal standing in for H, the signed
-#   first-order term does most of the work and the second order moves the correlation by a
-#   few hundredths, up or down (section 2's numbers).
+#   prediction. On LeNet-300-100, with the Fisher diagonal standing in for H, both terms
+#   follow the measured ΔL and neither wins everywhere: the second order helped much on
+#   less-trained networks and hurt on a well-trained one (section 2's numbers).
 # - OBS uses the whole inverse Hessian to move the remaining weights and pays much less per
 #   removal, at a cost (n² memory) only small networks afford.
 # - `sensitivity` measures ΔL exactly, for one group alone. Removing many together adds the

@@ -40,7 +40,8 @@ LESSON_TESTS = {
     "13": ("test_tree_postprune",),
     "14": ("test_prune_field_criteria",),
 }
-SLOW = ("test_lessons.py::test_lesson_runs", "test_course.py::test_every_lesson_runs",
+SLOW = ("test_lessons.py::test_lesson_runs", "test_lessons.py::test_lessons_hold",
+        "test_course.py::test_every_lesson_runs",
         "test_course.py::test_the_html_course", "test_experiments_sweep.py",
         "test_cli_reports.py::test_demo", "test_cli_reports.py::test_the_demo",
         "test_cli_reports.py::test_prune_command_any_combination", "test_bench.py")
@@ -58,7 +59,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         name = item.nodeid.split("tests/", 1)[-1]
         for number, prefixes in LESSON_TESTS.items():
-            lesson = f"[{number}_" in name or f"[solutions/{number}_" in name
+            lesson = (f"[{number}_" in name or f"[solutions/{number}_" in name
+                      or name.endswith(f"[{number}]"))
             if lesson or name.startswith(prefixes):
                 item.add_marker(getattr(pytest.mark, f"lesson{number}"))
         if name.startswith(SLOW):

@@ -39,3 +39,20 @@ def test_lesson_runs(lesson, tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, (f"{lesson.name} failed:\n{done.stdout[-3000:]}\n"
                                   f"{done.stderr[-3000:]}")
+
+
+PERTURBED = ["06_sensitivity_criteria.py", "08_retraining_schedules.py",
+             "14_pruning_at_initialisation.py"]
+
+
+@pytest.mark.parametrize("lesson", PERTURBED, ids=[p[:2] for p in PERTURBED])
+def test_lessons_hold_on_models_of_another_recipe(lesson, tmp_path):
+    """The lessons' claims are about any reasonably trained model, not the shelf's own: run
+    against models trained with another learning rate, budget and seeds
+    (MINPRUNE_ZOO_RECIPE=perturbed), every assert still holds."""
+    env = dict(os.environ, MINPRUNE_QUICK="1", MPLBACKEND="Agg",
+               MINPRUNE_ZOO_RECIPE="perturbed")
+    done = subprocess.run([sys.executable, str(HERE / lesson)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (f"{lesson} failed on perturbed models:\n"
+                                  f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
