@@ -386,3 +386,5 @@ print(f"model(x), batch 16: dense {t_dense * 1e6:.0f} us, masked {t_masked * 1e6
 #    `numba.njit(kernels.csr_matmul_8)`, and time it at batch 8 against `matmul`. What is
 #    left of the register kernel's advantage, and why? Check: the kernel compiled without
 #    the vectorizer computes the same product.
+#
+# All three are worked and checked in `lessons/solutions/10_sparse_kernels_with_numba.py`.

@@ -145,7 +145,8 @@ assert mean["dense"] > max(mean[c] for c in CRITERIA)
 # ## Exercises
 #
 # 1. Run SynFlow with `rounds=1` (`prune.prune(..., rounds=1)`) at 99.9%. Does it collapse
-#    a layer now? Check: count the paths with `paths(net)` against the 100-round result.
+#    a layer now? Check: count the paths with `paths(net)` against the 100-round result
+#    (`lessons/solutions/14_pruning_at_initialisation.py`).
 # 2. Prune 99% by `snip` with local scope (every layer 99%) and train it as in section 2.
 #    Is it better or worse than global SNIP?
 #    Check: `lessons/solutions/14_pruning_at_initialisation.py`.
