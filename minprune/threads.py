@@ -66,13 +66,12 @@ def in_use():
     blas = library = None
     try:
         from threadpoolctl import threadpool_info  # lazy: loads only to read the pools
-    except ImportError:
-        pass
-    else:
         pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-        if pools:
-            blas = max(p["num_threads"] for p in pools)
-            library = ", ".join(sorted({p["internal_api"] for p in pools}))
+    except ImportError:                                  # unknown: said as None
+        pools = []
+    if pools:
+        blas = max(p["num_threads"] for p in pools)
+        library = ", ".join(sorted({p["internal_api"] for p in pools}))
     return {"blas": blas, "blas_library": library, "asked": _state["asked"],
             "kernels": _state["kernels"]}
 

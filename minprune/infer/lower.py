@@ -70,7 +70,7 @@ class Pool:
 
 @dataclass
 class Flatten:
-    pass
+    """(n, ...) -> (n, features): a view, nothing to compute."""
 
 
 @dataclass
