@@ -81,6 +81,10 @@ class LocalExecutor:
             self.pool.shutdown(wait=False, cancel_futures=True)
             for process in workers:
                 process.terminate()
+            for process in workers:          # one that outlives SIGTERM gets SIGKILL
+                process.join(timeout=2)
+                if process.is_alive():
+                    process.kill()
         else:
             self.pool.shutdown(wait=True, cancel_futures=True)
         self.pool = None
