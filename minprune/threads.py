@@ -12,7 +12,9 @@ on, and worker processes pin both. To ask for more:
     minprune.threads.set_threads(None)          # hand BLAS back the setting it had
 
 ``in_use()`` reads back what the pools really run with; reports and benchmark lines print
-``describe()``, never an assumed count.
+``describe()``, never an assumed count. A BLAS library loaded after minprune (SciPy brings its
+own) keeps its own setting until ``set_threads`` is called again; ``describe()`` then shows
+the largest count in use, so a report never claims one thread it does not have.
 """
 from __future__ import annotations
 
