@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..autograd.conv import im2col, im2col_transposed, pool
-from ..sparse import kernels
+from ..sparse.kernels import matmul as csr_matmul
 from ..sparse.csr import CSR
 from ..sparse.sliced import Pairs, Sliced
 from .lower import Activation, Flatten, Pool, Scale, Weighted
@@ -84,7 +84,7 @@ class Sparse(_Buffered):
         """yt (rows, batch) = W @ xt, into this step's buffer."""
         indptr, indices, values = self._csr()
         yt = self.buffer((self.shape[0], xt.shape[1]))
-        return kernels.matmul(indptr, indices, values, xt, yt)
+        return csr_matmul(indptr, indices, values, xt, yt)
 
     def _csr(self):
         """The CSR arrays the batch kernels read (built on the first batch)."""
