@@ -187,8 +187,9 @@ print(f"  first + OBD's second order {np.mean(r_both):.3f} ± {np.std(r_both):.3
 # perturbed recipe): both predictions follow the measured ΔL, and which of the two follows it
 # better depends on the model - OBD's diagonal second order helped a lot on less-trained
 # networks (r 0.91 against 0.67), a little on the shelf's quick ones (0.85 against 0.81), and
-# hurt on one full-mode network (0.57 against 0.74).
-assert min(r_both) > 0.5 and min(r_first) > 0.3
+# hurt on the full-mode networks (0.57 against 0.74).
+for f, b in zip(r_first, r_both):      # per model: one of the two predicts well, neither fails
+    assert max(f, b) > 0.6 and min(f, b) > 0.3
 
 fig = viz.new_figure(10, 4)
 axes = fig.subplots(1, 2)
