@@ -364,3 +364,17 @@ def test_a_missing_dask_or_a_bad_scheduler_is_refused_in_one_line(tmp_path):
     done = cli([TINY, "--out", "s", "--scheduler", "udp://x"], tmp_path)
     assert done.returncode == 2 and "tcp://HOST:PORT or local:N" in done.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_a_grid_without_fine_tuning_gets_its_report(tmp_path):
+    """Pruning without fine-tuning is a standard baseline: finetune_epochs = 0 (alone, or
+    beside 1) still ends in a report, ranked by the accuracy right after pruning."""
+    text = open(TINY).read().replace("finetune_epochs = [1]", "finetune_epochs = [0, 1]")
+    text = text.replace("seeds = [0, 1]", "seeds = [0]").replace("sparsities = [0.5, 0.8]",
+                                                                 "sparsities = [0.8]")
+    (tmp_path / "zero.toml").write_text(text)
+    done = cli([str(tmp_path / "zero.toml"), "--out", "z", "--jobs", "2"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = (tmp_path / "z" / "report.md").read_text()
+    assert "## 80% sparsity" in report and "ft 0" in report and "ft 1" in report
+    assert "Traceback" not in done.stderr

@@ -84,12 +84,22 @@ def _control_for(c, controls):
     return controls.get((c["schedule"], c["steps"], c["finetune_epochs"]), (None, None, 0))
 
 
+NONE = (None, None, 0)
+
+
+def final_accuracy(m):
+    """(mean, std, n) of the accuracy a method ends with: after fine-tuning, or right after
+    pruning where its runs do not fine-tune (``finetune_epochs = 0``)."""
+    tuned = m.get("accuracy_finetuned", NONE)
+    return tuned if tuned[0] is not None else m.get("accuracy", NONE)
+
+
 def ranking(methods, controls):
-    """Per sparsity, rows ranked by mean fine-tuned accuracy."""
+    """Per sparsity, rows ranked by the mean accuracy each method ends with."""
     tables = {}
     for name, by_sparsity in methods.items():
         for s, m in by_sparsity.items():
-            mean, std, n = m["accuracy_finetuned"]
+            mean, std, n = final_accuracy(m)
             control = _control_for(m["config"], controls)[0]
             row = {"method": name, "accuracy": mean, "std": std, "seeds": n,
                    "gap": None if control is None or mean is None else mean - control,
@@ -119,10 +129,9 @@ def figures(folder, methods, controls, batches):
     for metric, label, name in panels:
         curves = {}
         for method, by_sparsity in sorted(methods.items()):
-            points = sorted((m[metric][0], m["accuracy_finetuned"][0],
-                             m["accuracy_finetuned"][1]) for m in by_sparsity.values()
+            points = sorted((m[metric][0], *final_accuracy(m)[:2]) for m in by_sparsity.values()
                             if metric in m and m[metric][0] is not None
-                            and m["accuracy_finetuned"][0] is not None)
+                            and final_accuracy(m)[0] is not None)
             if points:
                 curves[method] = tuple(np.array(v) for v in zip(*points))
         if curves:
@@ -153,7 +162,8 @@ def build(folder):
     where = sorted({r.get("where") or "?" for r in records})
     report = Report(folder, "minprune sweep", results_file=None)  # results.jsonl holds them
     intro = (f"{len(records)} runs ({len(failed)} failed), run on {', '.join(where)}. Accuracy "
-             f"is the test accuracy after fine-tuning, mean and standard deviation over seeds; "
+             f"is the test accuracy after fine-tuning (right after pruning for runs with 0 "
+             f"fine-tune epochs), mean and standard deviation over seeds; "
              f"the dense control is the dense model fine-tuned exactly like the pruned ones. "
              f"Measured speed-ups are latencies of the inference plan (`infer.compile`), one "
              f"thread, each against the dense model timed in the same process.")
