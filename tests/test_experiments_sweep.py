@@ -378,3 +378,13 @@ def test_a_grid_without_fine_tuning_gets_its_report(tmp_path):
     report = (tmp_path / "z" / "report.md").read_text()
     assert "## 80% sparsity" in report and "ft 0" in report and "ft 1" in report
     assert "Traceback" not in done.stderr
+
+
+def test_spreads_are_sample_std_and_sparsity_labels_are_exact():
+    from minprune.experiments import sweep_report
+    mean, std, n = sweep_report._stats([0.90, 0.92, 0.94])
+    assert n == 3 and abs(std - 0.02) < 1e-12             # ddof=1 (ddof=0 would be 0.0163)
+    assert sweep_report._stats([0.9])[1] is None           # one seed has no spread
+    labels = [sweep_report.sparsity_label(s) for s in (0.5, 0.975, 0.995, 0.999)]
+    assert labels == ["50%", "97.5%", "99.5%", "99.9%"]
+    assert "sample std (ddof=1)" in [c[1] for c in sweep_report.COLUMNS]

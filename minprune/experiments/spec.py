@@ -237,4 +237,4 @@ def describe(c):
                 f"seed {c['seed']})")
     steps = f":{c['steps']}" if c["schedule"] == "iterative" else ""
     return (f"{c['criterion']}/{c['granularity']}/{c['scope']} {c['schedule']}{steps} "
-            f"{c['sparsity']:.0%} ft{c['finetune_epochs']} seed {c['seed']}")
+            f"{100 * c['sparsity']:.10g}% ft{c['finetune_epochs']} seed {c['seed']}")

@@ -53,7 +53,10 @@ def _stats(values):
     values = [v for v in values if v is not None]
     if not values:
         return None, None, 0
-    return float(np.mean(values)), float(np.std(values)), len(values)
+    # the sample standard deviation (ddof=1), the spread a reader can compare across seeds;
+    # undefined for one value
+    spread = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return float(np.mean(values)), spread, len(values)
 
 
 def aggregate(records):
@@ -85,6 +88,11 @@ def _control_for(c, controls):
 
 
 NONE = (None, None, 0)
+
+
+def sparsity_label(s):
+    """A sparsity as a heading says it, exactly: 50%, 97.5%, 99.9% (never rounded to 100%)."""
+    return f"{100 * s:.10g}%"
 
 
 def final_accuracy(m):
@@ -122,14 +130,15 @@ def figures(folder, methods, controls, batches):
                "accuracy_vs_theoretical_speedup.png")]
     panels += [(f"csr_b{b}_speedup", f"measured speed-up of the CSR model at batch {b}",
                 f"accuracy_vs_speedup_b{b}.png") for b in batches]
-    bands = {f"dense control ({schedule}, ft {ft})": (mean, std)
+    bands = {f"dense control ({schedule}, ft {ft})": (mean, std or 0.0)
              for (schedule, _, ft), (mean, std, _) in sorted(controls.items())
              if mean is not None}
     written = []
     for metric, label, name in panels:
         curves = {}
         for method, by_sparsity in sorted(methods.items()):
-            points = sorted((m[metric][0], *final_accuracy(m)[:2]) for m in by_sparsity.values()
+            points = sorted((m[metric][0], final_accuracy(m)[0], final_accuracy(m)[1] or 0.0)
+                            for m in by_sparsity.values()
                             if metric in m and m[metric][0] is not None
                             and final_accuracy(m)[0] is not None)
             if points:
@@ -142,7 +151,7 @@ def figures(folder, methods, controls, batches):
 
 
 COLUMNS = [("method", "method", "{}"), ("accuracy", "accuracy", "{:.4f}"),
-           ("std", "std", "{:.4f}"), ("seeds", "seeds", "{:d}"),
+           ("std", "sample std (ddof=1)", "{:.4f}"), ("seeds", "n (seeds)", "{:d}"),
            ("gap", "vs dense control", "{:+.4f}"), ("compression", "compression", "{:.1f}x"),
            ("theoretical", "theoretical speed-up", "{:.2f}x")]
 
@@ -163,12 +172,13 @@ def build(folder):
     report = Report(folder, "minprune sweep", results_file=None)  # results.jsonl holds them
     intro = (f"{len(records)} runs ({len(failed)} failed), run on {', '.join(where)}. Accuracy "
              f"is the test accuracy after fine-tuning (right after pruning for runs with 0 "
-             f"fine-tune epochs), mean and standard deviation over seeds; "
+             f"fine-tune epochs), mean and sample standard deviation (ddof=1) over seeds; "
              f"the dense control is the dense model fine-tuned exactly like the pruned ones. "
              f"Measured speed-ups are latencies of the inference plan (`infer.compile`), one "
              f"thread, each against the dense model timed in the same process.")
     control_lines = [f"- dense control ({schedule}, {ft} fine-tune epochs): {mean:.4f} "
-                     f"+/- {std:.4f} over {n} seeds"
+                     + (f"+/- {std:.4f} (sample std) over {n} seeds" if std is not None
+                        else "(one seed)")
                      for (schedule, _, ft), (mean, std, n) in sorted(controls.items())
                      if mean is not None]
     report.add(None, "\n\n".join([intro, "\n".join(control_lines)]).rstrip())
@@ -176,7 +186,7 @@ def build(folder):
              for v in ("masked", "csr", "compact")]
     for s, table_rows in tables.items():
         present = [c for c in speed if any(r.get(c[0]) is not None for r in table_rows)]
-        report.add(f"{s:.0%} sparsity", table=(table_rows, COLUMNS + present))
+        report.add(f"{sparsity_label(s)} sparsity", table=(table_rows, COLUMNS + present))
     report.add(None, figures=pictures)
     if failed:
         report.add("Failed runs", "\n".join(f"- {describe(r['config'])}: {r.get('error')}"
