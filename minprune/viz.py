@@ -229,21 +229,25 @@ def _short(a):
 def accuracy_against(curves, bands=None, xlabel="compression (x)", path=None):
     """ShrinkBench's plot: test accuracy (mean +/- std over seeds, error bars) against a
     ratio on a log axis, one line per method (``curves = {method: (x, mean, std)}``; random
-    controls dashed), and grey bands for references (``bands = {label: (mean, std)}``, e.g.
-    the dense control)."""
+    controls dashed; a marker of its own for each of the first ten, then markers that differ
+    from them), joined in the order given (by sparsity), and grey bands for references
+    (``bands = {label: (mean, std)}``, e.g. the dense control). The legend stands beside the
+    axes, where it hides no point."""
     from matplotlib.ticker import FuncFormatter  # lazy: matplotlib loads with a figure
-    fig = new_figure(6.5, 4)
+    fig = new_figure(9, 4)
     ax = fig.subplots()
-    for method, (x, y, err) in curves.items():
+    markers = "osv^D<>ph*XP"
+    for i, (method, (x, y, err)) in enumerate(curves.items()):
         style = "--" if method.startswith("random") else "-"
-        ax.errorbar(x, y, yerr=err, fmt="o" + style, ms=3, capsize=2, label=method)
+        ax.errorbar(x, y, yerr=err, fmt=markers[i % len(markers)] + style, ms=3, capsize=2,
+                    label=method)
     for label, (mean, std) in (bands or {}).items():
         ax.axhline(mean, color="grey", linestyle=":", lw=1)
         ax.axhspan(mean - std, mean + std, color="grey", alpha=0.15, label=label)
-    ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy (mean +/- std over seeds)")
+    ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy (mean +/- sample std, seeds)")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
     ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     if path is not None:
         save_png(fig, path)
     return fig
