@@ -60,24 +60,23 @@ def run(args, out=print):
     X, y, names = load_table(args)
     task, y, why = usage(task_of, y, args.task)
     post, skipped = applicable(post, y)
+    why_skipped = f"{', '.join(skipped)}: {next(iter(skipped.values()))}" if skipped else ""
     if skipped and args.post != "all":                  # asked for by name: refuse
-        raise UsageError(f"post-pruning {', '.join(skipped)} cannot run: "
-                         f"{next(iter(skipped.values()))}; for a continuous target use ccp or "
-                         f"rep")
+        raise UsageError(f"post-pruning {why_skipped}; it cannot run, for a continuous target "
+                         f"use ccp or rep")
     config = TreeConfig(criterion=args.criterion, max_depth=args.max_depth,
                         min_samples_leaf=args.min_samples_leaf, post=tuple(post), seed=args.seed)
     criterion = usage(check, config, y)
     prepare_out(args.out, args.force)
     out(f"target: {why}")
     if skipped:
-        out(f"skipped {', '.join(skipped)}: {next(iter(skipped.values()))}")
+        out(f"skipped {why_skipped}")
     out(f"{len(X):,} samples, {X.shape[1]} features; growing and pruning ({', '.join(post)})")
     study = tree_study(config, X, y, out)
     report = Report(args.out, f"minprune tree: {os.path.basename(args.dataset)}")
     final = trees.figures(report, study, names)
     text = tree.export_text(final, feature_names=names)
-    said = f"The target: {why}." + (f" Skipped {', '.join(skipped)}: "
-                                     f"{next(iter(skipped.values()))}." if skipped else "")
+    said = f"The target: {why}." + (f" Skipped {why_skipped}." if skipped else "")
     report.add("Trees", said + " " + trees.paragraph(study.rows),
                table=(study.rows, trees.COLUMNS),
                figures=[("ccp_path.png", "choosing the cost-complexity alpha"),

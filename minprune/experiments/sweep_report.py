@@ -137,10 +137,10 @@ def figures(folder, methods, controls, batches):
     for metric, label, name in panels:
         curves = {}
         for method, by_sparsity in sorted(methods.items()):
-            points = [(m[metric][0], final_accuracy(m)[0], final_accuracy(m)[1] or 0.0)
-                      for _, m in sorted(by_sparsity.items())      # joined in sparsity order
-                      if metric in m and m[metric][0] is not None
-                      and final_accuracy(m)[0] is not None]
+            ends = [(m[metric][0], final_accuracy(m))                # in sparsity order
+                    for _, m in sorted(by_sparsity.items()) if metric in m]
+            points = [(x, mean, std or 0.0) for x, (mean, std, _) in ends
+                      if x is not None and mean is not None]
             if points:
                 curves[method] = tuple(np.array(v) for v in zip(*points))
         if curves:
