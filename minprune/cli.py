@@ -40,9 +40,10 @@ def main(argv=None):
     except UsageError as exc:
         print(f"minprune {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # a second Ctrl-C while the process winds down would kill it without its message
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print(f"minprune {args.command}: interrupted; files already written are complete, "
-              f"nothing half-written was left", file=sys.stderr)
-        return 130
+        signum = getattr(exc, "signum", signal.SIGINT)       # SIGTERM, SIGHUP: see sweep
+        print(f"minprune {args.command}: interrupted ({signal.Signals(signum).name}); files "
+              f"already written are complete, nothing half-written was left", file=sys.stderr)
+        return 128 + signum

@@ -19,6 +19,16 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture(scope="session")
+def local(tmp_path_factory):
+    """The tiny sweep with --jobs 2: the reference numbers of the sweep tests."""
+    from sweep_support import TINY, cli
+    tmp = tmp_path_factory.mktemp("local")
+    done = cli([TINY, "--out", "s", "--jobs", "2"], tmp)
+    assert done.returncode == 0, done.stderr
+    return tmp, done
+
+
 # --- marks: one per lesson (its own run and the tests of what it teaches), and "slow" ----------
 # ``pytest -m lesson06`` runs lesson 06 and the tests of the code it steps into;
 # ``pytest -m "not slow"`` is the fast loop (the lessons, notebooks, sweeps and demo are slow).
@@ -43,6 +53,7 @@ LESSON_TESTS = {
 SLOW = ("test_lessons.py::test_lesson_runs", "test_lessons.py::test_lessons_hold",
         "test_course.py::test_every_lesson_runs",
         "test_course.py::test_the_html_course", "test_experiments_sweep.py",
+        "test_sweep_failures.py",
         "test_cli_reports.py::test_demo", "test_cli_reports.py::test_the_demo",
         "test_cli_reports.py::test_prune_command_any_combination", "test_bench.py")
 

@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from minprune import Tensor, functional as F, models, nn
+from minprune import Tensor, models, nn
+from minprune import functional as F
 from minprune.prune.groups import prunable_layers
 
 

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from minprune import Tensor, functional as F
+from minprune import Tensor
+from minprune import functional as F
 from minprune.autograd import ops
 from minprune.autograd.gradcheck import check_grad
 

@@ -1,6 +1,6 @@
 """Benchmark plumbing (never timings): rows measured, break-even read right."""
-from minprune.bench.sparse import break_even, measure_forward
 from minprune.bench import surgery
+from minprune.bench.sparse import break_even, measure_forward
 
 
 def test_forward_rows_cover_every_setting():

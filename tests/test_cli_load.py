@@ -3,7 +3,6 @@ contradicting --model or --dataset in one line, and never leaves an empty folder
 import json
 
 import pytest
-
 from test_cli_reports import run_cli
 
 

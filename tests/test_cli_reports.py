@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from minprune.tables import fmt
 from minprune.reports import network, trees
+from minprune.tables import fmt
 
 
 def env(tmp_path):

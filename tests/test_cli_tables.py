@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_cli_reports import run_cli
 
 from minprune.experiments.trees import MAX_CLASSES, task_of
-from test_cli_reports import run_cli
 
 
 def write_csv(path, X, y):

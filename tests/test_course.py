@@ -6,7 +6,6 @@ import pathlib
 import re
 
 import pytest
-
 from helpers import require
 
 

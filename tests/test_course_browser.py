@@ -6,7 +6,6 @@ import pathlib
 import shutil
 
 import pytest
-
 from helpers import require
 
 LESSONS = pathlib.Path(__file__).parent.parent / "lessons"

@@ -7,9 +7,15 @@ import threading
 import numpy as np
 import pytest
 
-from minprune.data import (download_mnist, load_csv, load_idx, load_mnist, train_test_split,
-                           write_idx)
-from minprune.data import synthetic
+from minprune.data import (
+    download_mnist,
+    load_csv,
+    load_idx,
+    load_mnist,
+    synthetic,
+    train_test_split,
+    write_idx,
+)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32,

@@ -7,57 +7,14 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import Future
 
 import pytest
-
 from helpers import require
+from sweep_support import TINY, cli, env, numbers, slow_spec, tiny_runs, wait_for_lines, worker_pids
+
 from minprune.experiments import spec as specs
 from minprune.experiments.executors import LocalExecutor
 from minprune.experiments.sweep import Sweep
-
-HERE = os.path.dirname(__file__)
-TINY = os.path.join(HERE, "sweep_tiny.toml")
-TIMINGS = ("seconds", "host", "pid")
-
-
-def env(tmp_path):
-    return dict(os.environ, MINPRUNE_CACHE=str(tmp_path / "cache"), MPLBACKEND="Agg",
-                PYTHONUNBUFFERED="1")
-
-
-def cli(args, tmp_path, timeout=300):
-    return subprocess.run([sys.executable, "-m", "minprune", "sweep", *args], cwd=tmp_path,
-                          env=env(tmp_path), capture_output=True, text=True, timeout=timeout)
-
-
-def numbers(folder):
-    """{run id: its results without timings}, and how many lines each id has."""
-    out, lines = {}, {}
-    with open(os.path.join(folder, "results.jsonl")) as f:
-        for line in f:
-            r = json.loads(line)
-            lines[r["id"]] = lines.get(r["id"], 0) + 1
-            out[r["id"]] = {k: v for k, v in r.get("result", {}).items()
-                            # measured: times, speed-ups and their quartiles and flags
-                            if not k.endswith(("_ms", "_speedup", "_speedup_low",
-                                               "_speedup_high", "_speedup_reliable"))
-                            or k == "theoretical_speedup"
-                            if k not in TIMINGS}
-    return out, lines
-
-
-def tiny_runs():
-    return specs.expand(specs.load(TINY))
-
-
-@pytest.fixture(scope="module")
-def local(tmp_path_factory):
-    """The tiny sweep with --jobs 2: the reference numbers."""
-    tmp = tmp_path_factory.mktemp("local")
-    done = cli([TINY, "--out", "s", "--jobs", "2"], tmp)
-    assert done.returncode == 0, done.stderr
-    return tmp, done
 
 
 def test_tiny_sweep_runs_every_run_and_its_controls(local):
@@ -142,40 +99,6 @@ def test_the_same_numbers_through_a_dask_scheduler_and_worker(local, tmp_path):
                 p.kill()
 
 
-def slow_spec(tmp_path):
-    """The tiny spec with slower runs (more timing repeats), so that a run can be caught."""
-    text = open(TINY).read().replace("repeats = 5", "repeats = 400")
-    path = tmp_path / "slow.toml"
-    path.write_text(text)
-    return path
-
-
-def worker_pids(parent):
-    """The spawned worker processes of the sweep process ``parent`` (Linux /proc)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == parent and b"spawn_main" in cmd:
-            pids.append(int(entry))
-    return pids
-
-
-def wait_for_lines(proc, marker, count, timeout=120):
-    deadline, seen = time.monotonic() + timeout, 0
-    while seen < count and time.monotonic() < deadline and proc.poll() is None:
-        line = proc.stdout.readline()
-        seen += marker in line
-    return seen >= count
-
-
 def test_a_killed_worker_costs_only_its_run(tmp_path):
     spec = slow_spec(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "minprune", "sweep", str(spec), "--out", "s",
@@ -191,27 +114,10 @@ def test_a_killed_worker_costs_only_its_run(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, stderr
-    assert "a worker died" in stdout
+    assert stdout.count("worker died: signal 9 (SIGKILL) holding") == 1, stdout
     got, lines = numbers(tmp_path / "s")
     runs = specs.expand(specs.load(spec))
     assert set(got) == {r["id"] for r in runs} and set(lines.values()) == {1}
-
-
-def test_closing_now_stops_a_busy_worker_at_once():
-    """What an interrupted sweep does with its local workers: no wait for the running task."""
-    executor = LocalExecutor(1)
-    future = executor.submit(time.sleep, 600)
-    deadline = time.monotonic() + 60
-    while not future.running() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert future.running()
-    workers = list(executor.pool._processes.values())
-    start = time.monotonic()
-    executor.close(now=True)
-    for process in workers:
-        process.join(timeout=30)
-    assert time.monotonic() - start < 30
-    assert not any(process.is_alive() for process in workers)
 
 
 def test_interrupted_and_resumed_redoes_nothing(local, tmp_path):
@@ -302,20 +208,25 @@ def test_a_different_spec_needs_force(local, tmp_path):
 
 class InProcess:
     """An executor that runs each task at once, here (for the failure test)."""
-    label = "in-process"
+    label, slots = "in-process", 1
 
-    def submit(self, fn, *args):
-        future = Future()
-        future.set_result(fn(*args))
-        return future
+    def __init__(self):
+        self.ended = []
 
-    def as_completed(self, futures):
-        return iter(futures)
+    def submit(self, tag, fn, *args):
+        self.ended.append((tag, fn(*args)))
 
-    def result(self, future):
-        return future.result()
+    def wait(self):
+        ended, self.ended = self.ended, []
+        return ended
 
-    def close(self):
+    def share(self, state, path):
+        return state
+
+    def release(self, shared):
+        pass
+
+    def close(self, now=False):
         pass
 
 
@@ -346,8 +257,8 @@ def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypat
 def test_local_executor_refuses_nothing_it_can_run():
     executor = LocalExecutor(1)
     try:
-        future = executor.submit(sum, [1, 2, 3])
-        assert executor.result(future) == 6
+        executor.submit("t", sum, [1, 2, 3])
+        assert executor.wait() == [("t", 6)]
     finally:
         executor.close()
 

@@ -101,8 +101,7 @@ def test_the_plan_is_a_snapshot_of_the_model(rng):
 @pytest.mark.parametrize("shape", [(0, 5), (4, 0), (0, 0), (3, 5)])
 @pytest.mark.parametrize("batch", [0, 1, 8, 9])
 def test_kernels_take_empty_batches_and_empty_matrices(shape, batch, rng):
-    from minprune.sparse import CSR, kernels
-    from minprune.sparse import reference
+    from minprune.sparse import CSR, kernels, reference
     dense = rng.standard_normal(shape).astype(np.float32) * (rng.random(shape) > 0.5)
     csr = CSR.from_dense(dense)
     xt = rng.standard_normal((shape[1], batch)).astype(np.float32)

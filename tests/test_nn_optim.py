@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from minprune import Tensor, functional as F, models
+from minprune import Tensor, models
+from minprune import functional as F
 from minprune.nn import optim
 
 SETTINGS = [

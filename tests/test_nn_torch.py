@@ -1,11 +1,12 @@
 """Layers, whole models and optimizers against PyTorch (the oracle), forward and backward."""
 import numpy as np
 import pytest
+from helpers import require
 
-from minprune import Tensor, functional as F, models, nn
+from minprune import Tensor, models, nn
+from minprune import functional as F
 from minprune.nn import optim
 from minprune.nn.interop import to_torch
-from helpers import require
 
 TOL = {np.float64: dict(rtol=1e-6, atol=1e-9), np.float32: dict(rtol=1e-4, atol=1e-5)}
 

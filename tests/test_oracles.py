@@ -1,6 +1,5 @@
 """The oracle helper: skip without the reference library, fail when CI demands it."""
 import pytest
-
 from helpers import require
 
 

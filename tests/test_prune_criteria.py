@@ -1,13 +1,11 @@
 """Each criterion against an independent computation on a tiny network."""
 import numpy as np
 import pytest
+from helpers import loss_of, tiny_network
 
 from minprune import nn, prune
 from minprune.autograd.gradcheck import numerical_grad
 from minprune.prune.criteria import fisher_diagonal
-
-from helpers import loss_of, tiny_network
-
 
 tiny, loss = tiny_network, loss_of
 

@@ -1,11 +1,10 @@
 """The two terms of the predicted loss change against direct computations on a tiny network."""
 import numpy as np
 import pytest
+from helpers import loss_of, tiny_network
 
 from minprune import nn, prune
 from minprune.prune.expansion import expansion
-
-from helpers import loss_of, tiny_network
 
 
 def tiny(rng):

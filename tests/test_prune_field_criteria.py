@@ -2,8 +2,8 @@
 computation: by hand on tiny layers, and with torch autograd on the ``to_torch`` twin."""
 import numpy as np
 import pytest
-
 from helpers import require
+
 from minprune import models, nn, prune
 from minprune.nn.interop import to_torch
 from minprune.prune import regularizers

@@ -1,9 +1,9 @@
 """Structured masks compute exactly what a model with those units/filters deleted computes."""
 import numpy as np
 import pytest
+from helpers import CASES, delete_by_hand, randomise_batchnorm
 
 from minprune import Tensor, models, nn, prune
-from helpers import CASES, delete_by_hand, randomise_batchnorm
 
 
 @pytest.mark.parametrize("name, build, granularity", CASES, ids=[c[0] for c in CASES])

@@ -1,9 +1,9 @@
 """compact(): the pruned units and filters deleted for real, outputs unchanged."""
 import numpy as np
 import pytest
+from helpers import CASES, delete_by_hand, randomise_batchnorm
 
 from minprune import Tensor, models, nn, prune
-from helpers import CASES, delete_by_hand, randomise_batchnorm
 
 
 def n_params(model):

@@ -1,10 +1,10 @@
 """Masks identical to torch.nn.utils.prune (the oracle) on weights with distinct values."""
 import numpy as np
 import pytest
+from helpers import require
 
 from minprune import models, nn, prune
 from minprune.nn.interop import to_torch
-from helpers import require
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ criteria. Each comparison states the normalisation that makes the two equal:
 """
 import numpy as np
 import pytest
-
 from helpers import require
+
 from minprune import models, nn, prune
 from minprune.nn.interop import to_torch
 

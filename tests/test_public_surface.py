@@ -3,7 +3,6 @@ calibration data that never comes from the test set."""
 
 import numpy as np
 import pytest
-
 from helpers import run_python
 
 

@@ -269,6 +269,7 @@ def test_the_private_numba_api_the_tile_kernels_rely_on_is_there():
     moves in a Numba release, this fails - loudly, before the kernels silently slow down."""
     from numba import njit
     from numba.core import config
+
     from minprune.sparse import kernels
     assert hasattr(config, "SLP_VECTORIZE")
     seen = []

@@ -12,8 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minprune.sparse import CSR, kernels
-from minprune.sparse.reference import (csr_matmul_reference, csr_matvec_reference,
-                                       csr_sddmm_reference)
+from minprune.sparse.reference import (
+    csr_matmul_reference,
+    csr_matvec_reference,
+    csr_sddmm_reference,
+)
 
 
 @st.composite

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from minprune import Tensor, functional as F, models, nn, prune, sparse
+from minprune import Tensor, models, nn, prune, sparse
+from minprune import functional as F
 from minprune.nn import optim
 
 

@@ -20,8 +20,9 @@ from math import isclose
 
 import numpy as np
 import pytest
+from helpers import assert_same_tree as assert_arrays_equal
+from helpers import require
 
-from helpers import assert_same_tree as assert_arrays_equal, require
 from minprune import tree
 from minprune.tree.median import weighted_median
 

@@ -3,8 +3,8 @@ import itertools
 
 import numpy as np
 import pytest
-
 from helpers import require
+
 from minprune import tree
 from minprune.data import make_classification
 from minprune.tree.structure import LEAF

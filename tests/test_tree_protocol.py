@@ -4,8 +4,8 @@ import warnings
 
 import numpy as np
 import pytest
-
 from helpers import require, run_python
+
 from minprune import tree
 
 

@@ -3,8 +3,9 @@ readings of max_features, the cut rule and ccp_alpha at fit (the equality grid o
 is in test_tree_equality.py)."""
 import numpy as np
 import pytest
+from helpers import assert_same_tree as assert_same
+from helpers import require
 
-from helpers import assert_same_tree as assert_same, require
 from minprune import tree
 
 

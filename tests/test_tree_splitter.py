@@ -5,8 +5,13 @@ import pytest
 from minprune import tree
 from minprune.tree.criteria import ABSOLUTE_ERROR, ENTROPY, GINI, SQUARED_ERROR
 from minprune.tree.records import LeafRules, median_scratch
-from minprune.tree.splitter import (best_split_classes, best_split_values, partition, presort,
-                                    rank_targets)
+from minprune.tree.splitter import (
+    best_split_classes,
+    best_split_values,
+    partition,
+    presort,
+    rank_targets,
+)
 
 
 def brute_force(X, y, min_leaf, impurity, w=None, min_weight=0.0):

@@ -3,8 +3,16 @@ import numpy as np
 
 from minprune import tree
 from minprune.data import make_classification
-from minprune.tree.grow import (DECREASE, DEPTH, MAX_LEAVES, NO_SPLIT, PURE, SAMPLES,
-                                STOP_REASONS, WEIGHT)
+from minprune.tree.grow import (
+    DECREASE,
+    DEPTH,
+    MAX_LEAVES,
+    NO_SPLIT,
+    PURE,
+    SAMPLES,
+    STOP_REASONS,
+    WEIGHT,
+)
 
 
 def data():

@@ -2,8 +2,8 @@
 repeated-rows identity, the pruning path and the pruners with weights, and refused input."""
 import numpy as np
 import pytest
-
 from helpers import require
+
 from minprune import tree
 
 

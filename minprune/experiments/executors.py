@@ -1,130 +1,115 @@
-"""Where runs execute: local worker processes (``concurrent.futures``) or a Dask distributed
-cluster (a running scheduler, or a LocalCluster started here). Executors only submit work and
-hand back results; the client alone writes them down. Every worker computes on one BLAS and
-one Numba thread, so that workers do not fight over the cores."""
+"""Where runs execute: local worker processes (``pool.Pool``) or a Dask distributed cluster (a
+running scheduler, or a LocalCluster started here). Executors only submit work and hand back
+what ended; the client alone writes results down. Every worker computes on one BLAS and one
+Numba thread, so that workers do not fight over the cores.
+
+The protocol, the same for both: ``slots`` (how many tasks to keep in flight: the client holds
+no more results than that), ``submit(tag, fn, *args)``, ``wait()`` -> [(tag, value)] of the
+tasks that ended (``value`` a ``Lost`` where the worker died), ``share(state, path)`` -> what
+a task is handed to reach a dense model shipped once per worker, ``release(shared)``,
+``close(now)``.
+"""
 from __future__ import annotations
 
-import os
-
-ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                     "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+from .pool import ONE_THREAD, Died, Pool
 
 
-_limits = None
+class Lost:
+    """A task whose worker died holding it. ``final``: the cluster retried it already (Dask's
+    ``allowed-failures``); the sweep records it as failed instead of trying again."""
 
-
-def one_thread_worker():
-    """Run in each worker process as it starts: one thread for Numba (loaded later, it reads
-    the environment) and for BLAS (through threadpoolctl when it is installed). The parent's
-    environment is left alone."""
-    global _limits
-    os.environ.update(ONE_THREAD)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return
-    _limits = threadpool_limits(limits=1)
-
-
-class Lost(Exception):
-    """A worker died (killed, out of memory) while running the task: run it again."""
+    def __init__(self, cause, final=False):
+        self.cause, self.final = cause, final
 
 
 class LocalExecutor:
-    """``jobs`` worker processes on this machine, each on one thread."""
+    """``jobs`` worker processes on this machine, each on one thread; a dense model reaches
+    them as the path of its file in the sweep folder (read once per worker)."""
 
     def __init__(self, jobs):
-        self.jobs = jobs
+        self.jobs = self.slots = jobs
         self.label = f"local:{jobs} processes"
-        self.pool = None
-        self.owner = {}                            # future -> the pool that runs it
+        self.pool = Pool(jobs)
 
-    def _pool(self):
-        if self.pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-            self.pool = ProcessPoolExecutor(self.jobs, initializer=one_thread_worker,
-                                            mp_context=multiprocessing.get_context("spawn"))
-        return self.pool
+    def submit(self, tag, fn, *args):
+        self.pool.submit(tag, fn, *args)
 
-    def submit(self, fn, *args):
-        future = self._pool().submit(fn, *args)
-        self.owner[future] = self.pool
-        return future
+    def wait(self):
+        return [(tag, Lost(value.cause) if isinstance(value, Died) else value)
+                for tag, value in self.pool.wait()]
 
-    def as_completed(self, futures):
-        from concurrent.futures import as_completed
-        return as_completed(futures)
+    def share(self, state, path):
+        return path
 
-    def result(self, future):
-        from concurrent.futures.process import BrokenProcessPool
-        pool = self.owner.pop(future, None)
-        try:
-            return future.result()
-        except BrokenProcessPool:
-            if pool is self.pool and pool is not None:   # a fresh pool for the resubmitted
-                pool.shutdown(wait=False, cancel_futures=True)
-                self.pool = None
-            raise Lost("a worker process died") from None
+    def release(self, shared):
+        pass
 
     def close(self, now=False):
         """Stop the workers: after their running tasks, or, ``now`` (an interrupted sweep),
-        at once - their runs are lost, and redone when the sweep resumes. Waiting for them
-        after an interrupt was seen to hang the process (a run already handed to a worker
-        cannot be cancelled, and the pool's shutdown waited on it for minutes)."""
-        if self.pool is None:
-            return
-        if now:
-            # the pool's own processes only (``concurrent.futures`` keeps them in
-            # ``_processes``; it has no public way to stop a running task)
-            workers = list((getattr(self.pool, "_processes", None) or {}).values())
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            for process in workers:
-                process.terminate()
-            for process in workers:          # one that outlives SIGTERM gets SIGKILL
-                process.join(timeout=2)
-                if process.is_alive():
-                    process.kill()
-        else:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-        self.pool = None
+        at once - their runs are lost, and redone when the sweep resumes."""
+        self.pool.close(now)
 
 
 class DaskExecutor:
     """Dask distributed: ``address`` "tcp://HOST:PORT" of a running scheduler, or None to start
     a LocalCluster of ``workers`` single-threaded worker processes on 127.0.0.1. A task whose
-    worker dies is rescheduled by Dask itself."""
+    worker dies is rescheduled by Dask itself, up to the scheduler's ``allowed-failures``
+    (``retries`` for the LocalCluster started here, whose workers each hold one task at a
+    time, so that a death is charged to the task that died with it). A dense model is held by
+    a task of its own that the runs depend on: fetched once per worker, and computed again
+    from the scheduler's copy should the workers holding it die (scattered data would be lost
+    for good)."""
 
-    def __init__(self, address=None, workers=2, timeout=30):
+    def __init__(self, address=None, workers=2, timeout=30, retries=2):
         try:
-            from distributed import Client, LocalCluster
+            import dask
+            from distributed import Client, LocalCluster, as_completed
         except ImportError:
             raise ImportError("running on Dask needs the dask extra: "
                               "pip install -e \".[dask]\"") from None
         self.cluster = None
         if address is None:
-            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
-                                        processes=True, host="127.0.0.1",
-                                        dashboard_address=None, env=dict(ONE_THREAD))
+            with dask.config.set({"distributed.scheduler.allowed-failures": retries,
+                                  "distributed.scheduler.worker-saturation": 1.0}):
+                self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
+                                            processes=True, host="127.0.0.1",
+                                            dashboard_address=None, env=dict(ONE_THREAD))
             self.client = Client(self.cluster, timeout=timeout)
             self.label = f"dask LocalCluster:{workers} workers"
         else:
             self.client = Client(address, timeout=timeout)
             self.label = f"dask {address}"
+        threads = sum(self.client.nthreads().values())
+        self.slots = max(16, 4 * threads)
+        self.tags = {}                                # future -> tag, while in flight
+        self.ended = as_completed([], with_results=False)
 
-    def submit(self, fn, *args):
-        return self.client.submit(fn, *args, pure=False)
+    def submit(self, tag, fn, *args):
+        future = self.client.submit(fn, *args, pure=False)
+        self.tags[future] = tag
+        self.ended.add(future)
 
-    def as_completed(self, futures):
-        from distributed import as_completed
-        return as_completed(futures)
+    def wait(self):
+        from concurrent.futures import CancelledError
 
-    def result(self, future):
         from distributed import KilledWorker
-        try:
-            return future.result()
-        except KilledWorker as exc:
-            raise Lost(str(exc)) from None
+        out = []
+        for future in self.ended.next_batch(block=True):
+            tag = self.tags.pop(future)
+            try:
+                out.append((tag, future.result()))
+            except KilledWorker as exc:
+                out.append((tag, Lost(f"worker died (Dask gave up: {exc})", final=True)))
+            except CancelledError as exc:              # the cluster lost it: try again
+                out.append((tag, Lost(f"cancelled by the cluster ({exc})")))
+            future.release()                          # the result lives on in the store only
+        return out
+
+    def share(self, state, path):
+        return self.client.submit(_given, state, pure=False)
+
+    def release(self, shared):
+        shared.release()
 
     def close(self, now=False):
         """Disconnect (and stop the LocalCluster this started); Dask stops its tasks itself."""
@@ -133,7 +118,11 @@ class DaskExecutor:
             self.cluster.close()
 
 
-def make(jobs=1, scheduler=None):
+def _given(state):
+    return state
+
+
+def make(jobs=1, scheduler=None, retries=2):
     """The executor for ``--jobs N`` or ``--scheduler tcp://HOST:PORT | local:N``."""
     if scheduler is None:
         return LocalExecutor(jobs)
@@ -141,7 +130,7 @@ def make(jobs=1, scheduler=None):
         n = scheduler.partition(":")[2]
         if not n.isdigit() or int(n) < 1:
             raise ValueError(f"--scheduler local:N needs a positive N, got {scheduler!r}")
-        return DaskExecutor(workers=int(n))
+        return DaskExecutor(workers=int(n), retries=retries)
     if scheduler.startswith("tcp://"):
         return DaskExecutor(address=scheduler)
     raise ValueError(f"--scheduler must be tcp://HOST:PORT or local:N, got {scheduler!r}")

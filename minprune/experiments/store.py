@@ -2,7 +2,8 @@
 appended, flushed and fsynced by the client alone, so a crash loses at most the line being
 written. A torn last line is ignored when read (and its run done again); the last line for a
 run id wins. ``DIR/spec.json`` holds the spec the folder belongs to; ``DIR/dense/`` the dense
-models, one file per (model, data, recipe, seed)."""
+models, one file per (model, data, recipe, seed); ``DIR/sweep.lock`` the pid of the sweep
+running into it."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,10 @@ from ..files import write_npz_atomic, write_text_atomic
 RESULTS = "results.jsonl"
 
 
+class Busy(RuntimeError):
+    """Another sweep holds the folder."""
+
+
 class Store:
     def __init__(self, folder):
         self.folder = folder
@@ -20,19 +25,30 @@ class Store:
 
     def read(self):
         """{run id: record} of every complete line (the last record of an id wins)."""
-        records = {}
+        return self.read_checked()[0]
+
+    def read_checked(self):
+        """({run id: record}, [(line number, what is wrong with it)]): a line that is not a
+        JSON record with an id is set aside and named, never fatal."""
+        records, damaged = {}, []
         if not os.path.exists(self.path):
-            return records
+            return records, damaged
         with open(self.path, "rb") as f:
-            for line in f:
+            for number, line in enumerate(f, 1):
                 if not line.endswith(b"\n"):
                     break                            # torn: the write never finished
                 try:
                     record = json.loads(line)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    damaged.append((number, "is not JSON"))
+                    continue
+                if not isinstance(record, dict) or not isinstance(record.get("id"), str) \
+                        or not isinstance(record.get("config"), dict) \
+                        or record.get("status") not in ("ok", "failed"):
+                    damaged.append((number, "is not a run record (id, config, status)"))
                     continue
                 records[record["id"]] = record
-        return records
+        return records, damaged
 
     def repair(self):
         """Cut a torn last line off, so that new lines start on a line of their own."""
@@ -46,12 +62,42 @@ class Store:
                 f.flush()
                 os.fsync(f.fileno())
 
-    def append(self, record):
-        line = json.dumps(record, sort_keys=True, default=_plain) + "\n"
+    def append(self, *records):
+        """Append ``records``, one line each, with one fsync for them all."""
+        if not records:
+            return
+        text = "".join(json.dumps(r, sort_keys=True, default=_plain) + "\n" for r in records)
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
+
+    # --- one sweep at a time -----------------------------------------------------------------
+    def lock(self):
+        """Hold ``DIR/sweep.lock`` while this process sweeps into the folder: a second sweep is
+        refused naming the running one (``Busy``). The lock is the operating system's
+        (``flock``), so it goes with its process, however that ends: a stale file left by a
+        killed sweep is taken over."""
+        import fcntl
+        import socket
+        path = os.path.join(self.folder, "sweep.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise Busy(f"{self.folder} is in use by a running sweep ({holder}); wait for it "
+                       f"or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        self._lock = fd
+
+    def unlock(self):
+        fd = getattr(self, "_lock", None)
+        if fd is not None:
+            os.close(fd)                            # closing it releases the flock
+            self._lock = None
 
     # --- the spec the folder belongs to --------------------------------------------------
     def spec(self):

@@ -1,8 +1,11 @@
-"""A sweep's report, rebuilt from ``results.jsonl`` alone: ``results.csv`` (one row per run),
-``report.md`` (per sparsity, the methods ranked by mean accuracy over seeds with the spread and
-the gap to the dense control) and ShrinkBench's figures (accuracy against compression, against
-theoretical speed-up, and against measured speed-up at each batch size), one line per method
-with mean +/- std over seeds, the controls drawn as references."""
+"""A sweep's report, rebuilt from ``results.jsonl`` and ``spec.json`` alone, of the spec's own
+runs (the last record of each; records of other specs run into the folder are left out):
+``results.csv`` (one row per run), ``report.md`` (per sparsity, the methods ranked by mean
+accuracy over seeds with the sample std, a 95% interval and the gap to the dense control; the
+measured speed-ups with the quartiles of their timing repeats and their spread across seeds)
+and ShrinkBench's figures (accuracy against compression, against theoretical speed-up, and
+against measured speed-up at each batch size), one line per method (or per ``group_by``
+group) with mean +/- std over seeds, the controls drawn as references."""
 from __future__ import annotations
 
 import csv
@@ -14,16 +17,33 @@ import numpy as np
 from .. import viz
 from ..files import write_text_atomic
 from ..reports.writer import Report
-from .spec import describe
+from .spec import describe, expand
 from .store import Store
 
-METHOD = ("criterion", "granularity", "scope", "schedule", "steps", "finetune_epochs")
+GROUPS = ("criterion", "granularity", "scope", "schedule", "finetune_epochs")
+# Student's t, 97.5% quantile, by degrees of freedom (n - 1): the 95% interval of a mean
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 
-def method_name(c):
-    steps = f":{c['steps']}" if c["schedule"] == "iterative" else ""
-    return (f"{c['criterion']} {c['granularity']} {c['scope']}, {c['schedule']}{steps}, "
-            f"ft {c['finetune_epochs']}")
+def method_name(c, keys=GROUPS):
+    """A method's name from the config keys ``keys`` (all of them: the method itself)."""
+    parts = {"criterion": c["criterion"], "granularity": c["granularity"], "scope": c["scope"],
+             "schedule": c["schedule"] + (f":{c['steps']}" if c["schedule"] == "iterative"
+                                          else ""),
+             "finetune_epochs": f"ft {c['finetune_epochs']}"}
+    head = " ".join(parts[k] for k in ("criterion", "granularity", "scope") if k in keys)
+    return ", ".join([head] * bool(head) + [parts[k] for k in ("schedule", "finetune_epochs")
+                                            if k in keys])
+
+
+def interval95(std, n):
+    """The half-width of the 95% interval of a mean of ``n`` values (Student's t); None
+    below three values, where it says nothing."""
+    if std is None or n < 3:
+        return None
+    return (T975[n - 2] if n - 2 < len(T975) else 1.96) * std / np.sqrt(n)
 
 
 def flat_rows(records):
@@ -59,9 +79,10 @@ def _stats(values):
     return float(np.mean(values)), spread, len(values)
 
 
-def aggregate(records):
-    """(methods, controls): methods[name][sparsity] -> {metric: (mean, std, n)}; controls
-    [(schedule, steps, finetune_epochs)] -> (mean, std, n) of the dense control's accuracy."""
+def aggregate(records, keys=GROUPS):
+    """(methods, controls): methods[name][sparsity] -> {metric: (mean, std, n)}, a name per
+    distinct value of the config ``keys``; controls [(schedule, steps, finetune_epochs)] ->
+    (mean, std, n) of the dense control's accuracy."""
     ok = [r for r in records if r["status"] == "ok"]
     groups, controls = {}, {}
     for r in ok:
@@ -70,7 +91,7 @@ def aggregate(records):
             key = (c["schedule"], c["steps"], c["finetune_epochs"])
             controls.setdefault(key, []).append(res["accuracy_finetuned"])
             continue
-        groups.setdefault(method_name(c), {}).setdefault(c["sparsity"], []).append(r)
+        groups.setdefault(method_name(c, keys), {}).setdefault(c["sparsity"], []).append(r)
     methods = {}
     for name, by_sparsity in groups.items():
         methods[name] = {}
@@ -110,17 +131,35 @@ def ranking(methods, controls):
             mean, std, n = final_accuracy(m)
             control = _control_for(m["config"], controls)[0]
             row = {"method": name, "accuracy": mean, "std": std, "seeds": n,
+                   "ci95": interval95(std, n),
                    "gap": None if control is None or mean is None else mean - control,
                    "compression": m["compression"][0],
                    "theoretical": m["theoretical_speedup"][0]}
             for key in m:
                 if key.endswith("_speedup") and key != "theoretical_speedup":
-                    row[key] = m[key][0]
+                    row[key] = speed_cell(m, key)
             tables.setdefault(s, []).append(row)
     for rows in tables.values():
         rows.sort(key=lambda r: (-(r["accuracy"] if r["accuracy"] is not None else -1),
                                  r["method"]))
     return dict(sorted(tables.items()))
+
+
+def speed_cell(m, key):
+    """A measured speed-up as the report prints it: the mean over seeds, [the quartiles of the
+    timing repeats inside a run, averaged over seeds], +/- the sample std across seeds, and
+    "(unreliable)" where a run's spread or its FLOPs bound says not to read it."""
+    mid, sd, _ = m[key]
+    if mid is None:
+        return None
+    low, high = m.get(f"{key}_low", NONE)[0], m.get(f"{key}_high", NONE)[0]
+    text = f"{mid:.2f}x"
+    if low is not None and high is not None:
+        text += f" [{low:.2f}-{high:.2f}]"
+    if sd is not None:
+        text += f" ±{sd:.2f}"
+    reliable = m.get(f"{key}_reliable", NONE)[0]
+    return text + (" (unreliable)" if reliable is not None and reliable < 1 else "")
 
 
 def figures(folder, methods, controls, batches):
@@ -151,38 +190,55 @@ def figures(folder, methods, controls, batches):
 
 
 COLUMNS = [("method", "method", "{}"), ("accuracy", "accuracy", "{:.4f}"),
-           ("std", "sample std (ddof=1)", "{:.4f}"), ("seeds", "n (seeds)", "{:d}"),
+           ("std", "sample std (ddof=1)", "{:.4f}"), ("ci95", "95% interval", "±{:.4f}"),
+           ("seeds", "n (seeds)", "{:d}"),
            ("gap", "vs dense control", "{:+.4f}"), ("compression", "compression", "{:.1f}x"),
            ("theoretical", "theoretical speed-up", "{:.2f}x")]
 
 
-def build(folder):
-    """Write results.csv, the figures and report.md from ``folder``'s results.jsonl."""
-    records = list(Store(folder).read().values())
+def spec_records(folder):
+    """The last record of each of the runs of the folder's spec (every record when the
+    folder has no spec.json, as a sweep from before it had one)."""
+    store = Store(folder)
+    records, spec = store.read(), store.spec()
+    if spec is not None:
+        records = {r["id"]: records[r["id"]] for r in expand(spec) if r["id"] in records}
+    return list(records.values())
+
+
+def build(folder, group_by=None):
+    """Write results.csv, the figures and report.md from ``folder``'s results.jsonl; the
+    figures draw a line per ``group_by`` group (config keys among ``GROUPS``; None: per
+    method)."""
+    records = spec_records(folder)
     if not records:
-        raise ValueError(f"{folder} holds no results.jsonl with finished runs")
+        raise ValueError(f"{folder} holds no results.jsonl with finished runs of its spec")
     rows = flat_rows(records)
     write_csv(os.path.join(folder, "results.csv"), rows)
     methods, controls = aggregate(records)
     batches = sorted({b for r in records for b in r["config"]["latency"]["batches"]})
     tables = ranking(methods, controls)
-    pictures = figures(folder, methods, controls, batches)
+    pictures = figures(folder, aggregate(records, group_by)[0] if group_by else methods,
+                       controls, batches)
     failed = [r for r in records if r["status"] != "ok"]
     where = sorted({r.get("where") or "?" for r in records})
     report = Report(folder, "minprune sweep", results_file=None)  # results.jsonl holds them
     intro = (f"{len(records)} runs ({len(failed)} failed), run on {', '.join(where)}. Accuracy "
              f"is the test accuracy after fine-tuning (right after pruning for runs with 0 "
-             f"fine-tune epochs), mean and sample standard deviation (ddof=1) over seeds; "
-             f"the dense control is the dense model fine-tuned exactly like the pruned ones. "
-             f"Measured speed-ups are latencies of the inference plan (`infer.compile`), one "
-             f"thread, each against the dense model timed in the same process.")
+             f"fine-tune epochs), mean and sample standard deviation (ddof=1) over seeds, with "
+             f"the 95% interval of the mean (Student's t) from three seeds on; the dense "
+             f"control is the dense model fine-tuned exactly like the pruned ones. Measured "
+             f"speed-ups are latencies of the inference plan (`infer.compile`), one thread, "
+             f"each against the dense model timed in the same process: the mean over seeds, "
+             f"[the quartiles of the timing repeats inside a run], +/- the sample std across "
+             f"seeds.")
     control_lines = [f"- dense control ({schedule}, {ft} fine-tune epochs): {mean:.4f} "
                      + (f"+/- {std:.4f} (sample std) over {n} seeds" if std is not None
                         else "(one seed)")
                      for (schedule, _, ft), (mean, std, n) in sorted(controls.items())
                      if mean is not None]
     report.add(None, "\n\n".join([intro, "\n".join(control_lines)]).rstrip())
-    speed = [(f"{v}_b{b}_speedup", f"{v} b{b}", "{:.2f}x") for b in batches
+    speed = [(f"{v}_b{b}_speedup", f"{v} b{b}", "{}") for b in batches
              for v in ("masked", "csr", "compact")]
     for s, table_rows in tables.items():
         present = [c for c in speed if any(r.get(c[0]) is not None for r in table_rows)]
