@@ -53,12 +53,19 @@ def load(path):
     return validate(raw)
 
 
+REQUIRED = ("model", "data", "train", "grid")        # [latency] may be left to its defaults
+
+
 def validate(raw):
-    """The spec with defaults filled in, every key and value checked."""
+    """The spec with defaults filled in, every section, key and value checked."""
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise SpecError(f"unknown section [{unknown[0]}]; the sections are "
                         f"{', '.join(SECTIONS)}")
+    missing = [s for s in REQUIRED if s not in raw]
+    if missing:
+        raise SpecError(f"the spec has no [{missing[0]}] section; a spec names "
+                        f"{', '.join(f'[{s}]' for s in REQUIRED)} ([latency] is optional)")
     spec = {}
     for section, defaults in SECTIONS.items():
         given = raw.get(section, {})
@@ -69,91 +76,126 @@ def validate(raw):
             raise SpecError(f"unknown key {section}.{bad[0]}; the keys of [{section}] are "
                             f"{', '.join(defaults)}")
         spec[section] = {**defaults, **given}
+    if "name" in raw["model"] and "load" in raw["model"]:
+        raise SpecError("give model.name or model.load, not both")
     _check_values(spec)
     return spec
-
-
-def _pattern(key, value):
-    """Whether ``value`` is an N:M or block granularity (for the granularity keys)."""
-    if key != "granularities":
-        return False
-    try:
-        return patterns.parse(value) is not None
-    except ValueError:
-        return False
 
 
 def _fail(key, value, allowed):
     raise SpecError(f"{key} = {value!r} is not allowed; {allowed}")
 
 
+def _int(minimum):
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
+            f"give an integer >= {minimum}")
+
+
+def _one_of(names, extra=""):
+    return (lambda v: isinstance(v, str) and v in names,
+            f"choose from {', '.join(names)}{extra}")
+
+
+def _granularity(v):
+    if v in GRANULARITIES:
+        return True
+    try:
+        return patterns.parse(v) is not None
+    except ValueError:
+        return False
+
+
+def _dataset(v):
+    return isinstance(v, str) and (v in DATASETS or v.split(":")[0] in ("mnist", "fashion"))
+
+
+GRANULARITY = (_granularity, f"choose from {', '.join(GRANULARITIES)}, {PATTERNS}")
+# key -> (test of one value, what is allowed); a list key's test is that of each item
+VALUES = {
+    "model.name": _one_of(MODELS),
+    "model.hidden": _int(1),
+    "model.load": (lambda v: isinstance(v, str) and v != "", "give the path of a model file"),
+    "data.dataset": (_dataset, f"choose from {', '.join(DATASETS)}, mnist:PATH, fashion:PATH"),
+    "data.n_train": _int(2), "data.n_test": _int(2),
+    "train.epochs": _int(1), "train.batch_size": _int(1),
+    "train.lr": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+                 "give a positive number"),
+    "grid.criteria": _one_of(CRITERIA), "grid.granularities": GRANULARITY,
+    "grid.scopes": _one_of(SCOPES),
+    "grid.schedules": (lambda v: _schedule(v) is not None,
+                       f"choose from {', '.join(SCHEDULES)} (N a positive integer)"),
+    "grid.sparsities": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and 0 < v < 1, "give numbers in (0, 1)"),
+    "grid.finetune_epochs": _int(0), "grid.seeds": _int(0),
+    "grid.methods": (lambda v: isinstance(v, dict), "each method is a table: { criterion = "
+                     "..., granularity = ..., scope = ... } (scope optional)"),
+    "latency.batches": _int(1), "latency.repeats": _int(1),
+}
+LISTS = {"model.hidden", "grid.criteria", "grid.granularities", "grid.scopes",
+         "grid.schedules", "grid.sparsities", "grid.finetune_epochs", "grid.seeds",
+         "grid.methods", "latency.batches"}
+METHOD = {"criterion": _one_of(CRITERIA), "granularity": GRANULARITY,
+          "scope": _one_of(SCOPES)}
+
+
 def _check_values(spec):
-    m, d, t, g, lat = (spec[s] for s in SECTIONS)
-    if m["load"] is None and m["name"] not in MODELS:
-        _fail("model.name", m["name"], f"choose from {', '.join(MODELS)}")
-    if not _ints(m["hidden"], 1):
-        _fail("model.hidden", m["hidden"], "give a list of positive integers")
-    if not (d["dataset"] in DATASETS or d["dataset"].split(":")[0] in ("mnist", "fashion")):
-        _fail("data.dataset", d["dataset"], f"choose from {', '.join(DATASETS)}")
-    for key in ("n_train", "n_test"):
-        if d[key] is not None and not _ints([d[key]], 2):
-            _fail(f"data.{key}", d[key], "give an integer >= 2")
-    if not _ints([t["epochs"]], 1) or not _ints([t["batch_size"]], 1):
-        _fail("train.epochs / train.batch_size", (t["epochs"], t["batch_size"]),
-              "give positive integers")
-    if not isinstance(t["lr"], (int, float)) or not t["lr"] > 0:
-        _fail("train.lr", t["lr"], "give a positive number")
-    for key, allowed in (("criteria", CRITERIA), ("granularities", GRANULARITIES),
-                         ("scopes", SCOPES)):
-        for value in _list(g, key):
-            if value not in allowed and not _pattern(key, value):
-                _fail(f"grid.{key}", value, f"choose from {', '.join(allowed)}"
-                      + (f", {PATTERNS}" if key == "granularities" else ""))
-    if g["methods"] is not None:
-        for method in _list(g, "methods"):
-            if not isinstance(method, dict) or set(method) - {"criterion", "granularity",
-                                                              "scope"}:
-                _fail("grid.methods", method, "each method is a table with criterion, "
-                      "granularity and scope")
-            for key, allowed in (("criterion", CRITERIA), ("granularity", GRANULARITIES),
-                                 ("scope", SCOPES)):
-                value = method.get(key, "global" if key == "scope" else None)
-                if value not in allowed and not _pattern(key + "s", value):
-                    _fail(f"grid.methods.{key}", value, f"choose from {', '.join(allowed)}"
-                          + (f", {PATTERNS}" if key == "granularity" else ""))
-    for schedule in _list(g, "schedules"):
-        parse_schedule(schedule)
-    for s in _list(g, "sparsities"):
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s < 1:
-            _fail("grid.sparsities", s, "give numbers in (0, 1)")
-    if not _ints(_list(g, "finetune_epochs"), 0):
-        _fail("grid.finetune_epochs", g["finetune_epochs"], "give integers >= 0")
-    if not _ints(_list(g, "seeds"), 0):
-        _fail("grid.seeds", g["seeds"], "give integers >= 0")
-    if not _ints(_list(lat, "batches"), 1) or not _ints([lat["repeats"]], 1):
-        _fail("latency", lat, "batches: positive integers; repeats: a positive integer")
+    for key, (test, allowed) in VALUES.items():
+        section, name = key.split(".")
+        value = spec[section][name]
+        if value is None:                      # a default the spec left alone
+            continue
+        if key in LISTS:
+            _check_list(key, value, test, allowed)
+        elif not test(value):
+            _fail(key, value, allowed)
+    for method in spec["grid"]["methods"] or ():
+        _check_method(method)
 
 
-def _list(section, key):
-    value = section[key]
+def _check_list(key, value, test, allowed):
     if not isinstance(value, list) or not value:
         raise SpecError(f"{key} must be a non-empty list, got {value!r}")
-    return value
+    for item in value:
+        if not test(item):
+            _fail(key, item, allowed)
+    if key == "model.hidden":                  # [100, 100]: two layers of 100
+        return
+    seen = []
+    for item in value:
+        if item in seen:
+            raise SpecError(f"{key} lists {item!r} twice; each value once (a repeated seed or "
+                            f"sparsity would run the same runs twice)")
+        seen.append(item)
 
 
-def _ints(values, minimum):
-    return all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum
-               for v in values)
+def _check_method(method):
+    bad = sorted(set(method) - set(METHOD))
+    if bad:
+        _fail("grid.methods", method, f"unknown key {bad[0]!r}; a method has criterion, "
+              f"granularity and scope")
+    for key in ("criterion", "granularity"):
+        if key not in method:
+            _fail("grid.methods", method, f"a method needs a {key}")
+    for key, (test, allowed) in METHOD.items():
+        if key in method and not test(method[key]):
+            _fail(f"grid.methods.{key}", method[key], allowed)
 
 
-def parse_schedule(text):
-    """("one-shot" | "iterative" | "gradual" | "lottery", steps)."""
+def _schedule(text):
     name, _, steps = str(text).partition(":")
     if name == "iterative" and steps.isdigit() and int(steps) >= 1:
         return name, int(steps)
     if name in ("one-shot", "gradual", "lottery") and not steps:
         return name, 1
-    _fail("grid.schedules", text, f"choose from {', '.join(SCHEDULES)} (N a positive integer)")
+    return None
+
+
+def parse_schedule(text):
+    """("one-shot" | "iterative" | "gradual" | "lottery", steps)."""
+    parsed = _schedule(text)
+    if parsed is None:
+        _fail("grid.schedules", text, VALUES["grid.schedules"][1])
+    return parsed
 
 
 # --- expansion -----------------------------------------------------------------------------
