@@ -299,3 +299,34 @@ def test_spreads_are_sample_std_and_sparsity_labels_are_exact():
     labels = [sweep_report.sparsity_label(s) for s in (0.5, 0.975, 0.995, 0.999)]
     assert labels == ["50%", "97.5%", "99.5%", "99.9%"]
     assert "sample std (ddof=1)" in [c[1] for c in sweep_report.COLUMNS]
+
+
+def test_the_95_percent_interval_is_students():
+    stats = pytest.importorskip("scipy.stats")
+    from minprune.experiments import sweep_report
+    assert sweep_report.interval95(0.02, 2) is None           # two seeds: no interval
+    for n in (3, 5, 10, 31, 32, 40, 200):
+        want = stats.t.ppf(0.975, n - 1) * 0.02 / n ** 0.5
+        tolerance = 1e-3
+        assert abs(sweep_report.interval95(0.02, n) - want) < tolerance * want
+
+
+def test_a_speed_up_cell_carries_its_spreads():
+    from minprune.experiments import sweep_report
+    m = {"csr_b1_speedup": (2.5, 0.1, 3), "csr_b1_speedup_low": (2.4, 0.0, 3),
+         "csr_b1_speedup_high": (2.6, 0.0, 3), "csr_b1_speedup_reliable": (1.0, 0.0, 3)}
+    assert sweep_report.speed_cell(m, "csr_b1_speedup") == "2.50x [2.40-2.60] ±0.10"
+    m["csr_b1_speedup_reliable"] = (2 / 3, 0.5, 3)             # one run of three unreliable
+    assert sweep_report.speed_cell(m, "csr_b1_speedup").endswith("(unreliable)")
+
+
+def test_group_by_draws_a_line_per_group(local, tmp_path):
+    shutil.copytree(local[0] / "s", tmp_path / "s")
+    from minprune.experiments import sweep_report
+    records = sweep_report.spec_records(str(tmp_path / "s"))
+    assert set(sweep_report.aggregate(records, ("criterion",))[0]) == {"magnitude", "taylor",
+                                                                       "random"}
+    done = cli(["--report", "s", "--group-by", "criterion"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = cli(["--report", "s", "--group-by", "colour"], tmp_path)
+    assert done.returncode == 2 and "--group-by takes distinct keys among" in done.stderr

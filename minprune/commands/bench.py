@@ -11,6 +11,7 @@ SUITES = {
     "sparse": ("quick",),
     "surgery": ("threads", "repeat"),
     "latency": ("threads", "repeat", "quick"),
+    "sweep": ("quick",),
 }
 
 
@@ -18,7 +19,7 @@ def add_arguments(p):
     p.add_argument("suite", choices=tuple(SUITES), help="which benchmark")
     p.add_argument("--threads", type=int, default=1, help="threads for every pool (1)")
     p.add_argument("--repeat", type=int, default=30, help="timed repetitions (30)")
-    p.add_argument("--quick", action="store_true", help="fewer sizes (sparse, latency)")
+    p.add_argument("--quick", action="store_true", help="fewer sizes (sparse, latency, sweep)")
     p.add_argument("--rounds", type=int, default=3,
                    help="alternating rounds per library, each in a fresh process (3)")
 

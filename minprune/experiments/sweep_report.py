@@ -43,7 +43,11 @@ def interval95(std, n):
     below three values, where it says nothing."""
     if std is None or n < 3:
         return None
-    return (T975[n - 2] if n - 2 < len(T975) else 1.96) * std / np.sqrt(n)
+    df, z = n - 1, 1.959964
+    # beyond the table, the Cornish-Fisher expansion of t about the normal quantile
+    t = T975[df - 1] if df <= len(T975) else (z + (z ** 3 + z) / (4 * df)
+                                              + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2))
+    return t * std / np.sqrt(n)
 
 
 def flat_rows(records):
