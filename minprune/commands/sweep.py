@@ -97,10 +97,13 @@ def _sweep(args, spec, runs, n_dense, group_by, out):
         f"{executor.label}")
     start = time.perf_counter()
     sweep = Sweep(runs, args.out, log=out, retries=args.retries)
+    from ..experiments.executors import ClusterGone  # lazy: at run time, not for --help
     try:
         counts = sweep.execute(executor)
     except BaseException as exc:                # an interrupt, a failure: stop the workers now
         executor.close(now=True)
+        if isinstance(exc, ClusterGone):
+            raise UsageError(str(exc)) from None
         if isinstance(exc, KeyboardInterrupt):
             c = sweep.counts
             out(f"stopped by {exc.args[0] if exc.args else 'SIGINT'} after {c['executed']} "

@@ -22,6 +22,10 @@ class Lost:
         self.cause, self.final = cause, final
 
 
+class ClusterGone(RuntimeError):
+    """The Dask scheduler is gone (the client gave up reconnecting): nothing more can run."""
+
+
 class LocalExecutor:
     """``jobs`` worker processes on this machine, each on one thread; a dense model reaches
     them as the path of its file in the sweep folder (read once per worker)."""
@@ -86,24 +90,48 @@ class DaskExecutor:
 
     def submit(self, tag, fn, *args):
         future = self.client.submit(fn, *args, pure=False)
-        self.tags[future] = tag
+        self.tags[future] = (tag, fn, args)
         self.ended.add(future)
 
     def wait(self):
+        """What ended; a task the cluster cancelled (a scheduler reconnecting) is submitted
+        again at no cost to its run; ``ClusterGone`` once the client has given up."""
         from concurrent.futures import CancelledError
 
         from distributed import KilledWorker
         out = []
-        for future in self.ended.next_batch(block=True):
-            tag = self.tags.pop(future)
-            try:
-                out.append((tag, future.result()))
-            except KilledWorker as exc:
-                out.append((tag, Lost(f"worker died (Dask gave up: {exc})", final=True)))
-            except CancelledError as exc:              # the cluster lost it: try again
-                out.append((tag, Lost(f"cancelled by the cluster ({exc})")))
-            future.release()                          # the result lives on in the store only
+        while not out:
+            for future in self._ended():
+                tag, fn, args = self.tags.pop(future)
+                try:
+                    out.append((tag, future.result()))
+                except KilledWorker as exc:
+                    out.append((tag, Lost(f"worker died (Dask gave up: {exc})", final=True)))
+                except CancelledError:
+                    self._check()
+                    self.submit(tag, fn, *args)
+                future.release()                      # the result lives on in the store only
         return out
+
+    def _ended(self):
+        """The next batch of ended futures; polls (0.5 to 50 ms apart) so that a scheduler
+        that is gone is noticed instead of waited on forever."""
+        import time
+        pause = 0.0005
+        while True:
+            batch = self.ended.next_batch(block=False)
+            if batch:
+                return batch
+            self._check()
+            time.sleep(pause)
+            pause = min(2 * pause, 0.05)
+
+    def _check(self):
+        if self.client.status not in ("running", "connecting", "newly-created"):
+            raise ClusterGone(f"lost the Dask scheduler ({self.label}, client "
+                              f"{self.client.status}); every finished run is in "
+                              f"results.jsonl: restart the scheduler and its workers and run "
+                              f"the same command again")
 
     def share(self, state, path):
         return self.client.submit(_given, state, pure=False)
