@@ -22,7 +22,7 @@ def trivial_run(c, dense):
 
 def trivial_runs(n, seeds=2):
     """``n`` distinct runs of the tiny MLP config, spread over ``seeds`` dense models."""
-    from ..experiments.spec import run_id
+    from ..experiments.spec import run_id  # lazy: the sweep loads only for this suite
     base = {"model": "mlp", "hidden": [8], "load": None, "dataset": "spirals", "n_train": 20,
             "n_test": 10, "epochs": 1, "lr": 0.05, "batch_size": 8, "kind": "prune",
             "criterion": "magnitude", "granularity": "weight", "scope": "global",
@@ -33,8 +33,8 @@ def trivial_runs(n, seeds=2):
 
 def overhead(backend, n):
     """Seconds for a sweep of ``n`` trivial runs on ``backend`` ("local" or "dask")."""
-    from ..experiments.executors import make
-    from ..experiments.sweep import Sweep
+    from ..experiments.executors import make  # lazy: the sweep loads only for this suite
+    from ..experiments.sweep import Sweep  # lazy: the sweep loads only for this suite
     executor = make(jobs=2) if backend == "local" else make(scheduler="local:2")
     try:
         for i in range(4):                             # the workers started and warm
