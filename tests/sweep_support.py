@@ -2,6 +2,7 @@
 numbers a run must reproduce, a slower spec to catch a run in, the sweep's worker processes;
 and tasks importable by worker processes: runs that kill their own worker, as an
 out-of-memory kill or a segfault would."""
+import contextlib
 import json
 import os
 import signal
@@ -87,6 +88,39 @@ def wait_for_lines(proc, marker, count, timeout=120):
         line = proc.stdout.readline()
         seen += marker in line
     return seen >= count
+
+
+@contextlib.contextmanager
+def dask_cluster(tmp_path):
+    """A ``dask scheduler`` and one single-threaded ``dask worker`` on 127.0.0.1, on a port
+    the OS picks, stopped on the way out: yields (address, [scheduler, worker] processes)."""
+    scheduler_file = tmp_path / "scheduler.json"
+    procs = []
+    try:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+             "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+            cwd=tmp_path, env=env(tmp_path), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1",
+             "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],
+            cwd=tmp_path, env=env(tmp_path), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL))
+        yield address, procs
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
 
 
 # --- tasks that fail as workers do -----------------------------------------------------

@@ -6,11 +6,20 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from helpers import require
-from sweep_support import TINY, cli, env, numbers, slow_spec, tiny_runs, wait_for_lines, worker_pids
+from sweep_support import (
+    TINY,
+    cli,
+    dask_cluster,
+    env,
+    numbers,
+    slow_spec,
+    tiny_runs,
+    wait_for_lines,
+    worker_pids,
+)
 
 from minprune.experiments import spec as specs
 from minprune.experiments.executors import LocalExecutor
@@ -68,35 +77,10 @@ def test_the_same_numbers_on_a_dask_local_cluster(local, tmp_path):
 
 def test_the_same_numbers_through_a_dask_scheduler_and_worker(local, tmp_path):
     require("distributed")
-    scheduler_file = tmp_path / "scheduler.json"
-    procs = []
-    try:
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-             "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)],
-            cwd=tmp_path, env=env(tmp_path), stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(scheduler_file.read_text())["address"]
-        assert address.startswith("tcp://127.0.0.1:")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1",
-             "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],
-            cwd=tmp_path, env=env(tmp_path), stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL))
+    with dask_cluster(tmp_path) as (address, _):
         done = cli([TINY, "--out", "s", "--scheduler", address], tmp_path)
         assert done.returncode == 0, done.stderr
         assert numbers(tmp_path / "s")[0] == numbers(local[0] / "s")[0]
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def test_a_killed_worker_costs_only_its_run(tmp_path):

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -16,6 +17,7 @@ import sweep_support as sweep_tasks
 from helpers import require
 from sweep_support import (
     TINY,
+    dask_cluster,
     cli,
     env,
     measured_out,
@@ -26,7 +28,7 @@ from sweep_support import (
 )
 
 from minprune.experiments import spec as specs
-from minprune.experiments.executors import DaskExecutor, LocalExecutor
+from minprune.experiments.executors import ClusterGone, DaskExecutor, LocalExecutor
 from minprune.experiments.store import Store
 from minprune.experiments.sweep import Sweep, train_dense
 from minprune.experiments.sweep_report import build
@@ -36,6 +38,17 @@ QUIET = {"log": lambda *a: None, "progress": False}
 
 def records(folder):
     return [json.loads(line) for line in open(os.path.join(folder, "results.jsonl"))]
+
+
+def tiny_sweep(folder, executor, retries=2, dense=train_dense):
+    """The tiny spec's sweep with one run that kills its worker every time."""
+    runs = specs.expand(specs.load(TINY))
+    try:
+        counts = Sweep(runs, str(folder), retries=retries, **QUIET,
+                       tasks=(dense, sweep_tasks.kill_own_worker)).execute(executor)
+    finally:
+        executor.close()
+    return runs, counts
 
 
 def check_doomed_run_failed(folder, counts, runs, cause):
@@ -52,38 +65,20 @@ def check_doomed_run_failed(folder, counts, runs, cause):
 
 
 def test_a_run_that_kills_its_worker_is_tried_then_recorded_as_failed(tmp_path):
-    runs = specs.expand(specs.load(TINY))
-    executor = LocalExecutor(2)
-    try:
-        counts = Sweep(runs, str(tmp_path), retries=2, **QUIET,
-                       tasks=(train_dense, sweep_tasks.kill_own_worker)).execute(executor)
-    finally:
-        executor.close()
+    runs, counts = tiny_sweep(tmp_path, LocalExecutor(2), retries=2)
     check_doomed_run_failed(tmp_path, counts, runs, "worker died: signal 9 (SIGKILL) "
                                                     "(tried 3 times)")
     assert counts["retried"] == 2          # its own retries only: no innocent run charged
 
 
 def test_no_retries_means_one_try(tmp_path):
-    runs = specs.expand(specs.load(TINY))
-    executor = LocalExecutor(2)
-    try:
-        counts = Sweep(runs, str(tmp_path), retries=0, **QUIET,
-                       tasks=(train_dense, sweep_tasks.kill_own_worker)).execute(executor)
-    finally:
-        executor.close()
+    runs, counts = tiny_sweep(tmp_path, LocalExecutor(2), retries=0)
     assert counts["retried"] == 0 and counts["failed"] == 1
 
 
 def test_a_dense_training_that_kills_its_worker_fails_its_runs_only(tmp_path):
-    runs = specs.expand(specs.load(TINY))
-    executor = LocalExecutor(2)
-    try:
-        counts = Sweep(runs, str(tmp_path), retries=1, **QUIET,
-                       tasks=(sweep_tasks.dense_that_dies, sweep_tasks.kill_own_worker)
-                       ).execute(executor)
-    finally:
-        executor.close()
+    runs, counts = tiny_sweep(tmp_path, LocalExecutor(2), retries=1,
+                              dense=sweep_tasks.dense_that_dies)
     got = {r["id"]: r for r in records(tmp_path)}
     seed1 = {r["id"] for r in runs if r["config"]["seed"] == 1}
     assert all(got[i]["status"] == "failed" and "its dense model: worker died" in
@@ -93,13 +88,7 @@ def test_a_dense_training_that_kills_its_worker_fails_its_runs_only(tmp_path):
 
 def test_on_dask_a_run_that_kills_its_worker_is_recorded_as_failed(tmp_path):
     require("distributed")
-    runs = specs.expand(specs.load(TINY))
-    executor = DaskExecutor(workers=2, retries=1)
-    try:
-        counts = Sweep(runs, str(tmp_path), **QUIET,
-                       tasks=(train_dense, sweep_tasks.kill_own_worker)).execute(executor)
-    finally:
-        executor.close()
+    runs, counts = tiny_sweep(tmp_path, DaskExecutor(workers=2, retries=1))
     check_doomed_run_failed(tmp_path, counts, runs, "worker died (Dask gave up")
 
 
@@ -252,3 +241,30 @@ def test_the_report_after_force_is_the_new_spec_alone(local, tmp_path):
     assert "## 80% sparsity" not in report and "over 2 seeds" not in report
     rows = (tmp_path / "s" / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + len(runs)
+
+
+def test_a_dead_scheduler_ends_the_sweep_and_keeps_what_finished(tmp_path):
+    require("distributed")
+    runs = specs.expand(specs.load(slow_spec(tmp_path)))
+    ended = []
+    with dask_cluster(tmp_path) as (address, procs):
+        executor = DaskExecutor(address=address, timeout=5)
+
+        def sweep():
+            try:
+                Sweep(runs, str(tmp_path / "s"), **QUIET).execute(executor)
+            except ClusterGone as exc:
+                ended.append(str(exc))
+        thread = threading.Thread(target=sweep, daemon=True)
+        thread.start()
+        results = tmp_path / "s" / "results.jsonl"
+        deadline = time.monotonic() + 120
+        while not (results.exists() and results.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        procs[0].kill()                                          # the scheduler
+        thread.join(timeout=90)
+        executor.close()
+    assert not thread.is_alive(), "the sweep waited on a dead scheduler"
+    assert ended and "lost the Dask scheduler" in ended[0]
+    finished = [json.loads(line) for line in results.read_text().splitlines()]
+    assert finished and all(r["status"] == "ok" for r in finished)
