@@ -78,12 +78,16 @@ class Store:
         refused naming the running one (``Busy``). The lock is the operating system's
         (``flock``), so it goes with its process, however that ends: a stale file left by a
         killed sweep is taken over."""
-        import fcntl
         import socket
+        try:
+            import fcntl
+        except ImportError:                          # Windows: no flock; the pid is written
+            fcntl = None
         path = os.path.join(self.folder, "sweep.lock")
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
             os.close(fd)

@@ -1,0 +1,148 @@
+"""Pruning one layer without retraining: SparseGPT against a twin written straight from the
+paper's Algorithm 1 and against the authors' update on a torch layer, N:M kept, the per-block
+selection rules, the least-squares refit, Wanda's scores, the Hessian built batch by batch."""
+import numpy as np
+import pytest
+
+from helpers import require
+from minprune.prune import posttrain
+
+
+def layer(rng, rows=12, columns=40, n=200, dead=()):
+    W = rng.standard_normal((rows, columns))
+    X = rng.standard_normal((n, columns)) * rng.uniform(0.2, 2.0, columns)
+    X[:, list(dead)] = 0.0
+    return W, X, 2 * X.T @ X / n
+
+
+def algorithm1(W, H, sparsity, blocksize, percdamp, pattern=None):
+    """The paper's Algorithm 1, column by column, every update applied at once to all later
+    columns (no lazy batches), the mask of each block chosen from the weights at its start."""
+    H, W = posttrain._damped(H, W, percdamp)
+    Hinv = np.linalg.inv(H)
+    U = np.linalg.cholesky(Hinv).T
+    M = np.zeros_like(W, dtype=bool)
+    for j in range(W.shape[1]):
+        if pattern is None and j % blocksize == 0:
+            block = slice(j, min(j + blocksize, W.shape[1]))
+            score = (W[:, block] / np.diag(U)[block]) ** 2
+            threshold = np.sort(score.ravel())[int(score.size * sparsity)]
+            M[:, block] = score <= threshold
+        if pattern is not None and j % pattern[1] == 0:
+            group = slice(j, j + pattern[1])
+            score = (W[:, group] / np.diag(U)[group]) ** 2
+            for r, order in enumerate(np.argsort(score, axis=1, kind="stable")):
+                M[r, j + order[:pattern[0]]] = True
+        q = np.where(M[:, j], 0.0, W[:, j])
+        err = (W[:, j] - q) / U[j, j]
+        W[:, j:] -= np.outer(err, U[j, j:])
+        W[:, j] = q
+    return W
+
+
+@pytest.mark.parametrize("blocksize", [7, 16, 128])
+@pytest.mark.parametrize("pattern", [None, (2, 4)])
+def test_sparsegpt_is_algorithm_1(rng, blocksize, pattern):
+    W, X, H = layer(rng, dead=(3,))
+    if pattern is not None and blocksize % pattern[1]:
+        with pytest.raises(ValueError, match="blocksize must be a multiple of M = 4"):
+            posttrain.sparsegpt(W, H, 0.6, pattern=pattern, blocksize=blocksize)
+        return
+    got, _ = posttrain.sparsegpt(W, H, 0.6, pattern=pattern, blocksize=blocksize)
+    want = algorithm1(W, H, 0.6, blocksize, 0.01, pattern)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+def authors_update(torch, W, H, sparsity, prunen, prunem, blocksize, percdamp):
+    """The authors' ``fasterprune`` (IST-DASLab/sparsegpt, sparsegpt.py), on float64 tensors."""
+    W, H = W.clone(), H.clone()
+    dead = torch.diag(H) == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    damp = percdamp * torch.mean(torch.diag(H))
+    diag = torch.arange(W.shape[1])
+    H[diag, diag] += damp
+    H = torch.linalg.cholesky(H)
+    H = torch.cholesky_inverse(H)
+    Hinv = torch.linalg.cholesky(H, upper=True)
+    for i1 in range(0, W.shape[1], blocksize):
+        i2 = min(i1 + blocksize, W.shape[1])
+        count = i2 - i1
+        W1 = W[:, i1:i2].clone()
+        Q1, Err1 = torch.zeros_like(W1), torch.zeros_like(W1)
+        Hinv1 = Hinv[i1:i2, i1:i2]
+        if prunen == 0:
+            tmp = W1 ** 2 / (torch.diag(Hinv1).reshape((1, -1))) ** 2
+            thresh = torch.sort(tmp.flatten())[0][int(tmp.numel() * sparsity)]
+            mask1 = tmp <= thresh
+        else:
+            mask1 = torch.zeros_like(W1) == 1
+        for i in range(count):
+            w, d = W1[:, i], Hinv1[i, i]
+            if prunen != 0 and i % prunem == 0:
+                tmp = W1[:, i:(i + prunem)] ** 2 / (torch.diag(Hinv1)[i:(i + prunem)].reshape(
+                    (1, -1))) ** 2
+                mask1.scatter_(1, i + torch.topk(tmp, prunen, dim=1, largest=False)[1], True)
+            q = w.clone()
+            q[mask1[:, i]] = 0
+            Q1[:, i] = q
+            err1 = (w - q) / d
+            W1[:, i:] -= err1.unsqueeze(1).matmul(Hinv1[i, i:].unsqueeze(0))
+            Err1[:, i] = err1
+        W[:, i1:i2] = Q1
+        W[:, i2:] -= Err1.matmul(Hinv[i1:i2, i2:])
+    return W.numpy()
+
+
+@pytest.mark.parametrize("sparsity, pattern", [(0.5, None), (0.8, None), (0.5, (2, 4))])
+def test_sparsegpt_equals_the_authors_update(rng, sparsity, pattern):
+    torch = require("torch")
+    W, X, H = layer(rng, rows=30, columns=64, n=300, dead=(5, 17))
+    got, _ = posttrain.sparsegpt(W, H, sparsity, pattern=pattern, blocksize=16)
+    n, m = pattern or (0, 0)
+    want = authors_update(torch, torch.from_numpy(W), torch.from_numpy(H), sparsity, n, m, 16,
+                          0.01)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-8)
+
+
+def test_n_m_is_held_and_the_selection_rules_count_as_they_say(rng):
+    W, X, H = layer(rng, columns=48)
+    pruned, _ = posttrain.sparsegpt(W, H, 0.5, pattern=(2, 4))
+    assert ((pruned.reshape(12, 12, 4) == 0).sum(axis=2) >= 2).all()
+    exact, _ = posttrain.sparsegpt(W, H, 0.5, blocksize=16, selection="exact")
+    reference, _ = posttrain.sparsegpt(W, H, 0.5, blocksize=16)
+    for b in range(3):
+        block = slice(16 * b, 16 * b + 16)
+        assert (exact[:, block] == 0).sum() == round(0.5 * 12 * 16)
+        assert (reference[:, block] == 0).sum() == int(0.5 * 12 * 16) + 1   # one over
+    with pytest.raises(ValueError, match="selection must be 'reference' or 'exact'"):
+        posttrain.sparsegpt(W, H, 0.5, selection="nearest")
+
+
+def test_sparsegpt_beats_the_mask_alone_and_the_refit_never_loses(rng):
+    W, X, H = layer(rng)
+    pruned, _ = posttrain.sparsegpt(W, H, 0.5)
+    mask = pruned == 0
+    masked = np.where(mask, 0.0, W)
+    assert posttrain.layer_error(W, pruned, H) < posttrain.layer_error(W, masked, H)
+    magnitude = np.abs(W) <= np.quantile(np.abs(W), 0.5)
+    refit = posttrain.reconstruct(W, magnitude, H)
+    assert (refit[magnitude] == 0).all()
+    before = posttrain.layer_error(W, np.where(magnitude, 0.0, W), H)
+    assert posttrain.layer_error(W, refit, H) <= before
+    again = posttrain.reconstruct(W, mask, H)                   # SparseGPT's mask, refitted
+    assert posttrain.layer_error(W, again, H) <= posttrain.layer_error(W, pruned, H) + 1e-12
+
+
+def test_wanda_scores_and_the_hessian_built_batch_by_batch(rng):
+    W, X, H = layer(rng)
+    h = posttrain.Hessian(X.shape[1])
+    for start in range(0, len(X), 37):
+        h.add(X[start:start + 37])
+    np.testing.assert_allclose(h.value(), H, rtol=1e-12)
+    norms = np.sqrt((X ** 2).sum(axis=0))
+    np.testing.assert_allclose(h.input_norms(), norms, rtol=1e-12)
+    np.testing.assert_allclose(posttrain.wanda_scores(W, norms),
+                               np.abs(W) * norms[None, :], rtol=0)
+    with pytest.raises(ValueError, match="seen no calibration inputs"):
+        posttrain.Hessian(3).value()
