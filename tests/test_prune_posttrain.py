@@ -146,3 +146,80 @@ def test_wanda_scores_and_the_hessian_built_batch_by_batch(rng):
                                np.abs(W) * norms[None, :], rtol=0)
     with pytest.raises(ValueError, match="seen no calibration inputs"):
         posttrain.Hessian(3).value()
+
+
+# --- a whole model, layer by layer -------------------------------------------------------------
+
+def small_mlp(rng):
+    from minprune import models
+    return models.mlp([16, 24, 12, 4], rng=0), rng.standard_normal((150, 16)).astype(np.float32)
+
+
+def test_each_layer_is_pruned_from_the_pruned_model_s_inputs(rng):
+    from minprune import Tensor, no_grad
+    from minprune.prune import oneshot
+    model, X = small_mlp(rng)
+    dense = [m.weight.data.astype(np.float64).copy() for m in model if hasattr(m, "weight")]
+    trace = oneshot.prune_posttrain(model, 0.5, "sparsegpt", X, blocksize=8)
+    assert [r["samples"] for r in trace] == [150] * 3
+    # the second Linear's weights: SparseGPT on the inputs the *pruned* first layer gives
+    first = [i for i, m in enumerate(model) if hasattr(m, "weight")][1]
+    with no_grad():
+        h = Tensor(X)
+        for module in list(model)[:first]:
+            h = module(h)
+    H = posttrain.Hessian(h.shape[1]).add(h.data).value()
+    want, _ = posttrain.sparsegpt(dense[1], H, 0.5, blocksize=8)
+    np.testing.assert_allclose(model[first].weight.data, want, atol=1e-5)
+    for r in trace:
+        assert r["error_after"] <= r["error_masked"] and r["sparsity"] >= 0.5
+
+
+@pytest.mark.parametrize("method", ["magnitude", "wanda", "magnitude+reconstruct", "sparsegpt"])
+def test_every_method_holds_2_4_and_its_masks(rng, method):
+    from minprune import prune
+    from minprune.prune import oneshot
+    model, X = small_mlp(rng)
+    oneshot.prune_posttrain(model, 0.5, method, X, granularity="2:4", blocksize=8)
+    for name, p in model.named_parameters():
+        if name.endswith("weight"):
+            assert p.mask is not None and (p.data[~p.mask] == 0).all()
+            groups = (p.data.reshape(p.shape[0], -1, 4) == 0).sum(axis=2)
+            assert (groups >= 2).all(), name
+    assert prune.weight_sparsity(model) >= 0.5
+
+
+def test_bad_input_is_refused_before_any_weight_changes_and_a_failure_restores(rng,
+                                                                               monkeypatch):
+    from minprune.prune import oneshot
+    model, X = small_mlp(rng)
+    before = {n: p.data.copy() for n, p in model.named_parameters()}
+    for kwargs, message in [({"sparsity": 1.0}, "sparsity must be a number in \\[0, 1\\)"),
+                            ({"method": "obs"}, "method must be one of"),
+                            ({"data": None}, "needs calibration inputs"),
+                            ({"granularity": "3:5"}, "needs a multiple of 5 inputs per row"),
+                            ({"granularity": "block:1x4"}, "granularity must be 'weight' or")]:
+        args = {"sparsity": 0.5, "method": "sparsegpt", "data": X, **kwargs}
+        with pytest.raises(ValueError, match=message):
+            oneshot.prune_posttrain(model, **args)
+    calls = []
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("midway")
+        return real(*args)
+    real = oneshot._prune_matrix
+    monkeypatch.setattr(oneshot, "_prune_matrix", failing)
+    with pytest.raises(RuntimeError, match="midway"):
+        oneshot.prune_posttrain(model, 0.5, "sparsegpt", X)
+    for n, p in model.named_parameters():
+        assert np.array_equal(p.data, before[n]) and p.mask is None, n
+
+
+def test_a_singular_hessian_is_carried_by_the_dampening(rng):
+    from minprune.prune import oneshot
+    model, X = small_mlp(rng)
+    trace = oneshot.prune_posttrain(model, 0.5, "sparsegpt", X[:5])     # 5 samples, 16 inputs
+    assert all(np.isfinite(p.data).all() for _, p in model.named_parameters())
+    assert trace[0]["samples"] == 5

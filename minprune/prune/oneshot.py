@@ -1,0 +1,137 @@
+"""Pruning a trained model without retraining, layer by layer: each Linear and Conv2d in turn,
+from the calibration inputs it receives in the model as pruned so far (the sequential scheme
+of SparseGPT and Wanda), by one of ``METHODS``.
+
+>>> trace = prune.oneshot.prune_posttrain(model, 0.5, "sparsegpt", X_calibration)
+
+A failure midway leaves the model as it was (snapshot and restore).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..autograd.conv import im2col
+from ..autograd.tensor import Tensor, no_grad
+from ..nn import layers as L
+from ..nn.module import eval_mode
+from . import patterns
+from .masks import restore, snapshot
+from .posttrain import Hessian, layer_error, reconstruct, sparsegpt, wanda_scores
+
+METHODS = {
+    "magnitude": "|w|, the same fraction of every output row, no update",
+    "wanda": "|w| * ||x_j||_2 (Sun et al. 2023), the same fraction of every output row",
+    "magnitude+reconstruct": "the magnitude mask, then the kept weights refitted by least "
+                             "squares to the dense layer's outputs",
+    "sparsegpt": "OBS row by row with a shared Hessian, masks chosen per block, errors "
+                 "compensated (Frantar & Alistarh 2023)",
+}
+
+
+def _layer_inputs(module, h):
+    """The rows the layer multiplies its weight matrix with: the inputs of a Linear, the
+    im2col receptive fields (kh, kw, C) of a Conv2d."""
+    if isinstance(module, L.Conv2d):
+        k = module.kernel_size
+        return im2col(h, k, k, module.stride, module.padding)[0]
+    return h.reshape(len(h), -1)
+
+
+def _row_mask(score, sparsity, pattern):
+    """True = pruned: the lowest ``sparsity`` of every row, or N of every M columns."""
+    rows, columns = score.shape
+    mask = np.zeros(score.shape, dtype=bool)
+    if pattern is not None:
+        n, m = pattern
+        groups = score.reshape(rows, columns // m, m)
+        lowest = np.argsort(groups, axis=2, kind="stable")[:, :, :n]
+        np.put_along_axis(mask.reshape(rows, columns // m, m), lowest, True, axis=2)
+        return mask
+    k = int(round(sparsity * columns))
+    np.put_along_axis(mask, np.argsort(score, axis=1, kind="stable")[:, :k], True, axis=1)
+    return mask
+
+
+def _prune_matrix(W, hessian, method, sparsity, pattern, blocksize, percdamp):
+    """(new weight matrix, mask) of one layer."""
+    H = hessian.value()
+    if method == "sparsegpt":
+        new, _ = sparsegpt(W, H, sparsity, pattern, blocksize, percdamp)
+        return new, new == 0
+    score = wanda_scores(W, hessian.input_norms()) if method == "wanda" else np.abs(W)
+    mask = _row_mask(score, sparsity, pattern)
+    if method == "magnitude+reconstruct":
+        return reconstruct(W, mask, H, percdamp), mask
+    return np.where(mask, 0.0, W), mask
+
+
+def _check(model, sparsity, method, X, pattern):
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) \
+            or not 0 <= sparsity < 1:
+        raise ValueError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
+    if X is None or len(X) == 0:
+        raise ValueError(f"method {method!r} needs calibration inputs: pass data=X (held out "
+                         f"from training with data.calibration_split, never the test set)")
+    if pattern is not None:
+        for i, module in enumerate(model):
+            if isinstance(module, (L.Linear, L.Conv2d)):
+                columns = patterns.as_matrix(module.weight.data).shape[1]
+                if columns % pattern[1]:
+                    raise ValueError(f"pattern {pattern[0]}:{pattern[1]} needs a multiple of "
+                                     f"{pattern[1]} inputs per row; layer {i} has {columns}")
+
+
+def prune_posttrain(model, sparsity, method="sparsegpt", data=None, *, granularity="weight",
+                    blocksize=128, percdamp=0.01, batch_size=256):
+    """Prune every Linear and Conv2d of the flat Sequential ``model`` to ``sparsity`` (or to
+    ``granularity`` = "N:M"), in order, without retraining; ``data``: calibration inputs X (or
+    (X, y): y is not used). Returns the trace: per layer the calibration samples, the output
+    error of the dense weights with the chosen mask before any update and after the method's
+    update, and the seconds it took."""
+    X = data[0] if isinstance(data, tuple) else data
+    pattern = patterns.parse(granularity) if granularity != "weight" else None
+    if granularity != "weight" and (pattern is None or pattern.kind != "nm"):
+        raise ValueError(f"granularity must be 'weight' or an N:M pattern such as '2:4', got "
+                         f"{granularity!r}")
+    pattern = None if pattern is None else (pattern.n, pattern.m)
+    _check(model, sparsity, method, X, pattern)
+    saved, trace = snapshot(model), []
+    try:
+        with eval_mode(model), no_grad():
+            h = np.asarray(X, dtype=np.float32)
+            for index, module in enumerate(model):
+                if isinstance(module, (L.Linear, L.Conv2d)):
+                    trace.append(_prune_layer(str(index), module, h, method, sparsity, pattern,
+                                              blocksize, percdamp, batch_size))
+                h = np.concatenate([module(Tensor(h[i:i + batch_size])).data
+                                    for i in range(0, len(h), batch_size)])
+    except BaseException:
+        restore(model, saved)
+        raise
+    return trace
+
+
+def _prune_layer(name, module, h, method, sparsity, pattern, blocksize, percdamp, batch_size):
+    start = time.perf_counter()
+    w = module.weight
+    W = patterns.as_matrix(w.data).astype(np.float64)
+    hessian = Hessian(W.shape[1])
+    for i in range(0, len(h), batch_size):
+        hessian.add(_layer_inputs(module, h[i:i + batch_size]))
+    new, mask = _prune_matrix(W, hessian, method, sparsity, pattern, blocksize, percdamp)
+    if w.mask is not None:                            # what was pruned stays pruned
+        mask |= ~patterns.as_matrix(w.mask)
+        new = np.where(mask, 0.0, new)
+    H = hessian.value()
+    keep = patterns.as_weight(~mask, w.shape)
+    w.data[...] = patterns.as_weight(new, w.shape)
+    w.mask = np.ascontiguousarray(keep)
+    w.data *= w.mask
+    return {"layer": name, "method": method, "samples": hessian.n,
+            "sparsity": float(mask.mean()),
+            "error_masked": layer_error(W, np.where(mask, 0.0, W), H),
+            "error_after": layer_error(W, new, H), "seconds": time.perf_counter() - start}
