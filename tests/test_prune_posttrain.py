@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import require
+from minprune.bench.posttrain import authors_update
 from minprune.prune import posttrain
 
 
@@ -51,47 +52,6 @@ def test_sparsegpt_is_algorithm_1(rng, blocksize, pattern):
     got, _ = posttrain.sparsegpt(W, H, 0.6, pattern=pattern, blocksize=blocksize)
     want = algorithm1(W, H, 0.6, blocksize, 0.01, pattern)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
-
-
-def authors_update(torch, W, H, sparsity, prunen, prunem, blocksize, percdamp):
-    """The authors' ``fasterprune`` (IST-DASLab/sparsegpt, sparsegpt.py), on float64 tensors."""
-    W, H = W.clone(), H.clone()
-    dead = torch.diag(H) == 0
-    H[dead, dead] = 1
-    W[:, dead] = 0
-    damp = percdamp * torch.mean(torch.diag(H))
-    diag = torch.arange(W.shape[1])
-    H[diag, diag] += damp
-    H = torch.linalg.cholesky(H)
-    H = torch.cholesky_inverse(H)
-    Hinv = torch.linalg.cholesky(H, upper=True)
-    for i1 in range(0, W.shape[1], blocksize):
-        i2 = min(i1 + blocksize, W.shape[1])
-        count = i2 - i1
-        W1 = W[:, i1:i2].clone()
-        Q1, Err1 = torch.zeros_like(W1), torch.zeros_like(W1)
-        Hinv1 = Hinv[i1:i2, i1:i2]
-        if prunen == 0:
-            tmp = W1 ** 2 / (torch.diag(Hinv1).reshape((1, -1))) ** 2
-            thresh = torch.sort(tmp.flatten())[0][int(tmp.numel() * sparsity)]
-            mask1 = tmp <= thresh
-        else:
-            mask1 = torch.zeros_like(W1) == 1
-        for i in range(count):
-            w, d = W1[:, i], Hinv1[i, i]
-            if prunen != 0 and i % prunem == 0:
-                tmp = W1[:, i:(i + prunem)] ** 2 / (torch.diag(Hinv1)[i:(i + prunem)].reshape(
-                    (1, -1))) ** 2
-                mask1.scatter_(1, i + torch.topk(tmp, prunen, dim=1, largest=False)[1], True)
-            q = w.clone()
-            q[mask1[:, i]] = 0
-            Q1[:, i] = q
-            err1 = (w - q) / d
-            W1[:, i:] -= err1.unsqueeze(1).matmul(Hinv1[i, i:].unsqueeze(0))
-            Err1[:, i] = err1
-        W[:, i1:i2] = Q1
-        W[:, i2:] -= Err1.matmul(Hinv[i1:i2, i2:])
-    return W.numpy()
 
 
 @pytest.mark.parametrize("sparsity, pattern", [(0.5, None), (0.8, None), (0.5, (2, 4))])

@@ -12,6 +12,7 @@ SUITES = {
     "surgery": ("threads", "repeat"),
     "latency": ("threads", "repeat", "quick"),
     "sweep": ("quick",),
+    "posttrain": (),
 }
 
 

@@ -14,8 +14,9 @@ import numpy as np
 
 
 class Hessian:
-    """``H = 2 X^T X / n`` accumulated batch by batch (float64), so that the inputs are never
-    held all at once."""
+    """``H = 2 X^T X / n`` accumulated batch by batch into float64, so that the inputs are never
+    held all at once. Each batch's product is taken in the inputs' precision (float32 inputs:
+    float32 products, as the authors' code takes them; float64 inputs: float64)."""
 
     def __init__(self, columns):
         self.H = np.zeros((columns, columns))
@@ -23,9 +24,11 @@ class Hessian:
         self.sq = np.zeros(columns)               # the sum of each input's squares (Wanda)
 
     def add(self, X):
-        X = np.asarray(X, dtype=np.float64).reshape(-1, self.H.shape[0])
+        X = np.asarray(X)
+        X = X.astype(np.float64 if X.dtype == np.float64 else np.float32, copy=False)
+        X = X.reshape(-1, self.H.shape[0])
         self.H += X.T @ X
-        self.sq += np.einsum("ij,ij->j", X, X)
+        self.sq += np.einsum("ij,ij->j", X, X, dtype=np.float64)
         self.n += len(X)
         return self
 
@@ -57,10 +60,28 @@ def _damped(H, W, percdamp):
 
 def inverse_factor(H):
     """The upper Cholesky factor U of H^-1 (H^-1 = U^T U): row j of U, divided by U_jj, is
-    what removing column j does to the columns after it once columns before j are gone."""
-    L = np.linalg.cholesky(H)
-    inv = np.linalg.inv(L)
-    return np.linalg.cholesky(inv.T @ inv).T
+    what removing column j does to the columns after it once columns before j are gone.
+
+    Computed without forming H^-1: with J the reversal of the order, J H J = M M^T (lower M)
+    gives H^-1 = (J M^-1 J)^T (J M^-1 J), and J M^-1 J is upper triangular - one Cholesky
+    factorisation and one triangular inverse (4x faster than inverting H and factoring it).
+    """
+    M = np.linalg.cholesky(H[::-1, ::-1])
+    return _lower_inverse(M)[::-1, ::-1]
+
+
+def _lower_inverse(M):
+    """The inverse of the lower triangular ``M``, by halves: [[A, 0], [B, C]]^-1 =
+    [[A^-1, 0], [-C^-1 B A^-1, C^-1]] (matrix products instead of a general inverse)."""
+    n = len(M)
+    if n <= 96:
+        return np.linalg.inv(M)
+    k = n // 2
+    Ai, Ci = _lower_inverse(M[:k, :k]), _lower_inverse(M[k:, k:])
+    out = np.zeros_like(M)
+    out[:k, :k], out[k:, k:] = Ai, Ci
+    out[k:, :k] = -Ci @ (M[k:, :k] @ Ai)
+    return out
 
 
 def _block_mask(W1, d, sparsity, selection):
@@ -117,7 +138,7 @@ def sparsegpt(W, H, sparsity, pattern=None, blocksize=128, percdamp=0.01,
             q = np.where(mask[:, i], 0.0, w)
             err = (w - q) / U1[i, i]
             losses += (w - q) ** 2 / U1[i, i] ** 2 / 2
-            W1[:, i:] -= np.outer(err, U1[i, i:])
+            W1[:, i:] -= err[:, None] * U1[i, i:]
             Q1[:, i], E1[:, i] = q, err
         W[:, i1:i2] = Q1
         W[:, i2:] -= E1 @ U[i1:i2, i2:]
