@@ -183,3 +183,32 @@ def test_a_singular_hessian_is_carried_by_the_dampening(rng):
     trace = oneshot.prune_posttrain(model, 0.5, "sparsegpt", X[:5])     # 5 samples, 16 inputs
     assert all(np.isfinite(p.data).all() for _, p in model.named_parameters())
     assert trace[0]["samples"] == 5
+
+
+def test_the_wanda_criterion_is_weight_times_input_norm_on_linear_and_conv(rng):
+    from minprune import Tensor, models, no_grad, prune
+    from minprune.autograd.conv import im2col
+    from minprune.prune import patterns
+    for model, X in ((small_mlp(rng)[0], rng.standard_normal((40, 16)).astype(np.float32)),
+                     (models.lenet5(rng=0),
+                      rng.standard_normal((20, 1, 28, 28)).astype(np.float32))):
+        y = np.zeros(len(X), dtype=np.int64)
+        got = prune.scores(model, "wanda", "weight", (X, y), batch_size=7).values
+        with no_grad():
+            h = X
+            for i, module in enumerate(model):
+                if str(i) in got:
+                    w = module.weight.data.astype(np.float64)
+                    if w.ndim == 4:
+                        k = module.kernel_size
+                        cols = im2col(h, k, k, module.stride, module.padding)[0]
+                    else:
+                        cols = h.reshape(len(h), -1)
+                    norms = np.sqrt((cols.astype(np.float64) ** 2).sum(axis=0))
+                    want = patterns.as_weight(np.abs(patterns.as_matrix(w)) * norms, w.shape)
+                    np.testing.assert_allclose(got[str(i)], want, rtol=1e-5)
+                h = module(Tensor(h)).data
+    model, X = small_mlp(rng)
+    y = np.zeros(len(X), dtype=np.int64)
+    prune.prune(model, 0.5, "wanda", "2:4", "global", data=(X, y))
+    assert prune.weight_sparsity(model) >= 0.5

@@ -27,7 +27,7 @@ from ..nn.init import as_rng
 from ..nn.module import eval_mode
 from .calibration import batches
 from ..nn.train import evaluate, loss_for
-from . import field, taylor
+from . import field, oneshot, taylor
 from . import patterns
 from .groups import GRANULARITIES, check_granularity, prunable_layers, scored_as
 from .select import SCOPES, Scores
@@ -244,6 +244,9 @@ REGISTRY = {c.name: c for c in (
               summary="summed distance to the layer's other filters (geometric median)"),
     Criterion("synflow", field.synflow, False, granularities=("weight",), rounds=100,
               summary="|theta * dR/dtheta| of the all-|theta| network on ones (SynFlow)"),
+    Criterion("wanda", oneshot.wanda, True, granularities=("weight",),
+              summary="|w_ij| * ||x_j||_2 over the calibration inputs (Wanda; "
+                      "prune.oneshot prunes with it layer by layer, row by row)"),
 )}
 CRITERIA = tuple(REGISTRY)
 

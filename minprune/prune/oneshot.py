@@ -17,6 +17,7 @@ from ..autograd.tensor import Tensor, no_grad
 from ..nn import layers as L
 from ..nn.module import eval_mode
 from . import patterns
+from .calibration import batches
 from .masks import restore, snapshot
 from .posttrain import Hessian, layer_error, reconstruct, sparsegpt, wanda_scores
 
@@ -28,6 +29,25 @@ METHODS = {
     "sparsegpt": "OBS row by row with a shared Hessian, masks chosen per block, errors "
                  "compensated (Frantar & Alistarh 2023)",
 }
+
+
+def wanda(model, layers, data, *, p=1, rng=None, batch_size=256):
+    """The registry's "wanda": |W_ij| * ||X_j||_2 for every weight of ``layers``, the input
+    norms from one pass of the calibration inputs through the model as it is (not layer by
+    layer as ``prune_posttrain`` does); selected with any scope or as N:M like every score."""
+    wanted = {layer.name for layer in layers}
+    sq = {}
+    with eval_mode(model), no_grad():
+        for xb, _ in batches(data, batch_size):
+            h = np.asarray(xb, dtype=np.float32)
+            for index, module in enumerate(model):
+                if str(index) in wanted:
+                    x = _layer_inputs(module, h).astype(np.float64)
+                    sq[str(index)] = sq.get(str(index), 0.0) + np.einsum("ij,ij->j", x, x)
+                h = module(Tensor(h)).data
+    return {layer.name: patterns.as_weight(
+        wanda_scores(patterns.as_matrix(layer.weight.data.astype(np.float64)),
+                     np.sqrt(sq[layer.name])), layer.weight.shape) for layer in layers}
 
 
 def _layer_inputs(module, h):
