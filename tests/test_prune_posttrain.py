@@ -212,3 +212,21 @@ def test_the_wanda_criterion_is_weight_times_input_norm_on_linear_and_conv(rng):
     y = np.zeros(len(X), dtype=np.int64)
     prune.prune(model, 0.5, "wanda", "2:4", "global", data=(X, y))
     assert prune.weight_sparsity(model) >= 0.5
+
+
+def test_prune_runs_sparsegpt_layer_by_layer_and_traces_it(rng):
+    from minprune import prune
+    from minprune.prune import oneshot
+    model, X = small_mlp(rng)
+    twin = small_mlp(rng)[0]
+    y = np.zeros(len(X), dtype=np.int64)
+    result = prune.prune(model, 0.5, "sparsegpt", "2:4", data=(X, y))
+    oneshot.prune_posttrain(twin, 0.5, "sparsegpt", X, granularity="2:4")
+    for (name, p), (_, q) in zip(model.named_parameters(), twin.named_parameters()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+    assert result.selection is None and result.sparsity >= 0.5
+    assert [r["layer"] for r in result.trace] == ["1", "3", "5"]
+    assert all(r["error_after"] <= r["error_masked"] for r in result.trace)
+    assert "sparsegpt" in str(result.trace)
+    with pytest.raises(ValueError, match="data-driven: pass data"):
+        prune.prune(small_mlp(rng)[0], 0.5, "sparsegpt")

@@ -218,6 +218,7 @@ class Criterion:
     check_model: Optional[Callable] = None
     summary: str = ""
     rounds: int = 1                 # prune() re-scores this many times on the way (SynFlow)
+    updates_weights: bool = False   # prunes and changes the kept weights (prune.oneshot)
 
 
 REGISTRY = {c.name: c for c in (
@@ -247,6 +248,10 @@ REGISTRY = {c.name: c for c in (
     Criterion("wanda", oneshot.wanda, True, granularities=("weight",),
               summary="|w_ij| * ||x_j||_2 over the calibration inputs (Wanda; "
                       "prune.oneshot prunes with it layer by layer, row by row)"),
+    Criterion("sparsegpt", oneshot.no_scores, True, granularities=("weight",),
+              updates_weights=True,
+              summary="OBS row by row with a shared Hessian, layer by layer, the kept weights "
+                      "updated (SparseGPT; prune() runs prune.oneshot, scope unused)"),
 )}
 CRITERIA = tuple(REGISTRY)
 
@@ -301,6 +306,10 @@ def scores(model, criterion="magnitude", granularity="weight", data=None, *, p=1
             raise ValueError(f"data must be (X, y) with the same, non-zero number of samples; "
                              f"got {len(X)} and {len(y)}")
         data = (X, y)
+    if record.updates_weights:
+        raise ValueError(f"criterion {criterion!r} changes the kept weights as it prunes, so it "
+                         f"has no scores to select from; prune with prune.prune(model, "
+                         f"sparsity, {criterion!r}, data=...) or prune.oneshot.prune_posttrain")
     pattern = patterns.parse(granularity)
     scored = layers if pattern is None else prunable_layers(model, "weight")
     values = record.score(model, scored, data, p=p, rng=rng, batch_size=batch_size)

@@ -50,6 +50,12 @@ def wanda(model, layers, data, *, p=1, rng=None, batch_size=256):
                      np.sqrt(sq[layer.name])), layer.weight.shape) for layer in layers}
 
 
+def no_scores(model, layers, data, *, p=1, rng=None, batch_size=256):
+    """The registry's "sparsegpt" has no scores: ``prune.prune`` runs ``prune_posttrain``."""
+    raise ValueError("criterion 'sparsegpt' has no scores; prune with prune.prune or "
+                     "prune.oneshot.prune_posttrain")
+
+
 def _layer_inputs(module, h):
     """The rows the layer multiplies its weight matrix with: the inputs of a Linear, the
     im2col receptive fields (kh, kw, C) of a Conv2d."""

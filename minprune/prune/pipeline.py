@@ -15,8 +15,9 @@ from .select import Selection, exponential_levels, select
 
 @dataclass
 class PruneResult:
-    """What ``prune`` did: the selection it applied, the trace of events, and the model's
-    weight sparsity afterwards."""
+    """What ``prune`` did: the selection it applied (None for a criterion that updates the
+    kept weights, such as SparseGPT), the trace of events, and the model's weight sparsity
+    afterwards."""
     selection: Selection
     trace: Trace
     sparsity: float
@@ -52,6 +53,8 @@ def prune(model, sparsity=0.5, criterion="magnitude", granularity="weight", scop
     if method is None:
         method = Method(criterion, granularity, scope, p)
     criterion, granularity, scope, p = method.criterion, method.granularity, method.scope, method.p
+    if REGISTRY[criterion].updates_weights:
+        return _prune_posttrain(model, sparsity, method, data, eval_data, trace, step)
     rounds = REGISTRY[criterion].rounds if rounds is None else rounds
     levels = exponential_levels(sparsity, rounds or 1)
     check = eval_data if eval_data is not None else data
@@ -77,3 +80,33 @@ def prune(model, sparsity=0.5, criterion="magnitude", granularity="weight", scop
                 "accuracy_after": after_eval.get("accuracy")})
         step += 1
     return PruneResult(selection, trace, weight_sparsity(model))
+
+
+def _prune_posttrain(model, sparsity, method, data, eval_data, trace, step):
+    """``prune`` for a criterion that updates the kept weights (SparseGPT): every layer in
+    order by ``oneshot.prune_posttrain``, traced like the others."""
+    from . import oneshot  # lazy: loaded by the criteria that need it
+    if data is None:
+        raise ValueError(f"criterion {method.criterion!r} is data-driven: pass data=(X, y) "
+                         f"(calibration inputs and targets)")
+    check = eval_data if eval_data is not None else data
+    before_eval = evaluate(model, *check)
+    before = {name: 1 - np.count_nonzero(p.data) / p.data.size
+              for name, p in model.named_parameters() if name.endswith("weight")}
+    rows = oneshot.prune_posttrain(model, sparsity, method.criterion, data,
+                                   granularity=method.granularity)
+    after_eval = evaluate(model, *check)
+    trace = Trace() if trace is None else trace
+    step = step if step is not None else (max((r["step"] for r in trace), default=0) + 1)
+    for row in rows:
+        trace.append({"step": step, "layer": row["layer"], "criterion": method.criterion,
+                      "granularity": method.granularity, "threshold": None,
+                      "pruned": None, "ties": None,
+                      "sparsity_before": before[f"{row['layer']}.weight"],
+                      "sparsity_after": row["sparsity"],
+                      "loss_before": before_eval["loss"], "loss_after": after_eval["loss"],
+                      "accuracy_before": before_eval["accuracy"],
+                      "accuracy_after": after_eval["accuracy"],
+                      "error_masked": row["error_masked"], "error_after": row["error_after"],
+                      "samples": row["samples"], "seconds": row["seconds"]})
+    return PruneResult(None, trace, weight_sparsity(model))
