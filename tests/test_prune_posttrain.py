@@ -230,3 +230,33 @@ def test_prune_runs_sparsegpt_layer_by_layer_and_traces_it(rng):
     assert "sparsegpt" in str(result.trace)
     with pytest.raises(ValueError, match="data-driven: pass data"):
         prune.prune(small_mlp(rng)[0], 0.5, "sparsegpt")
+
+
+def test_the_prune_command_runs_sparsegpt_without_fine_tuning(tmp_path):
+    import os
+    import subprocess
+    import sys
+    done = subprocess.run(
+        [sys.executable, "-m", "minprune", "prune", "--model", "mlp", "--hidden", "16",
+         "--n-train", "800", "--n-test", "200", "--epochs", "1", "--criterion",
+         "sparsegpt", "--granularity", "2:4", "--sparsity", "0.5", "--calibration", "64",
+         "--finetune-epochs", "0", "--out", "r"], cwd=tmp_path, capture_output=True,
+        text=True, timeout=300, env=dict(os.environ, MINPRUNE_CACHE=str(tmp_path / "cache")))
+    assert done.returncode == 0, done.stderr
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "calibrated on 64 training samples held out from training" in report
+    assert "it keeps" in report and "at 50% sparsity and" not in report     # one level, once
+
+
+def test_a_pattern_the_model_cannot_hold_is_refused_before_any_work(tmp_path):
+    import os
+    import subprocess
+    import sys
+    done = subprocess.run(
+        [sys.executable, "-m", "minprune", "prune", "--model", "mlp", "--hidden", "6",
+         "--dataset", "spirals", "--criterion", "sparsegpt", "--granularity", "2:4",
+         "--out", "r"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, MINPRUNE_CACHE=str(tmp_path / "cache")))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "pattern 2:4 needs a multiple of 4 inputs per row; layer 1 has 2" in done.stderr
+    assert not (tmp_path / "r").exists()

@@ -24,6 +24,9 @@ def add_arguments(p):
     p.add_argument("--steps", type=int, default=1,
                    help="reach each sparsity in this many prune-and-fine-tune rounds, each "
                         "pruning the same fraction of what remains (default 1: one-shot)")
+    p.add_argument("--calibration", type=int, default=512,
+                   help="training samples held out to calibrate data-driven criteria (at most "
+                        "a tenth of the training set; 512)")
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--hidden", default="300,100", help="hidden sizes for --model mlp")
     p.add_argument("--n-train", type=int, default=None)
@@ -77,6 +80,8 @@ def config_from(args):
                              f"got {value}")
     if args.steps < 1:
         raise UsageError(f"--steps must be >= 1, got {args.steps}")
+    if args.calibration < 1:
+        raise UsageError(f"--calibration must be a positive integer, got {args.calibration}")
     if args.steps > 1 and args.finetune_epochs == 0:
         raise UsageError("--steps > 1 fine-tunes after every round: give --finetune-epochs >= 1")
     return NetworkConfig(
@@ -84,7 +89,7 @@ def config_from(args):
         hidden=tuple(parse_ints(args.hidden, "--hidden")), load=args.load, epochs=args.epochs,
         lr=args.lr, criterion=args.criterion, granularity=args.granularity, scope=args.scope,
         sparsities=tuple(sparsities), finetune_epochs=args.finetune_epochs, steps=args.steps,
-        seed=args.seed)
+        n_calibration=args.calibration, seed=args.seed)
 
 
 def run(args, out=print):

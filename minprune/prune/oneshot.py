@@ -103,12 +103,17 @@ def _check(model, sparsity, method, X, pattern):
         raise ValueError(f"method {method!r} needs calibration inputs: pass data=X (held out "
                          f"from training with data.calibration_split, never the test set)")
     if pattern is not None:
-        for i, module in enumerate(model):
-            if isinstance(module, (L.Linear, L.Conv2d)):
-                columns = patterns.as_matrix(module.weight.data).shape[1]
-                if columns % pattern[1]:
-                    raise ValueError(f"pattern {pattern[0]}:{pattern[1]} needs a multiple of "
-                                     f"{pattern[1]} inputs per row; layer {i} has {columns}")
+        check_pattern(model, pattern)
+
+
+def check_pattern(model, pattern):
+    """Refuse a model with a layer whose rows the N:M ``pattern`` cannot tile."""
+    for i, module in enumerate(model):
+        if isinstance(module, (L.Linear, L.Conv2d)):
+            columns = patterns.as_matrix(module.weight.data).shape[1]
+            if columns % pattern[1]:
+                raise ValueError(f"pattern {pattern[0]}:{pattern[1]} needs a multiple of "
+                                 f"{pattern[1]} inputs per row; layer {i} has {columns}")
 
 
 def prune_posttrain(model, sparsity, method="sparsegpt", data=None, *, granularity="weight",

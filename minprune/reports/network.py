@@ -133,9 +133,10 @@ def paragraph(study, label, steps=1, calibration=None):
     worst = at[high]
     how = ("without any retraining" if steps == 1 else
            f"in {steps} rounds, measured right after the last round's pruning,")
-    text = (f"The dense network scores {dense:.4f}. Pruned by {label} {how} it keeps "
-            f"{at[low]['accuracy']:.4f} at {low:.0%} sparsity and {worst['accuracy']:.4f} at "
-            f"{high:.0%}.")
+    keeps = (f"{worst['accuracy']:.4f} at {high:.0%} sparsity" if low == high else
+             f"{at[low]['accuracy']:.4f} at {low:.0%} sparsity and {worst['accuracy']:.4f} at "
+             f"{high:.0%}")
+    text = f"The dense network scores {dense:.4f}. Pruned by {label} {how} it keeps {keeps}."
     if control is not None:
         epochs = study.config.finetune_epochs * steps
         text += (f" The dense control, the dense network fine-tuned exactly like the pruned "
