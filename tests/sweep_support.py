@@ -142,11 +142,3 @@ def dense_that_dies(c):
     if c["seed"] == 1:
         os.kill(os.getpid(), signal.SIGKILL)
     return sweep.train_dense(c)
-
-
-def trivial_dense(c):
-    return {"state": {}, "accuracy": 0.0}
-
-
-def trivial_run(c, dense):
-    return {"status": "ok", "result": {"accuracy_finetuned": None}}

@@ -314,3 +314,23 @@ def test_group_by_draws_a_line_per_group(local, tmp_path):
     assert done.returncode == 0, done.stderr
     done = cli(["--report", "s", "--group-by", "colour"], tmp_path)
     assert done.returncode == 2 and "--group-by takes distinct keys among" in done.stderr
+
+
+def test_a_dense_training_that_raises_fails_its_runs_and_the_sweep_goes_on(tmp_path,
+                                                                          monkeypatch):
+    from minprune.experiments import run as run_module
+    real = run_module.train_dense
+
+    def flaky(config):
+        if config["seed"] == 1:
+            raise RuntimeError("no data for seed 1")
+        return real(config)
+    monkeypatch.setattr(run_module, "train_dense", flaky)
+    runs = tiny_runs()
+    counts = Sweep(runs, str(tmp_path), log=lambda *a: None, progress=False).execute(InProcess())
+    seed1 = [r for r in runs if r["config"]["seed"] == 1]
+    assert counts["executed"] == len(runs) and counts["failed"] == len(seed1)
+    records = [json.loads(line) for line in open(tmp_path / "results.jsonl")]
+    failed = {r["id"]: r["error"] for r in records if r["status"] == "failed"}
+    assert set(failed) == {r["id"] for r in seed1}
+    assert all(e == "its dense model: RuntimeError: no data for seed 1" for e in failed.values())

@@ -38,7 +38,10 @@ def dense_state(dense):
 
 
 def train_dense(c):
-    return run_module.train_dense(c)
+    try:
+        return {"status": "ok", **run_module.train_dense(c)}
+    except Exception as exc:                       # its runs are recorded as failed
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
 
 
 def run(c, dense):
@@ -126,6 +129,10 @@ class Sweep:
         return [("run", r, self.shared[key]) for r in self.waiting[key]]
 
     def _dense_done(self, executor, key, value):
+        if value.get("status", "ok") != "ok":
+            self.log(f"  dense model {key} failed: {value['error']}")
+            self._fail_waiting(key, value["error"])
+            return []
         self.counts["dense_trained"] += 1
         self.store.save_dense(key, value["state"], value["accuracy"])
         self.log(f"  dense model {key} trained: accuracy {value['accuracy']:.4f}")
@@ -151,10 +158,14 @@ class Sweep:
         self.log(f"  {what} failed: {failure['error']}")
         if kind == "run":
             return failure
-        self.store.append(*(self._record(r, {**failure, "error": f"its dense model: "
-                                                                 f"{failure['error']}"})
-                            for r in self.waiting[item]))      # their dense model never came
+        self._fail_waiting(item, failure["error"])
         return None
+
+    def _fail_waiting(self, key, error):
+        """Record the runs that wait for the dense model ``key`` as failed: it never came."""
+        self.store.append(*(self._record(r, {"status": "failed",
+                                             "error": f"its dense model: {error}"})
+                            for r in self.waiting[key]))
 
     def _write(self, executor, written, bar, start, total, flying):
         """Record what ended together with one fsync, then release what is done."""
