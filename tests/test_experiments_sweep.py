@@ -334,3 +334,43 @@ def test_a_dense_training_that_raises_fails_its_runs_and_the_sweep_goes_on(tmp_p
     failed = {r["id"]: r["error"] for r in records if r["status"] == "failed"}
     assert set(failed) == {r["id"] for r in seed1}
     assert all(e == "its dense model: RuntimeError: no data for seed 1" for e in failed.values())
+
+
+class Recording(InProcess):
+    """In-process, with a window of 3, recording what the sweep ships and holds in flight."""
+    slots = 3
+
+    def __init__(self):
+        super().__init__()
+        self.shared, self.released, self.flying, self.most, self.args = [], [], 0, 0, []
+
+    def submit(self, tag, fn, *args):
+        self.flying += 1
+        self.most = max(self.most, self.flying)
+        self.args.append(args[1:])
+        super().submit(tag, fn, *args)
+
+    def wait(self):
+        ended, self.ended = self.ended[:1], self.ended[1:]   # one at a time, the rest in flight
+        self.flying -= len(ended)
+        return ended
+
+    def share(self, state, path):
+        self.shared.append(path)
+        return ("shared", path)
+
+    def release(self, shared):
+        self.released.append(shared)
+
+
+def test_dense_models_are_shipped_once_and_the_window_is_bounded(tmp_path):
+    from minprune.bench.sweep import trivial_dense, trivial_run, trivial_runs
+    runs = trivial_runs(40, seeds=2)
+    executor = Recording()
+    counts = Sweep(runs, str(tmp_path), log=lambda *a: None, progress=False,
+                   tasks=(trivial_dense, trivial_run)).execute(executor)
+    assert counts["executed"] == 40
+    assert len(executor.shared) == 2 and len(executor.released) == 2    # once per dense model
+    run_args = [a for a in executor.args if a]                           # the runs' dense arg
+    assert len(run_args) == 40 and all(a[0][0] == "shared" for a in run_args)
+    assert executor.most <= 3                                            # never more in flight
