@@ -268,3 +268,25 @@ def test_a_dead_scheduler_ends_the_sweep_and_keeps_what_finished(tmp_path):
     assert ended and "lost the Dask scheduler" in ended[0]
     finished = [json.loads(line) for line in results.read_text().splitlines()]
     assert finished and all(r["status"] == "ok" for r in finished)
+
+
+def test_a_worker_that_dies_idle_costs_no_task():
+    from minprune.experiments.pool import Pool
+    pool = Pool(2)
+    try:
+        pool.submit("first", sum, [1, 2])
+        ended = []
+        while not ended:
+            ended += pool.wait()
+        assert ended == [("first", 3)]
+        for worker in pool.workers:                  # both idle now: kill them
+            os.kill(worker.process.pid, signal.SIGKILL)
+            worker.process.join()
+        for i in range(4):
+            pool.submit(i, sum, [i, 1])
+        deadline = time.monotonic() + 60
+        while len(ended) < 5 and time.monotonic() < deadline:
+            ended += pool.wait()
+        assert sorted(ended[1:]) == [(i, i + 1) for i in range(4)]
+    finally:
+        pool.close()

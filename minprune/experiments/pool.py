@@ -110,12 +110,19 @@ class Pool:
         self._dispatch()
 
     def _dispatch(self):
+        for worker in [w for w in self.workers if w.task is None and not w.process.is_alive()]:
+            worker.conn.close()                         # died idle: it held nothing
+            self.workers.remove(worker)
         while len(self.workers) < self.jobs:
             self.workers.append(Worker(self.context))
         for worker in self.workers:
             if worker.task is None and self.queue:
-                tag, fn, args = self.queue.pop(0)
-                worker.conn.send((fn, args))
+                tag, fn, args = self.queue[0]
+                try:
+                    worker.conn.send((fn, args))
+                except (BrokenPipeError, ConnectionResetError):   # died just now, idle
+                    continue                            # replaced on the next dispatch
+                self.queue.pop(0)
                 worker.task = tag
 
     def busy(self):
@@ -124,6 +131,7 @@ class Pool:
     def wait(self, timeout=None):
         """Block until at least one task ends (or ``timeout`` s); return what ended."""
         from multiprocessing.connection import wait
+        self._dispatch()                                # workers that died idle replaced
         busy = [w for w in self.workers if w.task is not None]
         if not busy:
             return []
