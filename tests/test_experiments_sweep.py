@@ -161,7 +161,7 @@ def test_report_is_rebuilt_from_results_alone(local, tmp_path):
     (('criterion = "taylor"', 'criterion = "tailor"'),
      "grid.methods.criterion = 'tailor' is not allowed; choose from magnitude"),
     (('granularity = "unit"', 'granularity = "filter"'),
-     "run taylor/filter/local one-shot 50% ft1 seed 0 cannot be done: granularity 'filter'"),
+     "run taylor/filter/local one-shot 50% ft1 cal512 seed 0 cannot be done: granularity 'filter'"),
     (("sparsities = [0.5, 0.8]", "sparsities = [0.5, 1.5]"), "grid.sparsities = 1.5"),
 ])
 def test_bad_specs_are_refused_before_any_work(tmp_path, change, message):

@@ -260,3 +260,79 @@ def test_a_pattern_the_model_cannot_hold_is_refused_before_any_work(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "pattern 2:4 needs a multiple of 4 inputs per row; layer 1 has 2" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+# --- the doors: row scope, sequential Wanda, reconstruction after any criterion ---------------
+
+def test_row_scope_prunes_the_same_count_in_every_output_row():
+    from minprune import models, prune
+    model = models.lenet5(rng=0)
+    prune.prune(model, 0.7, "magnitude", scope="row")
+    for m in model:
+        if hasattr(m, "weight") and m.weight.ndim > 1:
+            rows = (~m.weight.mask).reshape(m.weight.shape[0], -1)
+            assert set(rows.sum(1)) == {round(0.7 * rows.shape[1])}
+    model = models.lenet_300_100(rng=0)
+    prune.prune(model, 0.6, "magnitude", granularity="2:4", scope="row")
+    w = model[1].weight
+    assert set((~w.mask).sum(1)) == {round(0.6 * 784)}
+    assert ((~w.mask).reshape(300, -1, 4).sum(2) >= 2).all()           # 2:4 still held
+    with pytest.raises(ValueError, match="scope 'row' prunes weights or N:M patterns"):
+        prune.prune(models.lenet_300_100(rng=0), 0.5, granularity="unit", scope="row")
+
+
+def test_wanda_in_row_scope_is_the_paper_s_scheme_layer_by_layer(rng):
+    """Each layer's input norms come from the model with the layers before it pruned."""
+    from minprune import Tensor, no_grad, prune
+    from minprune.prune import oneshot
+    model, X = small_mlp(rng)
+    twin, _ = small_mlp(rng)
+    prune.prune(model, 0.5, "wanda", scope="row", data=(X, np.zeros(len(X), int)))
+    oneshot.prune_posttrain(twin, 0.5, "wanda", X)                     # the direct route
+    for a, b in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+    # and by hand for the last layer: |W| * ||x_j|| of the inputs the pruned model gives
+    layers = [i for i, m in enumerate(model) if hasattr(m, "weight")]
+    with no_grad():
+        h = Tensor(X)
+        for module in list(model)[:layers[-1]]:
+            h = module(h)
+    dense, _ = small_mlp(rng)
+    W = dense[layers[-1]].weight.data.astype(np.float64)
+    score = np.abs(W) * np.linalg.norm(h.data.astype(np.float64), axis=0)
+    k = round(0.5 * W.shape[1])
+    want = np.ones_like(W, dtype=bool)
+    np.put_along_axis(want, np.argsort(score, axis=1, kind="stable")[:, :k], False, axis=1)
+    np.testing.assert_array_equal(model[layers[-1]].weight.mask, want)
+
+
+def test_reconstruction_after_any_criterion_never_loses_and_keeps_the_mask(rng):
+    from minprune import prune
+    model, X = small_mlp(rng)
+    data = (X, np.zeros(len(X), int))
+    masked, _ = small_mlp(rng)
+    prune.prune(masked, 0.6, "lamp", scope="global")
+    result = prune.prune(model, 0.6, method=prune.Method("lamp", "weight", "global",
+                                                         reconstruct=True), data=data)
+    for a, b in zip(model.parameters(), masked.parameters()):
+        if b.mask is not None:
+            np.testing.assert_array_equal(a.mask, b.mask)       # the same mask, refitted
+            assert not np.any(a.data[~a.mask])
+    rows = [r for r in result.trace if "error_after" in r]
+    assert len(rows) == 3 and all(r["error_after"] <= r["error_masked"] + 1e-9 for r in rows)
+    assert any(r["error_after"] < 0.9 * r["error_masked"] for r in rows)
+    with pytest.raises(ValueError, match="needs calibration inputs"):
+        prune.prune(small_mlp(rng)[0], 0.5, method=prune.Method(reconstruct=True))
+    with pytest.raises(ValueError, match="reconstruct must be True or False, got 1"):
+        prune.Method(reconstruct=1)
+
+
+def test_calibration_sets_of_different_sizes_are_nested_and_train_on_the_same_samples(rng):
+    from minprune.data import calibration_split
+    X, y = rng.standard_normal((400, 3)), np.arange(400)
+    (fit_a, _), (_, cal_a) = calibration_split(X, y, 32, 5, held_out=128)
+    (fit_b, _), (_, cal_b) = calibration_split(X, y, 128, 5, held_out=128)
+    np.testing.assert_array_equal(fit_a, fit_b)
+    assert set(cal_a) < set(cal_b) and len(cal_b) == 128
+    with pytest.raises(ValueError, match="held_out must be between n_calibration=32 and 399"):
+        calibration_split(X, y, 32, held_out=16)

@@ -74,6 +74,12 @@ BAD = [
     ("grid.methods", [{"criterion": "magnitude", "granularity": "2:5:1"}],
      "grid.methods.granularity = '2:5:1' is not allowed; choose from weight, unit, filter, N:M"),
     ("grid.methods", ["magnitude"], "grid.methods = 'magnitude' is not allowed; each method"),
+    ("grid.methods", [{"criterion": "magnitude", "granularity": "weight", "reconstruct": 1}],
+     "grid.methods.reconstruct = 1 is not allowed; give true or false"),
+    ("grid.calibrations", [128, 128], "grid.calibrations lists 128 twice"),
+    ("grid.calibrations", [0], "grid.calibrations = 0 is not allowed"),
+    ("grid.scopes", ["rows"], "grid.scopes = 'rows' is not allowed; choose from local, global, "
+                              "row"),
     # latency
     ("latency.repeats", 0, "latency.repeats = 0 is not allowed"),
     ("latency.batches", [1, 1], "latency.batches lists 1 twice"),
@@ -110,3 +116,27 @@ def test_pattern_granularities_in_methods_expand_to_their_runs():
     grans = {r["config"]["granularity"] for r in specs.expand(spec)
              if r["config"]["kind"] == "prune"}
     assert grans == {"2:4"}
+
+
+def test_calibration_sizes_expand_for_the_methods_that_use_calibration_only():
+    spec = specs.validate(changed("grid", {
+        "methods": [{"criterion": "magnitude", "granularity": "weight"},
+                    {"criterion": "magnitude", "granularity": "weight", "scope": "row",
+                     "reconstruct": True},
+                    {"criterion": "wanda", "granularity": "weight", "scope": "row"}],
+        "sparsities": [0.5], "calibrations": [128, 512]}))
+    runs = [r["config"] for r in specs.expand(spec) if r["config"]["kind"] == "prune"]
+    seen = sorted((c["criterion"], c["reconstruct"], c["n_calibration"]) for c in runs)
+    assert seen == [("magnitude", False, 128), ("magnitude", True, 128),
+                    ("magnitude", True, 512), ("random", False, 128), ("random", False, 128),
+                    ("wanda", False, 128), ("wanda", False, 512)]
+    # every run starts from the same dense model: the largest size is held out of training
+    assert {c["held_out"] for c in runs} == {512}
+    assert len({specs.run_id({k: c[k] for k in specs.DENSE_KEYS}) for c in runs}) == 1
+
+
+def test_a_criterion_that_refits_itself_refuses_reconstruct():
+    spec = specs.validate(changed("grid.methods", [
+        {"criterion": "sparsegpt", "granularity": "weight", "reconstruct": True}]))
+    with pytest.raises(specs.SpecError, match="sparsegpt refits the kept weights itself"):
+        specs.check_runs(spec, specs.expand(spec))

@@ -24,7 +24,8 @@ def trivial_runs(n, seeds=2):
     """``n`` distinct runs of the tiny MLP config, spread over ``seeds`` dense models."""
     from ..experiments.spec import run_id  # lazy: the sweep loads only for this suite
     base = {"model": "mlp", "hidden": [8], "load": None, "dataset": "spirals", "n_train": 20,
-            "n_test": 10, "epochs": 1, "lr": 0.05, "batch_size": 8, "kind": "prune",
+            "n_test": 10, "epochs": 1, "lr": 0.05, "batch_size": 8, "held_out": 512,
+            "kind": "prune", "reconstruct": False, "n_calibration": 512,
             "criterion": "magnitude", "granularity": "weight", "scope": "global",
             "schedule": "one-shot", "steps": 1, "finetune_epochs": 0}
     configs = [{**base, "seed": i % seeds, "sparsity": (i + 1) / (n + 1)} for i in range(n)]

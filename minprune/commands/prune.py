@@ -17,7 +17,11 @@ def add_arguments(p):
                    help="default glyph-digits; with --load, the one the file was trained on")
     p.add_argument("--criterion", default="magnitude")
     p.add_argument("--granularity", default="weight")
-    p.add_argument("--scope", default="global")
+    p.add_argument("--scope", default="global",
+                   help="global, local, or row (the same fraction of every output row: Wanda)")
+    p.add_argument("--reconstruct", action="store_true",
+                   help="after pruning, refit each layer's kept weights by least squares to "
+                        "its outputs before pruning, on the calibration samples")
     p.add_argument("--sparsity", default="0.5,0.8,0.9", help="comma-separated levels")
     p.add_argument("--epochs", type=int, default=3, help="training epochs (without --load)")
     p.add_argument("--finetune-epochs", type=int, default=1)
@@ -89,7 +93,7 @@ def config_from(args):
         hidden=tuple(parse_ints(args.hidden, "--hidden")), load=args.load, epochs=args.epochs,
         lr=args.lr, criterion=args.criterion, granularity=args.granularity, scope=args.scope,
         sparsities=tuple(sparsities), finetune_epochs=args.finetune_epochs, steps=args.steps,
-        n_calibration=args.calibration, seed=args.seed)
+        n_calibration=args.calibration, reconstruct=args.reconstruct, seed=args.seed)
 
 
 def run(args, out=print):
@@ -112,6 +116,8 @@ def run(args, out=print):
     if not config.load:
         out(f"training {args.model} for {args.epochs} epochs")
     label = f"{args.scope} {args.criterion} ({args.granularity})"
+    if args.reconstruct:
+        label += ", kept weights refitted"
     if args.steps > 1:
         label += f", {args.steps} rounds"
     study = network_study(config, out, model=model, data=data, announce=f"pruning: {label}")
@@ -127,6 +133,7 @@ def run(args, out=print):
                                     "criterion": args.criterion,
                                     "granularity": args.granularity, "scope": args.scope,
                                     "steps": args.steps, "calibration_samples": calibration,
+                                    "reconstruct": args.reconstruct,
                                     "dense_accuracy": study.dense_accuracy,
                                     "control_accuracy": study.control_accuracy,
                                     "rows": study.rows})

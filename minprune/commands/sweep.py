@@ -8,7 +8,7 @@ import time
 
 from .common import UsageError, check_out, usage
 
-GROUPS = ("criterion", "granularity", "scope", "schedule", "finetune_epochs")
+GROUPS = ("criterion", "granularity", "scope", "schedule", "finetune_epochs", "calibration")
 
 
 class Stopped(KeyboardInterrupt):

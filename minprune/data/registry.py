@@ -33,18 +33,25 @@ def make_table(name, n_samples, rng=0):
     return _SYNTHETIC[name](n_samples, rng)
 
 
-def calibration_split(X, y, n_calibration=512, rng=0):
+def calibration_split(X, y, n_calibration=512, rng=0, *, held_out=None):
     """Hold ``n_calibration`` training samples out for calibrating data-driven criteria.
 
     Returns ``(X_fit, y_fit), (X_cal, y_cal)``: the model trains on the first pair, criteria
-    are calibrated on the second, and the test set is never touched by either.
+    are calibrated on the second, and the test set is never touched by either. ``held_out``
+    (at least ``n_calibration``): hold this many out of training and calibrate on the first
+    ``n_calibration`` of them, so that runs calibrated on 128, 512 or 2048 samples start from
+    the same trained model (the smaller sets are subsets of the larger ones).
     """
     X, y = np.asarray(X), np.asarray(y)
+    held_out = n_calibration if held_out is None else held_out
     if not 0 < n_calibration < len(X):
         raise ValueError(f"n_calibration must be between 1 and {len(X) - 1} (the training set "
                          f"has {len(X)} samples), got {n_calibration!r}")
+    if not n_calibration <= held_out < len(X):
+        raise ValueError(f"held_out must be between n_calibration={n_calibration} and "
+                         f"{len(X) - 1}, got {held_out!r}")
     order = np.random.default_rng(rng).permutation(len(X))
-    cal, fit = np.sort(order[:n_calibration]), np.sort(order[n_calibration:])
+    cal, fit = np.sort(order[:n_calibration]), np.sort(order[held_out:])
     return (X[fit], y[fit]), (X[cal], y[cal])
 
 

@@ -41,6 +41,9 @@ class NetworkConfig:
     finetune_epochs: int = 1
     steps: int = 1                          # > 1: the iterative schedule
     n_calibration: int = 512                # held out of training (at most a tenth of it)
+    held_out: int = None                    # hold this many out (>= n_calibration) and
+                                            # calibrate on the first n_calibration of them
+    reconstruct: bool = False               # refit the kept weights after pruning
     latency_batches: tuple = (1, 64)        # the speed panel: batch sizes timed
     latency_repeats: int = 20               # rounds timed in turns (0: no speed panel)
     seed: int = 0
@@ -48,7 +51,8 @@ class NetworkConfig:
     @property
     def method(self):
         """The ``prune.Method`` of this study: what it prunes and how."""
-        return prune.Method(self.criterion, self.granularity, self.scope)
+        return prune.Method(self.criterion, self.granularity, self.scope,
+                            reconstruct=self.reconstruct)
 
 
 @dataclass
@@ -90,8 +94,10 @@ def prepare(config):
     """The data (train, calibration, test) and the untrained or loaded model of ``config``."""
     (X, y), (Xt, yt) = load_dataset(config.dataset, n_train=config.n_train,
                                     n_test=config.n_test, rng=config.seed)
-    n_calibration = min(config.n_calibration, max(1, len(X) // 10))   # at most a tenth
-    train, calibration = calibration_split(X, y, n_calibration, config.seed)
+    tenth = max(1, len(X) // 10)                                     # at most a tenth
+    n_calibration = min(config.n_calibration, tenth)
+    held_out = min(max(config.held_out or 0, n_calibration), tenth)
+    train, calibration = calibration_split(X, y, n_calibration, config.seed, held_out=held_out)
     if config.load:
         model = load(config.load)
         try:                                 # a model that cannot take this data: say so now

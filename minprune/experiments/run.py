@@ -22,7 +22,8 @@ def network_config(c):
         batch_size=c["batch_size"], criterion=c.get("criterion") or "magnitude",
         granularity=c.get("granularity") or "weight", scope=c.get("scope") or "global",
         sparsities=(c.get("sparsity", 0.0),), finetune_epochs=c.get("finetune_epochs", 0),
-        steps=c.get("steps", 1), seed=c["seed"],
+        steps=c.get("steps", 1), seed=c["seed"], held_out=c.get("held_out"),
+        n_calibration=c.get("n_calibration") or 512, reconstruct=c.get("reconstruct", False),
         **({"latency_batches": tuple(c["latency"]["batches"]),
             "latency_repeats": c["latency"]["repeats"]} if "latency" in c else {}))
 

@@ -16,7 +16,7 @@ import json
 
 from ..data import DATASETS
 from ..prune import GRANULARITIES, SCOPES, patterns
-from ..prune.criteria import CRITERIA, check
+from ..prune.criteria import CRITERIA, REGISTRY, check
 from ..prune.groups import PATTERNS
 from .network import MODELS
 from .run import build
@@ -27,7 +27,7 @@ SECTIONS = {
     "train": {"epochs": 3, "lr": 0.05, "batch_size": 64},
     "grid": {"methods": None, "criteria": ["magnitude"], "granularities": ["weight"],
              "scopes": ["global"], "schedules": ["one-shot"], "sparsities": [0.5, 0.8, 0.9],
-             "finetune_epochs": [1], "seeds": [0]},
+             "finetune_epochs": [1], "seeds": [0], "calibrations": [512]},
     "latency": {"batches": [1, 64], "repeats": 30},
 }
 SCHEDULES = ("one-shot", "iterative:N", "gradual", "lottery")
@@ -126,16 +126,18 @@ VALUES = {
                        f"choose from {', '.join(SCHEDULES)} (N a positive integer)"),
     "grid.sparsities": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
                         and 0 < v < 1, "give numbers in (0, 1)"),
-    "grid.finetune_epochs": _int(0), "grid.seeds": _int(0),
+    "grid.finetune_epochs": _int(0), "grid.seeds": _int(0), "grid.calibrations": _int(1),
     "grid.methods": (lambda v: isinstance(v, dict), "each method is a table: { criterion = "
-                     "..., granularity = ..., scope = ... } (scope optional)"),
+                     "..., granularity = ..., scope = ..., reconstruct = ... } (scope and "
+                     "reconstruct optional)"),
     "latency.batches": _int(1), "latency.repeats": _int(1),
 }
 LISTS = {"model.hidden", "grid.criteria", "grid.granularities", "grid.scopes",
          "grid.schedules", "grid.sparsities", "grid.finetune_epochs", "grid.seeds",
-         "grid.methods", "latency.batches"}
+         "grid.calibrations", "grid.methods", "latency.batches"}
 METHOD = {"criterion": _one_of(CRITERIA), "granularity": GRANULARITY,
-          "scope": _one_of(SCOPES)}
+          "scope": _one_of(SCOPES),
+          "reconstruct": (lambda v: isinstance(v, bool), "give true or false")}
 
 
 def _check_values(spec):
@@ -172,7 +174,7 @@ def _check_method(method):
     bad = sorted(set(method) - set(METHOD))
     if bad:
         _fail("grid.methods", method, f"unknown key {bad[0]!r}; a method has criterion, "
-              f"granularity and scope")
+              f"granularity, scope and reconstruct")
     for key in ("criterion", "granularity"):
         if key not in method:
             _fail("grid.methods", method, f"a method needs a {key}")
@@ -210,28 +212,31 @@ def run_id(config):
 
 
 DENSE_KEYS = ("model", "hidden", "load", "dataset", "n_train", "n_test", "epochs", "lr",
-              "batch_size", "seed")
+              "batch_size", "held_out", "seed")
 
 
 def dense_config(spec, seed):
-    """What the dense model depends on (the ``DENSE_KEYS``): model, data, recipe, seed."""
+    """What the dense model depends on (the ``DENSE_KEYS``): model, data, recipe, the number
+    of training samples held out for calibration (the largest calibration size), seed."""
     m, d, t = spec["model"], spec["data"], spec["train"]
     return {"model": m["name"], "hidden": list(m["hidden"]), "load": m["load"],
             "dataset": d["dataset"], "n_train": d["n_train"], "n_test": d["n_test"],
-            "epochs": t["epochs"], "lr": t["lr"], "batch_size": t["batch_size"], "seed": seed}
+            "epochs": t["epochs"], "lr": t["lr"], "batch_size": t["batch_size"],
+            "held_out": max(spec["grid"]["calibrations"]), "seed": seed}
 
 
 def methods(spec):
-    """(criterion, granularity, scope) of the grid, then the random control for each
-    (granularity, scope) of the grid."""
+    """(criterion, granularity, scope, reconstruct) of the grid, then the random control for
+    each (granularity, scope) of the grid."""
     g = spec["grid"]
     if g["methods"] is not None:
-        grid = [(m["criterion"], m["granularity"], m.get("scope", "global"))
-                for m in g["methods"]]
+        grid = [(m["criterion"], m["granularity"], m.get("scope", "global"),
+                 m.get("reconstruct", False)) for m in g["methods"]]
     else:
-        grid = list(itertools.product(g["criteria"], g["granularities"], g["scopes"]))
+        grid = [(*c, False) for c in itertools.product(g["criteria"], g["granularities"],
+                                                        g["scopes"])]
     grid = list(dict.fromkeys(grid))
-    controls = [("random", gran, scope) for _, gran, scope in grid]
+    controls = [("random", gran, scope, False) for _, gran, scope, _ in grid]
     return grid + [c for c in dict.fromkeys(controls) if c not in grid]
 
 
@@ -249,11 +254,18 @@ def expand(spec):
             if name != "lottery":           # a lottery ticket retrains from scratch
                 runs.append({**common, "kind": "control", "criterion": None,
                              "granularity": None, "scope": None, "sparsity": 0.0})
-            for (criterion, granularity, scope), s in itertools.product(methods(spec),
-                                                                        g["sparsities"]):
+            for (criterion, granularity, scope, refit), s, n_cal in itertools.product(
+                    methods(spec), g["sparsities"], g["calibrations"]):
+                if n_cal != g["calibrations"][0] and not _calibrated(criterion, refit):
+                    continue                # the calibration size changes nothing
                 runs.append({**common, "kind": "prune", "criterion": criterion,
-                             "granularity": granularity, "scope": scope, "sparsity": s})
+                             "granularity": granularity, "scope": scope,
+                             "reconstruct": refit, "n_calibration": n_cal, "sparsity": s})
     return [{"id": run_id(c), "config": c} for c in runs]
+
+
+def _calibrated(criterion, reconstruct):
+    return reconstruct or REGISTRY[criterion].needs_data
 
 
 def check_runs(spec, runs):
@@ -268,6 +280,9 @@ def check_runs(spec, runs):
             models[key] = build(c, probe=True)
         try:
             check(models[key], c["criterion"], c["granularity"], c["scope"])
+            if c["reconstruct"] and REGISTRY[c["criterion"]].updates_weights:
+                raise ValueError(f"{c['criterion']} refits the kept weights itself; "
+                                 f"drop reconstruct")
         except (ValueError, TypeError) as exc:
             raise SpecError(f"run {describe(c)} cannot be done: {exc}") from None
 
@@ -278,5 +293,8 @@ def describe(c):
         return (f"dense control ({c['schedule']}, {c['finetune_epochs']} ft epochs, "
                 f"seed {c['seed']})")
     steps = f":{c['steps']}" if c["schedule"] == "iterative" else ""
-    return (f"{c['criterion']}/{c['granularity']}/{c['scope']} {c['schedule']}{steps} "
-            f"{100 * c['sparsity']:.10g}% ft{c['finetune_epochs']} seed {c['seed']}")
+    refit = "+reconstruct" if c.get("reconstruct") else ""
+    calibrated = (f" cal{c['n_calibration']}"
+                  if _calibrated(c["criterion"], c.get("reconstruct")) else "")
+    return (f"{c['criterion']}{refit}/{c['granularity']}/{c['scope']} {c['schedule']}{steps} "
+            f"{100 * c['sparsity']:.10g}% ft{c['finetune_epochs']}{calibrated} seed {c['seed']}")

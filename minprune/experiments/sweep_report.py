@@ -17,10 +17,11 @@ import numpy as np
 from .. import viz
 from ..files import write_text_atomic
 from ..reports.writer import Report
+from ..prune.criteria import REGISTRY
 from .spec import describe, expand
 from .store import Store
 
-GROUPS = ("criterion", "granularity", "scope", "schedule", "finetune_epochs")
+GROUPS = ("criterion", "granularity", "scope", "schedule", "finetune_epochs", "calibration")
 # Student's t, 97.5% quantile, by degrees of freedom (n - 1): the 95% interval of a mean
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
@@ -29,13 +30,17 @@ T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
 
 def method_name(c, keys=GROUPS):
     """A method's name from the config keys ``keys`` (all of them: the method itself)."""
-    parts = {"criterion": c["criterion"], "granularity": c["granularity"], "scope": c["scope"],
+    calibrated = c.get("reconstruct") or REGISTRY[c["criterion"]].needs_data
+    parts = {"criterion": c["criterion"] + ("+reconstruct" if c.get("reconstruct") else ""),
+             "granularity": c["granularity"], "scope": c["scope"],
              "schedule": c["schedule"] + (f":{c['steps']}" if c["schedule"] == "iterative"
                                           else ""),
-             "finetune_epochs": f"ft {c['finetune_epochs']}"}
+             "finetune_epochs": f"ft {c['finetune_epochs']}",
+             "calibration": f"cal {c.get('n_calibration', 512)}" if calibrated else ""}
     head = " ".join(parts[k] for k in ("criterion", "granularity", "scope") if k in keys)
-    return ", ".join([head] * bool(head) + [parts[k] for k in ("schedule", "finetune_epochs")
-                                            if k in keys])
+    return ", ".join([head] * bool(head) + [parts[k] for k in ("schedule", "finetune_epochs",
+                                                               "calibration")
+                                            if k in keys and parts[k]])
 
 
 def interval95(std, n):

@@ -30,7 +30,7 @@ from ..nn.train import evaluate, loss_for
 from . import field, oneshot, taylor
 from . import patterns
 from .groups import GRANULARITIES, check_granularity, prunable_layers, scored_as
-from .select import SCOPES, Scores
+from .select import SCOPES, Scores, check_row_scope
 
 MAX_SENSITIVITY_WEIGHTS = 20_000     # weight-level sensitivity does one evaluation per weight
 
@@ -219,6 +219,8 @@ class Criterion:
     summary: str = ""
     rounds: int = 1                 # prune() re-scores this many times on the way (SynFlow)
     updates_weights: bool = False   # prunes and changes the kept weights (prune.oneshot)
+    sequential: bool = False        # local/row scope: each layer scored on the model pruned
+                                    # so far (Wanda's and SparseGPT's scheme)
 
 
 REGISTRY = {c.name: c for c in (
@@ -245,9 +247,9 @@ REGISTRY = {c.name: c for c in (
               summary="summed distance to the layer's other filters (geometric median)"),
     Criterion("synflow", field.synflow, False, granularities=("weight",), rounds=100,
               summary="|theta * dR/dtheta| of the all-|theta| network on ones (SynFlow)"),
-    Criterion("wanda", oneshot.wanda, True, granularities=("weight",),
-              summary="|w_ij| * ||x_j||_2 over the calibration inputs (Wanda; "
-                      "prune.oneshot prunes with it layer by layer, row by row)"),
+    Criterion("wanda", oneshot.wanda, True, granularities=("weight",), sequential=True,
+              summary="|w_ij| * ||x_j||_2 over the calibration inputs, layer by layer on "
+                      "the model pruned so far in local and row scope (Wanda: scope 'row')"),
     Criterion("sparsegpt", oneshot.no_scores, True, granularities=("weight",),
               updates_weights=True,
               summary="OBS row by row with a shared Hessian, layer by layer, the kept weights "
@@ -266,6 +268,8 @@ def check(model, criterion, granularity="weight", scope="global"):
     one_of("criterion", criterion, CRITERIA)
     check_granularity(granularity)
     one_of("scope", scope, SCOPES)
+    if scope == "row":
+        check_row_scope(granularity)
     record = REGISTRY[criterion]
     if scored_as(granularity) not in record.granularities:
         raise ValueError(f"criterion {criterion!r} scores {' and '.join(record.granularities)} "

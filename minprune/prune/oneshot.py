@@ -146,6 +146,49 @@ def prune_posttrain(model, sparsity, method="sparsegpt", data=None, *, granulari
     return trace
 
 
+def refit(model, data, dense, *, percdamp=0.01, batch_size=256):
+    """Refit the kept weights of every masked Linear and Conv2d of ``model``, in order, by
+    least squares to the outputs the layer had before pruning (``dense``: a ``snapshot``
+    taken then) on the calibration inputs it receives in the model refitted so far; what is
+    pruned stays zero. "magnitude + reconstruction", after any criterion. Returns the trace
+    rows as ``prune_posttrain`` does; a failure midway leaves the model as it was."""
+    X = data[0] if isinstance(data, tuple) else data
+    if X is None or len(X) == 0:
+        raise ValueError("reconstruction needs calibration inputs: pass data=X (held out from "
+                         "training with data.calibration_split, never the test set)")
+    saved, trace = snapshot(model), []
+    try:
+        with eval_mode(model), no_grad():
+            h = np.asarray(X, dtype=np.float32)
+            for index, module in enumerate(model):
+                if isinstance(module, (L.Linear, L.Conv2d)) and module.weight.mask is not None:
+                    trace.append(_refit_layer(str(index), module, h, dense, percdamp,
+                                              batch_size))
+                h = np.concatenate([module(Tensor(h[i:i + batch_size])).data
+                                    for i in range(0, len(h), batch_size)])
+    except BaseException:
+        restore(model, saved)
+        raise
+    return trace
+
+
+def _refit_layer(name, module, h, dense, percdamp, batch_size):
+    start = time.perf_counter()
+    w = module.weight
+    W = patterns.as_matrix(dense.state[f"{name}.weight"]).astype(np.float64)
+    mask = ~patterns.as_matrix(w.mask)
+    hessian = Hessian(W.shape[1])
+    for i in range(0, len(h), batch_size):
+        hessian.add(_layer_inputs(module, h[i:i + batch_size]))
+    H = hessian.value()
+    new = reconstruct(W, mask, H, percdamp)
+    w.data[...] = patterns.as_weight(new, w.shape) * w.mask
+    return {"layer": name, "method": "reconstruct", "samples": hessian.n,
+            "sparsity": float(mask.mean()),
+            "error_masked": layer_error(W, np.where(mask, 0.0, W), H),
+            "error_after": layer_error(W, new, H), "seconds": time.perf_counter() - start}
+
+
 def _prune_layer(name, module, h, method, sparsity, pattern, blocksize, percdamp, batch_size):
     start = time.perf_counter()
     w = module.weight

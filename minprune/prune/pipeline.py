@@ -6,8 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..nn.train import evaluate
+from . import oneshot
 from .criteria import REGISTRY, scores
-from .masks import apply, weight_sparsity
+from .groups import prunable_layers
+from .masks import apply, snapshot, weight_sparsity
 from .method import Method
 from .report import Trace
 from .select import Selection, exponential_levels, select
@@ -61,11 +63,19 @@ def prune(model, sparsity=0.5, criterion="magnitude", granularity="weight", scop
     before_eval = evaluate(model, *check) if check is not None else {}
     trace = Trace() if trace is None else trace
     step = step if step is not None else (max((r["step"] for r in trace), default=0) + 1)
+    sequential = REGISTRY[criterion].sequential and scope != "global"
     for i, level in enumerate(levels):
-        s = scores(model, criterion, granularity, data, p=p, rng=rng)
-        selection = select(s, level, scope, min_keep)
-        before = {layer.name: _layer_sparsity(layer) for layer in selection.layers}
-        apply(model, selection)
+        before = {layer.name: _layer_sparsity(layer)
+                  for layer in prunable_layers(model, granularity)}
+        dense = snapshot(model) if method.reconstruct else None
+        if sequential:
+            selection = _layer_by_layer(model, method, data, level, min_keep, rng)
+        else:
+            selection = select(scores(model, criterion, granularity, data, p=p, rng=rng),
+                               level, scope, min_keep)
+            apply(model, selection)
+        refits = {r["layer"]: r for r in oneshot.refit(model, data, dense)} \
+            if method.reconstruct else {}
         last = i == len(levels) - 1
         after_eval = evaluate(model, *check) if check is not None and last else {}
         for layer in selection.layers:
@@ -77,15 +87,33 @@ def prune(model, sparsity=0.5, criterion="magnitude", granularity="weight", scop
                 "loss_before": before_eval.get("loss") if i == 0 else None,
                 "loss_after": after_eval.get("loss"),
                 "accuracy_before": before_eval.get("accuracy") if i == 0 else None,
-                "accuracy_after": after_eval.get("accuracy")})
+                "accuracy_after": after_eval.get("accuracy"),
+                **{k: refits[layer.name][k] for k in ("error_masked", "error_after", "samples",
+                                                     "seconds") if layer.name in refits}})
         step += 1
     return PruneResult(selection, trace, weight_sparsity(model))
+
+
+def _layer_by_layer(model, method, data, sparsity, min_keep, rng):
+    """Select and apply one layer at a time, each scored on the model pruned so far (the
+    sequential scheme of Wanda and SparseGPT; local and row scope only)."""
+    parts = None
+    for layer in prunable_layers(model, method.granularity):
+        s = scores(model, method.criterion, method.granularity, data, p=method.p, rng=rng)
+        step = select(s, sparsity, method.scope, min_keep)
+        mine = next(x for x in step.layers if x.name == layer.name)
+        apply(model, Selection(step.granularity, [mine], step.keep, step.threshold, step.ties,
+                               step.newly_pruned))
+        parts = parts or {k: {} for k in ("keep", "threshold", "ties", "newly_pruned")}
+        for key in parts:
+            parts[key][layer.name] = getattr(step, key)[layer.name]
+    layers = prunable_layers(model, method.granularity)
+    return Selection(method.granularity, layers, **parts)
 
 
 def _prune_posttrain(model, sparsity, method, data, eval_data, trace, step):
     """``prune`` for a criterion that updates the kept weights (SparseGPT): every layer in
     order by ``oneshot.prune_posttrain``, traced like the others."""
-    from . import oneshot  # lazy: loaded by the criteria that need it
     if data is None:
         raise ValueError(f"criterion {method.criterion!r} is data-driven: pass data=(X, y) "
                          f"(calibration inputs and targets)")

@@ -1,4 +1,4 @@
-"""From scores to keep masks: local or global scope, exact counts, the tie rule, ``min_keep``.
+"""From scores to keep masks: local, global or row scope, exact counts, the tie rule, ``min_keep``.
 
 The rules, in one place:
 - ``sparsity`` is the fraction of the scope's groups (weights, units or filters) that are
@@ -10,6 +10,10 @@ The rules, in one place:
 - ``min_keep`` groups (default 1) survive in every layer, in both scopes; in global scope the
   layer that reaches its limit is skipped and the next-lowest score elsewhere is taken, so the
   total stays exact whenever it is reachable.
+
+Row scope (weights and N:M only) prunes the same fraction of every output row of every layer -
+a Linear's row, a Conv2d's filter (Wanda's comparison group, Sun et al. 2023): the count is
+exact per row, ``min_keep`` weights survive in each row.
 
 N:M granularity first prunes, in every group of M, all but the N highest scores (the count
 then being at least that many); the rest of the selection proceeds as for weights.
@@ -32,7 +36,7 @@ from . import patterns
 from .groups import prunable_layers
 from .patterns import nm_forced
 
-SCOPES = ("local", "global")
+SCOPES = ("local", "global", "row")
 
 
 @dataclass
@@ -95,6 +99,32 @@ def _check(sparsity, scope, min_keep):
     fraction("sparsity", sparsity)
     one_of("scope", scope, SCOPES)
     integer("min_keep", min_keep, 0)
+
+
+def check_row_scope(granularity):
+    """Refuse a granularity that scope "row" cannot select (only weights and N:M can)."""
+    pattern = patterns.parse(granularity)
+    if granularity != "weight" and (pattern is None or pattern.kind != "nm"):
+        raise ValueError(f"scope 'row' prunes weights or N:M patterns row by row, not "
+                         f"{granularity!r}; use scope 'local' or 'global'")
+
+
+def _lowest(s, gone, sparsity, min_keep):
+    """True = pruned: ``round(sparsity * n)`` of ``s`` (at least what is ``gone``), the lowest
+    first, ``min_keep`` kept."""
+    n = s.size
+    count = min(round(sparsity * n), n - min_keep) if n > min_keep else 0
+    count = max(count, int(gone.sum()))               # pruned stays pruned
+    pruned = np.zeros(n, dtype=bool)
+    pruned[_stable_order(s, gone)[:count]] = True
+    return pruned
+
+
+def _by_row(s, gone, shape, sparsity, min_keep):
+    """``_lowest`` in every output row (the first axis of ``shape``)."""
+    rows = len(s) // shape[0]
+    s, gone = s.reshape(shape[0], rows), gone.reshape(shape[0], rows)
+    return np.concatenate([_lowest(s[r], gone[r], sparsity, min_keep) for r in range(len(s))])
 
 
 def _stable_order(values, gone):
@@ -174,14 +204,12 @@ def select(scores, sparsity, scope="local", min_keep=1, *, model=None, granulari
         else:
             threshold[layer.name], ties[layer.name] = None, 0
 
-    if scope == "local":
+    if scope == "row":
+        check_row_scope(scores.granularity)
+    if scope in ("local", "row"):
         for li, (s, was, forced) in enumerate(zip(flat, already, force)):
-            n = s.size
-            count = min(round(sparsity * n), n - min_keep) if n > min_keep else 0
-            count = max(count, int((was | forced).sum()))     # pruned stays pruned
-            order = _stable_order(s, was | forced)
-            pruned = np.zeros(n, dtype=bool)
-            pruned[order[:count]] = True
+            pruned = (_lowest(s, was | forced, sparsity, min_keep) if scope == "local" else
+                      _by_row(s, was | forced, layers[li].weight.shape, sparsity, min_keep))
             record(li, s, was, pruned)
     else:
         s_all = np.concatenate(flat)
