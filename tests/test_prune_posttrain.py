@@ -157,7 +157,7 @@ def test_bad_input_is_refused_before_any_weight_changes_and_a_failure_restores(r
     for kwargs, message in [({"sparsity": 1.0}, "sparsity must be a number in \\[0, 1\\)"),
                             ({"method": "obs"}, "method must be one of"),
                             ({"data": None}, "needs calibration inputs"),
-                            ({"granularity": "3:5"}, "needs a multiple of 5 inputs per row"),
+                            ({"granularity": "3:5"}, "blocksize must be a multiple of M = 5"),
                             ({"granularity": "block:1x4"}, "granularity must be 'weight' or")]:
         args = {"sparsity": 0.5, "method": "sparsegpt", "data": X, **kwargs}
         with pytest.raises(ValueError, match=message):
@@ -248,18 +248,48 @@ def test_the_prune_command_runs_sparsegpt_without_fine_tuning(tmp_path):
     assert "it keeps" in report and "at 50% sparsity and" not in report     # one level, once
 
 
-def test_a_pattern_the_model_cannot_hold_is_refused_before_any_work(tmp_path):
+def test_a_pattern_sparsegpt_cannot_hold_is_refused_before_any_work(tmp_path):
     import os
     import subprocess
     import sys
     done = subprocess.run(
         [sys.executable, "-m", "minprune", "prune", "--model", "mlp", "--hidden", "6",
-         "--dataset", "spirals", "--criterion", "sparsegpt", "--granularity", "2:4",
+         "--dataset", "spirals", "--criterion", "sparsegpt", "--granularity", "block:2x2",
          "--out", "r"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
         env=dict(os.environ, MINPRUNE_CACHE=str(tmp_path / "cache")))
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-    assert "pattern 2:4 needs a multiple of 4 inputs per row; layer 1 has 2" in done.stderr
+    assert "criterion 'sparsegpt' prunes weights or N:M patterns, not 'block:2x2'" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("pattern, columns", [((2, 4), 25), ((3, 4), 42), ((4, 8), 13)])
+def test_a_short_last_group_counts_its_missing_columns_as_pruned(rng, pattern, columns):
+    """As if the row were padded with dead inputs whose (zero) weights go first."""
+    W, _, H = layer(rng, rows=6, columns=columns, n=300)
+    pad = -columns % pattern[1]
+    Wp = np.hstack([W, np.zeros((len(W), pad))])
+    Hp = np.zeros((columns + pad,) * 2)
+    Hp[:columns, :columns] = H
+    got, _ = posttrain.sparsegpt(W, H, 0.5, pattern, blocksize=8, percdamp=0.0)
+    want, _ = posttrain.sparsegpt(Wp, Hp, 0.5, pattern, blocksize=8, percdamp=0.0)
+    np.testing.assert_allclose(got, want[:, :columns], rtol=0, atol=1e-12)
+    assert ((got == 0).sum(1) == (want == 0).sum(1) - pad).all()
+
+
+def test_2_4_on_lenet5_prunes_as_the_library_s_pattern_does(rng):
+    """conv1 has 25 inputs per row: six groups of four and one of one (kept)."""
+    from minprune import models, prune
+    from minprune.prune import oneshot
+    a, b = models.lenet5(rng=0), models.lenet5(rng=0)
+    X = rng.standard_normal((8, 1, 28, 28)).astype(np.float32)
+    oneshot.prune_posttrain(a, 0.5, "magnitude", X, granularity="2:4")
+    prune.prune(b, 0.5, "magnitude", granularity="2:4", scope="row")
+    for x, y in zip(a.parameters(), b.parameters()):
+        if y.mask is not None:
+            np.testing.assert_array_equal(x.mask, y.mask)
+    trace = oneshot.prune_posttrain(models.lenet5(rng=0), 0.5, "sparsegpt", X,
+                                    granularity="2:4")
+    assert trace[0]["sparsity"] == 12 / 25
 
 
 # --- the doors: row scope, sequential Wanda, reconstruction after any criterion ---------------

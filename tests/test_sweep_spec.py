@@ -76,6 +76,10 @@ BAD = [
     ("grid.methods", ["magnitude"], "grid.methods = 'magnitude' is not allowed; each method"),
     ("grid.methods", [{"criterion": "magnitude", "granularity": "weight", "reconstruct": 1}],
      "grid.methods.reconstruct = 1 is not allowed; give true or false"),
+    ("grid.methods", [{"criterion": "magnitude", "granularity": "2:4", "sparsities": [0.5, 1]}],
+     "grid.methods.sparsities = 1 is not allowed; give numbers in (0, 1)"),
+    ("grid.methods", [{"criterion": "magnitude", "granularity": "2:4", "sparsities": 0.5}],
+     "grid.methods.sparsities must be a non-empty list"),
     ("grid.calibrations", [128, 128], "grid.calibrations lists 128 twice"),
     ("grid.calibrations", [0], "grid.calibrations = 0 is not allowed"),
     ("grid.scopes", ["rows"], "grid.scopes = 'rows' is not allowed; choose from local, global, "
@@ -133,6 +137,18 @@ def test_calibration_sizes_expand_for_the_methods_that_use_calibration_only():
     # every run starts from the same dense model: the largest size is held out of training
     assert {c["held_out"] for c in runs} == {512}
     assert len({specs.run_id({k: c[k] for k in specs.DENSE_KEYS}) for c in runs}) == 1
+
+
+def test_a_method_may_give_its_own_sparsities():
+    spec = specs.validate(changed("grid", {
+        "methods": [{"criterion": "magnitude", "granularity": "weight"},
+                    {"criterion": "magnitude", "granularity": "2:4", "sparsities": [0.5]}],
+        "sparsities": [0.5, 0.9]}))
+    runs = [r["config"] for r in specs.expand(spec) if r["config"]["kind"] == "prune"]
+    seen = sorted((c["criterion"], c["granularity"], c["sparsity"]) for c in runs)
+    assert seen == [("magnitude", "2:4", 0.5), ("magnitude", "weight", 0.5),
+                    ("magnitude", "weight", 0.9), ("random", "2:4", 0.5),
+                    ("random", "weight", 0.5), ("random", "weight", 0.9)]
 
 
 def test_a_criterion_that_refits_itself_refuses_reconstruct():

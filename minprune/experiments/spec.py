@@ -137,7 +137,8 @@ LISTS = {"model.hidden", "grid.criteria", "grid.granularities", "grid.scopes",
          "grid.calibrations", "grid.methods", "latency.batches"}
 METHOD = {"criterion": _one_of(CRITERIA), "granularity": GRANULARITY,
           "scope": _one_of(SCOPES),
-          "reconstruct": (lambda v: isinstance(v, bool), "give true or false")}
+          "reconstruct": (lambda v: isinstance(v, bool), "give true or false"),
+          "sparsities": VALUES["grid.sparsities"]}
 
 
 def _check_values(spec):
@@ -174,12 +175,14 @@ def _check_method(method):
     bad = sorted(set(method) - set(METHOD))
     if bad:
         _fail("grid.methods", method, f"unknown key {bad[0]!r}; a method has criterion, "
-              f"granularity, scope and reconstruct")
+              f"granularity, scope, reconstruct and sparsities")
     for key in ("criterion", "granularity"):
         if key not in method:
             _fail("grid.methods", method, f"a method needs a {key}")
     for key, (test, allowed) in METHOD.items():
-        if key in method and not test(method[key]):
+        if key == "sparsities" and key in method:
+            _check_list("grid.methods.sparsities", method[key], test, allowed)
+        elif key in method and not test(method[key]):
             _fail(f"grid.methods.{key}", method[key], allowed)
 
 
@@ -226,17 +229,20 @@ def dense_config(spec, seed):
 
 
 def methods(spec):
-    """(criterion, granularity, scope, reconstruct) of the grid, then the random control for
-    each (granularity, scope) of the grid."""
+    """(criterion, granularity, scope, reconstruct, sparsities) of the grid, then the random
+    control for each (granularity, scope, sparsities) of the grid. A method's sparsities are
+    its own ``sparsities`` when it gives them (2:4 at 0.5 only), else the grid's."""
     g = spec["grid"]
+    everywhere = tuple(g["sparsities"])
     if g["methods"] is not None:
         grid = [(m["criterion"], m["granularity"], m.get("scope", "global"),
-                 m.get("reconstruct", False)) for m in g["methods"]]
+                 m.get("reconstruct", False), tuple(m.get("sparsities", everywhere)))
+                for m in g["methods"]]
     else:
-        grid = [(*c, False) for c in itertools.product(g["criteria"], g["granularities"],
-                                                        g["scopes"])]
+        grid = [(*c, False, everywhere) for c in itertools.product(
+            g["criteria"], g["granularities"], g["scopes"])]
     grid = list(dict.fromkeys(grid))
-    controls = [("random", gran, scope, False) for _, gran, scope, _ in grid]
+    controls = [("random", gran, scope, False, levels) for _, gran, scope, _, levels in grid]
     return grid + [c for c in dict.fromkeys(controls) if c not in grid]
 
 
@@ -254,13 +260,14 @@ def expand(spec):
             if name != "lottery":           # a lottery ticket retrains from scratch
                 runs.append({**common, "kind": "control", "criterion": None,
                              "granularity": None, "scope": None, "sparsity": 0.0})
-            for (criterion, granularity, scope, refit), s, n_cal in itertools.product(
-                    methods(spec), g["sparsities"], g["calibrations"]):
+            for (criterion, granularity, scope, refit, levels), n_cal in itertools.product(
+                    methods(spec), g["calibrations"]):
                 if n_cal != g["calibrations"][0] and not _calibrated(criterion, refit):
                     continue                # the calibration size changes nothing
-                runs.append({**common, "kind": "prune", "criterion": criterion,
+                runs.extend({**common, "kind": "prune", "criterion": criterion,
                              "granularity": granularity, "scope": scope,
-                             "reconstruct": refit, "n_calibration": n_cal, "sparsity": s})
+                             "reconstruct": refit, "n_calibration": n_cal, "sparsity": s}
+                            for s in levels)
     return [{"id": run_id(c), "config": c} for c in runs]
 
 

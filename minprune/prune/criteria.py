@@ -277,11 +277,9 @@ def check(model, criterion, granularity="weight", scope="global"):
                          f"{' or '.join(repr(g) for g in record.granularities)}")
     layers = prunable_layers(model, granularity)
     pattern = patterns.parse(granularity)
-    if record.updates_weights and pattern is not None:
-        if pattern.kind != "nm":
-            raise ValueError(f"criterion {criterion!r} prunes weights or N:M patterns, not "
-                             f"{granularity!r}")
-        oneshot.check_pattern(model, (pattern.n, pattern.m))
+    if record.updates_weights and pattern is not None and pattern.kind != "nm":
+        raise ValueError(f"criterion {criterion!r} prunes weights or N:M patterns, not "
+                         f"{granularity!r}")
     if record.check_model is not None:
         record.check_model(model, prunable_layers(model, scored_as(granularity)))
     return layers

@@ -69,12 +69,15 @@ def _row_mask(score, sparsity, pattern):
     """True = pruned: the lowest ``sparsity`` of every row, or N of every M columns."""
     rows, columns = score.shape
     mask = np.zeros(score.shape, dtype=bool)
-    if pattern is not None:
+    if pattern is not None:                # a short last group: the missing count as pruned
         n, m = pattern
-        groups = score.reshape(rows, columns // m, m)
+        padded = np.full((rows, -(-columns // m) * m), -np.inf)
+        padded[:, :columns] = score
+        groups = padded.reshape(rows, -1, m)
         lowest = np.argsort(groups, axis=2, kind="stable")[:, :, :n]
-        np.put_along_axis(mask.reshape(rows, columns // m, m), lowest, True, axis=2)
-        return mask
+        out = np.zeros(groups.shape, dtype=bool)
+        np.put_along_axis(out, lowest, True, axis=2)
+        return out.reshape(rows, -1)[:, :columns]
     k = int(round(sparsity * columns))
     np.put_along_axis(mask, np.argsort(score, axis=1, kind="stable")[:, :k], True, axis=1)
     return mask
@@ -93,7 +96,7 @@ def _prune_matrix(W, hessian, method, sparsity, pattern, blocksize, percdamp):
     return np.where(mask, 0.0, W), mask
 
 
-def _check(model, sparsity, method, X, pattern):
+def _check(sparsity, method, X, pattern, blocksize):
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) \
@@ -102,18 +105,9 @@ def _check(model, sparsity, method, X, pattern):
     if X is None or len(X) == 0:
         raise ValueError(f"method {method!r} needs calibration inputs: pass data=X (held out "
                          f"from training with data.calibration_split, never the test set)")
-    if pattern is not None:
-        check_pattern(model, pattern)
-
-
-def check_pattern(model, pattern):
-    """Refuse a model with a layer whose rows the N:M ``pattern`` cannot tile."""
-    for i, module in enumerate(model):
-        if isinstance(module, (L.Linear, L.Conv2d)):
-            columns = patterns.as_matrix(module.weight.data).shape[1]
-            if columns % pattern[1]:
-                raise ValueError(f"pattern {pattern[0]}:{pattern[1]} needs a multiple of "
-                                 f"{pattern[1]} inputs per row; layer {i} has {columns}")
+    if method == "sparsegpt" and pattern is not None and blocksize % pattern[1]:
+        raise ValueError(f"blocksize must be a multiple of M = {pattern[1]} for the pattern "
+                         f"{pattern[0]}:{pattern[1]}, got {blocksize}")
 
 
 def prune_posttrain(model, sparsity, method="sparsegpt", data=None, *, granularity="weight",
@@ -129,7 +123,7 @@ def prune_posttrain(model, sparsity, method="sparsegpt", data=None, *, granulari
         raise ValueError(f"granularity must be 'weight' or an N:M pattern such as '2:4', got "
                          f"{granularity!r}")
     pattern = None if pattern is None else (pattern.n, pattern.m)
-    _check(model, sparsity, method, X, pattern)
+    _check(sparsity, method, X, pattern, blocksize)
     saved, trace = snapshot(model), []
     try:
         with eval_mode(model), no_grad():

@@ -105,7 +105,8 @@ def sparsegpt(W, H, sparsity, pattern=None, blocksize=128, percdamp=0.01,
 
     Columns are taken in order, in blocks of ``blocksize``; each block's mask is chosen at its
     start by w^2 / [H^-1]_jj^2 (``sparsity`` of the block; with ``pattern`` = (N, M), the N
-    lowest of every M consecutive columns of each row instead); each pruned weight's error is
+    lowest of every M consecutive columns of each row instead; in a row's short last group
+    the missing columns count as pruned, as everywhere in minprune); each pruned weight's error is
     spread over the columns after it through the Cholesky factor of H^-1, within the block at
     once and onto the later blocks lazily, once per block. ``selection``: "reference" prunes
     as the authors' code does (one weight over the count per block, ties included), "exact"
@@ -132,7 +133,9 @@ def sparsegpt(W, H, sparsity, pattern=None, blocksize=128, percdamp=0.01,
         for i in range(i2 - i1):
             if pattern is not None and i % pattern[1] == 0:
                 score = W1[:, i:i + pattern[1]] ** 2 / d[i:i + pattern[1]][None, :] ** 2
-                lowest = np.argsort(score, axis=1, kind="stable")[:, :pattern[0]]
+                # a row's last group may be short: the missing weights count as pruned
+                k = pattern[0] - (pattern[1] - score.shape[1])
+                lowest = np.argsort(score, axis=1, kind="stable")[:, :max(k, 0)]
                 np.put_along_axis(mask[:, i:i + pattern[1]], lowest, True, axis=1)
             w = W1[:, i]
             q = np.where(mask[:, i], 0.0, w)
