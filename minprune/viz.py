@@ -11,7 +11,8 @@ from .tree import plot_tree
 
 __all__ = ["new_figure", "save_png", "in_notebook", "show_inline", "learning_curves",
            "sparsity_accuracy", "layer_sparsity", "weight_histograms", "mask_image",
-           "ccp_path", "tree_figure", "computation_graph", "accuracy_against"]
+           "ccp_path", "tree_figure", "computation_graph", "accuracy_against",
+           "accuracy_panels"]
 
 
 def learning_curves(history, path=None):
@@ -232,22 +233,47 @@ def accuracy_against(curves, bands=None, xlabel="compression (x)", path=None):
     controls dashed; a marker of its own for each of the first ten, then markers that differ
     from them), joined in the order given (by sparsity), and grey bands for references
     (``bands = {label: (mean, std)}``, e.g. the dense control). The legend stands beside the
-    axes, where it hides no point."""
-    from matplotlib.ticker import FuncFormatter  # lazy: matplotlib loads with a figure
-    fig = new_figure(9, 4)
-    ax = fig.subplots()
+    axes, where it hides no point; the figure grows with it (``accuracy_panels`` draws
+    small multiples, for more lines than one axes can show)."""
+    return accuracy_panels({None: curves}, bands, xlabel, path)
+
+
+def accuracy_panels(panels, bands=None, xlabel="compression (x)", path=None):
+    """``accuracy_against`` as small multiples: ``panels = {title: {method: (x, mean, std)}}``,
+    two to a row, one accuracy axis, each with its own legend beneath it."""
+    import matplotlib  # lazy: matplotlib loads with a figure
+    from matplotlib.ticker import FuncFormatter
+    single = len(panels) == 1
+    lines = max(len(c) for c in panels.values()) + len(bands or {})
+    cols = 1 if single else 2
+    rows = -(-len(panels) // cols)
+    legend_height = 0.17 * (lines if single else -(-lines // 2))
+    height = max(4.0, legend_height + 0.6) if single else rows * (3.2 + legend_height)
+    fig = new_figure(9, height)
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True, squeeze=False)).ravel()
     markers = "osv^D<>ph*XP"
-    for i, (method, (x, y, err)) in enumerate(curves.items()):
-        style = "--" if method.startswith("random") else "-"
-        ax.errorbar(x, y, yerr=err, fmt=markers[i % len(markers)] + style, ms=3, capsize=2,
-                    label=method)
-    for label, (mean, std) in (bands or {}).items():
-        ax.axhline(mean, color="grey", linestyle=":", lw=1)
-        ax.axhspan(mean - std, mean + std, color="grey", alpha=0.15, label=label)
-    ax.set(xscale="log", xlabel=xlabel, ylabel="test accuracy (mean +/- sample std, seeds)")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
-    ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    for ax, (title, curves) in zip(axes, panels.items()):
+        palette = matplotlib.colormaps["tab10" if len(curves) <= 10 else "tab20"]
+        for i, (method, (x, y, err)) in enumerate(curves.items()):
+            style = "--" if method.startswith("random") else "-"
+            ax.errorbar(x, y, yerr=err, fmt=markers[i % len(markers)] + style, ms=3,
+                        capsize=2, label=method, color=palette(i % palette.N))
+        for label, (mean, std) in (bands or {}).items():
+            ax.axhline(mean, color="grey", linestyle=":", lw=1)
+            ax.axhspan(mean - std, mean + std, color="grey", alpha=0.15, label=label)
+        ax.set(xscale="log", xlabel=xlabel, title=title)
+        ax.set_ylabel("test accuracy (mean +/- sample std, seeds)" if single
+                      else "test accuracy")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
+        if not ax.get_legend_handles_labels()[0]:
+            continue
+        if single:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+        else:
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
     if path is not None:
         save_png(fig, path)
     return fig
@@ -256,4 +282,4 @@ def accuracy_against(curves, bands=None, xlabel="compression (x)", path=None):
 def _minor_label(value, _):
     """Label 2x and 5x of each decade between the decades, nothing else (no crowding)."""
     mantissa = value / 10 ** np.floor(np.log10(value))
-    return f"{value:g}x" if round(mantissa) in (2, 5) else ""
+    return f"{value:g}x" if np.isclose(mantissa, 2) or np.isclose(mantissa, 5) else ""

@@ -36,3 +36,28 @@ def test_pruning_figures(tmp_path):
     loss_ax, acc_ax = learning.axes
     np.testing.assert_allclose(loss_ax.get_lines()[1].get_ydata(), [1, 0.6])
     np.testing.assert_allclose(acc_ax.get_lines()[0].get_ydata(), [0.5, 0.8])
+
+
+def test_many_sweep_lines_become_small_multiples_that_each_fit_one_axes(tmp_path):
+    from minprune.experiments import sweep_report
+    methods = {}
+    for criterion in ("magnitude", "wanda", "sparsegpt", "random"):
+        for granularity in ("weight", "2:4"):
+            for ft in (0, 1):
+                for cal in (128, 512, 2048):
+                    c = {"criterion": criterion, "granularity": granularity, "scope": "row",
+                         "schedule": "one-shot", "steps": 1, "finetune_epochs": ft,
+                         "n_calibration": cal, "reconstruct": False}
+                    m = {"compression": (2.0, None, 1), "accuracy": (0.5 + cal / 1e4, 0.01, 3),
+                         "config": c}
+                    methods[sweep_report.method_name(c)] = {0.5: m}
+    panels, split = sweep_report.panels_of(methods, sweep_report.GROUPS)
+    assert split == ["finetune_epochs", "granularity"]
+    assert len(panels) == 4 and all(len(v) <= sweep_report.MAX_LINES for v in panels.values())
+    assert sorted(sum(panels.values(), [])) == sorted(methods)    # every line, once
+    sweep_report.figures(tmp_path, methods, {}, [])
+    fig = viz.accuracy_panels({"a": {"x": ([2.0], [0.9], [0.0])}, "b": {}}, None,
+                              path=tmp_path / "p.png")
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == ["a", "b"]
+    assert (tmp_path / "accuracy_vs_compression.png").read_bytes()[:4] == b"\x89PNG"

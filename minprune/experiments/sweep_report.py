@@ -171,31 +171,62 @@ def speed_cell(m, key):
     return text + (" (unreliable)" if reliable is not None and reliable < 1 else "")
 
 
-def figures(folder, methods, controls, batches):
-    """ShrinkBench's plots; returns [(file, caption)]."""
-    panels = [("compression", "compression (x)", "accuracy_vs_compression.png"),
-              ("theoretical_speedup", "theoretical speed-up (dense / effective FLOPs)",
-               "accuracy_vs_theoretical_speedup.png")]
-    panels += [(f"csr_b{b}_speedup", f"measured speed-up of the CSR model at batch {b}",
-                f"accuracy_vs_speedup_b{b}.png") for b in batches]
+MAX_LINES = 10       # lines one axes can show; beyond that, small multiples
+PANEL_KEYS = ("finetune_epochs", "granularity", "schedule", "scope")
+
+
+def panels_of(methods, keys):
+    """{panel title: [method]}: one panel when the methods fit one axes, else split by the
+    first of ``PANEL_KEYS`` (among the grouping ``keys``) that vary, one more at a time,
+    until every panel holds at most ``MAX_LINES`` lines."""
+    configs = {name: next(iter(by_s.values()))["config"] for name, by_s in methods.items()}
+    varying = [k for k in PANEL_KEYS if k in keys
+               and len({method_name(c, (k,)) for c in configs.values()}) > 1]
+    split = []
+    while True:
+        panels = {}
+        for name in sorted(methods):
+            title = ", ".join(method_name(configs[name], (k,)) for k in split) or None
+            panels.setdefault(title, []).append(name)
+        if max(map(len, panels.values())) <= MAX_LINES or len(split) == len(varying):
+            return panels, split
+        split.append(varying[len(split)])
+
+
+def figures(folder, methods, controls, batches, keys=GROUPS):
+    """ShrinkBench's plots, small multiples where one axes would hold too many lines;
+    returns [(file, caption)]."""
+    plots = [("compression", "compression (x)", "accuracy_vs_compression.png"),
+             ("theoretical_speedup", "theoretical speed-up (dense / effective FLOPs)",
+              "accuracy_vs_theoretical_speedup.png")]
+    plots += [(f"csr_b{b}_speedup", f"measured speed-up of the CSR model at batch {b}",
+               f"accuracy_vs_speedup_b{b}.png") for b in batches]
     bands = {f"dense control ({schedule}, ft {ft})": (mean, std or 0.0)
              for (schedule, _, ft), (mean, std, _) in sorted(controls.items())
              if mean is not None}
+    panels, split = panels_of(methods, keys)
+    rest = tuple(k for k in keys if k not in split)
     written = []
-    for metric, label, name in panels:
-        curves = {}
-        for method, by_sparsity in sorted(methods.items()):
-            ends = [(m[metric][0], final_accuracy(m))                # in sparsity order
-                    for _, m in sorted(by_sparsity.items()) if metric in m]
-            points = [(x, mean, std or 0.0) for x, (mean, std, _) in ends
-                      if x is not None and mean is not None]
-            if points:
-                curves[method] = tuple(np.array(v) for v in zip(*points))
-        if curves:
-            viz.accuracy_against(curves, bands, label, os.path.join(folder, name))
+    for metric, label, name in plots:
+        drawn = {}
+        for title, names in panels.items():
+            curves = {}
+            for method in names:
+                by_sparsity = methods[method]
+                ends = [(m[metric][0], final_accuracy(m))            # in sparsity order
+                        for _, m in sorted(by_sparsity.items()) if metric in m]
+                points = [(x, mean, std or 0.0) for x, (mean, std, _) in ends
+                          if x is not None and mean is not None]
+                if points:
+                    config = next(iter(by_sparsity.values()))["config"]
+                    line = method_name(config, rest) if split else method
+                    curves[line] = tuple(np.array(v) for v in zip(*points))
+            if curves:
+                drawn[title] = curves
+        if drawn:
+            viz.accuracy_panels(drawn, bands, label, os.path.join(folder, name))
             written.append((name, f"accuracy vs {label}"))
     return written
-
 
 
 COLUMNS = [("method", "method", "{}"), ("accuracy", "accuracy", "{:.4f}"),
@@ -228,7 +259,7 @@ def build(folder, group_by=None):
     batches = sorted({b for r in records for b in r["config"]["latency"]["batches"]})
     tables = ranking(methods, controls)
     pictures = figures(folder, aggregate(records, group_by)[0] if group_by else methods,
-                       controls, batches)
+                       controls, batches, tuple(group_by or GROUPS))
     failed = [r for r in records if r["status"] != "ok"]
     where = sorted({r.get("where") or "?" for r in records})
     report = Report(folder, "minprune sweep", results_file=None)  # results.jsonl holds them
