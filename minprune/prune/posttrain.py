@@ -164,13 +164,23 @@ def reconstruct(W, mask, H, percdamp=0.0):
     for r in range(W.shape[0]):
         keep = ~mask[r]
         if keep.any():
-            out[r, keep] = np.linalg.lstsq(H[np.ix_(keep, keep)], target[r, keep],
-                                           rcond=None)[0]
+            out[r, keep] = _solve(H[np.ix_(keep, keep)], target[r, keep])
     return out
+
+
+def _solve(A, b):
+    """A x = b for a symmetric positive semi-definite A: by Cholesky where A is definite
+    (damped, or inputs that span the kept columns), else the least-squares solution of least
+    norm (a singular A: many refits fit equally well)."""
+    try:
+        L = np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(A, b, rcond=None)[0]
+    return np.linalg.solve(L.T, np.linalg.solve(L, b))
 
 
 def layer_error(W, W_new, H):
     """The layer's squared output error on the calibration inputs, per sample:
     trace((W - W') H (W - W')^T) / 2 (H = 2 X^T X / n)."""
     D = np.asarray(W, dtype=np.float64) - W_new
-    return float(np.einsum("ij,jk,ik->", D, H, D) / 2)
+    return float(np.sum((D @ H) * D) / 2)             # one matrix product (BLAS)
