@@ -44,7 +44,8 @@ def page_of(lesson, tmp_path):
     return path
 
 
-@pytest.mark.parametrize("lesson", ["06_sensitivity_criteria.py", "13_tree_post_pruning.py"])
+@pytest.mark.parametrize("lesson", ["06_sensitivity_criteria.py", "13_tree_post_pruning.py",
+                                    "15_pruning_without_retraining.py"])
 def test_formulas_are_drawn_as_formulas(browser, lesson, tmp_path):
     page = browser.new_page()
     page.goto(page_of(lesson, tmp_path).as_uri())

@@ -42,7 +42,7 @@ def test_lesson_runs(lesson, tmp_path):
 
 
 PERTURBED = ["06_sensitivity_criteria.py", "08_retraining_schedules.py",
-             "14_pruning_at_initialisation.py"]
+             "14_pruning_at_initialisation.py", "15_pruning_without_retraining.py"]
 
 
 @pytest.mark.parametrize("lesson", PERTURBED, ids=[p[:2] for p in PERTURBED])

@@ -161,22 +161,16 @@ def reconstruct(W, mask, H, percdamp=0.0):
     H[np.diag_indices_from(H)] += percdamp * np.mean(np.diag(H))
     out = np.zeros_like(W)
     target = W @ H                                    # row r: H w_r (H is symmetric)
+    # damped, every H_KK is definite: one LU solve per row; undamped, H may be singular and
+    # the least-squares solution of least norm is taken (many refits then fit equally well)
+    definite = percdamp > 0 and np.all(np.diag(H) > 0)
     for r in range(W.shape[0]):
         keep = ~mask[r]
         if keep.any():
-            out[r, keep] = _solve(H[np.ix_(keep, keep)], target[r, keep])
+            A, b = H[np.ix_(keep, keep)], target[r, keep]
+            out[r, keep] = (np.linalg.solve(A, b) if definite
+                            else np.linalg.lstsq(A, b, rcond=None)[0])
     return out
-
-
-def _solve(A, b):
-    """A x = b for a symmetric positive semi-definite A: by Cholesky where A is definite
-    (damped, or inputs that span the kept columns), else the least-squares solution of least
-    norm (a singular A: many refits fit equally well)."""
-    try:
-        L = np.linalg.cholesky(A)
-    except np.linalg.LinAlgError:
-        return np.linalg.lstsq(A, b, rcond=None)[0]
-    return np.linalg.solve(L.T, np.linalg.solve(L, b))
 
 
 def layer_error(W, W_new, H):
