@@ -15,6 +15,7 @@ import numpy as np
 
 from .files import write_npz_atomic
 from .nn import gates, layers
+from .nn.blocks import Residual
 from .nn.module import Module, Sequential
 from .prune.masks import set_masks
 
@@ -35,23 +36,46 @@ def _describe(model):
     if not isinstance(model, Sequential):
         raise TypeError(f"save takes a Sequential model or a fitted tree, got "
                         f"{type(model).__name__}")
-    known = _layer_classes()
-    for i, m in enumerate(model):
-        if known.get(type(m).__name__) is not type(m):
-            raise TypeError(f"save cannot store layer {i} ({type(m).__name__}): the layer "
-                            f"types it can rebuild are {', '.join(sorted(known))}")
-    return {"kind": "sequential",
-            "layers": [{"type": type(m).__name__, "config": m.config()} for m in model]}
+    return {"kind": "sequential", "layers": _layers(model, "")}
+
+
+def _layers(sequence, where):
+    """The description of a Sequential's layers; blocks nest their branches."""
+    known, out = _layer_classes(), []
+    for i, m in enumerate(sequence):
+        if isinstance(m, Residual):
+            out.append({"type": "Residual", "body": _layers(m.body, f"{where}{i}.body."),
+                        "shortcut": None if m.identity
+                        else _layers(m.shortcut, f"{where}{i}.shortcut.")})
+        elif type(m) is Sequential:
+            out.append({"type": "Sequential", "layers": _layers(m, f"{where}{i}.")})
+        elif known.get(type(m).__name__) is type(m):
+            out.append({"type": type(m).__name__, "config": m.config()})
+        else:
+            raise TypeError(f"save cannot store layer {where}{i} ({type(m).__name__}): the "
+                            f"layer types it can rebuild are "
+                            f"{', '.join(sorted(known) + ['Residual', 'Sequential'])}")
+    return out
 
 
 def _build(description):
+    return _build_layers(description["layers"])
+
+
+def _build_layers(specs):
     known = _layer_classes()
     built = []
-    for spec in description["layers"]:
-        cls = known.get(spec["type"])
-        if cls is None:
+    for spec in specs:
+        if spec["type"] == "Residual":
+            shortcut = spec.get("shortcut")
+            built.append(Residual(_build_layers(spec["body"]),
+                                  None if shortcut is None else _build_layers(shortcut)))
+        elif spec["type"] == "Sequential":
+            built.append(_build_layers(spec["layers"]))
+        elif spec["type"] in known:
+            built.append(known[spec["type"]](**spec["config"]))
+        else:
             raise ValueError(f"unknown layer type {spec['type']!r} in the file")
-        built.append(cls(**spec["config"]))
     return Sequential(*built)
 
 

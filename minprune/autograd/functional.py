@@ -5,11 +5,13 @@ import numpy as np
 
 from . import ops
 from .conv import avg_pool2d, conv2d, max_pool2d
+from .grouped import conv2d_grouped
 from .ops import as_tensor
 from .tensor import Tensor
 
-__all__ = ["linear", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "dropout", "relu",
-           "tanh", "sigmoid", "softmax", "log_softmax", "cross_entropy", "mse_loss"]
+__all__ = ["linear", "conv2d", "conv2d_grouped", "max_pool2d", "avg_pool2d", "batch_norm",
+           "dropout", "relu", "tanh", "sigmoid", "softmax", "log_softmax", "cross_entropy",
+           "mse_loss"]
 
 linear, relu, tanh, sigmoid = ops.linear, ops.relu, ops.tanh, ops.sigmoid
 

@@ -1,4 +1,5 @@
-"""Layers: Linear, Conv2d, pooling, BatchNorm, Dropout, activations, Flatten.
+"""Layers: Linear, Conv2d (grouped and depthwise too), pooling, BatchNorm, Dropout,
+activations, Flatten.
 
 Weights use PyTorch's layouts and default initialisation, and every layer with weights reads
 them through ``masked`` so pruning acts where the computation happens.
@@ -11,6 +12,7 @@ import numpy as np
 
 from ..autograd import functional as F
 from ..autograd import ops
+from ..autograd.grouped import check_groups
 from ..checks import integer
 from .init import as_rng, kaiming_uniform, uniform
 from .module import Module, Parameter, masked
@@ -45,18 +47,21 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """2-D convolution; weight of shape (out_channels, in_channels, k, k), input NCHW."""
+    """2-D convolution; weight of shape (out_channels, in_channels / groups, k, k), input NCHW.
+    ``groups`` splits the channels into independent convolutions (depthwise: ``groups`` =
+    ``in_channels``)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *,
-                 rng=None, dtype=np.float32):
+                 groups=1, rng=None, dtype=np.float32):
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                             ("kernel_size", kernel_size), ("stride", stride)):
             _check_positive(name, value, "Conv2d")
+        self.groups = check_groups(groups, in_channels, out_channels)
         rng = as_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        fan_in = in_channels * kernel_size * kernel_size
-        shape = (out_channels, in_channels, kernel_size, kernel_size)
+        fan_in = in_channels // groups * kernel_size * kernel_size
+        shape = (out_channels, in_channels // groups, kernel_size, kernel_size)
         self.weight = Parameter(kaiming_uniform(shape, fan_in, rng, dtype=dtype))
         self.bias = (Parameter(uniform((out_channels,), 1 / math.sqrt(fan_in), rng, dtype))
                      if bias else None)
@@ -65,16 +70,21 @@ class Conv2d(Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Conv2d expects input of shape (N, {self.in_channels}, H, W), "
                              f"got {x.shape}")
+        if self.groups != 1:
+            return F.conv2d_grouped(x, masked(self.weight), masked(self.bias), self.stride,
+                                    self.padding, self.groups)
         return F.conv2d(x, masked(self.weight), masked(self.bias), self.stride, self.padding)
 
     def config(self):
         return dict(in_channels=self.in_channels, out_channels=self.out_channels,
                     kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
-                    bias=self.bias is not None, dtype=self.weight.dtype.name)
+                    bias=self.bias is not None, dtype=self.weight.dtype.name,
+                    **({"groups": self.groups} if self.groups != 1 else {}))
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+                f"stride={self.stride}, padding={self.padding}"
+                + (f", groups={self.groups}" if self.groups != 1 else ""))
 
 
 class MaxPool2d(Module):
@@ -94,6 +104,15 @@ class MaxPool2d(Module):
 class AvgPool2d(MaxPool2d):
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class GlobalAvgPool2d(Module):
+    """(N, C, H, W) -> (N, C): the mean of each channel over its positions."""
+
+    def forward(self, x):
+        if x.ndim != 4:
+            raise ValueError(f"GlobalAvgPool2d expects input of shape (N, C, H, W), got {x.shape}")
+        return x.mean(axis=(2, 3))
 
 
 class _BatchNorm(Module):

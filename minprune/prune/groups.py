@@ -22,6 +22,7 @@ import numpy as np
 
 from ..nn import layers as L
 from ..nn.module import Sequential
+from ..nn.walk import has_blocks, named_leaves
 from . import patterns
 
 GRANULARITIES = ("weight", "unit", "filter")
@@ -132,13 +133,20 @@ def prunable_layers(model, granularity):
     for a model that is not a flat Sequential chain.
     """
     check_granularity(granularity)
-    layers = _check_sequential(model)
+    if not isinstance(model, Sequential):
+        raise TypeError(f"pruning works on Sequential models; got {type(model).__name__}")
     found = []
     if scored_as(granularity) == "weight":
-        for i, layer in enumerate(layers):
+        for name, layer in named_leaves(model):
             if L.is_weighted(layer):
-                found.append(GroupLayer(str(i), layer, granularity))
+                found.append(GroupLayer(name, layer, granularity))
     else:
+        if has_blocks(model) or any(getattr(m, "groups", 1) != 1 for m in model.modules()):
+            raise TypeError(f"granularity {granularity!r}: structured pruning of a network with "
+                            f"residual blocks or grouped convolutions needs its coupled "
+                            f"channels, which minprune does not derive yet; prune it by "
+                            f"'weight' or an N:M pattern")
+        layers = _check_sequential(model)
         kind = L.Linear if granularity == "unit" else L.Conv2d
         for i, layer in enumerate(layers):
             if type(layer) is not kind:

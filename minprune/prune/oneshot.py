@@ -20,6 +20,7 @@ from . import patterns
 from .calibration import batches
 from .masks import restore, snapshot
 from .posttrain import Hessian, layer_error, reconstruct, sparsegpt, wanda_scores
+from ..nn.walk import forward_visiting
 
 METHODS = {
     "magnitude": "|w|, the same fraction of every output row, no update",
@@ -35,19 +36,25 @@ def wanda(model, layers, data, *, p=1, rng=None, batch_size=256):
     """The registry's "wanda": |W_ij| * ||X_j||_2 for every weight of ``layers``, the input
     norms from one pass of the calibration inputs through the model as it is (not layer by
     layer as ``prune_posttrain`` does); selected with any scope or as N:M like every score."""
-    wanted = {layer.name for layer in layers}
+    wanted = {layer.name: layer for layer in layers}
     sq = {}
+
+    def visit(name, module, h):
+        if name in wanted:
+            for g, x in enumerate(_group_inputs(module, h.data)):
+                x = x.astype(np.float64)
+                sq[name, g] = sq.get((name, g), 0.0) + np.einsum("ij,ij->j", x, x)
     with eval_mode(model), no_grad():
         for xb, _ in batches(data, batch_size):
-            h = np.asarray(xb, dtype=np.float32)
-            for index, module in enumerate(model):
-                if str(index) in wanted:
-                    x = _layer_inputs(module, h).astype(np.float64)
-                    sq[str(index)] = sq.get(str(index), 0.0) + np.einsum("ij,ij->j", x, x)
-                h = module(Tensor(h)).data
-    return {layer.name: patterns.as_weight(
-        wanda_scores(patterns.as_matrix(layer.weight.data.astype(np.float64)),
-                     np.sqrt(sq[layer.name])), layer.weight.shape) for layer in layers}
+            forward_visiting(model, Tensor(np.asarray(xb, dtype=np.float32)), visit)
+    out = {}
+    for name, layer in wanted.items():
+        W = patterns.as_matrix(layer.weight.data.astype(np.float64))
+        rows = _group_rows(layer.module)
+        scores = np.vstack([wanda_scores(W[r], np.sqrt(sq[name, g]))
+                            for g, r in enumerate(rows)])
+        out[name] = patterns.as_weight(scores, layer.weight.shape)
+    return out
 
 
 def no_scores(model, layers, data, *, p=1, rng=None, batch_size=256):
@@ -56,13 +63,50 @@ def no_scores(model, layers, data, *, p=1, rng=None, batch_size=256):
                      "prune.oneshot.prune_posttrain")
 
 
-def _layer_inputs(module, h):
-    """The rows the layer multiplies its weight matrix with: the inputs of a Linear, the
-    im2col receptive fields (kh, kw, C) of a Conv2d."""
-    if isinstance(module, L.Conv2d):
-        k = module.kernel_size
-        return im2col(h, k, k, module.stride, module.padding)[0]
-    return h.reshape(len(h), -1)
+def _group_rows(module):
+    """The weight rows of each group of the layer (one group but for a grouped Conv2d)."""
+    groups = getattr(module, "groups", 1)
+    per = module.weight.shape[0] // groups
+    return [slice(g * per, (g + 1) * per) for g in range(groups)]
+
+
+def _group_inputs(module, h):
+    """The rows each group of the layer multiplies its weight rows with: the inputs of a
+    Linear, the im2col receptive fields (kh, kw, C) of a Conv2d - for a grouped convolution,
+    one matrix per group, of that group's channels."""
+    if not isinstance(module, L.Conv2d):
+        return [h.reshape(len(h), -1)]
+    k = module.kernel_size
+    cols = im2col(h, k, k, module.stride, module.padding)[0]
+    if module.groups == 1:
+        return [cols]
+    fields = cols.reshape(len(cols), k * k, module.groups, -1)
+    return [fields[:, :, g, :].reshape(len(cols), -1) for g in range(module.groups)]
+
+
+def _hessians(module, h, batch_size):
+    """One ``Hessian`` per group of the layer, from its inputs ``h``, batch by batch."""
+    hessians = None
+    for i in range(0, len(h), batch_size):
+        parts = _group_inputs(module, h[i:i + batch_size])
+        if hessians is None:
+            hessians = [Hessian(x.shape[1]) for x in parts]
+        for hessian, x in zip(hessians, parts):
+            hessian.add(x)
+    return hessians
+
+
+def _through(model, X, visit, batch_size):
+    """Run the calibration inputs through ``model`` leaf by leaf, ``visit(name, layer, h)``
+    at each Linear and Conv2d before it runs (with every sample's input)."""
+    def apply(name, module, h):
+        if isinstance(module, (L.Linear, L.Conv2d)):
+            visit(name, module, h)
+
+    def run(module, h):
+        return np.concatenate([module(Tensor(h[i:i + batch_size])).data
+                               for i in range(0, len(h), batch_size)])
+    forward_visiting(model, np.asarray(X, dtype=np.float32), apply, run=run)
 
 
 def _row_mask(score, sparsity, pattern):
@@ -112,7 +156,7 @@ def _check(sparsity, method, X, pattern, blocksize):
 
 def prune_posttrain(model, sparsity, method="sparsegpt", data=None, *, granularity="weight",
                     blocksize=128, percdamp=0.01, batch_size=256):
-    """Prune every Linear and Conv2d of the flat Sequential ``model`` to ``sparsity`` (or to
+    """Prune every Linear and Conv2d of ``model`` (through its blocks) to ``sparsity`` (or to
     ``granularity`` = "N:M"), in order, without retraining; ``data``: calibration inputs X (or
     (X, y): y is not used). Returns the trace: per layer the calibration samples, the output
     error of the dense weights with the chosen mask before any update and after the method's
@@ -127,13 +171,9 @@ def prune_posttrain(model, sparsity, method="sparsegpt", data=None, *, granulari
     saved, trace = snapshot(model), []
     try:
         with eval_mode(model), no_grad():
-            h = np.asarray(X, dtype=np.float32)
-            for index, module in enumerate(model):
-                if isinstance(module, (L.Linear, L.Conv2d)):
-                    trace.append(_prune_layer(str(index), module, h, method, sparsity, pattern,
-                                              blocksize, percdamp, batch_size))
-                h = np.concatenate([module(Tensor(h[i:i + batch_size])).data
-                                    for i in range(0, len(h), batch_size)])
+            _through(model, X, lambda name, module, h: trace.append(_prune_layer(
+                name, module, h, method, sparsity, pattern, blocksize, percdamp, batch_size)),
+                batch_size)
     except BaseException:
         restore(model, saved)
         raise
@@ -152,14 +192,11 @@ def refit(model, data, dense, *, percdamp=0.01, batch_size=256):
                          "training with data.calibration_split, never the test set)")
     saved, trace = snapshot(model), []
     try:
+        def visit(name, module, h):
+            if module.weight.mask is not None:
+                trace.append(_refit_layer(name, module, h, dense, percdamp, batch_size))
         with eval_mode(model), no_grad():
-            h = np.asarray(X, dtype=np.float32)
-            for index, module in enumerate(model):
-                if isinstance(module, (L.Linear, L.Conv2d)) and module.weight.mask is not None:
-                    trace.append(_refit_layer(str(index), module, h, dense, percdamp,
-                                              batch_size))
-                h = np.concatenate([module(Tensor(h[i:i + batch_size])).data
-                                    for i in range(0, len(h), batch_size)])
+            _through(model, X, visit, batch_size)
     except BaseException:
         restore(model, saved)
         raise
@@ -171,35 +208,40 @@ def _refit_layer(name, module, h, dense, percdamp, batch_size):
     w = module.weight
     W = patterns.as_matrix(dense.state[f"{name}.weight"]).astype(np.float64)
     mask = ~patterns.as_matrix(w.mask)
-    hessian = Hessian(W.shape[1])
-    for i in range(0, len(h), batch_size):
-        hessian.add(_layer_inputs(module, h[i:i + batch_size]))
-    H = hessian.value()
-    new = reconstruct(W, mask, H, percdamp)
+    hessians = _hessians(module, h, batch_size)
+    new = np.zeros_like(W)
+    for rows, hessian in zip(_group_rows(module), hessians):
+        new[rows] = reconstruct(W[rows], mask[rows], hessian.value(), percdamp)
     w.data[...] = patterns.as_weight(new, w.shape) * w.mask
-    return {"layer": name, "method": "reconstruct", "samples": hessian.n,
-            "sparsity": float(mask.mean()),
-            "error_masked": layer_error(W, np.where(mask, 0.0, W), H),
-            "error_after": layer_error(W, new, H), "seconds": time.perf_counter() - start}
+    return _trace_row(name, "reconstruct", module, hessians, W, new, mask, start)
 
 
 def _prune_layer(name, module, h, method, sparsity, pattern, blocksize, percdamp, batch_size):
     start = time.perf_counter()
     w = module.weight
     W = patterns.as_matrix(w.data).astype(np.float64)
-    hessian = Hessian(W.shape[1])
-    for i in range(0, len(h), batch_size):
-        hessian.add(_layer_inputs(module, h[i:i + batch_size]))
-    new, mask = _prune_matrix(W, hessian, method, sparsity, pattern, blocksize, percdamp)
+    hessians = _hessians(module, h, batch_size)
+    new, mask = np.zeros_like(W), np.zeros(W.shape, dtype=bool)
+    for rows, hessian in zip(_group_rows(module), hessians):
+        new[rows], mask[rows] = _prune_matrix(W[rows], hessian, method, sparsity, pattern,
+                                              blocksize, percdamp)
     if w.mask is not None:                            # what was pruned stays pruned
         mask |= ~patterns.as_matrix(w.mask)
         new = np.where(mask, 0.0, new)
-    H = hessian.value()
     keep = patterns.as_weight(~mask, w.shape)
     w.data[...] = patterns.as_weight(new, w.shape)
     w.mask = np.ascontiguousarray(keep)
     w.data *= w.mask
-    return {"layer": name, "method": method, "samples": hessian.n,
-            "sparsity": float(mask.mean()),
-            "error_masked": layer_error(W, np.where(mask, 0.0, W), H),
-            "error_after": layer_error(W, new, H), "seconds": time.perf_counter() - start}
+    return _trace_row(name, method, module, hessians, W, new, mask, start)
+
+
+def _trace_row(name, method, module, hessians, W, new, mask, start):
+    """A layer's trace row; its errors summed over the layer's groups."""
+    rows = _group_rows(module)
+    error = {"error_masked": 0.0, "error_after": 0.0}
+    for r, hessian in zip(rows, hessians):
+        H = hessian.value()
+        error["error_masked"] += layer_error(W[r], np.where(mask[r], 0.0, W[r]), H)
+        error["error_after"] += layer_error(W[r], new[r], H)
+    return {"layer": name, "method": method, "samples": hessians[0].n,
+            "sparsity": float(mask.mean()), **error, "seconds": time.perf_counter() - start}

@@ -5,7 +5,8 @@ import numpy as np
 
 from ..autograd.tensor import Tensor, no_grad
 from ..nn import layers as L
-from ..nn.module import Sequential, eval_mode
+from ..nn.module import eval_mode
+from ..nn.walk import forward_visiting
 from ..tables import table
 
 
@@ -62,19 +63,14 @@ def _output_positions(model, input_shape):
     positions = {}
     if not any(isinstance(m, L.Conv2d) for m in model.modules()):
         return positions
+    def visit(name, m, h):
+        if isinstance(m, L.Conv2d):
+            side = [(size + 2 * m.padding - m.kernel_size) // m.stride + 1
+                    for size in h.shape[2:]]
+            positions[name] = side[0] * side[1]
     with eval_mode(model), no_grad():
-        h = Tensor(np.zeros(input_shape, dtype=np.float32))
-        for name, m in _leaf_modules(model):
-            h = m(h)
-            if isinstance(m, L.Conv2d):
-                positions[name] = h.shape[2] * h.shape[3]
+        forward_visiting(model, Tensor(np.zeros(input_shape, dtype=np.float32)), visit)
     return positions
-
-
-def _leaf_modules(model):
-    if isinstance(model, Sequential):
-        return [(str(i), m) for i, m in enumerate(model)]
-    return [("", model)]
 
 
 class Trace(list):

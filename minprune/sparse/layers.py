@@ -14,6 +14,7 @@ import numpy as np
 from ..autograd.conv import col2im, im2col
 from ..autograd.tensor import Tensor
 from ..nn import layers as L
+from ..nn.blocks import Residual
 from ..nn.module import Module, Parameter, Sequential
 from . import kernels
 from .csr import CSR
@@ -141,14 +142,22 @@ class SparseConv2d(_SparseWeight):
 
 def to_sparse(model, min_sparsity=0.5):
     """A copy of ``model`` whose Linear and Conv2d layers with weight sparsity >= min_sparsity
-    (by mask, or by zeros when unmasked) run on CSR kernels. The input model is not changed."""
+    (by mask, or by zeros when unmasked) run on CSR kernels, inside residual blocks too
+    (grouped convolutions stay dense). The input model is not changed."""
     if not isinstance(model, Sequential):
         raise TypeError(f"to_sparse takes a Sequential model, got {type(model).__name__}")
     if not 0 <= min_sparsity <= 1:
         raise ValueError(f"min_sparsity must be in [0, 1], got {min_sparsity!r}")
     layers = []
     for layer in model:
-        if L.is_weighted(layer):
+        if isinstance(layer, Residual):
+            layers.append(Residual(to_sparse(layer.body, min_sparsity), None if layer.identity
+                                   else to_sparse(layer.shortcut, min_sparsity)))
+            continue
+        if isinstance(layer, Sequential):
+            layers.append(to_sparse(layer, min_sparsity))
+            continue
+        if L.is_weighted(layer) and getattr(layer, "groups", 1) == 1:
             w = layer.weight
             kept = w.mask if w.mask is not None else w.data != 0
             if 1 - kept.mean() >= min_sparsity:
