@@ -116,7 +116,8 @@ def test_post_training_pruning_treats_each_group_of_a_grouped_convolution_alone(
     # Wanda's norms per group: the registry's scores equal |w| * ||x_j|| over each group's
     # own channels
     model = models.mobilenet(4, rng=0)
-    layers = [g for g in prune.prunable_layers(model, "weight") if getattr(g.module, "groups", 1) > 1][:1]
+    layers = [g for g in prune.prunable_layers(model, "weight")
+              if getattr(g.module, "groups", 1) > 1][:1]
     scores = oneshot.wanda(model, layers, (x, np.zeros(len(x), int)))[layers[0].name]
     with no_grad(), nn.eval_mode(model):
         seen = {}
@@ -129,8 +130,3 @@ def test_post_training_pruning_treats_each_group_of_a_grouped_convolution_alone(
         norms = np.sqrt((patches.astype(np.float64) ** 2).sum(axis=0))
         expected = np.abs(conv.weight.data[c, 0].astype(np.float64)).ravel() * norms
         np.testing.assert_allclose(scores[c, 0].ravel(), expected, rtol=1e-5)
-
-
-def test_structured_pruning_of_blocks_is_refused_until_their_channels_are_coupled():
-    with pytest.raises(TypeError, match="residual blocks or grouped convolutions"):
-        prune.prune(models.resnet(8, rng=0), 0.5, "magnitude", "filter")

@@ -29,7 +29,7 @@ from .calibration import batches
 from ..nn.train import evaluate, loss_for
 from . import field, oneshot, taylor
 from . import patterns
-from .groups import GRANULARITIES, check_granularity, prunable_layers, scored_as
+from .groups import GRANULARITIES, chain_only, check_granularity, prunable_layers, scored_as
 from .select import SCOPES, Scores, check_row_scope
 
 MAX_SENSITIVITY_WEIGHTS = 20_000     # weight-level sensitivity does one evaluation per weight
@@ -97,14 +97,17 @@ def _per_group(layer, entry_scores, reduce=np.sum):
 
 def magnitude(model, layers, data=None, *, p=1, rng=None, batch_size=256):
     """|w| per weight; for a group, the L``p`` norm of the producing layer's weight slice
-    (as ``torch.nn.utils.prune.ln_structured`` along dim 0)."""
+    (as ``torch.nn.utils.prune.ln_structured`` along dim 0) - of all the weight rows the
+    group removes, for a coupled group (every producer of a residual sum, a depthwise
+    filter)."""
     out = {}
     for layer in layers:
-        w = layer.weight.data.astype(np.float64)
         if layer.granularity == "weight":
-            out[layer.name] = np.abs(w)
+            out[layer.name] = np.abs(layer.weight.data.astype(np.float64))
         else:
-            out[layer.name] = np.linalg.norm(w.reshape(layer.n_groups, -1), ord=p, axis=1)
+            rows = np.hstack([m.param.data.astype(np.float64).reshape(layer.n_groups, -1)
+                              for m in layer.row_members])
+            out[layer.name] = np.linalg.norm(rows, ord=p, axis=1)
     return out
 
 
@@ -157,6 +160,7 @@ def ablation(model, layers, data, *, p=1, rng=None, batch_size=256):
 
 def _relu_after(model, layers):
     """{layer name: index of the ReLU its outputs pass through (BatchNorm may stand between)}."""
+    chain_only("apoz", layers)
     modules = list(model)
     found = {}
     for layer in layers:

@@ -14,12 +14,15 @@ from .calibration import gradient
 
 
 def batchnorm_member(layer):
-    """The BatchNorm scale (gamma) member of a unit or filter group, or None."""
-    for m in layer.members:
-        if m.name != f"{layer.name}.weight" and m.param.ndim == 1 and m.axis == 0 \
-                and m.name.endswith(".weight"):
-            return m
-    return None
+    """The (first) BatchNorm scale (gamma) member of a unit or filter group, or None."""
+    found = batchnorm_members(layer)
+    return found[0] if found else None
+
+
+def batchnorm_members(layer):
+    """Every BatchNorm scale (gamma) member of a unit or filter group."""
+    return [m for m in layer.members if m.param.ndim == 1 and m.axis == 0
+            and m.name.endswith(".weight")]
 
 
 def check_batchnorm(model, layers):
@@ -32,8 +35,10 @@ def check_batchnorm(model, layers):
 
 
 def bn_scale(model, layers, data=None, *, p=1, rng=None, batch_size=256):
-    """|gamma| of the BatchNorm after each unit or filter (network slimming)."""
-    return {layer.name: np.abs(batchnorm_member(layer).param.data.astype(np.float64))
+    """|gamma| of the BatchNorm after each unit or filter (network slimming); for a coupled
+    group, the mean |gamma| over its BatchNorms (Torch-Pruning's ``BNScaleImportance``)."""
+    return {layer.name: np.mean([np.abs(m.param.data.astype(np.float64))
+                                 for m in batchnorm_members(layer)], axis=0)
             for layer in layers}
 
 
@@ -79,18 +84,26 @@ def fpgm(model, layers, data=None, *, p=1, rng=None, batch_size=256):
     to every other filter's of the same layer. The filters closest to the geometric median
     of their layer have the smallest sum: their job is done by the others, whatever their
     norm (the paper's distance on the raw weights; Torch-Pruning's ``FPGMImportance`` takes
-    the distance between |w|^p instead, which agrees only where the weights are >= 0)."""
+    the distance between |w|^p instead, which agrees only where the weights are >= 0). A
+    coupled group sums the distance sums of each weight whose rows it removes (theirs with
+    ``group_reduction="sum"``)."""
     out = {}
     for layer in layers:
         if layer.granularity == "weight":
             raise ValueError("criterion 'fpgm' compares whole filters or units; use "
                              "granularity 'unit' or 'filter'")
-        w = layer.weight.data.astype(np.float64).reshape(layer.n_groups, -1)
-        squared = (w * w).sum(axis=1)
-        d2 = np.maximum(squared[:, None] + squared[None, :] - 2 * w @ w.T, 0.0)
-        np.fill_diagonal(d2, 0.0)
-        out[layer.name] = np.sqrt(d2).sum(axis=1)
+        out[layer.name] = sum(_distance_sums(m.param.data.astype(np.float64)
+                                             .reshape(layer.n_groups, -1))
+                              for m in layer.row_members)
     return out
+
+
+def _distance_sums(w):
+    """For each row of ``w``, the sum of its Euclidean distances to the other rows."""
+    squared = (w * w).sum(axis=1)
+    d2 = np.maximum(squared[:, None] + squared[None, :] - 2 * w @ w.T, 0.0)
+    np.fill_diagonal(d2, 0.0)
+    return np.sqrt(d2).sum(axis=1)
 
 
 def synflow(model, layers, data=None, *, p=1, rng=None, batch_size=256,

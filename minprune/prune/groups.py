@@ -7,6 +7,10 @@ BatchNorm1d, and column k of the next Linear layer (the consumer).
 and input channel k of the next Conv2d, or the block of columns channel k becomes after a
 Flatten in the next Linear.
 
+In a network with residual blocks or grouped convolutions the groups come from ``graph``:
+channel k of a residual sum is one group spanning every layer that produces or reads it, a
+depthwise convolution's filter k lies in its input channel's group.
+
 ``"N:M"`` and ``"block:RxC"``: the hardware patterns of ``patterns.py``, on every Linear and
 Conv2d weight.
 
@@ -23,6 +27,7 @@ import numpy as np
 from ..nn import layers as L
 from ..nn.module import Sequential
 from ..nn.walk import has_blocks, named_leaves
+from .graph import coupled_groups
 from . import patterns
 
 GRANULARITIES = ("weight", "unit", "filter")
@@ -40,7 +45,8 @@ def check_granularity(granularity):
 def scored_as(granularity):
     """The granularity criteria score for it: a pattern is scored weight by weight."""
     return "weight" if patterns.parse(granularity) is not None else granularity
-_PASS_THROUGH = (L.ReLU, L.Tanh, L.Sigmoid, L.Dropout, L.MaxPool2d, L.AvgPool2d)
+_PASS_THROUGH = (L.ReLU, L.Tanh, L.Sigmoid, L.Dropout, L.MaxPool2d, L.AvgPool2d,
+                 L.GlobalAvgPool2d)
 
 
 @dataclass
@@ -65,6 +71,17 @@ class GroupLayer:
     module: object
     granularity: str
     members: list = field(default_factory=list)   # structured only; members[0] is the weight
+    producers: list = None         # coupled groups: every layer whose outputs the group spans
+
+    @property
+    def row_members(self):
+        """The Linear / Conv2d weights whose rows (output channels) the groups are."""
+        return [m for m in self.members if m.axis == 0 and m.param.ndim > 1]
+
+    @property
+    def coupled(self):
+        """Whether the group spans the outputs of more than one layer (a residual sum)."""
+        return self.producers is not None and len(self.producers) > 1
 
     @property
     def weight(self):
@@ -140,12 +157,16 @@ def prunable_layers(model, granularity):
         for name, layer in named_leaves(model):
             if L.is_weighted(layer):
                 found.append(GroupLayer(name, layer, granularity))
+    elif has_blocks(model) or any(getattr(m, "groups", 1) != 1 for m in model.modules()):
+        kind = L.Linear if granularity == "unit" else L.Conv2d
+        for coupled in coupled_groups(model):
+            name, producer = coupled.producers[0]
+            if type(producer) is kind:
+                rows = [m for m in coupled.members if m.axis == 0 and m.param.ndim > 1]
+                found.append(GroupLayer(name, producer, granularity,
+                                        rows + [m for m in coupled.members if m not in rows],
+                                        [n for n, _ in coupled.producers]))
     else:
-        if has_blocks(model) or any(getattr(m, "groups", 1) != 1 for m in model.modules()):
-            raise TypeError(f"granularity {granularity!r}: structured pruning of a network with "
-                            f"residual blocks or grouped convolutions needs its coupled "
-                            f"channels, which minprune does not derive yet; prune it by "
-                            f"'weight' or an N:M pattern")
         layers = _check_sequential(model)
         kind = L.Linear if granularity == "unit" else L.Conv2d
         for i, layer in enumerate(layers):
@@ -193,3 +214,13 @@ def _structured(layers, i, granularity):
             raise TypeError(f"layer {j} ({type(nxt).__name__}) between layer {i} and its "
                             f"consumer is not supported for structured pruning")
     return None                                     # no consumer: the output layer
+
+
+def chain_only(criterion, layers):
+    """Refuse a criterion that reads activations by position in a chain on a network with
+    blocks (its groups come from the graph)."""
+    if any(layer.producers is not None for layer in layers):
+        raise ValueError(f"criterion {criterion!r} reads each group's activation by its place "
+                         f"in a chain of layers; on a network with residual blocks or grouped "
+                         f"convolutions use magnitude, taylor, snip, obd, lamp, fpgm, bn_scale, "
+                         f"sensitivity or random")

@@ -16,15 +16,23 @@ import copy
 import numpy as np
 
 from ..nn import layers as L
-from .groups import _check_sequential, prunable_layers
+from ..nn.module import Sequential
+from .groups import prunable_layers
 
 
 def dead_groups(group_layer):
-    """Bool array (n_groups,): True where the consumer's inputs from that unit or filter are
-    all zero (``group_layer`` is a structured ``GroupLayer`` from ``prunable_layers``)."""
-    consumer = group_layer.members[-1]             # the next Linear / Conv2d's weight, axis 1
-    by_input = np.moveaxis(consumer.param.data, consumer.axis, 0)
-    return ~by_input.reshape(group_layer.n_groups, -1).any(axis=1)
+    """Bool array (n_groups,): True where every consumer's inputs from that unit or filter
+    are all zero (``group_layer`` is a structured ``GroupLayer`` from ``prunable_layers``;
+    the consumers are its weight members along axis 1: the next Linear / Conv2d, or every
+    layer that reads a residual sum's channel)."""
+    alive = np.zeros(group_layer.n_groups, dtype=bool)
+    consumers = [m for m in group_layer.members if m.axis == 1]
+    if not consumers:
+        return alive
+    for consumer in consumers:
+        by_input = np.moveaxis(consumer.param.data, consumer.axis, 0)
+        alive |= by_input.reshape(group_layer.n_groups, -1).any(axis=1)
+    return ~alive
 
 
 def compact(model):
@@ -32,8 +40,8 @@ def compact(model):
 
     Parameters
     ----------
-    model : a flat Sequential, pruned at unit or filter granularity (or not at all). It is not
-        changed.
+    model : a Sequential (residual blocks and grouped convolutions included), pruned at unit
+        or filter granularity (or not at all). It is not changed.
 
     Returns
     -------
@@ -42,7 +50,8 @@ def compact(model):
     remains, e.g. weight pruning inside the kept units, are kept. A layer keeps at least one
     unit even when all are dead, so every shape stays valid.
     """
-    _check_sequential(model)
+    if not isinstance(model, Sequential):
+        raise TypeError(f"compact takes a Sequential model, got {type(model).__name__}")
     small = copy.deepcopy(model)
     cuts = []
     for granularity in ("unit", "filter"):
@@ -65,18 +74,20 @@ def compact(model):
 
 def _cut(model, layer, keep):
     """Keep only the groups ``keep`` of ``layer`` in every parameter it spans."""
-    modules = list(model)
+    modules = dict(model.named_modules())
     for member in layer.members:
         index = [slice(None)] * member.param.ndim
         index[member.axis] = (keep[:, None] * member.block + np.arange(member.block)).ravel()
         _slice(member.param, tuple(index))
-        module = modules[int(member.name.split(".")[0])]
+        module = modules[member.name.rsplit(".", 1)[0]]
         if isinstance(module, (L.BatchNorm1d, L.BatchNorm2d)) and member.name.endswith("weight"):
             module.running_mean = module.running_mean[keep].copy()
             module.running_var = module.running_var[keep].copy()
             module.num_features = len(keep)
         elif isinstance(module, L.Linear):
             module.out_features, module.in_features = module.weight.shape
+        elif isinstance(module, L.Conv2d) and module.groups != 1:     # depthwise
+            module.out_channels = module.in_channels = module.groups = module.weight.shape[0]
         elif isinstance(module, L.Conv2d):
             module.out_channels, module.in_channels = module.weight.shape[:2]
 

@@ -19,6 +19,7 @@ import numpy as np
 from ..autograd.tensor import Tensor, no_grad
 from ..nn.module import eval_mode
 from .calibration import batches, gradient
+from .groups import chain_only
 from ..nn.train import loss_for
 
 
@@ -58,6 +59,7 @@ def taylor_2017(model, layers, data, *, p=1, rng=None, batch_size=256):
     if layers[0].granularity == "weight":
         raise ValueError("criterion 'taylor_2017' scores units and filters (activations), not "
                          "single weights; use granularity 'unit' or 'filter'")
+    chain_only("taylor_2017", layers)
     modules = list(model)
     totals = {layer.name: np.zeros(layer.n_groups) for layer in layers}
     n = 0
