@@ -36,7 +36,7 @@ def variants(model, granularity):
     prune.prune(masked, 0.6, "magnitude", granularity, "local")
     out["masked"] = masked
     out["csr"] = sparse.to_sparse(masked, min_sparsity=0.0)
-    if granularity != "weight":
+    if granularity in ("unit", "filter"):
         out["compact"] = prune.compact(masked)
     return out
 
@@ -50,7 +50,11 @@ CASES = [("every layer", every_layer, "weight", np.float32),
          ("every layer", every_layer, "weight", np.float64),
          ("lenet_300_100", lambda dtype: models.lenet_300_100(rng=0), "unit", np.float32),
          ("lenet5", lambda dtype: models.lenet5(rng=0), "filter", np.float32),
-         ("small_vgg", lambda dtype: models.small_vgg(rng=0), "filter", np.float32)]
+         ("small_vgg", lambda dtype: models.small_vgg(rng=0), "filter", np.float32),
+         ("resnet8", lambda dtype: models.resnet(8, 4, rng=0), "filter", np.float32),
+         ("resnet8", lambda dtype: models.resnet(8, 4, rng=0), "weight", np.float32),
+         ("mobilenet", lambda dtype: models.mobilenet(2, rng=0), "filter", np.float32),
+         ("mobilenet", lambda dtype: models.mobilenet(2, rng=0), "2:4", np.float32)]
 
 
 @pytest.mark.parametrize("name, build, granularity, dtype", CASES,
@@ -61,7 +65,7 @@ def test_plan_equals_the_model_in_eval_mode(rng, name, build, granularity, dtype
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
     for label, variant in variants(model, granularity).items():
         variant.eval()
-        plan = infer.compile(variant)
+        plan = infer.compile(variant, granularity if ":" in granularity else None)
         for batch in (7, 1, 0):
             expected = variant(X[:batch]).data
             got = plan(X[:batch])

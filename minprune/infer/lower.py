@@ -10,14 +10,19 @@ A model becomes a list of *ops*, each a plain record of arrays:
   (W' = diag(s)·W, b' = s·b + t).
 - ``Scale``: x·scale + shift per channel (a BatchNorm or gate with nothing before it to fold
   into);
-- ``Pool``, ``Flatten``, ``Activation``: the layers without weights; Dropout is dropped
-  (evaluation mode).
+- ``Pool``, ``GlobalPool``, ``Flatten``, ``Activation``: the layers without weights;
+  Dropout is dropped (evaluation mode);
+- ``Residual``: the ops of a block's body and of its shortcut (None: the identity), added,
+  with the activation after the sum fused into it.
+
+A grouped or depthwise Conv2d is a ``Weighted`` op with ``groups`` > 1: its weight the
+(out_channels, kh·kw·C/groups) matrix, each row reading its own group's channels.
 
 The step-by-step plan (``infer.steps``), the one-call batch-1 chain (``infer.chain``) and any
 export are built from these ops; none of them is derived from another. ``lower`` walks the
 model's modules one rule per layer kind (``RULES``), then fuses neighbours (``fuse``); a
-container of other modules lowers to the ops of its children, which is where blocks with a
-shortcut will add their own rule.
+container of other modules lowers to the ops of its children, a residual block to one
+``Residual`` op holding the lowered (and fused) ops of its two branches.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from typing import Optional
 import numpy as np
 
 from ..nn import layers as L
+from ..nn.blocks import Residual as ResidualBlock
 from ..nn.gates import L0Gate
 from ..nn.module import Sequential
 from ..prune import patterns
@@ -43,6 +49,7 @@ class Weighted:
     bias: Optional[np.ndarray]     # (out,) or None
     activation: Optional[str] = None
     conv: Optional[tuple] = None   # (kernel_size, stride, padding) for a convolution
+    groups: int = 1                # a grouped convolution's groups
 
     @property
     def shape(self):
@@ -66,6 +73,18 @@ class Pool:
     kernel_size: int
     stride: int
     padding: int
+
+
+@dataclass
+class GlobalPool:
+    """(n, c, h, w) -> (n, c): the mean of each channel."""
+
+
+@dataclass
+class Residual:
+    body: list                     # ops
+    shortcut: Optional[list]       # ops, or None for the identity
+    activation: Optional[str] = None
 
 
 @dataclass
@@ -109,7 +128,7 @@ def fuse(ops):
             out[-1] = replace(last, weight=scale_rows(last.weight, op.scale),
                               bias=op.shift if last.bias is None
                               else (last.bias * op.scale + op.shift).astype(op.shift.dtype))
-        elif (isinstance(op, Activation) and isinstance(last, (Weighted, Scale))
+        elif (isinstance(op, Activation) and isinstance(last, (Weighted, Scale, Residual))
               and last.activation is None):
             out[-1] = replace(last, activation=op.name)
         else:
@@ -134,11 +153,19 @@ def _baked(p):
 def _weighted(m, pattern, prefix):
     weight = patterns.as_matrix(_baked(m.weight))
     mask = m.weight.mask
-    if pattern is not None and mask is not None and patterns.satisfies(mask, pattern):
+    if (pattern is not None and mask is not None and getattr(m, "groups", 1) == 1
+            and patterns.satisfies(mask, pattern)):
         weight = (NM.from_matrix(weight, patterns.as_matrix(mask), pattern)
                   if pattern.name == "2:4"
                   else CSR.from_dense(weight, patterns.as_matrix(mask)))
-    return [Weighted(weight, _baked(m.bias), conv=_geometry(m))]
+    return [Weighted(weight, _baked(m.bias), conv=_geometry(m),
+                     groups=getattr(m, "groups", 1))]
+
+
+def _residual(m, pattern, prefix):
+    return [Residual(fuse(_lower_modules(m.body, pattern, f"{prefix}body.")),
+                     None if m.identity
+                     else fuse(_lower_modules(m.shortcut, pattern, f"{prefix}shortcut.")))]
 
 
 def _sparse(m, pattern, prefix):
@@ -178,5 +205,7 @@ RULES = (
     ((L.Dropout,), lambda m, pattern, prefix: []),              # evaluation mode: identity
     ((L.Flatten,), lambda m, pattern, prefix: [Flatten()]),
     ((L.MaxPool2d, L.AvgPool2d), _pool),
+    ((L.GlobalAvgPool2d,), lambda m, pattern, prefix: [GlobalPool()]),
+    ((ResidualBlock,), _residual),
     ((Sequential,), lambda m, pattern, prefix: _lower_modules(m, pattern, prefix)),
 )

@@ -10,7 +10,7 @@ from ..autograd.conv import im2col, im2col_transposed, pool
 from ..sparse.kernels import matmul as csr_matmul
 from ..sparse.csr import CSR
 from ..sparse.sliced import Pairs, Sliced
-from .lower import Activation, Flatten, Pool, Scale, Weighted
+from .lower import Activation, Flatten, GlobalPool, Pool, Residual, Scale, Weighted
 
 ACTIVATIONS = {"ReLU": lambda y: np.maximum(y, 0, out=y),
                "Tanh": lambda y: np.tanh(y, out=y),
@@ -20,6 +20,8 @@ ACTIVATIONS = {"ReLU": lambda y: np.maximum(y, 0, out=y),
 def step(op, kernels="auto"):
     """The step that runs ``op``; ``kernels``: the batch-1 sparse kernels (``simd.resolve``)."""
     if isinstance(op, Weighted):
+        if op.groups != 1:
+            return GroupedConv(op)
         if op.conv is not None:
             return Conv(op, kernels)
         return Dense(op) if isinstance(op.weight, np.ndarray) else Sparse(op, kernels)
@@ -28,6 +30,10 @@ def step(op, kernels="auto"):
     if isinstance(op, Pool):
         return Function(f"{'Max' if op.kind == 'max' else 'Avg'}Pool2d({op.kernel_size})",
                         lambda x: pool(x, op.kernel_size, op.stride, op.padding, op.kind))
+    if isinstance(op, Residual):
+        return Block(op, kernels)
+    if isinstance(op, GlobalPool):
+        return Function("GlobalAvgPool2d", lambda x: x.mean(axis=(2, 3)))
     if isinstance(op, Flatten):
         return Function("Flatten", lambda x: x if x.ndim == 2
                         else x.reshape(len(x), math.prod(x.shape[1:])))
@@ -154,6 +160,60 @@ class Conv(_Buffered):
     def __repr__(self):
         kind = "sparse " if self.sparse is not None else ""
         return f"Conv({kind}{self.out_channels} filters {self.k}x{self.k}{_act(self.activation)})"
+
+
+class GroupedConv(_Buffered):
+    """A grouped (or depthwise) convolution: im2col, then each group's filters against its
+    own channels in one ``einsum``."""
+
+    def __init__(self, op):
+        self.k, self.stride, self.padding = op.conv
+        self.groups, self.out_channels = op.groups, op.weight.shape[0]
+        per = op.weight.shape[1] // (self.k * self.k)             # channels per group
+        self.per = per
+        self.filters = np.ascontiguousarray(op.weight.reshape(
+            self.groups, self.out_channels // self.groups, self.k * self.k, per))
+        self.bias, self.activation, self.dtype = op.bias, op.activation, op.dtype
+
+    def __call__(self, x):
+        n = len(x)
+        cols, _, oh, ow = im2col(x, self.k, self.k, self.stride, self.padding)
+        fields = cols.reshape(len(cols), self.k * self.k, self.groups, self.per)
+        y = np.einsum("ptgc,gotc->pgo", fields, self.filters, optimize=True)
+        y = y.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
+        if self.bias is not None:
+            y += self.bias.reshape(1, -1, 1, 1)
+        return self.finish(y)
+
+    def __repr__(self):
+        return (f"GroupedConv({self.out_channels} filters {self.k}x{self.k}, "
+                f"{self.groups} groups{_act(self.activation)})")
+
+
+class Block:
+    """A residual block: its body's steps and its shortcut's (or the input itself), added,
+    then the fused activation."""
+
+    def __init__(self, op, kernels="auto"):
+        self.body = [step(o, kernels) for o in op.body]
+        self.shortcut = None if op.shortcut is None else [step(o, kernels)
+                                                           for o in op.shortcut]
+        self.activation = op.activation
+
+    def __call__(self, x):
+        y = x
+        for s in self.body:
+            y = s(y)
+        skip = x
+        for s in self.shortcut or ():
+            skip = s(skip)
+        y = y + skip
+        return y if self.activation is None else ACTIVATIONS[self.activation](y)
+
+    def __repr__(self):
+        inner = ", ".join(map(repr, self.body))
+        short = "identity" if self.shortcut is None else ", ".join(map(repr, self.shortcut))
+        return f"Residual([{inner}] + [{short}]{_act(self.activation)})"
 
 
 class Affine:
