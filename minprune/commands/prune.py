@@ -10,8 +10,8 @@ from .common import (UsageError, check_out, check_readable, parse_floats, parse_
 
 def add_arguments(p):
     p.add_argument("--model", default=None,
-                   help="lenet_300_100, lenet5, small_vgg or mlp (default lenet_300_100; with "
-                        "--load, the file's)")
+                   help="lenet_300_100, lenet5, small_vgg, resnet8, resnet20, mobilenet or mlp "
+                        "(default lenet_300_100; with --load, the file's)")
     p.add_argument("--load", default=None, help="start from a model saved by minprune train")
     p.add_argument("--dataset", default=None,
                    help="default glyph-digits; with --load, the one the file was trained on")
@@ -137,6 +137,12 @@ def run(args, out=print):
                                     "dense_accuracy": study.dense_accuracy,
                                     "control_accuracy": study.control_accuracy,
                                     "rows": study.rows})
+    coupled = network.coupled_table(study.model, args.granularity, study.snapshots)
+    if coupled is not None:
+        report.add("Coupled channels", "Channels that must go together so the network still "
+                   "computes, found from its structure (`prune.graph`): a residual sum's "
+                   "channel spans every layer that produces or reads it, a depthwise filter "
+                   "its input channel. Each group below is pruned as one.", table=coupled)
     report.add("Speed", network.speed_sentence(study.rows),
                table=network.speed_table(study.rows))
     report.results["seconds"] = time.perf_counter() - start

@@ -10,7 +10,8 @@ from .common import UsageError, check_out, parse_ints, prepare_out, usage
 
 def add_arguments(p):
     p.add_argument("--model", default="lenet_300_100",
-                   help="lenet_300_100, lenet5, small_vgg or mlp (default lenet_300_100)")
+                   help="lenet_300_100, lenet5, small_vgg, resnet8, resnet20, mobilenet or mlp "
+                        "(default lenet_300_100)")
     p.add_argument("--dataset", default="glyph-digits",
                    help="glyph-digits, mnist:PATH, fashion:PATH, two-moons, spirals, blobs, "
                         "checkerboard, classification (default glyph-digits)")

@@ -18,8 +18,8 @@ from ..nn import evaluate, fit, optim
 from ..nn.module import eval_mode
 from .timing import panel
 
-MODELS = ("lenet_300_100", "lenet5", "small_vgg", "mlp")
-IMAGE_MODELS = ("lenet_300_100", "lenet5", "small_vgg")
+IMAGE_MODELS = tuple(models.IMAGE_MODELS)
+MODELS = IMAGE_MODELS + ("mlp",)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def build_model(name, X, n_classes, hidden, rng):
                              f"of shape {X.shape[1:]}; use model mlp")
         if n_classes > 10:
             raise ValueError(f"model {name} has 10 outputs, the dataset has {n_classes} classes")
-        return getattr(models, name)(rng=rng)
+        return models.IMAGE_MODELS[name](rng=rng)
     n_in = int(np.prod(X.shape[1:]))
     return models.mlp([n_in, *hidden, max(n_classes, 2)], rng=rng)
 

@@ -116,3 +116,10 @@ def mobilenet(width=16, *, rng=None):
                       *_conv_bn(hidden, w4, 1, rng))
     layers += [Residual(body), GlobalAvgPool2d(), Linear(w4, 10, rng=rng)]
     return Sequential(*layers)
+
+
+IMAGE_MODELS = {"lenet_300_100": lenet_300_100, "lenet5": lenet5, "small_vgg": small_vgg,
+                "resnet8": lambda *, rng=None: resnet(8, rng=rng),
+                "resnet20": lambda *, rng=None: resnet(20, rng=rng),
+                "mobilenet": mobilenet}
+"""The networks for 1x28x28 images by the name ``--model`` takes."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from .. import prune, viz
 from ..experiments.timing import SPREAD_LIMIT
 from ..nn.layers import is_weighted
+from ..nn.walk import has_blocks
 
 
 COLUMNS = [("sparsity", "sparsity", "{:.1%}"), ("weights_kept", "weights kept", "{:,}"),
@@ -173,3 +174,25 @@ def _signed(value):
 
 
 __all__ = ["figures", "table", "paragraph", "speed_table", "speed_sentence"]
+
+
+def coupled_table(model, granularity, snapshots):
+    """The coupled groups of a network with blocks (rows: the group's producers, its
+    channels, the layers it spans, the channels kept at each sparsity), or None for a chain
+    or a granularity without groups."""
+    if granularity not in ("unit", "filter") or not has_blocks(model):
+        return None
+    rows = []
+    for group in prune.prunable_layers(model, granularity):
+        spans = sorted({m.name.rsplit(".", 1)[0] for m in group.members})
+        row = {"group": " + ".join(group.producers), "channels": group.n_groups,
+               "layers": ", ".join(spans)}
+        for s, saved in snapshots.items():
+            mask = saved.masks.get(f"{group.name}.weight")
+            row[f"kept {s:.0%}"] = (group.n_groups if mask is None else
+                                    int(mask.reshape(group.n_groups, -1).any(axis=1).sum()))
+        rows.append(row)
+    columns = [("group", "produced by", "{}"), ("channels", "channels", "{}"),
+               ("layers", "layers it spans", "{}")]
+    columns += [(f"kept {s:.0%}", f"kept at {s:.0%}", "{}") for s in snapshots]
+    return rows, columns
