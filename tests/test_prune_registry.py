@@ -20,7 +20,8 @@ def test_every_criterion_has_one_record():
 @pytest.mark.parametrize("criterion", [c for c, r in REGISTRY.items() if r.needs_data])
 def test_data_criteria_refuse_to_run_without_data(criterion):
     granularity = REGISTRY[criterion].granularities[-1]
-    model = models.mlp([4, 6, 3], rng=0)
+    model = models.resnet(8, 2, rng=0) if granularity == "block" else models.mlp([4, 6, 3],
+                                                                                 rng=0)
     if granularity == "filter":
         granularity = "unit"
     with pytest.raises(ValueError, match="data-driven: pass data"):
@@ -64,8 +65,15 @@ def test_scores_go_through_the_registry(rng):
     model = Sequential(Linear(4, 6, rng=0), BatchNorm1d(6), ReLU(), Linear(6, 3, rng=0))
     X = rng.standard_normal((20, 4)).astype(np.float32)
     y = rng.integers(0, 3, 20)
+    from minprune import models
     for name, record in REGISTRY.items():
         granularity = "unit" if "weight" not in record.granularities else "weight"
+        if record.granularities == ("block",):      # scores residual blocks only
+            blocks = models.resnet(8, 2, rng=0)
+            images = rng.standard_normal((6, 1, 28, 28)).astype(np.float32)
+            s = prune.scores(blocks, name, "block", (images, y[:6]), rng=0)
+            assert s.criterion == name and set(s.values) == {"3", "5", "7"}
+            continue
         data = (X, y) if record.needs_data else None
         if record.updates_weights:                   # SparseGPT: it prunes, it does not score
             with pytest.raises(ValueError, match="has no scores to select from"):

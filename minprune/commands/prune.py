@@ -16,7 +16,10 @@ def add_arguments(p):
     p.add_argument("--dataset", default=None,
                    help="default glyph-digits; with --load, the one the file was trained on")
     p.add_argument("--criterion", default="magnitude")
-    p.add_argument("--granularity", default="weight")
+    p.add_argument("--granularity", default="weight",
+                   help="weight, unit, filter (coupled channels found from the graph in "
+                        "networks with blocks), block (whole residual blocks), N:M (2:4) or "
+                        "block:RxC")
     p.add_argument("--scope", default="global",
                    help="global, local, or row (the same fraction of every output row: Wanda)")
     p.add_argument("--reconstruct", action="store_true",

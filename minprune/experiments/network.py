@@ -16,6 +16,7 @@ from .. import load, models, prune
 from ..data import calibration_split, load_dataset
 from ..nn import evaluate, fit, optim
 from ..nn.module import eval_mode
+from ..nn.walk import depth
 from .timing import panel
 
 IMAGE_MODELS = tuple(models.IMAGE_MODELS)
@@ -180,8 +181,11 @@ def prune_one(config, model, data, sparsity):
     row = {"sparsity": sparsity, "accuracy": last["pruned_accuracy"],
            "accuracy_finetuned": last["accuracy"] if config.finetune_epochs else None,
            **size_metrics(model, dense_params)}
-    if config.granularity in ("unit", "filter"):   # the pruned units deleted for real
-        row["compact_params"] = sum(p.size for p in prune.compact(model).parameters())
+    if config.granularity in ("unit", "filter", "block"):   # deleted for real
+        small = prune.compact(model)
+        row["compact_params"] = sum(p.size for p in small.parameters())
+        if config.granularity == "block":
+            row["depth"], row["dense_depth"] = depth(small), depth(model)
     return row
 
 

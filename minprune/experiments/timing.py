@@ -38,7 +38,7 @@ def panel(dense, pruned, granularity, X, batches, repeats):
     flops.update(csr=saved, compact=saved, pattern=saved)
     variants = {"dense": dense, "masked": pruned,
                 "csr": sparse.to_sparse(pruned, min_sparsity=0.0)}
-    if granularity in ("unit", "filter"):
+    if granularity in ("unit", "filter", "block"):
         variants["compact"] = prune.compact(pruned)
     pattern = granularity if prune.patterns.parse(granularity) is not None else None
     if pattern is not None:

@@ -8,6 +8,7 @@ the speed panel's positions) walks with these instead of enumerating the top lev
 from __future__ import annotations
 
 from .blocks import Residual
+from .layers import is_weighted
 from .module import Sequential
 
 
@@ -46,3 +47,10 @@ def has_blocks(model):
     """Whether ``model`` is more than a flat chain: it holds a Residual block or a nested
     Sequential."""
     return any(isinstance(m, (Residual, Sequential)) for m in model.modules()[1:])
+
+
+def depth(model):
+    """The number of Linear and Conv2d layers on the model's longest path, shortcuts left out
+    (He et al.'s count: resnet20 is 20 deep)."""
+    return sum(1 for name, m in named_leaves(model)
+               if is_weighted(m) and ".shortcut." not in f".{name}.")

@@ -27,9 +27,9 @@ from ..nn.init import as_rng
 from ..nn.module import eval_mode
 from .calibration import batches
 from ..nn.train import evaluate, loss_for
-from . import field, oneshot, taylor
+from . import blocks, field, oneshot, taylor
 from . import patterns
-from .groups import GRANULARITIES, chain_only, check_granularity, prunable_layers, scored_as
+from .groups import chain_only, check_granularity, prunable_layers, scored_as
 from .select import SCOPES, Scores, check_row_scope
 
 MAX_SENSITIVITY_WEIGHTS = 20_000     # weight-level sensitivity does one evaluation per weight
@@ -104,6 +104,8 @@ def magnitude(model, layers, data=None, *, p=1, rng=None, batch_size=256):
     for layer in layers:
         if layer.granularity == "weight":
             out[layer.name] = np.abs(layer.weight.data.astype(np.float64))
+        elif layer.granularity == "block":
+            out[layer.name] = blocks.magnitude(layer, p)
         else:
             rows = np.hstack([m.param.data.astype(np.float64).reshape(layer.n_groups, -1)
                               for m in layer.row_members])
@@ -138,6 +140,9 @@ def obd(model, layers, data, *, p=1, rng=None, batch_size=256):
 def ablation(model, layers, data, *, p=1, rng=None, batch_size=256):
     """The measured increase of the loss on ``data`` when the group alone is zeroed (one group
     at a time: it ignores what removing several groups together does)."""
+    if layers and layers[0].granularity == "block":
+        return {layer.name: blocks.ablation(model, layer, data, loss_on, batch_size)
+                for layer in layers}
     base = loss_on(model, data, batch_size)
     out = {}
     for layer in layers:
@@ -204,6 +209,9 @@ def apoz(model, layers, data, *, p=1, rng=None, batch_size=256):
     return {name: nonzero[name] / count[name] for name in nonzero}
 
 
+CHANNELS = ("weight", "unit", "filter")   # what most criteria score
+
+
 # --- the registry ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -218,7 +226,7 @@ class Criterion:
     name: str
     score: Callable
     needs_data: bool
-    granularities: tuple = GRANULARITIES
+    granularities: tuple = CHANNELS
     check_model: Optional[Callable] = None
     summary: str = ""
     rounds: int = 1                 # prune() re-scores this many times on the way (SynFlow)
@@ -228,8 +236,10 @@ class Criterion:
 
 
 REGISTRY = {c.name: c for c in (
-    Criterion("magnitude", magnitude, False, summary="|w|, or the Lp norm of a group"),
-    Criterion("random", random, False, summary="uniform random scores (the control)"),
+    Criterion("magnitude", magnitude, False, granularities=CHANNELS + ("block",),
+              summary="|w|, or the Lp norm of a group (of a block's weights)"),
+    Criterion("random", random, False, granularities=CHANNELS + ("block",),
+              summary="uniform random scores (the control)"),
     Criterion("taylor", taylor.taylor, True,
               summary="sum over minibatches of (sum of w * dL/dw over the group)^2 "
                       "(Molchanov et al. 2019)"),
@@ -239,7 +249,11 @@ REGISTRY = {c.name: c for c in (
     Criterion("snip", snip, True, summary="sum of |w * dL/dw| on one batch (at initialisation)"),
     Criterion("obd", obd, True, summary="1/2 F_ii w^2 with the diagonal Fisher"),
     Criterion("sensitivity", ablation, True, check_model=_weight_count_limit,
-              summary="measured loss increase when the group alone is removed"),
+              granularities=CHANNELS + ("block",),
+              summary="measured loss increase when the group (or block) alone is removed"),
+    Criterion("block_influence", blocks.block_influence, True, granularities=("block",),
+              summary="1 - cos(block input, block output) over calibration samples (Gromov "
+                      "et al. 2024, Men et al. 2024)"),
     Criterion("apoz", apoz, True, granularities=("unit", "filter"), check_model=_relu_after,
               summary="fraction of non-zero activations after the ReLU"),
     Criterion("bn_scale", field.bn_scale, False, granularities=("unit", "filter"),

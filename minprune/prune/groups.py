@@ -11,6 +11,8 @@ In a network with residual blocks or grouped convolutions the groups come from `
 channel k of a residual sum is one group spanning every layer that produces or reads it, a
 depthwise convolution's filter k lies in its input channel's group.
 
+``"block"``: a residual block, removed whole (its shortcut stays; ``blocks.py``).
+
 ``"N:M"`` and ``"block:RxC"``: the hardware patterns of ``patterns.py``, on every Linear and
 Conv2d weight.
 
@@ -27,10 +29,11 @@ import numpy as np
 from ..nn import layers as L
 from ..nn.module import Sequential
 from ..nn.walk import has_blocks, named_leaves
+from .blocks import stages
 from .graph import coupled_groups
 from . import patterns
 
-GRANULARITIES = ("weight", "unit", "filter")
+GRANULARITIES = ("weight", "unit", "filter", "block")
 PATTERNS = "N:M (e.g. '2:4') or block:RxC (e.g. 'block:1x4')"
 
 
@@ -153,6 +156,8 @@ def prunable_layers(model, granularity):
     if not isinstance(model, Sequential):
         raise TypeError(f"pruning works on Sequential models; got {type(model).__name__}")
     found = []
+    if granularity == "block":
+        return stages(model)
     if scored_as(granularity) == "weight":
         for name, layer in named_leaves(model):
             if L.is_weighted(layer):

@@ -29,8 +29,20 @@ class PruneResult:
 
 
 def _layer_sparsity(layer):
+    if hasattr(layer, "blocks"):                       # a stage of residual blocks
+        return layer.sparsity()
     w = layer.weight.data
     return 1 - np.count_nonzero(w) / w.size
+
+
+def _members(layer):
+    """What a group of this layer spans, for the trace: the parameters of a coupled channel
+    group (found from the graph), the blocks of a stage; None for a chain's layer."""
+    if hasattr(layer, "blocks"):
+        return [name for name, _ in layer.blocks]
+    if layer.producers is not None:
+        return [m.name for m in layer.members]
+    return None
 
 
 def prune(model, sparsity=0.5, criterion="magnitude", granularity="weight", scope="global",
@@ -88,6 +100,7 @@ def prune(model, sparsity=0.5, criterion="magnitude", granularity="weight", scop
                 "loss_after": after_eval.get("loss"),
                 "accuracy_before": before_eval.get("accuracy") if i == 0 else None,
                 "accuracy_after": after_eval.get("accuracy"),
+                **({"members": _members(layer)} if _members(layer) is not None else {}),
                 **{k: refits[layer.name][k] for k in ("error_masked", "error_after", "samples",
                                                      "seconds") if layer.name in refits}})
         step += 1

@@ -9,7 +9,8 @@ The rules, in one place:
 - Among equal scores the lower flat index is pruned first (a stable sort).
 - ``min_keep`` groups (default 1) survive in every layer, in both scopes; in global scope the
   layer that reaches its limit is skipped and the next-lowest score elsewhere is taken, so the
-  total stays exact whenever it is reachable.
+  total stays exact whenever it is reachable. A stage of residual blocks (granularity
+  "block") may lose them all: the shortcuts remain.
 
 Row scope (weights and N:M only) prunes the same fraction of every output row of every layer -
 a Linear's row, a Conv2d's filter (Wanda's comparison group, Sun et al. 2023): the count is
@@ -63,7 +64,7 @@ class Scores:
         out = {}
         for layer in layers:
             v = np.asarray(values[layer.name], dtype=np.float64)
-            want = ((layer.n_groups,) if layer.granularity in ("unit", "filter")
+            want = ((layer.n_groups,) if layer.granularity in ("unit", "filter", "block")
                     else layer.weight.shape)
             if pattern is not None and pattern.kind == "block":
                 want = patterns.block_grid(layer.weight.shape, pattern)
@@ -206,9 +207,11 @@ def select(scores, sparsity, scope="local", min_keep=1, *, model=None, granulari
 
     if scope == "row":
         check_row_scope(scores.granularity)
+    # a stage of residual blocks may lose every block: their shortcuts still carry the signal
+    keeps = [0 if layer.granularity == "block" else min_keep for layer in layers]
     if scope in ("local", "row"):
         for li, (s, was, forced) in enumerate(zip(flat, already, force)):
-            pruned = (_lowest(s, was | forced, sparsity, min_keep) if scope == "local" else
+            pruned = (_lowest(s, was | forced, sparsity, keeps[li]) if scope == "local" else
                       _by_row(s, was | forced, layers[li].weight.shape, sparsity, min_keep))
             record(li, s, was, pruned)
     else:
@@ -217,7 +220,7 @@ def select(scores, sparsity, scope="local", min_keep=1, *, model=None, granulari
         gone = was_all | np.concatenate(force)
         layer_all = np.concatenate(layer_of)
         count = max(round(sparsity * s_all.size), int(gone.sum()))
-        limit = np.array([max(f.size - min_keep, 0) for f in flat])
+        limit = np.array([max(f.size - k, 0) for f, k in zip(flat, keeps)])
         limit = np.maximum(limit, [int(w.sum()) + int(f.sum())
                                    for w, f in zip(already, force)])
         order = _stable_order(s_all, gone)

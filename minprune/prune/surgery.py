@@ -17,6 +17,7 @@ import numpy as np
 
 from ..nn import layers as L
 from ..nn.module import Sequential
+from .blocks import drop_removed
 from .groups import prunable_layers
 
 
@@ -46,13 +47,15 @@ def compact(model):
     Returns
     -------
     A new Sequential with the same outputs (exactly, in eval mode; in training mode too, except
-    that Dropout draws different random numbers for a differently sized input). Masks of what
+    that Dropout draws different random numbers for a differently sized input). A residual
+    block pruned whole (granularity "block") is taken out, leaving its shortcut. Masks of what
     remains, e.g. weight pruning inside the kept units, are kept. A layer keeps at least one
     unit even when all are dead, so every shape stays valid.
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"compact takes a Sequential model, got {type(model).__name__}")
-    small = copy.deepcopy(model)
+    small = drop_removed(copy.deepcopy(model))         # removed residual blocks first
+    small.train(model.training)
     cuts = []
     for granularity in ("unit", "filter"):
         try:

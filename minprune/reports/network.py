@@ -16,6 +16,7 @@ COLUMNS = [("sparsity", "sparsity", "{:.1%}"), ("weights_kept", "weights kept", 
            ("gap_to_control", "vs dense control", "{:+.4f}"),
            ("dense_flops", "dense FLOPs", "{:,}"), ("effective_flops", "effective FLOPs", "{:,}")]
 COMPACT = ("compact_params", "params after compact", "{:,}")    # unit and filter pruning
+DEPTH = ("depth", "depth after compact", "{}")                   # block pruning
 
 
 def figures(report, study, label, finetuned):
@@ -122,6 +123,8 @@ def table(rows, finetuned):
                                       if c[0] not in ("accuracy_finetuned", "gap_to_control")]
     if any("compact_params" in r for r in rows):
         cols = cols + [COMPACT]
+    if any("depth" in r for r in rows):
+        cols = cols + [DEPTH]
     return rows, cols
 
 
@@ -164,8 +167,12 @@ def paragraph(study, label, steps=1, calibration=None):
         text += (f" The criterion was calibrated on {calibration:,} training samples held out "
                  f"from training; the test set only measures.")
     if "compact_params" in worst:
-        text += (f" Deleting the pruned units and filters for real (`prune.compact`) leaves a "
-                 f"dense model of {worst['compact_params']:,} parameters with the same outputs.")
+        text += (f" Deleting the pruned units, filters or blocks for real (`prune.compact`) "
+                 f"leaves a dense model of {worst['compact_params']:,} parameters with the same "
+                 f"outputs.")
+    if "depth" in worst:
+        text += (f" Without its removed blocks the network is {worst['depth']} layers deep "
+                 f"(of {study.rows[0].get('dense_depth', '?')}).")
     return text
 
 
