@@ -55,6 +55,7 @@ class Recipe:
     penalty: tuple = ()
     optimizer: str = "sgd"
     subset: int = 0
+    options: tuple = ()          # ((keyword, value), ...) for models.<arch>
 
 
 PENALTIES = ("l1", "group_lasso", "l0", "bn_l1")   # regularizers.<name>; group lasso on units
@@ -87,6 +88,14 @@ def _recipes():
         out[("small_vgg", quick)] = Recipe(**base, epochs=evgg, subset=vgg_subset)
         out[("small_vgg_slim", quick)] = Recipe(**base, epochs=evgg, subset=vgg_subset,
                                                 arch="small_vgg", penalty=("bn_l1", 1e-2))
+        # the networks with shortcuts: narrower (width 8) and on a subset in quick mode
+        width, subset, epochs = (8, 4_000, 2) if quick else (16, 12_000, 3)
+        for depth in (8, 20):
+            out[(f"resnet{depth}", quick)] = Recipe(
+                **base, epochs=epochs, subset=subset, arch="resnet",
+                options=(("depth", depth), ("width", width)))
+        out[("mobilenet", quick)] = Recipe(**base, epochs=epochs, subset=subset,
+                                           options=(("width", width),))
     return out
 
 
@@ -105,7 +114,7 @@ def _build(name, recipe, seed):
             if isinstance(layer, L.ReLU):
                 gated.append(L0Gate(plain[i - 1].out_features, rng=seed + 1 + i))
         return Sequential(*gated)
-    return getattr(models, arch)(rng=seed)
+    return getattr(models, arch)(rng=seed, **dict(recipe.options))
 
 
 def dataset(data="glyph-digits", quick=True):
@@ -138,8 +147,9 @@ def trained(name, data="glyph-digits", quick=True, seed=0, log=None):
 
     name : one of ``MODELS`` ("lenet_300_100", "lenet5", and the penalised
     "lenet_300_100_l1", "lenet_300_100_group_lasso", "lenet_300_100_l0", "small_vgg",
-    "small_vgg_slim"); data : "glyph-digits"; quick : the small recipe (a few
-    seconds the first time) or the full one; seed : the initialisation and shuffling seed.
+    "small_vgg_slim"; the networks with shortcuts "resnet8", "resnet20", "mobilenet");
+    data : "glyph-digits"; quick : the small recipe (a few seconds the first time, a minute
+    for the resnets) or the full one; seed : the initialisation and shuffling seed.
     log : called with a line when the model has to be trained (None: silent).
     """
     one_of("name", name, MODELS)

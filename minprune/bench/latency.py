@@ -1,4 +1,5 @@
-"""``minprune bench latency``: inference latency of pruned LeNet-300-100 and LeNet-5 through
+"""``minprune bench latency``: inference latency of pruned LeNet-300-100, LeNet-5 and resnet8
+(half its filters, half its blocks, 90% CSR) through
 the inference plan (``infer.compile``) at batch 1 and 64, one thread, as ratios to the dense
 plan measured in the same run; beside it the bare NumPy products (the floor of the dense
 path), PyTorch eager and, when installed (``pip install -e ".[bench]"``), ONNX Runtime on the
@@ -22,8 +23,26 @@ SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95)
 QUICK_SPARSITIES = (0.5, 0.7, 0.9)
 
 
+def _resnet_variants():
+    """{label: model} for resnet8: dense, half its filters (every coupled group halved) and
+    half its blocks removed, both compacted, and CSR at 90%."""
+    dense = models.resnet(8, rng=0).eval()
+    out = {"dense plan": dense}
+    for label, granularity, scope in (("filters 50% compacted", "filter", "local"),
+                                      ("blocks 50% removed", "block", "global")):
+        pruned = copy.deepcopy(dense)
+        prune.prune(pruned, 0.5, "magnitude", granularity, scope)
+        out[label] = prune.compact(pruned).eval()
+    pruned = copy.deepcopy(dense)
+    prune.prune(pruned, 0.9, "magnitude", "weight", "global")
+    out["CSR 90%"] = sparse.to_sparse(pruned, min_sparsity=0.0).eval()
+    return out
+
+
 def _variants(name, quick):
     """{label: model} for one architecture: dense, CSR at each sparsity, 75% compacted."""
+    if name == "resnet8":
+        return _resnet_variants()
     dense = getattr(models, name)(rng=0).eval()
     out = {"dense plan": dense}
     for s in (QUICK_SPARSITIES if quick else SPARSITIES):
@@ -106,7 +125,7 @@ def run(threads=1, repeat=100, quick=False, out=print):
     rows = []
     rng = np.random.default_rng(0)
     with one_thread():
-        for name in ("lenet_300_100", "lenet5"):
+        for name in ("lenet_300_100", "lenet5", "resnet8"):
             variants = _variants(name, quick)
             calls = {label: infer.compile(m, pattern=_pattern(label))
                      for label, m in variants.items()}
