@@ -289,3 +289,39 @@ def test_criteria_that_read_activations_by_position_say_so():
         with pytest.raises(ValueError, match="place in a chain"):
             prune.prune(models.resnet(8, 4, rng=0), 0.5, criterion, "filter",
                         data=(x, np.zeros(4, int)))
+
+
+def _combinations():
+    from minprune.prune.criteria import REGISTRY
+    out = []
+    for name, record in REGISTRY.items():
+        for granularity in record.granularities:
+            if granularity == "unit":                  # resnet8's only Linear is its output
+                continue
+            for scope in ("local", "global"):
+                out.append((name, granularity, scope))
+    return out
+
+
+@pytest.mark.parametrize("criterion, granularity, scope", _combinations())
+def test_every_criterion_granularity_and_scope_on_resnet8(criterion, granularity, scope):
+    """Each combination runs and keeps exact counts, or is refused in one line naming why."""
+    model = distinct(models.resnet(8, 2, rng=0), seed=4)
+    rng = np.random.default_rng(0)
+    data = (rng.standard_normal((8, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, 8))
+    layers = prune.prunable_layers(model, granularity)
+    sizes = [layer.n_groups for layer in layers]
+    try:
+        prune.prune(model, 0.5, criterion, granularity, scope, data=data, rng=0)
+    except ValueError as exc:
+        assert criterion in ("apoz", "taylor_2017") and "place in a chain" in str(exc)
+        return
+    if criterion == "sparsegpt":                      # every layer to 50% by its own rule
+        assert abs(prune.weight_sparsity(model) - 0.5) < 0.02
+        return
+    pruned = [int(layer.pruned_groups().sum()) for layer in layers]
+    if scope == "local":
+        floor = 0 if granularity == "block" else 1
+        assert pruned == [min(round(0.5 * n), n - floor) for n in sizes]
+    else:
+        assert sum(pruned) == round(0.5 * sum(sizes))
