@@ -325,3 +325,24 @@ def test_every_criterion_granularity_and_scope_on_resnet8(criterion, granularity
         assert pruned == [min(round(0.5 * n), n - floor) for n in sizes]
     else:
         assert sum(pruned) == round(0.5 * sum(sizes))
+
+
+def test_a_network_the_tracer_cannot_read_is_refused_naming_the_layer():
+    class Odd(nn.Module):
+        def forward(self, x):
+            return x
+    bad_sum = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, rng=0),
+                            nn.Residual(nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, rng=0))),
+                            nn.Flatten(), nn.Linear(3 * 28 * 28, 10, rng=0))
+    odd = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, rng=0),
+                        nn.Residual(nn.Sequential(Odd())), nn.Flatten(),
+                        nn.Linear(2 * 28 * 28, 10, rng=0))
+    for model, error, message in (
+            (bad_sum, ValueError, r"layer 1 \(Residual\): its body gives \(3, 28, 28\) but its "
+                                  r"shortcut \(2, 28, 28\)"),
+            (odd, TypeError, r"layer 1.body.0 \(Odd\): minprune cannot tell which channels")):
+        before = [p.data.copy() for p in model.parameters()]
+        with pytest.raises(error, match=message):
+            prune.prune(model, 0.5, "magnitude", "filter")
+        assert all((p.data == b).all() and p.mask is None
+                   for p, b in zip(model.parameters(), before))

@@ -91,10 +91,13 @@ def coupled_groups(model, input_shape=(1, 1, 28, 28)):
         space, block = flow
         if isinstance(module, Residual):
             out, body = trace(module.body, x, flow, f"{prefix}body.")
-            skip = flow if module.identity else trace(module.shortcut, x, flow,
-                                                      f"{prefix}shortcut.")[1]
-            return out + (x if module.identity else module.shortcut(x)), \
-                (spaces.union(body[0], skip[0]), body[1])
+            short, skip = (x, flow) if module.identity else trace(module.shortcut, x, flow,
+                                                                  f"{prefix}shortcut.")
+            if out.shape != short.shape:
+                raise ValueError(f"layer {prefix[:-1]} (Residual): its body gives "
+                                 f"{out.shape[1:]} but its shortcut {short.shape[1:]}; the "
+                                 f"two branches must match to be added")
+            return out + short, (spaces.union(body[0], skip[0]), body[1])
         if isinstance(module, Sequential):
             for i, m in enumerate(module):
                 x, flow = trace(m, x, flow, f"{prefix}{i}.")
