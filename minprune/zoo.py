@@ -56,6 +56,7 @@ class Recipe:
     optimizer: str = "sgd"
     subset: int = 0
     options: tuple = ()          # ((keyword, value), ...) for models.<arch>
+    finish: int = 0              # then this many epochs at a tenth of ``lr``
 
 
 PENALTIES = ("l1", "group_lasso", "l0", "bn_l1")   # regularizers.<name>; group lasso on units
@@ -89,13 +90,14 @@ def _recipes():
         out[("small_vgg_slim", quick)] = Recipe(**base, epochs=evgg, subset=vgg_subset,
                                                 arch="small_vgg", penalty=("bn_l1", 1e-2))
         # the networks with shortcuts: narrower (width 8) and on a subset in quick mode
+        # (BatchNorm nets: a high rate, then one epoch at a tenth of it to settle)
         width, subset, epochs = (8, 4_000, 2) if quick else (16, 12_000, 3)
         for depth in (8, 20):
             out[(f"resnet{depth}", quick)] = Recipe(
-                **base, epochs=epochs, subset=subset, arch="resnet",
+                **base, epochs=epochs, lr=0.2, finish=1, subset=subset, arch="resnet",
                 options=(("depth", depth), ("width", width)))
-        out[("mobilenet", quick)] = Recipe(**base, epochs=epochs, subset=subset,
-                                           options=(("width", width),))
+        out[("mobilenet", quick)] = Recipe(**base, epochs=epochs, lr=0.2, finish=1,
+                                           subset=subset, options=(("width", width),))
     return out
 
 
@@ -177,5 +179,9 @@ def trained(name, data="glyph-digits", quick=True, seed=0, log=None):
         penalty = lambda m: strength * _penalty(kind, m)       # noqa: E731
     fit(model, X, y, epochs=recipe.epochs, batch_size=64, rng=seed, progress=False,
         optimizer=optimizer, penalty=penalty)
+    if recipe.finish:
+        optimizer.lr = recipe.lr / 10
+        fit(model, X, y, epochs=recipe.finish, batch_size=64, rng=seed + 1, progress=False,
+            optimizer=optimizer, penalty=penalty)
     io.save(model, file)
     return model

@@ -79,7 +79,9 @@ class Trace(list):
     Keys: step, layer, criterion, granularity, threshold (highest pruned score, normalised
     in global structured scope), pruned (new this event), ties (scores equal to the
     threshold), sparsity_before / sparsity_after (of the layer's weight), and loss_before,
-    loss_after, accuracy_before, accuracy_after (whole model) when data was given.
+    loss_after, accuracy_before, accuracy_after (whole model) when data was given; members
+    (what each group spans: a coupled group's parameters, a stage's blocks) for networks
+    with blocks.
     """
 
     COLUMNS = [("step", "step", "{}"), ("layer", "layer", "{}"), ("criterion", "criterion", "{}"),
@@ -89,8 +91,21 @@ class Trace(list):
                ("sparsity_after", "sparsity after", "{:.1%}"),
                ("loss_before", "loss before", "{:.4f}"), ("loss_after", "loss after", "{:.4f}"),
                ("accuracy_before", "acc before", "{:.4f}"),
-               ("accuracy_after", "acc after", "{:.4f}")]
+               ("accuracy_after", "acc after", "{:.4f}"),
+               ("members", "members", "{}")]
 
     def __str__(self):
         columns = [c for c in self.COLUMNS if any(r.get(c[0]) is not None for r in self)]
-        return table(self, columns)
+        rows = [{**r, "members": _spans(r["members"])} if r.get("members") else r
+                for r in self]
+        return table(rows, columns)
+
+
+def _spans(members):
+    """A group's members as the layers they lie in ("0, 1, 3.body.0"), or a stage's blocks."""
+    layers = []
+    for name in members:
+        layer = name.rsplit(".", 1)[0] if name.endswith((".weight", ".bias")) else name
+        if layer not in layers:
+            layers.append(layer)
+    return ", ".join(layers)
