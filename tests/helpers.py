@@ -1,5 +1,6 @@
 """What several test modules share: the oracle loader, the structured-pruning cases, a tiny
-float64 network for the criteria, and the tree-against-scikit-learn comparison."""
+float64 network for the criteria, distinct weights for the Torch-Pruning comparisons, and the
+tree-against-scikit-learn comparison."""
 import importlib
 import os
 
@@ -125,3 +126,16 @@ def tiny_network(rng, activation=nn.ReLU):
 
 def loss_of(model, data):
     return F.cross_entropy(model(Tensor(data[0])), data[1]).item()
+
+
+def distinct(model, seed=0, positive=False):
+    """Distinct weight magnitudes (no ties), random BatchNorm statistics."""
+    rng = np.random.default_rng(seed)
+    for p in model.parameters():
+        values = (rng.permutation(p.size).reshape(p.shape) + 1.0) / p.size
+        p.data = (values * (1 if positive else rng.choice([-1, 1], p.shape))).astype(np.float32)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean = rng.standard_normal(m.num_features).astype(np.float32) * 0.1
+            m.running_var = rng.uniform(0.5, 2.0, m.num_features).astype(np.float32)
+    return model

@@ -23,7 +23,7 @@ How each criterion reduces over a coupled group, and the Torch-Pruning configura
 """
 import numpy as np
 import pytest
-from helpers import require
+from helpers import distinct, require
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,19 +42,6 @@ MODELS = {"resnet8": lambda: models.resnet(8, 4, rng=0),
 def tp():
     require("torch")
     return require("torch_pruning")
-
-
-def distinct(model, seed=0, positive=False):
-    """Distinct weight magnitudes (no ties), random BatchNorm statistics."""
-    rng = np.random.default_rng(seed)
-    for p in model.parameters():
-        values = (rng.permutation(p.size).reshape(p.shape) + 1.0) / p.size
-        p.data = (values * (1 if positive else rng.choice([-1, 1], p.shape))).astype(np.float32)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean = rng.standard_normal(m.num_features).astype(np.float32) * 0.1
-            m.running_var = rng.uniform(0.5, 2.0, m.num_features).astype(np.float32)
-    return model
 
 
 def ours_as_sets(model):

@@ -13,9 +13,9 @@ criteria. Each comparison states the normalisation that makes the two equal:
 """
 import numpy as np
 import pytest
-from helpers import require
+from helpers import distinct, require
 
-from minprune import models, nn, prune
+from minprune import models, prune
 from minprune.nn.interop import to_torch
 
 
@@ -23,20 +23,6 @@ from minprune.nn.interop import to_torch
 def tp():
     require("torch")
     return require("torch_pruning")
-
-
-def distinct(model, seed=0, positive=False):
-    """Distinct weight magnitudes (no ties), random BatchNorm statistics."""
-    rng = np.random.default_rng(seed)
-    for p in model.parameters():
-        values = (rng.permutation(p.size).reshape(p.shape) + 1.0) / p.size
-        signs = 1 if positive else rng.choice([-1, 1], p.shape)
-        p.data = (values * signs).astype(np.float32)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean = rng.standard_normal(m.num_features).astype(np.float32) * 0.1
-            m.running_var = rng.uniform(0.5, 2.0, m.num_features).astype(np.float32)
-    return model
 
 
 BUILD = {"lenet5": lambda **kw: distinct(models.lenet5(rng=0), **kw),
