@@ -15,6 +15,7 @@ COMMANDS = {
     "prune": "prune a model to several sparsities and report",
     "tree": "grow, pre-prune and post-prune a decision tree and report",
     "sweep": "a grid of methods x sparsities x seeds with controls and measured speed",
+    "export": "write a saved model as an ONNX file",
     "bench": "run a benchmark and print ratios to its baseline",
     "lessons": "list the lessons, or execute them and render the course as HTML",
 }

@@ -13,7 +13,7 @@ import zipfile
 
 import numpy as np
 
-from .files import write_npz_atomic
+from .files import atomic_write, write_npz_atomic
 from .nn import gates, layers
 from .nn.blocks import Residual
 from .nn.module import Module, Sequential
@@ -156,3 +156,29 @@ def load(path):
         p.data = arrays[f"param/{name}"].copy()             # exact dtype and bits
     set_masks(model, {name: arrays.get(f"mask/{name}") for name, _ in model.named_parameters()})
     return model
+
+
+# --- ONNX ------------------------------------------------------------------------------------
+
+def to_onnx(model, path, *, compact=False, opset=None, force=False):
+    """Write ``model`` (in evaluation mode) to ``path`` as ONNX, with the ``onnx`` package
+    alone (``pip install -e ".[bench]"``): masks baked in, BatchNorm folded into the layer
+    before it, residual blocks as their branches and an Add (``infer.onnx``). ``compact``:
+    delete pruned units, filters and blocks first (``prune.compact``). The file is written
+    atomically, readable by everyone (0644 under the usual umask); an existing file is kept
+    unless ``force``. Returns {"path", "bytes", "nonzeros", "parameters"}."""
+    from .infer import onnx as export  # lazy: the onnx package is an extra
+    from .prune import compact as compacted  # lazy: io is imported by prune's modules
+    path = os.fspath(path)
+    if os.path.exists(path) and not force:
+        raise FileExistsError(f"{path} exists; pass force=True (--force) to overwrite it")
+    if compact:
+        model = compacted(model)
+    proto = export.to_model(model, **({} if opset is None else {"opset": opset}))
+    data = proto.SerializeToString()
+    atomic_write(path, lambda f: f.write(data))
+    weights = [np.frombuffer(t.raw_data, dtype=np.float32 if t.data_type == 1 else np.float64)
+               for t in proto.graph.initializer]
+    return {"path": path, "bytes": len(data),
+            "nonzeros": int(sum(np.count_nonzero(w) for w in weights)),
+            "parameters": int(sum(w.size for w in weights))}
