@@ -182,3 +182,11 @@ def to_onnx(model, path, *, compact=False, opset=None, force=False):
     return {"path": path, "bytes": len(data),
             "nonzeros": int(sum(np.count_nonzero(w) for w in weights)),
             "parameters": int(sum(w.size for w in weights))}
+
+
+def from_onnx(path):
+    """The network an ONNX file describes, as a minprune ``Sequential`` in evaluation mode
+    (the operators minprune can represent: ``nn.onnx_import``); ValueError naming the file and
+    the node for anything else, for a damaged file or an unsupported opset."""
+    from .nn.onnx_import import from_onnx as read  # lazy: the onnx package is an extra
+    return read(path)

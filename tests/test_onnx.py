@@ -94,3 +94,86 @@ def test_the_command_writes_and_refuses(tmp_path, capsys):
     assert target.read_bytes() == before                     # nothing written on refusal
     assert main(["export", str(tmp_path / "none.npz"), "--onnx", str(target)]) == 2
     assert "cannot read model" in capsys.readouterr().err
+
+
+# --- import -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(BUILDS))
+def test_minprune_onnx_minprune_round_trip(tmp_path, name):
+    require("onnx")
+    model = randomise(BUILDS[name]()).eval()
+    shape = (4, 20) if name == "mlp tanh" else (4, 1, 28, 28)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    io.to_onnx(model, tmp_path / "m.onnx")
+    back = io.from_onnx(tmp_path / "m.onnx")
+    np.testing.assert_allclose(back(x).data, model(x).data, rtol=1e-5, atol=1e-5)
+    io.to_onnx(back, tmp_path / "again.onnx")             # and out again: the same file
+    assert (tmp_path / "again.onnx").read_bytes() == (tmp_path / "m.onnx").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["lenet5", "small_vgg", "resnet8", "mobilenet"])
+def test_a_file_torch_exported_imports(tmp_path, name):
+    """The file PyTorch's exporter writes for the torch twin (BatchNorm kept as its node)."""
+    torch = require("torch")
+    require("onnx")
+    import warnings
+
+    from minprune.nn.interop import to_torch
+    model = randomise(BUILDS[name]()).eval()
+    twin = to_torch(model).eval()
+    example = torch.zeros(1, 1, 28, 28)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(twin, example, str(tmp_path / "t.onnx"), input_names=["x"],
+                          dynamic_axes={"x": {0: "batch"}}, dynamo=False)
+    back = io.from_onnx(tmp_path / "t.onnx")
+    x = np.random.default_rng(1).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    np.testing.assert_allclose(back(x).data, model(x).data, rtol=1e-4, atol=1e-5)
+
+
+def test_torch_minprune_torch_round_trip():
+    torch = require("torch")
+    from minprune.nn.interop import from_torch, to_torch
+    tnn = torch.nn
+    torch.manual_seed(0)
+    twin = tnn.Sequential(tnn.Conv2d(1, 4, 3, padding=1), tnn.BatchNorm2d(4), tnn.ReLU(),
+                          tnn.Conv2d(4, 4, 3, padding=1, groups=4), tnn.ReLU(),
+                          tnn.MaxPool2d(2), tnn.Flatten(), tnn.Linear(4 * 14 * 14, 10)).eval()
+    ours = from_torch(twin)
+    x = torch.randn(3, 1, 28, 28)
+    np.testing.assert_allclose(ours(x.numpy()).data, twin(x).detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
+    again = to_torch(ours).eval()
+    np.testing.assert_array_equal(again(x).detach().numpy(), twin(x).detach().numpy())
+    with pytest.raises(TypeError, match=r"module 1 \(GELU\) has no minprune layer"):
+        from_torch(tnn.Sequential(tnn.Linear(3, 3), tnn.GELU()))
+
+
+def test_bad_files_are_refused_in_one_line(tmp_path):
+    onnx = require("onnx")
+    from onnx import TensorProto, helper
+    model = models.lenet5(rng=0).eval()
+    io.to_onnx(model, tmp_path / "good.onnx")
+    data = (tmp_path / "good.onnx").read_bytes()
+    (tmp_path / "cut.onnx").write_bytes(data[:len(data) // 2])
+    (tmp_path / "junk.onnx").write_bytes(b"not an onnx file at all")
+    for bad in ("cut.onnx", "junk.onnx"):
+        with pytest.raises(ValueError, match="is not a readable ONNX model"):
+            io.from_onnx(tmp_path / bad)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])
+    softmax = helper.make_model(helper.make_graph(
+        [helper.make_node("Softmax", ["x"], ["y"], name="probabilities")], "g", [x], [y]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(softmax, tmp_path / "softmax.onnx")
+    with pytest.raises(ValueError, match=r"node 'probabilities' \(Softmax\): minprune has no "
+                                         r"layer for this operator"):
+        io.from_onnx(tmp_path / "softmax.onnx")
+    old = helper.make_model(helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y]),
+        opset_imports=[helper.make_opsetid("", 7)])
+    onnx.save(old, tmp_path / "old.onnx")
+    with pytest.raises(ValueError, match="opset 7 is outside the supported 9-21"):
+        io.from_onnx(tmp_path / "old.onnx")
+    with pytest.raises(FileNotFoundError):
+        io.from_onnx(tmp_path / "missing.onnx")

@@ -1,11 +1,11 @@
 """``minprune bench latency``: inference latency of pruned LeNet-300-100, LeNet-5 and resnet8
-(half its filters, half its blocks, 90% CSR) through
-the inference plan (``infer.compile``) at batch 1 and 64, one thread, as ratios to the dense
-plan measured in the same run; beside it the bare NumPy products (the floor of the dense
-path), PyTorch eager and, when installed (``pip install -e ".[bench]"``), ONNX Runtime on the
-dense model. The sparse rows run the batch-1 kernels ``infer.compile`` picks by default; the
-same models on the plain Numba kernels (``kernels="numba"``) are timed beside them, and the gap
-between the two is printed."""
+(half its filters, half its blocks, 90% CSR) through the inference plan (``infer.compile``)
+at batch 1 and 64, one thread, as ratios to the dense plan measured in the same run; beside it
+the bare NumPy products (the floor of the dense path), PyTorch eager and, when installed
+(``pip install -e ".[bench]"``), ONNX Runtime on the dense model's file as ``io.to_onnx``
+writes it. The sparse rows run the batch-1 kernels ``infer.compile`` picks by default; the
+same models on the plain Numba kernels (``kernels="numba"``) are timed beside them, and the
+gap between the two is printed."""
 from __future__ import annotations
 
 import copy
@@ -97,23 +97,18 @@ def _torch(model):
     return run, twin
 
 
-def _onnx(twin, example):
+def _onnx(model):
+    """ONNX Runtime on the model's ONNX file as ``io.to_onnx`` writes it (one thread)."""
     try:
-        import io
-
         import onnxruntime
-        import torch
+
+        from ..infer.onnx import to_model  # lazy: the onnx package is an extra
+        proto = to_model(model)
     except ImportError:
         return None
-    import warnings
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():                   # the exporter's advice on dynamic axes
-        warnings.simplefilter("ignore")
-        torch.onnx.export(twin, torch.from_numpy(example), buffer, input_names=["x"],
-                          dynamic_axes={"x": {0: "batch"}}, verbose=False)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(buffer.getvalue(), options,
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), options,
                                            providers=["CPUExecutionProvider"])
     return lambda x: session.run(None, {"x": x})
 
@@ -137,12 +132,12 @@ def run(threads=1, repeat=100, quick=False, out=print):
                             variants[label], pattern=_pattern(label), kernels="numba")
             if name == "lenet_300_100":
                 calls["bare NumPy products"] = _numpy_products(dense)
-            torch_run, twin = _torch(dense)
+            torch_run, _ = _torch(dense)
             if torch_run is not None:
                 calls["PyTorch eager"] = torch_run
-                onnx_run = _onnx(twin, np.zeros((1, 1, 28, 28), np.float32))
-                if onnx_run is not None:
-                    calls["ONNX Runtime"] = onnx_run
+            onnx_run = _onnx(dense)
+            if onnx_run is not None:
+                calls["ONNX Runtime"] = onnx_run
             for batch in (1, 64):
                 x = rng.random((batch, 1, 28, 28), dtype=np.float32)
                 times = interleaved_times({label: (lambda fn=fn, x=x: fn(x))

@@ -77,3 +77,62 @@ def _residual_class(tnn):
 
         _RESIDUAL["class"] = TorchResidual
     return _RESIDUAL["class"]
+
+
+def from_torch(module):
+    """The minprune model of a torch ``Sequential`` of the layers minprune has (Linear,
+    Conv2d with groups, BatchNorm1d/2d, ReLU, Tanh, Sigmoid, MaxPool2d, AvgPool2d, Dropout,
+    Flatten, ``AdaptiveAvgPool2d(1)`` then ``Flatten`` as a global pool, nested Sequentials,
+    and blocks with ``body`` and ``shortcut`` as ``to_torch`` makes them), with a copy of its
+    state dict. Anything else is refused naming the module."""
+    model = _from_twin(module, "")
+    state = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+    model.load_state_dict(state)
+    for name, p in model.named_parameters():
+        p.data = state[name]
+    model.train(module.training)
+    return model
+
+
+def _from_twin(m, where):
+    import torch
+    tnn = torch.nn
+    if isinstance(m, tnn.Sequential):
+        kids = list(m)
+        if len(kids) == 2 and isinstance(kids[0], tnn.AdaptiveAvgPool2d) \
+                and kids[0].output_size in (1, (1, 1)) and isinstance(kids[1], tnn.Flatten):
+            return L.GlobalAvgPool2d()
+        return Sequential(*(_from_twin(k, f"{where}{i}.") for i, k in enumerate(kids)))
+    if hasattr(m, "body") and isinstance(m.body, tnn.Sequential):
+        shortcut = getattr(m, "shortcut", None)
+        return Residual(_from_twin(m.body, f"{where}body."),
+                        None if shortcut is None else _from_twin(shortcut, f"{where}shortcut."))
+    dtype = next((p.detach().numpy().dtype for p in m.parameters()), np.float32)
+    if isinstance(m, tnn.Linear):
+        return L.Linear(m.in_features, m.out_features, bias=m.bias is not None, dtype=dtype)
+    if isinstance(m, tnn.Conv2d):
+        square = (len(set(m.kernel_size)) == 1 and len(set(m.stride)) == 1
+                  and isinstance(m.padding, tuple) and len(set(m.padding)) == 1
+                  and set(m.dilation) == {1} and m.padding_mode == "zeros")
+        if not square:
+            raise TypeError(f"from_torch: module {where[:-1] or '(root)'} (Conv2d) needs a "
+                            f"square kernel, equal strides and padding, no dilation")
+        return L.Conv2d(m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0],
+                        m.padding[0], bias=m.bias is not None, groups=m.groups, dtype=dtype)
+    if isinstance(m, (tnn.BatchNorm1d, tnn.BatchNorm2d)):
+        cls = L.BatchNorm1d if isinstance(m, tnn.BatchNorm1d) else L.BatchNorm2d
+        return cls(m.num_features, m.eps, m.momentum, dtype=dtype)
+    if isinstance(m, (tnn.MaxPool2d, tnn.AvgPool2d)):
+        k, s, p = (v if isinstance(v, int) else v[0] for v in (m.kernel_size,
+                                                               m.stride or m.kernel_size,
+                                                               m.padding))
+        return (L.MaxPool2d if isinstance(m, tnn.MaxPool2d) else L.AvgPool2d)(k, s, p)
+    if isinstance(m, tnn.Dropout):
+        return L.Dropout(m.p)
+    simple = {tnn.ReLU: L.ReLU, tnn.Tanh: L.Tanh, tnn.Sigmoid: L.Sigmoid, tnn.Flatten: L.Flatten}
+    if type(m) in simple:
+        return simple[type(m)]()
+    raise TypeError(f"from_torch: module {where[:-1] or '(root)'} ({type(m).__name__}) has no "
+                    f"minprune layer; supported: Linear, Conv2d, BatchNorm1d/2d, ReLU, Tanh, "
+                    f"Sigmoid, MaxPool2d, AvgPool2d, Dropout, Flatten, Sequential and blocks "
+                    f"with body and shortcut")
