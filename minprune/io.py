@@ -102,9 +102,11 @@ def save(obj, path, meta=None):
 
 
 def read_meta(path):
-    """The ``meta`` dict ``save`` stored in ``path`` ({} when it stored none); ValueError for
-    a file that is not minprune's."""
+    """The ``meta`` dict ``save`` stored in ``path`` ({} when it stored none, and for an ONNX
+    file); ValueError for a file that is not minprune's."""
     path = os.fspath(path)
+    if path.lower().endswith(".onnx"):
+        return {}
     try:
         with np.load(path, allow_pickle=False) as f:
             header = json.loads(str(f["__minprune__"])) if "__minprune__" in f.files else None
@@ -117,7 +119,8 @@ def read_meta(path):
 
 
 def load(path):
-    """Read what ``save`` wrote: a model, or a fitted decision tree.
+    """Read what ``save`` wrote: a model, or a fitted decision tree; a ``.onnx`` file is read
+    by ``from_onnx``.
 
     Raises FileNotFoundError for a missing file and ValueError, naming the file, for anything
     that is not a complete minprune file (corrupt, truncated, or some other ``.npz``).
@@ -125,6 +128,8 @@ def load(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
+    if path.lower().endswith(".onnx"):
+        return from_onnx(path)
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}

@@ -177,3 +177,22 @@ def test_bad_files_are_refused_in_one_line(tmp_path):
         io.from_onnx(tmp_path / "old.onnx")
     with pytest.raises(FileNotFoundError):
         io.from_onnx(tmp_path / "missing.onnx")
+
+
+def test_prune_loads_onnx_and_exports_each_pruned_model(tmp_path):
+    require("onnx")
+    model = models.lenet_300_100(rng=0).eval()
+    io.to_onnx(model, tmp_path / "in.onnx")
+    out = tmp_path / "run"
+    assert main(["prune", "--load", str(tmp_path / "in.onnx"), "--dataset", "glyph-digits",
+                 "--granularity", "unit", "--scope", "local", "--sparsity", "0.5,0.8",
+                 "--finetune-epochs", "0", "--n-train", "600", "--n-test", "100",
+                 "--export-onnx", "--out", str(out)]) == 0
+    assert "## ONNX" in (out / "report.md").read_text()
+    x = np.random.default_rng(0).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    for s in ("0.5", "0.8"):
+        back = io.from_onnx(out / f"pruned_{s}.onnx")
+        hidden = [m.out_features for m in back if isinstance(m, nn.Linear)][:2]
+        assert hidden == [round(300 * (1 - float(s))), round(100 * (1 - float(s)))]
+        np.testing.assert_allclose(runtime(out / f"pruned_{s}.onnx")(x), back(x).data,
+                                   rtol=1e-5, atol=1e-5)

@@ -12,7 +12,8 @@ def add_arguments(p):
     p.add_argument("--model", default=None,
                    help="lenet_300_100, lenet5, small_vgg, resnet8, resnet20, mobilenet or mlp "
                         "(default lenet_300_100; with --load, the file's)")
-    p.add_argument("--load", default=None, help="start from a model saved by minprune train")
+    p.add_argument("--load", default=None,
+                   help="start from a model saved by minprune train, or an ONNX file")
     p.add_argument("--dataset", default=None,
                    help="default glyph-digits; with --load, the one the file was trained on")
     p.add_argument("--criterion", default="magnitude")
@@ -41,6 +42,27 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/prune")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    p.add_argument("--export-onnx", action="store_true",
+                   help="also write each pruned model as ONNX beside the report "
+                        "(compacted for unit, filter and block pruning)")
+
+
+def export_onnx(study, args):
+    """Write each sparsity's pruned model to --out as ONNX; returns the table rows."""
+    from .. import io, prune  # lazy: at run time, not for --help
+    rows = []
+    structured = args.granularity in ("unit", "filter", "block")
+    for sparsity, saved in study.snapshots.items():
+        prune.restore(study.model, saved)
+        name = f"pruned_{sparsity:.4g}.onnx"
+        try:
+            info = io.to_onnx(study.model.eval(), os.path.join(args.out, name),
+                              compact=structured, force=True)
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
+        rows.append({"sparsity": sparsity, "file": name, "bytes": info["bytes"],
+                     "nonzeros": info["nonzeros"], "compacted": structured})
+    return rows
 
 
 def resolve_names(args):
@@ -148,6 +170,14 @@ def run(args, out=print):
                    "its input channel. Each group below is pruned as one.", table=coupled)
     report.add("Speed", network.speed_sentence(study.rows),
                table=network.speed_table(study.rows))
+    if args.export_onnx:
+        files = export_onnx(study, args)
+        report.add("ONNX", "Each pruned model as ONNX (`io.to_onnx`: masks baked, BatchNorm "
+                   "folded" + (", pruned units, filters and blocks deleted first" if any(
+                       f["compacted"] for f in files) else "") + "); ONNX Runtime and other "
+                   "runtimes load them.", table=(files, [
+                       ("sparsity", "sparsity", "{:.1%}"), ("file", "file", "{}"),
+                       ("bytes", "bytes", "{:,}"), ("nonzeros", "nonzero weights", "{:,}")]))
     report.results["seconds"] = time.perf_counter() - start
     path = report.write()
     out(f"report: {os.path.abspath(path)}")

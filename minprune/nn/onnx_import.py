@@ -24,10 +24,12 @@ OPSETS = (9, 21)
 class _Reader:
     def __init__(self, graph, numpy_helper, path):
         self.path = path
-        self.constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        # copies: the arrays become trainable weights (to_array may hand back read-only views)
+        self.constants = {t.name: np.array(numpy_helper.to_array(t)) for t in graph.initializer}
         for node in graph.node:                          # Constant nodes are constants too
             if node.op_type == "Constant":
-                self.constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+                self.constants[node.output[0]] = np.array(
+                    numpy_helper.to_array(node.attribute[0].t))
         self.nodes = [n for n in graph.node if n.op_type != "Constant"]
         self.output = graph.output[0].name
         self.consumers = {}
