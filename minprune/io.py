@@ -168,15 +168,24 @@ def load(path):
 def to_onnx(model, path, *, compact=False, opset=None, force=False):
     """Write ``model`` (in evaluation mode) to ``path`` as ONNX, with the ``onnx`` package
     alone (``pip install -e ".[bench]"``): masks baked in, BatchNorm folded into the layer
-    before it, residual blocks as their branches and an Add (``infer.onnx``). ``compact``:
+    before it, residual blocks as their branches and an Add (``infer.onnx``); a fitted
+    decision tree as an ONNX-ML tree ensemble (``tree.onnx_export``; "parameters" then counts
+    its nodes). ``compact``:
     delete pruned units, filters and blocks first (``prune.compact``). The file is written
     atomically, readable by everyone (0644 under the usual umask); an existing file is kept
     unless ``force``. Returns {"path", "bytes", "nonzeros", "parameters"}."""
     from .infer import onnx as export  # lazy: the onnx package is an extra
     from .prune import compact as compacted  # lazy: io is imported by prune's modules
+    from .tree import onnx_export as tree_export  # lazy: the onnx package is an extra
     path = os.fspath(path)
     if os.path.exists(path) and not force:
         raise FileExistsError(f"{path} exists; pass force=True (--force) to overwrite it")
+    if hasattr(model, "tree_"):                          # a fitted decision tree
+        proto = tree_export.to_model(model)
+        data = proto.SerializeToString()
+        atomic_write(path, lambda f: f.write(data))
+        return {"path": path, "bytes": len(data), "nonzeros": None,
+                "parameters": int(len(model.tree_.children_left))}
     if compact:
         model = compacted(model)
     proto = export.to_model(model, **({} if opset is None else {"opset": opset}))

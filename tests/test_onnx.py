@@ -196,3 +196,50 @@ def test_prune_loads_onnx_and_exports_each_pruned_model(tmp_path):
         assert hidden == [round(300 * (1 - float(s))), round(100 * (1 - float(s)))]
         np.testing.assert_allclose(runtime(out / f"pruned_{s}.onnx")(x), back(x).data,
                                    rtol=1e-5, atol=1e-5)
+
+
+# --- trees -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data, kind", [("iris", "int"), ("wine", "str"),
+                                        ("breast_cancer", "int"), ("diabetes", "reg")])
+def test_trees_export_as_onnx_ml_with_the_same_predictions(tmp_path, data, kind):
+    require("onnx")
+    ort = require("onnxruntime")
+    datasets = require("sklearn.datasets")
+    from minprune import tree
+    X, y = getattr(datasets, f"load_{data}")(return_X_y=True)
+    if kind == "str":
+        y = np.array(["class " + str(v) for v in y])
+    est = (tree.DecisionTreeRegressor if kind == "reg" else tree.DecisionTreeClassifier)(
+        random_state=0).fit(X[::2], y[::2])
+    if kind != "reg":
+        est = tree.prune_ccp(est, 0.01)
+    # the edges: every threshold's own float32 neighbours, for every internal node
+    t = est.tree_
+    edges = []
+    for node in np.flatnonzero(t.children_left != -1):
+        for v in (np.float32(t.threshold[node]), np.nextafter(np.float32(t.threshold[node]),
+                                                              np.float32(np.inf))):
+            row = X[0].astype(np.float32).copy()
+            row[t.feature[node]] = v
+            edges.append(row)
+    probe = np.vstack([X.astype(np.float32)] + edges)
+    info = io.to_onnx(est, tmp_path / "t.onnx")
+    assert info["nonzeros"] is None and info["parameters"] == len(t.children_left)
+    session = ort.InferenceSession(str(tmp_path / "t.onnx"), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"x": probe})
+    if kind == "reg":
+        np.testing.assert_allclose(out[0][:, 0], est.predict(probe), rtol=1e-6)
+    else:
+        np.testing.assert_array_equal(out[0], est.predict(probe))
+        np.testing.assert_allclose(out[1], est.predict_proba(probe), rtol=1e-6, atol=1e-7)
+
+
+def test_the_command_exports_a_saved_tree(tmp_path, capsys):
+    require("onnx")
+    from minprune import data, tree
+    X, y = data.make_classification(300, 5, n_informative=3)
+    io.save(tree.DecisionTreeClassifier(max_depth=4, random_state=0).fit(X, y),
+            tmp_path / "tree.npz")
+    assert main(["export", str(tmp_path / "tree.npz"), "--onnx", str(tmp_path / "t.onnx")]) == 0
+    assert "a tree of" in capsys.readouterr().out

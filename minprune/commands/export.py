@@ -5,7 +5,8 @@ from .common import UsageError, check_readable, usage
 
 
 def add_arguments(p):
-    p.add_argument("model", help="a model saved by minprune (train, prune, io.save)")
+    p.add_argument("model", help="a model or fitted tree saved by minprune (train, prune, "
+                                 "io.save)")
     p.add_argument("--onnx", required=True, help="the ONNX file to write")
     p.add_argument("--compact", action="store_true",
                    help="delete pruned units, filters and blocks first (a smaller network)")
@@ -17,8 +18,6 @@ def run(args, out=print):
     from .. import io  # lazy: at run time, not for --help
     check_readable(args.model, "model")
     model = usage(io.load, args.model)
-    if not hasattr(model, "named_parameters"):
-        raise UsageError(f"{args.model} holds a decision tree; ONNX export takes networks")
     try:
         info = io.to_onnx(model, args.onnx, compact=args.compact, opset=args.opset,
                           force=args.force)
@@ -28,7 +27,11 @@ def run(args, out=print):
         raise UsageError(str(exc)) from None
     except (ValueError, TypeError) as exc:
         raise UsageError(f"cannot export {args.model}: {exc}") from None
-    out(f"wrote {info['path']}: {info['bytes']:,} bytes, {info['parameters']:,} parameters "
-        f"of which {info['nonzeros']:,} nonzero"
-        f"{' (compacted first)' if args.compact else ''}")
+    if info["nonzeros"] is None:
+        out(f"wrote {info['path']}: {info['bytes']:,} bytes, a tree of {info['parameters']:,} "
+            f"nodes")
+    else:
+        out(f"wrote {info['path']}: {info['bytes']:,} bytes, {info['parameters']:,} "
+            f"parameters of which {info['nonzeros']:,} nonzero"
+            f"{' (compacted first)' if args.compact else ''}")
     return 0
