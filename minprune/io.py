@@ -167,7 +167,7 @@ def load(path):
 
 def to_onnx(model, path, *, compact=False, opset=None, force=False):
     """Write ``model`` (in evaluation mode) to ``path`` as ONNX, with the ``onnx`` package
-    alone (``pip install -e ".[bench]"``): masks baked in, BatchNorm folded into the layer
+    alone (``pip install -e ".[onnx]"``): masks baked in, BatchNorm folded into the layer
     before it, residual blocks as their branches and an Add (``infer.onnx``); a fitted
     decision tree as an ONNX-ML tree ensemble (``tree.onnx_export``; "parameters" then counts
     its nodes). ``compact``:

@@ -1,5 +1,5 @@
 """ONNX export: a model's lowered ops (``infer.lower``) written as an ONNX graph with the
-``onnx`` package alone (the ``[bench]`` extra; no torch).
+``onnx`` package alone (the ``[onnx]`` extra; no torch).
 
 What the file holds is what ``infer.compile`` runs: masks baked into the weights (pruned
 entries are zeros; N:M and block patterns stay zeros in dense tensors), every BatchNorm folded
@@ -140,7 +140,7 @@ def to_model(model, opset=DEFAULT_OPSET, sample_shape=None):
         import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
-        raise ImportError('ONNX export needs the onnx package: pip install -e ".[bench]"') \
+        raise ImportError('ONNX export needs the onnx package: pip install -e ".[onnx]"') \
             from None
     if isinstance(opset, bool) or not isinstance(opset, int) or \
             not OPSETS[0] <= opset <= OPSETS[1]:

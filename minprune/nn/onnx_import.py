@@ -218,7 +218,7 @@ def from_onnx(path):
         import onnx
         from onnx import numpy_helper
     except ImportError:
-        raise ImportError('ONNX import needs the onnx package: pip install -e ".[bench]"') \
+        raise ImportError('ONNX import needs the onnx package: pip install -e ".[onnx]"') \
             from None
     path = os.fspath(path)
     if not os.path.exists(path):

@@ -26,7 +26,7 @@ def to_model(est):
         import onnx
         from onnx import TensorProto, helper
     except ImportError:
-        raise ImportError('ONNX export needs the onnx package: pip install -e ".[bench]"') \
+        raise ImportError('ONNX export needs the onnx package: pip install -e ".[onnx]"') \
             from None
     t = est.tree_
     n = len(t.children_left)
