@@ -31,8 +31,23 @@ _PASS_THROUGH = (L.ReLU, L.Tanh, L.Sigmoid, L.Dropout, L.MaxPool2d, L.AvgPool2d,
 
 
 @dataclass
+class Member:
+    """Where group k lies in one parameter: ``param`` sliced along ``axis`` at
+    [k·block, (k+1)·block)."""
+    name: str
+    param: object
+    axis: int
+    block: int = 1
+
+    def index(self, k):
+        sl = [slice(None)] * self.param.ndim
+        sl[self.axis] = slice(k * self.block, (k + 1) * self.block)
+        return tuple(sl)
+
+
+@dataclass
 class Coupled:
-    """One group of coupled channels: its members (``groups.Member``: parameter, axis, block)
+    """One group of coupled channels: its members (``Member``: parameter, axis, block)
     and the layers that produce its channels (Linear / Conv2d names, in forward order)."""
     size: int
     producers: list = field(default_factory=list)   # [(name, module)]
@@ -76,7 +91,6 @@ class _Spaces:
 def coupled_groups(model, input_shape=(1, 1, 28, 28)):
     """The groups of coupled channels of ``model`` that can be pruned, in the order their
     first producer runs. Raises TypeError naming a layer the tracer does not know."""
-    from .groups import Member  # lazy: groups imports this module
     spaces = _Spaces()
     order = []
 

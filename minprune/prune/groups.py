@@ -30,7 +30,7 @@ from ..nn import layers as L
 from ..nn.module import Sequential
 from ..nn.walk import has_blocks, named_leaves
 from .blocks import stages
-from .graph import coupled_groups
+from .graph import Member, coupled_groups
 from . import patterns
 
 GRANULARITIES = ("weight", "unit", "filter", "block")
@@ -50,21 +50,6 @@ def scored_as(granularity):
     return "weight" if patterns.parse(granularity) is not None else granularity
 _PASS_THROUGH = (L.ReLU, L.Tanh, L.Sigmoid, L.Dropout, L.MaxPool2d, L.AvgPool2d,
                  L.GlobalAvgPool2d)
-
-
-@dataclass
-class Member:
-    """Where group k lies in one parameter: ``param`` sliced along ``axis`` at
-    [k·block, (k+1)·block)."""
-    name: str
-    param: object
-    axis: int
-    block: int = 1
-
-    def index(self, k):
-        sl = [slice(None)] * self.param.ndim
-        sl[self.axis] = slice(k * self.block, (k + 1) * self.block)
-        return tuple(sl)
 
 
 @dataclass
