@@ -1,11 +1,13 @@
 """What several test modules share: the oracle loader, the structured-pruning cases, a tiny
-float64 network for the criteria, distinct weights for the Torch-Pruning comparisons, and the
+float64 network for the criteria, distinct weights for the Torch-Pruning comparisons, random
+residual architectures (hypothesis), and the
 tree-against-scikit-learn comparison."""
 import importlib
 import os
 
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 from minprune import Tensor, models, nn
 from minprune import functional as F
@@ -139,3 +141,38 @@ def distinct(model, seed=0, positive=False):
             m.running_mean = rng.standard_normal(m.num_features).astype(np.float32) * 0.1
             m.running_var = rng.uniform(0.5, 2.0, m.num_features).astype(np.float32)
     return model
+
+
+@st.composite
+def architectures(draw):
+    """A random residual network for 1x28x28 inputs: widths, shortcut kinds, where the
+    pooling falls, depthwise blocks and a Flatten or a global pool at the end."""
+    rng = draw(st.integers(0, 10_000))
+    width = draw(st.integers(2, 5))
+    layers = [nn.Conv2d(1, width, 3, 2, 1, rng=rng), nn.BatchNorm2d(width), nn.ReLU()]
+    c, size = width, 14
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["identity", "projection", "depthwise", "plain"]))
+        out = c if kind in ("identity", "depthwise") else draw(st.integers(2, 6))
+        if kind == "depthwise":
+            layers += [nn.Conv2d(c, c, 3, 1, 1, groups=c, rng=rng), nn.BatchNorm2d(c),
+                       nn.ReLU()]
+        elif kind == "plain":
+            layers += [nn.Conv2d(c, out, 3, 1, 1, rng=rng), nn.ReLU()]
+        else:
+            body = nn.Sequential(nn.Conv2d(c, out, 3, 1, 1, rng=rng), nn.BatchNorm2d(out),
+                                 nn.ReLU(), nn.Conv2d(out, out, 3, 1, 1, rng=rng),
+                                 nn.BatchNorm2d(out))
+            shortcut = (None if kind == "identity" else
+                        nn.Sequential(nn.Conv2d(c, out, 1, rng=rng), nn.BatchNorm2d(out)))
+            layers += [nn.Residual(body, shortcut), nn.ReLU()]
+        c = out
+        if size > 4 and draw(st.booleans()):
+            layers.append(nn.MaxPool2d(2))
+            size //= 2
+    if draw(st.booleans()):
+        layers += [nn.GlobalAvgPool2d(), nn.Linear(c, 10, rng=rng)]
+    else:
+        layers += [nn.Flatten(), nn.Linear(c * size * size, 7, rng=rng), nn.ReLU(),
+                   nn.Linear(7, 10, rng=rng)]
+    return nn.Sequential(*layers)

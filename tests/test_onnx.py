@@ -5,7 +5,9 @@ import os
 
 import numpy as np
 import pytest
-from helpers import require
+from helpers import architectures, require
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minprune import io, models, nn, prune, sparse
 from minprune.cli import main
@@ -243,3 +245,19 @@ def test_the_command_exports_a_saved_tree(tmp_path, capsys):
             tmp_path / "tree.npz")
     assert main(["export", str(tmp_path / "tree.npz"), "--onnx", str(tmp_path / "t.onnx")]) == 0
     assert "a tree of" in capsys.readouterr().out
+
+
+@settings(max_examples=15, deadline=None)
+@given(model=architectures(), pruned=st.booleans())
+def test_random_residual_networks_round_trip_through_onnx(tmp_path_factory, model, pruned):
+    require("onnx")
+    randomise(model, seed=3)
+    if pruned:
+        prune.prune(model, 0.5, "magnitude", "filter", "global")
+    model.eval()
+    path = tmp_path_factory.mktemp("onnx") / "r.onnx"
+    io.to_onnx(model, path, compact=pruned)
+    x = np.random.default_rng(4).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    np.testing.assert_allclose(runtime(path)(x), model(x).data, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(io.from_onnx(path)(x).data, model(x).data, rtol=1e-4,
+                               atol=1e-5)

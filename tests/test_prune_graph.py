@@ -23,7 +23,7 @@ How each criterion reduces over a coupled group, and the Torch-Pruning configura
 """
 import numpy as np
 import pytest
-from helpers import distinct, require
+from helpers import architectures, distinct, require
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -220,41 +220,6 @@ def test_pruned_and_compacted_networks_compute_the_same(name, scope):
     if scope == "local":                           # every group loses exactly half
         for g in prune.prunable_layers(model, "filter"):
             assert g.pruned_groups().sum() == g.n_groups // 2
-
-
-@st.composite
-def architectures(draw):
-    """A random residual network for 1x28x28 inputs: widths, shortcut kinds, where the
-    pooling falls, depthwise blocks and a Flatten or a global pool at the end."""
-    rng = draw(st.integers(0, 10_000))
-    width = draw(st.integers(2, 5))
-    layers = [nn.Conv2d(1, width, 3, 2, 1, rng=rng), nn.BatchNorm2d(width), nn.ReLU()]
-    c, size = width, 14
-    for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["identity", "projection", "depthwise", "plain"]))
-        out = c if kind in ("identity", "depthwise") else draw(st.integers(2, 6))
-        if kind == "depthwise":
-            layers += [nn.Conv2d(c, c, 3, 1, 1, groups=c, rng=rng), nn.BatchNorm2d(c),
-                       nn.ReLU()]
-        elif kind == "plain":
-            layers += [nn.Conv2d(c, out, 3, 1, 1, rng=rng), nn.ReLU()]
-        else:
-            body = nn.Sequential(nn.Conv2d(c, out, 3, 1, 1, rng=rng), nn.BatchNorm2d(out),
-                                 nn.ReLU(), nn.Conv2d(out, out, 3, 1, 1, rng=rng),
-                                 nn.BatchNorm2d(out))
-            shortcut = (None if kind == "identity" else
-                        nn.Sequential(nn.Conv2d(c, out, 1, rng=rng), nn.BatchNorm2d(out)))
-            layers += [nn.Residual(body, shortcut), nn.ReLU()]
-        c = out
-        if size > 4 and draw(st.booleans()):
-            layers.append(nn.MaxPool2d(2))
-            size //= 2
-    if draw(st.booleans()):
-        layers += [nn.GlobalAvgPool2d(), nn.Linear(c, 10, rng=rng)]
-    else:
-        layers += [nn.Flatten(), nn.Linear(c * size * size, 7, rng=rng), nn.ReLU(),
-                   nn.Linear(7, 10, rng=rng)]
-    return nn.Sequential(*layers)
 
 
 @settings(max_examples=25, deadline=None)
