@@ -1,7 +1,6 @@
 """What several test modules share: the oracle loader, the structured-pruning cases, a tiny
 float64 network for the criteria, distinct weights for the Torch-Pruning comparisons, random
-residual architectures (hypothesis), and the
-tree-against-scikit-learn comparison."""
+residual architectures (hypothesis), and the tree-against-scikit-learn comparison."""
 import importlib
 import os
 
