@@ -179,6 +179,10 @@ def test_bad_files_are_refused_in_one_line(tmp_path):
         io.from_onnx(tmp_path / "old.onnx")
     with pytest.raises(FileNotFoundError):
         io.from_onnx(tmp_path / "missing.onnx")
+    unchained = nn.Sequential(nn.Linear(3, 4, rng=0), nn.ReLU(), nn.Linear(5, 2, rng=0))
+    with pytest.raises(ValueError, match=r"layers do not chain for inputs of shape \(3,\)"):
+        io.to_onnx(unchained, tmp_path / "unchained.onnx")
+    assert not (tmp_path / "unchained.onnx").exists()
 
 
 def test_prune_loads_onnx_and_exports_each_pruned_model(tmp_path):

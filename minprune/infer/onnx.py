@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd.tensor import Tensor, no_grad
 from ..nn import layers as L
+from ..nn.module import eval_mode
 from ..prune import patterns
 from ..sparse.layers import SparseConv2d, SparseLinear
 from .lower import (Activation, Flatten, GlobalPool, Pool, Residual, Scale, Weighted, lower)
-from .plan import Plan
 
 OPSETS = (13, 21)                  # the opsets written and tested (inclusive)
 DEFAULT_OPSET = 17
@@ -153,8 +154,12 @@ def to_model(model, opset=DEFAULT_OPSET, sample_shape=None):
         raise ValueError(f"ONNX export writes float32 or float64 models, got {dtype}")
     elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
     shape = tuple(sample_shape or input_shape(model))
-    plan = Plan(ops)
-    out_shape = plan(np.zeros((1, *shape), dtype=dtype)).shape[1:]
+    try:                                     # one sample through the model: shapes chain
+        with eval_mode(model), no_grad():
+            out_shape = model(Tensor(np.zeros((1, *shape), dtype=dtype))).shape[1:]
+    except ValueError as exc:
+        raise ValueError(f"the model's layers do not chain for inputs of shape {shape}: "
+                         f"{str(exc).splitlines()[0]}") from None
     graph = _Graph(helper, numpy_helper, dtype)
     out, _ = _ops(graph, "x", ops, 1 + len(shape))
     graph.nodes.append(helper.make_node("Identity", [out], ["y"]))
