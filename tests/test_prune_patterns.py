@@ -84,7 +84,7 @@ def test_refusals_name_the_argument():
                                          "be >= 0.5, got 0.3"):
         prune.prune(model, 0.3, "magnitude", "2:4")
     with pytest.raises(ValueError, match="granularity must be one of weight, unit, filter, "
-                                         "N:M"):
+                                         "block, N:M"):
         prune.prune(model, 0.5, "magnitude", "block:4")
     with pytest.raises(ValueError, match="N:M needs 1 <= N < M"):
         prune.prune(model, 0.5, "magnitude", "4:4")

@@ -72,7 +72,8 @@ BAD = [
     ("grid.methods", [{"criterion": "magnitude", "granularity": "weight", "colour": 1}],
      "unknown key 'colour'"),
     ("grid.methods", [{"criterion": "magnitude", "granularity": "2:5:1"}],
-     "grid.methods.granularity = '2:5:1' is not allowed; choose from weight, unit, filter, N:M"),
+     "grid.methods.granularity = '2:5:1' is not allowed; choose from weight, unit, filter, "
+     "block, N:M"),
     ("grid.methods", ["magnitude"], "grid.methods = 'magnitude' is not allowed; each method"),
     ("grid.methods", [{"criterion": "magnitude", "granularity": "weight", "reconstruct": 1}],
      "grid.methods.reconstruct = 1 is not allowed; give true or false"),

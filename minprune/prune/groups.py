@@ -35,10 +35,12 @@ from . import patterns
 
 GRANULARITIES = ("weight", "unit", "filter", "block")
 PATTERNS = "N:M (e.g. '2:4') or block:RxC (e.g. 'block:1x4')"
+# "block" alone is a whole residual block; "block:RxC" a pattern of weights
 
 
 def check_granularity(granularity):
-    """Refuse anything but weight, unit, filter, N:M and block:RxC, naming what is allowed."""
+    """Refuse anything but weight, unit, filter, block, N:M and block:RxC, naming what is
+    allowed."""
     if granularity in GRANULARITIES or patterns.parse(granularity) is not None:
         return granularity
     raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, {PATTERNS}, got "
