@@ -69,11 +69,14 @@ def _umask():
     return mask
 
 
-def test_zoo_models_export(tmp_path):
+@pytest.mark.parametrize("name", ["lenet_300_100", "lenet5", "lenet_300_100_l0", "small_vgg",
+                                  "small_vgg_slim", "resnet8", "resnet20", "mobilenet"])
+def test_zoo_models_export(tmp_path, name):
+    """The shelf's trained models (the L0-gated one's gates become a per-unit scale)."""
     require("onnx")
     from minprune import zoo
     (_, _), _, (X, _) = zoo.dataset(quick=True)
-    model = zoo.trained("lenet5", quick=True).eval()
+    model = zoo.trained(name, quick=True).eval()
     io.to_onnx(model, tmp_path / "z.onnx")
     np.testing.assert_allclose(runtime(tmp_path / "z.onnx")(X[:8]), model(X[:8]).data,
                                rtol=1e-5, atol=1e-5)
