@@ -163,8 +163,19 @@ def test_bad_files_are_refused_in_one_line(tmp_path):
     (tmp_path / "cut.onnx").write_bytes(data[:len(data) // 2])
     (tmp_path / "junk.onnx").write_bytes(b"not an onnx file at all")
     for bad in ("cut.onnx", "junk.onnx"):
-        with pytest.raises(ValueError, match="is not a readable ONNX model"):
+        with pytest.raises(ValueError, match="is not a (readable|valid) ONNX model"):
             io.from_onnx(tmp_path / bad)
+    w1 = onnx.numpy_helper.from_array(np.ones((4, 3), np.float32), "w1")
+    w2 = onnx.numpy_helper.from_array(np.ones((2, 5), np.float32), "w2")
+    inputs = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])
+    outputs = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 2])
+    unchained = helper.make_model(helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w1"], ["h"], transB=1, name="first"),
+         helper.make_node("Gemm", ["h", "w2"], ["y"], transB=1, name="second")], "g",
+        [inputs], [outputs], [w1, w2]), opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(unchained, tmp_path / "unchained_in.onnx")
+    with pytest.raises(ValueError, match="is not a valid ONNX model: .*node name: second"):
+        io.from_onnx(tmp_path / "unchained_in.onnx")
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])
     softmax = helper.make_model(helper.make_graph(

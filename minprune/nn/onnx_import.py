@@ -225,11 +225,13 @@ def from_onnx(path):
         raise FileNotFoundError(f"no such file: {path}")
     try:
         proto = onnx.load(path)
-        onnx.checker.check_model(proto)
     except Exception as exc:             # onnx raises its own kinds for a damaged file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{path} is not a readable ONNX model (corrupt or truncated?): "
-                         f"{first}") from None
+                         f"{_first_line(exc)}") from None
+    try:
+        onnx.checker.check_model(proto, full_check=True)      # shapes chain too
+    except Exception as exc:
+        raise ValueError(f"{path} is not a valid ONNX model: {_first_line(exc)}") from None
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None or not OPSETS[0] <= opset <= OPSETS[1]:
         raise ValueError(f"{path}: opset {opset} is outside the supported {OPSETS[0]}-"
@@ -247,3 +249,8 @@ def from_onnx(path):
     for m in model.modules():
         vars(m).pop("_scaled", None)
     return model.eval()
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
