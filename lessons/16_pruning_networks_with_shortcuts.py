@@ -32,7 +32,7 @@ QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
 SEEDS = (0, 1, 2)
 (X, y), (X_held, y_held), (X_test, y_test) = zoo.dataset(quick=QUICK)
 if QUICK:
-    X_test, y_test = X_test[:500], y_test[:500]
+    X_test, y_test = X_test[:300], y_test[:300]
 calibration = (X_held[:256], y_held[:256])      # held out from training, never the test set
 net = zoo.trained("resnet8", quick=QUICK, log=print)
 dense_accuracy = evaluate(net, X_test, y_test)["accuracy"]
@@ -123,17 +123,23 @@ print(f"half of every group pruned: {sum(p.size for p in net.parameters()):,} ->
 assert same < 1e-4
 
 # %% [markdown]
-# ## 3. Thinner or shallower, at equal FLOPs
+# ## 3. Thinner or shallower, at equal FLOPs and at equal time
 #
 # Removing a block (granularity `"block"`, criterion `block_influence`: the block that turns
 # its input least goes) keeps its shortcut: the network is one block shallower. Removing
 # filters keeps every block but makes them thinner. Which keeps more accuracy for the same
-# multiply-adds? For each seed of the zoo's resnet8 we remove one of its three blocks, then
-# find the filter sparsity with the closest FLOPs, and fine-tune both the same way (one
-# epoch at a tenth of the training rate).
+# cost? Cost is two things: multiply-adds, and measured time - a block removed saves its
+# calls as well as its arithmetic. For each seed of the zoo's resnet8 we remove one of its
+# three blocks, then find the filter sparsity with the closest FLOPs, and the one whose
+# compiled plan takes the closest time at batch 64 (timed once, on seed 0's networks, in
+# turns on one thread: a measurement of this machine, which the lesson prints and does not
+# check), and fine-tune all three the same way (one epoch at a tenth of the training rate).
 
 # %%
-n_tune = 500 if QUICK else 8_000
+from minprune import infer  # noqa: E402
+
+n_tune = 400 if QUICK else 8_000
+LEVELS = np.round(np.arange(0.1, 0.95, 0.1), 2)
 
 
 def flops(model):
@@ -146,36 +152,61 @@ def tuned(model, seed):
     return evaluate(model, X_test, y_test)["accuracy"]
 
 
-LEVELS = np.round(np.arange(0.05, 0.95, 0.05), 2)
-results = []
-for seed in SEEDS:
+def pruned_versions(seed):
+    """Seed's network one block shallower, and thinner at every level of LEVELS."""
     dense = zoo.trained("resnet8", quick=QUICK, seed=seed)
     shallow = copy.deepcopy(dense)
     prune.prune(shallow, 0.34, "block_influence", "block", "global", data=calibration)
-    shallow = prune.compact(shallow)
-    target = flops(shallow)
     thin_at = {}
     for level in LEVELS:
         candidate = copy.deepcopy(dense)
         prune.prune(candidate, float(level), "magnitude", "filter", "local")
         thin_at[level] = prune.compact(candidate)
-    level = min(LEVELS, key=lambda s: abs(flops(thin_at[s]) - target))
-    thin = thin_at[level]
+    return dense, prune.compact(shallow), thin_at
+
+
+dense, shallow, thin_at = pruned_versions(0)
+plans = {"dense": infer.compile(dense.eval()), "shallower, one block":
+         infer.compile(shallow.eval())}
+plans.update({f"thinner, {level:.0%}": infer.compile(thin_at[level].eval())
+              for level in LEVELS})
+timed = []
+with one_thread():
+    for batch in (1, 64):
+        x = X_test[:batch]
+        times = interleaved_times({k: (lambda p=p, x=x: p(x)) for k, p in plans.items()},
+                                  rounds=5 if QUICK else 30)
+        timed += [{"model": k, "batch": batch, "ms": 1e3 * t,
+                   "speedup": times["dense"] / t} for k, t in times.items()]
+print(table(timed, [("model", "model", "{}"), ("batch", "batch", "{}"),
+                    ("ms", "milliseconds", "{:.3f}"), ("speedup", "vs dense", "{:.2f}x")]))
+at_64 = {r["model"]: r["ms"] for r in timed if r["batch"] == 64}
+same_time = min(LEVELS, key=lambda s: abs(at_64[f"thinner, {s:.0%}"]
+                                               - at_64["shallower, one block"]))
+print(f"at batch 64 the shallower network takes as long as the thinner one with "
+      f"{same_time:.0%} of its filters pruned")
+
+results = []
+for seed in SEEDS:
+    dense, shallow, thin_at = pruned_versions(seed) if seed else (dense, shallow, thin_at)
+    level = min(LEVELS, key=lambda s: abs(flops(thin_at[s]) - flops(shallow)))
     row = {"seed": seed, "dense": evaluate(dense, X_test, y_test)["accuracy"],
-           "level": level, "flops_dense": flops(dense), "flops_shallow": target,
-           "flops_thin": flops(thin), "depth": depth(shallow),
+           "level": level, "flops_dense": flops(dense), "flops_shallow": flops(shallow),
+           "flops_thin": flops(thin_at[level]), "depth": depth(shallow),
            "shallow_before": evaluate(shallow, X_test, y_test)["accuracy"],
-           "thin_before": evaluate(thin, X_test, y_test)["accuracy"]}
-    row["shallow"], row["thin"] = tuned(shallow, seed), tuned(thin, seed)
+           "thin_before": evaluate(thin_at[level], X_test, y_test)["accuracy"]}
+    row["shallow"], row["thin"] = tuned(shallow, seed), tuned(thin_at[level], seed)
+    row["same_time"] = tuned(copy.deepcopy(thin_at[same_time]), seed)
     results.append(row)
 print(table(results, [("seed", "seed", "{}"), ("dense", "dense", "{:.3f}"),
-                      ("depth", "depth left", "{}"), ("level", "filters pruned", "{:.0%}"),
+                      ("depth", "depth left", "{}"), ("level", "filters, same FLOPs", "{:.0%}"),
                       ("flops_shallow", "FLOPs, shallower", "{:,}"),
                       ("flops_thin", "FLOPs, thinner", "{:,}"),
                       ("shallow_before", "shallower, no tuning", "{:.3f}"),
                       ("thin_before", "thinner, no tuning", "{:.3f}"),
                       ("shallow", "shallower, tuned", "{:.3f}"),
-                      ("thin", "thinner, tuned", "{:.3f}")]))
+                      ("thin", "thinner (FLOPs), tuned", "{:.3f}"),
+                      ("same_time", "thinner (time), tuned", "{:.3f}")]))
 
 
 def mean_sd(key):
@@ -183,7 +214,7 @@ def mean_sd(key):
     return np.mean(values), np.std(values, ddof=1)
 
 
-for key in ("dense", "shallow", "thin"):
+for key in ("dense", "shallow", "thin", "same_time"):
     print(f"{key}: {mean_sd(key)[0]:.3f} ± {mean_sd(key)[1]:.3f} (mean ± sample std, 3 seeds)")
 for r in results:                                   # the FLOPs match within a grid step
     assert abs(r["flops_thin"] - r["flops_shallow"]) < 0.1 * r["flops_dense"]
@@ -191,27 +222,10 @@ for r in results:                                   # the FLOPs match within a g
 assert mean_sd("thin")[0] > mean_sd("shallow")[0]   # resnet8: thinner keeps more
 
 # %% [markdown]
-# And at equal measured time? FLOPs are not time: a block removed saves its calls as well as
-# its arithmetic. The compiled plans of seed 0's networks, timed in turns on one thread here
-# (a measurement of this machine, not a claim the lesson checks):
-
-# %%
-from minprune import infer  # noqa: E402
-
-plans = {"dense": infer.compile(zoo.trained("resnet8", quick=QUICK, seed=0).eval())}
-for level in (0.25, 0.5, 0.75):
-    plans[f"thinner, {level:.0%} of filters"] = infer.compile(thin_at[level].eval())
-plans["shallower, one block"] = infer.compile(shallow.eval())
-timed = []
-with one_thread():
-    for batch in (1, 64):
-        x = X_test[:batch]
-        times = interleaved_times({k: (lambda p=p, x=x: p(x)) for k, p in plans.items()},
-                                  rounds=10 if QUICK else 30)
-        timed += [{"model": k, "batch": batch, "ms": 1e3 * t,
-                   "speedup": times["dense"] / t} for k, t in times.items()]
-print(table(timed, [("model", "model", "{}"), ("batch", "batch", "{}"),
-                    ("ms", "milliseconds", "{:.3f}"), ("speedup", "vs dense", "{:.2f}x")]))
+# On resnet8, where each block is a third of the network, the thinner network keeps more
+# at equal FLOPs. At equal time the comparison depends on the machine: the shallower network
+# makes fewer calls, which counts most at batch 1, and which of the two wins there is printed
+# above, not checked.
 
 # %% [markdown]
 # ## 4. Which block each criterion removes, and why
