@@ -276,6 +276,8 @@ def test_random_residual_networks_round_trip_through_onnx(tmp_path_factory, mode
     path = tmp_path_factory.mktemp("onnx") / "r.onnx"
     io.to_onnx(model, path, compact=pruned)
     x = np.random.default_rng(4).standard_normal((2, 1, 28, 28)).astype(np.float32)
-    np.testing.assert_allclose(runtime(path)(x), model(x).data, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(io.from_onnx(path)(x).data, model(x).data, rtol=1e-4,
-                               atol=1e-5)
+    expected = model(x).data
+    scale = 1e-6 * max(1.0, np.abs(expected).max())   # float32 rounding of the largest output
+    np.testing.assert_allclose(runtime(path)(x), expected, rtol=1e-4, atol=max(1e-5, scale))
+    np.testing.assert_allclose(io.from_onnx(path)(x).data, expected, rtol=1e-4,
+                               atol=max(1e-5, scale))

@@ -231,8 +231,11 @@ def test_masked_and_compacted_agree_on_random_architectures(model, sparsity, sco
     small = prune.compact(model).eval()
     model.eval()
     x = np.random.default_rng(2).standard_normal((2, 1, 28, 28)).astype(np.float32)
-    np.testing.assert_allclose(small(Tensor(x)).data, model(Tensor(x)).data, rtol=1e-5,
-                               atol=1e-5)
+    expected = model(Tensor(x)).data
+    # float32: compaction sums in another order, so an output near zero may differ by the
+    # rounding of the network's largest activations, not of its own size
+    np.testing.assert_allclose(small(Tensor(x)).data, expected, rtol=1e-5,
+                               atol=1e-6 * max(1.0, np.abs(expected).max()))
 
 
 def test_criteria_that_read_activations_by_position_say_so():
