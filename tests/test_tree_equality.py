@@ -68,6 +68,13 @@ def split_score(criterion, y, w, rows, go):
                for side in (go, ~go))
 
 
+def goes_left(t, node, X):
+    """Which rows of X split ``node`` of tree ``t`` (ours or scikit-learn's) sends left, a
+    missing value where its ``missing_go_to_left`` says."""
+    v = X[:, t.feature[node]]
+    return np.where(np.isnan(v), bool(t.missing_go_to_left[node]), v <= t.threshold[node])
+
+
 def compare_partitions(ours, theirs, X, y, w, criterion, diverging=False):
     """Walk both trees in our preorder, checking every node pair's samples, weight, value and
     impurity. Returns the events met: "feature" (the same two sides by another feature),
@@ -104,8 +111,7 @@ def compare_partitions(ours, theirs, X, y, w, criterion, diverging=False):
             continue
         if leaf_a:
             continue
-        go_a = X[rows, a.feature[i]] <= a.threshold[i]
-        go_b = X[rows, b.feature[j]] <= b.threshold[j]
+        go_a, go_b = goes_left(a, i, X[rows]), goes_left(b, j, X[rows])
         same, mirror = np.array_equal(go_a, go_b), np.array_equal(go_a, ~go_b)
         if same or mirror:
             if a.feature[i] != b.feature[j]:

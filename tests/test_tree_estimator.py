@@ -22,12 +22,17 @@ def test_parameters_out_of_range(params, match):
 
 def test_bad_data():
     X = np.zeros((5, 3))
-    X[2, 1] = np.nan
-    with pytest.raises(ValueError, match="column 1"):
-        tree.DecisionTreeClassifier().fit(X, [0, 1, 0, 1, 0])
+    X[2, 1] = np.nan                                   # a missing value is data
+    tree.DecisionTreeClassifier().fit(X, [0, 1, 0, 1, 0])
     X[2, 1] = np.inf
-    with pytest.raises(ValueError, match="column 1"):
+    with pytest.raises(ValueError, match="column 1 .*infinite"):
         tree.DecisionTreeClassifier().fit(X, [0, 1, 0, 1, 0])
+    X[2, 1] = 1e39                                     # beyond float32
+    with pytest.raises(ValueError, match="column 1 .*too large for float32"):
+        tree.DecisionTreeRegressor().fit(X, [0, 1, 0, 1, 0])
+    for est in (tree.DecisionTreeClassifier(), tree.DecisionTreeRegressor()):
+        with pytest.raises(ValueError, match="y contains NaN"):
+            est.fit(np.zeros((3, 1)), [0, np.nan, 1])
     with pytest.raises(ValueError, match=r"y must have shape \(5,\)"):
         tree.DecisionTreeClassifier().fit(np.zeros((5, 3)), np.zeros((5, 2)))
     for X_empty in (np.empty((3, 0)), np.empty((0, 3))):   # refused, never a crash

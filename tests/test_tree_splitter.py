@@ -4,13 +4,13 @@ import pytest
 
 from minprune import tree
 from minprune.tree.criteria import ABSOLUTE_ERROR, ENTROPY, GINI, SQUARED_ERROR
-from minprune.tree.records import LeafRules, median_scratch
+from minprune.tree.median import rank_targets
+from minprune.tree.records import Cut, LeafRules, median_scratch
 from minprune.tree.splitter import (
     best_split_classes,
     best_split_values,
     partition,
     presort,
-    rank_targets,
 )
 
 
@@ -70,7 +70,7 @@ def test_class_split_is_the_brute_force_best(code, impurity, min_leaf, rng):
     y = (X[:, 1] + 0.3 * rng.random(40) > 0.6).astype(np.int64)
     vals, order, ys = presort(np.ascontiguousarray(X.T), y)
     counts = np.bincount(y, minlength=2).astype(np.float64)
-    f, pos, t, found, ties = best_split_classes(vals, order, ys, 0, 40, 2, unweighted(min_leaf),
+    f, pos, t, found, ties, _, _ = best_split_classes(vals, order, ys, 0, 40, 2, unweighted(min_leaf),
                                                 code, counts, *every_feature(vals))
     score, bf, bt = brute_force(X, y, min_leaf, impurity)
     assert found and (f, t) == (bf, bt)
@@ -85,7 +85,7 @@ def test_weighted_class_split_is_the_brute_force_best(code, impurity, rng):
     vals, order, ys = presort(np.ascontiguousarray(X.T), y)
     counts = np.bincount(y, weights=w, minlength=2)
     min_weight = 0.1 * w.sum()
-    f, pos, t, found, ties = best_split_classes(vals, order, ys, 0, 50, 2,
+    f, pos, t, found, ties, _, _ = best_split_classes(vals, order, ys, 0, 50, 2,
                                                 LeafRules(2, min_weight, w, 1), code, counts,
                                                 *every_feature(vals))
     score, bf, bt = brute_force(X, y, 2, impurity, w, min_weight)
@@ -96,7 +96,7 @@ def test_value_split_is_the_brute_force_best(rng):
     X = rng.random((30, 2)).astype(np.float32)
     y = np.sin(4 * X[:, 0]) + 0.1 * rng.random(30)
     vals, order, ys = presort(np.ascontiguousarray(X.T), y)
-    f, pos, t, found, ties = best_split_values(vals, order, ys, 0, 30, unweighted(1),
+    f, pos, t, found, ties, _, _ = best_split_values(vals, order, ys, 0, 30, unweighted(1),
                                                SQUARED_ERROR, y.sum(), 30.0,
                                                *every_feature(vals), scratch(30))
     score, bf, bt = brute_force(X, y, 1, mse)
@@ -114,7 +114,7 @@ def test_weighted_value_split_is_the_brute_force_best(code, impurity, weighted, 
     buffers = scratch(n)
     if code == ABSOLUTE_ERROR:
         rank_targets(order[0], ys[0], 0, n, buffers)
-    f, pos, t, found, ties = best_split_values(vals, order, ys, 0, n,
+    f, pos, t, found, ties, _, _ = best_split_values(vals, order, ys, 0, n,
                                                LeafRules(3, 0.0, w, int(weighted)), code,
                                                (w * y).sum(), w.sum(), *every_feature(vals),
                                                buffers)
@@ -163,8 +163,8 @@ def test_partition_keeps_rows_sorted(rng):
     vals, order, ys = presort(np.ascontiguousarray(X.T), y)
     pos = 11
     left = set(order[1, :pos])
-    partition(vals, order, ys, 0, 25, 1, pos, np.zeros(25, np.bool_), np.empty(25, np.float32),
-              np.empty(25, np.int64), np.empty(25, np.int64))
+    partition(vals, order, ys, 0, 25, Cut(1, pos, 0.0, 1, 0, 0, pos), np.zeros(25, np.bool_),
+              np.empty(25, np.float32), np.empty(25, np.int64), np.empty(25, np.int64))
     for f in range(3):
         assert set(order[f, :pos]) == left
         assert np.all(np.diff(vals[f, :pos]) >= 0) and np.all(np.diff(vals[f, pos:]) >= 0)

@@ -180,8 +180,7 @@ class _Raising:
         return 0.0 if total == 0 else self.errors_of(total, total - c.max(), self.confidence)
 
     def route(self, node, rows):
-        t = self.tree
-        go = self.X[rows, t.feature[node]] <= t.threshold[node]
+        go = self.tree.goes_left(node, self.X[rows, self.tree.feature[node]])
         return rows[go], rows[~go]
 
     def branch_errors(self, node, rows):
@@ -223,7 +222,7 @@ class _Raising:
             relabelled = self.relabelled(largest, left if largest == t.children_left[node]
                                          else right, rows)
             for field in ("children_left", "children_right", "feature", "threshold",
-                          "stop_reason"):
+                          "stop_reason", "missing_go_to_left"):
                 getattr(t, field)[node] = getattr(t, field)[largest]
         else:
             decision = "keep"
@@ -256,6 +255,6 @@ class _Raising:
                 t.value[node] = t.value[parents[node]]
                 t.impurity[node] = 0.0
             if t.children_left[node] != LEAF:
-                go = self.X[r, t.feature[node]] <= t.threshold[node]
+                go = t.goes_left(node, self.X[r, t.feature[node]])
                 members[t.children_left[node]] = r[go]
                 members[t.children_right[node]] = r[~go]

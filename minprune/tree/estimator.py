@@ -25,7 +25,8 @@ def _check_int(name, value, low, allow_none=False):
 
 def check_X(X, n_features=None, what="X", estimator="the tree"):
     """X as a 2-D float32 array (trees split on float32, as scikit-learn does) with at least
-    one sample and one feature and no NaN or inf; the error names the offending column."""
+    one sample and one feature and no inf; NaN marks a missing value. The error names the
+    offending column."""
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):
         raise TypeError(f"{what} is a sparse matrix; sparse input is not supported: pass "
                         f"{what}.toarray()")
@@ -48,13 +49,15 @@ def check_X(X, n_features=None, what="X", estimator="the tree"):
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{what} has {X.shape[1]} features, but {estimator} is expecting "
                          f"{n_features} features as input")
-    X32 = np.ascontiguousarray(X, dtype=np.float32)
-    if not np.isfinite(X32).all():                  # NaN, inf, or too large for float32
-        row, col = np.argwhere(~np.isfinite(X32))[0]
+    with np.errstate(over="ignore"):                 # reported below, by column
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+    infinite = np.isinf(X32)                         # inf, or too large for float32
+    if infinite.any():
+        row, col = np.argwhere(infinite)[0]
         value = X[row, col]
-        reason = "is too large for float32" if np.isfinite(value) else "is NaN or infinity"
+        reason = "is too large for float32" if np.isfinite(value) else "is infinite"
         raise ValueError(f"{what} column {col} (row {row}) holds {value}, which {reason}; "
-                         f"trees need finite values (no NaN or inf)")
+                         f"trees take finite values, and NaN for a missing one")
     return X32
 
 
@@ -251,6 +254,12 @@ class _BaseTree(BaseEstimator):
             raise ValueError(f"random_state must be None, an int or a RandomState, got "
                              f"{self.random_state!r}")
         return int(state.randint(0, RAND_R_MAX)), max_features
+
+    def __sklearn_tags__(self):
+        """scikit-learn's tags (when it is installed): NaN is a missing value here."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
     def __sklearn_is_fitted__(self):
         return getattr(self, "tree_", None) is not None

@@ -14,13 +14,16 @@ def _leaf_text(est, node, decimals):
     return f"value: [{value[0]:.{decimals}f}]"
 
 
-def export_text(est, feature_names=None, decimals=2, max_depth=None):
+def export_text(est, feature_names=None, decimals=2, max_depth=None, show_missing=False):
     """The tree as indented rules, one line per branch and leaf::
 
         |--- feature_1 <= 0.50
         |   |--- class: 0
         |--- feature_1 >  0.50
         |   |--- class: 1
+
+    ``show_missing``: mark the branch a missing value (NaN) takes with ", or missing" (off:
+    scikit-learn's text, which does not say).
     """
     est._check_fitted()
     tree = est.tree_
@@ -46,10 +49,14 @@ def export_text(est, feature_names=None, decimals=2, max_depth=None):
             continue
         name = feature_names[tree.feature[node]]
         t = tree.threshold[node]
+        left_missing = bool(tree.missing_go_to_left[node])
+        mark = (", or missing" if left_missing else "", "" if left_missing else ", or missing")
+        if not show_missing:
+            mark = ("", "")
         stack.append((tree.children_right[node], depth + 1))
-        stack.append(((None, f"{name} >  {t:.{decimals}f}"), depth))
+        stack.append(((None, f"{name} >  {t:.{decimals}f}{mark[1]}"), depth))
         stack.append((tree.children_left[node], depth + 1))
-        lines.append(indent + f"{name} <= {t:.{decimals}f}")
+        lines.append(indent + f"{name} <= {t:.{decimals}f}{mark[0]}")
     return "\n".join(lines) + "\n"
 
 

@@ -18,8 +18,9 @@ from .criteria import (ABSOLUTE_ERROR, CLASSIFICATION as CLASSIFY, CODES, class_
 from .frontier import pop, push
 from .records import (FeatureDraw, LeafRules, Nodes, NodeSums, PartitionBuffers, Pending,
                       Split, Splits, StopRules, median_scratch)
-from .splitter import (absolute_errors, best_split_classes, best_split_values, partition,
-                       presort, rank_targets, visit_order)
+from .median import absolute_errors, rank_targets
+from .splitter import (best_split_classes, best_split_values, partition, present_end, presort,
+                       scan_order, visit_order)
 from .structure import LEAF, Tree
 
 EPSILON = np.finfo(np.float64).eps
@@ -82,15 +83,22 @@ def _summarise(order0, ys_c, ys_r, classify, start, end, value, leaf):
 
 
 @njit(cache=True)
-def _children(order, ys_c, ys_r, classify, code, start, end, f, pos, counts, sums, leaf, med):
-    """(impurity left, impurity right, weight left, weight right) of the cut of node
-    [start, end) before position ``pos`` of feature ``f``; ``sums``: the node's ``NodeSums``."""
+def _children(vals, order, ys_c, ys_r, classify, code, start, end, cut, counts, sums, leaf,
+              med):
+    """(impurity left, impurity right, weight left, weight right) of ``cut`` (a
+    ``records.Cut``) of node [start, end); ``sums``: the node's ``NodeSums``. The left sums
+    start from the missing rows when they go left (scikit-learn's criterion reset), then add
+    the present values left of the cut."""
     w, weighted = leaf.sample_weight, leaf.weighted
-    o = order[f]
+    f = cut.feature
+    o, x = order[f], vals[f]
+    end_present = present_end(x, start, end)
+    lo = end_present if cut.missing_left else end        # the missing rows going left
     w_left = 0.0
     if classify:
         left = np.zeros(len(counts))
-        for p in range(start, pos):
+        for q in range(lo, end + cut.pos - start):
+            p = q if q < end else start + q - end
             wp = w[o[p]] if weighted else 1.0
             left[ys_c[f, p]] += wp
             w_left += wp
@@ -98,13 +106,19 @@ def _children(order, ys_c, ys_r, classify, code, start, end, f, pos, counts, sum
         return (class_impurity(left, w_left, code),
                 class_impurity(counts - left, w_right, code), w_left, w_right)
     if code == ABSOLUTE_ERROR:
-        for p in range(start, pos):
+        for q in range(lo, end + cut.pos - start):
+            p = q if q < end else start + q - end
             w_left += w[o[p]] if weighted else 1.0
         w_right = sums.weight - w_left
-        absolute_errors(o, start, end, w, weighted, med)
-        return med.left_error[pos - 1] / w_left, med.right_error[pos] / w_right, w_left, w_right
+        scan = np.empty(len(o), dtype=np.int64)
+        scan_order(o, start, end_present, end, cut.missing_left == 1, scan)
+        absolute_errors(scan, start, end, w, weighted, med)
+        n_left = cut.n_left
+        return (med.left_error[start + n_left - 1] / w_left,
+                med.right_error[start + n_left] / w_right, w_left, w_right)
     s_left, sq_left = 0.0, 0.0
-    for p in range(start, pos):
+    for q in range(lo, end + cut.pos - start):
+        p = q if q < end else start + q - end
         wp = w[o[p]] if weighted else 1.0
         wy = wp * ys_r[f, p]
         s_left += wy
@@ -126,30 +140,32 @@ def _split(vals, order, ys_c, ys_r, classify, code, start, end, depth, impurity,
               else WEIGHT if sums.weight < 2.0 * rules.min_weight
               else PURE if impurity <= EPSILON else SPLIT)
     if reason != SPLIT:
-        return Split(reason, -2, end, -2.0, impurity, impurity, 0.0, 0, n_known)
+        return Split(reason, -2, end, -2.0, impurity, impurity, 0.0, 0, n_known, 0)
     count, n_constants = visit_order(vals, start, end, draw, n_known, visit)
     if classify:
-        f, pos, t, found, ties = best_split_classes(vals, order, ys_c, start, end, len(counts),
-                                                    leaf, code, counts, visit, count)
+        cut = best_split_classes(vals, order, ys_c, start, end, len(counts), leaf, code, counts,
+                                 visit, count)
     else:
-        f, pos, t, found, ties = best_split_values(vals, order, ys_r, start, end, leaf, code,
-                                                   sums.total, sums.weight, visit, count, med)
-    if not found:
-        return Split(NO_SPLIT, -2, end, -2.0, impurity, impurity, 0.0, 0, n_constants)
-    imp_l, imp_r, w_left, w_right = _children(order, ys_c, ys_r, classify, code, start, end,
-                                              f, pos, counts, sums, leaf, med)
+        cut = best_split_values(vals, order, ys_r, start, end, leaf, code, sums.total,
+                                sums.weight, visit, count, med)
+    if not cut.found:
+        return Split(NO_SPLIT, -2, end, -2.0, impurity, impurity, 0.0, 0, n_constants, 0)
+    imp_l, imp_r, w_left, w_right = _children(vals, order, ys_c, ys_r, classify, code, start,
+                                              end, cut, counts, sums, leaf, med)
     wn = sums.weight
     improvement = (wn / w_all) * (impurity - (w_right / wn * imp_r) - (w_left / wn * imp_l))
     if improvement + EPSILON < rules.min_impurity_decrease:
-        return Split(DECREASE, -2, end, -2.0, impurity, impurity, 0.0, ties, n_constants)
+        return Split(DECREASE, -2, end, -2.0, impurity, impurity, 0.0, cut.ties, n_constants,
+                     0)
     b = buffers
     if classify:             # two calls: the class and the float targets are different types
-        partition(vals, order, ys_c, start, end, f, pos, b.goes_left, b.values, b.samples,
+        partition(vals, order, ys_c, start, end, cut, b.goes_left, b.values, b.samples,
                   b.classes)
     else:
-        partition(vals, order, ys_r, start, end, f, pos, b.goes_left, b.values, b.samples,
+        partition(vals, order, ys_r, start, end, cut, b.goes_left, b.values, b.samples,
                   b.targets)
-    return Split(SPLIT, f, pos, t, imp_l, imp_r, improvement, ties, n_constants)
+    return Split(SPLIT, cut.feature, start + cut.n_left, cut.threshold, imp_l, imp_r,
+                 improvement, cut.ties, n_constants, cut.missing_left)
 
 
 @njit(cache=True)
@@ -158,7 +174,7 @@ def _new_nodes(cap, n_out):
     return Nodes(np.full(cap, -1, dtype=np.int64), np.full(cap, -1, dtype=np.int64),
                  np.full(cap, -2, dtype=np.int64), np.full(cap, -2.0), np.zeros((cap, n_out)),
                  np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap),
-                 np.zeros(cap, dtype=np.int8))
+                 np.zeros(cap, dtype=np.int8), np.zeros(cap, dtype=np.int8))
 
 
 @njit(cache=True)
@@ -231,6 +247,7 @@ def _create(node, pending, top, nodes, splits, vals, order, ys_c, ys_r, classify
     nodes.stop_reason[node] = split.reason
     if ok:
         nodes.feature[node], nodes.threshold[node] = split.feature, split.threshold
+        nodes.missing_left[node] = split.missing_left
     splits.start[node], splits.end[node], splits.depth[node] = start, end, pending.depth[top]
     splits.pos[node], splits.ok[node] = split.pos, ok
     splits.impurity_left[node] = split.impurity_left
@@ -297,6 +314,7 @@ def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves, dra
             size -= 1
             if not splits.ok[node] or budget <= 0:
                 nodes.feature[node], nodes.threshold[node] = -2, -2.0     # stays a leaf
+                nodes.missing_left[node] = 0
                 if splits.ok[node]:
                     nodes.stop_reason[node] = MAX_LEAVES
                 continue
@@ -305,7 +323,8 @@ def _grow(vals, order, ys_c, ys_r, classify, n_out, code, rules, max_leaves, dra
     k = node_count
     return Nodes(nodes.left[:k], nodes.right[:k], nodes.feature[:k], nodes.threshold[:k],
                  nodes.value[:k], nodes.impurity[:k], nodes.n_samples[:k],
-                 nodes.weighted_n_samples[:k], nodes.stop_reason[:k]), tied
+                 nodes.weighted_n_samples[:k], nodes.stop_reason[:k],
+                 nodes.missing_left[:k]), tied
 
 
 def grow(X, y, criterion, n_classes, rules, seed=None, max_features=None, sample_weight=None):

@@ -107,6 +107,36 @@ def prefix_errors(ranks, sorted_y, weights, first, last, step, errors, medians, 
         p += step
 
 
+@njit(cache=True)
+def absolute_errors(o, start, end, w, weighted, med):
+    """For the samples ``o[start:end]`` in this order: ``med.left_error[p]`` = the absolute
+    error of o[start:p+1] about its weighted median, ``med.right_error[p]`` = that of o[p:end]
+    (``left_median``, ``right_median``: the medians). Needs the node's targets ranked by
+    ``rank_targets`` first."""
+    for p in range(start, end):
+        s = o[p]
+        med.ranks[p] = med.rank_of[s]
+        med.weights[p] = w[s] if weighted else 1.0
+    prefix_errors(med.ranks, med.sorted_targets, med.weights, start, end, 1, med.left_error,
+                  med.left_median, med.fenwick_w, med.fenwick_wy)
+    prefix_errors(med.ranks, med.sorted_targets, med.weights, end - 1, start - 1, -1,
+                  med.right_error, med.right_median, med.fenwick_w, med.fenwick_wy)
+
+
+@njit(cache=True)
+def rank_targets(order0, ys0, start, end, med):
+    """Rank node [start, end)'s targets once (equal targets in sample order):
+    ``med.rank_of[sample]`` = its rank, ``med.sorted_targets[:n]`` = the sorted targets."""
+    n = end - start
+    y = np.empty(n)
+    for p in range(start, end):
+        y[p - start] = ys0[p]
+    idx = np.argsort(y, kind="mergesort")
+    for r in range(n):
+        med.rank_of[order0[start + idx[r]]] = r
+        med.sorted_targets[r] = y[idx[r]]
+
+
 def weighted_median(y, w):
     """The weighted median as the criterion defines it (a plain reference for tests)."""
     o = np.argsort(y, kind="mergesort")

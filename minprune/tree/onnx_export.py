@@ -4,7 +4,8 @@ probabilities) or ``TreeEnsembleRegressor`` (leaf means), written with the ``onn
 The tree sends a float32 feature value ``v`` left when ``v <= t`` for its float64 threshold
 ``t``; ONNX-ML compares float32 against float32. Every threshold is written as the largest
 float32 not above ``t``, for which ``v <= t32`` holds exactly when ``v <= t`` for every float32
-``v``: ONNX Runtime routes each sample to the same leaf as ``predict``.
+``v``: ONNX Runtime routes each sample to the same leaf as ``predict``, a missing value (NaN)
+to the side ``missing_go_to_left`` names.
 """
 from __future__ import annotations
 
@@ -38,7 +39,10 @@ def to_model(est):
                                for v, is_leaf in zip(t.threshold, leaf)],
                  nodes_modes=["LEAF" if is_leaf else "BRANCH_LEQ" for is_leaf in leaf],
                  nodes_truenodeids=[int(c) if c != LEAF else 0 for c in t.children_left],
-                 nodes_falsenodeids=[int(c) if c != LEAF else 0 for c in t.children_right])
+                 nodes_falsenodeids=[int(c) if c != LEAF else 0 for c in t.children_right],
+                 nodes_missing_value_tracks_true=[int(m) if not is_leaf else 0
+                                                  for m, is_leaf in zip(t.missing_go_to_left,
+                                                                        leaf)])
     leaves = np.flatnonzero(leaf)
     n_features = int(est.n_features_in_)
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", n_features])

@@ -105,7 +105,7 @@ def _node_members(est, X):
         if tree.children_left[node] == LEAF:
             continue
         rows = members[node]
-        go_left = X[rows, tree.feature[node]] <= tree.threshold[node]
+        go_left = tree.goes_left(node, X[rows, tree.feature[node]])
         members[tree.children_left[node]] = rows[go_left]
         members[tree.children_right[node]] = rows[~go_left]
     return members

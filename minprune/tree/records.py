@@ -27,7 +27,7 @@ FeatureDraw = namedtuple("FeatureDraw", "features constant state random max_feat
 
 # The tree under construction, one entry per node (``structure.Tree``'s arrays).
 Nodes = namedtuple("Nodes", "left right feature threshold value impurity n_samples "
-                            "weighted_n_samples stop_reason")
+                            "weighted_n_samples stop_reason missing_left")
 
 # The stack of nodes still to create: their rows [start, end) in every feature's order, depth,
 # parent, which child they are, their impurity (computed by the parent's split) and how many
@@ -44,9 +44,17 @@ Splits = namedtuple("Splits", "start end depth pos impurity_left impurity_right 
 # The outcome of one node's split search (``grow._split``): SPLIT or why the node stays a leaf
 # (``grow.STOP_REASONS``), the feature, the cut position, the threshold, the children's
 # impurities, the weighted improvement, how many other features tied, and the constant
-# features the children inherit.
+# features the children inherit, and where missing values go. ``pos``: the rows [start, pos)
+# of every feature go left.
 Split = namedtuple("Split", "reason feature pos threshold impurity_left impurity_right "
-                            "improvement ties n_constants")
+                            "improvement ties n_constants missing_left")
+
+# The best cut of a node's split search (``splitter.best_split_*``): the feature, the position
+# in its sorted row before which the present values go left, the threshold (+inf: every
+# present value left, the missing ones right), whether one was found, how many other features
+# were as good, whether the missing values go left (for a feature with none in the node: the
+# side with more samples, where they go at predict) and how many samples go left.
+Cut = namedtuple("Cut", "feature pos threshold found ties missing_left n_left")
 
 # A node's sums over its samples: Σw·y, Σw·y² (float targets) and Σw.
 NodeSums = namedtuple("NodeSums", "total total_sq weight")

@@ -21,6 +21,9 @@ class Tree:
     weighted_n_node_samples : their total weight (= n_node_samples without weights).
     stop_reason : why each node is a leaf, a code of ``grow.STOP_REASONS`` (0 for a split node;
         -1 when not recorded); ``stopping_trace`` reads it.
+    missing_go_to_left : 1 where a split sends a missing value (NaN) left, as scikit-learn's
+        (where the split's feature had no missing values at fit: the side with more samples;
+        trees saved before missing values were learned get that rule).
     """
     children_left: np.ndarray
     children_right: np.ndarray
@@ -31,12 +34,19 @@ class Tree:
     n_node_samples: np.ndarray
     weighted_n_node_samples: np.ndarray = None
     stop_reason: np.ndarray = None
+    missing_go_to_left: np.ndarray = None
 
     def __post_init__(self):
         if self.weighted_n_node_samples is None:
             self.weighted_n_node_samples = self.n_node_samples.astype(np.float64)
         if self.stop_reason is None:                # unknown: 0 for split nodes, -1 for leaves
             self.stop_reason = np.where(self.children_left == LEAF, -1, 0).astype(np.int8)
+        if self.missing_go_to_left is None:          # the bigger side, scikit-learn's default
+            split = self.children_left != LEAF
+            bigger = np.zeros(self.node_count, dtype=bool)
+            bigger[split] = (self.n_node_samples[self.children_left[split]]
+                             > self.n_node_samples[self.children_right[split]])
+            self.missing_go_to_left = bigger.astype(np.int8)
 
     @property
     def node_count(self):
@@ -70,11 +80,18 @@ class Tree:
         return parent
 
     def apply(self, X):
-        """The leaf id reached by each row of X (x <= threshold goes left)."""
+        """The leaf id reached by each row of X (x <= threshold goes left; NaN goes where
+        ``missing_go_to_left`` says)."""
         X = np.ascontiguousarray(X, dtype=np.float32)
         small = [a.astype(np.int32) for a in (self.children_left, self.children_right,
                                                self.feature)]   # half the memory traffic
-        return _apply(X, *small, self.threshold)
+        return _apply(X, *small, self.threshold, self.missing_go_to_left.astype(np.bool_))
+
+    def goes_left(self, node, values):
+        """Which of ``values`` (one feature's, float32) split ``node`` sends left."""
+        values = np.asarray(values, dtype=np.float32)
+        return np.where(np.isnan(values), bool(self.missing_go_to_left[node]),
+                        values <= self.threshold[node])
 
     def subtree(self, keep_as_leaf):
         """A new Tree with the nodes in ``keep_as_leaf`` turned into leaves and their
@@ -99,7 +116,8 @@ class Tree:
                     self.n_node_samples[old_ids].copy(),
                     self.weighted_n_node_samples[old_ids].copy(),
                     np.where(keep_as_leaf[old_ids] & (self.children_left[old_ids] != LEAF),
-                             PRUNED, self.stop_reason[old_ids]).astype(np.int8))
+                             PRUNED, self.stop_reason[old_ids]).astype(np.int8),
+                    np.where(leaf, 0, self.missing_go_to_left[old_ids]).astype(np.int8))
 
     def copy(self):
         return Tree(*(np.array(a, copy=True) for a in self.arrays()))
@@ -107,20 +125,22 @@ class Tree:
     def arrays(self):
         return (self.children_left, self.children_right, self.feature, self.threshold,
                 self.value, self.impurity, self.n_node_samples, self.weighted_n_node_samples,
-                self.stop_reason)
+                self.stop_reason, self.missing_go_to_left)
 
     FIELDS = ("children_left", "children_right", "feature", "threshold", "value", "impurity",
-              "n_node_samples", "weighted_n_node_samples", "stop_reason")
+              "n_node_samples", "weighted_n_node_samples", "stop_reason", "missing_go_to_left")
 
 
 @njit(cache=True)
-def _apply(X, left, right, feature, threshold):
+def _apply(X, left, right, feature, threshold, missing_left):
     """Walk every row from the root to its leaf; float32 values against float64 thresholds,
-    as scikit-learn compares them."""
+    as scikit-learn compares them; a missing value where ``missing_left`` says."""
     out = np.empty(X.shape[0], dtype=np.int64)
     for i in range(X.shape[0]):
         node = 0
         while left[node] != -1:
-            node = left[node] if X[i, feature[node]] <= threshold[node] else right[node]
+            v = X[i, feature[node]]
+            go = missing_left[node] if np.isnan(v) else v <= threshold[node]
+            node = left[node] if go else right[node]
         out[i] = node
     return out
