@@ -70,8 +70,9 @@ def test_class_split_is_the_brute_force_best(code, impurity, min_leaf, rng):
     y = (X[:, 1] + 0.3 * rng.random(40) > 0.6).astype(np.int64)
     vals, order, ys = presort(np.ascontiguousarray(X.T), y)
     counts = np.bincount(y, minlength=2).astype(np.float64)
-    f, pos, t, found, ties, _, _ = best_split_classes(vals, order, ys, 0, 40, 2, unweighted(min_leaf),
-                                                code, counts, *every_feature(vals))
+    f, pos, t, found, ties, _, _ = best_split_classes(vals, order, ys, 0, 40, 2,
+                                                      unweighted(min_leaf), code, counts,
+                                                      *every_feature(vals))
     score, bf, bt = brute_force(X, y, min_leaf, impurity)
     assert found and (f, t) == (bf, bt)
     assert pos == int((X[:, f] <= t).sum())
@@ -146,6 +147,54 @@ def test_prefix_errors_are_weighted_medians_and_absolute_errors(rng):
                       np.zeros(n + 1))
         for p in range(n):
             assert medians[p] == weighted_median(y[p:], w[p:])
+
+
+def brute_force_missing(X, y, impurity):
+    """Every cut of every feature with the missing rows on either side, and present against
+    missing: the first best (score, feature, threshold, missing go left)."""
+    w = np.ones(len(y))
+    best = (np.inf, None, None, None)
+    for f in range(X.shape[1]):
+        present = ~np.isnan(X[:, f])
+        values = np.unique(X[present, f])
+        between = [np.float64(a) / 2 + np.float64(b) / 2 for a, b in zip(values[:-1], values[1:])]
+        # scikit-learn's order: missing right, present against missing, missing left
+        cuts = [(t, False) for t in between] + ([(np.inf, False)] + [(t, True) for t in between]
+                                                 if not present.all() else [])
+        for t, m in cuts:
+            left = np.where(present, X[:, f] <= t, m)
+            if left.all() or not left.any():
+                continue
+            score = (left.sum() * impurity(y[left], w[left])
+                     + (~left).sum() * impurity(y[~left], w[~left]))
+            if score < best[0] - 1e-12:
+                best = (score, f, t, m)
+    return best
+
+
+@pytest.mark.parametrize("code, impurity", [(GINI, gini), (SQUARED_ERROR, mse)])
+def test_split_with_missing_values_is_the_brute_force_best(code, impurity, rng):
+    """Missing rows tried on both sides of every cut, and present against missing."""
+    for _ in range(10):
+        X = rng.integers(0, 5, (30, 3)).astype(np.float32)
+        X[rng.random(X.shape) < 0.3] = np.nan
+        y = (np.nan_to_num(X[:, 0], nan=4) + rng.random(30) > 2.5).astype(np.int64)
+        if code == SQUARED_ERROR:
+            y = y + 0.1 * rng.random(30)
+        vals, order, ys = presort(np.ascontiguousarray(X.T), y)
+        if code == GINI:
+            cut = best_split_classes(vals, order, ys, 0, 30, 2, unweighted(1), code,
+                                     np.bincount(y, minlength=2).astype(np.float64),
+                                     *every_feature(vals))
+        else:
+            cut = best_split_values(vals, order, ys, 0, 30, unweighted(1), code, y.sum(), 30.0,
+                                    *every_feature(vals), scratch(30))
+        score, f, t, m = brute_force_missing(X, y, impurity)
+        assert cut.found and (cut.feature, cut.threshold) == (f, t)
+        if t != np.inf:
+            assert cut.missing_left == m
+        present = ~np.isnan(X[:, f])
+        assert cut.n_left == int(np.where(present, X[:, f] <= t, m).sum())
 
 
 def test_constant_feature_is_never_split(rng):
