@@ -66,17 +66,35 @@ def test_text_labels_keep_their_names_and_regression_names_what_it_skips(tmp_pat
         == {"pep", "ebp", "mep"}
 
 
+def test_a_table_with_holes_grows_and_prunes_and_says_how_many(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.random((300, 3))
+    y = (X[:, 0] > 0.5).astype(int)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    lines = ["a,b,c,label"] + [",".join("" if np.isnan(v) else f"{v:.4f}" for v in row)
+                               + f",{t}" for row, t in zip(X, y)]
+    (tmp_path / "h.csv").write_text("\n".join(lines) + "\n")
+    done = run_cli(["tree", "--dataset", "h.csv", "--target", "label", "--out", "t"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    counts = np.isnan(X).sum(axis=0)
+    assert f"missing values: a {counts[0]} ({counts[0] / 300:.1%})" in done.stdout
+    results = json.loads((tmp_path / "t" / "results.json").read_text())["tree"]
+    assert len(results["rows"]) >= 2 + 5 and "or missing" in done.stdout
+
+
 FORMER_TRACEBACKS = [
     (["tree", "--dataset", "h.csv", "--target", "label"], "no data rows under the header"),
     (["tree", "--n-samples", "5"], "needs at least 20 samples, got 5"),
     (["tree", "--dataset", "h.csv", "--target", "label", "--task", "regression"],
      "no data rows under the header"),
+    (["tree", "--dataset", "e.csv", "--target", "label"], "column 'b' is missing in every row"),
 ]
 
 
 @pytest.mark.parametrize("args, message", FORMER_TRACEBACKS)
 def test_former_tracebacks_are_one_line_and_leave_no_folder(tmp_path, args, message):
     (tmp_path / "h.csv").write_text("a,b,label\n")
+    (tmp_path / "e.csv").write_text("a,b,label\n1,,x\n2,?,y\n")
     done = run_cli([*args, "--out", "r"], tmp_path)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -122,10 +122,22 @@ def test_csv_reads_features_and_class_names(tmp_path):
     assert classes is None and y.dtype == np.float64 and y.tolist() == [3, 6]
 
 
+def test_csv_reads_empty_cells_na_and_question_marks_as_missing(tmp_path):
+    path = tmp_path / "holes.csv"
+    path.write_text("a,b,label\n1,,cat\nNA,2,dog\n?,3,cat\n4, nan ,dog\n")
+    X, y, names, classes = load_csv(path, target="label")
+    assert np.isnan(X).tolist() == [[False, True], [True, False], [True, False], [False, True]]
+    assert X[0, 0] == 1 and X[2, 1] == 3
+    from minprune.data import missing_counts
+    assert missing_counts(X, names) == {"a": 2, "b": 2}
+
+
 @pytest.mark.parametrize("body, match", [
     ("a,b,label\n1,2,x\n3,oops,y\n", r"line 3, column 2 \('b'\): 'oops'"),
     ("a,b,label\n1,2,x\n3,4\n", "line 3: 2 values"),
-    ("a,b,label\n1,nan,x\n", r"line 2, column 2"),
+    ("a,b,label\n1,inf,x\n", r"line 2, column 2 \('b'\): 'inf' is not a finite number"),
+    ("a,b,label\n1,,x\n2,NA,y\n", r"column 'b' is missing in every row"),
+    ("a,b,label\n1,2,x\n3,4,\n", r"line 3: the target 'label' is missing"),
 ])
 def test_csv_errors_name_line_and_column(tmp_path, body, match):
     path = tmp_path / "bad.csv"

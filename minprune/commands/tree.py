@@ -72,10 +72,13 @@ def run(args, out=print):
     if skipped:
         out(f"skipped {why_skipped}")
     out(f"{len(X):,} samples, {X.shape[1]} features; growing and pruning ({', '.join(post)})")
+    holes = missing_values_line(X, names)
+    if holes:
+        out(holes)
     study = tree_study(config, X, y, out)
     report = Report(args.out, f"minprune tree: {os.path.basename(args.dataset)}")
     final = trees.figures(report, study, names)
-    text = tree.export_text(final, feature_names=names)
+    text = tree.export_text(final, feature_names=names, show_missing=bool(holes))
     said = f"The target: {why}." + (f" Skipped {why_skipped}." if skipped else "")
     report.add("Trees", said + " " + trees.paragraph(study.rows),
                table=(study.rows, trees.COLUMNS),
@@ -90,6 +93,15 @@ def run(args, out=print):
     out(text if len(text) < 4000 else text[:4000] + "...\n")
     out(f"report: {os.path.abspath(path)}")
     return 0
+
+
+def missing_values_line(X, names):
+    """"missing values: a 3 (1.5%), b 7 (3.5%)" for the columns with any, or ""."""
+    from ..data import missing_counts  # lazy: at run time, not for --help
+    names = names or [f"feature_{i}" for i in range(X.shape[1])]
+    counts = missing_counts(X, names)
+    return ("missing values: " + ", ".join(f"{name} {c} ({c / len(X):.1%})"
+                                           for name, c in counts.items())) if counts else ""
 
 
 def parse_post(text):

@@ -5,9 +5,10 @@ from .registry import (DATASETS, TABLES, calibration_split, load_dataset,
                        make_table)
 from .synthetic import (blobs, checkerboard, make_classification, make_regression, spirals,
                         two_moons)
-from .tabular import load_csv, train_test_split
+from .tabular import load_csv, missing_counts, train_test_split
 
 __all__ = ["glyph_digits", "load_glyph_digits", "load_idx", "write_idx", "load_mnist",
-           "download_mnist", "load_csv", "train_test_split", "two_moons", "spirals", "blobs",
+           "download_mnist", "load_csv", "missing_counts", "train_test_split", "two_moons",
+           "spirals", "blobs",
            "checkerboard", "make_classification", "make_regression", "load_dataset", "DATASETS",
            "TABLES", "make_table", "calibration_split"]

@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 
+MISSING = ("", "NA", "N/A", "?", "nan", "NaN")     # cells read as a missing value (NaN)
+
 
 def load_csv(path, target, *, delimiter=","):
     """Read a CSV file with a header row into a numeric feature matrix and a target.
@@ -24,7 +26,10 @@ def load_csv(path, target, *, delimiter=","):
     feature_names : list of str
     class_names : list of str, or None for a numeric target.
 
-    A value that is not a number raises ValueError naming the file, line and column.
+    An empty cell, ``NA``, ``N/A``, ``?`` or ``nan`` in a feature column is a missing value
+    (NaN in X; ``missing_counts`` counts them per column); a column missing throughout, a
+    missing target, or a value that is not a number raises ValueError naming the file, line
+    and column.
     """
     path = os.fspath(path)
     with open(path, newline="", encoding="utf-8") as f:
@@ -43,7 +48,13 @@ def load_csv(path, target, *, delimiter=","):
             raise ValueError(f"{path}, line {line}: {len(row)} values, the header has "
                              f"{len(header)}")
         raw_target.append(row[t].strip())
+        if raw_target[-1] in MISSING:
+            raise ValueError(f"{path}, line {line}: the target {header[t]!r} is missing "
+                             f"({row[t]!r}); drop the row or fill it in")
         for j, (col, value) in enumerate((i, v) for i, v in enumerate(row) if i != t):
+            if value.strip() in MISSING:
+                X[line - 2, j] = np.nan
+                continue
             try:
                 x = float(value)
             except ValueError:
@@ -51,8 +62,13 @@ def load_csv(path, target, *, delimiter=","):
                                  f"({header[col]!r}): {value!r} is not a number") from None
             if math.isnan(x) or math.isinf(x):
                 raise ValueError(f"{path}, line {line}, column {col + 1} ({header[col]!r}): "
-                                 f"{value!r} is not a finite number")
+                                 f"{value!r} is not a finite number (a missing value is an "
+                                 f"empty cell, NA or ?)")
             X[line - 2, j] = x
+    empty = np.flatnonzero(np.isnan(X).all(axis=0))
+    if len(empty):
+        raise ValueError(f"{path}: column {feature_names[empty[0]]!r} is missing in every row; "
+                         f"drop it")
     try:
         y = np.array([float(v) for v in raw_target])
         class_names = None
@@ -61,6 +77,12 @@ def load_csv(path, target, *, delimiter=","):
         index = {c: i for i, c in enumerate(class_names)}
         y = np.array([index[v] for v in raw_target], dtype=np.int64)
     return X, y, feature_names, class_names
+
+
+def missing_counts(X, feature_names):
+    """{column name: how many values are missing} for the columns with any."""
+    counts = np.isnan(np.asarray(X, dtype=np.float64)).sum(axis=0)
+    return {name: int(c) for name, c in zip(feature_names, counts) if c}
 
 
 def _column(path, header, target):
