@@ -45,7 +45,8 @@ def test_integer_labels_grow_a_classifier_and_every_post_pruner_runs(tmp_path):
     assert "2 distinct integer values: classification" in done.stdout
     results = json.loads((tmp_path / "t" / "results.json").read_text())["tree"]
     assert results["task"] == "classification" and results["skipped"] == {}
-    assert len(results["rows"]) == 2 + 5                 # full, pre-pruned, five post-pruners
+    assert len(results["rows"]) == 2 + 6                 # full, pre-pruned, six post-pruners
+    assert all(isinstance(r["over"], int) for r in results["rows"] if "pre" not in r["method"])
     assert "|--- class: 1" in (tmp_path / "t" / "report.md").read_text()
 
 
@@ -79,7 +80,7 @@ def test_a_table_with_holes_grows_and_prunes_and_says_how_many(tmp_path):
     counts = np.isnan(X).sum(axis=0)
     assert f"missing values: a {counts[0]} ({counts[0] / 300:.1%})" in done.stdout
     results = json.loads((tmp_path / "t" / "results.json").read_text())["tree"]
-    assert len(results["rows"]) >= 2 + 5 and "or missing" in done.stdout
+    assert len(results["rows"]) == 2 + 6 and "or missing" in done.stdout
 
 
 FORMER_TRACEBACKS = [

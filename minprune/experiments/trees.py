@@ -28,18 +28,20 @@ class TreeConfig:
     criterion: str = None
     max_depth: int = None
     min_samples_leaf: int = None
-    post: tuple = ("ccp", "rep", "pep", "ebp", "mep")
+    post: tuple = ("ccp", "rep", "pep", "ebp", "mep", "cvp")
     seed: int = 0
 
 
 @dataclass
 class TreeStudy:
-    """One row per tree, the estimators by row name, and the chosen cost-complexity alpha and
-    its cross-validation table (None without ccp)."""
+    """One row per tree, the estimators by row name, the chosen cost-complexity alpha and
+    its cross-validation table (None without ccp), and the optimally pruned tree on the test
+    data (the yardstick of each row's ``over`` / ``under``-pruning)."""
     rows: list
     trees: dict
     alpha: float
     cv_table: list
+    optimal: object = None
 
 
 def is_classification(y):
@@ -161,7 +163,18 @@ def tree_study(config, X, y, log=print):
         trees[method.label], info = method.run(full, train, val, config.seed)
         alpha, cv_table = info.get("alpha", alpha), info.get("cv_table", cv_table)
         log(f"  {method.label}: {trees[method.label].get_n_leaves()} leaves")
+    optimal = tree.optimal_pruning(full, *test)
+    log(f"  optimally pruned (on the test data): {optimal.get_n_leaves()} leaves")
     rows = [{"method": name, "leaves": est.get_n_leaves(), "depth": est.get_depth(),
-             "train": est.score(*train), "test": est.score(*test)}
+             "train": est.score(*train), "test": est.score(*test), **deviation(full, est, optimal)}
             for name, est in trees.items()]
-    return TreeStudy(rows, trees, alpha, cv_table)
+    return TreeStudy(rows, trees, alpha, cv_table, optimal)
+
+
+def deviation(full, est, optimal):
+    """{"over": .., "under": ..} splits against the optimally pruned tree, or "-" for both
+    where ``est`` is not a pruning of ``full`` (a pre-pruned tree grown with other limits)."""
+    try:
+        return tree.pruning_deviation(full, est, optimal)
+    except ValueError:
+        return {"over": "-", "under": "-"}

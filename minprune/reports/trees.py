@@ -6,7 +6,8 @@ from .. import tree, viz
 from ..tree.methods import POST_PRUNERS
 
 COLUMNS = [("method", "tree", "{}"), ("leaves", "leaves", "{:,}"), ("depth", "depth", "{:d}"),
-           ("train", "train score", "{:.4f}"), ("test", "test score", "{:.4f}")]
+           ("train", "train score", "{:.4f}"), ("test", "test score", "{:.4f}"),
+           ("over", "over-pruned", "{}"), ("under", "under-pruned", "{}")]
 
 
 def figures(report, study, feature_names=None):
@@ -34,8 +35,10 @@ def paragraph(rows):
     else:
         text += (f"; the {smallest['method']} tree is the smallest ({smallest['leaves']} "
                  f"leaves, test {smallest['test']:.4f}).")
-    return text + (" Methods that keep many more leaves than the best tree under-prune; a "
-                   "tree much smaller than it has over-pruned.")
+    return text + (" The yardstick is the optimally pruned tree, the smallest pruning of the "
+                   "full tree with the best test score (Esposito et al. 1997): over-pruned "
+                   "counts the splits a method cut that it keeps, under-pruned the splits a "
+                   "method kept that it cuts.")
 
 
 __all__ = ["figures", "paragraph", "COLUMNS"]

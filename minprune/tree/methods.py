@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import c45, ccp, ccp_cv, postprune
+from . import c45, ccp, ccp_cv, critical, postprune
 
 
 @dataclass(frozen=True)
@@ -36,4 +36,6 @@ POST_PRUNERS = {p.name: p for p in (
     PostPruner("mep", "minimum-error (m=2)",
                lambda full, train, val, rng: (postprune.prune_minimum_error(full, m=2.0), {}),
                True),
+    PostPruner("cvp", "critical value",
+               lambda full, train, val, rng: (critical.prune_critical_value(full, *val), {})),
 )}
