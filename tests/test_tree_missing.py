@@ -206,10 +206,10 @@ def test_saved_trees_keep_their_missing_routes(tmp_path):
     assert "or missing" not in tree.export_text(est)
 
 
-def test_goes_left_is_predicts_rule():
+def test_route_is_predicts_rule():
     X, y, _ = with_holes("classification", 200, 5, 0.3, "random")
     est = tree.DecisionTreeClassifier(random_state=0).fit(X, y)
     t = est.tree_
     for node in np.flatnonzero(t.children_left != -1):
-        np.testing.assert_array_equal(t.goes_left(node, X[:, t.feature[node]]),
+        np.testing.assert_array_equal(t.route(node, X) == 1,
                                       goes_left(t, node, X.astype(np.float32)))

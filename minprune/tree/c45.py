@@ -145,6 +145,9 @@ def prune_error_based(est, confidence=0.25, X=None, y=None, subtree_raising=Fals
                           lambda leaf, sub: _at_most(leaf, sub + TOLERANCE))
     if X is None or y is None:
         raise ValueError("subtree_raising=True needs the training data: pass X and y")
+    if len(tree.surrogate_feature):
+        raise ValueError("subtree_raising=True moves splits, and this tree's splits carry "
+                         "surrogates that would not follow; prune it without raising")
     return _Raising(est, confidence, X, y, sample_weight, errors_of, label).run()
 
 
@@ -180,8 +183,8 @@ class _Raising:
         return 0.0 if total == 0 else self.errors_of(total, total - c.max(), self.confidence)
 
     def route(self, node, rows):
-        go = self.tree.goes_left(node, self.X[rows, self.tree.feature[node]])
-        return rows[go], rows[~go]
+        side = self.tree.route(node, self.X[rows])
+        return rows[side == 1], rows[side == 0]
 
     def branch_errors(self, node, rows):
         """E of the subtree at ``node`` classifying ``rows``, its leaves relabelled."""
@@ -255,6 +258,6 @@ class _Raising:
                 t.value[node] = t.value[parents[node]]
                 t.impurity[node] = 0.0
             if t.children_left[node] != LEAF:
-                go = t.goes_left(node, self.X[r, t.feature[node]])
-                members[t.children_left[node]] = r[go]
-                members[t.children_right[node]] = r[~go]
+                side = t.route(node, self.X[r])
+                members[t.children_left[node]] = r[side == 1]
+                members[t.children_right[node]] = r[side == 0]

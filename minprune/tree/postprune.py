@@ -96,7 +96,8 @@ def prune_reduced_error(est, X_val, y_val):
 
 
 def _node_members(est, X):
-    """For every node, the indices of the rows of X whose path passes through it."""
+    """For every node, the indices of the rows of X whose path passes through it (predict's
+    routes: missing values by the surrogates, then the default side)."""
     tree = est.tree_
     X = np.asarray(X, dtype=np.float32)
     members = [None] * tree.node_count
@@ -105,9 +106,9 @@ def _node_members(est, X):
         if tree.children_left[node] == LEAF:
             continue
         rows = members[node]
-        go_left = tree.goes_left(node, X[rows, tree.feature[node]])
-        members[tree.children_left[node]] = rows[go_left]
-        members[tree.children_right[node]] = rows[~go_left]
+        side = tree.route(node, X[rows])
+        members[tree.children_left[node]] = rows[side == 1]
+        members[tree.children_right[node]] = rows[side == 0]      # -1: the row stays here
     return members
 
 

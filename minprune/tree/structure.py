@@ -23,7 +23,14 @@ class Tree:
         -1 when not recorded); ``stopping_trace`` reads it.
     missing_go_to_left : 1 where a split sends a missing value (NaN) left, as scikit-learn's
         (where the split's feature had no missing values at fit: the side with more samples;
-        trees saved before missing values were learned get that rule).
+        trees saved before missing values were learned get that rule); with surrogates, where
+        a row missing every surrogate goes (-1: nowhere, it stays in the node, rpart's rule
+        when the primary split sent equal weights each way).
+    surrogate_start, surrogate_feature, surrogate_threshold, surrogate_below_left : surrogate
+        splits (trees grown with ``missing="surrogate"``): node i's are entries
+        surrogate_start[i]:surrogate_start[i + 1], best first; a row missing the split's
+        feature goes by the first whose feature it has, left when (value <= threshold) equals
+        ``surrogate_below_left``. None: no surrogates.
     """
     children_left: np.ndarray
     children_right: np.ndarray
@@ -35,6 +42,10 @@ class Tree:
     weighted_n_node_samples: np.ndarray = None
     stop_reason: np.ndarray = None
     missing_go_to_left: np.ndarray = None
+    surrogate_start: np.ndarray = None
+    surrogate_feature: np.ndarray = None
+    surrogate_threshold: np.ndarray = None
+    surrogate_below_left: np.ndarray = None
 
     def __post_init__(self):
         if self.weighted_n_node_samples is None:
@@ -47,6 +58,18 @@ class Tree:
             bigger[split] = (self.n_node_samples[self.children_left[split]]
                              > self.n_node_samples[self.children_right[split]])
             self.missing_go_to_left = bigger.astype(np.int8)
+        if self.surrogate_start is None:
+            self.surrogate_start = np.zeros(self.node_count + 1, dtype=np.int64)
+            self.surrogate_feature = np.zeros(0, dtype=np.int64)
+            self.surrogate_threshold = np.zeros(0)
+            self.surrogate_below_left = np.zeros(0, dtype=np.int8)
+
+    def surrogates(self, node):
+        """Node ``node``'s surrogate splits: [(feature, threshold, below_left)], best first."""
+        a, b = self.surrogate_start[node], self.surrogate_start[node + 1]
+        return list(zip(self.surrogate_feature[a:b].tolist(),
+                        self.surrogate_threshold[a:b].tolist(),
+                        self.surrogate_below_left[a:b].tolist()))
 
     @property
     def node_count(self):
@@ -85,13 +108,26 @@ class Tree:
         X = np.ascontiguousarray(X, dtype=np.float32)
         small = [a.astype(np.int32) for a in (self.children_left, self.children_right,
                                                self.feature)]   # half the memory traffic
-        return _apply(X, *small, self.threshold, self.missing_go_to_left.astype(np.bool_))
+        return _apply(X, *small, self.threshold, self.missing_go_to_left.astype(np.int8),
+                      self.surrogate_start, self.surrogate_feature, self.surrogate_threshold,
+                      self.surrogate_below_left)
 
-    def goes_left(self, node, values):
-        """Which of ``values`` (one feature's, float32) split ``node`` sends left."""
-        values = np.asarray(values, dtype=np.float32)
-        return np.where(np.isnan(values), bool(self.missing_go_to_left[node]),
-                        values <= self.threshold[node])
+    def route(self, node, X):
+        """Where split ``node`` sends each row of X (n, n_features): 1 left, 0 right, -1 stays
+        (predict's rule: the split, then the surrogates, then ``missing_go_to_left``)."""
+        X = np.asarray(X, dtype=np.float32)
+        v = X[:, self.feature[node]]
+        side = np.where(v <= self.threshold[node], 1, 0).astype(np.int8)
+        todo = np.isnan(v)
+        for f, t, below_left in self.surrogates(node):
+            if not todo.any():
+                break
+            u = X[:, f]
+            here = todo & ~np.isnan(u)
+            side[here] = np.where((u[here] <= t) == bool(below_left), 1, 0)
+            todo &= ~here
+        side[todo] = self.missing_go_to_left[node]
+        return side
 
     def subtree(self, keep_as_leaf):
         """A new Tree with the nodes in ``keep_as_leaf`` turned into leaves and their
@@ -117,7 +153,19 @@ class Tree:
                     self.weighted_n_node_samples[old_ids].copy(),
                     np.where(keep_as_leaf[old_ids] & (self.children_left[old_ids] != LEAF),
                              PRUNED, self.stop_reason[old_ids]).astype(np.int8),
-                    np.where(leaf, 0, self.missing_go_to_left[old_ids]).astype(np.int8))
+                    np.where(leaf, 0, self.missing_go_to_left[old_ids]).astype(np.int8),
+                    *self._surrogates_of(old_ids, leaf))
+
+    def _surrogates_of(self, old_ids, leaf):
+        """The surrogate arrays for the nodes ``old_ids`` (in this order), none for leaves."""
+        keep = [np.arange(self.surrogate_start[i], self.surrogate_start[i + 1])
+                for i, is_leaf in zip(old_ids, leaf) if not is_leaf]
+        counts = [0 if is_leaf else self.surrogate_start[i + 1] - self.surrogate_start[i]
+                  for i, is_leaf in zip(old_ids, leaf)]
+        start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        idx = np.concatenate(keep).astype(np.int64) if keep else np.zeros(0, dtype=np.int64)
+        return (start, self.surrogate_feature[idx], self.surrogate_threshold[idx],
+                self.surrogate_below_left[idx])
 
     def copy(self):
         return Tree(*(np.array(a, copy=True) for a in self.arrays()))
@@ -125,22 +173,37 @@ class Tree:
     def arrays(self):
         return (self.children_left, self.children_right, self.feature, self.threshold,
                 self.value, self.impurity, self.n_node_samples, self.weighted_n_node_samples,
-                self.stop_reason, self.missing_go_to_left)
+                self.stop_reason, self.missing_go_to_left, self.surrogate_start,
+                self.surrogate_feature, self.surrogate_threshold, self.surrogate_below_left)
 
     FIELDS = ("children_left", "children_right", "feature", "threshold", "value", "impurity",
-              "n_node_samples", "weighted_n_node_samples", "stop_reason", "missing_go_to_left")
+              "n_node_samples", "weighted_n_node_samples", "stop_reason", "missing_go_to_left",
+              "surrogate_start", "surrogate_feature", "surrogate_threshold",
+              "surrogate_below_left")
 
 
 @njit(cache=True)
-def _apply(X, left, right, feature, threshold, missing_left):
-    """Walk every row from the root to its leaf; float32 values against float64 thresholds,
-    as scikit-learn compares them; a missing value where ``missing_left`` says."""
+def _apply(X, left, right, feature, threshold, missing_left, s_start, s_feature, s_threshold,
+           s_below_left):
+    """Walk every row from the root to its leaf (or to the node where it stays); float32
+    values against float64 thresholds, as scikit-learn compares them; a missing value by the
+    node's surrogates, then where ``missing_left`` says."""
     out = np.empty(X.shape[0], dtype=np.int64)
     for i in range(X.shape[0]):
         node = 0
         while left[node] != -1:
             v = X[i, feature[node]]
-            go = missing_left[node] if np.isnan(v) else v <= threshold[node]
-            node = left[node] if go else right[node]
+            if np.isnan(v):
+                go = missing_left[node]
+                for k in range(s_start[node], s_start[node + 1]):
+                    u = X[i, s_feature[k]]
+                    if not np.isnan(u):
+                        go = 1 if (u <= s_threshold[k]) == (s_below_left[k] == 1) else 0
+                        break
+                if go < 0:                              # no majority: it stays here
+                    break
+            else:
+                go = 1 if v <= threshold[node] else 0
+            node = left[node] if go == 1 else right[node]
         out[i] = node
     return out

@@ -1,0 +1,236 @@
+"""Growing a tree as R's rpart grows it, with surrogate splits for missing values (Breiman et
+al. 1984, ch. 5; rpart's ``partition.c``, ``bsplit.c``, ``surrogate.c``, ``nodesplit.c``).
+
+At each node every feature is searched on the rows where it is present (``rpart_scan``), the
+improvement computed on those rows alone, and the best feature kept (the first on a tie; a
+split must improve on 1e-10 of the largest improvement seen anywhere so far). Then, for the rows
+the primary split sends one way or the other, every other feature's best *surrogate* split is
+the one that agrees with the primary on the most rows; up to ``max_surrogate`` are kept, ranked
+by that agreement, each only if it beats sending every row the majority way (adjusted
+agreement > 0). A row missing the primary feature goes by the first surrogate it has, and one
+missing them all goes with the majority (rpart's ``usesurrogate = 2``); when the primary sent
+equal weights each way there is no majority and such a row stays in the node.
+
+Nodes are created in rpart's order (its left son - the side ``x < split`` goes to under the
+split's direction - first); in the ``Tree`` the left child is always ``x <= threshold``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .criteria import class_impurity, squared_error
+from .rpart_scan import LEFT, RIGHT, anova_scan, gini_scan, surrogate_scan
+from .structure import LEAF, UNDEFINED, Tree
+
+
+def class_priors(y, w, n_classes):
+    """rpart's altered priors for the default prior (the class frequencies) and 0/1 loss, as
+    ``giniinit`` computes them from R's ``counts / sum(counts)`` (1 up to rounding)."""
+    counts = np.array([w[y == k].sum() for k in range(n_classes)])
+    prior = counts / counts.sum()
+    freq = np.zeros(n_classes)
+    total = 0.0
+    for k, wk in zip(y, w):
+        freq[k] += wk
+        total += wk
+    freq = freq / total
+    aprior = np.zeros(n_classes)
+    temp = 0.0
+    for i in range(n_classes):
+        for j in range(n_classes):
+            loss = 0.0 if i == j else 1.0
+            temp += loss * prior[i]
+            aprior[i] += loss * prior[i]
+    for i in range(n_classes):
+        if freq[i] > 0:
+            aprior[i] /= temp * freq[i]
+    return aprior
+
+
+class _Grower:
+    """The state of one growth: the data, the rules and the nodes made so far."""
+
+    def __init__(self, X, y, classify, n_classes, criterion, rules, max_surrogate):
+        self.X, self.y, self.classify, self.n_classes = X, y, classify, n_classes
+        self.w = np.ones(len(y))
+        self.information = criterion in ("entropy", "log_loss")
+        self.code = criterion
+        self.min_split = max(rules.min_samples_split, 1)
+        self.edge = rules.min_samples_leaf
+        self.max_depth = rules.depth_limit
+        self.max_surrogate = max_surrogate
+        self.aprior = class_priors(y, self.w, n_classes) if classify else None
+        self.iscale = 0.0
+        n, d = X.shape
+        self.order = []                      # each feature's present rows, sorted by value
+        for f in range(d):
+            present = np.flatnonzero(~np.isnan(X[:, f]))
+            self.order.append(present[np.argsort(X[present, f], kind="stable")])
+        self.nodes = []
+        self.table = []
+
+    # --- one node -----------------------------------------------------------------------
+
+    def stats(self, rows):
+        """(value row, impurity, risk): class counts and Gini/entropy, or mean and variance."""
+        w, y = self.w[rows], self.y[rows]
+        if self.classify:
+            counts = np.bincount(y, weights=w, minlength=self.n_classes).astype(np.float64)
+            code = 1 if self.information else 0
+            return counts, class_impurity(counts, counts.sum(), code), None
+        mean = (y * w).sum() / w.sum()
+        risk = float(((y - mean) ** 2 * w).sum())
+        return np.array([mean]), squared_error((y * w).sum(), (y * y * w).sum(), w.sum()), risk
+
+    def primary(self, member, risk):
+        """The best split of the node whose rows are ``member`` (a mask): (feature, split,
+        direction, improve, count) or None."""
+        best = None
+        for f, order in enumerate(self.order):
+            rows = order[member[order]]
+            rows = rows[self.w[rows] > 0]
+            k = len(rows)
+            x = self.X[rows, f]
+            if k == 0 or x[0] == x[k - 1]:
+                continue
+            xs = np.append(x, x[-1])           # the scans read x[i + 1] past their last cut
+            if self.classify:
+                improve, where, direction = gini_scan(self.y[rows], xs, self.w[rows],
+                                                      self.aprior, self.n_classes, self.edge,
+                                                      self.information)
+            else:
+                improve, where, direction = anova_scan(self.y[rows], xs, self.w[rows],
+                                                       self.edge, risk)
+            self.iscale = max(self.iscale, improve)
+            if improve > self.iscale * 1e-10 and (best is None or improve > best[3]):
+                split = (x[where] + x[where + 1]) / 2
+                best = (f, split, direction, improve, k)
+        return best
+
+    def surrogates(self, member, rows, f, split, direction):
+        """The primary's side of each row (0: missing), the weights it sends each way, and the
+        surrogate splits: [(feature, split, direction, agreement, adj)], best first."""
+        side = np.zeros(len(self.y), dtype=np.int64)
+        x = self.X[rows, f]
+        present = ~np.isnan(x)
+        side[rows[present]] = np.where(x[present] < split, direction, -direction)
+        left_wt = self.w[rows][side[rows] == LEFT].sum()
+        right_wt = self.w[rows][side[rows] == RIGHT].sum()
+        found = []
+        for g, order in enumerate(self.order):
+            if g == f or self.max_surrogate == 0:
+                continue
+            r = order[member[order]]
+            ok, agree, s, d = surrogate_scan(side[r], self.X[r, g], self.w[r])
+            if not ok:
+                continue
+            total = left_wt + right_wt
+            majority = max(left_wt, right_wt) / total
+            agreement = agree / total
+            adj = (agreement - majority) / (1.0 - majority)
+            if adj <= 1e-10:
+                continue
+            at = next((i for i, e in enumerate(found) if agreement > e[3]), len(found))
+            if at < self.max_surrogate:
+                found.insert(at, (g, s, d, agreement, adj))
+                del found[self.max_surrogate:]
+        return side, left_wt, right_wt, found
+
+    def assign(self, rows, side, found, left_wt, right_wt):
+        """Send the rows the primary could not by the surrogates, then the majority; returns
+        each row's side and how many rows each surrogate sent."""
+        side = side.copy()
+        counts = [0] * len(found)
+        majority = RIGHT if left_wt < right_wt else LEFT if left_wt > right_wt else 0
+        for r in rows[side[rows] == 0]:
+            for i, (g, s, d, _, _) in enumerate(found):
+                v = self.X[r, g]
+                if np.isnan(v):
+                    continue
+                counts[i] += 1
+                side[r] = d if v < s else -d
+                break
+            else:
+                side[r] = majority                 # 0: no majority, the row stays here
+        return side, counts
+
+    # --- the recursion ------------------------------------------------------------------
+
+    def grow(self, member, depth, parent=-1, is_left=False):
+        rows = np.flatnonzero(member)
+        node = len(self.nodes)
+        value, impurity, risk = self.stats(rows)
+        record = {"rows": len(rows), "weight": float(self.w[rows].sum()), "value": value,
+                  "impurity": impurity, "parent": parent, "is_left": is_left,
+                  "split": None}
+        self.nodes.append(record)
+        stop = len(rows) < self.min_split or depth >= self.max_depth
+        best = None if stop else self.primary(member, risk)
+        if best is None:
+            return node
+        f, split, direction, improve, count = best
+        side, left_wt, right_wt, found = self.surrogates(member, rows, f, split, direction)
+        side, sent = self.assign(rows, side, found, left_wt, right_wt)
+        record["split"] = (f, split, direction)
+        majority = RIGHT if left_wt < right_wt else LEFT if left_wt > right_wt else 0
+        record["majority"] = majority
+        record["surrogates"] = found
+        self.table.append({"node": node, "feature": int(f), "threshold": float(split),
+                           "direction": int(direction), "improve": float(improve),
+                           "count": int(count),
+                           "surrogates": [{"feature": int(g), "threshold": float(s),
+                                           "direction": int(d), "agree": float(a),
+                                           "adj": float(j), "count": int(c)}
+                                          for (g, s, d, a, j), c in zip(found, sent)]})
+        for son in (LEFT, RIGHT):                 # rpart's left son first
+            child = np.zeros(len(member), dtype=bool)
+            child[rows[side[rows] == son]] = True
+            self.grow(child, depth + 1, node, son == direction)
+        return node
+
+    def tree(self):
+        """The ``Tree``: children as x <= threshold (left) and above; surrogates flattened."""
+        n = len(self.nodes)
+        left = np.full(n, LEAF, dtype=np.int64)
+        right = np.full(n, LEAF, dtype=np.int64)
+        for i, rec in enumerate(self.nodes):
+            if rec["parent"] >= 0:
+                (left if rec["is_left"] else right)[rec["parent"]] = i
+        feature = np.full(n, UNDEFINED, dtype=np.int64)
+        threshold = np.full(n, float(UNDEFINED))
+        missing_left = np.zeros(n, dtype=np.int8)
+        start = np.zeros(n + 1, dtype=np.int64)
+        s_feature, s_threshold, s_below_left = [], [], []
+        for i, rec in enumerate(self.nodes):
+            start[i + 1] = start[i]
+            if rec["split"] is None:
+                continue
+            f, split, direction = rec["split"]
+            feature[i], threshold[i] = f, split
+            # our left child is rpart's side of x < split, which is ``direction``
+            maj = rec["majority"]
+            missing_left[i] = -1 if maj == 0 else int(maj == direction)
+            for g, s, d, _, _ in rec["surrogates"]:
+                s_feature.append(g)
+                s_threshold.append(s)
+                s_below_left.append(int(d == direction))
+            start[i + 1] += len(rec["surrogates"])
+        value = np.array([rec["value"] for rec in self.nodes])
+        return Tree(left, right, feature, threshold, value,
+                    np.array([rec["impurity"] for rec in self.nodes]),
+                    np.array([rec["rows"] for rec in self.nodes], dtype=np.int64),
+                    np.array([rec["weight"] for rec in self.nodes]), None, missing_left,
+                    start, np.array(s_feature, dtype=np.int64),
+                    np.array(s_threshold, dtype=np.float64),
+                    np.array(s_below_left, dtype=np.int8))
+
+
+def grow_rpart(X, y, classify, n_classes, criterion, rules, max_surrogate=5):
+    """Grow as rpart does (see the module docstring) on float64 X with NaN for missing values;
+    ``rules``: ``grow.StoppingRules`` (min_samples_split = rpart's minsplit, min_samples_leaf =
+    minbucket, max_depth = maxdepth; the tree grows fully, as rpart with cp < 0). Returns
+    (Tree, split table: one record per split with its improvement, count and surrogates)."""
+    g = _Grower(np.asarray(X, dtype=np.float64), y, classify, n_classes, criterion, rules,
+                max_surrogate)
+    g.grow(np.ones(len(y), dtype=bool), 0)
+    return g.tree(), g.table
