@@ -158,7 +158,7 @@ class _Raising:
 
     def __init__(self, est, confidence, X, y, sample_weight, errors_of, label):
         self.est, self.confidence, self.errors_of, self.label = est, confidence, errors_of, label
-        self.X = check_X(X, est.n_features_in_)
+        self.X = check_X(X, est.n_features_in_, dtype=est.tree_.split_dtype)
         y = np.asarray(y)
         if len(y) != len(self.X):
             raise ValueError(f"y has {len(y)} samples but X has {len(self.X)}")

@@ -12,6 +12,7 @@ from .ccp import prune_ccp
 from .criteria import CLASSIFICATION, REGRESSION
 from .grow import StoppingRules, grow
 from .splitter import RAND_R_MAX
+from .surrogate import grow_surrogate
 from .structure import Tree
 
 
@@ -23,7 +24,7 @@ def _check_int(name, value, low, allow_none=False):
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
-def check_X(X, n_features=None, what="X", estimator="the tree"):
+def check_X(X, n_features=None, what="X", estimator="the tree", dtype=np.float32):
     """X as a 2-D float32 array (trees split on float32, as scikit-learn does) with at least
     one sample and one feature and no inf; NaN marks a missing value. The error names the
     offending column."""
@@ -58,7 +59,7 @@ def check_X(X, n_features=None, what="X", estimator="the tree"):
         reason = "is too large for float32" if np.isfinite(value) else "is infinite"
         raise ValueError(f"{what} column {col} (row {row}) holds {value}, which {reason}; "
                          f"trees take finite values, and NaN for a missing one")
-    return X32
+    return X32 if dtype == np.float32 else np.ascontiguousarray(X, dtype=dtype)
 
 
 def _max_features(value, n_features):
@@ -168,7 +169,7 @@ class _BaseTree(BaseEstimator):
     def __init__(self, criterion, max_depth=None, min_samples_split=2, min_samples_leaf=1,
                  min_impurity_decrease=0.0, max_leaf_nodes=None, random_state=None,
                  ccp_alpha=0.0, max_features=None, tie_break="random",
-                 min_weight_fraction_leaf=0.0):
+                 min_weight_fraction_leaf=0.0, missing="side", max_surrogate=5):
         self.criterion = criterion
         self.max_depth = max_depth
         self.min_samples_split = min_samples_split
@@ -180,6 +181,8 @@ class _BaseTree(BaseEstimator):
         self.max_features = max_features
         self.tie_break = tie_break
         self.min_weight_fraction_leaf = min_weight_fraction_leaf
+        self.missing = missing
+        self.max_surrogate = max_surrogate
 
     def _rules(self):
         if self.criterion not in self._criteria:
@@ -211,6 +214,7 @@ class _BaseTree(BaseEstimator):
         integer weights grow the tree that repeating rows would grow)."""
         rules = self._rules()
         names = feature_names(X)
+        X_given = X
         X = check_X(X)
         y_fit = self._encode(check_y(y, len(X), type(self).__name__))
         weight = check_sample_weight(sample_weight, len(X))
@@ -219,10 +223,17 @@ class _BaseTree(BaseEstimator):
             weight = by_class if weight is None else weight * by_class
             if not weight.sum() > 0:
                 raise ValueError("sample_weight times class_weight is zero for every sample")
-        # scikit-learn splits on float32 features; so do we.
-        seed, max_features = self._feature_draw(X.shape[1])
-        self.tree_, self.n_tied_splits_ = grow(X, y_fit, self.criterion, self._n_outputs(),
-                                               rules, seed, max_features, weight)
+        if self.missing not in ("side", "surrogate"):
+            raise ValueError(f"missing must be one of side, surrogate, got {self.missing!r}")
+        self.split_trace_ = None
+        if self.missing == "surrogate":              # rpart's growth, on float64 values
+            self.tree_, self.split_trace_ = grow_surrogate(self, X_given, y_fit, weight, rules)
+            self.n_tied_splits_ = 0
+        else:                        # scikit-learn splits on float32 features; so do we
+            seed, max_features = self._feature_draw(X.shape[1])
+            self.tree_, self.n_tied_splits_ = grow(X, y_fit, self.criterion,
+                                                   self._n_outputs(), rules, seed,
+                                                   max_features, weight)
         self.n_features_in_ = X.shape[1]
         if self.ccp_alpha > 0:                       # pruned at fit, as scikit-learn does
             self.tree_ = prune_ccp(self, self.ccp_alpha).tree_
@@ -289,7 +300,8 @@ class _BaseTree(BaseEstimator):
     def _validated(self, X):
         self._check_fitted()
         self._check_names(X)
-        return check_X(X, self.n_features_in_, estimator=type(self).__name__)
+        return check_X(X, self.n_features_in_, estimator=type(self).__name__,
+                       dtype=self.tree_.split_dtype)
 
     def apply(self, X):
         """The leaf index each sample lands in. X : (n_samples, n_features)."""
@@ -361,6 +373,11 @@ class DecisionTreeClassifier(ClassifierMixin, _BaseTree):
     ccp_alpha : cost-complexity pruning at fit (``prune_ccp``), as scikit-learn's.
     min_weight_fraction_leaf : every leaf keeps at least this fraction of the total weight.
     class_weight : None, "balanced" or {label: weight}; multiplies the sample weights.
+    missing : "side" (scikit-learn's: each split learns the side its missing values go to) or
+        "surrogate" (R's rpart: the tree grown as rpart grows it - features in index order,
+        the improvement on the rows where a feature is present - and each split given up to
+        ``max_surrogate`` surrogate splits for rows missing its feature; ``split_trace_``
+        lists them; see ``surrogate.py``).
 
     Attributes
     ----------
@@ -375,10 +392,12 @@ class DecisionTreeClassifier(ClassifierMixin, _BaseTree):
     def __init__(self, criterion="gini", max_depth=None, min_samples_split=2,
                  min_samples_leaf=1, min_impurity_decrease=0.0, max_leaf_nodes=None,
                  random_state=None, ccp_alpha=0.0, max_features=None, tie_break="random",
-                 min_weight_fraction_leaf=0.0, class_weight=None):
+                 min_weight_fraction_leaf=0.0, class_weight=None, missing="side",
+                 max_surrogate=5):
         super().__init__(criterion, max_depth, min_samples_split, min_samples_leaf,
                          min_impurity_decrease, max_leaf_nodes, random_state, ccp_alpha,
-                         max_features, tie_break, min_weight_fraction_leaf)
+                         max_features, tie_break, min_weight_fraction_leaf, missing,
+                         max_surrogate)
         self.class_weight = class_weight
 
     def _class_weights(self, y_encoded):
@@ -425,10 +444,11 @@ class DecisionTreeRegressor(RegressorMixin, _BaseTree):
     def __init__(self, criterion="squared_error", max_depth=None, min_samples_split=2,
                  min_samples_leaf=1, min_impurity_decrease=0.0, max_leaf_nodes=None,
                  random_state=None, ccp_alpha=0.0, max_features=None, tie_break="random",
-                 min_weight_fraction_leaf=0.0):
+                 min_weight_fraction_leaf=0.0, missing="side", max_surrogate=5):
         super().__init__(criterion, max_depth, min_samples_split, min_samples_leaf,
                          min_impurity_decrease, max_leaf_nodes, random_state, ccp_alpha,
-                         max_features, tie_break, min_weight_fraction_leaf)
+                         max_features, tie_break, min_weight_fraction_leaf, missing,
+                         max_surrogate)
 
     def _class_weights(self, y_encoded):
         return None

@@ -23,7 +23,8 @@ def export_text(est, feature_names=None, decimals=2, max_depth=None, show_missin
         |   |--- class: 1
 
     ``show_missing``: mark the branch a missing value (NaN) takes with ", or missing" (off:
-    scikit-learn's text, which does not say).
+    scikit-learn's text, which does not say). A tree grown with ``missing="surrogate"`` lists
+    each split's surrogates after it, best first, as rules for the rows the split sends left.
     """
     est._check_fitted()
     tree = est.tree_
@@ -56,7 +57,10 @@ def export_text(est, feature_names=None, decimals=2, max_depth=None, show_missin
         stack.append((tree.children_right[node], depth + 1))
         stack.append(((None, f"{name} >  {t:.{decimals}f}{mark[1]}"), depth))
         stack.append((tree.children_left[node], depth + 1))
-        lines.append(indent + f"{name} <= {t:.{decimals}f}{mark[0]}")
+        rules = [f"{feature_names[f]} {'<=' if below else '> '} {s:.{decimals}f}"
+                 for f, s, below in tree.surrogates(node)]
+        also = f"  (surrogates: {', '.join(rules)})" if rules else ""
+        lines.append(indent + f"{name} <= {t:.{decimals}f}{mark[0]}{also}")
     return "\n".join(lines) + "\n"
 
 

@@ -30,6 +30,11 @@ def to_model(est):
         raise ImportError('ONNX export needs the onnx package: pip install -e ".[onnx]"') \
             from None
     t = est.tree_
+    if len(t.surrogate_feature) or int(t.split_precision) == 64:
+        raise ValueError("this tree was grown with missing='surrogate': ONNX-ML tree ensembles "
+                         "compare float32 values and have no surrogate splits, so they cannot "
+                         "route its rows as predict does; export a tree grown with "
+                         "missing='side'")
     n = len(t.children_left)
     leaf = t.children_left == LEAF
     nodes = dict(nodes_treeids=[0] * n, nodes_nodeids=list(range(n)),

@@ -123,6 +123,8 @@ def anova_scan(y, x, w, edge, my_risk):
                 best, where = temp, i
                 direction = LEFT if left_sum < right_sum else RIGHT
         i += 1
+    if my_risk == 0.0:              # a pure node: rpart's 0/0 is NaN, which no split passes
+        return 0.0, where, direction
     return best / my_risk, where, direction
 
 
@@ -137,7 +139,7 @@ def anova_scan_numpy(y, x, w, edge, my_risk):
     ok = (n_left >= edge) & (len(y) - n_left >= edge) & (x[1:] != x[:-1])
     temp = np.where(ok, s * s / lw + s * s / rw, 0.0)
     where = int(np.argmax(temp))
-    if not temp[where] > 0:
+    if not temp[where] > 0 or my_risk == 0:
         return 0.0, 0, LEFT
     return temp[where] / my_risk, where, LEFT if s[where] < -s[where] else RIGHT
 

@@ -31,6 +31,9 @@ class Tree:
         surrogate_start[i]:surrogate_start[i + 1], best first; a row missing the split's
         feature goes by the first whose feature it has, left when (value <= threshold) equals
         ``surrogate_below_left``. None: no surrogates.
+    split_precision : 32 (scikit-learn's trees: values compared as float32) or 64 (rpart's:
+        as float64, each threshold the largest double below rpart's split point, so that
+        ``x <= threshold`` is rpart's ``x < split``).
     """
     children_left: np.ndarray
     children_right: np.ndarray
@@ -46,6 +49,7 @@ class Tree:
     surrogate_feature: np.ndarray = None
     surrogate_threshold: np.ndarray = None
     surrogate_below_left: np.ndarray = None
+    split_precision: np.ndarray = None
 
     def __post_init__(self):
         if self.weighted_n_node_samples is None:
@@ -63,6 +67,13 @@ class Tree:
             self.surrogate_feature = np.zeros(0, dtype=np.int64)
             self.surrogate_threshold = np.zeros(0)
             self.surrogate_below_left = np.zeros(0, dtype=np.int8)
+        self.split_precision = np.asarray(32 if self.split_precision is None
+                                          else self.split_precision, dtype=np.int64)
+
+    @property
+    def split_dtype(self):
+        """The dtype values are compared in: float32 or float64."""
+        return np.float64 if int(self.split_precision) == 64 else np.float32
 
     def surrogates(self, node):
         """Node ``node``'s surrogate splits: [(feature, threshold, below_left)], best first."""
@@ -105,7 +116,7 @@ class Tree:
     def apply(self, X):
         """The leaf id reached by each row of X (x <= threshold goes left; NaN goes where
         ``missing_go_to_left`` says)."""
-        X = np.ascontiguousarray(X, dtype=np.float32)
+        X = np.ascontiguousarray(X, dtype=self.split_dtype)
         small = [a.astype(np.int32) for a in (self.children_left, self.children_right,
                                                self.feature)]   # half the memory traffic
         return _apply(X, *small, self.threshold, self.missing_go_to_left.astype(np.int8),
@@ -115,7 +126,7 @@ class Tree:
     def route(self, node, X):
         """Where split ``node`` sends each row of X (n, n_features): 1 left, 0 right, -1 stays
         (predict's rule: the split, then the surrogates, then ``missing_go_to_left``)."""
-        X = np.asarray(X, dtype=np.float32)
+        X = np.asarray(X, dtype=self.split_dtype)
         v = X[:, self.feature[node]]
         side = np.where(v <= self.threshold[node], 1, 0).astype(np.int8)
         todo = np.isnan(v)
@@ -154,7 +165,7 @@ class Tree:
                     np.where(keep_as_leaf[old_ids] & (self.children_left[old_ids] != LEAF),
                              PRUNED, self.stop_reason[old_ids]).astype(np.int8),
                     np.where(leaf, 0, self.missing_go_to_left[old_ids]).astype(np.int8),
-                    *self._surrogates_of(old_ids, leaf))
+                    *self._surrogates_of(old_ids, leaf), self.split_precision)
 
     def _surrogates_of(self, old_ids, leaf):
         """The surrogate arrays for the nodes ``old_ids`` (in this order), none for leaves."""
@@ -174,12 +185,13 @@ class Tree:
         return (self.children_left, self.children_right, self.feature, self.threshold,
                 self.value, self.impurity, self.n_node_samples, self.weighted_n_node_samples,
                 self.stop_reason, self.missing_go_to_left, self.surrogate_start,
-                self.surrogate_feature, self.surrogate_threshold, self.surrogate_below_left)
+                self.surrogate_feature, self.surrogate_threshold, self.surrogate_below_left,
+                self.split_precision)
 
     FIELDS = ("children_left", "children_right", "feature", "threshold", "value", "impurity",
               "n_node_samples", "weighted_n_node_samples", "stop_reason", "missing_go_to_left",
               "surrogate_start", "surrogate_feature", "surrogate_threshold",
-              "surrogate_below_left")
+              "surrogate_below_left", "split_precision")
 
 
 @njit(cache=True)

@@ -9,7 +9,10 @@ the one that agrees with the primary on the most rows; up to ``max_surrogate`` a
 by that agreement, each only if it beats sending every row the majority way (adjusted
 agreement > 0). A row missing the primary feature goes by the first surrogate it has, and one
 missing them all goes with the majority (rpart's ``usesurrogate = 2``); when the primary sent
-equal weights each way there is no majority and such a row stays in the node.
+equal weights each way there is no majority and such a row stays in the node. With
+``max_surrogate=0`` rpart skips the surrogate search, which is also where it finds the
+majority: every training row missing the split's feature stays in the node (at predict such a
+row still goes to the child with more training rows, as every other).
 
 Nodes are created in rpart's order (its left son - the side ``x < split`` goes to under the
 split's direction - first); in the ``Tree`` the left child is always ``x <= threshold``.
@@ -45,6 +48,26 @@ def class_priors(y, w, n_classes):
         if freq[i] > 0:
             aprior[i] /= temp * freq[i]
     return aprior
+
+
+def insert_split(items, new, limit):
+    """rpart's ``insert_split`` on a list ranked by agreement (entry 3), best first, ties
+    behind: the list after offering ``new`` with room for ``limit``. Its linked-list steps are
+    kept - among them that a full list of two given a new best keeps only the new one."""
+    if not items:
+        return [new]
+    if limit < 2:
+        return [new] if new[3] > items[0][3] else items
+    k = next((i for i, e in enumerate(items) if new[3] > e[3]), len(items))   # s2 = items[k]
+    if len(items) < limit:
+        return items[:k] + [new] + items[k:]
+    if k == len(items):
+        return items                                     # not good enough
+    s1 = k - 1 if k > 0 else 0                           # s1: the one before s2 (or the head)
+    s3 = len(items) - 2                                  # next to last; the last is reused
+    if s1 == s3:                                         # the new one ends the list
+        return [new] if k == 0 else items[:s1 + 1] + [new]
+    return items[:k] + [new] + items[k:-1]
 
 
 class _Grower:
@@ -130,10 +153,7 @@ class _Grower:
             adj = (agreement - majority) / (1.0 - majority)
             if adj <= 1e-10:
                 continue
-            at = next((i for i, e in enumerate(found) if agreement > e[3]), len(found))
-            if at < self.max_surrogate:
-                found.insert(at, (g, s, d, agreement, adj))
-                del found[self.max_surrogate:]
+            found = insert_split(found, (g, s, d, agreement, adj), self.max_surrogate)
         return side, left_wt, right_wt, found
 
     def assign(self, rows, side, found, left_wt, right_wt):
@@ -142,6 +162,8 @@ class _Grower:
         side = side.copy()
         counts = [0] * len(found)
         majority = RIGHT if left_wt < right_wt else LEFT if left_wt > right_wt else 0
+        if self.max_surrogate == 0:       # no surrogate search, no majority: they stay here
+            majority = 0
         for r in rows[side[rows] == 0]:
             for i, (g, s, d, _, _) in enumerate(found):
                 v = self.X[r, g]
@@ -206,15 +228,19 @@ class _Grower:
             if rec["split"] is None:
                 continue
             f, split, direction = rec["split"]
-            feature[i], threshold[i] = f, split
-            # our left child is rpart's side of x < split, which is ``direction``
-            maj = rec["majority"]
-            missing_left[i] = -1 if maj == 0 else int(maj == direction)
+            feature[i], threshold[i] = f, np.nextafter(split, -np.inf)    # x < split
             for g, s, d, _, _ in rec["surrogates"]:
                 s_feature.append(g)
-                s_threshold.append(s)
+                s_threshold.append(np.nextafter(s, -np.inf))
                 s_below_left.append(int(d == direction))
             start[i + 1] += len(rec["surrogates"])
+        # At predict, a row missing every surrogate goes to the child with more training rows,
+        # and stays here when they have as many (rpart's pred_rpart); the majority at fit is
+        # by the primary's own weights (nodesplit) - usually, not always, the same side.
+        n_rows = np.array([rec["rows"] for rec in self.nodes])
+        split = left != LEAF
+        bigger = np.sign(n_rows[left[split]] - n_rows[right[split]])
+        missing_left[split] = np.select([bigger > 0, bigger < 0], [1, 0], -1)
         value = np.array([rec["value"] for rec in self.nodes])
         return Tree(left, right, feature, threshold, value,
                     np.array([rec["impurity"] for rec in self.nodes]),
@@ -222,7 +248,7 @@ class _Grower:
                     np.array([rec["weight"] for rec in self.nodes]), None, missing_left,
                     start, np.array(s_feature, dtype=np.int64),
                     np.array(s_threshold, dtype=np.float64),
-                    np.array(s_below_left, dtype=np.int8))
+                    np.array(s_below_left, dtype=np.int8), 64)
 
 
 def grow_rpart(X, y, classify, n_classes, criterion, rules, max_surrogate=5):
@@ -234,3 +260,33 @@ def grow_rpart(X, y, classify, n_classes, criterion, rules, max_surrogate=5):
                 max_surrogate)
     g.grow(np.ones(len(y), dtype=bool), 0)
     return g.tree(), g.table
+
+
+UNSUPPORTED = (("max_features", None), ("max_leaf_nodes", None),
+               ("min_impurity_decrease", 0.0), ("min_weight_fraction_leaf", 0.0),
+               ("class_weight", None))
+
+
+def grow_surrogate(est, X, y, sample_weight, rules):
+    """``est.fit``'s growth with ``missing="surrogate"``: the parameters rpart has, checked,
+    then ``grow_rpart`` on X as float64, without the rows missing every feature (as rpart's
+    ``na.rpart`` drops them)."""
+    for name, default in UNSUPPORTED:
+        if getattr(est, name, default) not in (default, None if default is None else default):
+            raise ValueError(f"{name}={getattr(est, name)!r} has no counterpart in rpart's "
+                             f"growth; missing='surrogate' takes max_depth, "
+                             f"min_samples_split, min_samples_leaf, max_surrogate and ccp_alpha")
+    if sample_weight is not None:
+        raise ValueError("sample_weight is not supported with missing='surrogate'")
+    if est.criterion == "absolute_error":
+        raise ValueError("criterion='absolute_error' has no rpart method; missing='surrogate' "
+                         "takes gini, entropy or squared_error")
+    m = est.max_surrogate
+    if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 0:
+        raise ValueError(f"max_surrogate must be an integer >= 0, got {m!r}")
+    classify = hasattr(est, "classes_")
+    X = np.asarray(X, dtype=np.float64)
+    known = ~np.isnan(X).all(axis=1)          # rpart's na.rpart drops rows missing everything
+    X, y = X[known], y[known]
+    return grow_rpart(X, y, classify, len(est.classes_) if classify else 1, est.criterion,
+                      rules, int(m))
