@@ -67,7 +67,8 @@ def test_text_labels_keep_their_names_and_regression_names_what_it_skips(tmp_pat
         == {"pep", "ebp", "mep"}
 
 
-def test_a_table_with_holes_grows_and_prunes_and_says_how_many(tmp_path):
+@pytest.mark.parametrize("missing", ["side", "surrogate"])
+def test_a_table_with_holes_grows_and_prunes_and_says_how_many(tmp_path, missing):
     rng = np.random.default_rng(2)
     X = rng.random((300, 3))
     y = (X[:, 0] > 0.5).astype(int)
@@ -75,8 +76,10 @@ def test_a_table_with_holes_grows_and_prunes_and_says_how_many(tmp_path):
     lines = ["a,b,c,label"] + [",".join("" if np.isnan(v) else f"{v:.4f}" for v in row)
                                + f",{t}" for row, t in zip(X, y)]
     (tmp_path / "h.csv").write_text("\n".join(lines) + "\n")
-    done = run_cli(["tree", "--dataset", "h.csv", "--target", "label", "--out", "t"], tmp_path)
+    done = run_cli(["tree", "--dataset", "h.csv", "--target", "label", "--missing", missing,
+                    "--out", "t"], tmp_path)
     assert done.returncode == 0, done.stderr
+    assert ("(surrogates: " in done.stdout) == (missing == "surrogate")
     counts = np.isnan(X).sum(axis=0)
     assert f"missing values: a {counts[0]} ({counts[0] / 300:.1%})" in done.stdout
     results = json.loads((tmp_path / "t" / "results.json").read_text())["tree"]

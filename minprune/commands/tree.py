@@ -20,6 +20,9 @@ def add_arguments(p):
                    help="pre-pruning depth limit (default: chosen on validation data)")
     p.add_argument("--min-samples-leaf", type=int, default=None,
                    help="pre-pruning leaf size (default: chosen on validation data)")
+    p.add_argument("--missing", default="side", choices=("side", "surrogate"),
+                   help="how splits treat missing values: side (scikit-learn's: each split "
+                        "learns where they go) or surrogate (R's rpart: surrogate splits)")
     p.add_argument("--post", default="all", help="ccp, rep, pep, ebp, mep, a list, or all")
     p.add_argument("--n-samples", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
@@ -65,7 +68,8 @@ def run(args, out=print):
         raise UsageError(f"post-pruning {why_skipped}; it cannot run, for a continuous target "
                          f"use ccp or rep")
     config = TreeConfig(criterion=args.criterion, max_depth=args.max_depth,
-                        min_samples_leaf=args.min_samples_leaf, post=tuple(post), seed=args.seed)
+                        min_samples_leaf=args.min_samples_leaf, post=tuple(post), seed=args.seed,
+                        missing=args.missing)
     criterion = usage(check, config, y)
     prepare_out(args.out, args.force)
     out(f"target: {why}")

@@ -30,6 +30,7 @@ class TreeConfig:
     min_samples_leaf: int = None
     post: tuple = ("ccp", "rep", "pep", "ebp", "mep", "cvp")
     seed: int = 0
+    missing: str = "side"
 
 
 @dataclass
@@ -150,7 +151,8 @@ def tree_study(config, X, y, log=print):
     criterion = check(config, y)
     train, val, test = split_three(np.asarray(X), np.asarray(y), config.seed)
     cls = tree.DecisionTreeClassifier if is_classification(y) else tree.DecisionTreeRegressor
-    make = lambda **kw: cls(criterion=criterion, random_state=config.seed, **kw)
+    make = lambda **kw: cls(criterion=criterion, random_state=config.seed,
+                            missing=config.missing, **kw)
     full = make().fit(*train)
     trees = {"full tree": full}
     log(f"  full tree: {full.get_n_leaves()} leaves")

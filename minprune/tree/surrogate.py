@@ -89,6 +89,7 @@ class _Grower:
         for f in range(d):
             present = np.flatnonzero(~np.isnan(X[:, f]))
             self.order.append(present[np.argsort(X[present, f], kind="stable")])
+        self.side = np.zeros(n, dtype=np.int64)      # each row's side at the current split
         self.nodes = []
         self.table = []
 
@@ -105,12 +106,11 @@ class _Grower:
         risk = float(((y - mean) ** 2 * w).sum())
         return np.array([mean]), squared_error((y * w).sum(), (y * y * w).sum(), w.sum()), risk
 
-    def primary(self, member, risk):
-        """The best split of the node whose rows are ``member`` (a mask): (feature, split,
-        direction, improve, count) or None."""
+    def primary(self, orders, risk):
+        """The best split of the node whose present rows, sorted by each feature, are
+        ``orders``: (feature, split, direction, improve, count) or None."""
         best = None
-        for f, order in enumerate(self.order):
-            rows = order[member[order]]
+        for f, rows in enumerate(orders):
             rows = rows[self.w[rows] > 0]
             k = len(rows)
             x = self.X[rows, f]
@@ -130,20 +130,20 @@ class _Grower:
                 best = (f, split, direction, improve, k)
         return best
 
-    def surrogates(self, member, rows, f, split, direction):
-        """The primary's side of each row (0: missing), the weights it sends each way, and the
-        surrogate splits: [(feature, split, direction, agreement, adj)], best first."""
-        side = np.zeros(len(self.y), dtype=np.int64)
-        x = self.X[rows, f]
-        present = ~np.isnan(x)
-        side[rows[present]] = np.where(x[present] < split, direction, -direction)
+    def surrogates(self, orders, rows, f, split, direction):
+        """The primary's side of each row (``self.side``; 0: missing), the weights it sends
+        each way, and the surrogate splits: [(feature, split, direction, agreement, adj)],
+        best first."""
+        side = self.side
+        side[rows] = 0
+        present = orders[f]
+        side[present] = np.where(self.X[present, f] < split, direction, -direction)
         left_wt = self.w[rows][side[rows] == LEFT].sum()
         right_wt = self.w[rows][side[rows] == RIGHT].sum()
         found = []
-        for g, order in enumerate(self.order):
+        for g, r in enumerate(orders):
             if g == f or self.max_surrogate == 0:
                 continue
-            r = order[member[order]]
             ok, agree, s, d = surrogate_scan(side[r], self.X[r, g], self.w[r])
             if not ok:
                 continue
@@ -154,32 +154,31 @@ class _Grower:
             if adj <= 1e-10:
                 continue
             found = insert_split(found, (g, s, d, agreement, adj), self.max_surrogate)
-        return side, left_wt, right_wt, found
+        return left_wt, right_wt, found
 
-    def assign(self, rows, side, found, left_wt, right_wt):
-        """Send the rows the primary could not by the surrogates, then the majority; returns
-        each row's side and how many rows each surrogate sent."""
-        side = side.copy()
-        counts = [0] * len(found)
+    def assign(self, rows, found, left_wt, right_wt):
+        """Send the rows the primary could not (``self.side`` 0) by the surrogates, then the
+        majority; returns how many rows each surrogate sent."""
+        side = self.side
+        counts = []
+        todo = rows[side[rows] == 0]
+        for g, s, d, _, _ in found:
+            v = self.X[todo, g]
+            here = ~np.isnan(v)
+            side[todo[here]] = np.where(v[here] < s, d, -d)
+            counts.append(int(here.sum()))
+            todo = todo[~here]
         majority = RIGHT if left_wt < right_wt else LEFT if left_wt > right_wt else 0
         if self.max_surrogate == 0:       # no surrogate search, no majority: they stay here
             majority = 0
-        for r in rows[side[rows] == 0]:
-            for i, (g, s, d, _, _) in enumerate(found):
-                v = self.X[r, g]
-                if np.isnan(v):
-                    continue
-                counts[i] += 1
-                side[r] = d if v < s else -d
-                break
-            else:
-                side[r] = majority                 # 0: no majority, the row stays here
-        return side, counts
+        side[todo] = majority                        # 0: no majority, the rows stay here
+        return counts
 
     # --- the recursion ------------------------------------------------------------------
 
-    def grow(self, member, depth, parent=-1, is_left=False):
-        rows = np.flatnonzero(member)
+    def grow(self, orders, rows, depth, parent=-1, is_left=False):
+        """Create the node of ``rows`` (its present rows sorted by each feature: ``orders``)
+        and, depth first in rpart's order, its descendants."""
         node = len(self.nodes)
         value, impurity, risk = self.stats(rows)
         record = {"rows": len(rows), "weight": float(self.w[rows].sum()), "value": value,
@@ -187,15 +186,13 @@ class _Grower:
                   "split": None}
         self.nodes.append(record)
         stop = len(rows) < self.min_split or depth >= self.max_depth
-        best = None if stop else self.primary(member, risk)
+        best = None if stop else self.primary(orders, risk)
         if best is None:
             return node
         f, split, direction, improve, count = best
-        side, left_wt, right_wt, found = self.surrogates(member, rows, f, split, direction)
-        side, sent = self.assign(rows, side, found, left_wt, right_wt)
+        left_wt, right_wt, found = self.surrogates(orders, rows, f, split, direction)
+        sent = self.assign(rows, found, left_wt, right_wt)
         record["split"] = (f, split, direction)
-        majority = RIGHT if left_wt < right_wt else LEFT if left_wt > right_wt else 0
-        record["majority"] = majority
         record["surrogates"] = found
         self.table.append({"node": node, "feature": int(f), "threshold": float(split),
                            "direction": int(direction), "improve": float(improve),
@@ -204,10 +201,11 @@ class _Grower:
                                            "direction": int(d), "agree": float(a),
                                            "adj": float(j), "count": int(c)}
                                           for (g, s, d, a, j), c in zip(found, sent)]})
-        for son in (LEFT, RIGHT):                 # rpart's left son first
-            child = np.zeros(len(member), dtype=bool)
-            child[rows[side[rows] == son]] = True
-            self.grow(child, depth + 1, node, son == direction)
+        sides = self.side[rows]
+        children = [(rows[sides == son], [o[self.side[o] == son] for o in orders])
+                    for son in (LEFT, RIGHT)]
+        for son, (child_rows, child_orders) in zip((LEFT, RIGHT), children):
+            self.grow(child_orders, child_rows, depth + 1, node, son == direction)
         return node
 
     def tree(self):
@@ -258,7 +256,7 @@ def grow_rpart(X, y, classify, n_classes, criterion, rules, max_surrogate=5):
     (Tree, split table: one record per split with its improvement, count and surrogates)."""
     g = _Grower(np.asarray(X, dtype=np.float64), y, classify, n_classes, criterion, rules,
                 max_surrogate)
-    g.grow(np.ones(len(y), dtype=bool), 0)
+    g.grow(g.order, np.arange(len(y)), 0)
     return g.tree(), g.table
 
 
