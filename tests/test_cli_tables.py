@@ -71,6 +71,7 @@ def test_text_labels_keep_their_names_and_regression_names_what_it_skips(tmp_pat
 def test_a_table_with_holes_grows_and_prunes_and_says_how_many(tmp_path, missing):
     rng = np.random.default_rng(2)
     X = rng.random((300, 3))
+    X[:, 1] = X[:, 0] + 0.1 * rng.random(300)          # b stands in for a where a is missing
     y = (X[:, 0] > 0.5).astype(int)
     X[rng.random(X.shape) < 0.2] = np.nan
     lines = ["a,b,c,label"] + [",".join("" if np.isnan(v) else f"{v:.4f}" for v in row)
