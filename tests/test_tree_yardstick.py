@@ -83,13 +83,18 @@ def test_the_critical_value_is_chosen_on_the_pruning_set():
     X = np.array([[0.5], [1.5], [0.7], [1.2], [9.0], [7.0], [3.0]])
     y = np.array([0, 1, 0, 1, 1, 1, 0])
     pruned = tree.prune_critical_value(est, X, y)
-    chosen = [r for r in pruned.pruning_trace_ if r["decision"] == "chosen"]
+    chosen = [r for r in pruned.critical_values_ if r["chosen"]]
     assert len(chosen) == 1 and pruned.get_n_leaves() == chosen[0]["leaves"]
-    errors = {r["critical"]: r["pruning_errors"] for r in pruned.pruning_trace_}
+    errors = {r["critical"]: r["pruning_errors"] for r in pruned.critical_values_}
     assert chosen[0]["pruning_errors"] == min(errors.values())
     assert pruned.get_n_leaves() == 4              # node 6 cut (0.02), nodes 0, 1, 2 kept
     assert pruned.critical_value_ == pytest.approx(0.02)
     assert (pruned.predict(X) == y).sum() == 7 - chosen[0]["pruning_errors"]
+    trace = {r["node"]: r for r in pruned.pruning_trace_}      # one row per split, as others
+    assert set(trace) == {0, 1, 2, 6} and trace[6]["decision"] == "prune"
+    assert trace[6]["leaf_error"] == 0 and trace[6]["subtree_error"] == 0   # cut: as a leaf
+    assert trace[2]["leaf_error"] == 2 and trace[2]["subtree_error"] == 0
+    assert [trace[n]["decision"] for n in (0, 1, 2)] == ["keep"] * 3
 
 
 def pareto(est, X, y):

@@ -42,13 +42,14 @@ def critical_collapse(tree, goodness, critical):
     return collapse
 
 
-def _errors(est, collapse, members, y):
-    """Pruning-set errors (squared errors for a regressor) of the tree with ``collapse``."""
+def _errors(est, collapse, members, y, top=0):
+    """Pruning-set errors (squared errors for a regressor) of the subtree under ``top`` with
+    the nodes in ``collapse`` turned into leaves."""
     tree = est.tree_
     classify = hasattr(est, "classes_")
     prediction = (est.classes_[np.argmax(tree.value, axis=1)] if classify
                   else tree.value[:, 0])
-    total, stack = 0.0, [0]
+    total, stack = 0.0, [top]
     while stack:
         node = stack.pop()
         if tree.children_left[node] == LEAF or collapse[node]:
@@ -63,10 +64,14 @@ def _errors(est, collapse, members, y):
 def prune_critical_value(est, X_val, y_val):
     """Critical value pruning, the critical value chosen on the pruning set (X_val, y_val).
 
-    Returns a new fitted estimator; its ``pruning_trace_`` has one row per candidate critical
-    value (``critical``, ``leaves``, ``pruning_errors``, ``decision``: "chosen" for the one
-    kept), and ``critical_value_`` is the value chosen.
+    Returns a new fitted estimator. Its ``pruning_trace_`` has one row per internal node, as
+    the other pruners' (``node, depth, samples, leaf_error, subtree_error, estimate,
+    decision``: the pruning-set errors of the node as a leaf and of its subtree, the split's
+    goodness against the chosen critical value); ``critical_values_`` lists every candidate
+    (``critical``, ``leaves``, ``pruning_errors``, ``chosen``) and ``critical_value_`` is the
+    one kept.
     """
+    from .postprune import _row  # lazy: the trace rows are shared with the other pruners
     est._check_fitted()
     tree = est.tree_
     X_val, y_val = np.asarray(X_val), np.asarray(y_val)
@@ -75,17 +80,34 @@ def prune_critical_value(est, X_val, y_val):
     goodness = split_goodness(tree)
     members = _node_members(est, X_val)
     internal = tree.children_left != LEAF
-    candidates = [-np.inf] + sorted(set(goodness[internal].tolist()))
-    trace, best = [], None
-    for critical in candidates:
+    candidates, best = [], None
+    for critical in [-np.inf] + sorted(set(goodness[internal].tolist())):
         collapse = critical_collapse(tree, goodness, critical)
         leaves = int(tree.subtree(collapse).n_leaves)
         errors = _errors(est, collapse, members, y_val)
-        trace.append({"critical": float(critical), "leaves": leaves,
-                      "pruning_errors": errors, "decision": "candidate"})
+        candidates.append({"critical": float(critical), "leaves": leaves,
+                           "pruning_errors": errors, "chosen": False})
         if best is None or (errors, leaves) < (best[0], best[1]):
-            best = (errors, leaves, len(trace) - 1, collapse, critical)
-    trace[best[2]]["decision"] = "chosen"
-    pruned = est._with_tree(tree.subtree(best[3]), trace)
-    pruned.critical_value_ = float(best[4])
+            best = (errors, leaves, len(candidates) - 1, collapse, critical)
+    candidates[best[2]]["chosen"] = True
+    collapse, critical = best[3], best[4]
+    depth, trace = tree.depths(), []
+    for node in _postorder(tree):
+        if not internal[node]:
+            continue
+        leaf = _errors(est, _only_leaf(tree, node), members, y_val, node)
+        sub = _errors(est, collapse, members, y_val, node)
+        trace.append(_row(tree, depth, node, leaf, sub,
+                          f"goodness {goodness[node]:.4g}, critical {critical:.4g}",
+                          bool(collapse[node])))
+    pruned = est._with_tree(tree.subtree(collapse), trace)
+    pruned.critical_value_ = float(critical)
+    pruned.critical_values_ = candidates
     return pruned
+
+
+def _only_leaf(tree, node):
+    """A collapse mask that turns just ``node`` into a leaf."""
+    mask = np.zeros(tree.node_count, dtype=bool)
+    mask[node] = True
+    return mask
