@@ -157,7 +157,7 @@ def test_prune_a_model_saved_by_train(tmp_path):
     (["prune", "--criterion", "weird", "--n-train", "100", "--n-test", "50"],
      "criterion must be one of magnitude, random, taylor"),
     (["prune", "--sparsity", "0.5,1.2", "--dataset", "spirals"], "[0, 1)"),
-    (["tree", "--post", "xyz"], "choose from ccp, rep, pep, ebp, mep or all"),
+    (["tree", "--post", "xyz"], "choose from ccp, rep, pep, ebp, mep, cvp or all"),
     (["tree", "--dataset", "nope"], "choose from classification"),
     (["demo", "--bogus"], "unrecognized arguments"),
 ])

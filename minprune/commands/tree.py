@@ -23,7 +23,7 @@ def add_arguments(p):
     p.add_argument("--missing", default="side", choices=("side", "surrogate"),
                    help="how splits treat missing values: side (scikit-learn's: each split "
                         "learns where they go) or surrogate (R's rpart: surrogate splits)")
-    p.add_argument("--post", default="all", help="ccp, rep, pep, ebp, mep, a list, or all")
+    p.add_argument("--post", default="all", help="ccp, rep, pep, ebp, mep, cvp, a list, or all")
     p.add_argument("--n-samples", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/tree")
