@@ -9,7 +9,8 @@
 #
 # **Goal.** See a convolution as one matrix product: unfold every receptive field into a row
 # (im2col), multiply by the filters, fold gradients back (col2im). Then see why the *memory
-# layout* of those rows decides the speed, and train LeNet-5.
+# layout* of those rows decides the speed, see a *pruned* convolution skip the unfolding
+# altogether (a direct sparse convolution), and train LeNet-5.
 
 # %%
 import os
@@ -133,7 +134,54 @@ print(f"im2col from NCHW {t_nchw * 1e3:.2f} ms, from NHWC {t_nhwc * 1e3:.2f} ms 
 assert nchw().shape == nhwc().shape == (32 * 8 * 8, 500)
 
 # %% [markdown]
-# ## 5. Pooling
+# ## 5. A direct sparse convolution
+#
+# When most filter weights are zero, unfolding every receptive field is wasted work: im2col
+# copies k·k·C numbers per output pixel, and the product then multiplies most of them by zero.
+# A *direct sparse convolution* (Park et al. 2017) turns the loops around. Each stored weight
+# w of output channel o, input channel c and tap (i, j) is applied, in one sweep, to the
+# window of channel c shifted by (i, j):
+#
+# $$\text{out}[o] \mathrel{+}= w \cdot x[c,\; i : i + OH,\; j : j + OW].$$
+#
+# No columns are built; the work is one multiply-add per stored weight and output pixel. On a
+# small example, by hand:
+
+# %%
+x = rng.standard_normal((2, 6, 6))                 # 2 channels, 6x6 (one sample, CHW)
+filters = rng.standard_normal((3, 2, 3, 3))         # 3 filters of 3x3 over 2 channels
+filters[rng.random(filters.shape) < 0.8] = 0        # 80% of the weights pruned
+out = np.zeros((3, 4, 4))
+for o, c, i, j in zip(*np.nonzero(filters)):        # one sweep per stored weight
+    out[o] += filters[o, c, i, j] * x[c, i:i + 4, j:j + 4]
+reference = F.conv2d(Tensor(x[None]), Tensor(filters)).data[0]
+print(f"{np.count_nonzero(filters)} stored weights of {filters.size}; largest difference "
+      f"from the im2col convolution {np.abs(out - reference).max():.1e}")
+assert np.allclose(out, reference)
+
+# %% [markdown]
+# The inference plan keeps images feature-major, (C, H, W, N), so that the innermost loop of
+# that sweep runs over the batch (or, for one sample, along an output row). Its kernel takes
+# the weights as (channel, tap row, tap column, value) entries per output channel: the same
+# numbers, on a batch of 5.
+
+# %%
+from minprune.infer import fm_kernels
+
+batch = rng.standard_normal((5, 2, 6, 6))
+matrix = filters.transpose(0, 2, 3, 1).reshape(3, -1)  # (out, kh·kw·C), the lowered layout
+entries = fm_kernels.taps(matrix, 3, 2)
+got = fm_kernels.direct_conv(np.ascontiguousarray(batch.transpose(1, 2, 3, 0)), *entries,
+                             np.zeros(3), 1, 0, False, np.empty((3, 4, 4, 5)))
+expected = F.conv2d(Tensor(batch), Tensor(filters)).data
+assert np.allclose(got.transpose(3, 0, 1, 2), expected)
+dense_macs, sparse_macs = 3 * 2 * 9 * 16, len(entries[4]) * 16
+print(f"multiply-adds per sample: {dense_macs} dense, {sparse_macs} direct sparse "
+      f"({dense_macs / sparse_macs:.1f}x fewer), and no {16}x{18} matrix of columns")
+assert sparse_macs < dense_macs / 3
+
+# %% [markdown]
+# ## 6. Pooling
 #
 # Max pooling keeps the largest value of each window; its gradient goes to the first maximum
 # (as in PyTorch). Average pooling spreads the gradient evenly.
@@ -148,7 +196,7 @@ assert pooled.data[0, 0].tolist() == [[5.0, 7.0], [13.0, 15.0]]
 assert img.grad.sum() == 4
 
 # %% [markdown]
-# ## 6. LeNet-5 on a small image task
+# ## 7. LeNet-5 on a small image task
 #
 # Two conv layers, two max-pools, two fully connected layers: 431,080 parameters. Our task:
 # 28x28 images showing a horizontal bar, a vertical bar, a cross, or a box, at random positions
@@ -189,6 +237,7 @@ assert acc > 0.95
 #
 # - im2col turns convolution into a matrix product; col2im folds its gradient back.
 # - The copy into columns is the price; a channels-last layout makes it cheap.
+# - A pruned convolution can skip the columns: each stored weight sweeps a shifted window.
 # - Pooling's backward routes gradient to the winners (max) or spreads it (average).
 #
 # ## Exercises

@@ -82,16 +82,16 @@ no_weights = LeafRules(min_samples=1, min_weight=0.0, sample_weight=np.ones(1), 
 as_python = getattr(best_split_classes, "py_func", best_split_classes)  # plain already without JIT
 table = []
 for f in range(3):
-    feature, pos, threshold, found, _ = as_python(
-        vals, rows, ys, 0, len(y), 2, no_weights, GINI, counts, np.array([f]), 1)
-    left_y = ys[f, :pos]
-    right_y = ys[f, pos:]
+    cut = as_python(vals, rows, ys, 0, len(y), 2, no_weights, GINI, counts, np.array([f]), 1)
+    threshold = cut.threshold                  # a Cut record: feature, pos, threshold, ...
+    left_y = ys[f, :cut.pos]
+    right_y = ys[f, cut.pos:]
     score = sum(len(side) * gini(np.bincount(side, minlength=2).astype(float), len(side))
                 for side in (left_y, right_y)) / len(y)
     table.append((score, f, threshold))
     print(f"feature {f}: best cut at {threshold:.3f}, weighted gini {score:.4f}")
 chosen = best_split_classes(vals, rows, ys, 0, len(y), 2, no_weights, GINI, counts,
-                            np.arange(3), 3)[0]
+                            np.arange(3), 3).feature
 print(f"the compiled kernel, all three features: feature {chosen}")
 assert chosen == min(table)[1]              # the lowest score wins; on a tie, the first visited
 # (Here features 0 and 1 split the 12 points the same way and tie. The kernel was told to visit

@@ -1,0 +1,204 @@
+"""Kernels of the feature-major plan, where an image batch is stored (C, H, W, N): each
+channel's pixels, each pixel's samples innermost. Numba kernels, each with a plain-NumPy twin.
+
+In this layout a convolution's output comes out of one product W @ columns already in place,
+the columns of a fully connected layer after Flatten are the batch itself (features x batch:
+no transposes between layers), and a *direct sparse convolution* (Park et al. 2017) applies
+each stored weight to a shifted window of its input channel, the batch the contiguous inner
+loop - no im2col. At one sample (N = 1) the layout is plain CHW and the inner loop runs along
+an output row instead.
+
+Weights are the lowered (out, kh·kw·C) matrices, columns ordered (kh, kw, C); a sparse one is
+stored per output channel as (channel, tap row, tap column, value) entries (``taps``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+def _out(size, k, stride, pad):
+    return (size + 2 * pad - k) // stride + 1
+
+
+@njit(cache=True)
+def im2col(x, k, stride, pad, out):
+    """The columns of a convolution: out[(i·k + j)·C + c, (r·OW + q)·N + b] = the input pixel
+    tap (i, j) of output pixel (r, q) reads in channel c of sample b (0 in the padding)."""
+    c_in, h, w, n = x.shape
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    for i in range(k):
+        for j in range(k):
+            for c in range(c_in):
+                row = out[(i * k + j) * c_in + c]
+                for r in range(oh):
+                    y = r * stride + i - pad
+                    for q in range(ow):
+                        xx = q * stride + j - pad
+                        base = (r * ow + q) * n
+                        if y < 0 or y >= h or xx < 0 or xx >= w:
+                            for b in range(n):
+                                row[base + b] = 0.0
+                        else:
+                            for b in range(n):
+                                row[base + b] = x[c, y, xx, b]
+    return out
+
+
+def im2col_numpy(x, k, stride, pad):
+    """``im2col`` in NumPy (the same matrix)."""
+    c_in, h, w, n = x.shape
+    oh, ow = _out(h, k, stride, pad), _out(w, k, stride, pad)
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    cols = np.empty((k, k, c_in, oh, ow, n), dtype=x.dtype)
+    for i in range(k):
+        for j in range(k):
+            cols[i, j] = xp[:, i:i + stride * oh:stride, j:j + stride * ow:stride]
+    return cols.reshape(k * k * c_in, oh * ow * n)
+
+
+@njit(cache=True)
+def bias_act(y, bias, relu):
+    """y[o, :] += bias[o] (if given), then ReLU, in place; y is (rows, columns)."""
+    rows, cols = y.shape
+    for o in range(rows):
+        add = bias[o] if len(bias) else 0.0
+        r = y[o]
+        if relu:
+            for p in range(cols):
+                v = r[p] + add
+                r[p] = v if v > 0.0 else 0.0
+        elif len(bias):
+            for p in range(cols):
+                r[p] += add
+    return y
+
+
+def bias_act_numpy(y, bias, relu):
+    if len(bias):
+        y += bias[:, None]
+    return np.maximum(y, 0, out=y) if relu else y
+
+
+@njit(cache=True)
+def direct_conv(x, indptr, chan, tap_i, tap_j, values, bias, stride, pad, relu, out):
+    """Direct sparse convolution: out (OC, OH, OW, N) from x (C, H, W, N), both C-contiguous;
+    output channel o sums its stored weights indptr[o]:indptr[o + 1], each (chan, tap_i,
+    tap_j, value) times the window of its channel shifted by its tap, plus bias[o], then ReLU.
+
+    Both arrays are walked flat: with stride 1 the output pixels q0..q1 of a row and their
+    window in the input are each one contiguous run of (q1 - q0)·N numbers, so the innermost
+    loop is one long multiply-add along both (along the row at one sample, along row and batch
+    together at many); with a larger stride it runs over the batch."""
+    c_in, h, w, n = x.shape
+    n_out, oh, ow, _ = out.shape
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    plane = oh * ow * n
+    for o in range(n_out):
+        start = o * plane
+        add = bias[o] if len(bias) else 0.0
+        for p in range(start, start + plane):
+            of[p] = add
+        for e in range(indptr[o], indptr[o + 1]):
+            c, i, j, v = chan[e], tap_i[e], tap_j[e], values[e]
+            # the output pixels whose window tap (i, j) lands inside the image
+            r0 = max(0, (pad - i + stride - 1) // stride)
+            r1 = min(oh, (h - 1 + pad - i) // stride + 1)
+            q0 = max(0, (pad - j + stride - 1) // stride)
+            q1 = min(ow, (w - 1 + pad - j) // stride + 1)
+            if r0 >= r1 or q0 >= q1:
+                continue
+            for r in range(r0, r1):
+                y = r * stride + i - pad
+                dst = start + (r * ow + q0) * n
+                src = ((c * h + y) * w + q0 * stride + j - pad) * n
+                if stride == 1:
+                    for t in range((q1 - q0) * n):
+                        of[dst + t] += v * xf[src + t]
+                else:
+                    for q in range(q1 - q0):
+                        d, s_ = dst + q * n, src + q * stride * n
+                        for b in range(n):
+                            of[d + b] += v * xf[s_ + b]
+        if relu:
+            for p in range(start, start + plane):
+                if of[p] < 0.0:
+                    of[p] = 0.0
+    return out
+
+
+def direct_conv_numpy(x, indptr, chan, tap_i, tap_j, values, bias, stride, pad, relu, out):
+    """``direct_conv`` with one shifted-window slice per stored weight."""
+    c_in, h, w, n = x.shape
+    n_out, oh, ow, _ = out.shape
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    out[:] = 0.0 if not len(bias) else bias[:, None, None, None]
+    for o in range(n_out):
+        for e in range(indptr[o], indptr[o + 1]):
+            i, j = tap_i[e], tap_j[e]
+            out[o] += values[e] * xp[chan[e], i:i + stride * oh:stride, j:j + stride * ow:stride]
+    if relu:
+        np.maximum(out, 0, out=out)
+    return out
+
+
+def taps(weight, k, c_in):
+    """A sparse (out, k·k·C) conv weight (dense array with zeros, or CSR) as the entries
+    ``direct_conv`` reads: (indptr, chan, tap_i, tap_j, values)."""
+    from ..sparse.csr import CSR  # lazy: the CSR class only for its arrays
+    if isinstance(weight, CSR):
+        csr = weight
+    elif isinstance(weight, np.ndarray):
+        csr = CSR.from_dense(weight, weight != 0)
+    else:                                                   # N:M storage
+        csr = weight.to_csr()
+    cols = csr.indices.astype(np.int64)
+    tap, chan = np.divmod(cols, c_in)
+    tap_i, tap_j = np.divmod(tap, k)
+    return (csr.indptr.astype(np.int64), chan.astype(np.int64), tap_i.astype(np.int64),
+            tap_j.astype(np.int64), np.ascontiguousarray(csr.values))
+
+
+@njit(cache=True)
+def pool(x, k, stride, pad, is_max, out):
+    """Max or average pooling of x (C, H, W, N) into out (C, OH, OW, N); padding counts as
+    -inf (max) or is left out of nothing - average pooling divides by k·k, as PyTorch's
+    default (count_include_pad)."""
+    c_in, h, w, n = x.shape
+    _, oh, ow, _ = out.shape
+    for c in range(c_in):
+        for r in range(oh):
+            for q in range(ow):
+                dst = out[c, r, q]
+                for b in range(n):
+                    dst[b] = -np.inf if is_max else 0.0
+                for i in range(k):
+                    y = r * stride + i - pad
+                    if y < 0 or y >= h:
+                        continue
+                    for j in range(k):
+                        xx = q * stride + j - pad
+                        if xx < 0 or xx >= w:
+                            continue
+                        src = x[c, y, xx]
+                        for b in range(n):
+                            if is_max:
+                                if src[b] > dst[b]:
+                                    dst[b] = src[b]
+                            else:
+                                dst[b] += src[b]
+                if not is_max:
+                    for b in range(n):
+                        dst[b] /= k * k
+    return out
+
+
+def pool_numpy(x, k, stride, pad, is_max):
+    c_in, h, w, n = x.shape
+    oh, ow = _out(h, k, stride, pad), _out(w, k, stride, pad)
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)),
+                constant_values=-np.inf if is_max else 0.0)
+    windows = np.stack([xp[:, i:i + stride * oh:stride, j:j + stride * ow:stride]
+                        for i in range(k) for j in range(k)])
+    return windows.max(axis=0) if is_max else windows.sum(axis=0) / (k * k)

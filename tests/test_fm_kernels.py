@@ -1,0 +1,95 @@
+"""The feature-major kernels (im2col, direct sparse convolution, pooling, bias and ReLU) against
+their NumPy twins and against the dense convolution, float32 and float64, batch 0, 1 and more,
+odd sizes, padding and stride; also as plain Python (NUMBA_DISABLE_JIT=1 in CI)."""
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minprune.autograd import conv as reference
+from minprune.infer import fm_kernels as K
+
+
+def dense_conv(x_nchw, weight, bias, k, stride, pad):
+    """The model's convolution: im2col of the NCHW batch times the (out, k·k·C) weight."""
+    cols, _, oh, ow = reference.im2col(x_nchw, k, k, stride, pad)
+    y = cols @ weight.T + bias
+    return y.reshape(len(x_nchw), oh, ow, len(weight)).transpose(0, 3, 1, 2)
+
+
+def fm(x_nchw):
+    return np.ascontiguousarray(np.moveaxis(x_nchw, 0, -1))
+
+
+def nchw(x_fm):
+    return np.moveaxis(x_fm, -1, 0)
+
+
+shapes = st.tuples(st.integers(0, 3), st.integers(1, 4), st.integers(3, 9), st.integers(3, 9),
+                   st.integers(1, 5), st.sampled_from([1, 3]), st.integers(1, 2),
+                   st.integers(0, 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes, st.sampled_from([np.float32, np.float64]), st.floats(0.0, 0.95),
+       st.integers(0, 2 ** 31 - 1))
+def test_direct_sparse_convolution_is_the_dense_convolution(shape, dtype, sparsity, seed):
+    n, c_in, h, w, c_out, k, stride, pad = shape
+    if h + 2 * pad < k or w + 2 * pad < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
+    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
+    weight[rng.random(weight.shape) < sparsity] = 0
+    bias = rng.standard_normal(c_out).astype(dtype)
+    expected = dense_conv(x, weight, bias, k, stride, pad)
+    oh, ow = expected.shape[2:]
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    for relu in (False, True):
+        want = np.maximum(expected, 0) if relu else expected
+        out = np.empty((c_out, oh, ow, n), dtype=dtype)
+        got = K.direct_conv(fm(x), *K.taps(weight, k, c_in), bias, stride, pad, relu, out)
+        np.testing.assert_allclose(nchw(got), want, rtol=tol, atol=tol)
+        twin = K.direct_conv_numpy(fm(x), *K.taps(weight, k, c_in), bias, stride, pad, relu,
+                                   np.empty_like(out))
+        np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+    cols = K.im2col(fm(x), k, stride, pad, np.empty((k * k * c_in, oh * ow * n), dtype=dtype))
+    np.testing.assert_array_equal(cols, K.im2col_numpy(fm(x), k, stride, pad))
+    y = weight @ cols
+    K.bias_act(y, bias, True)
+    np.testing.assert_allclose(nchw(y.reshape(c_out, oh, ow, n)), np.maximum(expected, 0),
+                               rtol=tol, atol=tol)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shapes, st.booleans(), st.integers(0, 2 ** 31 - 1))
+def test_pooling_is_the_models_pooling(shape, is_max, seed):
+    n, c_in, h, w, _, k, stride, pad = shape
+    k = max(k, 2)
+    pad = min(pad, k // 2)
+    if h + 2 * pad < k or w + 2 * pad < k:
+        return
+    x = np.random.default_rng(seed).standard_normal((n, c_in, h, w)).astype(np.float32)
+    expected = reference.pool(x, k, stride, pad, "max" if is_max else "avg")
+    out = np.empty((c_in,) + expected.shape[2:] + (n,), dtype=np.float32)
+    got = K.pool(fm(x), k, stride, pad, is_max, out)
+    np.testing.assert_allclose(nchw(got), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(K.pool_numpy(fm(x), k, stride, pad, is_max), got, rtol=1e-6,
+                               atol=1e-6)
+
+
+def test_bias_act_equals_its_twin(rng):
+    y = rng.standard_normal((5, 7))
+    b = rng.standard_normal(5)
+    for bias in (b, np.zeros(0)):
+        for relu in (False, True):
+            np.testing.assert_allclose(K.bias_act(y.copy(), bias, relu),
+                                       K.bias_act_numpy(y.copy(), bias, relu))
+
+
+def test_taps_read_the_weight_layout():
+    """Column (i·k + j)·C + c of a (out, k·k·C) weight is tap (i, j) of channel c."""
+    weight = np.zeros((2, 3 * 3 * 4))
+    weight[1, (2 * 3 + 1) * 4 + 3] = 5.0
+    indptr, chan, tap_i, tap_j, values = K.taps(weight, 3, 4)
+    assert indptr.tolist() == [0, 0, 1]
+    assert (chan[0], tap_i[0], tap_j[0], values[0]) == (3, 2, 1, 5.0)
