@@ -148,9 +148,10 @@ assert nchw().shape == nhwc().shape == (32 * 8 * 8, 500)
 # small example, by hand:
 
 # %%
-x = rng.standard_normal((2, 6, 6))                 # 2 channels, 6x6 (one sample, CHW)
-filters = rng.standard_normal((3, 2, 3, 3))         # 3 filters of 3x3 over 2 channels
-filters[rng.random(filters.shape) < 0.8] = 0        # 80% of the weights pruned
+own = np.random.default_rng(5)                     # its own numbers: the lesson's rng is LeNet's
+x = own.standard_normal((2, 6, 6))                 # 2 channels, 6x6 (one sample, CHW)
+filters = own.standard_normal((3, 2, 3, 3))         # 3 filters of 3x3 over 2 channels
+filters[own.random(filters.shape) < 0.8] = 0        # 80% of the weights pruned
 out = np.zeros((3, 4, 4))
 for o, c, i, j in zip(*np.nonzero(filters)):        # one sweep per stored weight
     out[o] += filters[o, c, i, j] * x[c, i:i + 4, j:j + 4]
@@ -168,7 +169,7 @@ assert np.allclose(out, reference)
 # %%
 from minprune.infer import fm_kernels
 
-batch = rng.standard_normal((5, 2, 6, 6))
+batch = own.standard_normal((5, 2, 6, 6))
 matrix = filters.transpose(0, 2, 3, 1).reshape(3, -1)  # (out, kh·kw·C), the lowered layout
 entries = fm_kernels.taps(matrix, 3, 2)
 got = fm_kernels.direct_conv(np.ascontiguousarray(batch.transpose(1, 2, 3, 0)), *entries,

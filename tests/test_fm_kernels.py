@@ -75,6 +75,9 @@ def test_pooling_is_the_models_pooling(shape, is_max, seed):
     np.testing.assert_allclose(nchw(got), expected, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(K.pool_numpy(fm(x), k, stride, pad, is_max), got, rtol=1e-6,
                                atol=1e-6)
+    if stride == k and pad == 0 and h % k == 0 and w % k == 0:
+        tiled = K.pool_tiled(fm(x), k, is_max, np.empty_like(out))
+        np.testing.assert_allclose(tiled, got, rtol=1e-6, atol=1e-6)
 
 
 def test_bias_act_equals_its_twin(rng):

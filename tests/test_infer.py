@@ -79,7 +79,7 @@ def test_batchnorm_is_folded_and_activations_fused():
     plan = infer.compile(models.small_vgg(rng=0))
     text = repr(plan)
     assert "Affine" not in text and text.count("ReLU") == 3
-    assert "Conv(16 filters 3x3, ReLU)" in text
+    assert "Conv(16 filters 3x3, ReLU; im2col + GEMM)" in text
 
 
 def test_unknown_layers_are_refused_naming_them():

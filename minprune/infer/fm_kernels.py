@@ -24,24 +24,38 @@ def _out(size, k, stride, pad):
 @njit(cache=True)
 def im2col(x, k, stride, pad, out):
     """The columns of a convolution: out[(i·k + j)·C + c, (r·OW + q)·N + b] = the input pixel
-    tap (i, j) of output pixel (r, q) reads in channel c of sample b (0 in the padding)."""
+    tap (i, j) of output pixel (r, q) reads in channel c of sample b (0 in the padding).
+    Each output row is copied as runs of whole pixels (N numbers; with stride 1 the pixels
+    q0..q1 at once), through slices, which LLVM turns into vector copies."""
     c_in, h, w, n = x.shape
     oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    xf = x.reshape(-1)
     for i in range(k):
         for j in range(k):
+            q0 = max(0, (pad - j + stride - 1) // stride)
+            q1 = min(ow, (w - 1 + pad - j) // stride + 1)
             for c in range(c_in):
                 row = out[(i * k + j) * c_in + c]
                 for r in range(oh):
                     y = r * stride + i - pad
-                    for q in range(ow):
-                        xx = q * stride + j - pad
-                        base = (r * ow + q) * n
-                        if y < 0 or y >= h or xx < 0 or xx >= w:
+                    base = r * ow * n
+                    if y < 0 or y >= h or q0 >= q1:
+                        row[base:base + ow * n] = 0.0
+                        continue
+                    row[base:base + q0 * n] = 0.0
+                    row[base + q1 * n:base + ow * n] = 0.0
+                    src = ((c * h + y) * w + q0 * stride + j - pad) * n
+                    if stride == 1:
+                        span = (q1 - q0) * n
+                        d, s_ = row[base + q0 * n:base + q0 * n + span], xf[src:src + span]
+                        for t in range(span):
+                            d[t] = s_[t]
+                    else:
+                        for q in range(q1 - q0):
+                            d = row[base + (q0 + q) * n:base + (q0 + q + 1) * n]
+                            s_ = xf[src + q * stride * n:src + q * stride * n + n]
                             for b in range(n):
-                                row[base + b] = 0.0
-                        else:
-                            for b in range(n):
-                                row[base + b] = x[c, y, xx, b]
+                                d[b] = s_[b]
     return out
 
 
@@ -98,8 +112,9 @@ def direct_conv(x, indptr, chan, tap_i, tap_j, values, bias, stride, pad, relu, 
     for o in range(n_out):
         start = o * plane
         add = bias[o] if len(bias) else 0.0
-        for p in range(start, start + plane):
-            of[p] = add
+        dst_plane = of[start:start + plane]       # (slices: vector loops, as below)
+        for p in range(plane):
+            dst_plane[p] = add
         for e in range(indptr[o], indptr[o + 1]):
             c, i, j, v = chan[e], tap_i[e], tap_j[e], values[e]
             # the output pixels whose window tap (i, j) lands inside the image
@@ -109,22 +124,24 @@ def direct_conv(x, indptr, chan, tap_i, tap_j, values, bias, stride, pad, relu, 
             q1 = min(ow, (w - 1 + pad - j) // stride + 1)
             if r0 >= r1 or q0 >= q1:
                 continue
+            span = (q1 - q0) * n
             for r in range(r0, r1):
                 y = r * stride + i - pad
                 dst = start + (r * ow + q0) * n
                 src = ((c * h + y) * w + q0 * stride + j - pad) * n
-                if stride == 1:
-                    for t in range((q1 - q0) * n):
-                        of[dst + t] += v * xf[src + t]
+                if stride == 1:        # (slices, not offsets: LLVM vectorizes these loops)
+                    d, s_ = of[dst:dst + span], xf[src:src + span]
+                    for t in range(span):
+                        d[t] += v * s_[t]
                 else:
                     for q in range(q1 - q0):
-                        d, s_ = dst + q * n, src + q * stride * n
+                        d = of[dst + q * n:dst + q * n + n]
+                        s_ = xf[src + q * stride * n:src + q * stride * n + n]
                         for b in range(n):
-                            of[d + b] += v * xf[s_ + b]
+                            d[b] += v * s_[b]
         if relu:
-            for p in range(start, start + plane):
-                if of[p] < 0.0:
-                    of[p] = 0.0
+            for p in range(plane):
+                dst_plane[p] = max(dst_plane[p], 0.0)
     return out
 
 
@@ -163,16 +180,14 @@ def taps(weight, k, c_in):
 @njit(cache=True)
 def pool(x, k, stride, pad, is_max, out):
     """Max or average pooling of x (C, H, W, N) into out (C, OH, OW, N); padding counts as
-    -inf (max) or is left out of nothing - average pooling divides by k·k, as PyTorch's
-    default (count_include_pad)."""
+    -inf (max) or 0 (average, which divides by k·k, PyTorch's default count_include_pad)."""
     c_in, h, w, n = x.shape
     _, oh, ow, _ = out.shape
     for c in range(c_in):
         for r in range(oh):
             for q in range(ow):
                 dst = out[c, r, q]
-                for b in range(n):
-                    dst[b] = -np.inf if is_max else 0.0
+                dst[:] = -np.inf if is_max else 0.0
                 for i in range(k):
                     y = r * stride + i - pad
                     if y < 0 or y >= h:
@@ -182,15 +197,65 @@ def pool(x, k, stride, pad, is_max, out):
                         if xx < 0 or xx >= w:
                             continue
                         src = x[c, y, xx]
-                        for b in range(n):
-                            if is_max:
-                                if src[b] > dst[b]:
-                                    dst[b] = src[b]
-                            else:
+                        if is_max:
+                            for b in range(n):
+                                dst[b] = max(dst[b], src[b])
+                        else:
+                            for b in range(n):
                                 dst[b] += src[b]
                 if not is_max:
                     for b in range(n):
                         dst[b] /= k * k
+    return out
+
+
+@njit(cache=True)
+def pool_tiled(x, k, is_max, out):
+    """Pooling whose windows tile the image (stride k, no padding, k divides H and W): each
+    output pixel from its k·k input pixels, whole pixels (N numbers) at a time."""
+    c_in, h, w, n = x.shape
+    oh, ow = h // k, w // k
+    xf, of = x.reshape(-1), out.reshape(-1)
+    if n == 1:                        # one sample: plain scalar loops, no slices to build
+        for c in range(c_in):
+            for r in range(oh):
+                for q in range(ow):
+                    first = (c * h + r * k) * w + q * k
+                    acc = xf[first]
+                    for i in range(k):
+                        for j in range(k):
+                            v = xf[first + i * w + j]
+                            if is_max:
+                                acc = max(acc, v)
+                            elif i or j:
+                                acc += v
+                    of[(c * oh + r) * ow + q] = acc if is_max else acc / (k * k)
+        return out
+    for c in range(c_in):
+        for r in range(oh):
+            for q in range(ow):
+                d0 = ((c * oh + r) * ow + q) * n
+                first = ((c * h + r * k) * w + q * k) * n
+                d = of[d0:d0 + n]
+                src = xf[first:first + n]
+                for b in range(n):
+                    d[b] = src[b]
+                for i in range(k):
+                    for j in range(k):
+                        if i == 0 and j == 0:
+                            continue
+                        s0 = ((c * h + r * k + i) * w + q * k + j) * n
+                        src = xf[s0:s0 + n]
+                        if is_max:
+                            for b in range(n):
+                                if src[b] > d[b]:
+                                    d[b] = src[b]
+                        else:
+                            for b in range(n):
+                                d[b] += src[b]
+                if not is_max:
+                    for b in range(n):
+                        d[b] /= k * k
     return out
 
 

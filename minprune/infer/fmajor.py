@@ -44,46 +44,92 @@ def _bias(op):
 
 
 class Conv(_Step):
-    """A convolution on (C, H, W, N): dense weights by im2col and one product, sparse (CSR)
-    and grouped ones as a direct convolution over their stored weights."""
+    """A convolution on (C, H, W, N). Dense weights: im2col and one BLAS product. Sparse (CSR,
+    N:M) and grouped weights can run three ways - that product on the densified weight, the
+    CSR kernels on the columns, or a direct sparse convolution with no columns at all - and
+    which is fastest depends on the density, the shapes and the batch size: the first call of
+    each batch size times all three on its input and keeps the fastest (``ways`` records the
+    choice; every way computes the same convolution)."""
+
+    WAYS = ("gemm", "csr", "direct")
 
     def __init__(self, op):
         self.k, self.stride, self.pad = op.conv
         self.bias, self.activation = _bias(op), op.activation
         self.out_channels, self.dtype = op.weight.shape[0], op.dtype
         self.relu = op.activation == "ReLU"
-        self.direct = not isinstance(op.weight, np.ndarray) or op.groups != 1
+        self.sparse = not isinstance(op.weight, np.ndarray) or op.groups != 1
         self.weight, self.groups = op.weight, op.groups
-        self._taps = None
+        self.ways = {}                                # batch size -> the way chosen
+        self._forms = None
 
-    def taps(self, c_in):
-        if self._taps is None:
+    def forms(self, c_in):
+        """The weight as the three ways read it: (dense matrix, CSR arrays, direct taps)."""
+        if self._forms is None:
             weight = self.weight
             if self.groups != 1:
                 weight = _grouped_as_full(weight, self.groups, self.k, c_in)
-            self._taps = K.taps(weight, self.k, c_in)
-        return self._taps
+            csr = weight if isinstance(weight, CSR) else \
+                CSR.from_dense(weight, weight != 0) if isinstance(weight, np.ndarray) \
+                else weight.to_csr()
+            indices = csr.indices.astype(np.uint16) if csr.shape[1] <= 1 << 16 else csr.indices
+            self._forms = (csr.to_dense().astype(self.dtype),
+                           (csr.indptr, indices, csr.values), K.taps(csr, self.k, c_in))
+        return self._forms
 
     def __call__(self, x):
         c_in, h, w, n = x.shape
         oh = (h + 2 * self.pad - self.k) // self.stride + 1
         ow = (w + 2 * self.pad - self.k) // self.stride + 1
         out = self.buffer((self.out_channels, oh, ow, n), self.dtype)
-        if self.direct:
-            K.direct_conv(x, *self.taps(c_in), self.bias, self.stride, self.pad,
-                          self.relu, out)
-            return out if self.relu else self.finish(out)
-        cols = K.im2col(x, self.k, self.stride, self.pad,
-                        self.buffer((self.k * self.k * c_in, oh * ow * n), self.dtype))
-        y = out.reshape(self.out_channels, oh * ow * n)
-        np.matmul(self.weight, cols, out=y)
-        K.bias_act(y, self.bias, self.relu)
+        if not self.sparse:
+            self._gemm(x, self.weight, out)
+        else:
+            way = self.ways.get(n) or self._choose(x, out)
+            getattr(self, f"_{way}")(x, self.forms(c_in)[self.WAYS.index(way)], out)
         return out if self.relu else self.finish(out)
 
+    def _choose(self, x, out):
+        """Time the three ways on this input (best of two after a warm-up), keep the fastest."""
+        import time
+        forms, best = self.forms(x.shape[0]), None
+        for way, form in zip(self.WAYS, forms):
+            run = getattr(self, f"_{way}")
+            run(x, form, out)
+            times = []
+            for _ in range(2):
+                t0 = time.perf_counter()
+                run(x, form, out)
+                times.append(time.perf_counter() - t0)
+            if best is None or min(times) < best[0]:
+                best = (min(times), way)
+        self.ways[x.shape[-1]] = best[1]
+        return best[1]
+
+    def _columns(self, x, out):
+        c_in = x.shape[0]
+        rows = self.k * self.k * c_in
+        return K.im2col(x, self.k, self.stride, self.pad,
+                        self.buffer((rows, out.size // self.out_channels), self.dtype))
+
+    def _gemm(self, x, weight, out):
+        y = out.reshape(self.out_channels, -1)
+        np.matmul(weight, self._columns(x, out), out=y)
+        K.bias_act(y, self.bias, self.relu)
+
+    def _csr(self, x, arrays, out):
+        y = out.reshape(self.out_channels, -1)
+        csr_matmul(*arrays, self._columns(x, out), y)
+        K.bias_act(y, self.bias, self.relu)
+
+    def _direct(self, x, taps, out):
+        K.direct_conv(x, *taps, self.bias, self.stride, self.pad, self.relu, out)
+
     def __repr__(self):
-        kind = "direct sparse" if not isinstance(self.weight, np.ndarray) else \
-            "direct grouped" if self.groups != 1 else "im2col + GEMM"
-        return f"Conv({self.out_channels} filters {self.k}x{self.k}, {kind})"
+        kind = "im2col + GEMM" if not self.sparse else \
+            "sparse: " + (", ".join(f"batch {n}: {w}" for n, w in sorted(self.ways.items()))
+                          or "the fastest way, chosen on first call")
+        return f"Conv({self.out_channels} filters {self.k}x{self.k}{_act(self.activation)}; {kind})"
 
 
 def _grouped_as_full(weight, groups, k, c_in):
@@ -122,7 +168,8 @@ class Linear(_Step):
         return y if self.relu else self.finish(y)
 
     def __repr__(self):
-        return f"Linear({'CSR' if self.sparse else 'dense'}, {self.rows} outputs)"
+        return (f"Linear({'CSR' if self.sparse else 'dense'}, {self.rows} outputs"
+                f"{_act(self.activation)})")
 
 
 class PoolStep(_Step):
@@ -133,6 +180,9 @@ class PoolStep(_Step):
 
     def __call__(self, x):
         c, h, w, n = x.shape
+        if self.stride == self.k and not self.pad and h % self.k == 0 and w % self.k == 0:
+            return K.pool_tiled(x, self.k, self.is_max,
+                                self.buffer((c, h // self.k, w // self.k, n), x.dtype))
         oh = (h + 2 * self.pad - self.k) // self.stride + 1
         ow = (w + 2 * self.pad - self.k) // self.stride + 1
         return K.pool(x, self.k, self.stride, self.pad, self.is_max,
@@ -162,7 +212,8 @@ class Block(_Step):
         return self.finish(out)
 
     def __repr__(self):
-        return f"Block({len(self.body)} steps, shortcut {len(self.shortcut or ())} steps)"
+        return (f"Block({len(self.body)} steps, shortcut {len(self.shortcut or ())} steps"
+                f"{_act(self.activation)})")
 
 
 class Elementwise(_Step):
@@ -184,6 +235,10 @@ def _scale(op):
         y = x * op.scale.reshape(shape) + op.shift.reshape(shape)
         return _Step.finish(op, y) if op.activation else y
     return run
+
+
+def _act(activation):
+    return "" if activation is None else f", {activation}"
 
 
 def step(op):

@@ -18,7 +18,7 @@ A model becomes a list of *ops*, each a plain record of arrays:
 A grouped or depthwise Conv2d is a ``Weighted`` op with ``groups`` > 1: its weight the
 (out_channels, kh·kw·C/groups) matrix, each row reading its own group's channels.
 
-The step-by-step plan (``infer.steps``), the one-call batch-1 chain (``infer.chain``) and any
+The feature-major plan (``infer.fmajor``), the one-call batch-1 chain (``infer.chain``) and any
 export are built from these ops; none of them is derived from another. ``lower`` walks the
 model's modules one rule per layer kind (``RULES``), then fuses neighbours (``fuse``); a
 container of other modules lowers to the ops of its children, a residual block to one

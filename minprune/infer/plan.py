@@ -5,7 +5,10 @@ A trained model (masked, ``to_sparse``, compacted, or dense) is lowered once
 before it, activations fused into the op before them, Dropout gone (evaluation mode). The plan
 runs those ops as steps (``infer.steps``), one NumPy or kernel call each; a plan of fully
 connected ops also runs one sample in one compiled call (``infer.chain``), built from the same
-ops the first time one sample comes. ``plan(x)`` returns what ``model(x)`` returns in
+ops the first time one sample comes. Everything else runs feature-major (``infer.fmajor``):
+arrays stored features first and batch last, so that each weighted op is one product already in
+place, and a sparse convolution runs whichever of three ways is fastest at that batch size
+(timed on its first call). ``plan(x)`` returns what ``model(x)`` returns in
 evaluation mode (within float rounding). The plan holds copies of the weights taken when it is
 compiled: compile again after the model changes. This is what latency measurements time;
 training never runs here.
@@ -18,8 +21,8 @@ from ..nn.module import Sequential
 from ..prune import patterns
 from ..sparse import simd
 from .chain import Chain
+from .fmajor import FeatureMajor
 from .lower import Flatten, Weighted, lower
-from .steps import step
 
 
 class Plan:
@@ -31,7 +34,8 @@ class Plan:
         self.ops, self.kernels = ops, simd.resolve(kernels)
         weighted = [op for op in ops if isinstance(op, Weighted)]
         self.dtype = weighted[0].dtype if weighted else np.dtype(np.float32)
-        self.steps = [step(op, self.kernels) for op in ops]
+        self.feature_major = FeatureMajor(ops)
+        self.steps = self.feature_major.steps
         self._chain_layers = _chain_layers(ops)
         self._chain = None
 
@@ -48,9 +52,7 @@ class Plan:
             chain = self.chain
             if isinstance(self.ops[0], Flatten) or x.shape == chain.in_shape:
                 return chain(np.ascontiguousarray(x))
-        for s in self.steps:
-            x = s(x)
-        return np.array(x)                        # the caller's own array, not a buffer
+        return self.feature_major(x)              # a new array, not one of its buffers
 
     def __repr__(self):
         chain = ("" if self._chain_layers is None
