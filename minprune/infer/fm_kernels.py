@@ -30,6 +30,18 @@ def im2col(x, k, stride, pad, out):
     c_in, h, w, n = x.shape
     oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
     xf = x.reshape(-1)
+    if n == 1:                        # one sample: scalar copies, no slices to build
+        for i in range(k):
+            for j in range(k):
+                for c in range(c_in):
+                    row = out[(i * k + j) * c_in + c]
+                    for r in range(oh):
+                        y = r * stride + i - pad
+                        for q in range(ow):
+                            xx = q * stride + j - pad
+                            inside = 0 <= y < h and 0 <= xx < w
+                            row[r * ow + q] = xf[(c * h + y) * w + xx] if inside else 0.0
+        return out
     for i in range(k):
         for j in range(k):
             q0 = max(0, (pad - j + stride - 1) // stride)
@@ -216,6 +228,16 @@ def pool_tiled(x, k, is_max, out):
     c_in, h, w, n = x.shape
     oh, ow = h // k, w // k
     xf, of = x.reshape(-1), out.reshape(-1)
+    if n == 1 and k == 2 and is_max:  # the common case, unrolled: LeNet's and VGG's pools
+        for c in range(c_in):
+            for r in range(oh):
+                a, o = (c * h + 2 * r) * w, (c * oh + r) * ow
+                for q in range(ow):
+                    f = a + 2 * q
+                    m1 = max(xf[f], xf[f + 1])
+                    m2 = max(xf[f + w], xf[f + w + 1])
+                    of[o + q] = max(m1, m2)
+        return out
     if n == 1:                        # one sample: plain scalar loops, no slices to build
         for c in range(c_in):
             for r in range(oh):
