@@ -61,6 +61,24 @@ def set_threads(n):
     return in_use()["blas"]
 
 
+def asked():
+    """What ``set_threads`` was last given (None: never called, or handed back)."""
+    return _state["asked"]
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread (for work that runs its own threads)."""
+    controller = _state.get("controller")
+    if controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController  # lazy: loads only to pin BLAS
+        except ImportError:
+            import contextlib
+            return contextlib.nullcontext()
+        controller = _state["controller"] = ThreadpoolController()
+    return controller.limit(limits=1, user_api="blas")
+
+
 def in_use():
     """{"blas": threads of the loaded BLAS libraries (None: unknown - no threadpoolctl, or no
     BLAS loaded), "blas_library": its name, "kernels": threads of minprune's sparse kernels

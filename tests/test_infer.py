@@ -129,3 +129,24 @@ def test_sparse_layers_take_an_empty_batch(rng):
     assert fast(X[:0]).shape == (0, 10)
     with pytest.raises(ValueError, match="needs at least one sample"):
         models.small_vgg(rng=0).train()(X[:0])          # no NaN in the running statistics
+
+
+def test_a_batch_split_over_threads_gives_the_same_outputs(rng):
+    """With threads.set_threads(2) a convolutional plan runs halves of a batch on two threads,
+    each on its own copy of the steps: the same outputs as one thread, dense and CSR."""
+    from minprune import threads
+    model = models.lenet5(rng=0).eval()
+    masked = _copy(model)
+    prune.prune(masked, 0.9, "magnitude", "weight", "global")
+    X = rng.random((40, 1, 28, 28)).astype(np.float32)
+    for variant in (model, sparse.to_sparse(masked, min_sparsity=0.0).eval()):
+        plan = infer.compile(variant)
+        alone = plan(X)
+        threads.set_threads(2)
+        try:
+            split = plan(X)
+            assert len(plan._replicas) == 2            # it really split
+            np.testing.assert_allclose(split, alone, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(plan(X[:7]), alone[:7], rtol=1e-5, atol=1e-5)
+        finally:
+            threads.set_threads(1)

@@ -21,7 +21,7 @@ def _out(size, k, stride, pad):
     return (size + 2 * pad - k) // stride + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def im2col(x, k, stride, pad, out):
     """The columns of a convolution: out[(i·k + j)·C + c, (r·OW + q)·N + b] = the input pixel
     tap (i, j) of output pixel (r, q) reads in channel c of sample b (0 in the padding).
@@ -83,7 +83,7 @@ def im2col_numpy(x, k, stride, pad):
     return cols.reshape(k * k * c_in, oh * ow * n)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bias_act(y, bias, relu):
     """y[o, :] += bias[o] (if given), then ReLU, in place; y is (rows, columns)."""
     rows, cols = y.shape
@@ -106,7 +106,7 @@ def bias_act_numpy(y, bias, relu):
     return np.maximum(y, 0, out=y) if relu else y
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def direct_conv(x, indptr, chan, tap_i, tap_j, values, bias, stride, pad, relu, out):
     """Direct sparse convolution: out (OC, OH, OW, N) from x (C, H, W, N), both C-contiguous;
     output channel o sums its stored weights indptr[o]:indptr[o + 1], each (chan, tap_i,
@@ -189,7 +189,7 @@ def taps(weight, k, c_in):
             tap_j.astype(np.int64), np.ascontiguousarray(csr.values))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def pool(x, k, stride, pad, is_max, out):
     """Max or average pooling of x (C, H, W, N) into out (C, OH, OW, N); padding counts as
     -inf (max) or 0 (average, which divides by k·k, PyTorch's default count_include_pad)."""
@@ -221,7 +221,7 @@ def pool(x, k, stride, pad, is_max, out):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def pool_tiled(x, k, is_max, out):
     """Pooling whose windows tile the image (stride k, no padding, k divides H and W): each
     output pixel from its k·k input pixels, whole pixels (N numbers) at a time."""

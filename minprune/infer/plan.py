@@ -2,27 +2,30 @@
 
 A trained model (masked, ``to_sparse``, compacted, or dense) is lowered once
 (``infer.lower``): masks baked into the weights, BatchNorm folded into the Linear or Conv2d
-before it, activations fused into the op before them, Dropout gone (evaluation mode). The plan
-runs those ops as steps (``infer.steps``), one NumPy or kernel call each; a plan of fully
-connected ops also runs one sample in one compiled call (``infer.chain``), built from the same
-ops the first time one sample comes. Everything else runs feature-major (``infer.fmajor``):
-arrays stored features first and batch last, so that each weighted op is one product already in
-place, and a sparse convolution runs whichever of three ways is fastest at that batch size
-(timed on its first call). ``plan(x)`` returns what ``model(x)`` returns in
-evaluation mode (within float rounding). The plan holds copies of the weights taken when it is
-compiled: compile again after the model changes. This is what latency measurements time;
-training never runs here.
+before it, activations fused into the op before them, Dropout gone (evaluation mode). A plan
+of fully connected ops runs one sample in one compiled call (``infer.chain``), built from the
+same ops the first time one sample comes. Everything else runs feature-major
+(``infer.fmajor``): arrays stored features first and batch last, so that each weighted op is
+one product already in place, and a sparse convolution runs whichever of three ways is fastest
+at that batch size (timed on its first call). With ``threads.set_threads(n)``, a
+convolutional network's batch of at least 16 samples per thread is split over n threads, each
+running its own copy of the steps with BLAS on one thread (one pool at a time); a fully
+connected one gives the threads to BLAS (measured: splitting its few large products was
+slower). ``plan(x)`` returns what ``model(x)`` returns in evaluation mode (within float
+rounding). The plan holds copies of the weights taken when it is compiled: compile again after
+the model changes. This is what latency measurements time; training never runs here.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import threads
 from ..nn.module import Sequential
 from ..prune import patterns
 from ..sparse import simd
 from .chain import Chain
 from .fmajor import FeatureMajor
-from .lower import Flatten, Weighted, lower
+from .lower import Flatten, Residual, Weighted, lower
 
 
 class Plan:
@@ -35,6 +38,8 @@ class Plan:
         weighted = [op for op in ops if isinstance(op, Weighted)]
         self.dtype = weighted[0].dtype if weighted else np.dtype(np.float32)
         self.feature_major = FeatureMajor(ops)
+        self.convolutional = any(isinstance(op, Weighted) and op.conv is not None
+                                 for op in _flat(ops))
         self.steps = self.feature_major.steps
         self._chain_layers = _chain_layers(ops)
         self._chain = None
@@ -52,12 +57,51 @@ class Plan:
             chain = self.chain
             if isinstance(self.ops[0], Flatten) or x.shape == chain.in_shape:
                 return chain(np.ascontiguousarray(x))
+        workers = _workers(len(x)) if self.convolutional else 1
+        if workers > 1:
+            return self._split(x, workers)
         return self.feature_major(x)              # a new array, not one of its buffers
+
+    def _split(self, x, workers):
+        """The batch in ``workers`` parts, each through its own copy of the steps (buffers
+        are per copy) on its own thread, BLAS pinned to one thread meanwhile: one pool at a
+        time, the kernels release the GIL."""
+        replicas = self.__dict__.setdefault("_replicas", [self.feature_major])
+        while len(replicas) < workers:
+            replicas.append(FeatureMajor(self.ops))
+        pool = self.__dict__.get("_pool")
+        if pool is None or pool._max_workers < workers:
+            from concurrent.futures import ThreadPoolExecutor  # lazy: only with threads
+            pool = self._pool = ThreadPoolExecutor(max_workers=workers)
+        parts = np.array_split(x, workers)
+        with threads.one_blas_thread():
+            results = list(pool.map(lambda pair: pair[0](pair[1]), zip(replicas, parts)))
+        return np.concatenate(results)
 
     def __repr__(self):
         chain = ("" if self._chain_layers is None
                  else f"  one sample, in one call: {self.chain!r}\n")
         return "Plan(\n" + "\n".join(f"  {s!r}" for s in self.steps) + "\n" + chain + ")"
+
+
+SPLIT_MIN_BATCH = 16       # smaller batches run on one thread: the split costs more than it saves
+
+
+def _flat(ops):
+    """The ops with residual blocks opened up."""
+    for op in ops:
+        if isinstance(op, Residual):
+            yield from _flat(op.body)
+            yield from _flat(op.shortcut or ())
+        else:
+            yield op
+
+
+def _workers(batch):
+    """Threads for a batch: what ``threads.set_threads`` asked (1 by default), one per at
+    least ``SPLIT_MIN_BATCH`` samples."""
+    asked = threads.asked() or 1
+    return max(1, min(asked, batch // SPLIT_MIN_BATCH))
 
 
 def _chain_layers(ops):

@@ -211,7 +211,7 @@ def _with_slp(dispatcher):
     return dispatcher
 
 
-_serial = {name: _with_slp(njit(cache=True, **_OPTIONS[name])(fn))
+_serial = {name: _with_slp(njit(cache=True, nogil=True, **_OPTIONS[name])(fn))
            for name, fn in KERNELS.items()}
 _parallel = {name: _with_slp(njit(cache=True, parallel=True, **_OPTIONS[name])(
                  variant(fn, "_parallel")))
