@@ -157,6 +157,8 @@ class Linear(_Step):
             indices = csr.indices.astype(np.uint16) if csr.shape[1] <= 1 << 16 else csr.indices
             self.arrays = (csr.indptr, indices, csr.values)
         self.rows = op.weight.shape[0]
+        self.kind = ("dense" if not self.sparse else "sparse CSR" if isinstance(op.weight, CSR)
+                     else "sparse 2:4, run as CSR")
 
     def __call__(self, x):
         y = self.buffer((self.rows, x.shape[1]), self.dtype)
@@ -168,8 +170,7 @@ class Linear(_Step):
         return y if self.relu else self.finish(y)
 
     def __repr__(self):
-        return (f"Linear({'CSR' if self.sparse else 'dense'}, {self.rows} outputs"
-                f"{_act(self.activation)})")
+        return f"Linear({self.kind}, {self.rows} outputs{_act(self.activation)})"
 
 
 class PoolStep(_Step):
