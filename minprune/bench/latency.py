@@ -151,7 +151,34 @@ def run(threads=1, repeat=100, quick=False, out=print):
                      ("ratio", "speed-up over the dense plan", "{:.2f}x")]))
     for line in targets(rows) + kernel_gap(rows):
         out(line)
+    for line in two_threads(repeat):
+        out(line)
     return rows
+
+
+def two_threads(repeat):
+    """Lines on the batch-64 plan on one thread against two (``threads.set_threads(2)``): the
+    dense and the 90% CSR LeNet-300-100 and LeNet-5, timed in turns on the same input."""
+    from .. import threads
+    lines = ["two threads against one, batch 64, this run (same plan, same input):"]
+    x = np.random.default_rng(1).random((64, 1, 28, 28), dtype=np.float32)
+    before = threads.asked()
+    for name in ("lenet_300_100", "lenet5"):
+        variants = _variants(name, quick=True)
+        for label in ("dense plan", "CSR 90%"):
+            plan = infer.compile(variants[label])
+            times = {}
+            for n in (1, 2):
+                threads.set_threads(n)
+                try:
+                    plan(x)
+                    times[n] = interleaved_times({"plan": lambda plan=plan: plan(x)},
+                                                 rounds=max(5, repeat // 3))["plan"]
+                finally:
+                    threads.set_threads(before)
+            lines.append(f"  {name}, {label}: {1e6 * times[1]:.0f} us on 1, "
+                         f"{1e6 * times[2]:.0f} us on 2: {times[1] / times[2]:.2f}x")
+    return lines
 
 
 def kernel_gap(rows):
