@@ -12,7 +12,7 @@ import copy
 
 import numpy as np
 
-from .. import infer, models, prune, sparse
+from .. import infer, models, prune, sparse, threads
 from ..nn import Linear
 from ..nn.interop import to_torch
 from ..sparse import simd
@@ -159,7 +159,6 @@ def run(threads=1, repeat=100, quick=False, out=print):
 def two_threads(repeat):
     """Lines on the batch-64 plan on one thread against two (``threads.set_threads(2)``): the
     dense and the 90% CSR LeNet-300-100 and LeNet-5, timed in turns on the same input."""
-    from .. import threads
     lines = ["two threads against one, batch 64, this run (same plan, same input):"]
     x = np.random.default_rng(1).random((64, 1, 28, 28), dtype=np.float32)
     before = threads.asked()
