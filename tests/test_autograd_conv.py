@@ -67,14 +67,3 @@ def test_conv2d_channel_mismatch_names_both_shapes():
 def test_kernel_larger_than_input():
     with pytest.raises(ValueError, match="smaller than the kernel"):
         F.conv2d(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 3, 3)))
-
-
-@pytest.mark.parametrize("channels, kernel, stride, padding",
-                         [(1, 5, 1, 0), (3, 3, 2, 1), (20, 5, 1, 0), (4, 1, 1, 2)])
-def test_the_transposed_columns_equal_im2col_transposed(channels, kernel, stride, padding, rng):
-    from minprune.autograd.conv import im2col, im2col_transposed
-    x = rng.standard_normal((3, channels, 9, 8)).astype(np.float32)
-    cols, _, oh, ow = im2col(x, kernel, kernel, stride, padding)
-    cols_t, oh_t, ow_t = im2col_transposed(x, kernel, kernel, stride, padding)
-    assert (oh_t, ow_t) == (oh, ow) and cols_t.flags.c_contiguous
-    np.testing.assert_array_equal(cols_t, cols.T)

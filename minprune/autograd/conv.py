@@ -66,22 +66,6 @@ def im2col(x, kh, kw, stride, padding, what="conv2d"):
     return _im2col(xp, kh, kw, stride, oh, ow), xp, oh, ow
 
 
-def im2col_transposed(x, kh, kw, stride, padding):
-    """``im2col``'s matrix transposed, (kh·kw·C, N·OH·OW) and C-contiguous, with its output
-    size: ``(cols_t, oh, ow)``. Filled one tap at a time from the NCHW array, each tap a
-    strided copy of whole rows, where transposing the other layout would cross the whole
-    matrix for every number (several times slower for LeNet-5's second layer at batch 64)."""
-    oh = _out_size(x.shape[2], kh, stride, padding, "conv2d")
-    ow = _out_size(x.shape[3], kw, stride, padding, "conv2d")
-    if padding:
-        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    n, c = x.shape[:2]
-    cols = np.empty((kh, kw, c, n, oh, ow), dtype=x.dtype)
-    for i, j, rows, cols_ in _taps(kh, kw, stride, oh, ow):
-        cols[i, j] = x[:, :, rows, cols_].transpose(1, 0, 2, 3)
-    return cols.reshape(kh * kw * c, n * oh * ow), oh, ow
-
-
 def col2im(tap_grad, xp_shape, kh, kw, stride, oh, ow, padding, dtype):
     """Fold gradients of the columns back onto the input: ``tap_grad(i, j)`` gives the
     (N, OH, OW, C) gradient of tap (i, j)'s columns, which is added onto the pixels that tap
