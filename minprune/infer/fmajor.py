@@ -146,31 +146,63 @@ def _grouped_as_full(weight, groups, k, c_in):
 
 
 class Linear(_Step):
-    """y (out, N) = W @ x (in, N) + b: dense through BLAS, CSR through the CSR kernels."""
+    """y (out, N) = W @ x (in, N) + b. Dense weights through BLAS; sparse (CSR, N:M) ones
+    either through the CSR kernels or, where they keep many weights, as a dense product on the
+    densified weight - which of the two is faster is timed on the first call of each batch
+    size, as for convolutions (``ways``)."""
 
     def __init__(self, op):
         self.weight, self.bias, self.activation = op.weight, _bias(op), op.activation
         self.relu, self.dtype = op.activation == "ReLU", op.dtype
-        self.sparse = isinstance(op.weight, CSR) or not isinstance(op.weight, np.ndarray)
+        self.sparse = not isinstance(op.weight, np.ndarray)
         if self.sparse:
             csr = op.weight if isinstance(op.weight, CSR) else op.weight.to_csr()
             indices = csr.indices.astype(np.uint16) if csr.shape[1] <= 1 << 16 else csr.indices
             self.arrays = (csr.indptr, indices, csr.values)
+            self.dense = csr.to_dense().astype(self.dtype)
         self.rows = op.weight.shape[0]
         self.kind = ("dense" if not self.sparse else "sparse CSR" if isinstance(op.weight, CSR)
                      else "sparse 2:4, run as CSR")
+        self.ways = {}
+
+    def _gemm(self, x, y):
+        np.matmul(self.dense if self.sparse else self.weight, x, out=y)
+
+    def _csr(self, x, y):
+        csr_matmul(*self.arrays, x, y)
 
     def __call__(self, x):
         y = self.buffer((self.rows, x.shape[1]), self.dtype)
-        if self.sparse:
-            csr_matmul(*self.arrays, np.ascontiguousarray(x), y)
+        x = np.ascontiguousarray(x)
+        if not self.sparse:
+            self._gemm(x, y)
         else:
-            np.matmul(self.weight, x, out=y)
+            way = self.ways.get(x.shape[1]) or _fastest(self, ("gemm", "csr"), x, y)
+            getattr(self, f"_{way}")(x, y)
         K.bias_act(y, self.bias, self.relu)
         return y if self.relu else self.finish(y)
 
     def __repr__(self):
         return f"Linear({self.kind}, {self.rows} outputs{_act(self.activation)})"
+
+
+def _fastest(step, ways, *args):
+    """Time each way ``step._<way>(*args)`` (best of two after a warm-up), remember the
+    fastest for this batch size in ``step.ways`` and return it."""
+    import time
+    best = None
+    for way in ways:
+        run = getattr(step, f"_{way}")
+        run(*args)
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            run(*args)
+            times.append(time.perf_counter() - t0)
+        if best is None or min(times) < best[0]:
+            best = (min(times), way)
+    step.ways[args[0].shape[-1]] = best[1]
+    return best[1]
 
 
 class PoolStep(_Step):
