@@ -83,28 +83,11 @@ class Conv(_Step):
         ow = (w + 2 * self.pad - self.k) // self.stride + 1
         out = self.buffer((self.out_channels, oh, ow, n), self.dtype)
         if not self.sparse:
-            self._gemm(x, self.weight, out)
+            self._product(x, self.weight, out)
         else:
-            way = self.ways.get(n) or self._choose(x, out)
-            getattr(self, f"_{way}")(x, self.forms(c_in)[self.WAYS.index(way)], out)
+            way = self.ways.get(n) or _fastest(self, self.WAYS, x, out)
+            getattr(self, f"_{way}")(x, out)
         return out if self.relu else self.finish(out)
-
-    def _choose(self, x, out):
-        """Time the three ways on this input (best of two after a warm-up), keep the fastest."""
-        import time
-        forms, best = self.forms(x.shape[0]), None
-        for way, form in zip(self.WAYS, forms):
-            run = getattr(self, f"_{way}")
-            run(x, form, out)
-            times = []
-            for _ in range(2):
-                t0 = time.perf_counter()
-                run(x, form, out)
-                times.append(time.perf_counter() - t0)
-            if best is None or min(times) < best[0]:
-                best = (min(times), way)
-        self.ways[x.shape[-1]] = best[1]
-        return best[1]
 
     def _columns(self, x, out):
         c_in = x.shape[0]
@@ -112,18 +95,22 @@ class Conv(_Step):
         return K.im2col(x, self.k, self.stride, self.pad,
                         self.buffer((rows, out.size // self.out_channels), self.dtype))
 
-    def _gemm(self, x, weight, out):
+    def _product(self, x, weight, out):
         y = out.reshape(self.out_channels, -1)
         np.matmul(weight, self._columns(x, out), out=y)
         K.bias_act(y, self.bias, self.relu)
 
-    def _csr(self, x, arrays, out):
+    def _gemm(self, x, out):
+        self._product(x, self.forms(x.shape[0])[0], out)
+
+    def _csr(self, x, out):
         y = out.reshape(self.out_channels, -1)
-        csr_matmul(*arrays, self._columns(x, out), y)
+        csr_matmul(*self.forms(x.shape[0])[1], self._columns(x, out), y)
         K.bias_act(y, self.bias, self.relu)
 
-    def _direct(self, x, taps, out):
-        K.direct_conv(x, *taps, self.bias, self.stride, self.pad, self.relu, out)
+    def _direct(self, x, out):
+        K.direct_conv(x, *self.forms(x.shape[0])[2], self.bias, self.stride, self.pad,
+                      self.relu, out)
 
     def __repr__(self):
         kind = "im2col + GEMM" if not self.sparse else \
