@@ -250,10 +250,12 @@ class Elementwise(_Step):
 
 
 def _scale(op):
+    act = _Step()
+    act.activation = op.activation
+
     def run(x):
         shape = (-1,) + (1,) * (x.ndim - 1)
-        y = x * op.scale.reshape(shape) + op.shift.reshape(shape)
-        return _Step.finish(op, y) if op.activation else y
+        return act.finish(x * op.scale.reshape(shape) + op.shift.reshape(shape))
     return run
 
 

@@ -77,7 +77,6 @@ class _Grower:
         self.X, self.y, self.classify, self.n_classes = X, y, classify, n_classes
         self.w = np.ones(len(y))
         self.information = criterion in ("entropy", "log_loss")
-        self.code = criterion
         self.min_split = max(rules.min_samples_split, 1)
         self.edge = rules.min_samples_leaf
         self.max_depth = rules.depth_limit
@@ -270,7 +269,7 @@ def grow_surrogate(est, X, y, sample_weight, rules):
     then ``grow_rpart`` on X as float64, without the rows missing every feature (as rpart's
     ``na.rpart`` drops them)."""
     for name, default in UNSUPPORTED:
-        if getattr(est, name, default) not in (default, None if default is None else default):
+        if getattr(est, name, default) != default:
             raise ValueError(f"{name}={getattr(est, name)!r} has no counterpart in rpart's "
                              f"growth; missing='surrogate' takes max_depth, "
                              f"min_samples_split, min_samples_leaf, max_surrogate and ccp_alpha")
