@@ -6,7 +6,7 @@ and their Numba builders, the sparse kernels, figures, experiments) load on firs
 """
 import importlib
 
-from . import data, nn, prune, threads
+from . import data, memory, nn, prune, threads
 from .autograd import functional
 from .autograd.tensor import Tensor, no_grad
 from .io import load, save
@@ -14,12 +14,14 @@ from .nn import models, optim
 
 __version__ = "0.1.0"
 threads.set_threads(threads.default())       # one BLAS thread unless asked (see ``threads``)
+if memory.default():
+    memory.keep_freed()                      # freed arrays reused, not faulted in (``memory``)
 
 _LAZY = {"tree": ".tree", "sparse": ".sparse", "viz": ".viz", "experiments": ".experiments",
          "bench": ".bench", "files": ".files"}
 
 __all__ = ["Tensor", "no_grad", "functional", "nn", "data", "prune", "models", "optim", "save",
-           "load", "threads", "tree", "sparse", "viz", "experiments", "__version__"]
+           "load", "threads", "memory", "tree", "sparse", "viz", "experiments", "__version__"]
 
 
 def __getattr__(name):

@@ -6,6 +6,7 @@ import numpy as np
 from . import ops
 from .conv import avg_pool2d, conv2d, max_pool2d
 from .grouped import conv2d_grouped
+from .norm import batch_norm_train
 from .ops import as_tensor
 from .tensor import Tensor
 
@@ -74,25 +75,24 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
     place) move towards them, the variance unbiased as in PyTorch; in evaluation the running
     statistics normalise.
     """
-    axes = (0,) if x.ndim == 2 else (0,) + tuple(range(2, x.ndim))
+    x = as_tensor(x)
     shape = (1, -1) + (1,) * (x.ndim - 2)
     if training:
         if x.size == 0:              # no statistics to take, and none to corrupt with NaN
             raise ValueError(f"batch_norm in training needs at least one sample, got input of "
                              f"shape {x.shape}")
-        mean = x.mean(axis=axes, keepdims=True)
-        centred = x - mean
-        var = (centred * centred).mean(axis=axes, keepdims=True)
+        weight = None if weight is None else as_tensor(weight, x)
+        bias = None if bias is None else as_tensor(bias, x)
+        out, mean, var = batch_norm_train(x, weight, bias, eps)
         if running_mean is not None:
             count = x.size // x.shape[1]
-            unbiased = var.data.reshape(-1) * count / max(count - 1, 1)
+            unbiased = var * count / max(count - 1, 1)
             running_mean *= 1 - momentum
-            running_mean += momentum * mean.data.reshape(-1)
+            running_mean += momentum * mean
             running_var *= 1 - momentum
             running_var += momentum * unbiased
-        out = centred / (var + eps).sqrt()
-    else:
-        out = (x - running_mean.reshape(shape)) / np.sqrt(running_var.reshape(shape) + eps)
+        return out
+    out = (x - running_mean.reshape(shape)) / np.sqrt(running_var.reshape(shape) + eps)
     if weight is not None:
         out = out * weight.reshape(shape)
     if bias is not None:

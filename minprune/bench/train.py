@@ -2,7 +2,10 @@
 
 Each library runs in its own process with every thread pool pinned to the same count, and
 reports the median step time after warm-up; the table gives minprune's time as a ratio of
-PyTorch's, both measured in the same run.
+PyTorch's, both measured in the same run. The sparse rows train LeNet-5 pruned to 90% (global
+magnitude) twice in minprune - as the masked dense model and as ``sparse.to_sparse`` of it
+(CSR layers, the stored values trained) - and give the sparse step as a ratio of the masked
+one; PyTorch runs the masked model (a dense step whose gradients are masked).
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import json
 
 import numpy as np
 
-from .. import Tensor, models
+from .. import Tensor, models, prune, sparse
 from .. import functional as F
 from ..nn import optim
 from ..nn.interop import to_torch
@@ -19,7 +22,8 @@ from ..tables import table
 from ..timing import machine_line, median_time
 from .common import run_worker
 
-CASES = [("lenet_300_100", 64), ("lenet_300_100", 256), ("lenet5", 64)]
+CASES = [("lenet_300_100", 64), ("lenet_300_100", 256), ("lenet5", 64), ("resnet8", 64),
+         ("lenet5 masked 90%", 64), ("lenet5 sparse 90%", 64)]
 
 
 def _data(batch, seed=0):
@@ -27,8 +31,21 @@ def _data(batch, seed=0):
     return rng.random((batch, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, batch)
 
 
-def step_time_minprune(model_name, batch, repeat):
-    model = getattr(models, model_name)(rng=0)
+def build(case):
+    """The model a case names: "lenet5", "resnet8", or "<model> masked 90%" / "<model> sparse
+    90%" (global magnitude pruning; the sparse one runs ``sparse.to_sparse`` of the masked)."""
+    name, *variant = case.split()
+    model = models.resnet(8, rng=0) if name == "resnet8" else getattr(models, name)(rng=0)
+    if variant:
+        kind, amount = variant
+        prune.prune(model, float(amount.rstrip("%")) / 100, "magnitude", "weight", "global")
+        if kind == "sparse":
+            model = sparse.to_sparse(model)
+    return model
+
+
+def step_time_minprune(case, batch, repeat):
+    model = build(case)
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x, y = _data(batch)
 
@@ -39,16 +56,22 @@ def step_time_minprune(model_name, batch, repeat):
     return median_time(step, warmup=5, repeat=repeat)
 
 
-def step_time_torch(model_name, batch, repeat):
+def step_time_torch(case, batch, repeat):
     import torch
     torch.set_num_threads(int(torch.get_num_threads()))   # pinned by the environment
-    model = to_torch(getattr(models, model_name)(rng=0))
+    masked = build(case.replace("sparse", "masked"))
+    model = to_torch(masked)
+    masks = [None if p.mask is None else torch.from_numpy(p.mask.astype(np.float32))
+             for p in masked.parameters()]
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x, y = (torch.from_numpy(a) for a in _data(batch))
 
     def step():
         opt.zero_grad()
         torch.nn.functional.cross_entropy(model(x), y).backward()
+        for p, m in zip(model.parameters(), masks):
+            if m is not None:
+                p.grad.mul_(m)
         opt.step()
     return median_time(step, warmup=5, repeat=repeat)
 
@@ -78,10 +101,15 @@ def run(threads=1, repeat=30, rounds=3, cases=CASES, out=print):
         row.update((lib, float(np.median(t)) * 1e3) for lib, t in times.items() if t)
         if row.get("torch"):
             row["ratio"] = row["minprune"] / row["torch"]
+        masked = [r for r in rows if r["model"] == model_name.replace("sparse", "masked")
+                  and r["batch"] == batch and "sparse" in model_name]
+        if masked:
+            row["vs_masked"] = row["minprune"] / masked[0]["minprune"]
         rows.append(row)
     out(table(rows, [("model", "model", "{}"), ("batch", "batch", "{}"),
                      ("minprune", "minprune ms", "{:.2f}"), ("torch", "torch ms", "{:.2f}"),
-                     ("ratio", "minprune/torch", "{:.2f}x")]))
+                     ("ratio", "minprune/torch", "{:.2f}x"),
+                     ("vs_masked", "sparse/masked", "{:.2f}x")]))
     return rows
 
 
