@@ -177,28 +177,18 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     """Max pooling over (kernel_size x kernel_size) windows; stride defaults to kernel_size.
 
     The gradient goes to the first maximum of each window in row-major order, as in PyTorch.
-    The forward keeps only the maxima (one in-place ``maximum`` per tap); the backward finds
-    the winners again by comparing each tap with them, taking each window's first hit.
+    The forward keeps only the maxima (one in-place ``maximum`` per tap); the backward
+    (``kernels.max_pool_grad``) finds the winners again by comparing each window's taps with
+    its maximum, in one pass.
     """
     x, xp, stride, oh, ow = _pool_setup(x, kernel_size, stride, padding, -np.inf, "max_pool2d")
     taps = list(_taps(kernel_size, kernel_size, stride, oh, ow))
     out = max_pool_nhwc(xp, taps)
 
     def backward(grad):
-        g = grad.transpose(0, 2, 3, 1)
-        tiled = (stride == kernel_size and not padding and xp.shape[1] == oh * stride
-                 and xp.shape[2] == ow * stride)                # the taps cover every input once
-        dxp = (np.empty if tiled else np.zeros)(xp.shape, dtype=grad.dtype)
-        free = np.ones(out.shape, dtype=bool)                  # windows still without a winner
-        hit = np.empty(out.shape, dtype=bool)
-        for _, _, rows, cols in taps:
-            np.equal(xp[:, rows, cols, :], out, out=hit)
-            np.logical_and(hit, free, out=hit)
-            np.logical_xor(free, hit, out=free)
-            if tiled:
-                np.multiply(g, hit, out=dxp[:, rows, cols, :])
-            else:
-                dxp[:, rows, cols, :] += g * hit
+        from . import kernels  # lazy: Numba loads with the first max pooling's backward
+        dxp = np.zeros(xp.shape, dtype=grad.dtype)
+        kernels.max_pool_grad(xp, out, grad.transpose(0, 2, 3, 1), kernel_size, stride, dxp)
         return (_nchw_grad(dxp, padding, x.shape),)
 
     return Tensor(out.transpose(0, 3, 1, 2), parents=(x,), backward_fn=backward)

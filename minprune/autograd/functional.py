@@ -1,4 +1,5 @@
-"""Composite functions built from the primitives in ``ops`` and ``conv`` (re-exported here)."""
+"""Composite functions built from the primitives in ``ops`` and ``conv`` (re-exported here),
+and cross-entropy as a primitive of its own."""
 from __future__ import annotations
 
 import numpy as np
@@ -32,6 +33,7 @@ def cross_entropy(logits, targets):
 
     logits : Tensor of shape (N, K); targets : int array of shape (N,) with values in [0, K).
     """
+    logits = as_tensor(logits)
     targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
     if targets.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: targets must be integer class labels, got dtype "
@@ -42,8 +44,22 @@ def cross_entropy(logits, targets):
     if targets.size and (targets.min() < 0 or targets.max() >= logits.shape[1]):
         raise ValueError(f"cross_entropy: targets must lie in [0, {logits.shape[1]}), got values "
                          f"from {targets.min()} to {targets.max()}")
-    logp = log_softmax(logits, axis=1)
-    return -logp[np.arange(len(targets)), targets].mean()
+    # one primitive, not the dozen of log_softmax and indexing: its gradient is in closed
+    # form, (softmax - one-hot) / N, and a small network's step is mostly such overheads
+    z = logits.data
+    shifted = z - z.max(axis=1, keepdims=True) if len(z) else z
+    e = np.exp(shifted)
+    total = e.sum(axis=1)
+    rows = np.arange(len(targets))
+    n = len(targets)
+    loss = (np.log(total) - shifted[rows, targets]).mean() if n else np.array(np.nan)
+
+    def backward(grad):
+        d = e / total[:, None]
+        d[rows, targets] -= 1.0
+        d *= grad / n
+        return (d,)
+    return Tensor(np.asarray(loss, dtype=z.dtype), parents=(logits,), backward_fn=backward)
 
 
 def mse_loss(pred, target):

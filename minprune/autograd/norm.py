@@ -2,8 +2,9 @@
 
 Built from primitives (mean, subtract, square, divide, multiply, add) batch normalisation costs
 a dozen passes over the activations forward and as many backward, each allocating - measured,
-two fifths of resnet8's training step. As one op it is four passes each way. With M values per
-channel, x̂ = (x - μ) / σ and y = γ x̂ + β, the gradients are (Ioffe & Szegedy 2015)
+two fifths of resnet8's training step. As one op it is three passes forward and two backward
+(``kernels``). With M values per channel, x̂ = (x - μ) / σ and y = γ x̂ + β, the gradients
+are (Ioffe & Szegedy 2015)
 
     dβ = Σ g,    dγ = Σ g x̂,    dx = γ / σ · (g - dβ / M - x̂ · dγ / M).
 
@@ -32,30 +33,28 @@ def _like(m2, shape):
 def batch_norm_train(x, weight, bias, eps):
     """Normalise ``x`` (N, C, ...) by its batch statistics per channel, then scale by
     ``weight`` and shift by ``bias`` (Tensors of shape (C,), or None). Returns the output
-    Tensor and the batch mean and biased variance (arrays of shape (C,))."""
+    Tensor and the batch mean and biased variance (float64 arrays of shape (C,))."""
+    from . import kernels as K  # lazy: Numba loads with the first batch norm in training
     x2 = _channels_last(x.data)
+    dtype, c = x2.dtype, x2.shape[1]
     m = x2.shape[0]
-    mean = x2.mean(axis=0)
-    xhat = x2 - mean
-    var = np.einsum("mc,mc->c", xhat, xhat) / m if m else np.full_like(mean, np.nan)
-    inv = (1.0 / np.sqrt(var + eps)).astype(x2.dtype)
-    xhat *= inv
-    gamma = None if weight is None else weight.data
-    out = xhat * gamma if gamma is not None else xhat.copy()
-    if bias is not None:
-        out += bias.data
+    mean, var = K.bn_stats(x2)
+    inv = (1.0 / np.sqrt(var + eps)).astype(dtype)
+    shift = mean.astype(dtype)
+    gamma = np.ones(c, dtype) if weight is None else np.asarray(weight.data, dtype)
+    beta = np.zeros(c, dtype) if bias is None else np.asarray(bias.data, dtype)
+    out = K.bn_apply(x2, shift, gamma * inv, beta, np.empty_like(x2))
 
     def backward(grad):
-        g2 = _channels_last(grad)
-        dbeta = g2.sum(axis=0)
-        dgamma = np.einsum("mc,mc->c", g2, xhat)
-        scale = inv if gamma is None else gamma * inv
-        dx = g2 - dbeta / m
-        dx -= xhat * (dgamma / m)
-        dx *= scale
-        return ((_like(dx, x.shape),)
-                + ((dgamma.astype(grad.dtype),) if weight is not None else ())
-                + ((dbeta,) if bias is not None else ()))
+        g2 = np.ascontiguousarray(_channels_last(grad), dtype=dtype)
+        dbeta, dgamma = K.bn_grad_sums(g2, x2, shift, inv)
+        dx = None
+        if x.requires_grad:
+            dx = _like(K.bn_grad_input(g2, x2, shift, inv, gamma * inv,
+                                       (dbeta / m).astype(dtype), (dgamma / m).astype(dtype),
+                                       np.empty_like(g2)), x.shape)
+        return ((dx,) + ((dgamma.astype(dtype),) if weight is not None else ())
+                + ((dbeta.astype(dtype),) if bias is not None else ()))
 
     parents = (x,) + tuple(t for t in (weight, bias) if t is not None)
     return Tensor(_like(out, x.shape), parents=parents, backward_fn=backward), mean, var

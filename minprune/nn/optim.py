@@ -63,16 +63,19 @@ class SGD(Optimizer):
         self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
 
     def _update(self, p, grad, state):
-        g = grad + self.weight_decay * p.data if self.weight_decay else grad
-        if self.momentum:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = np.array(g, copy=True)
-            else:
-                buf *= self.momentum
-                buf += g
-            g = g + self.momentum * buf if self.nesterov else buf
-        p.data -= self.lr * g
+        from . import kernels  # lazy: Numba loads with the first optimizer step
+        first = "momentum_buffer" not in state
+        if self.momentum and first:
+            state["momentum_buffer"] = np.empty_like(p.data)
+        buf = state.get("momentum_buffer", p.data)     # (unused without momentum)
+        arrays = (p.data, grad, buf)
+        if all(a.flags.c_contiguous for a in arrays) and grad.dtype == p.data.dtype:
+            scalar = p.data.dtype.type         # the arithmetic in the parameter's type
+            kernels.sgd(*(a.reshape(-1) for a in arrays), scalar(self.lr),
+                        scalar(self.momentum), scalar(self.weight_decay), self.nesterov, first)
+        else:
+            kernels.sgd_numpy(p.data, grad, buf, self.lr, self.momentum, self.weight_decay,
+                              self.nesterov, first)
 
 
 class Adam(Optimizer):

@@ -1,0 +1,108 @@
+"""The training step's Numba kernels against their NumPy twins (this file also runs under
+NUMBA_DISABLE_JIT=1), and the fused ops built on them against the composite definitions."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minprune import Tensor
+from minprune import functional as F
+from minprune.autograd import kernels as K
+from minprune.nn import kernels as NK
+
+DTYPES = [np.float32, np.float64]
+
+
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(1, 40), c=st.integers(1, 7), seed=st.integers(0, 10**6),
+       dtype=st.sampled_from(DTYPES), offset=st.sampled_from([0.0, 1e3]))
+def test_batch_norm_kernels_match_twins(m, c, seed, dtype, offset):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((m, c)) + offset).astype(dtype)
+    g = rng.standard_normal((m, c)).astype(dtype)
+    mean, var = K.bn_stats(x)
+    mean_np, var_np = K.bn_stats_numpy(x)
+    np.testing.assert_allclose(mean, mean_np, rtol=1e-12, atol=1e-12 * (1 + offset))
+    np.testing.assert_allclose(var, var_np, rtol=1e-9, atol=1e-12)
+    shift, inv = mean.astype(dtype), (1 / np.sqrt(var + 1e-5)).astype(dtype)
+    gamma, beta = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(K.bn_apply(x, shift, gamma * inv, beta, np.empty_like(x)),
+                               K.bn_apply_numpy(x, shift, gamma * inv, beta, np.empty_like(x)),
+                               rtol=tol, atol=tol)
+    sums, sums_np = K.bn_grad_sums(g, x, shift, inv), K.bn_grad_sums_numpy(g, x, shift, inv)
+    for a, b in zip(sums, sums_np):
+        np.testing.assert_allclose(a, b, rtol=1e-4 if dtype == np.float32 else 1e-10,
+                                   atol=1e-4 if dtype == np.float32 else 1e-10)
+    db, dg = (s.astype(dtype) / m for s in sums)
+    np.testing.assert_allclose(
+        K.bn_grad_input(g, x, shift, inv, gamma * inv, db, dg, np.empty_like(g)),
+        K.bn_grad_input_numpy(g, x, shift, inv, gamma * inv, db, dg, np.empty_like(g)),
+        rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+def _composite_batch_norm(x, w, b, eps=1e-5):
+    """Batch norm from primitives (the definition the fused op replaced)."""
+    axes = (0, 2, 3)
+    mean = x.mean(axis=axes, keepdims=True)
+    centred = x - mean
+    var = (centred * centred).mean(axis=axes, keepdims=True)
+    return centred / (var + eps).sqrt() * w.reshape((1, -1, 1, 1)) + b.reshape((1, -1, 1, 1))
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_fused_batch_norm_matches_composite(channels_last):
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((3, 4, 5, 6)) * 3 + 2
+    if channels_last:                               # stored as a convolution leaves it
+        data = np.ascontiguousarray(data.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    g = rng.standard_normal((3, 4, 5, 6))
+    results = []
+    for fn in (lambda x, w, b: F.batch_norm(x, None, None, w, b), _composite_batch_norm):
+        x, w, b = (Tensor(a, requires_grad=True)
+                   for a in (data, rng.standard_normal(4) * 0 + [1.5, -2, .5, 3], np.arange(4.)))
+        out = fn(x, w, b)
+        out.backward(g)
+        results.append((out.data, x.grad, w.grad, b.grad))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(0, 3), c=st.integers(1, 5), h=st.integers(3, 9), k=st.integers(1, 3),
+       stride=st.integers(1, 3), seed=st.integers(0, 10**6), dtype=st.sampled_from(DTYPES),
+       ties=st.booleans())
+def test_max_pool_grad_matches_twin(n, c, h, k, stride, seed, dtype, ties):
+    rng = np.random.default_rng(seed)
+    xp = rng.integers(0, 3, (n, h, h + 1, c)) if ties else rng.standard_normal((n, h, h + 1, c))
+    xp = xp.astype(dtype)
+    oh, ow = (h - k) // stride + 1, (h + 1 - k) // stride + 1
+    out = np.full((n, oh, ow, c), -np.inf, dtype)
+    for i in range(k):
+        for j in range(k):
+            np.maximum(out, xp[:, i:i + stride * (oh - 1) + 1:stride,
+                               j:j + stride * (ow - 1) + 1:stride], out=out)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    got = K.max_pool_grad(xp, out, g, k, stride, np.zeros_like(xp))
+    want = K.max_pool_grad_numpy(xp, out, g, k, stride, np.zeros_like(xp))
+    # overlapping windows add into one input in another order: equal up to rounding
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(got != 0, want != 0)      # the same winners
+
+
+@pytest.mark.parametrize("momentum,weight_decay,nesterov", [(0.0, 0.0, False), (0.9, 0.0, False),
+                                                            (0.9, 1e-2, True), (0.5, 1e-3, False)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_kernel_matches_twin(momentum, weight_decay, nesterov, dtype):
+    rng = np.random.default_rng(1)
+    p = rng.standard_normal(50).astype(dtype)
+    runs = [(p.copy(), np.zeros_like(p)) for _ in range(2)]
+    for step in range(3):
+        g = rng.standard_normal(50).astype(dtype)
+        for fn, (q, buf) in zip((NK.sgd, NK.sgd_numpy), runs):
+            scalar = q.dtype.type
+            fn(q, g, buf, scalar(0.1), scalar(momentum), scalar(weight_decay), nesterov,
+               step == 0)
+    np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-6 if dtype == np.float32 else 1e-14)
+    np.testing.assert_allclose(runs[0][1], runs[1][1], rtol=1e-6 if dtype == np.float32 else 1e-14)
