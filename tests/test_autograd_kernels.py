@@ -106,3 +106,22 @@ def test_sgd_kernel_matches_twin(momentum, weight_decay, nesterov, dtype):
                step == 0)
     np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-6 if dtype == np.float32 else 1e-14)
     np.testing.assert_allclose(runs[0][1], runs[1][1], rtol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 3), c=st.integers(1, 4), h=st.integers(3, 8), k=st.integers(1, 3),
+       stride=st.integers(1, 3), pad=st.integers(0, 1), seed=st.integers(0, 10**6),
+       dtype=st.sampled_from(DTYPES))
+def test_col2im_fm_is_the_adjoint_of_im2col(n, c, h, k, stride, pad, seed, dtype):
+    from minprune.infer import fm_kernels
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((c, h, h + 1, n)).astype(dtype)
+    oh, ow = (h + 2 * pad - k) // stride + 1, (h + 1 + 2 * pad - k) // stride + 1
+    cols = rng.standard_normal((k * k * c, oh * ow * n)).astype(dtype)
+    got = K.col2im_fm(cols, k, stride, pad, np.zeros_like(x))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, K.col2im_fm_numpy(cols, k, stride, pad, np.zeros_like(x)),
+                               rtol=tol, atol=tol)
+    unfolded = fm_kernels.im2col_numpy(x, k, stride, pad)          # <im2col x, C> = <x, col2im C>
+    np.testing.assert_allclose(np.vdot(unfolded, cols), np.vdot(x, got), rtol=1e-4 if
+                               dtype == np.float32 else 1e-10, atol=1e-3)

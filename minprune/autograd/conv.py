@@ -187,8 +187,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 
     def backward(grad):
         from . import kernels  # lazy: Numba loads with the first max pooling's backward
-        dxp = np.zeros(xp.shape, dtype=grad.dtype)
-        kernels.max_pool_grad(xp, out, grad.transpose(0, 2, 3, 1), kernel_size, stride, dxp)
+        dxp = np.zeros_like(xp, dtype=grad.dtype)           # stored as the input is
+        arrays = (xp, out, grad.transpose(0, 2, 3, 1), dxp)
+        if xp.strides[0] < xp.strides[3]:     # samples innermost (a sparse conv's output):
+            arrays = tuple(a.transpose(3, 1, 2, 0) for a in arrays)   # loop over them inside
+        kernels.max_pool_grad(*arrays[:3], kernel_size, stride, arrays[3])
         return (_nchw_grad(dxp, padding, x.shape),)
 
     return Tensor(out.transpose(0, 3, 1, 2), parents=(x,), backward_fn=backward)

@@ -131,3 +131,53 @@ def max_pool_grad_numpy(xp, out, g, k, stride, dxp):
             np.logical_xor(free, hit, out=free)
             dxp[:, rows, cols, :] += g * hit
     return dxp
+
+
+@njit(cache=True, nogil=True)
+def col2im_fm(cols, k, stride, pad, dx):
+    """The adjoint of ``infer.fm_kernels.im2col``: each column entry (k·k·C, OH·OW·N) added onto
+    the input pixel it was copied from, into dx (C, H, W, N) (zeroed by the caller); padding
+    taps are dropped. With stride 1 an output row's pixels are one contiguous run."""
+    c_in, h, w, n = dx.shape
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    df = dx.reshape(-1)
+    for i in range(k):
+        for j in range(k):
+            q0 = max(0, (pad - j + stride - 1) // stride)
+            q1 = min(ow, (w - 1 + pad - j) // stride + 1)
+            if q0 >= q1:
+                continue
+            for c in range(c_in):
+                row = cols[(i * k + j) * c_in + c]
+                for r in range(oh):
+                    y = r * stride + i - pad
+                    if y < 0 or y >= h:
+                        continue
+                    src = (r * ow + q0) * n
+                    dst = ((c * h + y) * w + q0 * stride + j - pad) * n
+                    if stride == 1:
+                        span = (q1 - q0) * n
+                        d, s_ = df[dst:dst + span], row[src:src + span]
+                        for t in range(span):
+                            d[t] += s_[t]
+                    else:
+                        for q in range(q1 - q0):
+                            d = df[dst + q * stride * n:dst + q * stride * n + n]
+                            s_ = row[src + q * n:src + q * n + n]
+                            for b in range(n):
+                                d[b] += s_[b]
+    return dx
+
+
+def col2im_fm_numpy(cols, k, stride, pad, dx):
+    """``col2im_fm`` in NumPy: each tap's columns added onto a padded copy, then cropped."""
+    c_in, h, w, n = dx.shape
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    dxp = np.zeros((c_in, h + 2 * pad, w + 2 * pad, n), dtype=dx.dtype)
+    taps = cols.reshape(k, k, c_in, oh, ow, n)
+    for i in range(k):
+        for j in range(k):
+            dxp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride] += \
+                taps[i, j]
+    dx += dxp[:, pad:pad + h, pad:pad + w]
+    return dx

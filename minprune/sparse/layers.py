@@ -11,7 +11,8 @@ import copy
 
 import numpy as np
 
-from ..autograd.conv import col2im, im2col
+from ..autograd.conv import _out_size
+from ..autograd.kernels import col2im_fm
 from ..autograd.tensor import Tensor
 from ..nn import layers as L
 from ..nn.blocks import Residual
@@ -92,8 +93,9 @@ class SparseLinear(_SparseWeight):
 
 
 class SparseConv2d(_SparseWeight):
-    """Convolution whose filters, flattened as (out, kh·kw·in), are a CSR matrix: im2col
-    (channels-last columns, as ``conv2d``) feeds the CSR kernel."""
+    """Convolution whose filters, flattened as (out, kh·kw·in), are a CSR matrix: the
+    feature-major im2col of ``infer.fm_kernels`` feeds the CSR kernel, and its adjoint
+    (``autograd.kernels.col2im_fm``) folds the columns' gradient back."""
 
     def __init__(self, csr, kernel_size, in_channels, stride=1, padding=0, bias=None):
         self._setup(csr, bias)
@@ -111,25 +113,28 @@ class SparseConv2d(_SparseWeight):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"SparseConv2d expects input of shape (N, {self.in_channels}, H, W),"
                              f" got {x.shape}")
-        n, c = x.shape[:2]
+        n, c, h, w = x.shape
         k, s, p = self.kernel_size, self.stride, self.padding
-        cols, xp, oh, ow = im2col(x.data.astype(self.values.dtype, copy=False), k, k, s, p,
-                                  "SparseConv2d")
-        colst = np.ascontiguousarray(cols.T)                 # (k·k·c, N·OH·OW)
+        oh = _out_size(h, k, s, p, "SparseConv2d")
+        ow = _out_size(w, k, s, p, "SparseConv2d")
+        from ..infer import fm_kernels  # lazy: infer imports this module (it lowers these layers)
+        dtype = self.values.dtype
+        # feature-major (C, H, W, N): the columns come out as the (k·k·C, OH·OW·N) matrix the
+        # CSR kernels multiply, and the product is the output, stored (OC, OH, OW, N)
+        xf = np.ascontiguousarray(np.moveaxis(x.data, 0, -1), dtype=dtype)
+        colst = fm_kernels.im2col(xf, k, s, p, np.empty((k * k * c, oh * ow * n), dtype))
         yt, product_backward = self._product(x.requires_grad, colst)
-        out = yt.reshape(self.out_channels, n, oh, ow).transpose(1, 0, 2, 3)
+        out = np.moveaxis(yt.reshape(self.out_channels, oh, ow, n), -1, 0)
         if self.bias is not None:
             out = out + self.bias.data[:, None, None]
         bias = self.bias
 
         def backward(grad):
-            gt = grad.transpose(1, 0, 2, 3).reshape(self.out_channels, n * oh * ow)
+            gt = np.ascontiguousarray(np.moveaxis(grad, 0, -1)).reshape(self.out_channels, -1)
             dcolst, dvalues = product_backward(gt)
             dx = None
             if dcolst is not None:
-                taps = dcolst.reshape(k, k, c, n, oh, ow)
-                dx = col2im(lambda i, j: taps[i, j].transpose(1, 2, 3, 0), xp.shape, k, k, s,
-                            oh, ow, p, grad.dtype)
+                dx = np.moveaxis(col2im_fm(dcolst, k, s, p, np.zeros_like(xf)), -1, 0)
             grads = (dx, dvalues)
             return grads + ((grad.sum(axis=(0, 2, 3)),) if bias is not None else ())
         parents = (x, self.values) + ((bias,) if bias is not None else ())
