@@ -125,3 +125,22 @@ def test_col2im_fm_is_the_adjoint_of_im2col(n, c, h, k, stride, pad, seed, dtype
     unfolded = fm_kernels.im2col_numpy(x, k, stride, pad)          # <im2col x, C> = <x, col2im C>
     np.testing.assert_allclose(np.vdot(unfolded, cols), np.vdot(x, got), rtol=1e-4 if
                                dtype == np.float32 else 1e-10, atol=1e-3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 3), c=st.integers(1, 4), h=st.integers(3, 8), kh=st.integers(1, 3),
+       kw=st.integers(1, 3), stride=st.integers(1, 3), seed=st.integers(0, 10**6),
+       dtype=st.sampled_from(DTYPES))
+def test_col2im_nhwc_is_the_adjoint_of_im2col(n, c, h, kh, kw, stride, seed, dtype):
+    from minprune.autograd.conv import _im2col
+    rng = np.random.default_rng(seed)
+    xp = rng.standard_normal((n, h, h + 1, c)).astype(dtype)
+    oh, ow = (h - kh) // stride + 1, (h + 1 - kw) // stride + 1
+    dcols = rng.standard_normal((n * oh * ow, kh * kw * c)).astype(dtype)
+    got = K.col2im_nhwc(dcols, kh, kw, stride, oh, ow, np.zeros_like(xp))
+    want = K.col2im_nhwc_numpy(dcols, kh, kw, stride, oh, ow, np.zeros_like(xp))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    cols = _im2col(xp, kh, kw, stride, oh, ow)                 # <im2col x, D> = <x, col2im D>
+    np.testing.assert_allclose(np.vdot(cols, dcols), np.vdot(xp, got),
+                               rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-3)

@@ -106,14 +106,11 @@ def conv2d(x, w, b=None, stride=1, padding=0):
         dw = (g2.T @ cols).reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
         db = g2.sum(axis=0) if b is not None else None
         dx = None
-        if x.requires_grad:
-            # col2im fused with dcols = G·W2: tap (i, j)'s block of dcols is G·W[:, :, i, j]
-            w_taps = w.data.transpose(2, 3, 0, 1)            # (kh, kw, OC, C)
-            tap = np.empty((n * oh * ow, c), dtype=grad.dtype)    # one buffer for every tap
-
-            def tap_grad(i, j):
-                return np.matmul(g2, w_taps[i, j], out=tap).reshape(n, oh, ow, c)
-            dx = col2im(tap_grad, xp.shape, kh, kw, stride, oh, ow, padding, grad.dtype)
+        if x.requires_grad:            # dcols = G·W2 in one product, folded back in one pass
+            from . import kernels  # lazy: Numba loads with the first convolution's backward
+            dxp = kernels.col2im_nhwc(g2 @ w2, kh, kw, stride, oh, ow,
+                                      np.zeros(xp.shape, dtype=grad.dtype))
+            dx = _nchw_grad(dxp, padding, x.shape)
         return (dx, np.ascontiguousarray(dw)) + ((db,) if b is not None else ())
 
     parents = (x, w) if b is None else (x, w, b)

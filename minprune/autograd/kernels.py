@@ -181,3 +181,33 @@ def col2im_fm_numpy(cols, k, stride, pad, dx):
                 taps[i, j]
     dx += dxp[:, pad:pad + h, pad:pad + w]
     return dx
+
+
+@njit(cache=True, nogil=True)
+def col2im_nhwc(dcols, kh, kw, stride, oh, ow, dxp):
+    """The adjoint of ``conv.im2col``: row (b, r, q) of dcols (N·OH·OW, kh·kw·C), columns
+    (kh, kw, C), added onto the window it was read from in the padded channels-last dxp
+    (N, H + 2p, W + 2p, C): C numbers at a time, contiguous on both sides."""
+    n, _, _, c = dxp.shape
+    for b in range(n):
+        for r in range(oh):
+            for q in range(ow):
+                src = dcols[(b * oh + r) * ow + q]
+                for i in range(kh):
+                    for j in range(kw):
+                        d = dxp[b, r * stride + i, q * stride + j]
+                        s_ = src[(i * kw + j) * c:(i * kw + j + 1) * c]
+                        for e in range(c):
+                            d[e] += s_[e]
+    return dxp
+
+
+def col2im_nhwc_numpy(dcols, kh, kw, stride, oh, ow, dxp):
+    """``col2im_nhwc`` in NumPy: one strided add per tap."""
+    n, _, _, c = dxp.shape
+    taps = dcols.reshape(n, oh, ow, kh, kw, c)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride] += \
+                taps[:, :, :, i, j]
+    return dxp
