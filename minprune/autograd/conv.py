@@ -103,8 +103,11 @@ def conv2d(x, w, b=None, stride=1, padding=0):
 
     def backward(grad):
         g2 = grad.transpose(0, 2, 3, 1).reshape(n * oh * ow, oc)
-        dw = (g2.T @ cols).reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
-        db = g2.sum(axis=0) if b is not None else None
+        # the product in the orientation of the columns' storage (column-major for a first
+        # layer), and the bias gradient as a product with ones: both measured twice as fast
+        dw = (cols.T @ g2).T if cols.flags.f_contiguous else g2.T @ cols
+        dw = dw.reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
+        db = np.ones(len(g2), dtype=g2.dtype) @ g2 if b is not None else None
         dx = None
         if x.requires_grad:            # dcols = G·W2 in one product, folded back in one pass
             from . import kernels  # lazy: Numba loads with the first convolution's backward
