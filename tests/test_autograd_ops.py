@@ -121,3 +121,24 @@ def test_cross_entropy_rejects_bad_targets(targets, error, match):
 def test_mse_shape_mismatch():
     with pytest.raises(ValueError, match="shape"):
         F.mse_loss(Tensor(np.zeros((2, 3))), np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("stride,padding,channels", [(1, 1, 3), (2, 0, 1), (1, 2, 5)])
+def test_conv2d_in_chunks_equals_one_product(monkeypatch, stride, padding, channels):
+    """A batch whose columns are built chunk by chunk (rebuilt in the backward) gives the
+    same output and gradients as one product over the whole batch."""
+    from minprune.autograd import conv
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((7, channels, 9, 8))
+    weight = rng.standard_normal((4, channels, 3, 3))
+    g = rng.standard_normal((7, 4, (9 + 2 * padding - 3) // stride + 1,
+                             (8 + 2 * padding - 3) // stride + 1))
+    results = []
+    for chunk_bytes in (1 << 30, 1):                # one chunk; one sample per chunk
+        monkeypatch.setattr(conv, "CHUNK_BYTES", chunk_bytes)
+        x, w, b = (Tensor(a, requires_grad=True) for a in (data, weight, np.arange(4.0)))
+        out = F.conv2d(x, w, b, stride, padding)
+        out.backward(g)
+        results.append((out.data, x.grad, w.grad, b.grad))
+    for one, chunked in zip(*results):
+        np.testing.assert_allclose(chunked, one, rtol=1e-12, atol=1e-12)

@@ -78,6 +78,18 @@ def col2im(tap_grad, xp_shape, kh, kw, stride, oh, ow, padding, dtype):
     return _nchw_grad(dxp, padding, (None, None, h, w))
 
 
+CHUNK_BYTES = 4 << 20     # columns built and multiplied this many bytes at a time (cache-sized)
+
+
+def _chunks(n, per_sample):
+    """[(start, stop)] sample ranges whose columns take about ``CHUNK_BYTES`` each. Measured on
+    resnet8 at batch 64: 29 MB of columns in one product took 8.5 ms, in chunks of 3.6 MB
+    5.2 ms (columns rebuilt in the backward included) - they stay in cache between im2col and
+    the product."""
+    size = max(1, CHUNK_BYTES // max(per_sample, 1))
+    return [(s, min(n, s + size)) for s in range(0, n, size)] or [(0, 0)]
+
+
 def conv2d(x, w, b=None, stride=1, padding=0):
     """2-D cross-correlation, PyTorch semantics.
 
@@ -94,26 +106,39 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     if wc != c:
         raise ValueError(f"conv2d: input has {c} channels but the weight expects {wc} "
                          f"(x {x.shape}, w {w.shape})")
-    cols, xp, oh, ow = im2col(x.data, kh, kw, stride, padding)
+    oh = _out_size(x.shape[2], kh, stride, padding, "conv2d")
+    ow = _out_size(x.shape[3], kw, stride, padding, "conv2d")
+    xp = x.data.transpose(0, 2, 3, 1)                        # NHWC view
+    if padding:
+        xp = np.pad(xp, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
     w2 = w.data.transpose(0, 2, 3, 1).reshape(oc, kh * kw * c)
-    out = cols @ w2.T
+    p = oh * ow                                              # output pixels per sample
+    chunks = _chunks(n, p * w2.shape[1] * xp.dtype.itemsize)
+    out = np.empty((n * p, oc), dtype=np.result_type(xp.dtype, w2.dtype))
+    for s, e in chunks:                  # each chunk's columns built and used while in cache
+        cols = _im2col(xp[s:e], kh, kw, stride, oh, ow)
+        np.matmul(cols, w2.T, out=out[s * p:e * p])
+    kept = cols if len(chunks) == 1 else None    # else rebuilt in the backward, chunk by chunk
     if b is not None:
         b = as_tensor(b, x)
         out += b.data
 
     def backward(grad):
-        g2 = grad.transpose(0, 2, 3, 1).reshape(n * oh * ow, oc)
-        # the product in the orientation of the columns' storage (column-major for a first
-        # layer), and the bias gradient as a product with ones: both measured twice as fast
-        dw = (cols.T @ g2).T if cols.flags.f_contiguous else g2.T @ cols
+        from . import kernels  # lazy: Numba loads with the first convolution's backward
+        g2 = grad.transpose(0, 2, 3, 1).reshape(n * p, oc)
+        dw = np.zeros((oc, w2.shape[1]), dtype=grad.dtype)
+        dxp = np.zeros(xp.shape, dtype=grad.dtype) if x.requires_grad else None
+        for s, e in chunks:
+            cols = kept if kept is not None else _im2col(xp[s:e], kh, kw, stride, oh, ow)
+            gc = g2[s * p:e * p]
+            # the product in the orientation of the columns' storage (column-major for a
+            # first layer): measured twice as fast
+            dw += (cols.T @ gc).T if cols.flags.f_contiguous else gc.T @ cols
+            if dxp is not None:        # dcols = G·W2 in one product, folded back in one pass
+                kernels.col2im_nhwc(gc @ w2, kh, kw, stride, oh, ow, dxp[s:e])
         dw = dw.reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
-        db = np.ones(len(g2), dtype=g2.dtype) @ g2 if b is not None else None
-        dx = None
-        if x.requires_grad:            # dcols = G·W2 in one product, folded back in one pass
-            from . import kernels  # lazy: Numba loads with the first convolution's backward
-            dxp = kernels.col2im_nhwc(g2 @ w2, kh, kw, stride, oh, ow,
-                                      np.zeros(xp.shape, dtype=grad.dtype))
-            dx = _nchw_grad(dxp, padding, x.shape)
+        db = np.ones(len(g2), dtype=g2.dtype) @ g2 if b is not None else None   # (a product:
+        dx = None if dxp is None else _nchw_grad(dxp, padding, x.shape)   # twice a sum's speed)
         return (dx, np.ascontiguousarray(dw)) + ((db,) if b is not None else ())
 
     parents = (x, w) if b is None else (x, w, b)
