@@ -54,6 +54,11 @@ def test_direct_sparse_convolution_is_the_dense_convolution(shape, dtype, sparsi
         np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
     cols = K.im2col(fm(x), k, stride, pad, np.empty((k * k * c_in, oh * ow * n), dtype=dtype))
     np.testing.assert_array_equal(cols, K.im2col_numpy(fm(x), k, stride, pad))
+    per = ow * n                                      # a band of output rows: its columns
+    for r0, r1 in ((0, oh), (oh // 2, oh), (0, (oh + 1) // 2)):
+        band = K.im2col_rows(fm(x), k, stride, pad, r0, r1,
+                             np.empty((k * k * c_in, (r1 - r0) * per), dtype=dtype))
+        np.testing.assert_array_equal(band, cols[:, r0 * per:r1 * per])
     y = weight @ cols
     K.bias_act(y, bias, True)
     np.testing.assert_allclose(nchw(y.reshape(c_out, oh, ow, n)), np.maximum(expected, 0),

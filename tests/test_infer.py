@@ -150,3 +150,22 @@ def test_a_batch_split_over_threads_gives_the_same_outputs(rng):
             np.testing.assert_allclose(plan(X[:7]), alone[:7], rtol=1e-5, atol=1e-5)
         finally:
             threads.set_threads(1)
+
+
+def test_a_dense_convolution_in_bands_of_rows_is_the_whole_product(rng):
+    """Every band size the plan may pick computes the same convolution (the one it picks is
+    timed, so each is run here by hand)."""
+    from minprune.infer.fmajor import Conv
+    model = models.resnet(8, rng=0).eval()
+    plan = infer.compile(model)
+    X = rng.random((5, 1, 28, 28)).astype(np.float32)
+    expected = plan(X)
+    conv = next(s for s in plan.steps if isinstance(s, Conv))
+    x = np.ascontiguousarray(np.moveaxis(X, 0, -1))
+    whole = conv(x).copy()
+    assert conv.bands[5] in range(1, whole.shape[1] + 1)
+    for rows in (1, 2, 5, whole.shape[1]):
+        out = np.empty_like(whole)
+        conv._banded(x, conv.weight, out, rows)
+        np.testing.assert_allclose(out, whole, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(expected, plan(X), rtol=1e-6, atol=1e-6)

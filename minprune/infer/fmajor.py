@@ -61,6 +61,7 @@ class Conv(_Step):
         self.sparse = not isinstance(op.weight, np.ndarray) or op.groups != 1
         self.weight, self.groups = op.weight, op.groups
         self.ways = {}                                # batch size -> the way chosen
+        self.bands = {}                               # batch size -> output rows per band
         self._forms = None
 
     def forms(self, c_in):
@@ -96,9 +97,46 @@ class Conv(_Step):
                         self.buffer((rows, out.size // self.out_channels), self.dtype))
 
     def _product(self, x, weight, out):
-        y = out.reshape(self.out_channels, -1)
-        np.matmul(weight, self._columns(x, out), out=y)
+        """W @ columns, a band of output rows at a time: the band's columns are still in
+        cache when the product reads them (measured on resnet8's first stage at batch 64:
+        7.3 ms in one product, 4.3 ms in bands of 2 MB). The band is timed per batch size on
+        the first call (``bands``): the best size depends on the cache and the shapes."""
+        n = x.shape[-1]
+        rows = self.bands.get(n)
+        if rows is None:
+            rows = self.bands[n] = self._fastest_band(x, weight, out)
+        self._banded(x, weight, out, rows)
+
+    def _banded(self, x, weight, out, rows):
+        oc, oh, ow, n = out.shape
+        taps, per = self.k * self.k * x.shape[0], ow * n
+        y = out.reshape(oc, -1)
+        flat = self.buffer((taps * min(rows, oh) * per,), self.dtype)
+        for r0 in range(0, oh, rows):
+            r1 = min(oh, r0 + rows)
+            cols = flat[:taps * (r1 - r0) * per].reshape(taps, (r1 - r0) * per)
+            K.im2col_rows(x, self.k, self.stride, self.pad, r0, r1, cols)
+            np.matmul(weight, cols, out=y[:, r0 * per:r1 * per])
         K.bias_act(y, self.bias, self.relu)
+
+    def _fastest_band(self, x, weight, out):
+        """Rows per band: one row, about 1 MB or 2 MB of columns, or all rows, timed."""
+        import time
+        oh, row_bytes = out.shape[1], self.k * self.k * x.shape[0] * out[0, 0].nbytes
+        if row_bytes == 0:                            # an empty batch: nothing to time
+            return max(oh, 1)
+        candidates = sorted({1, oh, *(min(oh, max(1, size // row_bytes))
+                                      for size in (1 << 20, 2 << 20))})
+        best = None
+        for rows in candidates:
+            self._banded(x, weight, out, rows)
+            t0 = time.perf_counter()
+            for _ in range(2):
+                self._banded(x, weight, out, rows)
+            took = time.perf_counter() - t0
+            if best is None or took < best[0]:
+                best = (took, rows)
+        return best[1]
 
     def _gemm(self, x, out):
         self._product(x, self.forms(x.shape[0])[0], out)
@@ -113,9 +151,12 @@ class Conv(_Step):
                       self.relu, out)
 
     def __repr__(self):
-        kind = "im2col + GEMM" if not self.sparse else \
-            "sparse: " + (", ".join(f"batch {n}: {w}" for n, w in sorted(self.ways.items()))
-                          or "the fastest way, chosen on first call")
+        if not self.sparse:
+            bands = ", ".join(f"batch {n}: {r} rows" for n, r in sorted(self.bands.items()))
+            kind = "im2col + GEMM" + (f" in bands ({bands})" if bands else "")
+        else:
+            kind = "sparse: " + (", ".join(f"batch {n}: {w}" for n, w in sorted(self.ways.items()))
+                                 or "the fastest way, chosen on first call")
         return f"Conv({self.out_channels} filters {self.k}x{self.k}{_act(self.activation)}; {kind})"
 
 
