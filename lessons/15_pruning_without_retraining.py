@@ -172,7 +172,9 @@ assert np.allclose(by_factor, by_solve, rtol=1e-8, atol=1e-14)
 # That loop over columns, with a mask chosen up front by OBS's saliency
 # $w^2 / [H^{-1}]_{jj}^2$ read off the diagonal of $U$ (the lowest 60% of the whole matrix
 # here), is SparseGPT for one block. A student's version of it, next to the library's
-# (`posttrain.sparsegpt` with one block covering every column and an exact count):
+# (`posttrain.sparsegpt` with one block covering every column and an exact count, given the
+# same damped $H$ - so `percdamp=0`: the library's own damping first sets $H_{jj} = 1$ for an
+# input that is never active, a dead ReLU unit, which the damped $H$ has no need of):
 
 # %%
 
@@ -191,7 +193,7 @@ def sparsegpt_by_hand(W, H, sparsity):
 
 
 mine, pruned = sparsegpt_by_hand(W, Hd, 0.6)
-library, _ = posttrain.sparsegpt(W, H, 0.6, blocksize=W.shape[1], percdamp=0.01,
+library, _ = posttrain.sparsegpt(W, Hd, 0.6, blocksize=W.shape[1], percdamp=0.0,
                                  selection="exact")
 errors = {"masked, nothing moved": posttrain.layer_error(W, np.where(pruned, 0, W), H),
           "SparseGPT (left to right)": posttrain.layer_error(W, mine, H),
