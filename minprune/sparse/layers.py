@@ -12,7 +12,7 @@ import copy
 import numpy as np
 
 from ..autograd.conv import _out_size
-from ..autograd.kernels import col2im_fm
+from ..autograd.kernels import col2im_fm, im2col as im2col_fm
 from ..autograd.tensor import Tensor
 from ..nn import layers as L
 from ..nn.blocks import Residual
@@ -94,8 +94,8 @@ class SparseLinear(_SparseWeight):
 
 class SparseConv2d(_SparseWeight):
     """Convolution whose filters, flattened as (out, kh·kw·in), are a CSR matrix: the
-    feature-major im2col of ``infer.fm_kernels`` feeds the CSR kernel, and its adjoint
-    (``autograd.kernels.col2im_fm``) folds the columns' gradient back."""
+    feature-major im2col (``autograd.kernels.im2col``, which the inference plan uses too)
+    feeds the CSR kernel, and its adjoint (``col2im_fm``) folds the columns' gradient back."""
 
     def __init__(self, csr, kernel_size, in_channels, stride=1, padding=0, bias=None):
         self._setup(csr, bias)
@@ -117,12 +117,11 @@ class SparseConv2d(_SparseWeight):
         k, s, p = self.kernel_size, self.stride, self.padding
         oh = _out_size(h, k, s, p, "SparseConv2d")
         ow = _out_size(w, k, s, p, "SparseConv2d")
-        from ..infer import fm_kernels  # lazy: infer imports this module (it lowers these layers)
         dtype = self.values.dtype
         # feature-major (C, H, W, N): the columns come out as the (k·k·C, OH·OW·N) matrix the
         # CSR kernels multiply, and the product is the output, stored (OC, OH, OW, N)
         xf = np.ascontiguousarray(np.moveaxis(x.data, 0, -1), dtype=dtype)
-        colst = fm_kernels.im2col(xf, k, s, p, np.empty((k * k * c, oh * ow * n), dtype))
+        colst = im2col_fm(xf, k, s, p, np.empty((k * k * c, oh * ow * n), dtype))
         yt, product_backward = self._product(x.requires_grad, colst)
         out = np.moveaxis(yt.reshape(self.out_channels, oh, ow, n), -1, 0)
         if self.bias is not None:
