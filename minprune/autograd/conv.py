@@ -58,12 +58,19 @@ def im2col(x, kh, kw, stride, padding, what="conv2d"):
     """Unfold the NCHW array ``x``: returns ``(cols, xp, oh, ow)`` with ``cols`` the
     (N·OH·OW, kh·kw·C) matrix of receptive fields (columns ordered kh, kw, C) and ``xp`` the
     padded NHWC view it was read from."""
+    xp, oh, ow = _padded_nhwc(x, kh, kw, stride, padding, what)
+    return _im2col(xp, kh, kw, stride, oh, ow), xp, oh, ow
+
+
+def _padded_nhwc(x, kh, kw, stride, padding, what):
+    """The NCHW array ``x`` as a padded NHWC array (a view when there is no padding), and the
+    output size (OH, OW) of a kh x kw window at ``stride``."""
     oh = _out_size(x.shape[2], kh, stride, padding, what)
     ow = _out_size(x.shape[3], kw, stride, padding, what)
     xp = x.transpose(0, 2, 3, 1)                             # NHWC view
     if padding:
         xp = np.pad(xp, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    return _im2col(xp, kh, kw, stride, oh, ow), xp, oh, ow
+    return xp, oh, ow
 
 
 def col2im(tap_grad, xp_shape, kh, kw, stride, oh, ow, padding, dtype):
@@ -106,11 +113,7 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     if wc != c:
         raise ValueError(f"conv2d: input has {c} channels but the weight expects {wc} "
                          f"(x {x.shape}, w {w.shape})")
-    oh = _out_size(x.shape[2], kh, stride, padding, "conv2d")
-    ow = _out_size(x.shape[3], kw, stride, padding, "conv2d")
-    xp = x.data.transpose(0, 2, 3, 1)                        # NHWC view
-    if padding:
-        xp = np.pad(xp, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    xp, oh, ow = _padded_nhwc(x.data, kh, kw, stride, padding, "conv2d")
     w2 = w.data.transpose(0, 2, 3, 1).reshape(oc, kh * kw * c)
     p = oh * ow                                              # output pixels per sample
     chunks = _chunks(n, p * w2.shape[1] * xp.dtype.itemsize)

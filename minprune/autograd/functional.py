@@ -50,8 +50,8 @@ def cross_entropy(logits, targets):
     shifted = z - z.max(axis=1, keepdims=True) if len(z) else z
     e = np.exp(shifted)
     total = e.sum(axis=1)
-    rows = np.arange(len(targets))
     n = len(targets)
+    rows = np.arange(n)
     loss = (np.log(total) - shifted[rows, targets]).mean() if n else np.array(np.nan)
 
     def backward(grad):

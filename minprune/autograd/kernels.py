@@ -1,11 +1,13 @@
-"""The training step's passes that NumPy makes many of: batch normalisation over a channels-last
-(M, C) matrix and max pooling's backward. Numba kernels, each with a plain-NumPy twin. Sums
-are taken in float64 whatever the data's type.
+"""The training step's passes that NumPy makes many of, as Numba kernels, each with a
+plain-NumPy twin: batch normalisation over a channels-last (M, C) matrix, max pooling's
+backward, and the two layouts' im2col and col2im (channels-last for ``conv2d``, feature-major
+(C, H, W, N) for the sparse convolution and the inference plan).
 
-Forward: the per-channel mean and biased variance (two passes: the mean first, then the
-squares about it, which is exact for data far from zero), and y = γ (x - μ)/σ + β in a third.
-Backward: dβ = Σ g and dγ = Σ g x̂ in one pass, then dx = γ/σ · (g - dβ/M - x̂ dγ/M) in a second,
-x̂ recomputed from x rather than stored. Also max pooling's backward, one pass over the windows.
+Batch norm sums are taken in float64 whatever the data's type. Forward: the per-channel mean
+and biased variance (two passes: the mean first, then the squares about it, which is exact
+for data far from zero), and y = γ (x - μ)/σ + β in a third. Backward: dβ = Σ g and
+dγ = Σ g x̂ in one pass, then dx = γ/σ · (g - dβ/M - x̂ dγ/M) in a second, x̂ recomputed from
+x rather than stored.
 """
 from __future__ import annotations
 

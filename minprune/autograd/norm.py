@@ -36,21 +36,22 @@ def batch_norm_train(x, weight, bias, eps):
     Tensor and the batch mean and biased variance (float64 arrays of shape (C,))."""
     from . import kernels as K  # lazy: Numba loads with the first batch norm in training
     x2 = _channels_last(x.data)
-    dtype, c = x2.dtype, x2.shape[1]
-    m = x2.shape[0]
+    m, c = x2.shape
+    dtype = x2.dtype
     mean, var = K.bn_stats(x2)
     inv = (1.0 / np.sqrt(var + eps)).astype(dtype)
     shift = mean.astype(dtype)
     gamma = np.ones(c, dtype) if weight is None else np.asarray(weight.data, dtype)
     beta = np.zeros(c, dtype) if bias is None else np.asarray(bias.data, dtype)
-    out = K.bn_apply(x2, shift, gamma * inv, beta, np.empty_like(x2))
+    scale = gamma * inv
+    out = K.bn_apply(x2, shift, scale, beta, np.empty_like(x2))
 
     def backward(grad):
         g2 = np.ascontiguousarray(_channels_last(grad), dtype=dtype)
         dbeta, dgamma = K.bn_grad_sums(g2, x2, shift, inv)
         dx = None
         if x.requires_grad:
-            dx = _like(K.bn_grad_input(g2, x2, shift, inv, gamma * inv,
+            dx = _like(K.bn_grad_input(g2, x2, shift, inv, scale,
                                        (dbeta / m).astype(dtype), (dgamma / m).astype(dtype),
                                        np.empty_like(g2)), x.shape)
         return ((dx,) + ((dgamma.astype(dtype),) if weight is not None else ())

@@ -105,10 +105,10 @@ def run(threads=1, repeat=30, rounds=3, cases=CASES, out=print):
         row.update((lib, float(np.median(t)) * 1e3) for lib, t in times.items() if t)
         if row.get("torch"):
             row["ratio"] = row["minprune"] / row["torch"]
-        masked = [r for r in rows if r["model"] == model_name.replace("sparse", "masked")
-                  and r["batch"] == batch and "sparse" in model_name]
-        if masked:
-            row["vs_masked"] = row["minprune"] / masked[0]["minprune"]
+        masked = {(r["model"], r["batch"]): r["minprune"] for r in rows}.get(
+            (model_name.replace("sparse", "masked"), batch))
+        if "sparse" in model_name and masked:
+            row["vs_masked"] = row["minprune"] / masked
         rows.append(row)
     out(table(rows, [("model", "model", "{}"), ("batch", "batch", "{}"),
                      ("minprune", "minprune ms", "{:.2f}"), ("torch", "torch ms", "{:.2f}"),

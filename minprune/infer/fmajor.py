@@ -121,22 +121,12 @@ class Conv(_Step):
 
     def _fastest_band(self, x, weight, out):
         """Rows per band: one row, about 1 MB or 2 MB of columns, or all rows, timed."""
-        import time
         oh, row_bytes = out.shape[1], self.k * self.k * x.shape[0] * out[0, 0].nbytes
         if row_bytes == 0:                            # an empty batch: nothing to time
             return max(oh, 1)
         candidates = sorted({1, oh, *(min(oh, max(1, size // row_bytes))
                                       for size in (1 << 20, 2 << 20))})
-        best = None
-        for rows in candidates:
-            self._banded(x, weight, out, rows)
-            t0 = time.perf_counter()
-            for _ in range(2):
-                self._banded(x, weight, out, rows)
-            took = time.perf_counter() - t0
-            if best is None or took < best[0]:
-                best = (took, rows)
-        return best[1]
+        return _quickest(candidates, lambda rows: self._banded(x, weight, out, rows))
 
     def _gemm(self, x, out):
         self._product(x, self.forms(x.shape[0])[0], out)
@@ -214,23 +204,28 @@ class Linear(_Step):
         return f"Linear({self.kind}, {self.rows} outputs{_act(self.activation)})"
 
 
-def _fastest(step, ways, *args):
-    """Time each way ``step._<way>(*args)`` (best of two after a warm-up), remember the
-    fastest for this batch size in ``step.ways`` and return it."""
+def _quickest(options, run):
+    """The option for which ``run(option)`` takes least time (best of two after a warm-up)."""
     import time
     best = None
-    for way in ways:
-        run = getattr(step, f"_{way}")
-        run(*args)
+    for option in options:
+        run(option)
         times = []
         for _ in range(2):
             t0 = time.perf_counter()
-            run(*args)
+            run(option)
             times.append(time.perf_counter() - t0)
         if best is None or min(times) < best[0]:
-            best = (min(times), way)
-    step.ways[args[0].shape[-1]] = best[1]
+            best = (min(times), option)
     return best[1]
+
+
+def _fastest(step, ways, *args):
+    """Time each way ``step._<way>(*args)``, remember the fastest for this batch size in
+    ``step.ways`` and return it."""
+    way = _quickest(ways, lambda w: getattr(step, f"_{w}")(*args))
+    step.ways[args[0].shape[-1]] = way
+    return way
 
 
 class PoolStep(_Step):
