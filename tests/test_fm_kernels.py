@@ -65,6 +65,36 @@ def test_direct_sparse_convolution_is_the_dense_convolution(shape, dtype, sparsi
                                rtol=tol, atol=tol)
 
 
+@settings(max_examples=40, deadline=None)
+@given(shapes, st.sampled_from([np.float32, np.float64]), st.integers(0, 2 ** 31 - 1))
+def test_a_product_over_wide_columns_is_the_convolution(shape, dtype, seed):
+    """Stride 1: the padded input's wide columns times the weight, narrowed, plus bias and
+    ReLU, is the model's convolution; each kernel equals its NumPy twin."""
+    n, c_in, h, w, c_out, k, _, pad = shape
+    if h + 2 * pad < k or w + 2 * pad < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
+    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
+    bias = rng.standard_normal(c_out).astype(dtype)
+    expected = dense_conv(x, weight, bias, k, 1, pad)
+    oh, ow = expected.shape[2:]
+    xp = K.pad_into(fm(x), pad, np.zeros((c_in, h + 2 * pad, w + 2 * pad, n), dtype=dtype))
+    np.testing.assert_array_equal(xp, np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0))))
+    wp = w + 2 * pad
+    span = ((oh - 1) * wp + ow) * n
+    cols = K.wide_columns(xp, k, np.empty((k * k * c_in, span), dtype=dtype))
+    np.testing.assert_array_equal(cols, K.wide_columns_numpy(xp, k))
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    for relu in (False, True):
+        want = np.maximum(expected, 0) if relu else expected
+        out = np.empty((c_out, oh, ow, n), dtype=dtype)
+        got = K.narrow_bias_act(weight @ cols, wp, bias, relu, out)
+        np.testing.assert_allclose(nchw(got), want, rtol=tol, atol=tol)
+        np.testing.assert_allclose(K.narrow_bias_act_numpy(weight @ cols, wp, bias, relu,
+                                                           out.shape), got, rtol=tol, atol=tol)
+
+
 @settings(max_examples=30, deadline=None)
 @given(shapes, st.booleans(), st.integers(0, 2 ** 31 - 1))
 def test_pooling_is_the_models_pooling(shape, is_max, seed):

@@ -59,6 +59,84 @@ def bias_act_numpy(y, bias, relu):
 
 
 @njit(cache=True, nogil=True)
+def pad_into(x, pad, xp):
+    """x (C, H, W, N) copied into the middle of xp (C, H + 2·pad, W + 2·pad, N); xp's border
+    is left as it is (zeros, written once when the buffer was made)."""
+    c_in, h, w, n = x.shape
+    hp, wp = h + 2 * pad, w + 2 * pad
+    xf, pf = x.reshape(-1), xp.reshape(-1)
+    span = w * n
+    for c in range(c_in):
+        for y in range(h):
+            src, dst = (c * h + y) * span, ((c * hp + y + pad) * wp + pad) * n
+            d, s_ = pf[dst:dst + span], xf[src:src + span]
+            for t in range(span):
+                d[t] = s_[t]
+    return xp
+
+
+@njit(cache=True, nogil=True)
+def wide_columns(xp, k, out):
+    """The columns of a stride-1 convolution over a padded xp (C, Hp, Wp, N), every output
+    row taken at all Wp positions of its row ("wide"): out[(i·k + j)·C + c, t·N + b] = the
+    flat pixel (i·Wp + j + t) of channel c, sample b, for t < L = (OH - 1)·Wp + OW. A row of
+    columns is then one contiguous run of the input, not one run per output row; the product
+    computes Wp - OW throw-away pixels per row (``narrow_bias_act`` drops them)."""
+    c_in, hp, wp, n = xp.shape
+    span = out.shape[1]
+    xf = xp.reshape(-1)
+    for i in range(k):
+        for j in range(k):
+            for c in range(c_in):
+                src = ((c * hp + i) * wp + j) * n
+                d, s_ = out[(i * k + j) * c_in + c], xf[src:src + span]
+                for t in range(span):
+                    d[t] = s_[t]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def narrow_bias_act(wide, wp, bias, relu, out):
+    """out (OC, OH, OW, N) from a product over ``wide_columns`` (OC, L·N): output pixel (r, q)
+    is the wide pixel r·Wp + q; plus bias[o] (if given), then ReLU."""
+    n_out, oh, ow, n = out.shape
+    of = out.reshape(-1)
+    span = ow * n
+    for o in range(n_out):
+        add = bias[o] if len(bias) else 0.0
+        row = wide[o]
+        for r in range(oh):
+            s_ = row[r * wp * n:r * wp * n + span]
+            d = of[(o * oh + r) * span:(o * oh + r + 1) * span]
+            if relu:
+                for t in range(span):
+                    v = s_[t] + add
+                    d[t] = v if v > 0.0 else 0.0
+            else:
+                for t in range(span):
+                    d[t] = s_[t] + add
+    return out
+
+
+def wide_columns_numpy(xp, k):
+    """``wide_columns`` in NumPy (the same matrix)."""
+    c_in, hp, wp, n = xp.shape
+    span = ((hp - k) * wp + wp - k + 1) * n
+    flat = xp.reshape(c_in, -1)
+    return np.stack([flat[:, (i * wp + j) * n:(i * wp + j) * n + span]
+                     for i in range(k) for j in range(k)]).reshape(k * k * c_in, span)
+
+
+def narrow_bias_act_numpy(wide, wp, bias, relu, shape):
+    n_out, oh, ow, n = shape
+    full = np.zeros((n_out, oh * wp * n), dtype=wide.dtype)
+    full[:, :wide.shape[1]] = wide
+    y = full.reshape(n_out, oh, wp, n)[:, :, :ow] + (bias[:, None, None, None] if len(bias)
+                                                     else 0)
+    return np.maximum(y, 0) if relu else y
+
+
+@njit(cache=True, nogil=True)
 def direct_conv(x, indptr, chan, tap_i, tap_j, values, bias, stride, pad, relu, out):
     """Direct sparse convolution: out (OC, OH, OW, N) from x (C, H, W, N), both C-contiguous;
     output channel o sums its stored weights indptr[o]:indptr[o + 1], each (chan, tap_i,

@@ -22,11 +22,21 @@ class _Step:
     activation."""
     activation = None
 
-    def buffer(self, shape, dtype):
+    def buffer(self, shape, dtype, use=""):
+        """A buffer per shape (and ``use``: two buffers of one shape that must not be one)."""
         buffers = self.__dict__.setdefault("_buffers", {})
-        out = buffers.get(shape)
+        out = buffers.get((use, shape))
         if out is None:
-            out = buffers[shape] = np.empty(shape, dtype=dtype)
+            out = buffers[use, shape] = np.empty(shape, dtype=dtype)
+        return out
+
+    def zeroed(self, shape, dtype):
+        """A buffer per shape that starts as zeros (a padded input: only its middle is
+        written)."""
+        zeroed = self.__dict__.setdefault("_zeroed", {})
+        out = zeroed.get(shape)
+        if out is None:
+            out = zeroed[shape] = np.zeros(shape, dtype=dtype)
         return out
 
     def finish(self, y):
@@ -61,7 +71,7 @@ class Conv(_Step):
         self.sparse = not isinstance(op.weight, np.ndarray) or op.groups != 1
         self.weight, self.groups = op.weight, op.groups
         self.ways = {}                                # batch size -> the way chosen
-        self.bands = {}                               # batch size -> output rows per band
+        self.bands = {}                       # batch size -> output rows per band, or "wide"
         self._forms = None
 
     def forms(self, c_in):
@@ -97,15 +107,20 @@ class Conv(_Step):
                         self.buffer((rows, out.size // self.out_channels), self.dtype))
 
     def _product(self, x, weight, out):
-        """W @ columns, a band of output rows at a time: the band's columns are still in
-        cache when the product reads them (measured on resnet8's first stage at batch 64:
-        7.3 ms in one product, 4.3 ms in bands of 2 MB). The band is timed per batch size on
-        the first call (``bands``): the best size depends on the cache and the shapes."""
+        """W @ columns, one of two ways. In bands of output rows: the band's columns are still
+        in cache when the product reads them (measured on resnet8's first stage at batch 64:
+        7.3 ms in one product, 4.3 ms in bands of 2 MB). Or, with stride 1, over *wide*
+        columns (``_wide``): fewer, longer copies at the price of a slightly larger product -
+        what pays at small batches, where im2col's runs are short. Which way and band size is
+        timed per batch size on the first call (``bands``: rows per band, or "wide")."""
         n = x.shape[-1]
-        rows = self.bands.get(n)
-        if rows is None:
-            rows = self.bands[n] = self._fastest_band(x, weight, out)
-        self._banded(x, weight, out, rows)
+        way = self.bands.get(n)
+        if way is None:
+            way = self.bands[n] = self._fastest_band(x, weight, out)
+        if way == "wide":
+            self._wide(x, weight, out)
+        else:
+            self._banded(x, weight, out, way)
 
     def _banded(self, x, weight, out, rows):
         oc, oh, ow, n = out.shape
@@ -119,14 +134,39 @@ class Conv(_Step):
             np.matmul(weight, cols, out=y[:, r0 * per:r1 * per])
         K.bias_act(y, self.bias, self.relu)
 
+    def _wide(self, x, weight, out):
+        """A stride-1 convolution as one product over ``wide_columns`` of the padded input,
+        the throw-away pixels dropped as bias and ReLU are added. A 1x1 convolution without
+        padding needs no columns at all: they are the input itself."""
+        c_in, h, w, n = x.shape
+        oc, oh, ow, _ = out.shape
+        xp = x
+        if self.pad:
+            xp = K.pad_into(x, self.pad, self.zeroed((c_in, h + 2 * self.pad,
+                                                      w + 2 * self.pad, n), x.dtype))
+        wp = xp.shape[2]
+        if wp == ow:                                  # 1x1, no padding
+            y = out.reshape(oc, -1)
+            np.matmul(weight, xp.reshape(c_in, -1), out=y)
+            K.bias_act(y, self.bias, self.relu)
+            return
+        span = ((oh - 1) * wp + ow) * n
+        cols = K.wide_columns(xp, self.k, self.buffer((self.k * self.k * c_in, span),
+                                                      self.dtype))
+        wide = np.matmul(weight, cols, out=self.buffer((oc, span), self.dtype, "wide"))
+        K.narrow_bias_act(wide, wp, self.bias, self.relu, out)
+
     def _fastest_band(self, x, weight, out):
-        """Rows per band: one row, about 1 MB or 2 MB of columns, or all rows, timed."""
+        """Rows per band - one row, about 1 MB or 2 MB of columns, or all rows - or wide
+        columns (stride 1), timed."""
         oh, row_bytes = out.shape[1], self.k * self.k * x.shape[0] * out[0, 0].nbytes
         if row_bytes == 0:                            # an empty batch: nothing to time
             return max(oh, 1)
         candidates = sorted({1, oh, *(min(oh, max(1, size // row_bytes))
                                       for size in (1 << 20, 2 << 20))})
-        return _quickest(candidates, lambda rows: self._banded(x, weight, out, rows))
+        candidates += ["wide"] if self.stride == 1 else []
+        return _quickest(candidates, lambda way: self._wide(x, weight, out) if way == "wide"
+                         else self._banded(x, weight, out, way))
 
     def _gemm(self, x, out):
         self._product(x, self.forms(x.shape[0])[0], out)
@@ -142,7 +182,8 @@ class Conv(_Step):
 
     def __repr__(self):
         if not self.sparse:
-            bands = ", ".join(f"batch {n}: {r} rows" for n, r in sorted(self.bands.items()))
+            bands = ", ".join(f"batch {n}: " + ("wide columns" if r == "wide" else f"{r} rows")
+                              for n, r in sorted(self.bands.items()))
             kind = "im2col + GEMM" + (f" in bands ({bands})" if bands else "")
         else:
             kind = "sparse: " + (", ".join(f"batch {n}: {w}" for n, w in sorted(self.ways.items()))
