@@ -52,6 +52,11 @@ def test_direct_sparse_convolution_is_the_dense_convolution(shape, dtype, sparsi
         twin = K.direct_conv_numpy(fm(x), *K.taps(weight, k, c_in), bias, stride, pad, relu,
                                    np.empty_like(out))
         np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+        xp = np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        padded = K.direct_conv_padded(xp, *K.taps(weight, k, c_in), bias, stride, relu,
+                                      np.full(xp[0].size, np.nan, dtype=dtype),
+                                      np.full_like(out, np.nan))
+        np.testing.assert_allclose(nchw(padded), want, rtol=tol, atol=tol)
     cols = K.im2col(fm(x), k, stride, pad, np.empty((k * k * c_in, oh * ow * n), dtype=dtype))
     np.testing.assert_array_equal(cols, K.im2col_numpy(fm(x), k, stride, pad))
     per = ow * n                                      # a band of output rows: its columns

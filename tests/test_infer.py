@@ -169,3 +169,30 @@ def test_a_dense_convolution_in_bands_of_rows_is_the_whole_product(rng):
         conv._banded(x, conv.weight, out, rows)
         np.testing.assert_allclose(out, whole, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(expected, plan(X), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 40])
+def test_every_way_of_a_sparse_convolution_is_the_same_convolution(rng, batch):
+    """The product on the densified weight, the CSR kernels on the columns and the direct
+    sparse convolution (over wide rows at one sample, row by row at 40: 360 numbers a row)
+    give one result, with padding and without, stride 1 and 2 (the plan times them and keeps
+    one, so each is run here by hand)."""
+    from minprune.infer.fmajor import Conv
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, rng=0), nn.ReLU(),
+                          nn.Conv2d(8, 6, 5, rng=0), nn.Conv2d(6, 5, 3, stride=2, padding=1,
+                                                                rng=0))
+    prune.prune(model, 0.7, "magnitude", "weight", "local")
+    plan = infer.compile(sparse.to_sparse(model, min_sparsity=0.0).eval())
+    x = np.ascontiguousarray(np.moveaxis(rng.random((batch, 3, 13, 11), dtype=np.float32),
+                                         0, -1))
+    convs = [s for s in plan.steps if isinstance(s, Conv)]
+    assert len(convs) == 3 and all(c.sparse for c in convs)
+    for conv in convs:
+        first = conv(x).copy()
+        for way in Conv.WAYS:
+            for _ in range(2):                        # buffers reused
+                out = np.full_like(first, np.nan)
+                getattr(conv, f"_{way}")(x, out)
+                out = out if conv.relu else conv.finish(out)
+                np.testing.assert_allclose(out, first, rtol=1e-5, atol=1e-5, err_msg=way)
+        x = first

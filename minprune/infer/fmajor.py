@@ -56,7 +56,8 @@ def _bias(op):
 class Conv(_Step):
     """A convolution on (C, H, W, N). Dense weights: im2col and one BLAS product. Sparse (CSR,
     N:M) and grouped weights can run three ways - that product on the densified weight, the
-    CSR kernels on the columns, or a direct sparse convolution with no columns at all - and
+    CSR kernels on the columns, or a direct sparse convolution with no columns at all
+    (``direct_conv_padded``, over the input padded once) - and
     which is fastest depends on the density, the shapes and the batch size: the first call of
     each batch size times all three on its input and keeps the fastest (``ways`` records the
     choice; every way computes the same convolution)."""
@@ -138,12 +139,9 @@ class Conv(_Step):
         """A stride-1 convolution as one product over ``wide_columns`` of the padded input,
         the throw-away pixels dropped as bias and ReLU are added. A 1x1 convolution without
         padding needs no columns at all: they are the input itself."""
-        c_in, h, w, n = x.shape
-        oc, oh, ow, _ = out.shape
-        xp = x
-        if self.pad:
-            xp = K.pad_into(x, self.pad, self.zeroed((c_in, h + 2 * self.pad,
-                                                      w + 2 * self.pad, n), x.dtype))
+        c_in = x.shape[0]
+        oc, oh, ow, n = out.shape
+        xp = self._padded(x)
         wp = xp.shape[2]
         if wp == ow:                                  # 1x1, no padding
             y = out.reshape(oc, -1)
@@ -177,8 +175,17 @@ class Conv(_Step):
         K.bias_act(y, self.bias, self.relu)
 
     def _direct(self, x, out):
-        K.direct_conv(x, *self.forms(x.shape[0])[2], self.bias, self.stride, self.pad,
-                      self.relu, out)
+        xp = self._padded(x)
+        K.direct_conv_padded(xp, *self.forms(x.shape[0])[2], self.bias, self.stride,
+                             self.relu, self.buffer((xp[0].size,), self.dtype, "wide"), out)
+
+    def _padded(self, x):
+        """x with its padding as zeros around it (x itself without padding)."""
+        if not self.pad:
+            return x
+        c_in, h, w, n = x.shape
+        p = self.pad
+        return K.pad_into(x, p, self.zeroed((c_in, h + 2 * p, w + 2 * p, n), x.dtype))
 
     def __repr__(self):
         if not self.sparse:
@@ -371,6 +378,13 @@ class FeatureMajor:
         self.reads_batch_first = (len(ops) > 1 and isinstance(ops[0], Flatten)
                                   and isinstance(ops[1], Weighted) and ops[1].conv is None
                                   and isinstance(ops[1].weight, np.ndarray))
+
+    def run(self, x, stop):
+        """The feature-major array after the steps before ``stop``, for the (N, ...) x."""
+        x = np.ascontiguousarray(np.moveaxis(x, 0, -1))
+        for s in self.steps[:stop]:
+            x = s(x)
+        return x
 
     def __call__(self, x):
         x = np.moveaxis(x, 0, -1)                             # (features..., N)

@@ -41,12 +41,15 @@ class Plan:
         self.convolutional = any(isinstance(op, Weighted) and op.conv is not None
                                  for op in _flat(ops))
         self.steps = self.feature_major.steps
-        self._chain_layers = _chain_layers(ops)
+        self._tail = _tail(ops)
+        self._chain_layers = _chain_layers(ops[self._tail:])
         self._chain = None
 
     @property
     def chain(self):
-        """The ``Chain`` of a fully connected plan (built on first use), else None."""
+        """The ``Chain`` of the fully connected ops the plan ends with - all of them in a
+        fully connected plan, those after the last Flatten in a convolutional one (built on
+        first use) - or None."""
         if self._chain is None and self._chain_layers is not None:
             self._chain = Chain(self._chain_layers, self.dtype, self.kernels)
         return self._chain
@@ -55,6 +58,9 @@ class Plan:
         x = np.asarray(x, dtype=self.dtype)
         if len(x) == 1 and self._chain_layers is not None:
             chain = self.chain
+            if self._tail:                        # the layers before it feature-major
+                head = self.feature_major.run(x, stop=self._tail)
+                return chain(np.ascontiguousarray(head))
             if isinstance(self.ops[0], Flatten) or x.shape == chain.in_shape:
                 return chain(np.ascontiguousarray(x))
         workers = _workers(len(x)) if self.convolutional else 1
@@ -79,8 +85,9 @@ class Plan:
         return np.concatenate(results)
 
     def __repr__(self):
+        after = f" the fully connected steps from step {self._tail} on" if self._tail else ""
         chain = ("" if self._chain_layers is None
-                 else f"  one sample, in one call: {self.chain!r}\n")
+                 else f"  one sample,{after} in one call: {self.chain!r}\n")
         return "Plan(\n" + "\n".join(f"  {s!r}" for s in self.steps) + "\n" + chain + ")"
 
 
@@ -102,6 +109,15 @@ def _workers(batch):
     least ``SPLIT_MIN_BATCH`` samples."""
     asked = threads.asked() or 1
     return max(1, min(asked, batch // SPLIT_MIN_BATCH))
+
+
+def _tail(ops):
+    """Where the fully connected ops a plan ends with begin: 0 for a fully connected plan,
+    the last Flatten's position when only Flatten and such ops come after it."""
+    flats = [i for i, op in enumerate(ops) if isinstance(op, Flatten)]
+    if flats and _chain_layers(ops[flats[-1]:]) is not None:
+        return flats[-1]
+    return 0
 
 
 def _chain_layers(ops):
