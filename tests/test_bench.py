@@ -33,7 +33,8 @@ def test_latency_rows_cover_every_variant_and_ratio():
     for model in ("lenet_300_100", "lenet5"):
         for batch in (1, 64):
             mine = {r["variant"]: r for r in rows if r["model"] == model and r["batch"] == batch}
-            assert {"dense plan", "CSR 50%", "CSR 70%", "CSR 90%", "2:4 50%"} <= set(mine)
+            assert {"dense plan", "CSR 50%", "CSR 70%", "CSR 90%", "CSR 90% per layer",
+                    "2:4 50%"} <= set(mine)
             assert mine["dense plan"]["ratio"] == 1.0
             for r in mine.values():
                 assert r["us"] > 0
@@ -41,3 +42,6 @@ def test_latency_rows_cover_every_variant_and_ratio():
     assert any(r["variant"] == "bare NumPy products" for r in rows)
     lines = latency.targets(rows)
     assert len(lines) == 6 and all(("met" in line) for line in lines[1:])
+    conv = latency.conv_targets(rows)        # (quick: no 95% rows; ONNX Runtime if installed)
+    sparse_lines = [line for line in conv if "CSR" in line]
+    assert len(sparse_lines) == 8 and all(("met" in line) for line in conv[1:])
