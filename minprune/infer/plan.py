@@ -85,7 +85,7 @@ class Plan:
         return np.concatenate(results)
 
     def __repr__(self):
-        after = f" the fully connected steps from step {self._tail} on" if self._tail else ""
+        after = " the fully connected layers after the last Flatten" if self._tail else ""
         chain = ("" if self._chain_layers is None
                  else f"  one sample,{after} in one call: {self.chain!r}\n")
         return "Plan(\n" + "\n".join(f"  {s!r}" for s in self.steps) + "\n" + chain + ")"
