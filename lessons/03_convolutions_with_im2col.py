@@ -167,13 +167,13 @@ assert np.allclose(out, reference)
 # numbers, on a batch of 5.
 
 # %%
-from minprune.infer import fm_kernels
+from minprune.infer import direct
 
 batch = own.standard_normal((5, 2, 6, 6))
 matrix = filters.transpose(0, 2, 3, 1).reshape(3, -1)  # (out, kh·kw·C), the lowered layout
-entries = fm_kernels.taps(matrix, 3, 2)
-got = fm_kernels.direct_conv(np.ascontiguousarray(batch.transpose(1, 2, 3, 0)), *entries,
-                             np.zeros(3), 1, 0, False, np.empty((3, 4, 4, 5)))
+entries = direct.taps(matrix, 3, 2)
+got = direct.direct_conv(np.ascontiguousarray(batch.transpose(1, 2, 3, 0)), *entries,
+                         np.zeros(3), 1, 0, False, np.empty((3, 4, 4, 5)))
 expected = F.conv2d(Tensor(batch), Tensor(filters)).data
 assert np.allclose(got.transpose(3, 0, 1, 2), expected)
 dense_macs, sparse_macs = 3 * 2 * 9 * 16, len(entries[4]) * 16
@@ -193,8 +193,8 @@ assert sparse_macs < dense_macs / 3
 # %%
 padded = np.pad(batch, ((0, 0), (0, 0), (1, 1), (1, 1)))           # zeros around each image
 padded = np.ascontiguousarray(padded.transpose(1, 2, 3, 0))         # (C, H + 2, W + 2, N)
-fast = fm_kernels.direct_conv_padded(padded, *entries, np.zeros(3), 1, False,
-                                     np.empty(padded[0].size), np.empty((3, 6, 6, 5)))
+fast = direct.direct_conv_padded(padded, *entries, np.zeros(3), 1, False,
+                                 np.empty(padded[0].size), np.empty((3, 6, 6, 5)))
 expected_padded = F.conv2d(Tensor(batch), Tensor(filters), padding=1).data
 print(f"largest difference from the im2col convolution (padding 1): "
       f"{np.abs(fast.transpose(3, 0, 1, 2) - expected_padded).max():.1e}")

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minprune.autograd import conv as reference
+from minprune.infer import direct as D
 from minprune.infer import fm_kernels as K
 
 
@@ -47,13 +48,13 @@ def test_direct_sparse_convolution_is_the_dense_convolution(shape, dtype, sparsi
     for relu in (False, True):
         want = np.maximum(expected, 0) if relu else expected
         out = np.empty((c_out, oh, ow, n), dtype=dtype)
-        got = K.direct_conv(fm(x), *K.taps(weight, k, c_in), bias, stride, pad, relu, out)
+        got = D.direct_conv(fm(x), *D.taps(weight, k, c_in), bias, stride, pad, relu, out)
         np.testing.assert_allclose(nchw(got), want, rtol=tol, atol=tol)
-        twin = K.direct_conv_numpy(fm(x), *K.taps(weight, k, c_in), bias, stride, pad, relu,
+        twin = D.direct_conv_numpy(fm(x), *D.taps(weight, k, c_in), bias, stride, pad, relu,
                                    np.empty_like(out))
         np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
         xp = np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-        padded = K.direct_conv_padded(xp, *K.taps(weight, k, c_in), bias, stride, relu,
+        padded = D.direct_conv_padded(xp, *D.taps(weight, k, c_in), bias, stride, relu,
                                       np.full(xp[0].size, np.nan, dtype=dtype),
                                       np.full_like(out, np.nan))
         np.testing.assert_allclose(nchw(padded), want, rtol=tol, atol=tol)
@@ -133,6 +134,6 @@ def test_taps_read_the_weight_layout():
     """Column (i·k + j)·C + c of a (out, k·k·C) weight is tap (i, j) of channel c."""
     weight = np.zeros((2, 3 * 3 * 4))
     weight[1, (2 * 3 + 1) * 4 + 3] = 5.0
-    indptr, chan, tap_i, tap_j, values = K.taps(weight, 3, 4)
+    indptr, chan, tap_i, tap_j, values = D.taps(weight, 3, 4)
     assert indptr.tolist() == [0, 0, 1]
     assert (chan[0], tap_i[0], tap_j[0], values[0]) == (3, 2, 1, 5.0)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..sparse.csr import CSR
 from ..sparse.kernels import matmul as csr_matmul
+from . import direct as D
 from . import fm_kernels as K
 from .lower import Activation, Flatten, GlobalPool, Pool, Residual, Scale, Weighted
 
@@ -86,7 +87,7 @@ class Conv(_Step):
                 else weight.to_csr()
             indices = csr.indices.astype(np.uint16) if csr.shape[1] <= 1 << 16 else csr.indices
             self._forms = (csr.to_dense().astype(self.dtype),
-                           (csr.indptr, indices, csr.values), K.taps(csr, self.k, c_in))
+                           (csr.indptr, indices, csr.values), D.taps(csr, self.k, c_in))
         return self._forms
 
     def __call__(self, x):
@@ -176,7 +177,7 @@ class Conv(_Step):
 
     def _direct(self, x, out):
         xp = self._padded(x)
-        K.direct_conv_padded(xp, *self.forms(x.shape[0])[2], self.bias, self.stride,
+        D.direct_conv_padded(xp, *self.forms(x.shape[0])[2], self.bias, self.stride,
                              self.relu, self.buffer((xp[0].size,), self.dtype, "wide"), out)
 
     def _padded(self, x):
