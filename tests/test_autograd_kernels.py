@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from minprune import Tensor
 from minprune import functional as F
+from minprune.autograd import columns as C
 from minprune.autograd import kernels as K
 from minprune.nn import kernels as NK
 
@@ -118,9 +119,9 @@ def test_col2im_fm_is_the_adjoint_of_im2col(n, c, h, k, stride, pad, seed, dtype
     x = rng.standard_normal((c, h, h + 1, n)).astype(dtype)
     oh, ow = (h + 2 * pad - k) // stride + 1, (h + 1 + 2 * pad - k) // stride + 1
     cols = rng.standard_normal((k * k * c, oh * ow * n)).astype(dtype)
-    got = K.col2im_fm(cols, k, stride, pad, np.zeros_like(x))
+    got = C.col2im_fm(cols, k, stride, pad, np.zeros_like(x))
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(got, K.col2im_fm_numpy(cols, k, stride, pad, np.zeros_like(x)),
+    np.testing.assert_allclose(got, C.col2im_fm_numpy(cols, k, stride, pad, np.zeros_like(x)),
                                rtol=tol, atol=tol)
     unfolded = fm_kernels.im2col_numpy(x, k, stride, pad)          # <im2col x, C> = <x, col2im C>
     np.testing.assert_allclose(np.vdot(unfolded, cols), np.vdot(x, got), rtol=1e-4 if
@@ -134,13 +135,56 @@ def test_col2im_fm_is_the_adjoint_of_im2col(n, c, h, k, stride, pad, seed, dtype
 def test_col2im_nhwc_is_the_adjoint_of_im2col(n, c, h, kh, kw, stride, seed, dtype):
     from minprune.autograd.conv import _im2col
     rng = np.random.default_rng(seed)
-    xp = rng.standard_normal((n, h, h + 1, c)).astype(dtype)
-    oh, ow = (h - kh) // stride + 1, (h + 1 - kw) // stride + 1
+    x = rng.standard_normal((n, h, h + 1, c)).astype(dtype)
+    pad = int(rng.integers(0, 2))
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    oh, ow = (h + 2 * pad - kh) // stride + 1, (h + 1 + 2 * pad - kw) // stride + 1
     dcols = rng.standard_normal((n * oh * ow, kh * kw * c)).astype(dtype)
-    got = K.col2im_nhwc(dcols, kh, kw, stride, oh, ow, np.zeros_like(xp))
-    want = K.col2im_nhwc_numpy(dcols, kh, kw, stride, oh, ow, np.zeros_like(xp))
+    got = C.col2im_nhwc(dcols, kh, kw, stride, pad, oh, ow, np.zeros_like(x))
+    want = C.col2im_nhwc_numpy(dcols, kh, kw, stride, pad, oh, ow, np.zeros_like(x))
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
     cols = _im2col(xp, kh, kw, stride, oh, ow)                 # <im2col x, D> = <x, col2im D>
-    np.testing.assert_allclose(np.vdot(cols, dcols), np.vdot(xp, got),
+    np.testing.assert_allclose(np.vdot(cols, dcols), np.vdot(x, got),
                                rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 3), c=st.integers(1, 5), h=st.integers(3, 8), kh=st.integers(1, 3),
+       kw=st.integers(1, 3), stride=st.integers(1, 3), seed=st.integers(0, 10**6),
+       dtype=st.sampled_from(DTYPES))
+def test_im2col_nhwc_matches_twin(n, c, h, kh, kw, stride, seed, dtype):
+    """The columns of conv2d: kh runs of kw·C numbers per window, whatever the stride."""
+    xp = np.random.default_rng(seed).standard_normal((n, h, h + 1, c)).astype(dtype)
+    oh, ow = (h - kh) // stride + 1, (h + 1 - kw) // stride + 1
+    got = C.im2col_nhwc(xp, kh, kw, stride, oh, ow,
+                        np.full((n * oh * ow, kh * kw * c), np.nan, dtype=dtype))
+    np.testing.assert_array_equal(got, C.im2col_nhwc_numpy(xp, kh, kw, stride, oh, ow))
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "channels-last view", "different", "gapped",
+                                    "cropped", "broadcast"])
+def test_relu_grad_is_the_masked_gradient(layout):
+    """ReLU's backward, one pass when gradient and output share a layout, NumPy otherwise;
+    the kernel against its twin; 0 at 0."""
+    from minprune.autograd.ops import _relu_grad
+    rng = np.random.default_rng(0)
+    shape = (3, 4, 5, 6)
+    make = {"C": lambda: rng.standard_normal(shape),
+            "F": lambda: np.asfortranarray(rng.standard_normal(shape)),
+            "channels-last view": lambda: rng.standard_normal((3, 5, 6, 4)).transpose(0, 3, 1, 2),
+            "different": lambda: rng.standard_normal(shape),
+            "gapped": lambda: rng.standard_normal((3, 4, 5, 12))[..., ::2],
+            "cropped": lambda: rng.standard_normal((3, 7, 8, 4)).transpose(0, 3, 1, 2)[
+                :, :, 1:6, 1:7],
+            "broadcast": lambda: rng.standard_normal((3, 4, 5, 6))}[layout]
+    g, y = make(), np.maximum(make(), 0)
+    if layout in ("different", "cropped"):
+        y = np.maximum(rng.standard_normal((3, 5, 6, 4)).transpose(0, 3, 1, 2), 0)
+    if layout == "broadcast":
+        g = np.broadcast_to(rng.standard_normal((3, 4, 1, 1)), shape)
+    y.flat[:7] = 0.0                                   # exact zeros: the gradient is 0 there
+    np.testing.assert_array_equal(_relu_grad(g, y), g * (y > 0))
+    flat = [np.ascontiguousarray(a).ravel() for a in (g, y)]
+    np.testing.assert_array_equal(K.relu_grad(*flat, np.empty_like(flat[0])),
+                                  K.relu_grad_numpy(*flat, np.empty_like(flat[0])))

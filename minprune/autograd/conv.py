@@ -33,13 +33,16 @@ def _windows(xp, kh, kw, stride, oh, ow):
 def _im2col(xp, kh, kw, stride, oh, ow):
     """The (N·OH·OW, kh·kw·C) matrix whose rows are the receptive fields, columns (kh, kw, C).
 
-    With several channels the rows are copied from the channels-last windows, C numbers at a
-    time. With one or two channels (a first layer) those runs are too short, so the matrix is
-    filled one tap at a time as a column-major array: each tap is then one long strided copy.
+    With several channels the rows are copied from the channels-last windows, kw·C numbers at
+    a time (``columns.im2col_nhwc``). With one or two channels (a first layer) those runs are
+    too short, so the matrix is filled one tap at a time as a column-major array: each tap is
+    then one long strided copy.
     """
     n, _, _, c = xp.shape
     if c >= 3:
-        return _windows(xp, kh, kw, stride, oh, ow).reshape(n * oh * ow, kh * kw * c)
+        from .columns import im2col_nhwc  # lazy: Numba loads with the first convolution
+        return im2col_nhwc(np.ascontiguousarray(xp), kh, kw, stride, oh, ow,
+                           np.empty((n * oh * ow, kh * kw * c), dtype=xp.dtype))
     cols = np.empty((kh, kw, c, n, oh, ow), dtype=xp.dtype)
     for i, j, rows, cols_ in _taps(kh, kw, stride, oh, ow):
         cols[i, j] = xp[:, rows, cols_, :].transpose(3, 0, 1, 2)
@@ -127,21 +130,21 @@ def conv2d(x, w, b=None, stride=1, padding=0):
         out += b.data
 
     def backward(grad):
-        from . import kernels  # lazy: Numba loads with the first convolution's backward
+        from .columns import col2im_nhwc  # lazy: Numba loads with the first convolution
         g2 = grad.transpose(0, 2, 3, 1).reshape(n * p, oc)
         dw = np.zeros((oc, w2.shape[1]), dtype=grad.dtype)
-        dxp = np.zeros(xp.shape, dtype=grad.dtype) if x.requires_grad else None
+        dx = np.zeros((n, *x.shape[2:], c), dtype=grad.dtype) if x.requires_grad else None
         for s, e in chunks:
             cols = kept if kept is not None else _im2col(xp[s:e], kh, kw, stride, oh, ow)
             gc = g2[s * p:e * p]
             # the product in the orientation of the columns' storage (column-major for a
             # first layer): measured twice as fast
             dw += (cols.T @ gc).T if cols.flags.f_contiguous else gc.T @ cols
-            if dxp is not None:        # dcols = G·W2 in one product, folded back in one pass
-                kernels.col2im_nhwc(gc @ w2, kh, kw, stride, oh, ow, dxp[s:e])
+            if dx is not None:         # dcols = G·W2 in one product, folded back in one pass
+                col2im_nhwc(gc @ w2, kh, kw, stride, padding, oh, ow, dx[s:e])
         dw = dw.reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
         db = np.ones(len(g2), dtype=g2.dtype) @ g2 if b is not None else None   # (a product:
-        dx = None if dxp is None else _nchw_grad(dxp, padding, x.shape)   # twice a sum's speed)
+        dx = None if dx is None else dx.transpose(0, 3, 1, 2)   # twice a sum's speed)
         return (dx, np.ascontiguousarray(dw)) + ((db,) if b is not None else ())
 
     parents = (x, w) if b is None else (x, w, b)

@@ -69,7 +69,7 @@ def backward(root, grad=None):
                 continue
             pg = unbroadcast(pg, parent.shape)
             if id(pg) in given:                   # one array handed to two parents (a + b):
-                pg = pg.copy()                    # each must own its gradient
+                pg = pg.copy(order="K")           # each must own its gradient (same layout)
             given.add(id(pg))
             key = id(parent)
             grads[key] = pg if key not in grads else grads[key] + pg

@@ -138,9 +138,23 @@ def abs(a):
 
 def relu(a):
     out = np.maximum(a.data, 0)
-    def backward(grad):
-        return (grad * (out > 0),)                          # derivative 0 at 0, as in PyTorch
+    def backward(grad):                                     # derivative 0 at 0, as in PyTorch
+        return (_relu_grad(grad, out),)
     return Tensor(out, parents=(a,), backward_fn=backward)
+
+
+def _relu_grad(grad, out):
+    """grad where out > 0, else 0: one Numba pass over the two arrays' memory when they share
+    a layout (an NCHW view of channels-last memory included: ``conv2d``'s gradients are laid
+    out as its outputs), else NumPy."""
+    result = np.empty_like(grad)
+    if grad.dtype == out.dtype and grad.strides == out.strides == result.strides:
+        flat = [a.ravel(order="K") for a in (grad, out, result)]
+        if all(np.may_share_memory(f, a) for f, a in zip(flat, (grad, out, result))):
+            from . import kernels  # lazy: Numba loads with the first ReLU's backward
+            kernels.relu_grad(*flat)
+            return result
+    return np.multiply(grad, out > 0, out=result)
 
 
 def tanh(a):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..autograd.kernels import im2col, im2col_rows  # noqa: F401 (the columns, shared)
+from ..autograd.columns import im2col, im2col_rows  # noqa: F401 (the columns, shared)
 
 
 def _out(size, k, stride, pad):

@@ -12,7 +12,7 @@ import copy
 import numpy as np
 
 from ..autograd.conv import _out_size
-from ..autograd.kernels import col2im_fm, im2col as im2col_fm
+from ..autograd.columns import col2im_fm, im2col as im2col_fm
 from ..autograd.tensor import Tensor
 from ..nn import layers as L
 from ..nn.blocks import Residual
@@ -94,7 +94,7 @@ class SparseLinear(_SparseWeight):
 
 class SparseConv2d(_SparseWeight):
     """Convolution whose filters, flattened as (out, kh·kw·in), are a CSR matrix: the
-    feature-major im2col (``autograd.kernels.im2col``, which the inference plan uses too)
+    feature-major im2col (``autograd.columns.im2col``, which the inference plan uses too)
     feeds the CSR kernel, and its adjoint (``col2im_fm``) folds the columns' gradient back."""
 
     def __init__(self, csr, kernel_size, in_channels, stride=1, padding=0, bias=None):
