@@ -144,7 +144,9 @@ def test_col2im_nhwc_is_the_adjoint_of_im2col(n, c, h, kh, kw, stride, seed, dty
     want = C.col2im_nhwc_numpy(dcols, kh, kw, stride, pad, oh, ow, np.zeros_like(x))
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
-    cols = _im2col(xp, kh, kw, stride, oh, ow)                 # <im2col x, D> = <x, col2im D>
+    cols = _im2col(x, kh, kw, stride, pad, oh, ow)             # <im2col x, D> = <x, col2im D>
+    np.testing.assert_array_equal(cols, C.im2col_nhwc_numpy(x, kh, kw, stride, pad, oh, ow))
+    np.testing.assert_array_equal(cols, _im2col(xp, kh, kw, stride, 0, oh, ow))
     np.testing.assert_allclose(np.vdot(cols, dcols), np.vdot(x, got),
                                rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-3)
 
@@ -154,12 +156,15 @@ def test_col2im_nhwc_is_the_adjoint_of_im2col(n, c, h, kh, kw, stride, seed, dty
        kw=st.integers(1, 3), stride=st.integers(1, 3), seed=st.integers(0, 10**6),
        dtype=st.sampled_from(DTYPES))
 def test_im2col_nhwc_matches_twin(n, c, h, kh, kw, stride, seed, dtype):
-    """The columns of conv2d: kh runs of kw·C numbers per window, whatever the stride."""
-    xp = np.random.default_rng(seed).standard_normal((n, h, h + 1, c)).astype(dtype)
-    oh, ow = (h - kh) // stride + 1, (h + 1 - kw) // stride + 1
-    got = C.im2col_nhwc(xp, kh, kw, stride, oh, ow,
-                        np.full((n * oh * ow, kh * kw * c), np.nan, dtype=dtype))
-    np.testing.assert_array_equal(got, C.im2col_nhwc_numpy(xp, kh, kw, stride, oh, ow))
+    """The columns of conv2d: kh runs of kw·C numbers per window, whatever the stride, zeros
+    where a window reaches into the padding (also a padding wider than the kernel)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, h + 1, c)).astype(dtype)
+    for pad in (0, 1, kw + 1):
+        oh, ow = (h + 2 * pad - kh) // stride + 1, (h + 1 + 2 * pad - kw) // stride + 1
+        got = C.im2col_nhwc(x, kh, kw, stride, pad, oh, ow,
+                            np.full((n * oh * ow, kh * kw * c), np.nan, dtype=dtype))
+        np.testing.assert_array_equal(got, C.im2col_nhwc_numpy(x, kh, kw, stride, pad, oh, ow))
 
 
 @pytest.mark.parametrize("layout", ["C", "F", "channels-last view", "different", "gapped",

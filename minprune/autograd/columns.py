@@ -61,30 +61,43 @@ def col2im_fm_numpy(cols, k, stride, pad, dx):
 
 
 @njit(cache=True, nogil=True)
-def im2col_nhwc(xp, kh, kw, stride, oh, ow, cols):
+def im2col_nhwc(x, kh, kw, stride, pad, oh, ow, cols):
     """The columns of ``conv.conv2d``: row (b, r, q) of cols (N·OH·OW, kh·kw·C), columns
-    (kh, kw, C), is the window of output pixel (r, q) in the padded channels-last xp
-    (N, H + 2p, W + 2p, C). A tap row's kw pixels are adjacent in xp whatever the stride, so
-    each window is kh runs of kw·C numbers. Positions are unsigned (as in ``im2col_rows``):
-    measured 1.5-2x faster than NumPy's copy of the strided windows."""
-    n, hp, wp, c = xp.shape
-    xf, cf = xp.reshape(-1), cols.reshape(-1)
+    (kh, kw, C), is the window of output pixel (r, q) in the channels-last x (N, H, W, C)
+    padded by ``pad`` zeros. A tap row's kw pixels are adjacent in x whatever the stride, so
+    each window is kh runs of kw·C numbers (zeros where they fall in the padding: no padded
+    copy of x is made). Positions are unsigned (as in ``im2col_rows``): measured 1.5-2x
+    faster than NumPy's copy of the strided windows."""
+    n, h, w, c = x.shape
+    xf, cf = x.reshape(-1), cols.reshape(-1)
     run, width = np.uint64(kw * c), np.uint64(kh * kw * c)
     for b in range(n):
         for r in range(oh):
             for q in range(ow):
-                dst = np.uint64((b * oh + r) * ow + q) * width
+                row = np.uint64((b * oh + r) * ow + q) * width
+                x0 = q * stride - pad                 # the window's first column
+                j0, j1 = min(kw, max(0, -x0)), max(0, min(kw, w - x0))
+                lead, tail = np.uint64(j0 * c), np.uint64(max(j0, j1) * c)
                 for i in range(kh):
-                    src = np.uint64(((b * hp + r * stride + i) * wp + q * stride) * c)
-                    d = dst + np.uint64(i) * run
-                    for e in range(run):
-                        cf[d + e] = xf[src + e]
+                    y = r * stride + i - pad
+                    d = row + np.uint64(i) * run
+                    inside = 0 <= y < h and lead < tail
+                    for e in range(lead if inside else run):
+                        cf[d + e] = 0.0
+                    if not inside:
+                        continue
+                    for e in range(tail, run):
+                        cf[d + e] = 0.0
+                    src = np.uint64(((b * h + y) * w + x0 + j0) * c)
+                    for e in range(tail - lead):
+                        cf[d + lead + e] = xf[src + e]
     return cols
 
 
-def im2col_nhwc_numpy(xp, kh, kw, stride, oh, ow):
-    """``im2col_nhwc`` in NumPy: the strided windows, copied."""
-    n, _, _, c = xp.shape
+def im2col_nhwc_numpy(x, kh, kw, stride, pad, oh, ow):
+    """``im2col_nhwc`` in NumPy: the strided windows of a padded copy, copied."""
+    n, _, _, c = x.shape
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     sn, sh, sw, sc = xp.strides
     windows = np.lib.stride_tricks.as_strided(
         xp, (n, oh, ow, kh, kw, c), (sn, sh * stride, sw * stride, sh, sw, sc), writeable=False)

@@ -30,19 +30,21 @@ def _windows(xp, kh, kw, stride, oh, ow):
                       writeable=False)
 
 
-def _im2col(xp, kh, kw, stride, oh, ow):
-    """The (N·OH·OW, kh·kw·C) matrix whose rows are the receptive fields, columns (kh, kw, C).
+def _im2col(x, kh, kw, stride, pad, oh, ow):
+    """The (N·OH·OW, kh·kw·C) matrix whose rows are the receptive fields of the NHWC array x
+    padded by ``pad``, columns (kh, kw, C).
 
     With several channels the rows are copied from the channels-last windows, kw·C numbers at
     a time (``columns.im2col_nhwc``). With one or two channels (a first layer) those runs are
     too short, so the matrix is filled one tap at a time as a column-major array: each tap is
     then one long strided copy.
     """
-    n, _, _, c = xp.shape
+    n, _, _, c = x.shape
     if c >= 3:
         from .columns import im2col_nhwc  # lazy: Numba loads with the first convolution
-        return im2col_nhwc(np.ascontiguousarray(xp), kh, kw, stride, oh, ow,
-                           np.empty((n * oh * ow, kh * kw * c), dtype=xp.dtype))
+        return im2col_nhwc(np.ascontiguousarray(x), kh, kw, stride, pad, oh, ow,
+                           np.empty((n * oh * ow, kh * kw * c), dtype=x.dtype))
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0))) if pad else x
     cols = np.empty((kh, kw, c, n, oh, ow), dtype=xp.dtype)
     for i, j, rows, cols_ in _taps(kh, kw, stride, oh, ow):
         cols[i, j] = xp[:, rows, cols_, :].transpose(3, 0, 1, 2)
@@ -62,15 +64,20 @@ def im2col(x, kh, kw, stride, padding, what="conv2d"):
     (N·OH·OW, kh·kw·C) matrix of receptive fields (columns ordered kh, kw, C) and ``xp`` the
     padded NHWC view it was read from."""
     xp, oh, ow = _padded_nhwc(x, kh, kw, stride, padding, what)
-    return _im2col(xp, kh, kw, stride, oh, ow), xp, oh, ow
+    return _im2col(xp, kh, kw, stride, 0, oh, ow), xp, oh, ow
+
+
+def _nhwc(x, kh, kw, stride, padding, what):
+    """The NCHW array ``x`` as an NHWC view, and the output size (OH, OW) of a kh x kw window
+    at ``stride`` over it padded by ``padding``."""
+    oh = _out_size(x.shape[2], kh, stride, padding, what)
+    ow = _out_size(x.shape[3], kw, stride, padding, what)
+    return x.transpose(0, 2, 3, 1), oh, ow
 
 
 def _padded_nhwc(x, kh, kw, stride, padding, what):
-    """The NCHW array ``x`` as a padded NHWC array (a view when there is no padding), and the
-    output size (OH, OW) of a kh x kw window at ``stride``."""
-    oh = _out_size(x.shape[2], kh, stride, padding, what)
-    ow = _out_size(x.shape[3], kw, stride, padding, what)
-    xp = x.transpose(0, 2, 3, 1)                             # NHWC view
+    """``_nhwc``, padded (a view when there is no padding)."""
+    xp, oh, ow = _nhwc(x, kh, kw, stride, padding, what)
     if padding:
         xp = np.pad(xp, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
     return xp, oh, ow
@@ -116,13 +123,13 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     if wc != c:
         raise ValueError(f"conv2d: input has {c} channels but the weight expects {wc} "
                          f"(x {x.shape}, w {w.shape})")
-    xp, oh, ow = _padded_nhwc(x.data, kh, kw, stride, padding, "conv2d")
+    xs, oh, ow = _nhwc(x.data, kh, kw, stride, padding, "conv2d")   # (padded by _im2col)
     w2 = w.data.transpose(0, 2, 3, 1).reshape(oc, kh * kw * c)
     p = oh * ow                                              # output pixels per sample
-    chunks = _chunks(n, p * w2.shape[1] * xp.dtype.itemsize)
-    out = np.empty((n * p, oc), dtype=np.result_type(xp.dtype, w2.dtype))
+    chunks = _chunks(n, p * w2.shape[1] * xs.dtype.itemsize)
+    out = np.empty((n * p, oc), dtype=np.result_type(xs.dtype, w2.dtype))
     for s, e in chunks:                  # each chunk's columns built and used while in cache
-        cols = _im2col(xp[s:e], kh, kw, stride, oh, ow)
+        cols = _im2col(xs[s:e], kh, kw, stride, padding, oh, ow)
         np.matmul(cols, w2.T, out=out[s * p:e * p])
     kept = cols if len(chunks) == 1 else None    # else rebuilt in the backward, chunk by chunk
     if b is not None:
@@ -135,7 +142,8 @@ def conv2d(x, w, b=None, stride=1, padding=0):
         dw = np.zeros((oc, w2.shape[1]), dtype=grad.dtype)
         dx = np.zeros((n, *x.shape[2:], c), dtype=grad.dtype) if x.requires_grad else None
         for s, e in chunks:
-            cols = kept if kept is not None else _im2col(xp[s:e], kh, kw, stride, oh, ow)
+            cols = kept if kept is not None else _im2col(xs[s:e], kh, kw, stride, padding, oh,
+                                                         ow)
             gc = g2[s * p:e * p]
             # the product in the orientation of the columns' storage (column-major for a
             # first layer): measured twice as fast
