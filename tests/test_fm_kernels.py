@@ -25,6 +25,17 @@ def nchw(x_fm):
     return np.moveaxis(x_fm, -1, 0)
 
 
+def case(shape, dtype, seed, sparsity=0.0):
+    """A batch, a weight (``sparsity`` of it zero), a bias, and the model's convolution."""
+    n, c_in, h, w, c_out, k, stride, pad = shape
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
+    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
+    weight[rng.random(weight.shape) < sparsity] = 0
+    bias = rng.standard_normal(c_out).astype(dtype)
+    return x, weight, bias, dense_conv(x, weight, bias, k, stride, pad)
+
+
 shapes = st.tuples(st.integers(0, 3), st.integers(1, 4), st.integers(3, 9), st.integers(3, 9),
                    st.integers(1, 5), st.sampled_from([1, 3]), st.integers(1, 2),
                    st.integers(0, 1))
@@ -37,12 +48,7 @@ def test_direct_sparse_convolution_is_the_dense_convolution(shape, dtype, sparsi
     n, c_in, h, w, c_out, k, stride, pad = shape
     if h + 2 * pad < k or w + 2 * pad < k:
         return
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
-    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
-    weight[rng.random(weight.shape) < sparsity] = 0
-    bias = rng.standard_normal(c_out).astype(dtype)
-    expected = dense_conv(x, weight, bias, k, stride, pad)
+    x, weight, bias, expected = case(shape, dtype, seed, sparsity)
     oh, ow = expected.shape[2:]
     tol = 1e-4 if dtype == np.float32 else 1e-12
     for relu in (False, True):
@@ -79,11 +85,7 @@ def test_a_product_over_wide_columns_is_the_convolution(shape, dtype, seed):
     n, c_in, h, w, c_out, k, _, pad = shape
     if h + 2 * pad < k or w + 2 * pad < k:
         return
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
-    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
-    bias = rng.standard_normal(c_out).astype(dtype)
-    expected = dense_conv(x, weight, bias, k, 1, pad)
+    x, weight, bias, expected = case(shape[:6] + (1, pad), dtype, seed)
     oh, ow = expected.shape[2:]
     xp = K.pad_into(fm(x), pad, np.zeros((c_in, h + 2 * pad, w + 2 * pad, n), dtype=dtype))
     np.testing.assert_array_equal(xp, np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0))))
