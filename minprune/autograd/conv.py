@@ -95,14 +95,15 @@ def col2im(tap_grad, xp_shape, kh, kw, stride, oh, ow, padding, dtype):
     return _nchw_grad(dxp, padding, (None, None, h, w))
 
 
-CHUNK_BYTES = 4 << 20     # columns built and multiplied this many bytes at a time (cache-sized)
+CHUNK_BYTES = 2 << 20     # columns built and multiplied this many bytes at a time (cache-sized)
 
 
 def _chunks(n, per_sample):
     """[(start, stop)] sample ranges whose columns take about ``CHUNK_BYTES`` each. Measured on
     resnet8 at batch 64: 29 MB of columns in one product took 8.5 ms, in chunks of 3.6 MB
     5.2 ms (columns rebuilt in the backward included) - they stay in cache between im2col and
-    the product."""
+    the product. With im2col as a kernel, 2 MB chunks made resnet8's whole step 6% faster
+    than 4 MB (73.5 against 78.3 ms, in turns), 1 MB no faster than 2."""
     size = max(1, CHUNK_BYTES // max(per_sample, 1))
     return [(s, min(n, s + size)) for s in range(0, n, size)] or [(0, 0)]
 
