@@ -231,7 +231,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
         arrays = (xp, out, grad.transpose(0, 2, 3, 1), dxp)
         if xp.strides[0] < xp.strides[3]:     # samples innermost (a sparse conv's output):
             arrays = tuple(a.transpose(3, 1, 2, 0) for a in arrays)   # loop over them inside
-        kernels.max_pool_grad(*arrays[:3], kernel_size, stride, arrays[3])
+        xs, out_, g, dx = arrays              # the gradient laid out as the input (it may come
+        g = np.ascontiguousarray(g)           # from a layer of the other layout): one copy,
+        kernels.max_pool_grad(xs, out_, g, kernel_size, stride, dx)    # then contiguous loops
         return (_nchw_grad(dxp, padding, x.shape),)
 
     return Tensor(out.transpose(0, 3, 1, 2), parents=(x,), backward_fn=backward)
