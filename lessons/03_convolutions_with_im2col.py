@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from minprune import Tensor, functional as F, models, viz
-from minprune.autograd.conv import _windows
+from minprune.autograd.columns import windows
 from minprune.nn import evaluate, fit, optim
 
 QUICK = os.environ.get("MINPRUNE_QUICK") == "1"
@@ -59,7 +59,7 @@ print("minprune's conv2d equals the loops:", reference.shape)
 
 # %%
 x_nhwc = x.transpose(0, 2, 3, 1)                                 # channels last
-cols = _windows(x_nhwc, 3, 3, 1, 6, 6).reshape(2 * 6 * 6, 3 * 3 * 3)
+cols = windows(x_nhwc, 3, 3, 1, 6, 6).reshape(2 * 6 * 6, 3 * 3 * 3)
 W2 = w.transpose(0, 2, 3, 1).reshape(4, 27)                      # same (kh, kw, c) order
 out = (cols @ W2.T).reshape(2, 6, 6, 4).transpose(0, 3, 1, 2)
 print("cols:", cols.shape, " W2:", W2.shape)
@@ -73,7 +73,7 @@ assert np.allclose(out, reference)
 
 # %%
 small = np.arange(1, 17, dtype=np.float64).reshape(1, 4, 4, 1)          # NHWC, one channel
-small_cols = _windows(small, 2, 2, 1, 3, 3).reshape(9, 4)
+small_cols = windows(small, 2, 2, 1, 3, 3).reshape(9, 4)
 fig = viz.new_figure(8, 3.4)
 left, right = fig.subplots(1, 2, width_ratios=[1, 1.1])
 left.imshow(small[0, :, :, 0], cmap="Blues", alpha=0.35)
@@ -126,7 +126,7 @@ big = rng.standard_normal((32, 20, 12, 12)).astype(np.float32)   # LeNet-5's sec
 nchw = lambda: np.lib.stride_tricks.sliding_window_view(big, (5, 5), axis=(2, 3)) \
     .transpose(0, 2, 3, 1, 4, 5).reshape(-1, 500)
 nhwc_array = np.ascontiguousarray(big.transpose(0, 2, 3, 1))
-nhwc = lambda: _windows(nhwc_array, 5, 5, 1, 8, 8).reshape(-1, 500)
+nhwc = lambda: windows(nhwc_array, 5, 5, 1, 8, 8).reshape(-1, 500)
 repeat = 5 if QUICK else 50
 t_nchw, t_nhwc = time_it(nchw, repeat), time_it(nhwc, repeat)
 print(f"im2col from NCHW {t_nchw * 1e3:.2f} ms, from NHWC {t_nhwc * 1e3:.2f} ms "

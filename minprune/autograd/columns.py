@@ -94,14 +94,20 @@ def im2col_nhwc(x, kh, kw, stride, pad, oh, ow, cols):
     return cols
 
 
+def windows(xp, kh, kw, stride, oh, ow):
+    """A read-only (N, OH, OW, kh, kw, C) view of the padded NHWC array ``xp``: the window of
+    each output pixel, no copy."""
+    sn, sh, sw, sc = xp.strides
+    n, _, _, c = xp.shape
+    return np.lib.stride_tricks.as_strided(
+        xp, (n, oh, ow, kh, kw, c), (sn, sh * stride, sw * stride, sh, sw, sc), writeable=False)
+
+
 def im2col_nhwc_numpy(x, kh, kw, stride, pad, oh, ow):
-    """``im2col_nhwc`` in NumPy: the strided windows of a padded copy, copied."""
+    """``im2col_nhwc`` in NumPy: the windows of a padded copy, copied."""
     n, _, _, c = x.shape
     xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    sn, sh, sw, sc = xp.strides
-    windows = np.lib.stride_tricks.as_strided(
-        xp, (n, oh, ow, kh, kw, c), (sn, sh * stride, sw * stride, sh, sw, sc), writeable=False)
-    return windows.reshape(n * oh * ow, kh * kw * c)
+    return windows(xp, kh, kw, stride, oh, ow).reshape(n * oh * ow, kh * kw * c)
 
 
 @njit(cache=True, nogil=True)

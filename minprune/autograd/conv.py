@@ -8,7 +8,6 @@ is already contiguous: activations stay channels-last in memory while the API st
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .ops import as_tensor
 from .tensor import Tensor
@@ -20,14 +19,6 @@ def _out_size(size, kernel, stride, padding, what):
         raise ValueError(f"{what}: input size {size} with padding {padding} is smaller than "
                          f"the kernel size {kernel}")
     return out
-
-
-def _windows(xp, kh, kw, stride, oh, ow):
-    """A read-only (N, OH, OW, kh, kw, C) view of the padded NHWC array ``xp``."""
-    sn, sh, sw, sc = xp.strides
-    n, _, _, c = xp.shape
-    return as_strided(xp, (n, oh, ow, kh, kw, c), (sn, sh * stride, sw * stride, sh, sw, sc),
-                      writeable=False)
 
 
 def _im2col(x, kh, kw, stride, pad, oh, ow):
@@ -231,9 +222,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
         arrays = (xp, out, grad.transpose(0, 2, 3, 1), dxp)
         if xp.strides[0] < xp.strides[3]:     # samples innermost (a sparse conv's output):
             arrays = tuple(a.transpose(3, 1, 2, 0) for a in arrays)   # loop over them inside
-        xs, out_, g, dx = arrays              # the gradient laid out as the input (it may come
-        g = np.ascontiguousarray(g)           # from a layer of the other layout): one copy,
-        kernels.max_pool_grad(xs, out_, g, kernel_size, stride, dx)    # then contiguous loops
+        xs, maxima, g, dx = arrays
+        # the gradient may arrive laid out unlike the input (from a sparse convolution, or a
+        # Linear through Flatten): one copy into the input's layout keeps the loops contiguous
+        kernels.max_pool_grad(xs, maxima, np.ascontiguousarray(g), kernel_size, stride, dx)
         return (_nchw_grad(dxp, padding, x.shape),)
 
     return Tensor(out.transpose(0, 3, 1, 2), parents=(x,), backward_fn=backward)

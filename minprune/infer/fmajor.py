@@ -380,20 +380,18 @@ class FeatureMajor:
                                   and isinstance(ops[1], Weighted) and ops[1].conv is None
                                   and isinstance(ops[1].weight, np.ndarray))
 
-    def run(self, x, stop):
-        """The feature-major array after the steps before ``stop``, for the (N, ...) x."""
-        x = np.ascontiguousarray(np.moveaxis(x, 0, -1))
+    def run(self, x, stop=None):
+        """The feature-major array after the steps before ``stop`` (all: None) for the
+        (N, ...) array x."""
+        x = np.moveaxis(x, 0, -1)                             # (features..., N)
+        if not self.reads_batch_first:
+            x = np.ascontiguousarray(x)
         for s in self.steps[:stop]:
             x = s(x)
         return x
 
     def __call__(self, x):
-        x = np.moveaxis(x, 0, -1)                             # (features..., N)
-        if not self.reads_batch_first:
-            x = np.ascontiguousarray(x)
-        for s in self.steps:
-            x = s(x)
-        return np.ascontiguousarray(np.moveaxis(x, -1, 0))
+        return np.ascontiguousarray(np.moveaxis(self.run(x), -1, 0))
 
     def __repr__(self):
         return "FeatureMajor(\n" + "\n".join(f"  {s!r}" for s in self.steps) + "\n)"
