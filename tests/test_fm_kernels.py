@@ -1,12 +1,15 @@
-"""The feature-major kernels (im2col, direct sparse convolution, pooling, bias and ReLU) against
-their NumPy twins and against the dense convolution, float32 and float64, batch 0, 1 and more,
-odd sizes, padding and stride; also as plain Python (NUMBA_DISABLE_JIT=1 in CI)."""
+"""The feature-major kernels (im2col, direct sparse and dense convolutions, pooling, bias and
+ReLU, a residual join) against their NumPy twins and against the dense convolution, float32
+and float64, batch 0, 1 and more, odd sizes, padding and stride; also as plain Python
+(NUMBA_DISABLE_JIT=1 in CI)."""
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minprune.autograd import conv as reference
 from minprune.infer import direct as D
+from minprune.infer import direct_dense as DD
 from minprune.infer import fm_kernels as K
 
 
@@ -103,6 +106,43 @@ def test_a_product_over_wide_columns_is_the_convolution(shape, dtype, seed):
                                                            out.shape), got, rtol=tol, atol=tol)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.tuples(st.integers(0, 3), st.integers(1, 5), st.integers(3, 11), st.integers(3, 11),
+                 st.integers(1, 9), st.sampled_from(DD.SIZES), st.integers(0, 2)),
+       st.sampled_from([np.float32, np.float64]), st.integers(0, 2 ** 31 - 1))
+def test_the_dense_direct_convolution_is_the_convolution(shape, dtype, seed):
+    """Stride 1, 3x3 and 5x5, any number of filters (padded to a multiple of four), bands of
+    one, two and all rows: the direct convolution with bias and ReLU is the model's
+    convolution, and equals its NumPy twin."""
+    n, c_in, h, w, c_out, k, pad = shape
+    if h + 2 * pad < k or w + 2 * pad < k:
+        return
+    x, weight, bias, expected = case((n, c_in, h, w, c_out, k, 1, pad), dtype, seed)
+    oh, ow = expected.shape[2:]
+    xp = np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    filters = DD.filters(weight, k, c_in)
+    assert filters.shape == (-(-c_out // 4) * 4, c_in, k * k) and not filters[c_out:].any()
+    wp = w + 2 * pad
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    for relu in (False, True):
+        want = np.maximum(expected, 0) if relu else expected
+        for rows in (1, 2, oh):                       # bands of rows
+            acc = np.full((4, rows * wp * n), np.nan, dtype=dtype)
+            got = DD.direct_dense(xp, filters, bias, relu, rows, acc,
+                                  np.full((c_out, oh, ow, n), np.nan, dtype))
+            np.testing.assert_allclose(nchw(got), want, rtol=tol, atol=tol)
+        np.testing.assert_allclose(DD.direct_dense_numpy(xp, filters, bias, relu, c_out), got,
+                                   rtol=tol, atol=tol)
+
+
+def test_the_dense_direct_convolution_refuses_other_filters():
+    xp = np.zeros((1, 7, 7, 1), dtype=np.float32)
+    with pytest.raises(ValueError, match="3x3 or 5x5"):
+        DD.direct_dense(xp, np.zeros((4, 1, 4 * 4), np.float32), np.zeros(0, np.float32),
+                        False, 1, np.zeros((4, 7), np.float32),
+                        np.zeros((4, 4, 4, 1), np.float32))
+
+
 @settings(max_examples=30, deadline=None)
 @given(shapes, st.booleans(), st.integers(0, 2 ** 31 - 1))
 def test_pooling_is_the_models_pooling(shape, is_max, seed):
@@ -130,6 +170,20 @@ def test_bias_act_equals_its_twin(rng):
         for relu in (False, True):
             np.testing.assert_allclose(K.bias_act(y.copy(), bias, relu),
                                        K.bias_act_numpy(y.copy(), bias, relu))
+
+
+def test_a_residual_join_and_global_pooling_equal_their_twins(rng):
+    """add_act (a block's sum and ReLU in one pass) and global_mean, float32 and float64,
+    batch 0, 1 and 5."""
+    for dtype in (np.float32, np.float64):
+        for n in (0, 1, 5):
+            a, b = (rng.standard_normal((3, 4, 5, n)).astype(dtype) for _ in range(2))
+            for relu in (False, True):
+                got = K.add_act(a, b, relu, np.empty_like(a))
+                np.testing.assert_array_equal(got, K.add_act_numpy(a, b, relu))
+            tol = 1e-6 if dtype == np.float32 else 1e-14
+            np.testing.assert_allclose(K.global_mean(a, np.empty((3, n), dtype)),
+                                       K.global_mean_numpy(a), rtol=tol, atol=tol)
 
 
 def test_taps_read_the_weight_layout():

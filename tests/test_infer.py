@@ -79,7 +79,7 @@ def test_batchnorm_is_folded_and_activations_fused():
     plan = infer.compile(models.small_vgg(rng=0))
     text = repr(plan)
     assert "Affine" not in text and text.count("ReLU") == 3
-    assert "Conv(16 filters 3x3, ReLU; im2col + GEMM)" in text
+    assert "Conv(16 filters 3x3, ReLU; dense)" in text
 
 
 def test_unknown_layers_are_refused_naming_them():
@@ -169,6 +169,46 @@ def test_a_dense_convolution_in_bands_of_rows_is_the_whole_product(rng):
         conv._banded(x, conv.weight, out, rows)
         np.testing.assert_allclose(out, whole, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(expected, plan(X), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [1, 3, 40])
+def test_every_way_of_a_dense_convolution_is_the_same_convolution(rng, batch, dtype):
+    """Bands of rows, wide columns and the direct convolution (stride 1, 3x3 and 5x5; six
+    filters: padded to eight) give one result, with padding and without (the plan times them
+    and keeps one, so each is run here by hand)."""
+    from minprune.infer.fmajor import Conv
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1, rng=0, dtype=dtype), nn.ReLU(),
+                          nn.Conv2d(6, 5, 5, rng=0, dtype=dtype),
+                          nn.Conv2d(5, 4, 3, stride=2, padding=1, rng=0, dtype=dtype))
+    plan = infer.compile(model.eval())
+    x = np.ascontiguousarray(np.moveaxis(rng.random((batch, 3, 13, 11)).astype(dtype), 0, -1))
+    convs = [s for s in plan.steps if isinstance(s, Conv)]
+    assert len(convs) == 3 and not any(c.sparse for c in convs)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for conv in convs:
+        first = conv(x).copy()
+        ways = [1, first.shape[1]] + (["wide", "direct"] if conv.stride == 1 else [])
+        for way in ways:
+            for _ in range(2):                        # buffers reused
+                out = np.full_like(first, np.nan)
+                conv._dense_way(way, x, conv.weight, out)
+                out = out if conv.relu else conv.finish(out)
+                np.testing.assert_allclose(out, first, rtol=tol, atol=tol, err_msg=str(way))
+        x = first
+
+
+def test_a_plans_result_is_a_new_array_at_every_batch_size(rng):
+    """The steps reuse their buffers; what a call returns is the caller's (resnet8 at one
+    sample runs feature-major to the end, where the last buffer is already contiguous)."""
+    for model in (models.resnet(8, 4, rng=0).eval(), models.lenet5(rng=0).eval()):
+        plan = infer.compile(model)
+        for batch in (1, 3):
+            x = rng.random((batch, 1, 28, 28), dtype=np.float32)
+            first = plan(x)
+            kept = first.copy()
+            plan(x * 2)
+            np.testing.assert_array_equal(first, kept)
 
 
 @pytest.mark.parametrize("batch", [1, 3, 40])

@@ -224,6 +224,50 @@ def pool_tiled(x, k, is_max, out):
     return out
 
 
+@njit(cache=True, nogil=True)
+def add_act(a, b, relu, out):
+    """out = a + b, then ReLU (if ``relu``), in one pass: a residual block's join. All three
+    C-contiguous, of one shape (out may be a)."""
+    af, bf, of = a.reshape(-1), b.reshape(-1), out.reshape(-1)
+    for t in range(len(of)):
+        v = af[t] + bf[t]
+        of[t] = v if v > 0.0 or not relu else 0.0
+    return out
+
+
+def add_act_numpy(a, b, relu):
+    y = a + b
+    return np.maximum(y, 0) if relu else y
+
+
+@njit(cache=True, nogil=True)
+def global_mean(x, out):
+    """out (C, N) = the mean of x (C, H, W, N) over each channel's pixels (global average
+    pooling), the pixels summed in order."""
+    c_in, h, w, n = x.shape
+    xf = x.reshape(c_in, h * w * n)
+    for c in range(c_in):
+        o, row = out[c], xf[c]
+        if n == 1:                                    # one sum, in a register
+            total = 0.0
+            for p in range(h * w):
+                total += row[p]
+            o[0] = total / (h * w)
+            continue
+        for b in range(n):
+            o[b] = 0.0
+        for p in range(h * w):
+            for b in range(n):
+                o[b] += row[p * n + b]
+        for b in range(n):
+            o[b] /= h * w
+    return out
+
+
+def global_mean_numpy(x):
+    return x.mean(axis=(1, 2))
+
+
 def pool_numpy(x, k, stride, pad, is_max):
     c_in, h, w, n = x.shape
     oh, ow = _out(h, k, stride, pad), _out(w, k, stride, pad)

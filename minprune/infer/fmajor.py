@@ -12,6 +12,7 @@ import numpy as np
 from ..sparse.csr import CSR
 from ..sparse.kernels import matmul as csr_matmul
 from . import direct as D
+from . import direct_dense as DD
 from . import fm_kernels as K
 from .lower import Activation, Flatten, GlobalPool, Pool, Residual, Scale, Weighted
 
@@ -109,18 +110,26 @@ class Conv(_Step):
                         self.buffer((rows, out.size // self.out_channels), self.dtype))
 
     def _product(self, x, weight, out):
-        """W @ columns, one of two ways. In bands of output rows: the band's columns are still
-        in cache when the product reads them (measured on resnet8's first stage at batch 64:
-        7.3 ms in one product, 4.3 ms in bands of 2 MB). Or, with stride 1, over *wide*
-        columns (``_wide``): fewer, longer copies at the price of a slightly larger product -
-        what pays at small batches, where im2col's runs are short. Which way and band size is
-        timed per batch size on the first call (``bands``: rows per band, or "wide")."""
+        """The dense convolution, one of three ways. W @ columns in bands of output rows: the
+        band's columns are still in cache when the product reads them (measured on resnet8's
+        first stage at batch 64: 7.3 ms in one product, 4.3 ms in bands of 2 MB). Or, with
+        stride 1, over *wide* columns (``_wide``): fewer, longer copies at the price of a
+        slightly larger product - what pays at small batches, where im2col's runs are short.
+        Or, with stride 1 and 3x3 or 5x5 filters, no columns at all (``_direct_dense``): what
+        pays where the columns cost as much as the product (few input channels, long rows;
+        resnet8's first stage at batch 64: 4.5 -> 2.9 ms). Which way and band size is timed
+        per batch size on the first call (``bands``: rows per band, "wide" or "direct")."""
         n = x.shape[-1]
         way = self.bands.get(n)
         if way is None:
             way = self.bands[n] = self._fastest_band(x, weight, out)
+        self._dense_way(way, x, weight, out)
+
+    def _dense_way(self, way, x, weight, out):
         if way == "wide":
             self._wide(x, weight, out)
+        elif way == "direct":
+            self._direct_dense(x, weight, out)
         else:
             self._banded(x, weight, out, way)
 
@@ -155,17 +164,27 @@ class Conv(_Step):
         wide = np.matmul(weight, cols, out=self.buffer((oc, span), self.dtype, "wide"))
         K.narrow_bias_act(wide, wp, self.bias, self.relu, out)
 
+    def _direct_dense(self, x, weight, out):
+        """The dense direct convolution (``direct_dense``: no columns) of the padded input."""
+        cached = self.__dict__.get("_filters")
+        if cached is None or cached[0] is not weight:
+            cached = self._filters = (weight, DD.filters(weight, self.k, x.shape[0]))
+        xp = self._padded(x)
+        rows = DD.band_rows(xp.shape[2], xp.shape[3])
+        acc = self.buffer((4, rows * xp.shape[2] * xp.shape[3]), self.dtype, "wide")
+        DD.direct_dense(xp, cached[1], self.bias, self.relu, rows, acc, out)
+
     def _fastest_band(self, x, weight, out):
-        """Rows per band - one row, about 1 MB or 2 MB of columns, or all rows - or wide
-        columns (stride 1), timed."""
+        """Rows per band - one row, about 1 MB or 2 MB of columns, or all rows - or, with
+        stride 1, wide columns or the dense direct convolution (3x3 and 5x5 filters), timed."""
         oh, row_bytes = out.shape[1], self.k * self.k * x.shape[0] * out[0, 0].nbytes
         if row_bytes == 0:                            # an empty batch: nothing to time
             return max(oh, 1)
         candidates = sorted({1, oh, *(min(oh, max(1, size // row_bytes))
                                       for size in (1 << 20, 2 << 20))})
         candidates += ["wide"] if self.stride == 1 else []
-        return _quickest(candidates, lambda way: self._wide(x, weight, out) if way == "wide"
-                         else self._banded(x, weight, out, way))
+        candidates += ["direct"] if self.stride == 1 and self.k in DD.SIZES else []
+        return _quickest(candidates, lambda way: self._dense_way(way, x, weight, out))
 
     def _gemm(self, x, out):
         self._product(x, self.forms(x.shape[0])[0], out)
@@ -190,13 +209,16 @@ class Conv(_Step):
 
     def __repr__(self):
         if not self.sparse:
-            bands = ", ".join(f"batch {n}: " + ("wide columns" if r == "wide" else f"{r} rows")
+            bands = ", ".join(f"batch {n}: " + _BAND_NAMES.get(r, f"{r} rows")
                               for n, r in sorted(self.bands.items()))
-            kind = "im2col + GEMM" + (f" in bands ({bands})" if bands else "")
+            kind = "dense" + (f" ({bands})" if bands else "")
         else:
             kind = "sparse: " + (", ".join(f"batch {n}: {w}" for n, w in sorted(self.ways.items()))
                                  or "the fastest way, chosen on first call")
         return f"Conv({self.out_channels} filters {self.k}x{self.k}{_act(self.activation)}; {kind})"
+
+
+_BAND_NAMES = {"wide": "wide columns", "direct": "direct, no columns"}
 
 
 def _grouped_as_full(weight, groups, k, c_in):
@@ -313,8 +335,9 @@ class Block(_Step):
         for s in self.shortcut or ():
             skip = s(skip)
         out = self.buffer(y.shape, y.dtype)
-        np.add(y, skip, out=out)
-        return self.finish(out)
+        relu = self.activation == "ReLU"
+        K.add_act(y, np.ascontiguousarray(skip), relu, out)   # (skip: the block's input, or
+        return out if relu else self.finish(out)                  # its shortcut's output)
 
     def __repr__(self):
         return (f"Block({len(self.body)} steps, shortcut {len(self.shortcut or ())} steps"
@@ -359,7 +382,9 @@ def step(op):
     if isinstance(op, Scale):
         return Elementwise("Scale", _scale(op))
     if isinstance(op, GlobalPool):
-        return Elementwise("GlobalAvgPool", lambda x: x.mean(axis=(1, 2)))
+        pooled = _Step()
+        return Elementwise("GlobalAvgPool", lambda x: K.global_mean(
+            x, pooled.buffer((x.shape[0], x.shape[-1]), x.dtype)))
     if isinstance(op, Flatten):
         return Elementwise("Flatten", lambda x: x if x.ndim == 2
                            else x.reshape(math.prod(x.shape[:-1]), x.shape[-1]))
@@ -391,7 +416,9 @@ class FeatureMajor:
         return x
 
     def __call__(self, x):
-        return np.ascontiguousarray(np.moveaxis(self.run(x), -1, 0))
+        """(N, ...) -> (N, ...): a new array, never one of the steps' buffers (at one sample
+        the moved axes are already contiguous, and ``ascontiguousarray`` would not copy)."""
+        return np.moveaxis(self.run(x), -1, 0).copy()
 
     def __repr__(self):
         return "FeatureMajor(\n" + "\n".join(f"  {s!r}" for s in self.steps) + "\n)"
