@@ -201,6 +201,27 @@ print(f"largest difference from the im2col convolution (padding 1): "
 assert np.allclose(fast.transpose(3, 0, 1, 2), expected_padded)
 
 # %% [markdown]
+# The same reading pays for dense filters too, where the columns cost as much to copy as the
+# product takes (few input channels, one sample): `direct_dense` applies *all* nine taps of a
+# 3x3 filter, for four filters at once, in one pass - it loads the nine shifted windows of a
+# channel once and does 36 multiply-adds per output pixel with them. The plan times it beside
+# im2col + GEMM and keeps whichever is faster for each layer and batch size. Here, with the
+# filters unpruned:
+
+# %%
+from minprune.infer import direct_dense
+
+dense_filters = own.standard_normal((3, 2, 3, 3))
+lowered = dense_filters.transpose(0, 2, 3, 1).reshape(3, -1)        # (out, kh·kw·C)
+four = direct_dense.filters(lowered, 3, 2)                          # padded to 4 filters
+print(f"filters as the kernel reads them: {four.shape} (out rounded up to four, C, k·k)")
+rows = 6                                                            # one band of all rows
+made = direct_dense.direct_dense(padded, four, np.zeros(3), False, rows,
+                                 np.empty((4, rows * 8 * 5)), np.empty((3, 6, 6, 5)))
+expected_dense = F.conv2d(Tensor(batch), Tensor(dense_filters), padding=1).data
+assert np.allclose(made.transpose(3, 0, 1, 2), expected_dense)
+
+# %% [markdown]
 # ## 6. Pooling
 #
 # Max pooling keeps the largest value of each window; its gradient goes to the first maximum
@@ -257,7 +278,8 @@ assert acc > 0.95
 #
 # - im2col turns convolution into a matrix product; col2im folds its gradient back.
 # - The copy into columns is the price; a channels-last layout makes it cheap.
-# - A pruned convolution can skip the columns: each stored weight sweeps a shifted window.
+# - A pruned convolution can skip the columns: each stored weight sweeps a shifted window;
+#   so can a dense one, many taps and filters per sweep.
 # - Pooling's backward routes gradient to the winners (max) or spreads it (average).
 #
 # ## Exercises

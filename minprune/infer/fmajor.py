@@ -275,20 +275,20 @@ class Linear(_Step):
         return f"Linear({self.kind}, {self.rows} outputs{_act(self.activation)})"
 
 
-def _quickest(options, run):
-    """The option for which ``run(option)`` takes least time (best of two after a warm-up)."""
+def _quickest(options, run, rounds=3):
+    """The option for which ``run(option)`` takes least time: each run once (a warm-up), then
+    ``rounds`` rounds of all in turns, the best time of each kept - in turns, so that a burst
+    of other work on the machine slows every option, not the one it falls on."""
     import time
-    best = None
     for option in options:
         run(option)
-        times = []
-        for _ in range(2):
+    best = {option: math.inf for option in options}
+    for _ in range(rounds):
+        for option in options:
             t0 = time.perf_counter()
             run(option)
-            times.append(time.perf_counter() - t0)
-        if best is None or min(times) < best[0]:
-            best = (min(times), option)
-    return best[1]
+            best[option] = min(best[option], time.perf_counter() - t0)
+    return min(options, key=best.__getitem__)
 
 
 def _fastest(step, ways, *args):
