@@ -1,0 +1,194 @@
+"""The feature-major convolution step: a convolution on (C, H, W, N), dense in one of three
+ways (im2col and BLAS in bands of rows, wide columns, the direct dense kernel), sparse or
+grouped in one of three others (GEMM on the densified weight, CSR on the columns, the direct
+sparse kernel), each timed on the first call of a batch size."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..sparse.csr import CSR
+from ..sparse.kernels import matmul as csr_matmul
+from . import direct as D
+from . import direct_dense as DD
+from . import fm_kernels as K
+from .fm_step import Step, act_text, bias_of, fastest, quickest
+
+
+class Conv(Step):
+    """A convolution on (C, H, W, N). Dense weights: im2col and one BLAS product. Sparse (CSR,
+    N:M) and grouped weights can run three ways - that product on the densified weight, the
+    CSR kernels on the columns, or a direct sparse convolution with no columns at all
+    (``direct_conv_padded``, over the input padded once) - and
+    which is fastest depends on the density, the shapes and the batch size: the first call of
+    each batch size times all three on its input and keeps the fastest (``ways`` records the
+    choice; every way computes the same convolution)."""
+
+    WAYS = ("gemm", "csr", "direct")
+
+    def __init__(self, op):
+        self.k, self.stride, self.pad = op.conv
+        self.bias, self.activation = bias_of(op), op.activation
+        self.out_channels, self.dtype = op.weight.shape[0], op.dtype
+        self.relu = op.activation == "ReLU"
+        self.sparse = not isinstance(op.weight, np.ndarray) or op.groups != 1
+        self.weight, self.groups = op.weight, op.groups
+        self.ways = {}                                # batch size -> the way chosen
+        self.bands = {}                       # batch size -> output rows per band, or "wide"
+        self._forms = None
+
+    def forms(self, c_in):
+        """The weight as the three ways read it: (dense matrix, CSR arrays, direct taps)."""
+        if self._forms is None:
+            weight = self.weight
+            if self.groups != 1:
+                weight = _grouped_as_full(weight, self.groups, self.k, c_in)
+            csr = weight if isinstance(weight, CSR) else \
+                CSR.from_dense(weight, weight != 0) if isinstance(weight, np.ndarray) \
+                else weight.to_csr()
+            indices = csr.indices.astype(np.uint16) if csr.shape[1] <= 1 << 16 else csr.indices
+            self._forms = (csr.to_dense().astype(self.dtype),
+                           (csr.indptr, indices, csr.values), D.taps(csr, self.k, c_in))
+        return self._forms
+
+    def __call__(self, x):
+        c_in, h, w, n = x.shape
+        oh = (h + 2 * self.pad - self.k) // self.stride + 1
+        ow = (w + 2 * self.pad - self.k) // self.stride + 1
+        out = self.buffer((self.out_channels, oh, ow, n), self.dtype)
+        if not self.sparse:
+            self._product(x, self.weight, out)
+        else:
+            way = self.ways.get(n) or fastest(self, self.WAYS, x, out)
+            getattr(self, f"_{way}")(x, out)
+        return out if self.relu else self.finish(out)
+
+    def _columns(self, x, out):
+        c_in = x.shape[0]
+        rows = self.k * self.k * c_in
+        return K.im2col(x, self.k, self.stride, self.pad,
+                        self.buffer((rows, out.size // self.out_channels), self.dtype))
+
+    def _product(self, x, weight, out):
+        """The dense convolution, one of three ways. W @ columns in bands of output rows: the
+        band's columns are still in cache when the product reads them (measured on resnet8's
+        first stage at batch 64: 7.3 ms in one product, 4.3 ms in bands of 2 MB). Or, with
+        stride 1, over *wide* columns (``_wide``): fewer, longer copies at the price of a
+        slightly larger product - what pays at small batches, where im2col's runs are short.
+        Or, with stride 1 and 3x3 or 5x5 filters, no columns at all (``_direct_dense``): what
+        pays where the columns cost as much as the product (few input channels, long rows;
+        resnet8's first stage at batch 64: 4.5 -> 2.9 ms). Which way and band size is timed
+        per batch size on the first call (``bands``: rows per band, "wide" or "direct")."""
+        n = x.shape[-1]
+        way = self.bands.get(n)
+        if way is None:
+            way = self.bands[n] = self._fastest_band(x, weight, out)
+        self._dense_way(way, x, weight, out)
+
+    def _dense_way(self, way, x, weight, out):
+        if way == "wide":
+            self._wide(x, weight, out)
+        elif way == "direct":
+            self._direct_dense(x, weight, out)
+        else:
+            self._banded(x, weight, out, way)
+
+    def _banded(self, x, weight, out, rows):
+        oc, oh, ow, n = out.shape
+        taps, per = self.k * self.k * x.shape[0], ow * n
+        y = out.reshape(oc, -1)
+        flat = self.buffer((taps * min(rows, oh) * per,), self.dtype)
+        for r0 in range(0, oh, rows):
+            r1 = min(oh, r0 + rows)
+            cols = flat[:taps * (r1 - r0) * per].reshape(taps, (r1 - r0) * per)
+            K.im2col_rows(x, self.k, self.stride, self.pad, r0, r1, cols)
+            np.matmul(weight, cols, out=y[:, r0 * per:r1 * per])
+        K.bias_act(y, self.bias, self.relu)
+
+    def _wide(self, x, weight, out):
+        """A stride-1 convolution as one product over ``wide_columns`` of the padded input,
+        the throw-away pixels dropped as bias and ReLU are added. A 1x1 convolution without
+        padding needs no columns at all: they are the input itself."""
+        c_in = x.shape[0]
+        oc, oh, ow, n = out.shape
+        xp = self._padded(x)
+        wp = xp.shape[2]
+        if wp == ow:                                  # 1x1, no padding
+            y = out.reshape(oc, -1)
+            np.matmul(weight, xp.reshape(c_in, -1), out=y)
+            K.bias_act(y, self.bias, self.relu)
+            return
+        span = ((oh - 1) * wp + ow) * n
+        cols = K.wide_columns(xp, self.k, self.buffer((self.k * self.k * c_in, span),
+                                                      self.dtype))
+        wide = np.matmul(weight, cols, out=self.buffer((oc, span), self.dtype, "wide"))
+        K.narrow_bias_act(wide, wp, self.bias, self.relu, out)
+
+    def _direct_dense(self, x, weight, out):
+        """The dense direct convolution (``direct_dense``: no columns) of the padded input."""
+        cached = self.__dict__.get("_filters")
+        if cached is None or cached[0] is not weight:
+            cached = self._filters = (weight, DD.filters(weight, self.k, x.shape[0]))
+        xp = self._padded(x)
+        rows = DD.band_rows(xp.shape[2], xp.shape[3])
+        acc = self.buffer((4, rows * xp.shape[2] * xp.shape[3]), self.dtype, "wide")
+        DD.direct_dense(xp, cached[1], self.bias, self.relu, rows, acc, out)
+
+    def _fastest_band(self, x, weight, out):
+        """Rows per band - one row, about 1 MB or 2 MB of columns, or all rows - or, with
+        stride 1, wide columns or the dense direct convolution (3x3 and 5x5 filters), timed."""
+        oh, row_bytes = out.shape[1], self.k * self.k * x.shape[0] * out[0, 0].nbytes
+        if row_bytes == 0:                            # an empty batch: nothing to time
+            return max(oh, 1)
+        candidates = sorted({1, oh, *(min(oh, max(1, size // row_bytes))
+                                      for size in (1 << 20, 2 << 20))})
+        candidates += ["wide"] if self.stride == 1 else []
+        candidates += ["direct"] if self.stride == 1 and self.k in DD.SIZES else []
+        return quickest(candidates, lambda way: self._dense_way(way, x, weight, out))
+
+    def _gemm(self, x, out):
+        self._product(x, self.forms(x.shape[0])[0], out)
+
+    def _csr(self, x, out):
+        y = out.reshape(self.out_channels, -1)
+        csr_matmul(*self.forms(x.shape[0])[1], self._columns(x, out), y)
+        K.bias_act(y, self.bias, self.relu)
+
+    def _direct(self, x, out):
+        xp = self._padded(x)
+        D.direct_conv_padded(xp, *self.forms(x.shape[0])[2], self.bias, self.stride,
+                             self.relu, self.buffer((xp[0].size,), self.dtype, "wide"), out)
+
+    def _padded(self, x):
+        """x with its padding as zeros around it (x itself without padding)."""
+        if not self.pad:
+            return x
+        c_in, h, w, n = x.shape
+        p = self.pad
+        return K.pad_into(x, p, self.zeroed((c_in, h + 2 * p, w + 2 * p, n), x.dtype))
+
+    def __repr__(self):
+        if not self.sparse:
+            bands = ", ".join(f"batch {n}: " + _BAND_NAMES.get(r, f"{r} rows")
+                              for n, r in sorted(self.bands.items()))
+            kind = "dense" + (f" ({bands})" if bands else "")
+        else:
+            kind = "sparse: " + (", ".join(f"batch {n}: {w}" for n, w in sorted(self.ways.items()))
+                                 or "the fastest way, chosen on first call")
+        size = f"{self.k}x{self.k}"
+        return f"Conv({self.out_channels} filters {size}{act_text(self.activation)}; {kind})"
+
+
+_BAND_NAMES = {"wide": "wide columns", "direct": "direct, no columns"}
+
+
+def _grouped_as_full(weight, groups, k, c_in):
+    """A grouped conv's (out, k·k·C/groups) weight as the (out, k·k·C) weight of the same
+    convolution, zero outside each filter's group."""
+    out_channels, per = weight.shape[0], c_in // groups
+    full = np.zeros((out_channels, k * k, c_in), dtype=weight.dtype)
+    w = weight.reshape(out_channels, k * k, per)
+    per_out = out_channels // groups
+    for g in range(groups):
+        rows = slice(g * per_out, (g + 1) * per_out)
+        full[rows, :, g * per:(g + 1) * per] = w[rows]
+    return full.reshape(out_channels, k * k * c_in)

@@ -1,0 +1,76 @@
+"""What every feature-major step shares: output buffers kept per shape, the fused
+activation, and the timing that picks the fastest way to run a step on its first call of a
+batch size."""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+NO_BIAS = np.zeros(0, dtype=np.float32)
+
+
+class Step:
+    """Output buffers per shape (the first call of a shape allocates) and the fused
+    activation."""
+    activation = None
+
+    def buffer(self, shape, dtype, use=""):
+        """A buffer per shape (and ``use``: two buffers of one shape that must not be one)."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        out = buffers.get((use, shape))
+        if out is None:
+            out = buffers[use, shape] = np.empty(shape, dtype=dtype)
+        return out
+
+    def zeroed(self, shape, dtype):
+        """A buffer per shape that starts as zeros (a padded input: only its middle is
+        written)."""
+        zeroed = self.__dict__.setdefault("_zeroed", {})
+        out = zeroed.get(shape)
+        if out is None:
+            out = zeroed[shape] = np.zeros(shape, dtype=dtype)
+        return out
+
+    def finish(self, y):
+        if self.activation is None:
+            return y
+        if self.activation == "ReLU":
+            return np.maximum(y, 0, out=y)
+        if self.activation == "Tanh":
+            return np.tanh(y, out=y)
+        return np.divide(1.0, 1.0 + np.exp(-y, out=y), out=y)
+
+
+def bias_of(op):
+    """The op's bias, contiguous (empty if it has none: the kernels skip it)."""
+    return NO_BIAS.astype(op.dtype) if op.bias is None else np.ascontiguousarray(op.bias)
+
+
+def act_text(activation):
+    """", ReLU" and the like for a step's repr."""
+    return "" if activation is None else f", {activation}"
+
+
+def quickest(options, run, rounds=3):
+    """The option for which ``run(option)`` takes least time: each run once (a warm-up), then
+    ``rounds`` rounds of all in turns, the best time of each kept - in turns, so that a burst
+    of other work on the machine slows every option, not the one it falls on."""
+    for option in options:
+        run(option)
+    best = {option: math.inf for option in options}
+    for _ in range(rounds):
+        for option in options:
+            t0 = time.perf_counter()
+            run(option)
+            best[option] = min(best[option], time.perf_counter() - t0)
+    return min(options, key=best.__getitem__)
+
+
+def fastest(step, ways, *args):
+    """Time each way ``step._<way>(*args)``, remember the fastest for this batch size in
+    ``step.ways`` and return it."""
+    way = quickest(ways, lambda w: getattr(step, f"_{w}")(*args))
+    step.ways[args[0].shape[-1]] = way
+    return way
