@@ -163,6 +163,15 @@ def test_pooling_is_the_models_pooling(shape, is_max, seed):
         np.testing.assert_allclose(tiled, got, rtol=1e-6, atol=1e-6)
 
 
+def test_tiled_max_pooling_of_one_sample_is_the_models_pooling(rng):
+    """The one-sample 2x2 max pool (rows' maxima first, then each pair of columns) on
+    LeNet-5's shapes and an odd-channelled small one."""
+    for c_in, h, w in ((20, 24, 24), (50, 8, 8), (3, 4, 6)):
+        x = rng.standard_normal((1, c_in, h, w)).astype(np.float32)
+        got = K.pool_tiled(fm(x), 2, True, np.empty((c_in, h // 2, w // 2, 1), np.float32))
+        np.testing.assert_array_equal(nchw(got), reference.pool(x, 2, 2, 0, "max"))
+
+
 def test_bias_act_equals_its_twin(rng):
     y = rng.standard_normal((5, 7))
     b = rng.standard_normal(5)

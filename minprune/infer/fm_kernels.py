@@ -171,15 +171,17 @@ def pool_tiled(x, k, is_max, out):
     c_in, h, w, n = x.shape
     oh, ow = h // k, w // k
     xf, of = x.reshape(-1), out.reshape(-1)
-    if n == 1 and k == 2 and is_max:  # the common case, unrolled: LeNet's and VGG's pools
+    if n == 1 and k == 2 and is_max:  # the common case: LeNet's and VGG's pools
+        pairs = np.empty(w, dtype=x.dtype)
         for c in range(c_in):
             for r in range(oh):
-                a, o = (c * h + 2 * r) * w, (c * oh + r) * ow
-                for q in range(ow):
-                    f = a + 2 * q
-                    m1 = max(xf[f], xf[f + 1])
-                    m2 = max(xf[f + w], xf[f + w + 1])
-                    of[o + q] = max(m1, m2)
+                a = (c * h + 2 * r) * w
+                top, bottom = xf[a:a + w], xf[a + w:a + 2 * w]
+                for t in range(w):                    # the two rows' maxima: one vector loop
+                    pairs[t] = max(top[t], bottom[t])
+                o = (c * oh + r) * ow
+                for q in range(ow):                   # then of each pair of columns
+                    of[o + q] = max(pairs[2 * q], pairs[2 * q + 1])
         return out
     if n == 1:                        # one sample: plain scalar loops, no slices to build
         for c in range(c_in):
