@@ -15,13 +15,14 @@ from .fm_step import Step, act_text, bias_of, fastest, quickest
 
 
 class Conv(Step):
-    """A convolution on (C, H, W, N). Dense weights: im2col and one BLAS product. Sparse (CSR,
-    N:M) and grouped weights can run three ways - that product on the densified weight, the
-    CSR kernels on the columns, or a direct sparse convolution with no columns at all
-    (``direct_conv_padded``, over the input padded once) - and
-    which is fastest depends on the density, the shapes and the batch size: the first call of
-    each batch size times all three on its input and keeps the fastest (``ways`` records the
-    choice; every way computes the same convolution)."""
+    """A convolution on (C, H, W, N). Dense weights: the dense product, in one of the ways of
+    ``_product`` (bands of im2col rows, wide columns, the direct dense kernel). Sparse (CSR,
+    N:M) and grouped weights can run three ways - that dense product on the densified weight,
+    the CSR kernels on the columns, or a direct sparse convolution with no columns at all
+    (``direct_conv_padded``, over the input padded once) - and which is fastest depends on
+    the density, the shapes and the batch size: the first call of each batch size times all
+    three on its input and keeps the fastest (``ways`` records the choice; every way computes
+    the same convolution)."""
 
     WAYS = ("gemm", "csr", "direct")
 
@@ -33,8 +34,8 @@ class Conv(Step):
         self.sparse = not isinstance(op.weight, np.ndarray) or op.groups != 1
         self.weight, self.groups = op.weight, op.groups
         self.ways = {}                                # batch size -> the way chosen
-        self.bands = {}                       # batch size -> output rows per band, or "wide"
-        self._forms = None
+        self.bands = {}          # batch size -> output rows per band, "wide" or "direct"
+        self._forms = self._filters = None
 
     def forms(self, c_in):
         """The weight as the three ways read it: (dense matrix, CSR arrays, direct taps)."""
@@ -125,13 +126,12 @@ class Conv(Step):
 
     def _direct_dense(self, x, weight, out):
         """The dense direct convolution (``direct_dense``: no columns) of the padded input."""
-        cached = self.__dict__.get("_filters")
-        if cached is None or cached[0] is not weight:
-            cached = self._filters = (weight, DD.filters(weight, self.k, x.shape[0]))
+        if self._filters is None:               # (a step's dense weight never changes)
+            self._filters = DD.filters(weight, self.k, x.shape[0])
         xp = self._padded(x)
         rows = DD.band_rows(xp.shape[2], xp.shape[3])
         acc = self.buffer((4, rows * xp.shape[2] * xp.shape[3]), self.dtype, "wide")
-        DD.direct_dense(xp, cached[1], self.bias, self.relu, rows, acc, out)
+        DD.direct_dense(xp, self._filters, self.bias, self.relu, rows, acc, out)
 
     def _fastest_band(self, x, weight, out):
         """Rows per band - one row, about 1 MB or 2 MB of columns, or all rows - or, with

@@ -4,8 +4,9 @@ channel's pixels, each pixel's samples innermost. Numba kernels, each with a pla
 In this layout a convolution's output comes out of one product W @ columns already in place,
 and the columns of a fully connected layer after Flatten are the batch itself (features x
 batch: no transposes between layers). Here: the columns (im2col, shared with training, and
-the *wide* columns of a stride-1 convolution), bias and ReLU, padding and pooling. The direct
-sparse convolution, which needs no columns, is in ``infer.direct``.
+the *wide* columns of a stride-1 convolution), bias and ReLU, padding, pooling (global
+average pooling too) and a residual block's join. The direct convolutions, which need no
+columns, are in ``infer.direct`` (sparse) and ``infer.direct_dense``.
 """
 from __future__ import annotations
 
