@@ -174,8 +174,9 @@ def test_a_dense_convolution_in_bands_of_rows_is_the_whole_product(rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("batch", [1, 3, 40])
 def test_every_way_of_a_dense_convolution_is_the_same_convolution(rng, batch, dtype):
-    """Bands of rows, wide columns and the direct convolution (stride 1, 3x3 and 5x5; six
-    filters: padded to eight) give one result, with padding and without (the plan times them
+    """Bands of rows, wide columns, the direct convolution (stride 1, 3x3 and 5x5; six
+    filters: padded to eight) and register tiles (any stride; batches of part of a register,
+    and of two and a half) give one result, with padding and without (the plan times them
     and keeps one, so each is run here by hand)."""
     from minprune.infer.fmajor import Conv
     model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1, rng=0, dtype=dtype), nn.ReLU(),
@@ -188,7 +189,7 @@ def test_every_way_of_a_dense_convolution_is_the_same_convolution(rng, batch, dt
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for conv in convs:
         first = conv(x).copy()
-        ways = [1, first.shape[1]] + (["wide", "direct"] if conv.stride == 1 else [])
+        ways = [1, first.shape[1], "tiles"] + (["wide", "direct"] if conv.stride == 1 else [])
         for way in ways:
             for _ in range(2):                        # buffers reused
                 out = np.full_like(first, np.nan)

@@ -1,7 +1,7 @@
-"""The feature-major convolution step: a convolution on (C, H, W, N), dense in one of three
-ways (im2col and BLAS in bands of rows, wide columns, the direct dense kernel), sparse or
-grouped in one of three others (GEMM on the densified weight, CSR on the columns, the direct
-sparse kernel), each timed on the first call of a batch size."""
+"""The feature-major convolution step: a convolution on (C, H, W, N), dense in one of four
+ways (im2col and BLAS in bands of rows, wide columns, the direct dense kernel, register
+tiles), sparse or grouped in one of three others (GEMM on the densified weight, CSR on the
+columns, the direct sparse kernel), each timed on the first call of a batch size."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,12 +11,15 @@ from ..sparse.kernels import matmul as csr_matmul
 from . import direct as D
 from . import direct_dense as DD
 from . import fm_kernels as K
+from . import tiles as T
+from . import vec
 from .fm_step import Step, act_text, bias_of, fastest, quickest
 
 
 class Conv(Step):
     """A convolution on (C, H, W, N). Dense weights: the dense product, in one of the ways of
-    ``_product`` (bands of im2col rows, wide columns, the direct dense kernel). Sparse (CSR,
+    ``_product`` (bands of im2col rows, wide columns, the direct dense kernel, register
+    tiles). Sparse (CSR,
     N:M) and grouped weights can run three ways - that dense product on the densified weight,
     the CSR kernels on the columns, or a direct sparse convolution with no columns at all
     (``direct_conv_padded``, over the input padded once) - and which is fastest depends on
@@ -35,7 +38,7 @@ class Conv(Step):
         self.weight, self.groups = op.weight, op.groups
         self.ways = {}                                # batch size -> the way chosen
         self.bands = {}          # batch size -> output rows per band, "wide" or "direct"
-        self._forms = self._filters = None
+        self._forms = self._filters = self._tiled = None
 
     def forms(self, c_in):
         """The weight as the three ways read it: (dense matrix, CSR arrays, direct taps)."""
@@ -77,8 +80,11 @@ class Conv(Step):
         slightly larger product - what pays at small batches, where im2col's runs are short.
         Or, with stride 1 and 3x3 or 5x5 filters, no columns at all (``_direct_dense``): what
         pays where the columns cost as much as the product (few input channels, long rows;
-        resnet8's first stage at batch 64: 4.5 -> 2.9 ms). Which way and band size is timed
-        per batch size on the first call (``bands``: rows per band, "wide" or "direct")."""
+        resnet8's first stage at batch 64: 4.5 -> 2.9 ms). Or, from a register of samples on,
+        any filter and stride, in register tiles (``_tiles``: no columns, no sums in memory;
+        resnet8's convolutions at batch 64: 47-56 GMAC/s, against 36-44 for the others).
+        Which way and band size is timed per batch size on the first call (``bands``: rows
+        per band, "wide", "direct" or "tiles")."""
         n = x.shape[-1]
         way = self.bands.get(n)
         if way is None:
@@ -90,6 +96,8 @@ class Conv(Step):
             self._wide(x, weight, out)
         elif way == "direct":
             self._direct_dense(x, weight, out)
+        elif way == "tiles":
+            self._tiles(x, weight, out)
         else:
             self._banded(x, weight, out, way)
 
@@ -133,9 +141,16 @@ class Conv(Step):
         acc = self.buffer((4, rows * xp.shape[2] * xp.shape[3]), self.dtype, "wide")
         DD.direct_dense(xp, self._filters, self.bias, self.relu, rows, acc, out)
 
+    def _tiles(self, x, weight, out):
+        """The convolution in register tiles (``tiles.conv_tiles``) of the padded input."""
+        if self._tiled is None:                 # (a step's dense weight never changes)
+            self._tiled = T.filters8(weight, self.k, x.shape[0])
+        T.conv_tiles(self._padded(x), self._tiled, self.bias, self.stride, self.relu, out)
+
     def _fastest_band(self, x, weight, out):
         """Rows per band - one row, about 1 MB or 2 MB of columns, or all rows - or, with
-        stride 1, wide columns or the dense direct convolution (3x3 and 5x5 filters), timed."""
+        stride 1, wide columns or the dense direct convolution (3x3 and 5x5 filters), or,
+        from a register of samples on, register tiles: timed."""
         oh, row_bytes = out.shape[1], self.k * self.k * x.shape[0] * out[0, 0].nbytes
         if row_bytes == 0:                            # an empty batch: nothing to time
             return max(oh, 1)
@@ -143,6 +158,7 @@ class Conv(Step):
                                       for size in (1 << 20, 2 << 20))})
         candidates += ["wide"] if self.stride == 1 else []
         candidates += ["direct"] if self.stride == 1 and self.k in DD.SIZES else []
+        candidates += ["tiles"] if x.shape[-1] >= vec.lanes(self.dtype) else []
         return quickest(candidates, lambda way: self._dense_way(way, x, weight, out))
 
     def _gemm(self, x, out):
@@ -178,7 +194,8 @@ class Conv(Step):
         return f"Conv({self.out_channels} filters {size}{act_text(self.activation)}; {kind})"
 
 
-_BAND_NAMES = {"wide": "wide columns", "direct": "direct, no columns"}
+_BAND_NAMES = {"wide": "wide columns", "direct": "direct, no columns",
+               "tiles": "register tiles, no columns"}
 
 
 def _grouped_as_full(weight, groups, k, c_in):

@@ -1,0 +1,188 @@
+"""SIMD registers as Numba values: a kernel holds its sums in registers, not in memory.
+
+Numba vectorises loops, but a sum it keeps across the iterations of an outer loop lives in
+memory: a direct convolution written as loops loads and stores its sums once per tap. Here a
+64-byte register - 16 float32 or 8 float64 numbers, ``lanes(dtype)`` - is a Numba value of
+its own type (``Vec``), held in an LLVM vector: a kernel names its sums as variables, and LLVM
+keeps them in registers for as long as they live. The operations, each one instruction or
+two:
+
+- ``width(a)``: numbers per register of ``a``'s dtype, a constant the compiler sees;
+- ``zero(a)``: a register of zeros of ``a``'s dtype;
+- ``load(a, i, m)``: a[i:i + m] in the first m lanes (all lanes from m = lanes on), zeros in
+  the rest; ``store(a, i, v, m)``: the first m lanes of v into a[i:i + m];
+- ``get(a, i)``: the number a[i], read as it is (no wrap-round of negative indices: Numba's
+  check for one, on every read, costs a kernel's inner loop more than the read);
+- ``fma(x, s, acc)``: acc + x·s for a number s, as one fused multiply-add per lane;
+- ``bias_act(v, b, relu)``: v + b, then ReLU if ``relu``.
+
+The loads and stores take a lane count so that a kernel's last register of a row (a batch of
+40 is two and a half registers of float32) needs no code of its own. Only llvmlite's IR
+builder and LLVM's target-independent intrinsics (``llvm.fma``, ``llvm.masked.load``) are
+used: LLVM lowers them to AVX-512 where the machine has it and to two AVX registers (or
+whatever it has) elsewhere. Under ``NUMBA_DISABLE_JIT=1`` the same names are NumPy functions
+on arrays of ``lanes`` numbers, so the kernels still run, as Python.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import config
+
+REGISTER = 64                                 # bytes per register
+
+
+def lanes(dtype):
+    """Numbers per register."""
+    return REGISTER // np.dtype(dtype).itemsize
+
+
+def _numpy_ops():
+    def width(a):
+        return lanes(a.dtype)
+
+    def zero(a):
+        return np.zeros(lanes(a.dtype), a.dtype)
+
+    def load(a, i, m):
+        v = zero(a)
+        m = max(0, min(m, len(v), len(a) - i))
+        v[:m] = a[i:i + m]
+        return v
+
+    def store(a, i, v, m):
+        m = max(0, min(m, len(v)))
+        a[i:i + m] = v[:m]
+
+    def get(a, i):
+        return a[i]
+
+    def fma(x, s, acc):
+        return acc + x * s
+
+    def bias_act(v, b, relu):
+        y = v + b
+        return np.maximum(y, 0) if relu else y
+    return width, zero, load, store, get, fma, bias_act
+
+
+def _intrinsics():
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic, models, register_model
+
+    class Vec(types.Type):
+        """One register of ``dtype`` numbers (an LLVM vector)."""
+
+        def __init__(self, dtype):
+            self.dtype, self.count = dtype, REGISTER // (dtype.bitwidth // 8)
+            super().__init__(name=f"Vec({dtype} x {self.count})")
+
+    @register_model(Vec)
+    class VecModel(models.PrimitiveModel):
+        def __init__(self, dmm, fe_type):
+            scalar = dmm.lookup(fe_type.dtype).get_value_type()
+            super().__init__(dmm, fe_type, ir.VectorType(scalar, fe_type.count))
+
+    i32 = ir.IntType(32)
+
+    def declare(builder, name, ret, args):
+        module = builder.module
+        return module.globals.get(name) or ir.Function(module, ir.FunctionType(ret, args),
+                                                       name=name)
+
+    def suffix(vtype):
+        return f"v{vtype.count}{'f32' if isinstance(vtype.element, ir.FloatType) else 'f64'}"
+
+    def splat(builder, value, vtype):
+        undef = ir.Constant(vtype, ir.Undefined)
+        one = builder.insert_element(undef, value, ir.Constant(i32, 0))
+        return builder.shuffle_vector(one, undef, ir.Constant(ir.VectorType(i32, vtype.count),
+                                                              [0] * vtype.count))
+
+    def mask(builder, m, count):
+        """Lanes below m."""
+        i64 = ir.VectorType(ir.IntType(64), count)
+        return builder.icmp_signed("<", ir.Constant(i64, list(range(count))),
+                                   splat(builder, m, i64))
+
+    def address(context, builder, sig, args, vtype):
+        """(pointer to element args[1] of the array args[0] as a vector, lane count args[-1])."""
+        a = context.make_array(sig.args[0])(context, builder, args[0])
+        i = context.cast(builder, args[1], sig.args[1], types.intp)
+        m = context.cast(builder, args[-1], sig.args[-1], types.int64)
+        return builder.bitcast(builder.gep(a.data, [i]), vtype.as_pointer()), m
+
+    @intrinsic
+    def width(typingctx, a):
+        count = Vec(a.dtype).count
+
+        def codegen(context, builder, sig, args):
+            return context.get_constant(types.intp, count)
+        return types.intp(a), codegen
+
+    @intrinsic
+    def zero(typingctx, a):
+        vt = Vec(a.dtype)
+
+        def codegen(context, builder, sig, args):
+            return ir.Constant(context.get_value_type(vt), [0.0] * vt.count)
+        return vt(a), codegen
+
+    @intrinsic
+    def load(typingctx, a, i, m):
+        vt = Vec(a.dtype)
+
+        def codegen(context, builder, sig, args):
+            vtype = context.get_value_type(vt)
+            ptr, count = address(context, builder, sig, args, vtype)
+            keep = mask(builder, count, vt.count)
+            fn = declare(builder, f"llvm.masked.load.{suffix(vtype)}.p0", vtype,
+                         [vtype.as_pointer(), i32, keep.type, vtype])
+            return builder.call(fn, [ptr, ir.Constant(i32, 4), keep,
+                                     ir.Constant(vtype, [0.0] * vt.count)])
+        return vt(a, i, m), codegen
+
+    @intrinsic
+    def store(typingctx, a, i, v, m):
+        def codegen(context, builder, sig, args):
+            vtype = args[2].type
+            ptr, count = address(context, builder, sig, args, vtype)
+            keep = mask(builder, count, vtype.count)
+            fn = declare(builder, f"llvm.masked.store.{suffix(vtype)}.p0", ir.VoidType(),
+                         [vtype, vtype.as_pointer(), i32, keep.type])
+            builder.call(fn, [args[2], ptr, ir.Constant(i32, 4), keep])
+            return context.get_dummy_value()
+        return types.none(a, i, v, m), codegen
+
+    @intrinsic
+    def get(typingctx, a, i):
+        def codegen(context, builder, sig, args):
+            array = context.make_array(sig.args[0])(context, builder, args[0])
+            at = context.cast(builder, args[1], sig.args[1], types.intp)
+            return builder.load(builder.gep(array.data, [at]))
+        return a.dtype(a, i), codegen
+
+    @intrinsic
+    def fma(typingctx, x, s, acc):
+        def codegen(context, builder, sig, args):
+            vtype = args[0].type
+            s = splat(builder, context.cast(builder, args[1], sig.args[1], sig.args[0].dtype),
+                      vtype)
+            fn = declare(builder, f"llvm.fma.{suffix(vtype)}", vtype, [vtype] * 3)
+            return builder.call(fn, [args[0], s, args[2]])
+        return x(x, s, acc), codegen
+
+    @intrinsic
+    def bias_act(typingctx, v, b, relu):
+        def codegen(context, builder, sig, args):
+            vtype = args[0].type
+            y = builder.fadd(args[0], splat(builder, context.cast(
+                builder, args[1], sig.args[1], sig.args[0].dtype), vtype))
+            zeros = ir.Constant(vtype, [0.0] * vtype.count)
+            rectified = builder.select(builder.fcmp_ordered(">", y, zeros), y, zeros)
+            return builder.select(args[2], rectified, y)
+        return v(v, b, relu), codegen
+    return width, zero, load, store, get, fma, bias_act
+
+
+width, zero, load, store, get, fma, bias_act = _numpy_ops() if config.DISABLE_JIT else _intrinsics()

@@ -1,0 +1,96 @@
+"""SIMD registers as Numba values (``infer.vec``) and the register-tiled convolution built on
+them (``infer.tiles``), against NumPy and the model's convolution; CI runs this file a second
+time with NUMBA_DISABLE_JIT=1, where the registers are NumPy arrays."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numba import njit
+
+from minprune.infer import tiles as T
+from minprune.infer import vec
+from test_fm_kernels import dense_conv, fm, nchw
+
+
+@njit
+def _load_store(a, i, m, out, j, k):
+    vec.store(out, j, vec.load(a, i, m), k)
+
+
+@njit
+def _arithmetic(a, s, b, relu, out):
+    x = vec.load(a, 0, vec.width(a))
+    y = vec.fma(x, s, vec.zero(a))
+    y = vec.fma(x, vec.get(a, 1), y)
+    vec.store(out, 0, vec.bias_act(y, b, relu), vec.width(a))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_register_loads_and_stores_the_lanes_it_is_told(dtype):
+    n = vec.lanes(dtype)
+    a = np.arange(1, 3 * n + 1, dtype=dtype)
+    for m in (0, 1, n - 1, n, n + 5):                   # past a register: all of it
+        out = np.full(2 * n, -1, dtype)
+        _load_store(a, 3, m, out, 2, n)                  # stores every lane: zeros past m
+        want = np.full(2 * n, -1, dtype)
+        want[2:2 + n] = 0
+        want[2:2 + min(m, n)] = a[3:3 + min(m, n)]
+        np.testing.assert_array_equal(out, want)
+    out = np.full(n, -1, dtype)
+    _load_store(a, 0, n, out, 0, 2)                      # stores only the first two
+    np.testing.assert_array_equal(out[:2], a[:2])
+    assert (out[2:] == -1).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("relu", [False, True])
+def test_register_arithmetic_is_numpys(dtype, relu, rng):
+    n = vec.lanes(dtype)
+    assert n * np.dtype(dtype).itemsize == 64
+    a = rng.standard_normal(n).astype(dtype)
+    out = np.empty(n, dtype)
+    _arithmetic(a, dtype(0.5), dtype(-0.25), relu, out)
+    want = a * 0.5 + a * a[1] - 0.25               # (one rounding per fused multiply-add)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(out, np.maximum(want, 0) if relu else want, rtol=tol, atol=tol)
+
+
+shapes = st.tuples(st.sampled_from([0, 1, 5, 16, 17, 33, 40]), st.integers(1, 4),
+                   st.integers(3, 8), st.integers(3, 8), st.integers(1, 17),
+                   st.sampled_from([1, 2, 3, 5]), st.integers(1, 2), st.integers(0, 2))
+
+
+@settings(max_examples=30, deadline=None)
+@given(shapes, st.sampled_from([np.float32, np.float64]), st.booleans(), st.booleans(),
+       st.integers(0, 2 ** 31 - 1))
+def test_register_tiles_are_the_dense_convolution(shape, dtype, relu, has_bias, seed):
+    """Batches that fill no register, one, and one and a bit; 1 to 17 filters (groups of
+    eight, the last one part empty); 1x1 to 5x5 filters, stride 1 and 2, padding 0 to 2."""
+    n, c_in, h, w, c_out, k, stride, pad = shape
+    if h + 2 * pad < k or w + 2 * pad < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
+    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
+    bias = rng.standard_normal(c_out).astype(dtype) if has_bias else np.zeros(0, dtype)
+    expected = dense_conv(x, weight, bias if has_bias else 0, k, stride, pad)
+    if relu:
+        expected = np.maximum(expected, 0)
+    xp = np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    filters = T.filters8(weight, k, c_in)
+    assert filters.shape == (-(-c_out // 8), c_in, k, k, 8)
+    out = np.full((c_out,) + expected.shape[2:] + (n,), np.nan, dtype)
+    got = T.conv_tiles(xp, filters, bias, stride, relu, out)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
+    twin = T.conv_tiles_numpy(xp, filters, bias, stride, relu, np.empty_like(out))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+
+
+def test_register_tiles_refuse_filters_of_another_shape():
+    xp = np.zeros((2, 5, 5, 16), np.float32)
+    with pytest.raises(ValueError, match="OC / 8, C, k, k, 8"):
+        T.conv_tiles(xp, np.zeros((1, 3, 3, 3, 8), np.float32), np.zeros(0, np.float32), 1,
+                     False, np.zeros((8, 3, 3, 16), np.float32))
