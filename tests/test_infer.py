@@ -176,8 +176,8 @@ def test_a_dense_convolution_in_bands_of_rows_is_the_whole_product(rng):
 def test_every_way_of_a_dense_convolution_is_the_same_convolution(rng, batch, dtype):
     """Bands of rows, wide columns, the direct convolution (stride 1, 3x3 and 5x5; six
     filters: padded to eight) and register tiles (any stride; batches of part of a register,
-    and of two and a half) give one result, with padding and without (the plan times them
-    and keeps one, so each is run here by hand)."""
+    and of two and a half; of pixels at one sample) give one result, with padding and
+    without (the plan times them and keeps one, so each is run here by hand)."""
     from minprune.infer.fmajor import Conv
     model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1, rng=0, dtype=dtype), nn.ReLU(),
                           nn.Conv2d(6, 5, 5, rng=0, dtype=dtype),
@@ -190,6 +190,7 @@ def test_every_way_of_a_dense_convolution_is_the_same_convolution(rng, batch, dt
     for conv in convs:
         first = conv(x).copy()
         ways = [1, first.shape[1], "tiles"] + (["wide", "direct"] if conv.stride == 1 else [])
+        ways += ["pixels"] if batch == 1 else []
         for way in ways:
             for _ in range(2):                        # buffers reused
                 out = np.full_like(first, np.nan)

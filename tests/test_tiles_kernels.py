@@ -94,3 +94,39 @@ def test_register_tiles_refuse_filters_of_another_shape():
     with pytest.raises(ValueError, match="OC / 8, C, k, k, 8"):
         T.conv_tiles(xp, np.zeros((1, 3, 3, 3, 8), np.float32), np.zeros(0, np.float32), 1,
                      False, np.zeros((8, 3, 3, 16), np.float32))
+
+
+@settings(max_examples=30, deadline=None)
+@given(shapes, st.sampled_from([np.float32, np.float64]), st.booleans(), st.booleans(),
+       st.integers(0, 2 ** 31 - 1))
+def test_one_samples_register_tiles_of_pixels_are_the_dense_convolution(shape, dtype, relu,
+                                                                          has_bias, seed):
+    """Output pixels fewer than a tile's eight and not a multiple of it; 1 to 17 filters (a
+    register of them, and part of one: 16 float32 or 8 float64 a register)."""
+    _, c_in, h, w, c_out, k, stride, pad = shape
+    if h + 2 * pad < k or w + 2 * pad < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, c_in, h, w)).astype(dtype)
+    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
+    bias = rng.standard_normal(c_out).astype(dtype) if has_bias else np.zeros(0, dtype)
+    expected = dense_conv(x, weight, bias if has_bias else 0, k, stride, pad)
+    if relu:
+        expected = np.maximum(expected, 0)
+    xp = np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    filters = T.filters_lanes(weight, k, c_in, dtype)
+    lanes = vec.lanes(dtype)
+    assert filters.shape == (-(-c_out // lanes), c_in, k, k, lanes)
+    out = np.full((c_out,) + expected.shape[2:] + (1,), np.nan, dtype)
+    got = T.conv_pixels(xp, filters, bias, stride, relu, out)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
+    twin = T.conv_pixels_numpy(xp, filters, bias, stride, relu, np.empty_like(out))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+
+
+def test_register_tiles_of_pixels_take_one_sample():
+    xp = np.zeros((2, 5, 5, 2), np.float32)
+    with pytest.raises(ValueError, match="one sample"):
+        T.conv_pixels(xp, np.zeros((1, 2, 3, 3, 16), np.float32), np.zeros(0, np.float32), 1,
+                      False, np.zeros((8, 3, 3, 2), np.float32))

@@ -1,7 +1,8 @@
-"""The feature-major convolution step: a convolution on (C, H, W, N), dense in one of four
+"""The feature-major convolution step: a convolution on (C, H, W, N), dense in one of five
 ways (im2col and BLAS in bands of rows, wide columns, the direct dense kernel, register
-tiles), sparse or grouped in one of three others (GEMM on the densified weight, CSR on the
-columns, the direct sparse kernel), each timed on the first call of a batch size."""
+tiles of samples or, at one sample, of pixels), sparse or grouped in one of three others
+(GEMM on the densified weight, CSR on the columns, the direct sparse kernel), each timed on
+the first call of a batch size."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,7 @@ from .fm_step import Step, act_text, bias_of, fastest, quickest
 class Conv(Step):
     """A convolution on (C, H, W, N). Dense weights: the dense product, in one of the ways of
     ``_product`` (bands of im2col rows, wide columns, the direct dense kernel, register
-    tiles). Sparse (CSR,
+    tiles of samples or of pixels). Sparse (CSR,
     N:M) and grouped weights can run three ways - that dense product on the densified weight,
     the CSR kernels on the columns, or a direct sparse convolution with no columns at all
     (``direct_conv_padded``, over the input padded once) - and which is fastest depends on
@@ -38,7 +39,7 @@ class Conv(Step):
         self.weight, self.groups = op.weight, op.groups
         self.ways = {}                                # batch size -> the way chosen
         self.bands = {}          # batch size -> output rows per band, "wide" or "direct"
-        self._forms = self._filters = self._tiled = None
+        self._forms = self._filters = self._tiled = self._by_lanes = None
 
     def forms(self, c_in):
         """The weight as the three ways read it: (dense matrix, CSR arrays, direct taps)."""
@@ -82,9 +83,11 @@ class Conv(Step):
         pays where the columns cost as much as the product (few input channels, long rows;
         resnet8's first stage at batch 64: 4.5 -> 2.9 ms). Or, from a register of samples on,
         any filter and stride, in register tiles (``_tiles``: no columns, no sums in memory;
-        resnet8's convolutions at batch 64: 47-56 GMAC/s, against 36-44 for the others).
-        Which way and band size is timed per batch size on the first call (``bands``: rows
-        per band, "wide", "direct" or "tiles")."""
+        resnet8's convolutions at batch 64: 47-56 GMAC/s, against 36-44 for the others) - or,
+        at one sample, in register tiles of output channels at eight pixels (``_pixels``;
+        resnet8's at one sample: 45-51 GMAC/s, against 20-34). Which way and band size is
+        timed per batch size on the first call (``bands``: rows per band, "wide", "direct",
+        "tiles" or "pixels")."""
         n = x.shape[-1]
         way = self.bands.get(n)
         if way is None:
@@ -98,6 +101,8 @@ class Conv(Step):
             self._direct_dense(x, weight, out)
         elif way == "tiles":
             self._tiles(x, weight, out)
+        elif way == "pixels":
+            self._pixels(x, weight, out)
         else:
             self._banded(x, weight, out, way)
 
@@ -147,10 +152,18 @@ class Conv(Step):
             self._tiled = T.filters8(weight, self.k, x.shape[0])
         T.conv_tiles(self._padded(x), self._tiled, self.bias, self.stride, self.relu, out)
 
+    def _pixels(self, x, weight, out):
+        """One sample's convolution in register tiles of output channels and pixels
+        (``tiles.conv_pixels``) of the padded input."""
+        if self._by_lanes is None:
+            self._by_lanes = T.filters_lanes(weight, self.k, x.shape[0], self.dtype)
+        T.conv_pixels(self._padded(x), self._by_lanes, self.bias, self.stride, self.relu, out)
+
     def _fastest_band(self, x, weight, out):
         """Rows per band - one row, about 1 MB or 2 MB of columns, or all rows - or, with
-        stride 1, wide columns or the dense direct convolution (3x3 and 5x5 filters), or,
-        from a register of samples on, register tiles: timed."""
+        stride 1, wide columns or the dense direct convolution (3x3 and 5x5 filters), or
+        register tiles (of samples from a register of them on, of pixels at one sample):
+        timed."""
         oh, row_bytes = out.shape[1], self.k * self.k * x.shape[0] * out[0, 0].nbytes
         if row_bytes == 0:                            # an empty batch: nothing to time
             return max(oh, 1)
@@ -159,6 +172,7 @@ class Conv(Step):
         candidates += ["wide"] if self.stride == 1 else []
         candidates += ["direct"] if self.stride == 1 and self.k in DD.SIZES else []
         candidates += ["tiles"] if x.shape[-1] >= vec.lanes(self.dtype) else []
+        candidates += ["pixels"] if x.shape[-1] == 1 else []
         return quickest(candidates, lambda way: self._dense_way(way, x, weight, out))
 
     def _gemm(self, x, out):
@@ -195,7 +209,8 @@ class Conv(Step):
 
 
 _BAND_NAMES = {"wide": "wide columns", "direct": "direct, no columns",
-               "tiles": "register tiles, no columns"}
+               "tiles": "register tiles, no columns",
+               "pixels": "register tiles of pixels, no columns"}
 
 
 def _grouped_as_full(weight, groups, k, c_in):

@@ -109,8 +109,76 @@ def conv_tiles(xp, w, bias, stride, relu, out):
     return out
 
 
+def filters_lanes(weight, k, c_in, dtype):
+    """The lowered (out, k·k·C) weight as ``conv_pixels`` reads it: (out / L rounded up, C, k,
+    k, L) for L = ``vec.lanes(dtype)`` output channels per register, the extra ones zero."""
+    n_out, lanes = weight.shape[0], vec.lanes(dtype)
+    groups = -(-n_out // lanes)
+    w = np.zeros((groups * lanes, k, k, c_in), dtype=dtype)
+    w[:n_out] = np.asarray(weight).reshape(n_out, k, k, c_in)
+    return np.ascontiguousarray(w.reshape(groups, lanes, k, k, c_in).transpose(0, 4, 2, 3, 1))
+
+
+PIXELS = 8                                    # output pixels per one-sample tile
+
+
+@njit(inline="always")
+def _pixel_sums(xf, wf, q, taps, lanes, p):
+    """A one-sample tile's sums: the register of filters from wf[q] on, at the eight pixels
+    whose windows start at p[0..7]."""
+    z = vec.zero(xf)
+    s = (z, z, z, z, z, z, z, z)
+    for t in range(len(taps)):
+        w = vec.load(wf, q, lanes)
+        a = get(taps, t)
+        s = (fma(w, get(xf, p[0] + a), s[0]), fma(w, get(xf, p[1] + a), s[1]),
+             fma(w, get(xf, p[2] + a), s[2]), fma(w, get(xf, p[3] + a), s[3]),
+             fma(w, get(xf, p[4] + a), s[4]), fma(w, get(xf, p[5] + a), s[5]),
+             fma(w, get(xf, p[6] + a), s[6]), fma(w, get(xf, p[7] + a), s[7]))
+        q += lanes
+    return s
+
+
+@njit(cache=True, nogil=True)
+def conv_pixels(xp, w, bias, stride, relu, out):
+    """out (OC, OH, OW, 1) = the convolution at ``stride`` of one padded sample xp (C, Hp,
+    Wp, 1) by the filters w (OC / L, C, k, k, L) (``filters_lanes``), plus bias (if given),
+    then ReLU: a register of L output channels at eight output pixels per tile."""
+    c_in, hp, wp, n = xp.shape
+    n_out, oh, ow, _ = out.shape
+    k = w.shape[2]
+    xf, of, wf = xp.reshape(-1), out.reshape(-1), w.reshape(-1)
+    lanes = vec.width(xf)
+    if n != 1 or w.shape[1] != c_in or w.shape[4] != lanes or len(w) * lanes < n_out:
+        raise ValueError("conv_pixels: one sample, filters (OC / L, C, k, k, L)")
+    taps = np.empty(c_in * k * k, np.int64)
+    for c in range(c_in):
+        for i in range(k):
+            for j in range(k):
+                taps[(c * k + i) * k + j] = (c * hp + i) * wp + j
+    pixels = oh * ow
+    starts = np.empty(-(-pixels // PIXELS) * PIXELS, np.int64)   # where each window starts
+    for p in range(len(starts)):                # (the last tile's extra pixels: the last one)
+        oy, ox = divmod(min(p, pixels - 1), ow)
+        starts[p] = (oy * wp + ox) * stride
+    biases = np.zeros(len(w) * lanes, xf.dtype)
+    biases[:len(bias)] = bias
+    for g in range(len(w)):
+        b = vec.load(biases, g * lanes, lanes)
+        for p0 in range(0, pixels, PIXELS):
+            p = (get(starts, p0), get(starts, p0 + 1), get(starts, p0 + 2),
+                 get(starts, p0 + 3), get(starts, p0 + 4), get(starts, p0 + 5),
+                 get(starts, p0 + 6), get(starts, p0 + 7))
+            s = _pixel_sums(xf, wf, g * len(taps) * lanes, taps, lanes, p)
+            for r in range(min(PIXELS, pixels - p0)):
+                vec.scatter(of, g * lanes * pixels + p0 + r, pixels,
+                            vec.bias_act(s[r], b, relu), n_out - g * lanes)
+    return out
+
+
 def conv_tiles_numpy(xp, w, bias, stride, relu, out):
-    """``conv_tiles`` in NumPy: one product per tap."""
+    """``conv_tiles`` in NumPy: one product per tap. ``w`` is (groups, C, k, k, filters per
+    group), any number per group."""
     c_in, hp, wp, n = xp.shape
     n_out, oh, ow, _ = out.shape
     k = w.shape[2]
@@ -124,3 +192,10 @@ def conv_tiles_numpy(xp, w, bias, stride, relu, out):
         y += bias[:, None, None, None]
     out[...] = np.maximum(y, 0) if relu else y
     return out
+
+
+
+def conv_pixels_numpy(xp, w, bias, stride, relu, out):
+    """``conv_pixels`` in NumPy (its filters are read as ``conv_tiles_numpy`` reads groups
+    of eight: group by group, the last axis the filter)."""
+    return conv_tiles_numpy(xp, w, bias, stride, relu, out)

@@ -14,7 +14,10 @@ two:
 - ``get(a, i)``: the number a[i], read as it is (no wrap-round of negative indices: Numba's
   check for one, on every read, costs a kernel's inner loop more than the read);
 - ``fma(x, s, acc)``: acc + x·s for a number s, as one fused multiply-add per lane;
-- ``bias_act(v, b, relu)``: v + b, then ReLU if ``relu``.
+- ``scatter(a, i, step, v, m)``: the first m lanes of v into a[i], a[i + step], ... (a
+  register of output channels into the channel-major layout, one number per channel);
+- ``bias_act(v, b, relu)``: v + b (a number, or a register lane by lane), then ReLU if
+  ``relu``.
 
 The loads and stores take a lane count so that a kernel's last register of a row (a batch of
 40 is two and a half registers of float32) needs no code of its own. Only llvmlite's IR
@@ -53,6 +56,10 @@ def _numpy_ops():
         m = max(0, min(m, len(v)))
         a[i:i + m] = v[:m]
 
+    def scatter(a, i, step, v, m):
+        m = max(0, min(m, len(v)))
+        a[i:i + m * step:step] = v[:m]
+
     def get(a, i):
         return a[i]
 
@@ -62,7 +69,7 @@ def _numpy_ops():
     def bias_act(v, b, relu):
         y = v + b
         return np.maximum(y, 0) if relu else y
-    return width, zero, load, store, get, fma, bias_act
+    return width, zero, load, store, scatter, get, fma, bias_act
 
 
 def _intrinsics():
@@ -155,6 +162,23 @@ def _intrinsics():
         return types.none(a, i, v, m), codegen
 
     @intrinsic
+    def scatter(typingctx, a, i, step, v, m):
+        def codegen(context, builder, sig, args):
+            array = context.make_array(sig.args[0])(context, builder, args[0])
+            at = context.cast(builder, args[1], sig.args[1], types.intp)
+            step = context.cast(builder, args[2], sig.args[2], types.intp)
+            m = context.cast(builder, args[4], sig.args[4], types.intp)
+            for lane in range(sig.args[3].count):
+                with builder.if_then(builder.icmp_signed(">", m, context.get_constant(
+                        types.intp, lane))):
+                    where = builder.add(at, builder.mul(step, context.get_constant(types.intp,
+                                                                                  lane)))
+                    builder.store(builder.extract_element(args[3], ir.Constant(i32, lane)),
+                                  builder.gep(array.data, [where]))
+            return context.get_dummy_value()
+        return types.none(a, i, step, v, m), codegen
+
+    @intrinsic
     def get(typingctx, a, i):
         def codegen(context, builder, sig, args):
             array = context.make_array(sig.args[0])(context, builder, args[0])
@@ -176,13 +200,15 @@ def _intrinsics():
     def bias_act(typingctx, v, b, relu):
         def codegen(context, builder, sig, args):
             vtype = args[0].type
-            y = builder.fadd(args[0], splat(builder, context.cast(
-                builder, args[1], sig.args[1], sig.args[0].dtype), vtype))
+            b = args[1] if isinstance(sig.args[1], Vec) else splat(builder, context.cast(
+                builder, args[1], sig.args[1], sig.args[0].dtype), vtype)
+            y = builder.fadd(args[0], b)
             zeros = ir.Constant(vtype, [0.0] * vtype.count)
             rectified = builder.select(builder.fcmp_ordered(">", y, zeros), y, zeros)
             return builder.select(args[2], rectified, y)
         return v(v, b, relu), codegen
-    return width, zero, load, store, get, fma, bias_act
+    return width, zero, load, store, scatter, get, fma, bias_act
 
 
-width, zero, load, store, get, fma, bias_act = _numpy_ops() if config.DISABLE_JIT else _intrinsics()
+width, zero, load, store, scatter, get, fma, bias_act = (
+    _numpy_ops() if config.DISABLE_JIT else _intrinsics())
