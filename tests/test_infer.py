@@ -215,10 +215,11 @@ def test_a_plans_result_is_a_new_array_at_every_batch_size(rng):
 
 @pytest.mark.parametrize("batch", [1, 3, 40])
 def test_every_way_of_a_sparse_convolution_is_the_same_convolution(rng, batch):
-    """The product on the densified weight, the CSR kernels on the columns and the direct
+    """The product on the densified weight, the CSR kernels on the columns, the direct
     sparse convolution (over wide rows at one sample, row by row at 40: 360 numbers a row)
-    give one result, with padding and without, stride 1 and 2 (the plan times them and keeps
-    one, so each is run here by hand)."""
+    and the sparse register tiles (at 40: two and a half registers of samples) give one
+    result, with padding and without, stride 1 and 2 (the plan times them and keeps one, so
+    each is run here by hand)."""
     from minprune.infer.fmajor import Conv
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, rng=0), nn.ReLU(),
                           nn.Conv2d(8, 6, 5, rng=0), nn.Conv2d(6, 5, 3, stride=2, padding=1,
@@ -231,7 +232,7 @@ def test_every_way_of_a_sparse_convolution_is_the_same_convolution(rng, batch):
     assert len(convs) == 3 and all(c.sparse for c in convs)
     for conv in convs:
         first = conv(x).copy()
-        for way in Conv.WAYS:
+        for way in Conv.WAYS + (("tiles",) if batch >= 16 else ()):
             for _ in range(2):                        # buffers reused
                 out = np.full_like(first, np.nan)
                 getattr(conv, f"_{way}")(x, out)

@@ -130,3 +130,35 @@ def test_register_tiles_of_pixels_take_one_sample():
     with pytest.raises(ValueError, match="one sample"):
         T.conv_pixels(xp, np.zeros((1, 2, 3, 3, 16), np.float32), np.zeros(0, np.float32), 1,
                       False, np.zeros((8, 3, 3, 2), np.float32))
+
+
+@settings(max_examples=30, deadline=None)
+@given(shapes, st.sampled_from([np.float32, np.float64]), st.floats(0.0, 0.95),
+       st.booleans(), st.integers(0, 2 ** 31 - 1))
+def test_sparse_register_tiles_are_the_dense_convolution(shape, dtype, sparsity, relu, seed):
+    """Only the stored weights, in tiles of four registers of samples at two pixels: batches
+    of part of a tile and of two and a half registers, rows of an odd number of pixels,
+    filters with no stored weight at all."""
+    from minprune.infer import sparse_tiles as S
+    from minprune.sparse.csr import CSR
+    n, c_in, h, w, c_out, k, stride, pad = shape
+    if h + 2 * pad < k or w + 2 * pad < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
+    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
+    weight[rng.random(weight.shape) < sparsity] = 0
+    bias = rng.standard_normal(c_out).astype(dtype)
+    expected = dense_conv(x, weight, bias, k, stride, pad)
+    if relu:
+        expected = np.maximum(expected, 0)
+    xp = np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    csr = CSR.from_dense(weight, weight != 0)
+    offsets = S.entries(csr.indices, k, *xp.shape)
+    out = np.full((c_out,) + expected.shape[2:] + (n,), np.nan, dtype)
+    got = S.conv_sparse_tiles(xp, csr.indptr, offsets, csr.values, bias, stride, relu, out)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
+    twin = S.conv_sparse_tiles_numpy(xp, csr.indptr, offsets, csr.values, bias, stride, relu,
+                                     np.empty_like(out))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)

@@ -1,8 +1,8 @@
 """The feature-major convolution step: a convolution on (C, H, W, N), dense in one of five
 ways (im2col and BLAS in bands of rows, wide columns, the direct dense kernel, register
-tiles of samples or, at one sample, of pixels), sparse or grouped in one of three others
-(GEMM on the densified weight, CSR on the columns, the direct sparse kernel), each timed on
-the first call of a batch size."""
+tiles of samples or, at one sample, of pixels), sparse or grouped in one of four others
+(GEMM on the densified weight, CSR on the columns, the direct sparse kernel, sparse register
+tiles), each timed on the first call of a batch size."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,6 +12,7 @@ from ..sparse.kernels import matmul as csr_matmul
 from . import direct as D
 from . import direct_dense as DD
 from . import fm_kernels as K
+from . import sparse_tiles as S
 from . import tiles as T
 from . import vec
 from .fm_step import Step, act_text, bias_of, fastest, quickest
@@ -21,11 +22,12 @@ class Conv(Step):
     """A convolution on (C, H, W, N). Dense weights: the dense product, in one of the ways of
     ``_product`` (bands of im2col rows, wide columns, the direct dense kernel, register
     tiles of samples or of pixels). Sparse (CSR,
-    N:M) and grouped weights can run three ways - that dense product on the densified weight,
-    the CSR kernels on the columns, or a direct sparse convolution with no columns at all
-    (``direct_conv_padded``, over the input padded once) - and which is fastest depends on
-    the density, the shapes and the batch size: the first call of each batch size times all
-    three on its input and keeps the fastest (``ways`` records the choice; every way computes
+    N:M) and grouped weights can run four ways - that dense product on the densified weight,
+    the CSR kernels on the columns, a direct sparse convolution with no columns at all
+    (``direct_conv_padded``, over the input padded once), or, from a register of samples on,
+    the stored weights in register tiles (``sparse_tiles``) - and which is fastest depends
+    on the density, the shapes and the batch size: the first call of each batch size times
+    them on its input and keeps the fastest (``ways`` records the choice; every way computes
     the same convolution)."""
 
     WAYS = ("gemm", "csr", "direct")
@@ -39,7 +41,8 @@ class Conv(Step):
         self.weight, self.groups = op.weight, op.groups
         self.ways = {}                                # batch size -> the way chosen
         self.bands = {}          # batch size -> output rows per band, "wide" or "direct"
-        self._forms = self._filters = self._tiled = self._by_lanes = None
+        self._forms = self._filters = self._filters8 = self._by_lanes = None
+        self._entries = {}                            # input shape -> offsets of the stored weights
 
     def forms(self, c_in):
         """The weight as the three ways read it: (dense matrix, CSR arrays, direct taps)."""
@@ -63,7 +66,8 @@ class Conv(Step):
         if not self.sparse:
             self._product(x, self.weight, out)
         else:
-            way = self.ways.get(n) or fastest(self, self.WAYS, x, out)
+            ways = self.WAYS + (("tiles",) if n >= vec.lanes(self.dtype) else ())
+            way = self.ways.get(n) or fastest(self, ways, x, out)
             getattr(self, f"_{way}")(x, out)
         return out if self.relu else self.finish(out)
 
@@ -82,9 +86,9 @@ class Conv(Step):
         Or, with stride 1 and 3x3 or 5x5 filters, no columns at all (``_direct_dense``): what
         pays where the columns cost as much as the product (few input channels, long rows;
         resnet8's first stage at batch 64: 4.5 -> 2.9 ms). Or, from a register of samples on,
-        any filter and stride, in register tiles (``_tiles``: no columns, no sums in memory;
+        any filter and stride, in register tiles (``_dense_tiles``: no columns, no sums in memory;
         resnet8's convolutions at batch 64: 47-56 GMAC/s, against 36-44 for the others) - or,
-        at one sample, in register tiles of output channels at eight pixels (``_pixels``;
+        at one sample, in register tiles of output channels at eight pixels (``_dense_pixels``;
         resnet8's at one sample: 45-51 GMAC/s, against 20-34). Which way and band size is
         timed per batch size on the first call (``bands``: rows per band, "wide", "direct",
         "tiles" or "pixels")."""
@@ -100,9 +104,9 @@ class Conv(Step):
         elif way == "direct":
             self._direct_dense(x, weight, out)
         elif way == "tiles":
-            self._tiles(x, weight, out)
+            self._dense_tiles(x, weight, out)
         elif way == "pixels":
-            self._pixels(x, weight, out)
+            self._dense_pixels(x, weight, out)
         else:
             self._banded(x, weight, out, way)
 
@@ -146,13 +150,13 @@ class Conv(Step):
         acc = self.buffer((4, rows * xp.shape[2] * xp.shape[3]), self.dtype, "wide")
         DD.direct_dense(xp, self._filters, self.bias, self.relu, rows, acc, out)
 
-    def _tiles(self, x, weight, out):
+    def _dense_tiles(self, x, weight, out):
         """The convolution in register tiles (``tiles.conv_tiles``) of the padded input."""
-        if self._tiled is None:                 # (a step's dense weight never changes)
-            self._tiled = T.filters8(weight, self.k, x.shape[0])
-        T.conv_tiles(self._padded(x), self._tiled, self.bias, self.stride, self.relu, out)
+        if self._filters8 is None:              # (a step's dense weight never changes)
+            self._filters8 = T.filters8(weight, self.k, x.shape[0])
+        T.conv_tiles(self._padded(x), self._filters8, self.bias, self.stride, self.relu, out)
 
-    def _pixels(self, x, weight, out):
+    def _dense_pixels(self, x, weight, out):
         """One sample's convolution in register tiles of output channels and pixels
         (``tiles.conv_pixels``) of the padded input."""
         if self._by_lanes is None:
@@ -187,6 +191,15 @@ class Conv(Step):
         xp = self._padded(x)
         D.direct_conv_padded(xp, *self.forms(x.shape[0])[2], self.bias, self.stride,
                              self.relu, self.buffer((xp[0].size,), self.dtype, "wide"), out)
+
+    def _tiles(self, x, out):
+        """The stored weights in register tiles (``sparse_tiles``) over the padded input."""
+        xp = self._padded(x)
+        offsets = self._entries.get(xp.shape)
+        indptr, indices, values = self.forms(x.shape[0])[1]
+        if offsets is None:
+            offsets = self._entries[xp.shape] = S.entries(indices, self.k, *xp.shape)
+        S.conv_sparse_tiles(xp, indptr, offsets, values, self.bias, self.stride, self.relu, out)
 
     def _padded(self, x):
         """x with its padding as zeros around it (x itself without padding)."""
