@@ -162,3 +162,37 @@ def test_sparse_register_tiles_are_the_dense_convolution(shape, dtype, sparsity,
     twin = S.conv_sparse_tiles_numpy(xp, csr.indptr, offsets, csr.values, bias, stride, relu,
                                      np.empty_like(out))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shapes, st.sampled_from([np.float32, np.float64]), st.floats(0.0, 0.95),
+       st.booleans(), st.integers(0, 2 ** 31 - 1))
+def test_one_samples_sparse_register_tiles_are_the_dense_convolution(shape, dtype, sparsity,
+                                                                     relu, seed):
+    """Stride 1, one sample: wide rows shorter than a tile, of one and a part, filters with
+    no stored weight."""
+    from minprune.infer import sparse_tiles as S
+    from minprune.sparse.csr import CSR
+    _, c_in, h, w, c_out, k, _, pad = shape
+    if h + 2 * pad < k or w + 2 * pad < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, c_in, h, w)).astype(dtype)
+    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
+    weight[rng.random(weight.shape) < sparsity] = 0
+    bias = rng.standard_normal(c_out).astype(dtype)
+    expected = dense_conv(x, weight, bias, k, 1, pad)
+    if relu:
+        expected = np.maximum(expected, 0)
+    xp = np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    csr = CSR.from_dense(weight, weight != 0)
+    offsets = S.entries(csr.indices, k, *xp.shape)
+    oh, ow = expected.shape[2:]
+    wide = np.full(oh * xp.shape[2] + 4 * vec.lanes(dtype), np.nan, dtype)
+    out = np.full((c_out, oh, ow, 1), np.nan, dtype)
+    got = S.conv_sparse_pixels(xp, csr.indptr, offsets, csr.values, bias, relu, wide, out)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
+    twin = S.conv_sparse_tiles_numpy(xp, csr.indptr, offsets, csr.values, bias, 1, relu,
+                                     np.empty_like(out))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)

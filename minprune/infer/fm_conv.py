@@ -24,8 +24,9 @@ class Conv(Step):
     tiles of samples or of pixels). Sparse (CSR,
     N:M) and grouped weights can run four ways - that dense product on the densified weight,
     the CSR kernels on the columns, a direct sparse convolution with no columns at all
-    (``direct_conv_padded``, over the input padded once), or, from a register of samples on,
-    the stored weights in register tiles (``sparse_tiles``) - and which is fastest depends
+    (``direct_conv_padded``, over the input padded once), or the stored weights in register
+    tiles (``sparse_tiles``: of samples from a register of them on, of pixels along the
+    padded rows at one sample and stride 1) - and which is fastest depends
     on the density, the shapes and the batch size: the first call of each batch size times
     them on its input and keeps the fastest (``ways`` records the choice; every way computes
     the same convolution)."""
@@ -66,7 +67,8 @@ class Conv(Step):
         if not self.sparse:
             self._product(x, self.weight, out)
         else:
-            ways = self.WAYS + (("tiles",) if n >= vec.lanes(self.dtype) else ())
+            ways = self.WAYS + (("tiles",) if n >= vec.lanes(self.dtype) else ()) + (
+                ("pixels",) if n == 1 and self.stride == 1 else ())
             way = self.ways.get(n) or fastest(self, ways, x, out)
             getattr(self, f"_{way}")(x, out)
         return out if self.relu else self.finish(out)
@@ -193,13 +195,24 @@ class Conv(Step):
                              self.relu, self.buffer((xp[0].size,), self.dtype, "wide"), out)
 
     def _tiles(self, x, out):
-        """The stored weights in register tiles (``sparse_tiles``) over the padded input."""
+        """The stored weights in register tiles of samples (``sparse_tiles``)."""
         xp = self._padded(x)
+        S.conv_sparse_tiles(xp, *self._stored(xp), self.bias, self.stride, self.relu, out)
+
+    def _pixels(self, x, out):
+        """One sample's stored weights in register tiles of pixels (``sparse_tiles``)."""
+        xp = self._padded(x)
+        wide = self.buffer((out.shape[1] * xp.shape[2] + 4 * vec.lanes(self.dtype),),
+                           self.dtype, "wide")
+        S.conv_sparse_pixels(xp, *self._stored(xp), self.bias, self.relu, wide, out)
+
+    def _stored(self, xp):
+        """(indptr, offsets in the padded input xp, values) of the stored weights."""
+        indptr, indices, values = self.forms(xp.shape[0])[1]
         offsets = self._entries.get(xp.shape)
-        indptr, indices, values = self.forms(x.shape[0])[1]
         if offsets is None:
             offsets = self._entries[xp.shape] = S.entries(indices, self.k, *xp.shape)
-        S.conv_sparse_tiles(xp, indptr, offsets, values, self.bias, self.stride, self.relu, out)
+        return indptr, offsets, values
 
     def _padded(self, x):
         """x with its padding as zeros around it (x itself without padding)."""

@@ -13,6 +13,11 @@ half the memory traffic of the loop with sums in memory, and none of it written.
 walk the output two pixels at a time and, at each pair, every output channel, so the windows
 the pair reads stay in cache for all of them.
 
+At one sample (``conv_sparse_pixels``, stride 1) the registers hold pixels instead: a tile
+is one output channel at four registers of pixels along the padded ("wide") rows, where a
+tap's window is one contiguous run of the input; per stored weight, four loads and four
+multiply-adds.
+
 The weights come per output channel in CSR order (``entries``: the offsets depend on the
 padded input's shape, so they are made per shape). A batch that is not a multiple of four
 registers is loaded and stored in part (``vec.load``'s lane count), an odd last pixel of a row
@@ -91,6 +96,52 @@ def conv_sparse_tiles(xp, indptr, offsets, values, bias, stride, relu, out):
                         for r in range(4):
                             vec.store(of, to + n + r * lanes, vec.bias_act(s[4 + r], b, relu),
                                       m - r * lanes)
+    return out
+
+
+@njit(inline="always")
+def _row_sums(xf, offsets, values, e0, e1, at, lanes, m):
+    """Four registers of sums along a wide row: the stored weights e0..e1 at the pixels
+    at..at + 4·lanes (flat, wide), the first m of them."""
+    z = vec.zero(xf)
+    s = (z, z, z, z)
+    for e in range(e0, e1):
+        x = _four(xf, at + get(offsets, e), lanes, m, m - lanes, m - 2 * lanes, m - 3 * lanes)
+        v = get(values, e)
+        s = (fma(x[0], v, s[0]), fma(x[1], v, s[1]), fma(x[2], v, s[2]), fma(x[3], v, s[3]))
+    return s
+
+
+@njit(cache=True, nogil=True)
+def conv_sparse_pixels(xp, indptr, offsets, values, bias, relu, wide, out):
+    """``conv_sparse_tiles`` for one sample and stride 1: a tile is one output channel at
+    four registers of pixels along the *wide* output (every pixel of a padded row, as
+    ``direct_dense`` makes it: the window of a tap is then one run of the input), summed in
+    registers into ``wide`` (at least (OH - 1)·Wp + OW numbers) and narrowed into out (OC,
+    OH, OW, 1) with bias and ReLU."""
+    c_in, hp, wp, n = xp.shape
+    n_out, oh, ow, _ = out.shape
+    xf, of = xp.reshape(-1), out.reshape(-1)
+    if n != 1:
+        raise ValueError("conv_sparse_pixels: one sample")
+    lanes = vec.width(xf)
+    span = (oh - 1) * wp + ow
+    for o in range(n_out):
+        e0, e1 = indptr[o], indptr[o + 1]
+        for t0 in range(0, span, 4 * lanes):
+            m = span - t0
+            if m >= 4 * lanes:
+                s = _row_sums(xf, offsets, values, e0, e1, t0, lanes, 4 * lanes)
+            else:
+                s = _row_sums(xf, offsets, values, e0, e1, t0, lanes, m)
+            for r in range(4):
+                vec.store(wide, t0 + r * lanes, s[r], m - r * lanes)
+        b = bias[o] if len(bias) else 0.0
+        for y in range(oh):
+            src, dst = y * wp, (o * oh + y) * ow
+            for x in range(ow):
+                v = wide[src + x] + b
+                of[dst + x] = max(v, 0.0) if relu else v
     return out
 
 
