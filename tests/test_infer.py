@@ -163,7 +163,7 @@ def test_a_dense_convolution_in_bands_of_rows_is_the_whole_product(rng):
     conv = next(s for s in plan.steps if isinstance(s, Conv))
     x = np.ascontiguousarray(np.moveaxis(X, 0, -1))
     whole = conv(x).copy()
-    assert conv.bands[5] in range(1, whole.shape[1] + 1)
+    assert conv.bands[5] in (*range(1, whole.shape[1] + 1), "wide", "direct")   # (timed)
     for rows in (1, 2, 5, whole.shape[1]):
         out = np.empty_like(whole)
         conv._banded(x, conv.weight, out, rows)
@@ -242,3 +242,26 @@ def test_every_way_of_a_sparse_convolution_is_the_same_convolution(rng, batch):
                 out = out if conv.relu else conv.finish(out)
                 np.testing.assert_allclose(out, first, rtol=1e-5, atol=1e-5, err_msg=way)
         x = first
+
+
+@pytest.mark.parametrize("batch", [1, 3, 40])
+def test_every_way_of_a_fully_connected_layer_is_the_same_product(rng, batch):
+    """BLAS, register tiles (at 40: two and a half registers of samples; 13 outputs, a group
+    of eight and part of one) and, for sparse weights, the CSR kernels give one result, on a
+    feature-major input and on the transposed view the first layer gets."""
+    from minprune.infer.fmajor import Linear
+    model = nn.Sequential(nn.Linear(37, 13, rng=0), nn.ReLU(), nn.Linear(13, 5, rng=0))
+    dense = infer.compile(model.eval())
+    prune.prune(model, 0.6, "magnitude", "weight", "local")
+    sparse_plan = infer.compile(sparse.to_sparse(model, min_sparsity=0.0).eval())
+    x = rng.random((batch, 37)).astype(np.float32)
+    for plan in (dense, sparse_plan):
+        first = next(s for s in plan.steps if isinstance(s, Linear))
+        want = first(np.ascontiguousarray(x.T)).copy()
+        ways = ("gemm", "tiles") + (("csr",) if first.sparse else ())
+        for way in ways:
+            for view in (x.T, np.ascontiguousarray(x.T)):
+                out = np.full_like(want, np.nan)
+                getattr(first, f"_{way}")(view, out)
+                out = out if first.relu else first.finish(out)
+                np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5, err_msg=way)
