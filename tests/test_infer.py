@@ -247,7 +247,8 @@ def test_every_way_of_a_sparse_convolution_is_the_same_convolution(rng, batch):
 @pytest.mark.parametrize("batch", [1, 3, 40])
 def test_every_way_of_a_fully_connected_layer_is_the_same_product(rng, batch):
     """BLAS, register tiles (at 40: two and a half registers of samples; 13 outputs, a group
-    of eight and part of one) and, for sparse weights, the CSR kernels give one result, on a
+    of eight and part of one) and, for sparse weights, the CSR kernels and sparse register
+    tiles (at 40: part of a tile of four registers) give one result, on a
     feature-major input and on the transposed view the first layer gets."""
     from minprune.infer.fmajor import Linear
     model = nn.Sequential(nn.Linear(37, 13, rng=0), nn.ReLU(), nn.Linear(13, 5, rng=0))
@@ -258,7 +259,7 @@ def test_every_way_of_a_fully_connected_layer_is_the_same_product(rng, batch):
     for plan in (dense, sparse_plan):
         first = next(s for s in plan.steps if isinstance(s, Linear))
         want = first(np.ascontiguousarray(x.T)).copy()
-        ways = ("gemm", "tiles") + (("csr",) if first.sparse else ())
+        ways = ("gemm", "tiles") + (("csr", "csr_tiles") if first.sparse else ())
         for way in ways:
             for view in (x.T, np.ascontiguousarray(x.T)):
                 out = np.full_like(want, np.nan)

@@ -196,3 +196,31 @@ def test_one_samples_sparse_register_tiles_are_the_dense_convolution(shape, dtyp
     twin = S.conv_sparse_tiles_numpy(xp, csr.indptr, offsets, csr.values, bias, 1, relu,
                                      np.empty_like(out))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([0, 1, 5, 16, 40, 64, 70]), st.integers(1, 40), st.integers(1, 20),
+       st.floats(0.0, 1.0), st.sampled_from([np.float32, np.float64]), st.booleans(),
+       st.booleans(), st.integers(0, 2 ** 31 - 1))
+def test_a_sparse_layers_register_tiles_are_its_product(n, n_in, n_out, sparsity, dtype, relu,
+                                                        has_bias, seed):
+    """Rows with no stored weight; batches of no register, part of a tile, one tile and a
+    bit; 16-bit column indices as the plan stores them."""
+    from minprune.infer import sparse_tiles as S
+    from minprune.sparse.csr import CSR
+    rng = np.random.default_rng(seed)
+    weight = rng.standard_normal((n_out, n_in)).astype(dtype)
+    weight[rng.random(weight.shape) < sparsity] = 0
+    xt = rng.standard_normal((n_in, n)).astype(dtype)
+    bias = rng.standard_normal(n_out).astype(dtype) if has_bias else np.zeros(0, dtype)
+    expected = weight @ xt + (bias[:, None] if has_bias else 0)
+    expected = np.maximum(expected, 0) if relu else expected
+    csr = CSR.from_dense(weight, weight != 0)
+    out = np.full((n_out, n), np.nan, dtype)
+    got = S.linear_sparse_tiles(csr.indptr, csr.indices.astype(np.uint16), csr.values, xt, bias,
+                                relu, out)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+    twin = S.linear_sparse_tiles_numpy(csr.indptr, csr.indices, csr.values, xt, bias, relu,
+                                       np.empty_like(out))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)

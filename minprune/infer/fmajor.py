@@ -12,6 +12,7 @@ import numpy as np
 from ..sparse.csr import CSR
 from ..sparse.kernels import matmul as csr_matmul
 from . import fm_kernels as K
+from . import sparse_tiles as S
 from . import tiles as T
 from . import vec
 from .fm_conv import Conv
@@ -24,8 +25,9 @@ class Linear(Step):
     samples on, in register tiles (``tiles.conv_tiles`` of a 1x1 image: eight outputs at two
     registers of samples, the sums in registers - LeNet-300-100's 784 -> 300 at batch 64: 54
     GMAC/s against OpenBLAS's 45 on the transposed input); sparse (CSR, N:M) ones through
-    the CSR kernels or, where they keep many weights, one of those dense ways on the
-    densified weight. Which way is faster is timed on the first call of each batch size, as
+    the CSR kernels, the sparse register tiles (``sparse_tiles.linear_sparse_tiles``: a row
+    at four registers of samples) or, where they keep many weights, one of those dense ways
+    on the densified weight. Which way is faster is timed on the first call of each batch size, as
     for convolutions (``ways``)."""
 
     def __init__(self, op):
@@ -53,6 +55,9 @@ class Linear(Step):
         csr_matmul(*self.arrays, np.ascontiguousarray(x), y)
         K.bias_act(y, self.bias, self.relu)
 
+    def _csr_tiles(self, x, y):
+        S.linear_sparse_tiles(*self.arrays, np.ascontiguousarray(x), self.bias, self.relu, y)
+
     def _tiles(self, x, y):
         if self._filters8 is None:
             self._filters8 = T.filters8(self.dense, 1, self.dense.shape[1])
@@ -66,7 +71,8 @@ class Linear(Step):
         way = self.ways.get(n)
         if way is None:
             ways = ("gemm", "csr") if self.sparse else ("gemm",)
-            ways += ("tiles",) if n >= vec.lanes(self.dtype) else ()
+            if n >= vec.lanes(self.dtype):
+                ways += ("tiles", "csr_tiles") if self.sparse else ("tiles",)
             way = fastest(self, ways, x, y) if len(ways) > 1 else ways[0]
             self.ways[n] = way
         getattr(self, f"_{way}")(x, y)

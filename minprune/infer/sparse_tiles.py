@@ -13,6 +13,9 @@ half the memory traffic of the loop with sums in memory, and none of it written.
 walk the output two pixels at a time and, at each pair, every output channel, so the windows
 the pair reads stay in cache for all of them.
 
+A fully connected layer's sparse weight is the same walk over a 1x1 image
+(``linear_sparse_tiles``: one output row at four registers of samples).
+
 At one sample (``conv_sparse_pixels``, stride 1) the registers hold pixels instead: a tile
 is one output channel at four registers of pixels along the padded ("wide") rows, where a
 tap's window is one contiguous run of the input; per stored weight, four loads and four
@@ -145,6 +148,42 @@ def conv_sparse_pixels(xp, indptr, offsets, values, bias, relu, wide, out):
     return out
 
 
+@njit(cache=True, nogil=True)
+def linear_sparse_tiles(indptr, indices, values, xt, bias, relu, out):
+    """out (rows, N) = W @ xt (in, N) for W in CSR, plus bias (if given), then ReLU: a tile is
+    one output row at four registers of samples, its sums in registers while the row's
+    stored weights stream past (per weight, one number and one index read for four loads of
+    inputs and four multiply-adds)."""
+    n = xt.shape[1]
+    xf, of = xt.reshape(-1), out.reshape(-1)
+    lanes = vec.width(xf)
+    for o in range(len(indptr) - 1):
+        e0, e1 = indptr[o], indptr[o + 1]
+        b = bias[o] if len(bias) else 0.0
+        for n0 in range(0, n, 4 * lanes):
+            m = n - n0
+            z = vec.zero(xf)
+            s = (z, z, z, z)
+            if m >= 4 * lanes:                         # whole registers: plain loads
+                for e in range(e0, e1):
+                    x = _four(xf, np.int64(get(indices, e)) * n + n0, lanes, lanes, lanes, lanes,
+                              lanes)
+                    v = get(values, e)
+                    s = (fma(x[0], v, s[0]), fma(x[1], v, s[1]), fma(x[2], v, s[2]),
+                         fma(x[3], v, s[3]))
+            else:
+                for e in range(e0, e1):
+                    x = _four(xf, np.int64(get(indices, e)) * n + n0, lanes, m, m - lanes,
+                              m - 2 * lanes, m - 3 * lanes)
+                    v = get(values, e)
+                    s = (fma(x[0], v, s[0]), fma(x[1], v, s[1]), fma(x[2], v, s[2]),
+                         fma(x[3], v, s[3]))
+            for r in range(4):
+                vec.store(of, o * n + n0 + r * lanes, vec.bias_act(s[r], b, relu),
+                          m - r * lanes)
+    return out
+
+
 def conv_sparse_tiles_numpy(xp, indptr, offsets, values, bias, stride, relu, out):
     """``conv_sparse_tiles`` in NumPy: each stored weight times its shifted window."""
     c_in, hp, wp, n = xp.shape
@@ -158,5 +197,17 @@ def conv_sparse_tiles_numpy(xp, indptr, offsets, values, bias, stride, relu, out
             y[o] += values[e] * flat[pixel + offsets[e]]
     if len(bias):
         y += bias[:, None, None, None]
+    out[...] = np.maximum(y, 0) if relu else y
+    return out
+
+
+def linear_sparse_tiles_numpy(indptr, indices, values, xt, bias, relu, out):
+    """``linear_sparse_tiles`` in NumPy: the stored weights of each row times their inputs."""
+    y = np.zeros(out.shape, dtype=np.result_type(xt, values))
+    for o in range(len(indptr) - 1):
+        cols = np.asarray(indices[indptr[o]:indptr[o + 1]], dtype=np.int64)
+        y[o] = values[indptr[o]:indptr[o + 1]] @ xt[cols]
+    if len(bias):
+        y += bias[:, None]
     out[...] = np.maximum(y, 0) if relu else y
     return out
