@@ -224,3 +224,29 @@ def test_a_sparse_layers_register_tiles_are_its_product(n, n_in, n_out, sparsity
     twin = S.linear_sparse_tiles_numpy(csr.indptr, csr.indices, csr.values, xt, bias, relu,
                                        np.empty_like(out))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 40), st.integers(0, 40), st.sampled_from([np.float32, np.float64]))
+def test_the_batch_transposed_in_register_blocks_is_its_transpose(n, f, dtype):
+    """Whole blocks of a register's width, the rows and columns past them, empty batches."""
+    from minprune.infer import layout
+    x = np.arange(n * f, dtype=dtype).reshape(n, f)
+    out = np.full((f, n), np.nan, dtype)
+    np.testing.assert_array_equal(layout.transpose(x, out), x.T)
+    np.testing.assert_array_equal(layout.transpose_numpy(x, np.empty_like(out)), x.T)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_register_block_transposes_in_place_of_its_rows(dtype):
+    n = vec.lanes(dtype)
+    a = np.arange(3 * n * 3 * n, dtype=dtype)
+    b = np.zeros_like(a)
+    _transpose(a, n * 3 * n + 2, 3 * n, b, 1, 3 * n)
+    got = b.reshape(3 * n, 3 * n)[:n, 1:1 + n]
+    np.testing.assert_array_equal(got, a.reshape(3 * n, 3 * n)[n:2 * n, 2:2 + n].T)
+
+
+@njit
+def _transpose(a, i, p, b, j, q):
+    vec.transpose(a, i, p, b, j, q)

@@ -16,6 +16,9 @@ two:
 - ``fma(x, s, acc)``: acc + x·s for a number s, as one fused multiply-add per lane;
 - ``scatter(a, i, step, v, m)``: the first m lanes of v into a[i], a[i + step], ... (a
   register of output channels into the channel-major layout, one number per channel);
+- ``transpose(a, i, p, b, j, q)``: the square block of ``lanes`` rows of ``lanes`` numbers
+  at a[i], rows p apart, transposed into b[j], rows q apart - in registers, log2(lanes)
+  rounds of interleaving pairs of them (the classic perfect-shuffle transpose);
 - ``bias_act(v, b, relu)``: v + b (a number, or a register lane by lane), then ReLU if
   ``relu``.
 
@@ -63,13 +66,19 @@ def _numpy_ops():
     def get(a, i):
         return a[i]
 
+    def transpose(a, i, p, b, j, q):
+        n = lanes(a.dtype)
+        rows = np.stack([a[i + r * p:i + r * p + n] for r in range(n)])
+        for r in range(n):
+            b[j + r * q:j + r * q + n] = rows[:, r]
+
     def fma(x, s, acc):
         return acc + x * s
 
     def bias_act(v, b, relu):
         y = v + b
         return np.maximum(y, 0) if relu else y
-    return width, zero, load, store, scatter, get, fma, bias_act
+    return width, zero, load, store, scatter, get, fma, transpose, bias_act
 
 
 def _intrinsics():
@@ -197,6 +206,34 @@ def _intrinsics():
         return x(x, s, acc), codegen
 
     @intrinsic
+    def transpose(typingctx, a, i, p, b, j, q):
+        count = Vec(a.dtype).count
+        half = count // 2
+        low = ir.Constant(ir.VectorType(i32, count),
+                          [k // 2 + (count if k % 2 else 0) for k in range(count)])
+        high = ir.Constant(ir.VectorType(i32, count),
+                           [half + k // 2 + (count if k % 2 else 0) for k in range(count)])
+
+        def codegen(context, builder, sig, args):
+            vtype = context.get_value_type(Vec(sig.args[0].dtype))
+            src, dst = (context.make_array(sig.args[k])(context, builder, args[k])
+                        for k in (0, 3))
+            i, p, j, q = (context.cast(builder, args[k], sig.args[k], types.intp)
+                          for k in (1, 2, 4, 5))
+
+            def row(array, start, step, r):
+                at = builder.add(start, builder.mul(step, context.get_constant(types.intp, r)))
+                return builder.bitcast(builder.gep(array.data, [at]), vtype.as_pointer())
+            rows = [builder.load(row(src, i, p, r), align=4) for r in range(count)]
+            for _ in range(count.bit_length() - 1):   # log2(count) rounds
+                rows = [builder.shuffle_vector(rows[r // 2], rows[r // 2 + half],
+                                               high if r % 2 else low) for r in range(count)]
+            for r in range(count):
+                builder.store(rows[r], row(dst, j, q, r), align=4)
+            return context.get_dummy_value()
+        return types.none(a, i, p, b, j, q), codegen
+
+    @intrinsic
     def bias_act(typingctx, v, b, relu):
         def codegen(context, builder, sig, args):
             vtype = args[0].type
@@ -207,8 +244,8 @@ def _intrinsics():
             rectified = builder.select(builder.fcmp_ordered(">", y, zeros), y, zeros)
             return builder.select(args[2], rectified, y)
         return v(v, b, relu), codegen
-    return width, zero, load, store, scatter, get, fma, bias_act
+    return width, zero, load, store, scatter, get, fma, transpose, bias_act
 
 
-width, zero, load, store, scatter, get, fma, bias_act = (
+width, zero, load, store, scatter, get, fma, transpose, bias_act = (
     _numpy_ops() if config.DISABLE_JIT else _intrinsics())
