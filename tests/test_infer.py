@@ -133,7 +133,8 @@ def test_sparse_layers_take_an_empty_batch(rng):
 
 def test_a_batch_split_over_threads_gives_the_same_outputs(rng):
     """With threads.set_threads(2) a convolutional plan runs halves of a batch on two threads,
-    each on its own copy of the steps: the same outputs as one thread, dense and CSR."""
+    each on its own copy of the steps: the same outputs as one thread, dense and CSR. The
+    copies run each half's batch size the ways the first copy timed (alone)."""
     from minprune import threads
     model = models.lenet5(rng=0).eval()
     masked = _copy(model)
@@ -146,6 +147,11 @@ def test_a_batch_split_over_threads_gives_the_same_outputs(rng):
         try:
             split = plan(X)
             assert len(plan._replicas) == 2            # it really split
+            first, second = plan._replicas
+            assert all(a.ways is b.ways for a, b in zip(first.steps, second.steps)
+                       if hasattr(a, "ways"))
+            conv = first.steps[0]
+            assert 20 in (conv.ways if conv.sparse else conv.bands)   # a half's size, timed
             np.testing.assert_allclose(split, alone, rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(plan(X[:7]), alone[:7], rtol=1e-5, atol=1e-5)
         finally:

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from .. import threads
 from ..sparse.csr import CSR
 from ..sparse.kernels import matmul as csr_matmul
 from . import fm_kernels as K
@@ -17,7 +18,7 @@ from . import sparse_tiles as S
 from . import tiles as T
 from . import vec
 from .fm_conv import Conv
-from .fm_step import Step, act_text, bias_of, fastest
+from .fm_step import Step, act_text, bias_of, quickest
 from .lower import Activation, Flatten, GlobalPool, Pool, Residual, Scale, Weighted
 
 
@@ -28,8 +29,9 @@ class Linear(Step):
     GMAC/s against OpenBLAS's 45 on the transposed input); sparse (CSR, N:M) ones through
     the CSR kernels, the sparse register tiles (``sparse_tiles.linear_sparse_tiles``: a row
     at four registers of samples) or, where they keep many weights, one of those dense ways
-    on the densified weight. Which way is faster is timed on the first call of each batch size, as
-    for convolutions (``ways``)."""
+    on the densified weight. Which way is faster is timed on the first call of each batch
+    size and thread setting (BLAS may run on more threads than the tiles), as for
+    convolutions (``ways``: (batch, threads) -> way)."""
 
     def __init__(self, op):
         self.weight, self.bias, self.activation = op.weight, bias_of(op), op.activation
@@ -69,13 +71,14 @@ class Linear(Step):
     def __call__(self, x):
         n = x.shape[1]
         y = self.buffer((self.rows, n), self.dtype)
-        way = self.ways.get(n)
+        key = (n, threads.asked() or 1)          # (BLAS may have more threads than the tiles)
+        way = self.ways.get(key)
         if way is None:
             ways = ("gemm", "csr") if self.sparse else ("gemm",)
             if n >= vec.lanes(self.dtype):
                 ways += ("tiles", "csr_tiles") if self.sparse else ("tiles",)
-            way = fastest(self, ways, x, y) if len(ways) > 1 else ways[0]
-            self.ways[n] = way
+            way = self.ways[key] = (quickest(ways, lambda w: getattr(self, f"_{w}")(x, y))
+                                    if len(ways) > 1 else ways[0])
         getattr(self, f"_{way}")(x, y)
         return y if self.relu else self.finish(y)
 
@@ -174,6 +177,15 @@ def step(op):
     return Elementwise(op.name, lambda x: act.finish(np.array(x)))
 
 
+def _every_step(steps):
+    """The steps, those inside residual blocks too, in order."""
+    for s in steps:
+        yield s
+        if isinstance(s, Block):
+            yield from _every_step(s.body)
+            yield from _every_step(s.shortcut or ())
+
+
 class FeatureMajor:
     """The ops as feature-major steps; call it on (N, C, H, W) or (N, F) arrays."""
 
@@ -188,6 +200,15 @@ class FeatureMajor:
         for s in self.steps[:stop]:
             x = s(x)
         return x
+
+    def share_choices(self, other):
+        """Run each step the way ``other``'s does, at every batch size: its steps' choice
+        records (``ways``, ``bands``) become these steps' too (a replica of the plan for a
+        thread times nothing while the others run)."""
+        for mine, theirs in zip(_every_step(self.steps), _every_step(other.steps)):
+            for record in ("ways", "bands"):
+                if hasattr(theirs, record):
+                    setattr(mine, record, getattr(theirs, record))
 
     def feature_major(self, x):
         """The (N, ...) array x as (..., N), contiguous: transposed in register blocks

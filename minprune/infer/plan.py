@@ -71,16 +71,25 @@ class Plan:
     def _split(self, x, workers):
         """The batch in ``workers`` parts, each through its own copy of the steps (buffers
         are per copy) on its own thread, BLAS pinned to one thread meanwhile: one pool at a
-        time, the kernels release the GIL."""
+        time, the kernels release the GIL. The ways the steps run a part's batch size are
+        timed once, on the first copy with no other thread running (timed beside each
+        other, the copies chose slower ways: LeNet-5 90% at batch 64 ran slower on two
+        threads than on one), and every copy runs them."""
         replicas = self.__dict__.setdefault("_replicas", [self.feature_major])
         while len(replicas) < workers:
             replicas.append(FeatureMajor(self.ops))
+            replicas[-1].share_choices(replicas[0])
         pool = self.__dict__.get("_pool")
         if pool is None or pool._max_workers < workers:
             from concurrent.futures import ThreadPoolExecutor  # lazy: only with threads
             pool = self._pool = ThreadPoolExecutor(max_workers=workers)
         parts = np.array_split(x, workers)
+        timed = self.__dict__.setdefault("_timed", set())
         with threads.one_blas_thread():
+            for part in parts:
+                if len(part) not in timed:                # (alone: see above)
+                    replicas[0](part)
+                    timed.add(len(part))
             results = list(pool.map(lambda pair: pair[0](pair[1]), zip(replicas, parts)))
         return np.concatenate(results)
 
