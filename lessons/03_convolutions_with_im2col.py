@@ -222,6 +222,30 @@ expected_dense = F.conv2d(Tensor(batch), Tensor(dense_filters), padding=1).data
 assert np.allclose(made.transpose(3, 0, 1, 2), expected_dense)
 
 # %% [markdown]
+# `direct_dense` still keeps its sums in memory: each pass adds one channel's taps into rows
+# of sums held in the cache, and reads and writes them again for the next channel. A matrix
+# product's inner kernel does better - it keeps a small block of the output in the CPU's
+# SIMD registers while the whole sum over the inputs is taken, and writes it once. The
+# plan's fastest dense way does the same for a convolution (`tiles.conv_tiles`): a *tile* is
+# eight filters at one output pixel and two registers of samples (16 float32 samples each).
+# For every input channel and tap it loads the two registers of samples under that tap and
+# multiplies them by the eight filters' weights there - 16 fused multiply-adds for 2 loads -
+# and only at the end adds the bias and writes the 16 registers out. (`infer.vec` makes a
+# register a Numba value; LLVM keeps those 16 values in registers.) No columns, no sums in
+# memory, any filter size and stride:
+
+# %%
+from minprune.infer import tiles
+
+eight = tiles.filters8(lowered, 3, 2)                     # (groups of 8 filters, C, k, k, 8)
+print(f"filters as the tiles read them: {eight.shape}")
+tiled = tiles.conv_tiles(padded, eight, np.zeros(3), 1, False, np.empty((3, 6, 6, 5)))
+assert np.allclose(tiled.transpose(3, 0, 1, 2), expected_dense)
+strided = tiles.conv_tiles(padded, eight, np.zeros(3), 2, False, np.empty((3, 3, 3, 5)))
+assert np.allclose(strided.transpose(3, 0, 1, 2),
+                   F.conv2d(Tensor(batch), Tensor(dense_filters), stride=2, padding=1).data)
+
+# %% [markdown]
 # ## 6. Pooling
 #
 # Max pooling keeps the largest value of each window; its gradient goes to the first maximum

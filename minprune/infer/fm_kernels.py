@@ -5,8 +5,9 @@ In this layout a convolution's output comes out of one product W @ columns alrea
 and the columns of a fully connected layer after Flatten are the batch itself (features x
 batch: no transposes between layers). Here: the columns (im2col, shared with training, and
 the *wide* columns of a stride-1 convolution), bias and ReLU, padding, pooling (global
-average pooling too) and a residual block's join. The direct convolutions, which need no
-columns, are in ``infer.direct`` (sparse) and ``infer.direct_dense``.
+average pooling too) and a residual block's join. The convolutions that need no columns are
+in ``infer.direct`` (sparse), ``infer.direct_dense`` and the register tiles of
+``infer.tiles`` and ``infer.sparse_tiles``.
 """
 from __future__ import annotations
 
