@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from minprune import Tensor
 from minprune import functional as F
 
 
@@ -67,3 +68,29 @@ def test_conv2d_channel_mismatch_names_both_shapes():
 def test_kernel_larger_than_input():
     with pytest.raises(ValueError, match="smaller than the kernel"):
         F.conv2d(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 3, 3)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k, stride, padding", [(3, 1, 1), (5, 1, 0), (3, 2, 1), (1, 2, 0),
+                                                (5, 1, 2)])
+def test_register_tiles_and_columns_give_one_convolution_and_gradient(k, stride, padding,
+                                                                      dtype, monkeypatch):
+    """The forward in register tiles (and, where the convolution keeps the image's size, the
+    input's gradient too) against im2col and the products: same outputs and gradients, on a
+    batch of 21 (part of a tile) and 7 output channels (part of a register)."""
+    from minprune.autograd import conv as C
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((21, 5, 9, 9)).astype(dtype)
+    w0 = rng.standard_normal((7, 5, k, k)).astype(dtype)
+    b0 = rng.standard_normal(7).astype(dtype)
+    results = []
+    for tiles in (True, False):
+        monkeypatch.setattr(C, "TILES", tiles)
+        x, w, b = (Tensor(a, requires_grad=True) for a in (x0, w0, b0))
+        y = C.conv2d(x, w, b, stride, padding)
+        (y * y).sum().backward()
+        results.append((y.data, x.grad, w.grad, b.grad))
+    tol = 1e-5 if dtype == np.float32 else 1e-12      # (sums taken in another order)
+    for tiled, columns in zip(*results):
+        scale = np.abs(columns).max()
+        np.testing.assert_allclose(tiled, columns, rtol=10 * tol, atol=tol * scale)

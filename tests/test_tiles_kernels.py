@@ -250,3 +250,28 @@ def test_a_register_block_transposes_in_place_of_its_rows(dtype):
 @njit
 def _transpose(a, i, p, b, j, q):
     vec.transpose(a, i, p, b, j, q)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shapes, st.sampled_from([np.float32, np.float64]), st.booleans(),
+       st.integers(0, 2 ** 31 - 1))
+def test_channels_last_register_tiles_are_the_dense_convolution(shape, dtype, has_bias, seed):
+    """Training's layout (N, H, W, C): tiles over the pixels of every sample (fewer than
+    eight in all, or a part tile at the end), 1 to 17 filters, any stride and padding."""
+    n, c_in, h, w, c_out, k, stride, pad = shape
+    if h + 2 * pad < k or w + 2 * pad < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
+    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
+    bias = rng.standard_normal(c_out).astype(dtype) if has_bias else np.zeros(0, dtype)
+    expected = dense_conv(x, weight, bias if has_bias else 0, k, stride, pad)
+    xp = np.pad(np.ascontiguousarray(x.transpose(0, 2, 3, 1)),
+                ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    filters = T.filters_lanes(weight, k, c_in, dtype)
+    out = np.full((n,) + expected.shape[2:] + (c_out,), np.nan, dtype)
+    got = T.conv_pixels_nhwc(xp, filters, bias, stride, out)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, rtol=tol, atol=tol)
+    twin = T.conv_pixels_nhwc_numpy(xp, filters, bias, stride, np.empty_like(out))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
