@@ -62,28 +62,41 @@ shapes = st.tuples(st.sampled_from([0, 1, 5, 16, 17, 33, 40]), st.integers(1, 4)
                    st.sampled_from([1, 2, 3, 5]), st.integers(1, 2), st.integers(0, 2))
 
 
+def conv_case(shape, dtype, seed, relu=False, has_bias=True, sparsity=0.0):
+    """A batch, a lowered weight (``sparsity`` of it zero), a bias (or none), the model's
+    convolution (then ReLU if ``relu``), the batch feature-major and padded, and the
+    tolerance of ``dtype``."""
+    n, c_in, h, w, c_out, k, stride, pad = shape
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
+    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
+    weight[rng.random(weight.shape) < sparsity] = 0
+    bias = rng.standard_normal(c_out).astype(dtype) if has_bias else np.zeros(0, dtype)
+    expected = dense_conv(x, weight, bias if has_bias else 0, k, stride, pad)
+    expected = np.maximum(expected, 0) if relu else expected
+    xp = np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    return x, weight, bias, expected, xp, 1e-4 if dtype == np.float32 else 1e-12
+
+
+def fits(shape):
+    _, _, h, w, _, k, _, pad = shape
+    return h + 2 * pad >= k and w + 2 * pad >= k
+
+
 @settings(max_examples=30, deadline=None)
 @given(shapes, st.sampled_from([np.float32, np.float64]), st.booleans(), st.booleans(),
        st.integers(0, 2 ** 31 - 1))
 def test_register_tiles_are_the_dense_convolution(shape, dtype, relu, has_bias, seed):
     """Batches that fill no register, one, and one and a bit; 1 to 17 filters (groups of
     eight, the last one part empty); 1x1 to 5x5 filters, stride 1 and 2, padding 0 to 2."""
-    n, c_in, h, w, c_out, k, stride, pad = shape
-    if h + 2 * pad < k or w + 2 * pad < k:
+    if not fits(shape):
         return
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
-    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
-    bias = rng.standard_normal(c_out).astype(dtype) if has_bias else np.zeros(0, dtype)
-    expected = dense_conv(x, weight, bias if has_bias else 0, k, stride, pad)
-    if relu:
-        expected = np.maximum(expected, 0)
-    xp = np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    n, c_in, _, _, c_out, k, stride, _ = shape
+    _, weight, bias, expected, xp, tol = conv_case(shape, dtype, seed, relu, has_bias)
     filters = T.filters8(weight, k, c_in)
     assert filters.shape == (-(-c_out // 8), c_in, k, k, 8)
     out = np.full((c_out,) + expected.shape[2:] + (n,), np.nan, dtype)
     got = T.conv_tiles(xp, filters, bias, stride, relu, out)
-    tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
     twin = T.conv_tiles_numpy(xp, filters, bias, stride, relu, np.empty_like(out))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
@@ -103,23 +116,16 @@ def test_one_samples_register_tiles_of_pixels_are_the_dense_convolution(shape, d
                                                                           has_bias, seed):
     """Output pixels fewer than a tile's eight and not a multiple of it; 1 to 17 filters (a
     register of them, and part of one: 16 float32 or 8 float64 a register)."""
-    _, c_in, h, w, c_out, k, stride, pad = shape
-    if h + 2 * pad < k or w + 2 * pad < k:
+    shape = (1,) + shape[1:]
+    if not fits(shape):
         return
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((1, c_in, h, w)).astype(dtype)
-    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
-    bias = rng.standard_normal(c_out).astype(dtype) if has_bias else np.zeros(0, dtype)
-    expected = dense_conv(x, weight, bias if has_bias else 0, k, stride, pad)
-    if relu:
-        expected = np.maximum(expected, 0)
-    xp = np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    _, c_in, _, _, c_out, k, stride, _ = shape
+    _, weight, bias, expected, xp, tol = conv_case(shape, dtype, seed, relu, has_bias)
     filters = T.filters_lanes(weight, k, c_in, dtype)
     lanes = vec.lanes(dtype)
     assert filters.shape == (-(-c_out // lanes), c_in, k, k, lanes)
     out = np.full((c_out,) + expected.shape[2:] + (1,), np.nan, dtype)
     got = T.conv_pixels(xp, filters, bias, stride, relu, out)
-    tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
     twin = T.conv_pixels_numpy(xp, filters, bias, stride, relu, np.empty_like(out))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
@@ -141,23 +147,14 @@ def test_sparse_register_tiles_are_the_dense_convolution(shape, dtype, sparsity,
     filters with no stored weight at all."""
     from minprune.infer import sparse_tiles as S
     from minprune.sparse.csr import CSR
-    n, c_in, h, w, c_out, k, stride, pad = shape
-    if h + 2 * pad < k or w + 2 * pad < k:
+    if not fits(shape):
         return
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
-    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
-    weight[rng.random(weight.shape) < sparsity] = 0
-    bias = rng.standard_normal(c_out).astype(dtype)
-    expected = dense_conv(x, weight, bias, k, stride, pad)
-    if relu:
-        expected = np.maximum(expected, 0)
-    xp = np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    n, _, _, _, c_out, k, stride, _ = shape
+    _, weight, bias, expected, xp, tol = conv_case(shape, dtype, seed, relu, sparsity=sparsity)
     csr = CSR.from_dense(weight, weight != 0)
     offsets = S.entries(csr.indices, k, *xp.shape)
     out = np.full((c_out,) + expected.shape[2:] + (n,), np.nan, dtype)
     got = S.conv_sparse_tiles(xp, csr.indptr, offsets, csr.values, bias, stride, relu, out)
-    tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
     twin = S.conv_sparse_tiles_numpy(xp, csr.indptr, offsets, csr.values, bias, stride, relu,
                                      np.empty_like(out))
@@ -173,25 +170,17 @@ def test_one_samples_sparse_register_tiles_are_the_dense_convolution(shape, dtyp
     no stored weight."""
     from minprune.infer import sparse_tiles as S
     from minprune.sparse.csr import CSR
-    _, c_in, h, w, c_out, k, _, pad = shape
-    if h + 2 * pad < k or w + 2 * pad < k:
+    shape = (1,) + shape[1:6] + (1,) + shape[7:]                   # one sample, stride 1
+    if not fits(shape):
         return
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((1, c_in, h, w)).astype(dtype)
-    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
-    weight[rng.random(weight.shape) < sparsity] = 0
-    bias = rng.standard_normal(c_out).astype(dtype)
-    expected = dense_conv(x, weight, bias, k, 1, pad)
-    if relu:
-        expected = np.maximum(expected, 0)
-    xp = np.pad(fm(x), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    _, _, _, _, c_out, k, _, _ = shape
+    _, weight, bias, expected, xp, tol = conv_case(shape, dtype, seed, relu, sparsity=sparsity)
     csr = CSR.from_dense(weight, weight != 0)
     offsets = S.entries(csr.indices, k, *xp.shape)
     oh, ow = expected.shape[2:]
     wide = np.full(oh * xp.shape[2] + 4 * vec.lanes(dtype), np.nan, dtype)
     out = np.full((c_out, oh, ow, 1), np.nan, dtype)
     got = S.conv_sparse_pixels(xp, csr.indptr, offsets, csr.values, bias, relu, wide, out)
-    tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
     twin = S.conv_sparse_tiles_numpy(xp, csr.indptr, offsets, csr.values, bias, 1, relu,
                                      np.empty_like(out))
@@ -258,20 +247,15 @@ def _transpose(a, i, p, b, j, q):
 def test_channels_last_register_tiles_are_the_dense_convolution(shape, dtype, has_bias, seed):
     """Training's layout (N, H, W, C): tiles over the pixels of every sample (fewer than
     eight in all, or a part tile at the end), 1 to 17 filters, any stride and padding."""
-    n, c_in, h, w, c_out, k, stride, pad = shape
-    if h + 2 * pad < k or w + 2 * pad < k:
+    if not fits(shape):
         return
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
-    weight = rng.standard_normal((c_out, k * k * c_in)).astype(dtype)
-    bias = rng.standard_normal(c_out).astype(dtype) if has_bias else np.zeros(0, dtype)
-    expected = dense_conv(x, weight, bias if has_bias else 0, k, stride, pad)
+    n, c_in, _, _, c_out, k, stride, pad = shape
+    x, weight, bias, expected, _, tol = conv_case(shape, dtype, seed, has_bias=has_bias)
     xp = np.pad(np.ascontiguousarray(x.transpose(0, 2, 3, 1)),
                 ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     filters = T.filters_lanes(weight, k, c_in, dtype)
     out = np.full((n,) + expected.shape[2:] + (c_out,), np.nan, dtype)
     got = T.conv_pixels_nhwc(xp, filters, bias, stride, out)
-    tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, rtol=tol, atol=tol)
     twin = T.conv_pixels_nhwc_numpy(xp, filters, bias, stride, np.empty_like(out))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)

@@ -56,6 +56,18 @@ def _step(x0, x1, w, q, s):
 
 
 @njit(inline="always")
+def _tap_offsets(c_in, k, channel, row, column):
+    """Where each (input channel, tap row, tap column) of a filter reads, from the start of
+    its window: channels ``channel`` numbers apart, rows ``row``, columns ``column``."""
+    taps = np.empty(c_in * k * k, np.int64)
+    for c in range(c_in):
+        for i in range(k):
+            for j in range(k):
+                taps[(c * k + i) * k + j] = c * channel + i * row + j * column
+    return taps
+
+
+@njit(inline="always")
 def _sums(xf, wf, at, q, taps, lanes, m0, m1):
     """The tile's sums: the filters from wf[q] over the input from flat ``at``, tap t at
     ``taps[t]`` on; m0 + m1 samples in two registers."""
@@ -80,11 +92,7 @@ def conv_tiles(xp, w, bias, stride, relu, out):
     xf, of, wf = xp.reshape(-1), out.reshape(-1), w.reshape(-1)
     lanes = vec.width(xf)
     out_plane = oh * ow * n
-    taps = np.empty(c_in * k * k, np.int64)          # where each (channel, tap) reads
-    for c in range(c_in):
-        for i in range(k):
-            for j in range(k):
-                taps[(c * k + i) * k + j] = ((c * hp + i) * wp + j) * n
+    taps = _tap_offsets(c_in, k, hp * wp * n, wp * n, n)
     biases = np.zeros(len(w) * GROUP, xf.dtype)
     biases[:len(bias)] = bias
     for oy in range(oh):
@@ -151,11 +159,7 @@ def conv_pixels(xp, w, bias, stride, relu, out):
     lanes = vec.width(xf)
     if n != 1 or w.shape[1] != c_in or w.shape[4] != lanes or len(w) * lanes < n_out:
         raise ValueError("conv_pixels: one sample, filters (OC / L, C, k, k, L)")
-    taps = np.empty(c_in * k * k, np.int64)
-    for c in range(c_in):
-        for i in range(k):
-            for j in range(k):
-                taps[(c * k + i) * k + j] = (c * hp + i) * wp + j
+    taps = _tap_offsets(c_in, k, hp * wp, wp, 1)
     pixels = oh * ow
     starts = np.empty(-(-pixels // PIXELS) * PIXELS, np.int64)   # where each window starts
     for p in range(len(starts)):                # (the last tile's extra pixels: the last one)
@@ -190,11 +194,7 @@ def conv_pixels_nhwc(xp, w, bias, stride, out):
     lanes = vec.width(xf)
     if w.shape[1] != c_in or w.shape[4] != lanes or len(w) * lanes < n_out:
         raise ValueError("conv_pixels_nhwc: filters (OC / L, C, k, k, L)")
-    taps = np.empty(c_in * k * k, np.int64)
-    for c in range(c_in):
-        for i in range(k):
-            for j in range(k):
-                taps[(c * k + i) * k + j] = (i * wp + j) * c_in + c
+    taps = _tap_offsets(c_in, k, 1, wp * c_in, c_in)
     pixels = n * oh * ow
     starts = np.empty(-(-pixels // PIXELS) * PIXELS, np.int64)
     for p in range(len(starts)):                # (the last tile's extra pixels: the last one)
