@@ -73,16 +73,19 @@ def test_kernel_larger_than_input():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k, stride, padding", [(3, 1, 1), (5, 1, 0), (3, 2, 1), (1, 2, 0),
                                                 (5, 1, 2)])
+@pytest.mark.parametrize("c_in, c_out", [(5, 7), (16, 8)])
 def test_register_tiles_and_columns_give_one_convolution_and_gradient(k, stride, padding,
-                                                                      dtype, monkeypatch):
+                                                                      c_in, c_out, dtype,
+                                                                      monkeypatch):
     """The forward in register tiles (and, where the convolution keeps the image's size, the
-    input's gradient too) against im2col and the products: same outputs and gradients, on a
-    batch of 21 (part of a tile) and 7 output channels (part of a register)."""
+    input's gradient too; with a register's worth of input channels and eight outputs, the
+    weight's gradient too) against im2col and the products: same outputs and gradients, on
+    a batch of 21 (part of a tile) and 7 output channels (part of a register)."""
     from minprune.autograd import conv as C
     rng = np.random.default_rng(0)
-    x0 = rng.standard_normal((21, 5, 9, 9)).astype(dtype)
-    w0 = rng.standard_normal((7, 5, k, k)).astype(dtype)
-    b0 = rng.standard_normal(7).astype(dtype)
+    x0 = rng.standard_normal((21, c_in, 9, 9)).astype(dtype)
+    w0 = rng.standard_normal((c_out, c_in, k, k)).astype(dtype)
+    b0 = rng.standard_normal(c_out).astype(dtype)
     results = []
     for tiles in (True, False):
         monkeypatch.setattr(C, "TILES", tiles)

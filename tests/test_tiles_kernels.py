@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
+from minprune.autograd import tiles as AT
 from minprune.infer import tiles as T
 from minprune.infer import vec
 from test_fm_kernels import dense_conv, fm, nchw
@@ -255,7 +256,35 @@ def test_channels_last_register_tiles_are_the_dense_convolution(shape, dtype, ha
                 ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     filters = T.filters_lanes(weight, k, c_in, dtype)
     out = np.full((n,) + expected.shape[2:] + (c_out,), np.nan, dtype)
-    got = T.conv_pixels_nhwc(xp, filters, bias, stride, out)
+    got = AT.conv_pixels_nhwc(xp, filters, bias, stride, out)
     np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, rtol=tol, atol=tol)
-    twin = T.conv_pixels_nhwc_numpy(xp, filters, bias, stride, np.empty_like(out))
+    twin = AT.conv_pixels_nhwc_numpy(xp, filters, bias, stride, np.empty_like(out))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([1, 3, 20]), st.sampled_from([1, 2]), st.integers(3, 9),
+       st.sampled_from([1, 3, 5]), st.integers(1, 2), st.integers(0, 2),
+       st.sampled_from([8, 16]), st.sampled_from([np.float32, np.float64]),
+       st.integers(0, 2 ** 31 - 1))
+def test_the_weight_gradient_in_register_tiles_is_the_columns_product(n, registers, h, k,
+                                                                      stride, pad, c_out,
+                                                                      dtype, seed):
+    """Σ over pixels of the output's gradient times the window (g^T @ im2col columns), for
+    one and two registers of input channels, one and two groups of eight outputs, pixel
+    counts under and over a block of 128."""
+    from minprune.autograd.conv import _im2col
+    if h + 2 * pad < k:
+        return
+    c_in = registers * vec.lanes(dtype)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, h, c_in)).astype(dtype)
+    oh = (h + 2 * pad - k) // stride + 1
+    g = rng.standard_normal((n, oh, oh, c_out)).astype(dtype)
+    want = g.reshape(-1, c_out).T @ _im2col(x, k, k, stride, pad, oh, oh)
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    got = AT.weight_grad_nhwc(xp, g, k, stride, np.full((c_out, k * k * c_in), np.nan, dtype))
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    twin = AT.weight_grad_nhwc_numpy(xp, g, k, stride, np.empty_like(got))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)

@@ -106,14 +106,21 @@ def _tiled(xs, w2, b, k, stride, padding, oh, ow):
     channels-last batch; (N·OH·OW, OC) with the bias added. Measured on resnet8's and
     LeNet-5's convolutions at batch 64: 1.2-1.6x the speed of im2col and the product (a 1x1
     convolution's columns are its input: those keep the product)."""
-    from ..infer import tiles  # lazy: Numba loads with the first convolution
+    from ..infer.tiles import filters_lanes  # lazy: Numba loads with the first convolution
+    from .tiles import conv_pixels_nhwc
     n, c = xs.shape[0], xs.shape[3]
     xp = (np.pad(xs, ((0, 0), (padding, padding), (padding, padding), (0, 0))) if padding
           else np.ascontiguousarray(xs))
     out = np.empty((n, oh, ow, len(w2)), dtype=xs.dtype)
     bias = b.data if b is not None else np.zeros(0, xs.dtype)
-    tiles.conv_pixels_nhwc(xp, tiles.filters_lanes(w2, k, c, xs.dtype), bias, stride, out)
-    return out.reshape(n * oh * ow, len(w2))
+    conv_pixels_nhwc(xp, filters_lanes(w2, k, c, xs.dtype), bias, stride, out)
+    return out.reshape(n * oh * ow, len(w2)), xp
+
+
+def _lanes(dtype):
+    """Numbers of ``dtype`` per SIMD register of the tile kernels."""
+    from ..infer.vec import lanes  # lazy: with the kernels
+    return lanes(dtype)
 
 
 def _input_grad_tiled(g, w, padding, dx):
@@ -124,14 +131,14 @@ def _input_grad_tiled(g, w, padding, dx):
     the image's size (padding (k - 1) / 2): without padding the gradient's padded image is
     larger than the output (LeNet-5's second convolution: 16 x 16 against 8 x 8), and the
     product with columns does fewer multiply-adds (9.6 against 13.6 ms a step there)."""
-    from ..infer import tiles  # lazy: Numba loads with the first convolution
+    from ..infer.tiles import filters_lanes  # lazy: Numba loads with the first convolution
+    from .tiles import conv_pixels_nhwc
     oc, c, k, _ = w.shape
     turned = w[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(c, k * k * oc)   # (kh, kw, OC)
     edge = k - 1 - padding
     gp = np.pad(g, ((0, 0), (edge, edge), (edge, edge), (0, 0))) if edge else \
         np.ascontiguousarray(g)
-    tiles.conv_pixels_nhwc(gp, tiles.filters_lanes(turned, k, oc, g.dtype),
-                           np.zeros(0, g.dtype), 1, dx)
+    conv_pixels_nhwc(gp, filters_lanes(turned, k, oc, g.dtype), np.zeros(0, g.dtype), 1, dx)
     return dx
 
 
@@ -159,7 +166,7 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     out_tiled = (TILES and kh == kw > 1 and xs.dtype == w2.dtype
                  and xs.dtype in (np.float32, np.float64))
     if out_tiled:
-        out, kept = _tiled(xs, w2, b, kh, stride, padding, oh, ow), None
+        (out, xp), kept = _tiled(xs, w2, b, kh, stride, padding, oh, ow), None
     else:
         out = np.empty((n * p, oc), dtype=np.result_type(xs.dtype, w2.dtype))
         for s, e in chunks:              # each chunk's columns built and used while in cache
@@ -174,18 +181,24 @@ def conv2d(x, w, b=None, stride=1, padding=0):
         g2 = grad.transpose(0, 2, 3, 1).reshape(n * p, oc)
         dw = np.zeros((oc, w2.shape[1]), dtype=grad.dtype)
         dx = np.zeros((n, *x.shape[2:], c), dtype=grad.dtype) if x.requires_grad else None
-        if dx is not None and out_tiled and stride == 1 and 2 * padding == kh - 1:
+        tiled_dx = (dx is not None and out_tiled and grad.dtype in (np.float32, np.float64)
+                    and stride == 1 and 2 * padding == kh - 1)
+        if tiled_dx:
             dx = _input_grad_tiled(g2.reshape(n, oh, ow, oc), w.data, padding, dx)
-            tiled_dx = True
-        else:
-            tiled_dx = False
-        for s, e in chunks:
+        tiled_dw = (out_tiled and grad.dtype == xs.dtype and c % _lanes(xs.dtype) == 0
+                    and oc % 8 == 0)
+        if tiled_dw:
+            from .tiles import weight_grad_nhwc  # lazy: Numba loads with the first convolution
+            weight_grad_nhwc(xp, np.ascontiguousarray(g2).reshape(n, oh, ow, oc), kh, stride,
+                             dw)
+        for s, e in chunks if not (tiled_dw and (dx is None or tiled_dx)) else ():
             cols = kept if kept is not None else _im2col(xs[s:e], kh, kw, stride, padding, oh,
                                                          ow)
             gc = g2[s * p:e * p]
             # the product in the orientation of the columns' storage (column-major for a
             # first layer): measured twice as fast
-            dw += (cols.T @ gc).T if cols.flags.f_contiguous else gc.T @ cols
+            if not tiled_dw:
+                dw += (cols.T @ gc).T if cols.flags.f_contiguous else gc.T @ cols
             if dx is not None and not tiled_dx:   # dcols = G·W2, folded back in one pass
                 col2im_nhwc(gc @ w2, kh, kw, stride, padding, oh, ow, dx[s:e])
         dw = dw.reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)

@@ -180,51 +180,6 @@ def conv_pixels(xp, w, bias, stride, relu, out):
     return out
 
 
-@njit(cache=True, nogil=True)
-def conv_pixels_nhwc(xp, w, bias, stride, out):
-    """out (N, OH, OW, OC) = the convolution at ``stride`` of the padded batch xp (N, Hp, Wp,
-    C), channels-last as training keeps it, by the filters w (OC / L, C, k, k, L)
-    (``filters_lanes``), plus bias (if given). ``conv_pixels``' tiles over every pixel of
-    every sample: a register of L output channels at eight pixels, stored where they lie
-    (a pixel's channels are contiguous in this layout)."""
-    n, hp, wp, c_in = xp.shape
-    _, oh, ow, n_out = out.shape
-    k = w.shape[2]
-    xf, of, wf = xp.reshape(-1), out.reshape(-1), w.reshape(-1)
-    lanes = vec.width(xf)
-    if w.shape[1] != c_in or w.shape[4] != lanes or len(w) * lanes < n_out:
-        raise ValueError("conv_pixels_nhwc: filters (OC / L, C, k, k, L)")
-    taps = _tap_offsets(c_in, k, 1, wp * c_in, c_in)
-    pixels = n * oh * ow
-    starts = np.empty(-(-pixels // PIXELS) * PIXELS, np.int64)
-    for p in range(len(starts)):                # (the last tile's extra pixels: the last one)
-        sample, rest = divmod(min(p, pixels - 1), oh * ow)
-        oy, ox = divmod(rest, ow)
-        starts[p] = ((sample * hp + oy * stride) * wp + ox * stride) * c_in
-    biases = np.zeros(len(w) * lanes, xf.dtype)
-    biases[:len(bias)] = bias
-    for p0 in range(0, pixels, PIXELS):
-        p = (get(starts, p0), get(starts, p0 + 1), get(starts, p0 + 2),
-             get(starts, p0 + 3), get(starts, p0 + 4), get(starts, p0 + 5),
-             get(starts, p0 + 6), get(starts, p0 + 7))
-        for g in range(len(w)):                 # the eight pixels' windows stay in cache
-            b = vec.load(biases, g * lanes, lanes)
-            s = _pixel_sums(xf, wf, g * len(taps) * lanes, taps, lanes, p)
-            for r in range(min(PIXELS, pixels - p0)):
-                vec.store(of, (p0 + r) * n_out + g * lanes, vec.bias_act(s[r], b, False),
-                          n_out - g * lanes)
-    return out
-
-
-def conv_pixels_nhwc_numpy(xp, w, bias, stride, out):
-    """``conv_pixels_nhwc`` in NumPy (through ``conv_tiles_numpy`` on the moved axes)."""
-    moved = np.ascontiguousarray(xp.transpose(3, 1, 2, 0))            # (C, Hp, Wp, N)
-    y = conv_tiles_numpy(moved, w, bias, stride, False,
-                         np.empty(out.shape[3:] + out.shape[1:3] + out.shape[:1], out.dtype))
-    out[...] = y.transpose(3, 1, 2, 0)
-    return out
-
-
 def conv_tiles_numpy(xp, w, bias, stride, relu, out):
     """``conv_tiles`` in NumPy: one product per tap. ``w`` is (groups, C, k, k, filters per
     group), any number per group."""

@@ -1,0 +1,130 @@
+"""Training's convolutions in register tiles, on the channels-last batch (N, H, W, C) the
+autograd keeps: the forward, the input's gradient (a forward by the turned filters) and the
+weight's gradient, with no columns. Numba kernels on SIMD registers (``infer.vec``) and
+their NumPy twins.
+
+The tiles are ``infer.tiles.conv_pixels``' - a register of output channels at eight output
+pixels, here of any sample - and, for the weight's gradient, the same walk the other way
+round: a register of input channels at one tap, summed over blocks of pixels for eight
+output channels.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..infer import vec
+from ..infer.tiles import GROUP, PIXELS, _pixel_sums, _tap_offsets, conv_tiles_numpy
+from ..infer.vec import fma, get
+
+PIXEL_BLOCK = 128                             # pixels a weight-gradient tile sums at a time
+
+
+@njit(cache=True, nogil=True)
+def conv_pixels_nhwc(xp, w, bias, stride, out):
+    """out (N, OH, OW, OC) = the convolution at ``stride`` of the padded batch xp (N, Hp, Wp,
+    C), channels-last as training keeps it, by the filters w (OC / L, C, k, k, L)
+    (``filters_lanes``), plus bias (if given). ``conv_pixels``' tiles over every pixel of
+    every sample: a register of L output channels at eight pixels, stored where they lie
+    (a pixel's channels are contiguous in this layout)."""
+    n, hp, wp, c_in = xp.shape
+    _, oh, ow, n_out = out.shape
+    k = w.shape[2]
+    xf, of, wf = xp.reshape(-1), out.reshape(-1), w.reshape(-1)
+    lanes = vec.width(xf)
+    if w.shape[1] != c_in or w.shape[4] != lanes or len(w) * lanes < n_out:
+        raise ValueError("conv_pixels_nhwc: filters (OC / L, C, k, k, L)")
+    taps = _tap_offsets(c_in, k, 1, wp * c_in, c_in)
+    pixels = n * oh * ow
+    starts = np.empty(-(-pixels // PIXELS) * PIXELS, np.int64)
+    for p in range(len(starts)):                # (the last tile's extra pixels: the last one)
+        sample, rest = divmod(min(p, pixels - 1), oh * ow)
+        oy, ox = divmod(rest, ow)
+        starts[p] = ((sample * hp + oy * stride) * wp + ox * stride) * c_in
+    biases = np.zeros(len(w) * lanes, xf.dtype)
+    biases[:len(bias)] = bias
+    for p0 in range(0, pixels, PIXELS):
+        p = (get(starts, p0), get(starts, p0 + 1), get(starts, p0 + 2),
+             get(starts, p0 + 3), get(starts, p0 + 4), get(starts, p0 + 5),
+             get(starts, p0 + 6), get(starts, p0 + 7))
+        for g in range(len(w)):                 # the eight pixels' windows stay in cache
+            b = vec.load(biases, g * lanes, lanes)
+            s = _pixel_sums(xf, wf, g * len(taps) * lanes, taps, lanes, p)
+            for r in range(min(PIXELS, pixels - p0)):
+                vec.store(of, (p0 + r) * n_out + g * lanes, vec.bias_act(s[r], b, False),
+                          n_out - g * lanes)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def weight_grad_nhwc(xp, g, k, stride, dw):
+    """dw (OC, k·k·C) = the weight's gradient of ``conv_pixels_nhwc``: for each output
+    channel o and tap (i, j), the sum over every output pixel of g[pixel, o] times the input
+    window's channels at that tap - columns (kh, kw, C), as the lowered weight. xp (N, Hp,
+    Wp, C) padded, g (N, OH, OW, OC); C a multiple of the register width, OC of eight.
+
+    A tile is eight output channels at one tap and one register of input channels; it sums
+    a block of pixels in registers (per pixel, one load of the window and eight of g's
+    numbers for eight multiply-adds), then adds into dw. The blocks of pixels keep the
+    windows and g's rows they read in cache for every tile."""
+    n, hp, wp, c_in = xp.shape
+    _, oh, ow, n_out = g.shape
+    xf, gf, df = xp.reshape(-1), g.reshape(-1), dw.reshape(-1)
+    lanes = vec.width(xf)
+    if c_in % lanes or n_out % GROUP or dw.size != n_out * k * k * c_in:
+        raise ValueError("weight_grad_nhwc: C a multiple of the register width, OC of 8")
+    pixels = n * oh * ow
+    starts = np.empty(pixels, np.int64)
+    for p in range(pixels):
+        sample, rest = divmod(p, oh * ow)
+        oy, ox = divmod(rest, ow)
+        starts[p] = ((sample * hp + oy * stride) * wp + ox * stride) * c_in
+    df[:] = 0.0
+    per_o = k * k * c_in                        # numbers of dw per output channel
+    for p0 in range(0, pixels, PIXEL_BLOCK):
+        p1 = min(pixels, p0 + PIXEL_BLOCK)
+        for i in range(k):
+            for j in range(k):
+                tap = (i * wp + j) * c_in
+                for og in range(0, n_out, GROUP):
+                    for c0 in range(0, c_in, lanes):
+                        at = og * per_o + (i * k + j) * c_in + c0
+                        s = (vec.load(df, at, lanes), vec.load(df, at + per_o, lanes),
+                             vec.load(df, at + 2 * per_o, lanes),
+                             vec.load(df, at + 3 * per_o, lanes),
+                             vec.load(df, at + 4 * per_o, lanes),
+                             vec.load(df, at + 5 * per_o, lanes),
+                             vec.load(df, at + 6 * per_o, lanes),
+                             vec.load(df, at + 7 * per_o, lanes))
+                        for p in range(p0, p1):
+                            x = vec.load(xf, get(starts, p) + tap + c0, lanes)
+                            q = p * n_out + og
+                            s = (fma(x, get(gf, q), s[0]), fma(x, get(gf, q + 1), s[1]),
+                                 fma(x, get(gf, q + 2), s[2]), fma(x, get(gf, q + 3), s[3]),
+                                 fma(x, get(gf, q + 4), s[4]), fma(x, get(gf, q + 5), s[5]),
+                                 fma(x, get(gf, q + 6), s[6]), fma(x, get(gf, q + 7), s[7]))
+                        for r in range(GROUP):
+                            vec.store(df, at + r * per_o, s[r], lanes)
+    return dw
+
+
+def weight_grad_nhwc_numpy(xp, g, k, stride, dw):
+    """``weight_grad_nhwc`` in NumPy: one product per tap."""
+    _, oh, ow, n_out = g.shape
+    c_in = xp.shape[3]
+    grads = g.reshape(-1, n_out)
+    out = dw.reshape(n_out, k, k, c_in)
+    for i in range(k):
+        for j in range(k):
+            window = xp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+            out[:, i, j] = grads.T @ window.reshape(-1, c_in)
+    return dw
+
+
+def conv_pixels_nhwc_numpy(xp, w, bias, stride, out):
+    """``conv_pixels_nhwc`` in NumPy (through ``conv_tiles_numpy`` on the moved axes)."""
+    moved = np.ascontiguousarray(xp.transpose(3, 1, 2, 0))            # (C, Hp, Wp, N)
+    y = conv_tiles_numpy(moved, w, bias, stride, False,
+                         np.empty(out.shape[3:] + out.shape[1:3] + out.shape[:1], out.dtype))
+    out[...] = y.transpose(3, 1, 2, 0)
+    return out
