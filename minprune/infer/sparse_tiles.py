@@ -1,6 +1,6 @@
 """Sparse direct convolution in register tiles on the feature-major layout (C, H, W, N): only
-the stored weights are multiplied, their sums held in registers. A Numba kernel on SIMD
-registers (``vec``) and its NumPy twin.
+the stored weights are multiplied, their sums held in registers. Numba kernels on SIMD
+registers (``vec``), each with a NumPy twin (one sample's: ``conv_sparse_tiles_numpy``).
 
 Park et al.'s direct sparse convolution (``direct``) applies each stored weight to a shifted
 window of the input and adds into rows of sums in memory: per multiply-add a load and a store

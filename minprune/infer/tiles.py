@@ -1,5 +1,5 @@
 """Direct convolution in register tiles on the feature-major layout (C, H, W, N): any filter
-size and stride, no im2col. A Numba kernel on SIMD registers (``vec``) and its NumPy twin.
+size and stride, no im2col. Numba kernels on SIMD registers (``vec``), each with a NumPy twin.
 
 Eight output channels and two registers of samples (32 float32 samples, 16 float64) make a
 tile: its 16 sums stay in registers while the kernel walks the input channels and the
@@ -19,6 +19,13 @@ so the input the pixel reads (C·k·k·N numbers) stays in cache for all of them
 come as (groups of eight, C, k, k, 8) (``filters8``), zero filters past the last; the last
 register of a batch that is not a multiple of the register width is loaded and stored in
 part (``vec.load``'s lane count).
+
+At one sample the batch fills no register, and the registers hold output channels instead
+(``conv_pixels``): a register of filters at eight output pixels, each pixel's input number
+broadcast to all lanes - 1 load of weights and 8 numbers read for 8 multiply-adds - the
+sums scattered channel-major when the tile is done (45-51 GMAC/s on resnet8's convolutions
+at one sample, against 20-34 for im2col and BLAS). A fully connected layer is a convolution
+of a 1x1 image.
 """
 from __future__ import annotations
 
