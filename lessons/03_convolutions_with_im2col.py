@@ -230,7 +230,7 @@ assert np.allclose(made.transpose(3, 0, 1, 2), expected_dense)
 # eight filters at one output pixel and two registers of samples (16 float32 samples each).
 # For every input channel and tap it loads the two registers of samples under that tap and
 # multiplies them by the eight filters' weights there - 16 fused multiply-adds for 2 loads -
-# and only at the end adds the bias and writes the 16 registers out. (`infer.vec` makes a
+# and only at the end adds the bias and writes the 16 registers out. (`minprune.vec` makes a
 # register a Numba value; LLVM keeps those 16 values in registers.) No columns, no sums in
 # memory, any filter size and stride:
 

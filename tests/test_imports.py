@@ -10,7 +10,8 @@ PACKAGE = pathlib.Path(__file__).parent.parent / "minprune"
 
 # the floors, lowest first; a module may import from its own floor's units and below
 FLOORS = [
-    {"checks", "files", "tables", "figure", "timing", "threads", "memory"},   # know no model
+    {"checks", "files", "tables", "figure", "timing", "threads", "memory",   # know no model
+     "vec"},
     {"autograd"},
     {"nn"},
     {"data", "prune"},

@@ -1,6 +1,7 @@
-"""SIMD registers as Numba values (``infer.vec``) and the register-tiled convolution built on
-them (``infer.tiles``), against NumPy and the model's convolution; CI runs this file a second
-time with NUMBA_DISABLE_JIT=1, where the registers are NumPy arrays."""
+"""SIMD registers as Numba values (``minprune.vec``) and the register-tiled convolutions built
+on them (``infer.tiles``, ``infer.sparse_tiles``, ``autograd.tiles``), against NumPy and the
+model's convolution; CI runs this file a second time with NUMBA_DISABLE_JIT=1, where the
+registers are NumPy arrays."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ from numba import njit
 
 from minprune.autograd import tiles as AT
 from minprune.infer import tiles as T
-from minprune.infer import vec
+from minprune import vec
 from test_fm_kernels import dense_conv, fm, nchw
 
 

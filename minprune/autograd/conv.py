@@ -106,8 +106,7 @@ def _tiled(xs, w2, b, k, stride, padding, oh, ow):
     channels-last batch; (N·OH·OW, OC) with the bias added. Measured on resnet8's and
     LeNet-5's convolutions at batch 64: 1.2-1.6x the speed of im2col and the product (a 1x1
     convolution's columns are its input: those keep the product)."""
-    from ..infer.tiles import filters_lanes  # lazy: Numba loads with the first convolution
-    from .tiles import conv_pixels_nhwc
+    from .tiles import conv_pixels_nhwc, filters_lanes  # lazy: Numba loads on first use
     n, c = xs.shape[0], xs.shape[3]
     xp = (np.pad(xs, ((0, 0), (padding, padding), (padding, padding), (0, 0))) if padding
           else np.ascontiguousarray(xs))
@@ -119,7 +118,7 @@ def _tiled(xs, w2, b, k, stride, padding, oh, ow):
 
 def _lanes(dtype):
     """Numbers of ``dtype`` per SIMD register of the tile kernels."""
-    from ..infer.vec import lanes  # lazy: with the kernels
+    from ..vec import lanes  # lazy: Numba loads with the kernels
     return lanes(dtype)
 
 
@@ -131,8 +130,7 @@ def _input_grad_tiled(g, w, padding, dx):
     the image's size (padding (k - 1) / 2): without padding the gradient's padded image is
     larger than the output (LeNet-5's second convolution: 16 x 16 against 8 x 8), and the
     product with columns does fewer multiply-adds (9.6 against 13.6 ms a step there)."""
-    from ..infer.tiles import filters_lanes  # lazy: Numba loads with the first convolution
-    from .tiles import conv_pixels_nhwc
+    from .tiles import conv_pixels_nhwc, filters_lanes  # lazy: Numba loads on first use
     oc, c, k, _ = w.shape
     turned = w[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(c, k * k * oc)   # (kh, kw, OC)
     edge = k - 1 - padding
@@ -188,7 +186,7 @@ def conv2d(x, w, b=None, stride=1, padding=0):
         tiled_dw = (out_tiled and grad.dtype == xs.dtype and c % _lanes(xs.dtype) == 0
                     and oc % 8 == 0)
         if tiled_dw:
-            from .tiles import weight_grad_nhwc  # lazy: Numba loads with the first convolution
+            from .tiles import weight_grad_nhwc  # lazy: Numba loads on first use
             weight_grad_nhwc(xp, np.ascontiguousarray(g2).reshape(n, oh, ow, oc), kh, stride,
                              dw)
         for s, e in chunks if not (tiled_dw and (dx is None or tiled_dx)) else ():

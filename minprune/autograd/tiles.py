@@ -1,7 +1,9 @@
 """Training's convolutions in register tiles, on the channels-last batch (N, H, W, C) the
 autograd keeps: the forward, the input's gradient (a forward by the turned filters) and the
-weight's gradient, with no columns. Numba kernels on SIMD registers (``infer.vec``) and
-their NumPy twins.
+weight's gradient, with no columns. Numba kernels on SIMD registers (``minprune.vec``) and
+their NumPy twins. The one-sample pixel tiles of the plan (``infer.tiles``) are built from
+the same pieces, kept here: the filters a register at a time (``filters_lanes``), a tile's
+sums (``_pixel_sums``), the taps' offsets.
 
 The tiles are ``infer.tiles.conv_pixels``' - a register of output channels at eight output
 pixels, here of any sample - and, for the weight's gradient, the same walk the other way
@@ -13,11 +15,53 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..infer import vec
-from ..infer.tiles import GROUP, PIXELS, _pixel_sums, _tap_offsets, conv_tiles_numpy
-from ..infer.vec import fma, get
+from .. import vec
+from ..vec import fma, get
 
+GROUP = 8                                     # output channels per tile
 PIXEL_BLOCK = 128                             # pixels a weight-gradient tile sums at a time
+
+
+def filters_lanes(weight, k, c_in, dtype):
+    """The lowered (out, k·k·C) weight as ``conv_pixels`` reads it: (out / L rounded up, C, k,
+    k, L) for L = ``vec.lanes(dtype)`` output channels per register, the extra ones zero."""
+    n_out, lanes = weight.shape[0], vec.lanes(dtype)
+    groups = -(-n_out // lanes)
+    w = np.zeros((groups * lanes, k, k, c_in), dtype=dtype)
+    w[:n_out] = np.asarray(weight).reshape(n_out, k, k, c_in)
+    return np.ascontiguousarray(w.reshape(groups, lanes, k, k, c_in).transpose(0, 4, 2, 3, 1))
+
+
+PIXELS = 8                                    # output pixels per one-sample tile
+
+
+@njit(inline="always")
+def _pixel_sums(xf, wf, q, taps, lanes, p):
+    """A one-sample tile's sums: the register of filters from wf[q] on, at the eight pixels
+    whose windows start at p[0..7]."""
+    z = vec.zero(xf)
+    s = (z, z, z, z, z, z, z, z)
+    for t in range(len(taps)):
+        w = vec.load(wf, q, lanes)
+        a = get(taps, t)
+        s = (fma(w, get(xf, p[0] + a), s[0]), fma(w, get(xf, p[1] + a), s[1]),
+             fma(w, get(xf, p[2] + a), s[2]), fma(w, get(xf, p[3] + a), s[3]),
+             fma(w, get(xf, p[4] + a), s[4]), fma(w, get(xf, p[5] + a), s[5]),
+             fma(w, get(xf, p[6] + a), s[6]), fma(w, get(xf, p[7] + a), s[7]))
+        q += lanes
+    return s
+
+
+@njit(inline="always")
+def _tap_offsets(c_in, k, channel, row, column):
+    """Where each (input channel, tap row, tap column) of a filter reads, from the start of
+    its window: channels ``channel`` numbers apart, rows ``row``, columns ``column``."""
+    taps = np.empty(c_in * k * k, np.int64)
+    for c in range(c_in):
+        for i in range(k):
+            for j in range(k):
+                taps[(c * k + i) * k + j] = c * channel + i * row + j * column
+    return taps
 
 
 @njit(cache=True, nogil=True)
@@ -122,9 +166,17 @@ def weight_grad_nhwc_numpy(xp, g, k, stride, dw):
 
 
 def conv_pixels_nhwc_numpy(xp, w, bias, stride, out):
-    """``conv_pixels_nhwc`` in NumPy (through ``conv_tiles_numpy`` on the moved axes)."""
-    moved = np.ascontiguousarray(xp.transpose(3, 1, 2, 0))            # (C, Hp, Wp, N)
-    y = conv_tiles_numpy(moved, w, bias, stride, False,
-                         np.empty(out.shape[3:] + out.shape[1:3] + out.shape[:1], out.dtype))
-    out[...] = y.transpose(3, 1, 2, 0)
+    """``conv_pixels_nhwc`` in NumPy: one product per tap. ``w`` is (groups, C, k, k,
+    filters per group)."""
+    c_in, k = w.shape[1], w.shape[2]
+    _, oh, ow, n_out = out.shape
+    filt = w.transpose(0, 4, 1, 2, 3).reshape(-1, c_in, k, k)[:n_out]     # (OC, C, k, k)
+    y = np.zeros(out.shape, dtype=np.result_type(xp, w))
+    for i in range(k):
+        for j in range(k):
+            window = xp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+            y += window @ filt[:, :, i, j].T
+    if len(bias):
+        y += bias
+    out[...] = y
     return out

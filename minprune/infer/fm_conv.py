@@ -14,7 +14,7 @@ from . import direct_dense as DD
 from . import fm_kernels as K
 from . import sparse_tiles as S
 from . import tiles as T
-from . import vec
+from .. import vec
 from .fm_step import Step, act_text, bias_of, fastest, quickest
 
 

@@ -16,7 +16,7 @@ from . import fm_kernels as K
 from . import layout as L
 from . import sparse_tiles as S
 from . import tiles as T
-from . import vec
+from .. import vec
 from .fm_conv import Conv
 from .fm_step import Step, act_text, bias_of, quickest
 from .lower import Activation, Flatten, GlobalPool, Pool, Residual, Scale, Weighted

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from . import vec
+from .. import vec
 
 
 @njit(cache=True, nogil=True)

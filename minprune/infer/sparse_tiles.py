@@ -31,8 +31,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from . import vec
-from .vec import fma, get
+from .. import vec
+from ..vec import fma, get
 
 
 def entries(csr_indices, k, c_in, hp, wp, n):

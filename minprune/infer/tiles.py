@@ -32,10 +32,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from . import vec
-from .vec import fma, get
+from .. import vec
+from ..autograd.tiles import (GROUP, PIXELS, _pixel_sums, _tap_offsets,  # noqa: F401
+                              filters_lanes)   # (shared with training; filters_lanes: the plan's)
+from ..vec import fma, get
 
-GROUP = 8                                     # output channels per tile
 
 
 def filters8(weight, k, c_in):
@@ -60,18 +61,6 @@ def _step(x0, x1, w, q, s):
             (fma(x0, get(w, q + 5), s[5][0]), fma(x1, get(w, q + 5), s[5][1])),
             (fma(x0, get(w, q + 6), s[6][0]), fma(x1, get(w, q + 6), s[6][1])),
             (fma(x0, get(w, q + 7), s[7][0]), fma(x1, get(w, q + 7), s[7][1])))
-
-
-@njit(inline="always")
-def _tap_offsets(c_in, k, channel, row, column):
-    """Where each (input channel, tap row, tap column) of a filter reads, from the start of
-    its window: channels ``channel`` numbers apart, rows ``row``, columns ``column``."""
-    taps = np.empty(c_in * k * k, np.int64)
-    for c in range(c_in):
-        for i in range(k):
-            for j in range(k):
-                taps[(c * k + i) * k + j] = c * channel + i * row + j * column
-    return taps
 
 
 @njit(inline="always")
@@ -122,36 +111,6 @@ def conv_tiles(xp, w, bias, stride, relu, out):
                             vec.store(of, o * out_plane + to + lanes,
                                       vec.bias_act(s[t][1], b, relu), m1)
     return out
-
-
-def filters_lanes(weight, k, c_in, dtype):
-    """The lowered (out, k·k·C) weight as ``conv_pixels`` reads it: (out / L rounded up, C, k,
-    k, L) for L = ``vec.lanes(dtype)`` output channels per register, the extra ones zero."""
-    n_out, lanes = weight.shape[0], vec.lanes(dtype)
-    groups = -(-n_out // lanes)
-    w = np.zeros((groups * lanes, k, k, c_in), dtype=dtype)
-    w[:n_out] = np.asarray(weight).reshape(n_out, k, k, c_in)
-    return np.ascontiguousarray(w.reshape(groups, lanes, k, k, c_in).transpose(0, 4, 2, 3, 1))
-
-
-PIXELS = 8                                    # output pixels per one-sample tile
-
-
-@njit(inline="always")
-def _pixel_sums(xf, wf, q, taps, lanes, p):
-    """A one-sample tile's sums: the register of filters from wf[q] on, at the eight pixels
-    whose windows start at p[0..7]."""
-    z = vec.zero(xf)
-    s = (z, z, z, z, z, z, z, z)
-    for t in range(len(taps)):
-        w = vec.load(wf, q, lanes)
-        a = get(taps, t)
-        s = (fma(w, get(xf, p[0] + a), s[0]), fma(w, get(xf, p[1] + a), s[1]),
-             fma(w, get(xf, p[2] + a), s[2]), fma(w, get(xf, p[3] + a), s[3]),
-             fma(w, get(xf, p[4] + a), s[4]), fma(w, get(xf, p[5] + a), s[5]),
-             fma(w, get(xf, p[6] + a), s[6]), fma(w, get(xf, p[7] + a), s[7]))
-        q += lanes
-    return s
 
 
 @njit(cache=True, nogil=True)
