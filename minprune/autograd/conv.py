@@ -1,9 +1,16 @@
-"""Convolution and pooling on NCHW tensors, by im2col with a channels-last column layout.
+"""Convolution and pooling on NCHW tensors, stored channels-last: in register tiles where
+they apply, else by im2col with a channels-last column layout.
 
 Layout is the whole story for speed here. ``conv2d`` views its input as NHWC, so each im2col
 row is (kh, kw, C) with the channels contiguous, and its output is an NCHW *view* of an NHWC
 array. Elementwise ops and pooling keep that memory order, so the next convolution's NHWC view
 is already contiguous: activations stay channels-last in memory while the API stays NCHW.
+
+The forward of a float convolution with filters larger than 1x1, the input gradient of a
+stride-1 convolution that keeps the image's size, and the weight gradient where the input
+channels fill whole SIMD registers and the outputs groups of eight, run in register tiles
+(``autograd.tiles``: no columns at all); the rest takes the columns and a product. ``TILES =
+False`` runs everything the second way (the tests compare the two).
 """
 from __future__ import annotations
 
@@ -86,7 +93,7 @@ def col2im(tap_grad, xp_shape, kh, kw, stride, oh, ow, padding, dtype):
     return _nchw_grad(dxp, padding, (None, None, h, w))
 
 
-TILES = True              # the forward (and a stride-1 input gradient) in register tiles
+TILES = True              # register tiles where they apply (see the module note)
 CHUNK_BYTES = 2 << 20     # columns built and multiplied this many bytes at a time (cache-sized)
 
 
