@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numba import njit
 
@@ -268,6 +268,7 @@ def test_channels_last_register_tiles_are_the_dense_convolution(shape, dtype, ha
        st.sampled_from([1, 3, 5]), st.integers(1, 2), st.integers(0, 2),
        st.sampled_from([8, 16]), st.sampled_from([np.float32, np.float64]),
        st.integers(0, 2 ** 31 - 1))
+@example(20, 2, 9, 3, 1, 2, 16, np.float32, 131071)   # sums that cancel to 0.1 out of 56
 def test_the_weight_gradient_in_register_tiles_is_the_columns_product(n, registers, h, k,
                                                                       stride, pad, c_out,
                                                                       dtype, seed):
@@ -285,7 +286,8 @@ def test_the_weight_gradient_in_register_tiles_is_the_columns_product(n, registe
     want = g.reshape(-1, c_out).T @ _im2col(x, k, k, stride, pad, oh, oh)
     xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     got = AT.weight_grad_nhwc(xp, g, k, stride, np.full((c_out, k * k * c_in), np.nan, dtype))
-    tol = 1e-4 if dtype == np.float32 else 1e-11
-    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    tol = 1e-5 if dtype == np.float32 else 1e-12   # of the largest sum: up to 2,420 products,
+    atol = tol * np.abs(want).max()                 # summed in another order, cancel
+    np.testing.assert_allclose(got, want, rtol=10 * tol, atol=atol)
     twin = AT.weight_grad_nhwc_numpy(xp, g, k, stride, np.empty_like(got))
-    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+    np.testing.assert_allclose(twin, got, rtol=10 * tol, atol=atol)
