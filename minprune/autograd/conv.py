@@ -108,11 +108,11 @@ def _chunks(n, per_sample):
 
 
 def _tiled(xs, w2, b, k, stride, padding, oh, ow):
-    """The forward product without columns: the register tiles of ``infer.tiles`` (a
+    """The forward product without columns: the register tiles of ``autograd.tiles`` (a
     register of output channels at eight pixels, any pixel of any sample) on the padded
-    channels-last batch; (N·OH·OW, OC) with the bias added. Measured on resnet8's and
-    LeNet-5's convolutions at batch 64: 1.2-1.6x the speed of im2col and the product (a 1x1
-    convolution's columns are its input: those keep the product)."""
+    channels-last batch: ((N·OH·OW, OC) with the bias added, the padded batch). Measured on
+    resnet8's and LeNet-5's convolutions at batch 64: 1.2-1.6x the speed of im2col and the
+    product (a 1x1 convolution's columns are its input: those keep the product)."""
     from .tiles import conv_pixels_nhwc, filters_lanes  # lazy: Numba loads on first use
     n, c = xs.shape[0], xs.shape[3]
     xp = (np.pad(xs, ((0, 0), (padding, padding), (padding, padding), (0, 0))) if padding
@@ -186,17 +186,18 @@ def conv2d(x, w, b=None, stride=1, padding=0):
         g2 = grad.transpose(0, 2, 3, 1).reshape(n * p, oc)
         dw = np.zeros((oc, w2.shape[1]), dtype=grad.dtype)
         dx = np.zeros((n, *x.shape[2:], c), dtype=grad.dtype) if x.requires_grad else None
+        g4 = np.ascontiguousarray(g2).reshape(n, oh, ow, oc)
         tiled_dx = (dx is not None and out_tiled and grad.dtype in (np.float32, np.float64)
                     and stride == 1 and 2 * padding == kh - 1)
         if tiled_dx:
-            dx = _input_grad_tiled(g2.reshape(n, oh, ow, oc), w.data, padding, dx)
+            dx = _input_grad_tiled(g4, w.data, padding, dx)
         tiled_dw = (out_tiled and grad.dtype == xs.dtype and c % _lanes(xs.dtype) == 0
                     and oc % 8 == 0)
         if tiled_dw:
             from .tiles import weight_grad_nhwc  # lazy: Numba loads on first use
-            weight_grad_nhwc(xp, np.ascontiguousarray(g2).reshape(n, oh, ow, oc), kh, stride,
-                             dw)
-        for s, e in chunks if not (tiled_dw and (dx is None or tiled_dx)) else ():
+            weight_grad_nhwc(xp, g4, kh, stride, dw)
+        columns = not tiled_dw or (dx is not None and not tiled_dx)
+        for s, e in chunks if columns else ():        # (what the tiles did not do)
             cols = kept if kept is not None else _im2col(xs[s:e], kh, kw, stride, padding, oh,
                                                          ow)
             gc = g2[s * p:e * p]

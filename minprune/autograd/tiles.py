@@ -22,14 +22,21 @@ GROUP = 8                                     # output channels per tile
 PIXEL_BLOCK = 128                             # pixels a weight-gradient tile sums at a time
 
 
-def filters_lanes(weight, k, c_in, dtype):
-    """The lowered (out, k·k·C) weight as ``conv_pixels`` reads it: (out / L rounded up, C, k,
-    k, L) for L = ``vec.lanes(dtype)`` output channels per register, the extra ones zero."""
-    n_out, lanes = weight.shape[0], vec.lanes(dtype)
-    groups = -(-n_out // lanes)
-    w = np.zeros((groups * lanes, k, k, c_in), dtype=dtype)
+def filter_groups(weight, k, c_in, per, dtype):
+    """The lowered (out, k·k·C) weight, columns ordered (kh, kw, C), in groups of ``per``
+    filters as the tile kernels read them: (out / per rounded up, C, k, k, per), C-contiguous,
+    ``dtype``, the filters past the last zero."""
+    n_out = weight.shape[0]
+    groups = -(-n_out // per)
+    w = np.zeros((groups * per, k, k, c_in), dtype=dtype)
     w[:n_out] = np.asarray(weight).reshape(n_out, k, k, c_in)
-    return np.ascontiguousarray(w.reshape(groups, lanes, k, k, c_in).transpose(0, 4, 2, 3, 1))
+    return np.ascontiguousarray(w.reshape(groups, per, k, k, c_in).transpose(0, 4, 2, 3, 1))
+
+
+def filters_lanes(weight, k, c_in, dtype):
+    """``filter_groups`` of a register's worth, ``vec.lanes(dtype)`` filters: as
+    ``conv_pixels`` and ``conv_pixels_nhwc`` read them."""
+    return filter_groups(weight, k, c_in, vec.lanes(dtype), dtype)
 
 
 PIXELS = 8                                    # output pixels per one-sample tile
@@ -64,6 +71,27 @@ def _tap_offsets(c_in, k, channel, row, column):
     return taps
 
 
+@njit(inline="always")
+def _window_starts(n, oh, ow, hp, wp, stride, step, length):
+    """Where the window of each output pixel (sample, row, column) starts in the padded
+    input, pixels ``step`` numbers apart; ``length`` entries, those past the last pixel
+    repeating it (a last tile's extra pixels)."""
+    pixels = n * oh * ow
+    starts = np.empty(length, np.int64)
+    for p in range(length):
+        sample, rest = divmod(min(p, pixels - 1), oh * ow)
+        oy, ox = divmod(rest, ow)
+        starts[p] = ((sample * hp + oy * stride) * wp + ox * stride) * step
+    return starts
+
+
+@njit(inline="always")
+def _eight(starts, p0):
+    """starts[p0:p0 + 8] as a tuple (eight numbers the compiler keeps in registers)."""
+    return (get(starts, p0), get(starts, p0 + 1), get(starts, p0 + 2), get(starts, p0 + 3),
+            get(starts, p0 + 4), get(starts, p0 + 5), get(starts, p0 + 6), get(starts, p0 + 7))
+
+
 @njit(cache=True, nogil=True)
 def conv_pixels_nhwc(xp, w, bias, stride, out):
     """out (N, OH, OW, OC) = the convolution at ``stride`` of the padded batch xp (N, Hp, Wp,
@@ -80,17 +108,11 @@ def conv_pixels_nhwc(xp, w, bias, stride, out):
         raise ValueError("conv_pixels_nhwc: filters (OC / L, C, k, k, L)")
     taps = _tap_offsets(c_in, k, 1, wp * c_in, c_in)
     pixels = n * oh * ow
-    starts = np.empty(-(-pixels // PIXELS) * PIXELS, np.int64)
-    for p in range(len(starts)):                # (the last tile's extra pixels: the last one)
-        sample, rest = divmod(min(p, pixels - 1), oh * ow)
-        oy, ox = divmod(rest, ow)
-        starts[p] = ((sample * hp + oy * stride) * wp + ox * stride) * c_in
+    starts = _window_starts(n, oh, ow, hp, wp, stride, c_in, -(-pixels // PIXELS) * PIXELS)
     biases = np.zeros(len(w) * lanes, xf.dtype)
     biases[:len(bias)] = bias
     for p0 in range(0, pixels, PIXELS):
-        p = (get(starts, p0), get(starts, p0 + 1), get(starts, p0 + 2),
-             get(starts, p0 + 3), get(starts, p0 + 4), get(starts, p0 + 5),
-             get(starts, p0 + 6), get(starts, p0 + 7))
+        p = _eight(starts, p0)
         for g in range(len(w)):                 # the eight pixels' windows stay in cache
             b = vec.load(biases, g * lanes, lanes)
             s = _pixel_sums(xf, wf, g * len(taps) * lanes, taps, lanes, p)
@@ -118,11 +140,7 @@ def weight_grad_nhwc(xp, g, k, stride, dw):
     if c_in % lanes or n_out % GROUP or dw.size != n_out * k * k * c_in:
         raise ValueError("weight_grad_nhwc: C a multiple of the register width, OC of 8")
     pixels = n * oh * ow
-    starts = np.empty(pixels, np.int64)
-    for p in range(pixels):
-        sample, rest = divmod(p, oh * ow)
-        oy, ox = divmod(rest, ow)
-        starts[p] = ((sample * hp + oy * stride) * wp + ox * stride) * c_in
+    starts = _window_starts(n, oh, ow, hp, wp, stride, c_in, pixels)
     df[:] = 0.0
     per_o = k * k * c_in                        # numbers of dw per output channel
     for p0 in range(0, pixels, PIXEL_BLOCK):

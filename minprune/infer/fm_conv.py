@@ -20,16 +20,15 @@ from .fm_step import Step, act_text, bias_of, fastest, quickest
 
 class Conv(Step):
     """A convolution on (C, H, W, N). Dense weights: the dense product, in one of the ways of
-    ``_product`` (bands of im2col rows, wide columns, the direct dense kernel, register
-    tiles of samples or of pixels). Sparse (CSR,
-    N:M) and grouped weights can run four ways - that dense product on the densified weight,
-    the CSR kernels on the columns, a direct sparse convolution with no columns at all
-    (``direct_conv_padded``, over the input padded once), or the stored weights in register
-    tiles (``sparse_tiles``: of samples from a register of them on, of pixels along the
-    padded rows at one sample and stride 1) - and which is fastest depends
-    on the density, the shapes and the batch size: the first call of each batch size times
-    them on its input and keeps the fastest (``ways`` records the choice; every way computes
-    the same convolution)."""
+    ``_product`` (bands of im2col rows, wide columns, the direct dense kernel, register tiles
+    of samples or of pixels). Sparse (CSR, N:M) and grouped weights can run four ways - that
+    dense product on the densified weight, the CSR kernels on the columns, a direct sparse
+    convolution with no columns at all (``direct_conv_padded``, over the input padded once),
+    or the stored weights in register tiles (``sparse_tiles``: of samples from a register of
+    them on, of pixels along the padded rows at one sample and stride 1) - and which is
+    fastest depends on the density, the shapes and the batch size: the first call of each
+    batch size times them on its input and keeps the fastest (``ways`` records the choice;
+    every way computes the same convolution)."""
 
     WAYS = ("gemm", "csr", "direct")
 
@@ -41,9 +40,14 @@ class Conv(Step):
         self.sparse = not isinstance(op.weight, np.ndarray) or op.groups != 1
         self.weight, self.groups = op.weight, op.groups
         self.ways = {}                                # batch size -> the way chosen
-        self.bands = {}          # batch size -> output rows per band, "wide" or "direct"
+        self.bands = {}          # batch size -> rows per band, "wide", "direct", "tiles"...
         self._forms = self._filters = self._filters8 = self._by_lanes = None
         self._entries = {}                            # input shape -> offsets of the stored weights
+
+    def _sparse_ways(self, n):
+        """The sparse ways a batch of n can take (the register tiles only where they fit)."""
+        return self.WAYS + (("tiles",) if n >= vec.lanes(self.dtype) else ()) + (
+            ("pixels",) if n == 1 and self.stride == 1 else ())
 
     def forms(self, c_in):
         """The weight as the three ways read it: (dense matrix, CSR arrays, direct taps)."""
@@ -67,9 +71,7 @@ class Conv(Step):
         if not self.sparse:
             self._product(x, self.weight, out)
         else:
-            ways = self.WAYS + (("tiles",) if n >= vec.lanes(self.dtype) else ()) + (
-                ("pixels",) if n == 1 and self.stride == 1 else ())
-            way = self.ways.get(n) or fastest(self, ways, x, out)
+            way = self.ways.get(n) or fastest(self, self._sparse_ways(n), x, out)
             getattr(self, f"_{way}")(x, out)
         return out if self.relu else self.finish(out)
 

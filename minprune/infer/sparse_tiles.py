@@ -103,13 +103,14 @@ def conv_sparse_tiles(xp, indptr, offsets, values, bias, stride, relu, out):
 
 
 @njit(inline="always")
-def _row_sums(xf, offsets, values, e0, e1, at, lanes, m):
-    """Four registers of sums along a wide row: the stored weights e0..e1 at the pixels
-    at..at + 4·lanes (flat, wide), the first m of them."""
+def _row_sums(xf, offsets, values, e0, e1, at, scale, lanes, m):
+    """Four registers of sums along a run of the input: the stored weights e0..e1, weight e
+    at flat at + offsets[e]·scale, the first m numbers of the run."""
     z = vec.zero(xf)
     s = (z, z, z, z)
     for e in range(e0, e1):
-        x = _four(xf, at + get(offsets, e), lanes, m, m - lanes, m - 2 * lanes, m - 3 * lanes)
+        x = _four(xf, at + np.int64(get(offsets, e)) * scale, lanes, m, m - lanes,
+                  m - 2 * lanes, m - 3 * lanes)
         v = get(values, e)
         s = (fma(x[0], v, s[0]), fma(x[1], v, s[1]), fma(x[2], v, s[2]), fma(x[3], v, s[3]))
     return s
@@ -133,10 +134,10 @@ def conv_sparse_pixels(xp, indptr, offsets, values, bias, relu, wide, out):
         e0, e1 = indptr[o], indptr[o + 1]
         for t0 in range(0, span, 4 * lanes):
             m = span - t0
-            if m >= 4 * lanes:
-                s = _row_sums(xf, offsets, values, e0, e1, t0, lanes, 4 * lanes)
+            if m >= 4 * lanes:                         # whole registers: plain loads
+                s = _row_sums(xf, offsets, values, e0, e1, t0, 1, lanes, 4 * lanes)
             else:
-                s = _row_sums(xf, offsets, values, e0, e1, t0, lanes, m)
+                s = _row_sums(xf, offsets, values, e0, e1, t0, 1, lanes, m)
             for r in range(4):
                 vec.store(wide, t0 + r * lanes, s[r], m - r * lanes)
         b = bias[o] if len(bias) else 0.0
@@ -160,24 +161,12 @@ def linear_sparse_tiles(indptr, indices, values, xt, bias, relu, out):
     for o in range(len(indptr) - 1):
         e0, e1 = indptr[o], indptr[o + 1]
         b = bias[o] if len(bias) else 0.0
-        for n0 in range(0, n, 4 * lanes):
+        for n0 in range(0, n, 4 * lanes):             # (input i's samples: i·N on)
             m = n - n0
-            z = vec.zero(xf)
-            s = (z, z, z, z)
             if m >= 4 * lanes:                         # whole registers: plain loads
-                for e in range(e0, e1):
-                    x = _four(xf, np.int64(get(indices, e)) * n + n0, lanes, lanes, lanes, lanes,
-                              lanes)
-                    v = get(values, e)
-                    s = (fma(x[0], v, s[0]), fma(x[1], v, s[1]), fma(x[2], v, s[2]),
-                         fma(x[3], v, s[3]))
+                s = _row_sums(xf, indices, values, e0, e1, n0, n, lanes, 4 * lanes)
             else:
-                for e in range(e0, e1):
-                    x = _four(xf, np.int64(get(indices, e)) * n + n0, lanes, m, m - lanes,
-                              m - 2 * lanes, m - 3 * lanes)
-                    v = get(values, e)
-                    s = (fma(x[0], v, s[0]), fma(x[1], v, s[1]), fma(x[2], v, s[2]),
-                         fma(x[3], v, s[3]))
+                s = _row_sums(xf, indices, values, e0, e1, n0, n, lanes, m)
             for r in range(4):
                 vec.store(of, o * n + n0 + r * lanes, vec.bias_act(s[r], b, relu),
                           m - r * lanes)

@@ -33,20 +33,15 @@ import numpy as np
 from numba import njit
 
 from .. import vec
-from ..autograd.tiles import (GROUP, PIXELS, _pixel_sums, _tap_offsets,  # noqa: F401
+from ..autograd.tiles import (GROUP, PIXELS, _eight, _pixel_sums,  # noqa: F401
+                              _tap_offsets, _window_starts, filter_groups,
                               filters_lanes)   # (shared with training; filters_lanes: the plan's)
 from ..vec import fma, get
 
 
-
 def filters8(weight, k, c_in):
-    """The lowered (out, k·k·C) weight, columns ordered (kh, kw, C), as ``conv_tiles`` reads
-    it: (out / 8 rounded up, C, k, k, 8), C-contiguous, the extra filters zero."""
-    n_out = weight.shape[0]
-    groups = -(-n_out // GROUP)
-    w = np.zeros((groups * GROUP, k, k, c_in), dtype=weight.dtype)
-    w[:n_out] = np.asarray(weight).reshape(n_out, k, k, c_in)
-    return np.ascontiguousarray(w.reshape(groups, GROUP, k, k, c_in).transpose(0, 4, 2, 3, 1))
+    """``filter_groups`` of eight, as ``conv_tiles`` reads them."""
+    return filter_groups(weight, k, c_in, GROUP, weight.dtype)
 
 
 @njit(inline="always")
@@ -127,18 +122,13 @@ def conv_pixels(xp, w, bias, stride, relu, out):
         raise ValueError("conv_pixels: one sample, filters (OC / L, C, k, k, L)")
     taps = _tap_offsets(c_in, k, hp * wp, wp, 1)
     pixels = oh * ow
-    starts = np.empty(-(-pixels // PIXELS) * PIXELS, np.int64)   # where each window starts
-    for p in range(len(starts)):                # (the last tile's extra pixels: the last one)
-        oy, ox = divmod(min(p, pixels - 1), ow)
-        starts[p] = (oy * wp + ox) * stride
+    starts = _window_starts(1, oh, ow, hp, wp, stride, 1, -(-pixels // PIXELS) * PIXELS)
     biases = np.zeros(len(w) * lanes, xf.dtype)
     biases[:len(bias)] = bias
     for g in range(len(w)):
         b = vec.load(biases, g * lanes, lanes)
         for p0 in range(0, pixels, PIXELS):
-            p = (get(starts, p0), get(starts, p0 + 1), get(starts, p0 + 2),
-                 get(starts, p0 + 3), get(starts, p0 + 4), get(starts, p0 + 5),
-                 get(starts, p0 + 6), get(starts, p0 + 7))
+            p = _eight(starts, p0)
             s = _pixel_sums(xf, wf, g * len(taps) * lanes, taps, lanes, p)
             for r in range(min(PIXELS, pixels - p0)):
                 vec.scatter(of, g * lanes * pixels + p0 + r, pixels,
@@ -162,7 +152,6 @@ def conv_tiles_numpy(xp, w, bias, stride, relu, out):
         y += bias[:, None, None, None]
     out[...] = np.maximum(y, 0) if relu else y
     return out
-
 
 
 def conv_pixels_numpy(xp, w, bias, stride, relu, out):
