@@ -14,6 +14,7 @@ two:
 - ``get(a, i)``: the number a[i], read as it is (no wrap-round of negative indices: Numba's
   check for one, on every read, costs a kernel's inner loop more than the read);
 - ``fma(x, s, acc)``: acc + x·s for a number s, as one fused multiply-add per lane;
+- ``add(x, y)``, ``sub(x, y)``: x + y and x - y, lane by lane;
 - ``scatter(a, i, step, v, m)``: the first m lanes of v into a[i], a[i + step], ... (a
   register of output channels into the channel-major layout, one number per channel);
 - ``transpose(a, i, p, b, j, q)``: the square block of ``lanes`` rows of ``lanes`` numbers
@@ -75,10 +76,16 @@ def _numpy_ops():
     def fma(x, s, acc):
         return acc + x * s
 
+    def add(x, y):
+        return x + y
+
+    def sub(x, y):
+        return x - y
+
     def bias_act(v, b, relu):
         y = v + b
         return np.maximum(y, 0) if relu else y
-    return width, zero, load, store, scatter, get, fma, transpose, bias_act
+    return width, zero, load, store, scatter, get, fma, add, sub, transpose, bias_act
 
 
 def _intrinsics():
@@ -116,10 +123,16 @@ def _intrinsics():
                                                               [0] * vtype.count))
 
     def mask(builder, m, count):
-        """Lanes below m."""
-        i64 = ir.VectorType(ir.IntType(64), count)
-        return builder.icmp_signed("<", ir.Constant(i64, list(range(count))),
-                                   splat(builder, m, i64))
+        """Lanes below m: the bits (1 << m) - 1 of an integer (m clamped to 0 .. count) as
+        a vector of booleans - one move into a mask register, where comparing a vector of
+        lane numbers takes four instructions."""
+        i64 = ir.IntType(64)
+        zero, top = ir.Constant(i64, 0), ir.Constant(i64, count)
+        m = builder.select(builder.icmp_signed("<", m, zero), zero, m)
+        m = builder.select(builder.icmp_signed(">", m, top), top, m)
+        bits = builder.sub(builder.shl(ir.Constant(i64, 1), m), ir.Constant(i64, 1))
+        return builder.bitcast(builder.trunc(bits, ir.IntType(count)),
+                               ir.VectorType(ir.IntType(1), count))
 
     def address(context, builder, sig, args, vtype):
         """(pointer to element args[1] of the array args[0] as a vector, lane count args[-1])."""
@@ -206,6 +219,18 @@ def _intrinsics():
         return x(x, s, acc), codegen
 
     @intrinsic
+    def add(typingctx, x, y):
+        def codegen(context, builder, sig, args):
+            return builder.fadd(args[0], args[1])
+        return x(x, y), codegen
+
+    @intrinsic
+    def sub(typingctx, x, y):
+        def codegen(context, builder, sig, args):
+            return builder.fsub(args[0], args[1])
+        return x(x, y), codegen
+
+    @intrinsic
     def transpose(typingctx, a, i, p, b, j, q):
         count = Vec(a.dtype).count
         half = count // 2
@@ -244,8 +269,8 @@ def _intrinsics():
             rectified = builder.select(builder.fcmp_ordered(">", y, zeros), y, zeros)
             return builder.select(args[2], rectified, y)
         return v(v, b, relu), codegen
-    return width, zero, load, store, scatter, get, fma, transpose, bias_act
+    return width, zero, load, store, scatter, get, fma, add, sub, transpose, bias_act
 
 
-width, zero, load, store, scatter, get, fma, transpose, bias_act = (
+width, zero, load, store, scatter, get, fma, add, sub, transpose, bias_act = (
     _numpy_ops() if config.DISABLE_JIT else _intrinsics())

@@ -182,8 +182,9 @@ def test_a_dense_convolution_in_bands_of_rows_is_the_whole_product(rng):
 def test_every_way_of_a_dense_convolution_is_the_same_convolution(rng, batch, dtype):
     """Bands of rows, wide columns, the direct convolution (stride 1, 3x3 and 5x5; six
     filters: padded to eight) and register tiles (any stride; batches of part of a register,
-    and of two and a half; of pixels at one sample) give one result, with padding and
-    without (the plan times them and keeps one, so each is run here by hand)."""
+    and of two and a half; of pixels at one sample) and Winograd's F(2x2, 3x3) (3x3, stride
+    1, at 40) give one result, with padding and without (the plan times them and keeps one,
+    so each is run here by hand)."""
     from minprune.infer.fmajor import Conv
     model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1, rng=0, dtype=dtype), nn.ReLU(),
                           nn.Conv2d(6, 5, 5, rng=0, dtype=dtype),
@@ -197,6 +198,7 @@ def test_every_way_of_a_dense_convolution_is_the_same_convolution(rng, batch, dt
         first = conv(x).copy()
         ways = [1, first.shape[1], "tiles"] + (["wide", "direct"] if conv.stride == 1 else [])
         ways += ["pixels"] if batch == 1 else []
+        ways += ["winograd"] if conv.k == 3 and conv.stride == 1 and batch >= 16 else []
         for way in ways:
             for _ in range(2):                        # buffers reused
                 out = np.full_like(first, np.nan)
@@ -204,6 +206,34 @@ def test_every_way_of_a_dense_convolution_is_the_same_convolution(rng, batch, dt
                 out = out if conv.relu else conv.finish(out)
                 np.testing.assert_allclose(out, first, rtol=tol, atol=tol, err_msg=str(way))
         x = first
+
+
+def test_a_residual_blocks_join_in_winograds_outputs_is_the_models(rng):
+    """Where a block's last convolution runs by Winograd's F(2x2, 3x3), the shortcut is added
+    (and ReLU taken) as its outputs are written: resnet8 (four channels a filter, BatchNorm
+    randomised; 7x7 images in its last stage: tiles over the edge) with its 3x3 stride-1
+    convolutions made to run so gives the result of the plan that runs them otherwise, and
+    the model's, each of its three blocks joined in the convolution."""
+    from minprune.autograd import Tensor
+    from minprune.infer.fmajor import Block, Conv, _every_step
+    model = randomise(models.resnet(8, 4, rng=0), rng).eval()
+    batch = 20
+    x = rng.random((batch, 1, 28, 28)).astype(np.float32)
+    plan = infer.compile(model)
+    expected = plan(x)
+    winograd = [s for s in _every_step(plan.steps)
+                if isinstance(s, Conv) and s.k == 3 and s.stride == 1]
+    assert len(winograd) == 5             # the stem's, block 1's two, blocks 2 and 3's second
+    for conv in winograd:
+        conv.bands[batch] = "winograd"
+    joins = []
+    for block in (s for s in plan.steps if isinstance(s, Block)):
+        join = block.body[-1].winograd_join
+        block.body[-1].winograd_join = lambda *a, join=join: joins.append(join(*a)) or joins[-1]
+    got = plan(x)
+    assert len(joins) == 3 and all(j is not None for j in joins)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got, model(Tensor(x)).data, rtol=1e-4, atol=1e-4)
 
 
 def test_a_plans_result_is_a_new_array_at_every_batch_size(rng):

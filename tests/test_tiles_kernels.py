@@ -46,6 +46,22 @@ def test_a_register_loads_and_stores_the_lanes_it_is_told(dtype):
     assert (out[2:] == -1).all()
 
 
+@njit
+def _add_sub(a, b, out):
+    x, y = vec.load(a, 0, vec.width(a)), vec.load(b, 0, vec.width(b))
+    vec.store(out, 0, vec.add(x, y), vec.width(a))
+    vec.store(out, vec.width(a), vec.sub(x, y), vec.width(a))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_registers_add_and_subtract_lane_by_lane(dtype, rng):
+    n = vec.lanes(dtype)
+    a, b = rng.standard_normal((2, n)).astype(dtype)
+    out = np.empty(2 * n, dtype)
+    _add_sub(a, b, out)
+    np.testing.assert_array_equal(out, np.concatenate([a + b, a - b]))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("relu", [False, True])
 def test_register_arithmetic_is_numpys(dtype, relu, rng):

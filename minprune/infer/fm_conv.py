@@ -14,6 +14,7 @@ from . import direct_dense as DD
 from . import fm_kernels as K
 from . import sparse_tiles as S
 from . import tiles as T
+from . import winograd as WG
 from .. import vec
 from .fm_step import Step, act_text, bias_of, fastest, quickest
 
@@ -42,6 +43,7 @@ class Conv(Step):
         self.ways = {}                                # batch size -> the way chosen
         self.bands = {}          # batch size -> rows per band, "wide", "direct", "tiles"...
         self._forms = self._filters = self._filters8 = self._by_lanes = None
+        self._winograd = None
         self._entries = {}                            # input shape -> offsets of the stored weights
 
     def _sparse_ways(self, n):
@@ -111,6 +113,8 @@ class Conv(Step):
             self._dense_tiles(x, weight, out)
         elif way == "pixels":
             self._dense_pixels(x, weight, out)
+        elif way == "winograd":
+            self._dense_winograd(x, weight, out)
         else:
             self._banded(x, weight, out, way)
 
@@ -167,6 +171,30 @@ class Conv(Step):
             self._by_lanes = T.filters_lanes(weight, self.k, x.shape[0], self.dtype)
         T.conv_pixels(self._padded(x), self._by_lanes, self.bias, self.stride, self.relu, out)
 
+    def _dense_winograd(self, x, weight, out, skip=None, relu=None):
+        """The 3x3 stride-1 convolution by Winograd's F(2x2, 3x3) (``winograd``) of the padded
+        input; with ``skip``, a residual block's shortcut added before ``relu``."""
+        if self._winograd is None:              # (a step's dense weight never changes)
+            self._winograd = WG.filters(weight, x.shape[0])
+        c_in, n = x.shape[0], x.shape[-1]
+        work = self.buffer((WG.work_size(c_in, self.out_channels, n),), self.dtype, "winograd")
+        WG.conv_winograd(self._padded(x), self._winograd, self.bias,
+                         self.relu if relu is None else relu,
+                         _NO_SKIP[self.dtype.type] if skip is None else skip, work, out)
+
+    def winograd_join(self, x, skip, relu):
+        """act(this convolution of x + skip), the sum formed as the outputs are (a residual
+        block's join, ``relu`` its ReLU), where the way this batch size runs is Winograd's
+        (this convolution with no activation of its own); else None."""
+        n = x.shape[-1]
+        dense = not self.sparse or self.ways.get(n) == "gemm"
+        if self.activation is not None or not dense or self.bands.get(n) != "winograd":
+            return None
+        out = self.buffer((self.out_channels,) + x.shape[1:], self.dtype)
+        weight = self.weight if not self.sparse else self.forms(x.shape[0])[0]
+        self._dense_winograd(x, weight, out, np.ascontiguousarray(skip), relu)
+        return out
+
     def _fastest_band(self, x, weight, out):
         """Rows per band - one row, about 1 MB or 2 MB of columns, or all rows - or, with
         stride 1, wide columns or the dense direct convolution (3x3 and 5x5 filters), or
@@ -181,7 +209,13 @@ class Conv(Step):
         candidates += ["direct"] if self.stride == 1 and self.k in DD.SIZES else []
         candidates += ["tiles"] if x.shape[-1] >= vec.lanes(self.dtype) else []
         candidates += ["pixels"] if x.shape[-1] == 1 else []
+        candidates += ["winograd"] if self._winograd_fits(x) else []
         return quickest(candidates, lambda way: self._dense_way(way, x, weight, out))
+
+    def _winograd_fits(self, x):
+        """Winograd's F(2x2, 3x3): a 3x3 stride-1 convolution of a register of samples or
+        more."""
+        return self.k == 3 and self.stride == 1 and x.shape[-1] >= vec.lanes(self.dtype)
 
     def _gemm(self, x, out):
         self._product(x, self.forms(x.shape[0])[0], out)
@@ -236,7 +270,9 @@ class Conv(Step):
         return f"Conv({self.out_channels} filters {size}{act_text(self.activation)}; {kind})"
 
 
+_NO_SKIP = {t: np.zeros((0, 0, 0, 0), t) for t in (np.float32, np.float64)}
 _BAND_NAMES = {"wide": "wide columns", "direct": "direct, no columns",
+               "winograd": "Winograd F(2x2, 3x3)",
                "tiles": "register tiles, no columns",
                "pixels": "register tiles of pixels, no columns"}
 

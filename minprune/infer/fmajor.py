@@ -107,7 +107,9 @@ class PoolStep(Step):
 
 
 class Block(Step):
-    """A residual block: body, shortcut (or the input), added, then the activation."""
+    """A residual block: body, shortcut (or the input), added, then the activation - the sum
+    formed as the body's last convolution writes its outputs where it runs by Winograd's
+    F(2x2, 3x3) (``Conv.winograd_join``), in a pass of its own otherwise."""
 
     def __init__(self, op):
         self.body = [step(o) for o in op.body]
@@ -116,15 +118,19 @@ class Block(Step):
 
     def __call__(self, x):
         y = x
-        for s in self.body:
+        for s in self.body[:-1]:
             y = s(y)
-        skip = x
+        skip = x                                      # the block's input, or its shortcut's
         for s in self.shortcut or ():
             skip = s(skip)
-        out = self.buffer(y.shape, y.dtype)
         relu = self.activation == "ReLU"
-        K.add_act(y, np.ascontiguousarray(skip), relu, out)   # (skip: the block's input, or
-        return out if relu else self.finish(out)                  # its shortcut's output)
+        last = self.body[-1]
+        out = last.winograd_join(y, skip, relu) if isinstance(last, Conv) else None
+        if out is None:                               # (the join not in the last step)
+            y = last(y)
+            out = self.buffer(y.shape, y.dtype)
+            K.add_act(y, np.ascontiguousarray(skip), relu, out)
+        return out if relu else self.finish(out)
 
     def __repr__(self):
         return (f"Block({len(self.body)} steps, shortcut {len(self.shortcut or ())} steps"

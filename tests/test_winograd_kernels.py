@@ -1,0 +1,77 @@
+"""Winograd's F(2x2, 3x3) (``infer.winograd``) against the model's convolution and its NumPy
+twin; CI runs this file a second time with NUMBA_DISABLE_JIT=1, where the registers are
+NumPy arrays."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from minprune import vec
+from minprune.infer import winograd as W
+from test_fm_kernels import nchw
+from test_tiles_kernels import conv_case
+
+NO_SKIP = np.zeros((0, 0, 0, 0))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([8, 16, 17, 40, 64]), st.integers(1, 9), st.integers(1, 9),
+       st.integers(1, 9), st.integers(1, 17), st.integers(0, 2),
+       st.sampled_from([np.float32, np.float64]), st.booleans(), st.booleans(), st.booleans(),
+       st.integers(0, 2 ** 31 - 1))
+@example(64, 16, 28, 28, 16, 1, np.float32, False, True, True, 0)     # resnet8's first stage
+@example(17, 3, 7, 5, 9, 0, np.float64, True, False, False, 1)        # odd sizes, no padding
+def test_winograd_is_the_dense_convolution(n, c_in, h, w, c_out, pad, dtype, relu, has_bias,
+                                           has_skip, seed):
+    """Batches of one register and of part of a second (8 only for float64: a float32
+    register holds 16), 1 to 17 filters, images of odd and even sizes (tiles that hang over
+    the edge), padding 0 to 2, with and without a shortcut added before ReLU."""
+    if n < vec.lanes(dtype) or h + 2 * pad < 3 or w + 2 * pad < 3:
+        return
+    shape = (n, c_in, h, w, c_out, 3, 1, pad)
+    _, weight, bias, expected, xp, tol = conv_case(shape, dtype, seed, False, has_bias)
+    skip = np.random.default_rng(seed).standard_normal(expected.shape).astype(dtype)
+    if has_skip:
+        expected = expected + skip
+    expected = np.maximum(expected, 0) if relu else expected
+    skip_fm = np.ascontiguousarray(np.moveaxis(skip, 0, -1)) if has_skip else \
+        NO_SKIP.astype(dtype)
+    u = W.filters(weight, c_in)
+    assert u.shape == (16, -(-c_out // 8), c_in, 8) and u.dtype == dtype
+    out = np.full((c_out,) + expected.shape[2:] + (n,), np.nan, dtype)
+    work = np.full(W.work_size(c_in, c_out, n), np.nan, dtype)
+    got = W.conv_winograd(xp, u, bias, relu, skip_fm, work, out)
+    np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
+    twin = W.conv_winograd_numpy(xp, u, bias, relu, skip_fm, np.empty_like(out))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+
+
+def test_the_filter_transform_is_g_g_gt():
+    """One filter, one channel: U = G g Gᵀ, the 4x4 transform the products multiply by."""
+    g = np.arange(1.0, 10.0).reshape(3, 3)
+    u = W.filters(g.reshape(1, 9), 1)                   # (16, 1 group, 1 channel, 8 filters)
+    np.testing.assert_allclose(u[:, 0, 0, 0].reshape(4, 4), W.G @ g @ W.G.T)
+    assert not u[:, 0, 0, 1:].any()                     # the other seven filters: zeros
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_refuses_what_it_cannot_run(dtype):
+    """Fewer samples than a register (batches of 0 and 1), filters of another shape and
+    scratch too small are refused, with the rule named."""
+    lanes = vec.lanes(dtype)
+    u = np.zeros((16, 1, 2, 8), dtype)
+    no = NO_SKIP.astype(dtype)
+    bias = np.zeros(0, dtype)
+    for n in (0, 1):
+        with pytest.raises(ValueError, match="register of samples"):
+            W.conv_winograd(np.zeros((2, 6, 6, n), dtype), u, bias, False, no,
+                            np.zeros(W.work_size(2, 8, max(n, 1)), dtype),
+                            np.zeros((8, 4, 4, n), dtype))
+    xp, out = np.zeros((2, 6, 6, lanes), dtype), np.zeros((8, 4, 4, lanes), dtype)
+    with pytest.raises(ValueError, match="16, OC / 8, C, 8"):
+        W.conv_winograd(xp, np.zeros((16, 1, 3, 8), dtype), bias, False, no,
+                        np.zeros(W.work_size(2, 8, lanes), dtype), out)
+    with pytest.raises(ValueError, match="work_size"):
+        W.conv_winograd(xp, u, bias, False, no, np.zeros(10, dtype), out)
