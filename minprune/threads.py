@@ -79,6 +79,21 @@ def one_blas_thread():
     return controller.limit(limits=1, user_api="blas")
 
 
+class as_one:
+    """A context in which the work runs as on one thread: BLAS on one, and ``asked()`` says 1
+    (what the plan runs when it has timed one thread faster than the threads asked)."""
+
+    def __enter__(self):
+        self._asked, self._blas = _state["asked"], one_blas_thread()
+        self._blas.__enter__()
+        _state["asked"] = 1
+        return self
+
+    def __exit__(self, *exc):
+        _state["asked"] = self._asked
+        return self._blas.__exit__(*exc)
+
+
 def in_use():
     """{"blas": threads of the loaded BLAS libraries (None: unknown - no threadpoolctl, or no
     BLAS loaded), "blas_library": its name, "kernels": threads of minprune's sparse kernels

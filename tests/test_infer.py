@@ -134,7 +134,8 @@ def test_sparse_layers_take_an_empty_batch(rng):
 def test_a_batch_split_over_threads_gives_the_same_outputs(rng):
     """With threads.set_threads(2) a convolutional plan runs halves of a batch on two threads,
     each on its own copy of the steps: the same outputs as one thread, dense and CSR. The
-    copies run each half's batch size the ways the first copy timed (alone)."""
+    copies run each half's batch size the ways the first copy timed (alone); the split is
+    timed against one thread on the first call, and whichever runs gives the same."""
     from minprune import threads
     model = models.lenet5(rng=0).eval()
     masked = _copy(model)
@@ -154,6 +155,10 @@ def test_a_batch_split_over_threads_gives_the_same_outputs(rng):
             assert 20 in (conv.ways if conv.sparse else conv.bands)   # a half's size, timed
             np.testing.assert_allclose(split, alone, rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(plan(X[:7]), alone[:7], rtol=1e-5, atol=1e-5)
+            assert (40, 2) in plan._solo                # two threads timed against one
+            for one in (False, True):                   # and either runs the same
+                plan._solo[40, 2] = one
+                np.testing.assert_allclose(plan(X), alone, rtol=1e-5, atol=1e-5)
         finally:
             threads.set_threads(1)
 

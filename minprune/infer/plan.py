@@ -11,9 +11,12 @@ at that batch size (timed on its first call). With ``threads.set_threads(n)``, a
 convolutional network's batch of at least 16 samples per thread is split over n threads, each
 running its own copy of the steps with BLAS on one thread (one pool at a time); a fully
 connected one gives the threads to BLAS (measured: splitting its few large products was
-slower). ``plan(x)`` returns what ``model(x)`` returns in evaluation mode (within float
-rounding). The plan holds copies of the weights taken when it is compiled: compile again after
-the model changes. This is what latency measurements time; training never runs here.
+slower). The first call of a batch size on more threads than one times that against one
+thread and runs the faster (LeNet-5 90% CSR at batch 64 ran slower on two threads than on
+one): never slower than one thread. ``plan(x)`` returns what ``model(x)`` returns in
+evaluation mode (within float rounding). The plan holds copies of the weights taken when it
+is compiled: compile again after the model changes. This is what latency measurements time;
+training never runs here.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from ..nn.module import Sequential
 from ..prune import patterns
 from ..sparse import simd
 from .chain import Chain
+from .fm_step import quickest
 from .fmajor import FeatureMajor
 from .lower import Flatten, Residual, Weighted, lower
 
@@ -63,6 +67,21 @@ class Plan:
                 return chain(np.ascontiguousarray(head))
             if isinstance(self.ops[0], Flatten) or x.shape == chain.in_shape:
                 return chain(np.ascontiguousarray(x))
+        asked = threads.asked() or 1
+        if asked == 1:
+            return self._threaded(x)
+        solo = self.__dict__.setdefault("_solo", {})    # (batch, threads) -> one is faster
+        key = (len(x), asked)
+        if key not in solo:
+            solo[key] = quickest((False, True), lambda one: self._threaded(x, one))
+        return self._threaded(x, solo[key])
+
+    def _threaded(self, x, one=False):
+        """The feature-major run on the threads asked (split by ``_split`` or given to BLAS),
+        or with ``one`` as on one thread (``threads.as_one``)."""
+        if one:
+            with threads.as_one():
+                return self.feature_major(x)
         workers = _workers(len(x)) if self.convolutional else 1
         if workers > 1:
             return self._split(x, workers)
