@@ -241,6 +241,39 @@ def test_a_residual_blocks_join_in_winograds_outputs_is_the_models(rng):
     np.testing.assert_allclose(got, model(Tensor(x)).data, rtol=1e-4, atol=1e-4)
 
 
+def test_one_sample_channels_last_is_the_feature_major_run(rng):
+    """At one sample a resnet's convolutions up to its global pooling can run channels last
+    (``infer.channels_last``; the plan times it against feature-major on the first call):
+    with every convolution in each of its ways, Winograd's with the blocks joined in it,
+    the model's result; a network with pooling or grouped convolutions is not run so."""
+    from minprune.autograd import Tensor
+    from minprune.infer import channels_last
+    from minprune.infer.channels_last import Block, OneSample
+    model = randomise(models.resnet(8, 4, rng=0), rng).eval()
+    x = rng.random((1, 1, 28, 28)).astype(np.float32)
+    expected = model(Tensor(x)).data
+    plan = infer.compile(model)
+    np.testing.assert_allclose(plan(x), expected, rtol=1e-4, atol=1e-4)
+    assert plan._one is False or isinstance(plan._one, OneSample)     # (timed)
+    one = OneSample(plan.ops[:-1])
+    convs = [c for s in one.steps for c in ([s] if not isinstance(s, Block)
+                                            else s.body + s.shortcut)]
+    for way in ("pixels", "winograd"):
+        for conv in convs:
+            conv.way = way if conv.k == 3 and conv.stride == 1 else "pixels"
+        for chosen in (one, False):
+            plan._one = chosen
+            got = plan(x)
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=way)
+            assert got.shape == (1, 10)
+            kept = got.copy()
+            plan(x * 2)
+            np.testing.assert_array_equal(got, kept)        # a new array, not a buffer
+    for other in (models.lenet5(rng=0), models.mobilenet(4, rng=0)):
+        ops = infer.compile(other.eval()).ops
+        assert not channels_last.fits(ops) and not channels_last.fits(ops[:-1])
+
+
 def test_a_plans_result_is_a_new_array_at_every_batch_size(rng):
     """The steps reuse their buffers; what a call returns is the caller's (resnet8 at one
     sample runs feature-major to the end, where the last buffer is already contiguous)."""

@@ -75,3 +75,51 @@ def test_winograd_refuses_what_it_cannot_run(dtype):
                         np.zeros(W.work_size(2, 8, lanes), dtype), out)
     with pytest.raises(ValueError, match="work_size"):
         W.conv_winograd(xp, u, bias, False, no, np.zeros(10, dtype), out)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 9), st.integers(1, 9), st.integers(1, 40),
+       st.integers(0, 2), st.sampled_from([np.float32, np.float64]), st.booleans(),
+       st.booleans(), st.booleans(), st.integers(0, 2 ** 31 - 1))
+@example(16, 28, 28, 16, 1, np.float32, False, True, True, 0)        # resnet8's first stage
+@example(17, 7, 5, 33, 0, np.float64, True, False, False, 1)         # registers and a bit
+def test_one_samples_channels_last_winograd_is_the_dense_convolution(
+        c_in, h, w, c_out, pad, dtype, relu, has_bias, has_skip, seed):
+    """One sample, channels last: channels fewer than a register, one, and one and a bit
+    (in and out), images of odd and even sizes, padding 0 to 2, with and without a shortcut
+    added before ReLU."""
+    from minprune.infer import winograd_pixels as WP
+    if h + 2 * pad < 3 or w + 2 * pad < 3:
+        return
+    shape = (1, c_in, h, w, c_out, 3, 1, pad)
+    _, weight, bias, expected, xp, tol = conv_case(shape, dtype, seed, False, has_bias)
+    skip = np.random.default_rng(seed).standard_normal(expected.shape).astype(dtype)
+    if has_skip:
+        expected = expected + skip
+    expected = np.maximum(expected, 0) if relu else expected
+    lanes = vec.lanes(dtype)
+    skip_hwc = np.ascontiguousarray(skip[0].transpose(1, 2, 0)) if has_skip else \
+        np.zeros((0, 0, 0), dtype)
+    xp_hwc = np.ascontiguousarray(xp[..., 0].transpose(1, 2, 0))
+    u = WP.filters_lanes(weight, c_in, dtype)
+    assert u.shape == (16, -(-c_out // lanes), c_in, lanes) and u.dtype == dtype
+    out = np.full(expected.shape[2:] + (c_out,), np.nan, dtype)
+    work = np.full(WP.work_size(*out.shape[:2], c_in, c_out, lanes), np.nan, dtype)
+    got = WP.conv_winograd_pixels(xp_hwc, u, bias, relu, skip_hwc, work, out)
+    np.testing.assert_allclose(got.transpose(2, 0, 1), expected[0], rtol=tol, atol=tol)
+    twin = WP.conv_winograd_pixels_numpy(xp_hwc, u, bias, relu, skip_hwc, np.empty_like(out))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+
+
+def test_channels_last_winograd_refuses_what_it_cannot_run():
+    from minprune.infer import winograd_pixels as WP
+    dtype = np.float32
+    u, bias = np.zeros((16, 1, 2, 16), dtype), np.zeros(0, dtype)
+    no, out = np.zeros((0, 0, 0), dtype), np.zeros((4, 4, 8), dtype)
+    work = np.zeros(WP.work_size(4, 4, 2, 8, 16), dtype)
+    with pytest.raises(ValueError, match="16, OC / L, C, L"):
+        WP.conv_winograd_pixels(np.zeros((6, 6, 3), dtype), u, bias, False, no, work, out)
+    with pytest.raises(ValueError, match="3x3 stride-1"):
+        WP.conv_winograd_pixels(np.zeros((7, 6, 2), dtype), u, bias, False, no, work, out)
+    with pytest.raises(ValueError, match="work_size"):
+        WP.conv_winograd_pixels(np.zeros((6, 6, 2), dtype), u, bias, False, no, work[:5], out)

@@ -93,12 +93,12 @@ def _eight(starts, p0):
 
 
 @njit(cache=True, nogil=True)
-def conv_pixels_nhwc(xp, w, bias, stride, out):
+def conv_pixels_nhwc(xp, w, bias, stride, out, relu=False):
     """out (N, OH, OW, OC) = the convolution at ``stride`` of the padded batch xp (N, Hp, Wp,
     C), channels-last as training keeps it, by the filters w (OC / L, C, k, k, L)
-    (``filters_lanes``), plus bias (if given). ``conv_pixels``' tiles over every pixel of
-    every sample: a register of L output channels at eight pixels, stored where they lie
-    (a pixel's channels are contiguous in this layout)."""
+    (``filters_lanes``), plus bias (if given), then ReLU (if ``relu``). ``conv_pixels``'
+    tiles over every pixel of every sample: a register of L output channels at eight
+    pixels, stored where they lie (a pixel's channels are contiguous in this layout)."""
     n, hp, wp, c_in = xp.shape
     _, oh, ow, n_out = out.shape
     k = w.shape[2]
@@ -117,7 +117,7 @@ def conv_pixels_nhwc(xp, w, bias, stride, out):
             b = vec.load(biases, g * lanes, lanes)
             s = _pixel_sums(xf, wf, g * len(taps) * lanes, taps, lanes, p)
             for r in range(min(PIXELS, pixels - p0)):
-                vec.store(of, (p0 + r) * n_out + g * lanes, vec.bias_act(s[r], b, False),
+                vec.store(of, (p0 + r) * n_out + g * lanes, vec.bias_act(s[r], b, relu),
                           n_out - g * lanes)
     return out
 

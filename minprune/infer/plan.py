@@ -26,10 +26,11 @@ from .. import threads
 from ..nn.module import Sequential
 from ..prune import patterns
 from ..sparse import simd
+from . import channels_last
 from .chain import Chain
 from .fm_step import quickest
 from .fmajor import FeatureMajor
-from .lower import Flatten, Residual, Weighted, lower
+from .lower import Flatten, GlobalPool, Residual, Weighted, lower
 
 
 class Plan:
@@ -48,6 +49,7 @@ class Plan:
         self._tail = _tail(ops)
         self._chain_layers = _chain_layers(ops[self._tail:])
         self._chain = None
+        self._one = None          # one sample's channels-last run; False where not used
 
     @property
     def chain(self):
@@ -67,6 +69,8 @@ class Plan:
                 return chain(np.ascontiguousarray(head))
             if isinstance(self.ops[0], Flatten) or x.shape == chain.in_shape:
                 return chain(np.ascontiguousarray(x))
+        if len(x) == 1 and self.convolutional:
+            return self._one_sample(x)
         asked = threads.asked() or 1
         if asked == 1:
             return self._threaded(x)
@@ -75,6 +79,26 @@ class Plan:
         if key not in solo:
             solo[key] = quickest((False, True), lambda one: self._threaded(x, one))
         return self._threaded(x, solo[key])
+
+    def _one_sample(self, x):
+        """One sample's run: feature-major or, where the ops up to the last global pooling
+        fit (``channels_last.fits``) and the first call timed it faster, those channels
+        last and the rest feature-major."""
+        if self._one is None:
+            pools = [i for i, op in enumerate(self.ops) if isinstance(op, GlobalPool)]
+            self._one = False
+            if pools and channels_last.fits(self.ops[:pools[-1] + 1]):
+                one = channels_last.OneSample(self.ops[:pools[-1] + 1])
+                self._one = quickest((False, one), lambda way: self._one_by(way, x)) or False
+        return self._one_by(self._one, x)
+
+    def _one_by(self, one, x):
+        if not one:
+            return self.feature_major(x)
+        y = one.run(x)                                # (C, 1), pooled
+        for s in self.feature_major.steps[len(one.steps) + 1:]:
+            y = s(y)
+        return y.reshape(1, -1).copy()             # (a new array, not a buffer)
 
     def _threaded(self, x, one=False):
         """The feature-major run on the threads asked (split by ``_split`` or given to BLAS),

@@ -1,0 +1,134 @@
+"""One sample of a convolutional network run channels last, (H, W, C): where the batch fills
+no register, a pixel's channels do. Dense convolutions run in register tiles of output
+channels at eight pixels (``autograd.tiles.conv_pixels_nhwc``) or, 3x3 at stride 1, by
+Winograd's F(2x2, 3x3) with a register of channels in every step
+(``winograd_pixels``: the input's tiles transformed a register of channels at a time,
+which the channel-major layout cannot do), whichever is faster, timed on the first call;
+residual blocks join in the last convolution's outputs where it runs by Winograd's.
+
+It runs the ops a plan's fully connected tail follows when they are dense convolutions
+(ReLU or no activation), residual blocks of them and a global average pooling at the end
+(``fits``): the pooled vector is the same in either layout. Everything else stays
+feature-major (``fmajor``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd.tiles import conv_pixels_nhwc, filters_lanes
+from . import fm_kernels as K
+from . import winograd_pixels as WP
+from .fm_step import Step, bias_of, quickest
+from .lower import GlobalPool, Residual, Weighted
+
+
+def fits(ops):
+    """Whether ``OneSample`` runs ``ops``: dense convolutions and residual blocks of them,
+    ending in a global average pooling."""
+    return bool(ops) and isinstance(ops[-1], GlobalPool) and all(_fits(op) for op in ops[:-1])
+
+
+def _fits(op):
+    if isinstance(op, Residual):
+        return op.activation in (None, "ReLU") and all(
+            _fits(o) for o in [*op.body, *(op.shortcut or ())])
+    return (isinstance(op, Weighted) and op.conv is not None and op.groups == 1
+            and isinstance(op.weight, np.ndarray) and op.activation in (None, "ReLU"))
+
+
+class Conv(Step):
+    """A dense convolution of one sample (H, W, C) -> (OH, OW, OC), one of two ways."""
+
+    def __init__(self, op):
+        self.k, self.stride, self.pad = op.conv
+        self.weight, self.bias, self.dtype = op.weight, bias_of(op), op.dtype
+        self.relu, self.out_channels = op.activation == "ReLU", op.weight.shape[0]
+        self.way = None                               # "pixels" or "winograd", once timed
+        self._lanes = self._u = None
+
+    def __call__(self, x, skip=None, relu=None):
+        """The convolution of x, plus ``skip`` (then ReLU if ``relu``) where given."""
+        h, w, c_in = x.shape
+        xp = self._padded(x)
+        oh = (h + 2 * self.pad - self.k) // self.stride + 1
+        ow = (w + 2 * self.pad - self.k) // self.stride + 1
+        out = self.buffer((oh, ow, self.out_channels), self.dtype)
+        if self.way is None:
+            ways = ("pixels", "winograd") if self.k == 3 and self.stride == 1 else ("pixels",)
+            self.way = quickest(ways, lambda way: getattr(self, f"_{way}")(xp, out))
+        if self.way == "winograd" and skip is not None and not self.relu:
+            return self._winograd_run(xp, out, skip, relu)
+        getattr(self, f"_{self.way}")(xp, out)
+        if skip is not None:
+            return K.add_act(out, skip, relu, out)
+        return out
+
+    def _pixels(self, xp, out):
+        if self._lanes is None:
+            self._lanes = filters_lanes(self.weight, self.k, xp.shape[-1], self.dtype)
+        conv_pixels_nhwc(xp[None], self._lanes, self.bias, self.stride, out[None], self.relu)
+
+    def _winograd(self, xp, out):
+        self._winograd_run(xp, out, None, self.relu)
+
+    def _winograd_run(self, xp, out, skip, relu):
+        if self._u is None:
+            self._u = WP.filters_lanes(self.weight, xp.shape[-1], self.dtype)
+        oh, ow, n_out = out.shape
+        lanes = self._u.shape[-1]
+        work = self.buffer((WP.work_size(oh, ow, xp.shape[-1], n_out, lanes),), self.dtype,
+                           "winograd")
+        return WP.conv_winograd_pixels(xp, self._u, self.bias, relu,
+                                       _NO_SKIP[self.dtype.type] if skip is None else skip,
+                                       work, out)
+
+    def _padded(self, x):
+        if not self.pad:
+            return x
+        h, w, c = x.shape
+        p = self.pad
+        xp = self.zeroed((h + 2 * p, w + 2 * p, c), x.dtype)
+        xp[p:p + h, p:p + w] = x
+        return xp
+
+
+class Block(Step):
+    """A residual block: body, shortcut (or the input), joined in the body's last
+    convolution (``Conv.__call__``'s skip)."""
+
+    def __init__(self, op):
+        self.body = [_step(o) for o in op.body]
+        self.shortcut = [_step(o) for o in op.shortcut or ()]
+        self.relu = op.activation == "ReLU"
+
+    def __call__(self, x):
+        y = x
+        for s in self.body[:-1]:
+            y = s(y)
+        skip = x
+        for s in self.shortcut:
+            skip = s(skip)
+        return self.body[-1](y, skip, self.relu)
+
+
+def _step(op):
+    return Block(op) if isinstance(op, Residual) else Conv(op)
+
+
+class OneSample:
+    """The ops (``fits``) for one sample: ``run(x)`` of the (1, C, H, W) input returns the
+    pooled (C, 1) vector, as the feature-major run of the same ops does."""
+
+    def __init__(self, ops):
+        self.steps = [_step(op) for op in ops[:-1]]
+        self._pooled = Step()
+
+    def run(self, x):
+        y = np.ascontiguousarray(x[0].transpose(1, 2, 0))
+        for s in self.steps:
+            y = s(y)
+        h, w, c = y.shape                 # (the pixels' mean, the channels as a batch of C)
+        pooled = self._pooled.buffer((1, c), y.dtype)
+        return K.global_mean(y.reshape(1, h, w, c), pooled).reshape(c, 1)
+
+
+_NO_SKIP = {t: np.zeros((0, 0, 0), t) for t in (np.float32, np.float64)}
