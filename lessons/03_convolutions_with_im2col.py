@@ -246,6 +246,31 @@ assert np.allclose(strided.transpose(3, 0, 1, 2),
                    F.conv2d(Tensor(batch), Tensor(dense_filters), stride=2, padding=1).data)
 
 # %% [markdown]
+# ### Fewer multiplications: Winograd's minimal filtering
+#
+# Two outputs of a 3-tap filter g over four inputs d take six multiplications done directly.
+# Winograd (as Lavin & Gray 2016 brought it to convolutional networks) takes four: transform
+# the filter once (G g), the inputs with additions only (Bᵀ d), multiply the four pairs, and
+# add them back into two outputs (Aᵀ m). Nested in two dimensions, a 2x2 block of outputs
+# of a 3x3 filter takes 16 multiplications instead of 36; summed over input channels, the 16
+# products become 16 matrix products. `infer.winograd` runs it for the plan's 3x3 stride-1
+# convolutions (its NumPy twin, below, is the readable one).
+
+# %%
+from minprune.infer import winograd
+
+g, d = np.array([1.0, -2.0, 0.5]), np.array([3.0, 1.0, 4.0, 1.0])
+m = (winograd.G @ g) * (winograd.BT @ d)                   # four multiplications
+two = winograd.AT @ m
+print("Winograd:", two, " direct:", np.correlate(d, g, "valid"))
+assert np.allclose(two, np.correlate(d, g, "valid"))
+
+u = winograd.filters(lowered, 2)                           # (16, groups of 8, C, 8)
+fast = winograd.conv_winograd_numpy(padded, u, np.zeros(3), False, np.zeros((0, 0, 0, 0)),
+                                    np.empty((3, 6, 6, 5)))
+assert np.allclose(fast.transpose(3, 0, 1, 2), expected_dense)
+
+# %% [markdown]
 # ## 6. Pooling
 #
 # Max pooling keeps the largest value of each window; its gradient goes to the first maximum
@@ -304,6 +329,8 @@ assert acc > 0.95
 # - The copy into columns is the price; a channels-last layout makes it cheap.
 # - A pruned convolution can skip the columns: each stored weight sweeps a shifted window;
 #   so can a dense one, many taps and filters per sweep.
+# - Winograd's minimal filtering trades multiplications for additions: 16 instead of 36 per
+#   2x2 block of a 3x3 convolution's outputs.
 # - Pooling's backward routes gradient to the winners (max) or spreads it (average).
 #
 # ## Exercises
