@@ -203,22 +203,27 @@ def test_every_way_of_a_dense_convolution_is_the_same_convolution(rng, batch, dt
         first = conv(x).copy()
         ways = [1, first.shape[1], "tiles"] + (["wide", "direct"] if conv.stride == 1 else [])
         ways += ["pixels"] if batch == 1 else []
-        ways += ["winograd"] if conv.k == 3 and conv.stride == 1 and batch >= 16 else []
+        ways += ["winograd", "winograd4"] if conv.k == 3 and conv.stride == 1 and batch >= 16 \
+            else []
         for way in ways:
+            # (F(4x4, 3x3) rounds some ten times more, in the sums' scale)
+            near = tol if way != "winograd4" else tol / 10 * max(1, np.abs(first).max())
             for _ in range(2):                        # buffers reused
                 out = np.full_like(first, np.nan)
                 conv._dense_way(way, x, conv.weight, out)
                 out = out if conv.relu else conv.finish(out)
-                np.testing.assert_allclose(out, first, rtol=tol, atol=tol, err_msg=str(way))
+                np.testing.assert_allclose(out, first, rtol=tol, atol=near, err_msg=str(way))
         x = first
 
 
-def test_a_residual_blocks_join_in_winograds_outputs_is_the_models(rng):
+@pytest.mark.parametrize("way", ["winograd", "winograd4"])
+def test_a_residual_blocks_join_in_winograds_outputs_is_the_models(rng, way):
     """Where a block's last convolution runs by Winograd's F(2x2, 3x3), the shortcut is added
     (and ReLU taken) as its outputs are written: resnet8 (four channels a filter, BatchNorm
     randomised; 7x7 images in its last stage: tiles over the edge) with its 3x3 stride-1
     convolutions made to run so gives the result of the plan that runs them otherwise, and
-    the model's, each of its three blocks joined in the convolution."""
+    the model's, each of its three blocks joined in the convolution, by F(2x2, 3x3) and by
+    F(4x4, 3x3)."""
     from minprune.autograd import Tensor
     from minprune.infer.fmajor import Block, Conv, _every_step
     model = randomise(models.resnet(8, 4, rng=0), rng).eval()
@@ -230,7 +235,7 @@ def test_a_residual_blocks_join_in_winograds_outputs_is_the_models(rng):
                 if isinstance(s, Conv) and s.k == 3 and s.stride == 1]
     assert len(winograd) == 5             # the stem's, block 1's two, blocks 2 and 3's second
     for conv in winograd:
-        conv.bands[batch] = "winograd"
+        conv.bands[batch] = way
     joins = []
     for block in (s for s in plan.steps if isinstance(s, Block)):
         join = block.body[-1].winograd_join
@@ -239,6 +244,26 @@ def test_a_residual_blocks_join_in_winograds_outputs_is_the_models(rng):
     assert len(joins) == 3 and all(j is not None for j in joins)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(got, model(Tensor(x)).data, rtol=1e-4, atol=1e-4)
+
+
+def test_a_plan_without_winograd_keeps_the_direct_sums(rng):
+    """``compile(model, winograd=False)``: no convolution runs by Winograd's minimal
+    filtering, at a batch where the plan would time it; anything but a bool is refused."""
+    from minprune.infer.fm_conv import WINOGRAD
+    from minprune.infer.fmajor import Conv, _every_step
+    model = models.resnet(8, 4, rng=0).eval()
+    x = rng.random((20, 1, 28, 28)).astype(np.float32)
+    plan = infer.compile(model, winograd=False)
+    np.testing.assert_allclose(plan(x), infer.compile(model)(x), rtol=1e-4, atol=1e-4)
+    convs = [s for s in _every_step(plan.steps) if isinstance(s, Conv)]
+    assert all(c.bands[20] not in WINOGRAD for c in convs) and len(convs) == 9
+    one = infer.compile(model, winograd=False)
+    one(x[:1])
+    assert one._one is False or all(
+        c.way == "pixels" for s in one._one.steps for c in [s, *getattr(s, "body", ())]
+        if hasattr(c, "way"))
+    with pytest.raises(TypeError, match="winograd must be True or False, got 'no'"):
+        infer.compile(model, winograd="no")
 
 
 def test_one_sample_channels_last_is_the_feature_major_run(rng):

@@ -10,24 +10,34 @@ from hypothesis import strategies as st
 
 from minprune import vec
 from minprune.infer import winograd as W
+from minprune.infer import winograd4 as W4
 from test_fm_kernels import nchw
 from test_tiles_kernels import conv_case
 
 NO_SKIP = np.zeros((0, 0, 0, 0))
 
 
+KERNELS = {"F(2x2, 3x3)": (W, W.conv_winograd, W.conv_winograd_numpy, 16),
+           "F(4x4, 3x3)": (W4, W4.conv_winograd4, W4.conv_winograd4_numpy, 36)}
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 @settings(max_examples=30, deadline=None)
-@given(st.sampled_from([8, 16, 17, 40, 64]), st.integers(1, 9), st.integers(1, 9),
-       st.integers(1, 9), st.integers(1, 17), st.integers(0, 2),
-       st.sampled_from([np.float32, np.float64]), st.booleans(), st.booleans(), st.booleans(),
-       st.integers(0, 2 ** 31 - 1))
-@example(64, 16, 28, 28, 16, 1, np.float32, False, True, True, 0)     # resnet8's first stage
-@example(17, 3, 7, 5, 9, 0, np.float64, True, False, False, 1)        # odd sizes, no padding
-def test_winograd_is_the_dense_convolution(n, c_in, h, w, c_out, pad, dtype, relu, has_bias,
-                                           has_skip, seed):
-    """Batches of one register and of part of a second (8 only for float64: a float32
-    register holds 16), 1 to 17 filters, images of odd and even sizes (tiles that hang over
-    the edge), padding 0 to 2, with and without a shortcut added before ReLU."""
+@given(n=st.sampled_from([8, 16, 17, 40, 64]), c_in=st.integers(1, 9), h=st.integers(1, 11),
+       w=st.integers(1, 11), c_out=st.integers(1, 17), pad=st.integers(0, 2),
+       dtype=st.sampled_from([np.float32, np.float64]), relu=st.booleans(),
+       has_bias=st.booleans(), has_skip=st.booleans(), seed=st.integers(0, 2 ** 31 - 1))
+@example(n=64, c_in=16, h=28, w=28, c_out=16, pad=1, dtype=np.float32, relu=False,
+         has_bias=True, has_skip=True, seed=0)                         # resnet8's first stage
+@example(n=17, c_in=3, h=7, w=5, c_out=9, pad=0, dtype=np.float64, relu=True,
+         has_bias=False, has_skip=False, seed=1)                       # odd sizes, no padding
+def test_winograd_is_the_dense_convolution(kernel, n, c_in, h, w, c_out, pad, dtype, relu,
+                                           has_bias, has_skip, seed):
+    """Both tile sizes: batches of one register and of part of a second (8 only for
+    float64: a float32 register holds 16), 1 to 17 filters, images of sizes that are and
+    are not multiples of the tile (tiles that hang over the edge), padding 0 to 2, with and
+    without a shortcut added before ReLU."""
+    module, conv, twin_conv, positions = KERNELS[kernel]
     if n < vec.lanes(dtype) or h + 2 * pad < 3 or w + 2 * pad < 3:
         return
     shape = (n, c_in, h, w, c_out, 3, 1, pad)
@@ -38,22 +48,30 @@ def test_winograd_is_the_dense_convolution(n, c_in, h, w, c_out, pad, dtype, rel
     expected = np.maximum(expected, 0) if relu else expected
     skip_fm = np.ascontiguousarray(np.moveaxis(skip, 0, -1)) if has_skip else \
         NO_SKIP.astype(dtype)
-    u = W.filters(weight, c_in)
-    assert u.shape == (16, -(-c_out // 8), c_in, 8) and u.dtype == dtype
+    if positions == 36:       # F(4x4, 3x3) rounds some ten times more, in the sums' scale
+        tol = tol / 10 * max(1.0, float(np.abs(expected).max()))
+    u = module.filters(weight, c_in)
+    assert u.shape == (positions, -(-c_out // 8), c_in, 8) and u.dtype == dtype
     out = np.full((c_out,) + expected.shape[2:] + (n,), np.nan, dtype)
-    work = np.full(W.work_size(c_in, c_out, n), np.nan, dtype)
-    got = W.conv_winograd(xp, u, bias, relu, skip_fm, work, out)
+    work = np.full(module.work_size(c_in, c_out, n), np.nan, dtype)
+    got = conv(xp, u, bias, relu, skip_fm, work, out)
     np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
-    twin = W.conv_winograd_numpy(xp, u, bias, relu, skip_fm, np.empty_like(out))
+    twin = twin_conv(xp, u, bias, relu, skip_fm, np.empty_like(out))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
 
 
-def test_the_filter_transform_is_g_g_gt():
-    """One filter, one channel: U = G g Gᵀ, the 4x4 transform the products multiply by."""
+@pytest.mark.parametrize("module, size", [(W, 4), (W4, 6)])
+def test_the_filter_transform_is_g_g_gt_and_the_one_dimensional_identity_holds(module, size):
+    """One filter, one channel: U = G g Gᵀ, the transform the products multiply by; and in
+    one dimension Aᵀ [(G g) * (Bᵀ d)] is the direct correlation of d by g."""
     g = np.arange(1.0, 10.0).reshape(3, 3)
-    u = W.filters(g.reshape(1, 9), 1)                   # (16, 1 group, 1 channel, 8 filters)
-    np.testing.assert_allclose(u[:, 0, 0, 0].reshape(4, 4), W.G @ g @ W.G.T)
+    u = module.filters(g.reshape(1, 9), 1)              # (positions, 1 group, 1 channel, 8)
+    np.testing.assert_allclose(u[:, 0, 0, 0].reshape(size, size), module.G @ g @ module.G.T)
     assert not u[:, 0, 0, 1:].any()                     # the other seven filters: zeros
+    d, taps = np.random.default_rng(0).standard_normal((2, size))
+    taps = taps[:3]
+    np.testing.assert_allclose(module.AT @ ((module.G @ taps) * (module.BT @ d)),
+                               np.correlate(d, taps, "valid"), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -37,6 +37,7 @@ def _fits(op):
 
 class Conv(Step):
     """A dense convolution of one sample (H, W, C) -> (OH, OW, OC), one of two ways."""
+    winograd = True                 # whether Winograd's way is timed
 
     def __init__(self, op):
         self.k, self.stride, self.pad = op.conv
@@ -53,7 +54,8 @@ class Conv(Step):
         ow = (w + 2 * self.pad - self.k) // self.stride + 1
         out = self.buffer((oh, ow, self.out_channels), self.dtype)
         if self.way is None:
-            ways = ("pixels", "winograd") if self.k == 3 and self.stride == 1 else ("pixels",)
+            ways = ("pixels", "winograd") if self.winograd and self.k == 3 and self.stride == 1 \
+                else ("pixels",)
             self.way = quickest(ways, lambda way: getattr(self, f"_{way}")(xp, out))
         if self.way == "winograd" and skip is not None and not self.relu:
             return self._winograd_run(xp, out, skip, relu)
@@ -118,8 +120,11 @@ class OneSample:
     """The ops (``fits``) for one sample: ``run(x)`` of the (1, C, H, W) input returns the
     pooled (C, 1) vector, as the feature-major run of the same ops does."""
 
-    def __init__(self, ops):
+    def __init__(self, ops, winograd=True):
         self.steps = [_step(op) for op in ops[:-1]]
+        for s in self.steps:
+            for conv in [s] if isinstance(s, Conv) else [*s.body, *s.shortcut]:
+                conv.winograd = winograd
         self._pooled = Step()
 
     def run(self, x):

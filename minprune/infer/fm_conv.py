@@ -15,6 +15,7 @@ from . import fm_kernels as K
 from . import sparse_tiles as S
 from . import tiles as T
 from . import winograd as WG
+from . import winograd4 as WG4
 from .. import vec
 from .fm_step import Step, act_text, bias_of, fastest, quickest
 
@@ -32,6 +33,7 @@ class Conv(Step):
     every way computes the same convolution)."""
 
     WAYS = ("gemm", "csr", "direct")
+    winograd = True                 # whether Winograd's ways are among those timed
 
     def __init__(self, op):
         self.k, self.stride, self.pad = op.conv
@@ -43,7 +45,7 @@ class Conv(Step):
         self.ways = {}                                # batch size -> the way chosen
         self.bands = {}          # batch size -> rows per band, "wide", "direct", "tiles"...
         self._forms = self._filters = self._filters8 = self._by_lanes = None
-        self._winograd = None
+        self._winograd = {}                           # way -> the transformed filters
         self._entries = {}                            # input shape -> offsets of the stored weights
 
     def _sparse_ways(self, n):
@@ -113,8 +115,8 @@ class Conv(Step):
             self._dense_tiles(x, weight, out)
         elif way == "pixels":
             self._dense_pixels(x, weight, out)
-        elif way == "winograd":
-            self._dense_winograd(x, weight, out)
+        elif way in WINOGRAD:
+            self._dense_winograd(x, weight, out, way)
         else:
             self._banded(x, weight, out, way)
 
@@ -171,16 +173,19 @@ class Conv(Step):
             self._by_lanes = T.filters_lanes(weight, self.k, x.shape[0], self.dtype)
         T.conv_pixels(self._padded(x), self._by_lanes, self.bias, self.stride, self.relu, out)
 
-    def _dense_winograd(self, x, weight, out, skip=None, relu=None):
-        """The 3x3 stride-1 convolution by Winograd's F(2x2, 3x3) (``winograd``) of the padded
-        input; with ``skip``, a residual block's shortcut added before ``relu``."""
-        if self._winograd is None:              # (a step's dense weight never changes)
-            self._winograd = WG.filters(weight, x.shape[0])
+    def _dense_winograd(self, x, weight, out, way, skip=None, relu=None):
+        """The 3x3 stride-1 convolution by Winograd's F(2x2, 3x3) or F(4x4, 3x3) (``way``:
+        "winograd", "winograd4"; ``winograd``, ``winograd4``) of the padded input; with
+        ``skip``, a residual block's shortcut added before ``relu``."""
+        module = WINOGRAD[way]
+        u = self._winograd.get(way)
+        if u is None:                           # (a step's dense weight never changes)
+            u = self._winograd[way] = module.filters(weight, x.shape[0])
         c_in, n = x.shape[0], x.shape[-1]
-        work = self.buffer((WG.work_size(c_in, self.out_channels, n),), self.dtype, "winograd")
-        WG.conv_winograd(self._padded(x), self._winograd, self.bias,
-                         self.relu if relu is None else relu,
-                         _NO_SKIP[self.dtype.type] if skip is None else skip, work, out)
+        work = self.buffer((module.work_size(c_in, self.out_channels, n),), self.dtype, way)
+        kernel = WG.conv_winograd if way == "winograd" else WG4.conv_winograd4
+        kernel(self._padded(x), u, self.bias, self.relu if relu is None else relu,
+               _NO_SKIP[self.dtype.type] if skip is None else skip, work, out)
 
     def winograd_join(self, x, skip, relu):
         """act(this convolution of x + skip), the sum formed as the outputs are (a residual
@@ -188,11 +193,12 @@ class Conv(Step):
         (this convolution with no activation of its own); else None."""
         n = x.shape[-1]
         dense = not self.sparse or self.ways.get(n) == "gemm"
-        if self.activation is not None or not dense or self.bands.get(n) != "winograd":
+        way = self.bands.get(n)
+        if self.activation is not None or not dense or way not in WINOGRAD:
             return None
         out = self.buffer((self.out_channels,) + x.shape[1:], self.dtype)
         weight = self.weight if not self.sparse else self.forms(x.shape[0])[0]
-        self._dense_winograd(x, weight, out, np.ascontiguousarray(skip), relu)
+        self._dense_winograd(x, weight, out, way, np.ascontiguousarray(skip), relu)
         return out
 
     def _fastest_band(self, x, weight, out):
@@ -209,13 +215,14 @@ class Conv(Step):
         candidates += ["direct"] if self.stride == 1 and self.k in DD.SIZES else []
         candidates += ["tiles"] if x.shape[-1] >= vec.lanes(self.dtype) else []
         candidates += ["pixels"] if x.shape[-1] == 1 else []
-        candidates += ["winograd"] if self._winograd_fits(x) else []
+        candidates += list(WINOGRAD) if self._winograd_fits(x) else []
         return quickest(candidates, lambda way: self._dense_way(way, x, weight, out))
 
     def _winograd_fits(self, x):
         """Winograd's F(2x2, 3x3): a 3x3 stride-1 convolution of a register of samples or
         more."""
-        return self.k == 3 and self.stride == 1 and x.shape[-1] >= vec.lanes(self.dtype)
+        return (self.winograd and self.k == 3 and self.stride == 1
+                and x.shape[-1] >= vec.lanes(self.dtype))
 
     def _gemm(self, x, out):
         self._product(x, self.forms(x.shape[0])[0], out)
@@ -271,8 +278,9 @@ class Conv(Step):
 
 
 _NO_SKIP = {t: np.zeros((0, 0, 0, 0), t) for t in (np.float32, np.float64)}
+WINOGRAD = {"winograd": WG, "winograd4": WG4}
 _BAND_NAMES = {"wide": "wide columns", "direct": "direct, no columns",
-               "winograd": "Winograd F(2x2, 3x3)",
+               "winograd": "Winograd F(2x2, 3x3)", "winograd4": "Winograd F(4x4, 3x3)",
                "tiles": "register tiles, no columns",
                "pixels": "register tiles of pixels, no columns"}
 

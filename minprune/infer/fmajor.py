@@ -195,8 +195,11 @@ def _every_step(steps):
 class FeatureMajor:
     """The ops as feature-major steps; call it on (N, C, H, W) or (N, F) arrays."""
 
-    def __init__(self, ops):
+    def __init__(self, ops, winograd=True):
         self.steps = [step(op) for op in ops]
+        for s in _every_step(self.steps):
+            if isinstance(s, Conv):
+                s.winograd = winograd          # (False: direct sums only, see infer.compile)
         self._inputs = {}                  # (shape, dtype) -> the feature-major input's buffer
 
     def run(self, x, stop=None):

@@ -38,11 +38,11 @@ class Plan:
     per lowered layer), ``steps`` how it runs them, in order; ``chain``, when the ops are all
     fully connected with ReLU or no activation, runs one sample in one call."""
 
-    def __init__(self, ops, kernels="auto"):
-        self.ops, self.kernels = ops, simd.resolve(kernels)
+    def __init__(self, ops, kernels="auto", winograd=True):
+        self.ops, self.kernels, self.winograd = ops, simd.resolve(kernels), winograd
         weighted = [op for op in ops if isinstance(op, Weighted)]
         self.dtype = weighted[0].dtype if weighted else np.dtype(np.float32)
-        self.feature_major = FeatureMajor(ops)
+        self.feature_major = FeatureMajor(ops, winograd)
         self.convolutional = any(isinstance(op, Weighted) and op.conv is not None
                                  for op in _flat(ops))
         self.steps = self.feature_major.steps
@@ -88,7 +88,7 @@ class Plan:
             pools = [i for i, op in enumerate(self.ops) if isinstance(op, GlobalPool)]
             self._one = False
             if pools and channels_last.fits(self.ops[:pools[-1] + 1]):
-                one = channels_last.OneSample(self.ops[:pools[-1] + 1])
+                one = channels_last.OneSample(self.ops[:pools[-1] + 1], self.winograd)
                 self._one = quickest((False, one), lambda way: self._one_by(way, x)) or False
         return self._one_by(self._one, x)
 
@@ -120,7 +120,7 @@ class Plan:
         threads than on one), and every copy runs them."""
         replicas = self.__dict__.setdefault("_replicas", [self.feature_major])
         while len(replicas) < workers:
-            replicas.append(FeatureMajor(self.ops))
+            replicas.append(FeatureMajor(self.ops, self.winograd))
             replicas[-1].share_choices(replicas[0])
         pool = self.__dict__.get("_pool")
         if pool is None or pool._max_workers < workers:
@@ -182,19 +182,25 @@ def _chain_layers(ops):
     return [(op.weight, op.bias, op.activation == "ReLU") for op in weighted]
 
 
-def compile(model, pattern=None, kernels="auto"):
+def compile(model, pattern=None, kernels="auto", winograd=True):
     """The inference plan of a Sequential ``model`` (see the module docstring).
 
     ``pattern``: None, or a pattern granularity ("2:4", "block:1x4", ...): every Linear and
     Conv2d whose mask obeys it is stored sparse (``infer.lower``); the others stay dense.
     ``kernels``: the one-sample sparse kernels, "auto" (the fastest that works here), "simd"
-    or "numba" (``sparse.simd.resolve``). Covers every layer of ``minprune.nn`` and
-    ``minprune.sparse``; anything else is refused with a TypeError naming it.
+    or "numba" (``sparse.simd.resolve``). ``winograd``: whether 3x3 stride-1 convolutions
+    may run by Winograd's minimal filtering (``infer.winograd``, ``winograd4``) where timed
+    faster - fewer multiplications, and rounding that differs from the direct sums (F(4x4,
+    3x3): by some 1e-6 of the sums' scale in float32); False keeps the direct sums. Covers
+    every layer of ``minprune.nn`` and ``minprune.sparse``; anything else is refused with a
+    TypeError naming it.
     """
     parsed = patterns.parse(pattern) if pattern is not None else None
     if pattern is not None and parsed is None:
         raise ValueError(f"pattern must be None, N:M (e.g. '2:4') or block:RxC (e.g. "
                          f"'block:1x4'), got {pattern!r}")
+    if not isinstance(winograd, bool):
+        raise TypeError(f"winograd must be True or False, got {winograd!r}")
     if not isinstance(model, Sequential):
         raise TypeError(f"infer.compile takes a Sequential model, got {type(model).__name__}")
-    return Plan(lower(model, parsed), kernels)
+    return Plan(lower(model, parsed), kernels, winograd)

@@ -178,20 +178,7 @@ def conv_winograd(xp, u, bias, relu, skip, work, out):
         for c in range(c_in):                                   # 1. V = Bᵀ d B
             taps[c] = c * cols
             _input(xf, work, c, t0, t1, tw, hp, wp, n, cols, c_in * cols + SKEW)
-        for xi in range(16):                                    # 2. M[ξ] = U[ξ] @ V[ξ]
-            for g in range(groups):
-                q = (xi * groups + g) * c_in * GROUP
-                for col in range(0, cols, 2 * lanes):
-                    m0, m1 = cols - col, cols - col - lanes
-                    at = xi * (c_in * cols + SKEW) + col
-                    if m1 >= lanes:                    # whole registers: plain loads
-                        s = _sums(work, uf, at, q, taps, lanes, lanes, lanes)
-                    else:
-                        s = _sums(work, uf, at, q, taps, lanes, m0, m1)
-                    for r in range(GROUP):
-                        to = xi * (filters8 * cols + SKEW) + (g * GROUP + r) * cols + col
-                        vec.store(mf, to, s[r][0], m0)
-                        vec.store(mf, to + lanes, s[r][1], m1)
+        _products(work, uf, mf, 16, groups, c_in, cols, taps)    # 2. M[ξ] = U[ξ] @ V[ξ]
         per_xi = filters8 * cols + SKEW
         for o in range(n_out):                                  # 3. Y = Aᵀ M A
             b = biases[o]
@@ -208,6 +195,29 @@ def conv_winograd(xp, u, bias, relu, skip, work, out):
                         _output(mf, sf, of, o, t - t0, ty, tx, b0, n, cols, per_xi, oh, ow, b,
                                 relu, m, (m, bottom, right, bottom * (2 * tx + 1 < ow)))
     return out
+
+
+@njit(cache=True, nogil=True)
+def _products(vf, uf, mf, positions, groups, c_in, cols, taps):
+    """For each position ξ, M[ξ] (OC x cols, at mf + ξ·(OC·cols + SKEW)) = U[ξ] (OC x C) @
+    V[ξ] (C x cols, at vf + ξ·(C·cols + SKEW); ``taps``: where each channel's row starts),
+    in ``tiles``' register tiles: eight filters at two registers of columns."""
+    lanes = vec.width(vf)
+    filters8 = groups * GROUP
+    for xi in range(positions):
+        for g in range(groups):
+            q = (xi * groups + g) * c_in * GROUP
+            for col in range(0, cols, 2 * lanes):
+                m0, m1 = cols - col, cols - col - lanes
+                at = xi * (c_in * cols + SKEW) + col
+                if m1 >= lanes:                    # whole registers: plain loads
+                    s = _sums(vf, uf, at, q, taps, lanes, lanes, lanes)
+                else:
+                    s = _sums(vf, uf, at, q, taps, lanes, m0, m1)
+                for r in range(GROUP):
+                    to = xi * (filters8 * cols + SKEW) + (g * GROUP + r) * cols + col
+                    vec.store(mf, to, s[r][0], m0)
+                    vec.store(mf, to + lanes, s[r][1], m1)
 
 
 @njit(inline="always")
