@@ -283,7 +283,7 @@ def test_one_sample_channels_last_is_the_feature_major_run(rng):
     one = OneSample(plan.ops[:-1])
     convs = [c for s in one.steps for c in ([s] if not isinstance(s, Block)
                                             else s.body + s.shortcut)]
-    for way in ("pixels", "winograd"):
+    for way in ("pixels", "winograd", "winograd4"):
         for conv in convs:
             conv.way = way if conv.k == 3 and conv.stride == 1 else "pixels"
         for chosen in (one, False):

@@ -95,18 +95,30 @@ def test_winograd_refuses_what_it_cannot_run(dtype):
         W.conv_winograd(xp, u, bias, False, no, np.zeros(10, dtype), out)
 
 
+PIXEL_KERNELS = {"F(2x2, 3x3)": "winograd_pixels", "F(4x4, 3x3)": "winograd4_pixels"}
+
+
+@pytest.mark.parametrize("kernel", PIXEL_KERNELS)
 @settings(max_examples=30, deadline=None)
-@given(st.integers(1, 40), st.integers(1, 9), st.integers(1, 9), st.integers(1, 40),
-       st.integers(0, 2), st.sampled_from([np.float32, np.float64]), st.booleans(),
-       st.booleans(), st.booleans(), st.integers(0, 2 ** 31 - 1))
-@example(16, 28, 28, 16, 1, np.float32, False, True, True, 0)        # resnet8's first stage
-@example(17, 7, 5, 33, 0, np.float64, True, False, False, 1)         # registers and a bit
+@given(c_in=st.integers(1, 40), h=st.integers(1, 11), w=st.integers(1, 11),
+       c_out=st.integers(1, 40), pad=st.integers(0, 2),
+       dtype=st.sampled_from([np.float32, np.float64]), relu=st.booleans(),
+       has_bias=st.booleans(), has_skip=st.booleans(), seed=st.integers(0, 2 ** 31 - 1))
+@example(c_in=16, h=28, w=28, c_out=16, pad=1, dtype=np.float32, relu=False, has_bias=True,
+         has_skip=True, seed=0)                                      # resnet8's first stage
+@example(c_in=17, h=7, w=5, c_out=33, pad=0, dtype=np.float64, relu=True, has_bias=False,
+         has_skip=False, seed=1)                                     # registers and a bit
 def test_one_samples_channels_last_winograd_is_the_dense_convolution(
-        c_in, h, w, c_out, pad, dtype, relu, has_bias, has_skip, seed):
-    """One sample, channels last: channels fewer than a register, one, and one and a bit
-    (in and out), images of odd and even sizes, padding 0 to 2, with and without a shortcut
-    added before ReLU."""
-    from minprune.infer import winograd_pixels as WP
+        kernel, c_in, h, w, c_out, pad, dtype, relu, has_bias, has_skip, seed):
+    """One sample, channels last, both tile sizes: channels fewer than a register, one, and
+    one and a bit (in and out), images of sizes that are and are not multiples of the tile,
+    padding 0 to 2, with and without a shortcut added before ReLU."""
+    import importlib
+    module = importlib.import_module(f"minprune.infer.{PIXEL_KERNELS[kernel]}")
+    name = PIXEL_KERNELS[kernel].replace("_pixels", "")
+    conv = getattr(module, f"conv_{name}_pixels")
+    twin_conv = getattr(module, f"conv_{name}_pixels_numpy")
+    positions = 16 if name == "winograd" else 36
     if h + 2 * pad < 3 or w + 2 * pad < 3:
         return
     shape = (1, c_in, h, w, c_out, 3, 1, pad)
@@ -115,29 +127,35 @@ def test_one_samples_channels_last_winograd_is_the_dense_convolution(
     if has_skip:
         expected = expected + skip
     expected = np.maximum(expected, 0) if relu else expected
+    if positions == 36:       # F(4x4, 3x3) rounds some ten times more, in the sums' scale
+        tol = tol / 10 * max(1.0, float(np.abs(expected).max()))
     lanes = vec.lanes(dtype)
     skip_hwc = np.ascontiguousarray(skip[0].transpose(1, 2, 0)) if has_skip else \
         np.zeros((0, 0, 0), dtype)
     xp_hwc = np.ascontiguousarray(xp[..., 0].transpose(1, 2, 0))
-    u = WP.filters_lanes(weight, c_in, dtype)
-    assert u.shape == (16, -(-c_out // lanes), c_in, lanes) and u.dtype == dtype
+    u = module.filters_lanes(weight, c_in, dtype)
+    assert u.shape == (positions, -(-c_out // lanes), c_in, lanes) and u.dtype == dtype
     out = np.full(expected.shape[2:] + (c_out,), np.nan, dtype)
-    work = np.full(WP.work_size(*out.shape[:2], c_in, c_out, lanes), np.nan, dtype)
-    got = WP.conv_winograd_pixels(xp_hwc, u, bias, relu, skip_hwc, work, out)
+    work = np.full(module.work_size(*out.shape[:2], c_in, c_out, lanes), np.nan, dtype)
+    got = conv(xp_hwc, u, bias, relu, skip_hwc, work, out)
     np.testing.assert_allclose(got.transpose(2, 0, 1), expected[0], rtol=tol, atol=tol)
-    twin = WP.conv_winograd_pixels_numpy(xp_hwc, u, bias, relu, skip_hwc, np.empty_like(out))
+    twin = twin_conv(xp_hwc, u, bias, relu, skip_hwc, np.empty_like(out))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
 
 
-def test_channels_last_winograd_refuses_what_it_cannot_run():
+@pytest.mark.parametrize("positions", [16, 36])
+def test_channels_last_winograd_refuses_what_it_cannot_run(positions):
+    from minprune.infer import winograd4_pixels as WP4
     from minprune.infer import winograd_pixels as WP
+    module, conv = ((WP, WP.conv_winograd_pixels) if positions == 16
+                    else (WP4, WP4.conv_winograd4_pixels))
     dtype = np.float32
-    u, bias = np.zeros((16, 1, 2, 16), dtype), np.zeros(0, dtype)
+    u, bias = np.zeros((positions, 1, 2, 16), dtype), np.zeros(0, dtype)
     no, out = np.zeros((0, 0, 0), dtype), np.zeros((4, 4, 8), dtype)
-    work = np.zeros(WP.work_size(4, 4, 2, 8, 16), dtype)
-    with pytest.raises(ValueError, match="16, OC / L, C, L"):
-        WP.conv_winograd_pixels(np.zeros((6, 6, 3), dtype), u, bias, False, no, work, out)
+    work = np.zeros(module.work_size(4, 4, 2, 8, 16), dtype)
+    with pytest.raises(ValueError, match=f"{positions}, OC / L, C, L"):
+        conv(np.zeros((6, 6, 3), dtype), u, bias, False, no, work, out)
     with pytest.raises(ValueError, match="3x3 stride-1"):
-        WP.conv_winograd_pixels(np.zeros((7, 6, 2), dtype), u, bias, False, no, work, out)
+        conv(np.zeros((7, 6, 2), dtype), u, bias, False, no, work, out)
     with pytest.raises(ValueError, match="work_size"):
-        WP.conv_winograd_pixels(np.zeros((6, 6, 2), dtype), u, bias, False, no, work[:5], out)
+        conv(np.zeros((6, 6, 2), dtype), u, bias, False, no, work[:5], out)

@@ -1,9 +1,10 @@
 """One sample of a convolutional network run channels last, (H, W, C): where the batch fills
 no register, a pixel's channels do. Dense convolutions run in register tiles of output
 channels at eight pixels (``autograd.tiles.conv_pixels_nhwc``) or, 3x3 at stride 1, by
-Winograd's F(2x2, 3x3) with a register of channels in every step
-(``winograd_pixels``: the input's tiles transformed a register of channels at a time,
-which the channel-major layout cannot do), whichever is faster, timed on the first call;
+Winograd's F(2x2, 3x3) or F(4x4, 3x3) with a register of channels in every step
+(``winograd_pixels``, ``winograd4_pixels``: the input's tiles transformed a register of
+channels at a time, which the channel-major layout cannot do), whichever is fastest, timed
+on the first call;
 residual blocks join in the last convolution's outputs where it runs by Winograd's.
 
 It runs the ops a plan's fully connected tail follows when they are dense convolutions
@@ -16,6 +17,7 @@ import numpy as np
 
 from ..autograd.tiles import conv_pixels_nhwc, filters_lanes
 from . import fm_kernels as K
+from . import winograd4_pixels as WP4
 from . import winograd_pixels as WP
 from .fm_step import Step, bias_of, quickest
 from .lower import GlobalPool, Residual, Weighted
@@ -36,15 +38,15 @@ def _fits(op):
 
 
 class Conv(Step):
-    """A dense convolution of one sample (H, W, C) -> (OH, OW, OC), one of two ways."""
+    """A dense convolution of one sample (H, W, C) -> (OH, OW, OC), one of three ways."""
     winograd = True                 # whether Winograd's way is timed
 
     def __init__(self, op):
         self.k, self.stride, self.pad = op.conv
         self.weight, self.bias, self.dtype = op.weight, bias_of(op), op.dtype
         self.relu, self.out_channels = op.activation == "ReLU", op.weight.shape[0]
-        self.way = None                               # "pixels" or "winograd", once timed
-        self._lanes = self._u = None
+        self.way = None                 # "pixels", "winograd" or "winograd4", once timed
+        self._lanes, self._u = None, {}            # the filters as each way reads them
 
     def __call__(self, x, skip=None, relu=None):
         """The convolution of x, plus ``skip`` (then ReLU if ``relu``) where given."""
@@ -54,34 +56,37 @@ class Conv(Step):
         ow = (w + 2 * self.pad - self.k) // self.stride + 1
         out = self.buffer((oh, ow, self.out_channels), self.dtype)
         if self.way is None:
-            ways = ("pixels", "winograd") if self.winograd and self.k == 3 and self.stride == 1 \
+            ways = ("pixels", *WINOGRAD) if self.winograd and self.k == 3 and self.stride == 1 \
                 else ("pixels",)
-            self.way = quickest(ways, lambda way: getattr(self, f"_{way}")(xp, out))
-        if self.way == "winograd" and skip is not None and not self.relu:
-            return self._winograd_run(xp, out, skip, relu)
-        getattr(self, f"_{self.way}")(xp, out)
+            self.way = quickest(ways, lambda way: self._run(way, xp, out))
+        if self.way in WINOGRAD and skip is not None and not self.relu:
+            return self._winograd(self.way, xp, out, skip, relu)
+        self._run(self.way, xp, out)
         if skip is not None:
             return K.add_act(out, skip, relu, out)
         return out
 
-    def _pixels(self, xp, out):
+    def _run(self, way, xp, out):
+        if way != "pixels":
+            self._winograd(way, xp, out, None, self.relu)
+            return
         if self._lanes is None:
             self._lanes = filters_lanes(self.weight, self.k, xp.shape[-1], self.dtype)
         conv_pixels_nhwc(xp[None], self._lanes, self.bias, self.stride, out[None], self.relu)
 
-    def _winograd(self, xp, out):
-        self._winograd_run(xp, out, None, self.relu)
-
-    def _winograd_run(self, xp, out, skip, relu):
-        if self._u is None:
-            self._u = WP.filters_lanes(self.weight, xp.shape[-1], self.dtype)
+    def _winograd(self, way, xp, out, skip, relu):
+        """By Winograd's F(2x2, 3x3) or F(4x4, 3x3) (``way``), ``skip`` added before
+        ``relu`` where given."""
+        module = WINOGRAD[way]
+        u = self._u.get(way)
+        if u is None:                           # (a step's dense weight never changes)
+            u = self._u[way] = module.filters_lanes(self.weight, xp.shape[-1], self.dtype)
         oh, ow, n_out = out.shape
-        lanes = self._u.shape[-1]
-        work = self.buffer((WP.work_size(oh, ow, xp.shape[-1], n_out, lanes),), self.dtype,
-                           "winograd")
-        return WP.conv_winograd_pixels(xp, self._u, self.bias, relu,
-                                       _NO_SKIP[self.dtype.type] if skip is None else skip,
-                                       work, out)
+        work = self.buffer((module.work_size(oh, ow, xp.shape[-1], n_out, u.shape[-1]),),
+                           self.dtype, way)
+        kernel = WP.conv_winograd_pixels if module is WP else WP4.conv_winograd4_pixels
+        return kernel(xp, u, self.bias, relu,
+                      _NO_SKIP[self.dtype.type] if skip is None else skip, work, out)
 
     def _padded(self, x):
         if not self.pad:
@@ -137,3 +142,4 @@ class OneSample:
 
 
 _NO_SKIP = {t: np.zeros((0, 0, 0), t) for t in (np.float32, np.float64)}
+WINOGRAD = {"winograd": WP, "winograd4": WP4}

@@ -1,6 +1,7 @@
-"""The feature-major convolution step: a convolution on (C, H, W, N), dense in one of five
+"""The feature-major convolution step: a convolution on (C, H, W, N), dense in one of seven
 ways (im2col and BLAS in bands of rows, wide columns, the direct dense kernel, register
-tiles of samples or, at one sample, of pixels), sparse or grouped in one of four others
+tiles of samples or, at one sample, of pixels, Winograd's F(2x2, 3x3) and F(4x4, 3x3) from a
+register of samples on), sparse or grouped in one of four others
 (GEMM on the densified weight, CSR on the columns, the direct sparse kernel, sparse register
 tiles), each timed on the first call of a batch size."""
 from __future__ import annotations
@@ -97,9 +98,12 @@ class Conv(Step):
         any filter and stride, in register tiles (``_dense_tiles``: no columns, no sums in memory;
         resnet8's convolutions at batch 64: 47-56 GMAC/s, against 36-44 for the others) - or,
         at one sample, in register tiles of output channels at eight pixels (``_dense_pixels``;
-        resnet8's at one sample: 45-51 GMAC/s, against 20-34). Which way and band size is
+        resnet8's at one sample: 45-51 GMAC/s, against 20-34). Or, 3x3 at stride 1 from a
+        register of samples on, by Winograd's minimal filtering (``_dense_winograd``: 16 or 36
+        multiplications per 2x2 or 4x4 block of outputs where the direct sums take 36 or 144;
+        resnet8's at batch 64: 1.1-1.9x faster than the tiles). Which way and band size is
         timed per batch size on the first call (``bands``: rows per band, "wide", "direct",
-        "tiles" or "pixels")."""
+        "tiles", "pixels", "winograd" or "winograd4")."""
         n = x.shape[-1]
         way = self.bands.get(n)
         if way is None:

@@ -6,8 +6,10 @@ before it, activations fused into the op before them, Dropout gone (evaluation m
 of fully connected ops runs one sample in one compiled call (``infer.chain``), built from the
 same ops the first time one sample comes. Everything else runs feature-major
 (``infer.fmajor``): arrays stored features first and batch last, so that each weighted op is
-one product already in place, and a sparse convolution runs whichever of three ways is fastest
-at that batch size (timed on its first call). With ``threads.set_threads(n)``, a
+one product already in place, and a convolution runs whichever of its ways is fastest at
+that batch size (timed on its first call) - except one sample of a resnet, which runs
+channels last up to its global pooling (``infer.channels_last``) where its first call times
+that faster. With ``threads.set_threads(n)``, a
 convolutional network's batch of at least 16 samples per thread is split over n threads, each
 running its own copy of the steps with BLAS on one thread (one pool at a time); a fully
 connected one gives the threads to BLAS (measured: splitting its few large products was

@@ -104,17 +104,7 @@ def conv_winograd_pixels(xp, u, bias, relu, skip, work, out):
             _store4(work, to + v_step, 4 * v_step, _bt(d0[1], d1[1], d2[1], d3[1]), m)
             _store4(work, to + 2 * v_step, 4 * v_step, _bt(d0[2], d1[2], d2[2], d3[2]), m)
             _store4(work, to + 3 * v_step, 4 * v_step, _bt(d0[3], d1[3], d2[3], d3[3]), m)
-    taps = np.arange(c_in)                                       # 2. M[ξ] = V[ξ] U[ξ]
-    starts = np.empty(-(-tiles // PIXELS) * PIXELS, np.int64)
-    for xi in range(16):
-        for p in range(len(starts)):
-            starts[p] = xi * v_step + min(p, tiles - 1) * c_in
-        for g in range(groups):
-            q = (xi * groups + g) * c_in * lanes
-            for t0 in range(0, tiles, PIXELS):
-                s = _pixel_sums(work, uf, q, taps, lanes, _eight(starts, t0))
-                for r in range(min(PIXELS, tiles - t0)):
-                    vec.store(mf, xi * m_step + (t0 + r) * width + g * lanes, s[r], lanes)
+    _products(work, uf, mf, 16, groups, c_in, tiles, v_step, m_step)  # 2. M[ξ] = V[ξ] U[ξ]
     biases = np.zeros(width, xf.dtype)                           # 3. Y = Aᵀ M A
     biases[:len(bias)] = bias
     has_skip = len(sf) > 0
@@ -137,6 +127,26 @@ def conv_winograd_pixels(xp, u, bias, relu, skip, work, out):
             _put(sf, of, to + n_out, y[0], b, relu, m * right, has_skip)
             _put(sf, of, to + (ow + 1) * n_out, y[1], b, relu, m * bottom * right, has_skip)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _products(vf, uf, mf, positions, groups, c_in, tiles, v_step, m_step):
+    """For each position ξ, M[ξ] (tiles x OC, at mf + ξ·m_step) = V[ξ] (tiles x C, at vf +
+    ξ·v_step) @ U[ξ] (C x OC): a register of output channels at eight tiles per tile of the
+    registers (``_pixel_sums``), the last eight repeating the last tile."""
+    lanes = vec.width(vf)
+    taps = np.arange(c_in)
+    starts = np.empty(-(-tiles // PIXELS) * PIXELS, np.int64)
+    for xi in range(positions):
+        for p in range(len(starts)):
+            starts[p] = xi * v_step + min(p, tiles - 1) * c_in
+        for g in range(groups):
+            q = (xi * groups + g) * c_in * lanes
+            for t0 in range(0, tiles, PIXELS):
+                s = _pixel_sums(vf, uf, q, taps, lanes, _eight(starts, t0))
+                for r in range(min(PIXELS, tiles - t0)):
+                    vec.store(mf, xi * m_step + (t0 + r) * groups * lanes + g * lanes, s[r],
+                              lanes)
 
 
 @njit(inline="always")
