@@ -45,18 +45,24 @@ SKEW = 16                     # see conv_winograd
 CACHE = 8192     # (input + output channels) x columns per chunk: 16 of each, 512 KB float32
 
 
-def filters(weight, c_in):
-    """The lowered 3x3 weight (OC, 3·3·C), columns (kh, kw, C), as U = G g Gᵀ for every
-    filter and input channel, in groups of eight filters: (16, OC / 8 rounded up, C, 8), the
-    filters past the last zero."""
-    n_out = weight.shape[0]
+def transformed(weight, c_in, g_matrix, per, dtype):
+    """The lowered 3x3 weight (OC, 3·3·C), columns (kh, kw, C), as U = G g Gᵀ (``g_matrix``
+    G, t x 3) for every filter and input channel, in groups of ``per`` filters as the
+    kernels read them: (t·t, OC / per rounded up, C, per), ``dtype``, the filters past the
+    last zero."""
+    n_out, t = weight.shape[0], len(g_matrix)
     g = np.asarray(weight, np.float64).reshape(n_out, 3, 3, c_in)
-    u = np.einsum("ai,oijc,bj->aboc", G, g, G).reshape(16, n_out, c_in)
-    groups = -(-n_out // GROUP)
-    out = np.zeros((16, groups * GROUP, c_in))
+    u = np.einsum("ai,oijc,bj->aboc", g_matrix, g, g_matrix).reshape(t * t, n_out, c_in)
+    groups = -(-n_out // per)
+    out = np.zeros((t * t, groups * per, c_in))
     out[:, :n_out] = u
-    grouped = out.reshape(16, groups, GROUP, c_in).transpose(0, 1, 3, 2)
-    return np.ascontiguousarray(grouped, dtype=weight.dtype)
+    grouped = out.reshape(t * t, groups, per, c_in).transpose(0, 1, 3, 2)
+    return np.ascontiguousarray(grouped, dtype=dtype)
+
+
+def filters(weight, c_in):
+    """``transformed`` by F(2x2, 3x3)'s G in groups of eight: (16, OC / 8, C, 8)."""
+    return transformed(weight, c_in, G, GROUP, weight.dtype)
 
 
 @njit(cache=True)
@@ -257,17 +263,26 @@ def _put(sf, of, to, y, b, relu, m, skip):
 
 def conv_winograd_numpy(xp, u, bias, relu, skip, out):
     """``conv_winograd`` in NumPy: the three passes as ``einsum``s over every tile at once."""
+    return twin(xp, u, bias, relu, skip, out, G, BT, AT)
+
+
+def twin(xp, u, bias, relu, skip, out, g_matrix, bt, at):
+    """The Winograd convolution F(m x m, 3x3) of the transforms ``g_matrix``, ``bt``, ``at``
+    (m = len(at)) in NumPy: the input's tiles (m + 2 square, m apart) as V = Bᵀ d B, the
+    products summed over channels, Y = Aᵀ M A; on (C, H, W, N) with u (positions, groups,
+    C, filters per group) - any group width."""
     c_in, hp, wp, n = xp.shape
     n_out, oh, ow, _ = out.shape
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
-    xq = np.zeros((c_in, 2 * th + 2, 2 * tw + 2, n), xp.dtype)
+    m, t = len(at), len(bt)
+    th, tw = -(-oh // m), -(-ow // m)
+    xq = np.zeros((c_in, m * th + 2, m * tw + 2, n), xp.dtype)
     xq[:, :hp, :wp] = xp
-    d = np.stack([np.stack([xq[:, i:i + 2 * th:2, j:j + 2 * tw:2] for j in range(4)], 3)
-                  for i in range(4)], 3)                         # (C, th, tw, 4, 4, N)
-    v = np.einsum("ai,ctuijn,bj->abctun", BT, d, BT)
-    uu = u.transpose(0, 1, 3, 2).reshape(4, 4, -1, c_in)[:, :, :n_out]
-    m = np.einsum("abok,abktun->abotun", uu, v)
-    y = np.einsum("ia,abotun,jb->otiujn", AT, m, AT).reshape(n_out, 2 * th, 2 * tw, n)
+    d = np.stack([np.stack([xq[:, i:i + m * th:m, j:j + m * tw:m] for j in range(t)], 3)
+                  for i in range(t)], 3)                         # (C, th, tw, t, t, N)
+    v = np.einsum("ai,ctuijn,bj->abctun", bt, d, bt)
+    uu = u.transpose(0, 1, 3, 2).reshape(t, t, -1, c_in)[:, :, :n_out]
+    products = np.einsum("abok,abktun->abotun", uu, v)
+    y = np.einsum("ia,abotun,jb->otiujn", at, products, at).reshape(n_out, m * th, m * tw, n)
     y = y[:, :oh, :ow].astype(out.dtype)
     if len(bias):
         y += bias[:, None, None, None]

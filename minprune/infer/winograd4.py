@@ -24,7 +24,7 @@ from numba import njit
 from .. import vec
 from ..autograd.tiles import GROUP
 from ..vec import add, fma, sub
-from .winograd import SKEW, _products
+from .winograd import SKEW, _products, transformed, twin
 
 G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
               [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
@@ -36,16 +36,8 @@ CACHE = 4096     # (input + output channels) x columns per chunk: 36 of each, 1.
 
 
 def filters(weight, c_in):
-    """The lowered 3x3 weight (OC, 3·3·C) as U = G g Gᵀ (6x6) for every filter and input
-    channel, in groups of eight filters: (36, OC / 8 rounded up, C, 8)."""
-    n_out = weight.shape[0]
-    g = np.asarray(weight, np.float64).reshape(n_out, 3, 3, c_in)
-    u = np.einsum("ai,oijc,bj->aboc", G, g, G).reshape(36, n_out, c_in)
-    groups = -(-n_out // GROUP)
-    out = np.zeros((36, groups * GROUP, c_in))
-    out[:, :n_out] = u
-    grouped = out.reshape(36, groups, GROUP, c_in).transpose(0, 1, 3, 2)
-    return np.ascontiguousarray(grouped, dtype=weight.dtype)
+    """``winograd.transformed`` by F(4x4, 3x3)'s G in groups of eight: (36, OC / 8, C, 8)."""
+    return transformed(weight, c_in, G, GROUP, weight.dtype)
 
 
 @njit(cache=True)
@@ -191,22 +183,5 @@ def conv_winograd4(xp, u, bias, relu, skip, work, out):
 
 
 def conv_winograd4_numpy(xp, u, bias, relu, skip, out):
-    """``conv_winograd4`` in NumPy: the three passes as ``einsum``s over every tile."""
-    c_in, hp, wp, n = xp.shape
-    n_out, oh, ow, _ = out.shape
-    th, tw = (oh + 3) // 4, (ow + 3) // 4
-    xq = np.zeros((c_in, 4 * th + 2, 4 * tw + 2, n), xp.dtype)
-    xq[:, :hp, :wp] = xp
-    d = np.stack([np.stack([xq[:, i:i + 4 * th:4, j:j + 4 * tw:4] for j in range(6)], 3)
-                  for i in range(6)], 3)                         # (C, th, tw, 6, 6, N)
-    v = np.einsum("ai,ctuijn,bj->abctun", BT, d, BT)
-    uu = u.transpose(0, 1, 3, 2).reshape(6, 6, -1, c_in)[:, :, :n_out]
-    m = np.einsum("abok,abktun->abotun", uu, v)
-    y = np.einsum("ia,abotun,jb->otiujn", AT, m, AT).reshape(n_out, 4 * th, 4 * tw, n)
-    y = y[:, :oh, :ow].astype(out.dtype)
-    if len(bias):
-        y += bias[:, None, None, None]
-    if skip.size:
-        y += skip
-    out[...] = np.maximum(y, 0) if relu else y
-    return out
+    """``conv_winograd4`` in NumPy (``winograd.twin`` with these transforms)."""
+    return twin(xp, u, bias, relu, skip, out, G, BT, AT)

@@ -9,22 +9,15 @@ from numba import njit
 
 from .. import vec
 from ..vec import add
-from .winograd import SKEW
+from .winograd import SKEW, transformed, twin
 from .winograd4 import AT, BT, G, _at, _bt
 from .winograd_pixels import _products
 
 
 def filters_lanes(weight, c_in, dtype):
-    """The lowered 3x3 weight (OC, 3·3·C) as U = G g Gᵀ (6x6), a register of output channels
-    at a time: (36, OC / L rounded up, C, L), L = ``vec.lanes(dtype)``."""
-    lanes, n_out = vec.lanes(dtype), weight.shape[0]
-    g = np.asarray(weight, np.float64).reshape(n_out, 3, 3, c_in)
-    u = np.einsum("ai,oijc,bj->aboc", G, g, G).reshape(36, n_out, c_in)
-    groups = -(-n_out // lanes)
-    out = np.zeros((36, groups * lanes, c_in))
-    out[:, :n_out] = u
-    grouped = out.reshape(36, groups, lanes, c_in).transpose(0, 1, 3, 2)
-    return np.ascontiguousarray(grouped, dtype=dtype)
+    """``winograd.transformed`` a register of output channels at a time: (36, OC / L
+    rounded up, C, L), L = ``vec.lanes(dtype)``."""
+    return transformed(weight, c_in, G, vec.lanes(dtype), dtype)
 
 
 @njit(cache=True)
@@ -123,22 +116,10 @@ def conv_winograd4_pixels(xp, u, bias, relu, skip, work, out):
 
 
 def conv_winograd4_pixels_numpy(xp, u, bias, relu, skip, out):
-    """``conv_winograd4_pixels`` in NumPy: the three passes as ``einsum``s over every tile."""
-    hp, wp, c_in = xp.shape
-    oh, ow, n_out = out.shape
-    th, tw = (oh + 3) // 4, (ow + 3) // 4
-    xq = np.zeros((4 * th + 2, 4 * tw + 2, c_in), xp.dtype)
-    xq[:hp, :wp] = xp
-    d = np.stack([np.stack([xq[i:i + 4 * th:4, j:j + 4 * tw:4] for j in range(6)], 2)
-                  for i in range(6)], 2)                         # (th, tw, 6, 6, C)
-    v = np.einsum("ai,tuijc,bj->abtuc", BT, d, BT)
-    uu = u.transpose(0, 1, 3, 2).reshape(6, 6, -1, c_in)[:, :, :n_out]
-    m = np.einsum("abok,abtuk->abtuo", uu, v)
-    y = np.einsum("ia,abtuo,jb->tiujo", AT, m, AT).reshape(4 * th, 4 * tw, n_out)
-    y = y[:oh, :ow].astype(out.dtype)
-    if len(bias):
-        y += bias
-    if skip.size:
-        y += skip
-    out[...] = np.maximum(y, 0) if relu else y
+    """``conv_winograd4_pixels`` in NumPy: ``winograd.twin`` on the sample as (C, H, W, 1)."""
+    chw = np.ascontiguousarray(xp.transpose(2, 0, 1))[..., None]
+    y = np.empty(out.shape[2:] + out.shape[:2] + (1,), out.dtype)
+    no_skip = skip.transpose(2, 0, 1)[..., None] if skip.size else skip
+    twin(chw, u, bias, relu, no_skip, y, G, BT, AT)
+    out[...] = y[..., 0].transpose(1, 2, 0)
     return out

@@ -23,21 +23,13 @@ from numba import njit
 from .. import vec
 from ..autograd.tiles import PIXELS, _eight, _pixel_sums
 from ..vec import add
-from .winograd import AT, BT, G, SKEW, _at, _bt
+from .winograd import AT, BT, G, SKEW, _at, _bt, transformed, twin
 
 
 def filters_lanes(weight, c_in, dtype):
-    """The lowered 3x3 weight (OC, 3·3·C) as U = G g Gᵀ, a register of output channels at
-    a time: (16, OC / L rounded up, C, L), L = ``vec.lanes(dtype)``, the filters past the
-    last zero."""
-    lanes, n_out = vec.lanes(dtype), weight.shape[0]
-    g = np.asarray(weight, np.float64).reshape(n_out, 3, 3, c_in)
-    u = np.einsum("ai,oijc,bj->aboc", G, g, G).reshape(16, n_out, c_in)
-    groups = -(-n_out // lanes)
-    out = np.zeros((16, groups * lanes, c_in))
-    out[:, :n_out] = u
-    grouped = out.reshape(16, groups, lanes, c_in).transpose(0, 1, 3, 2)
-    return np.ascontiguousarray(grouped, dtype=dtype)
+    """``winograd.transformed`` a register of output channels at a time: (16, OC / L
+    rounded up, C, L), L = ``vec.lanes(dtype)``."""
+    return transformed(weight, c_in, G, vec.lanes(dtype), dtype)
 
 
 @njit(cache=True)
@@ -165,22 +157,10 @@ def _put(sf, of, to, y, b, relu, m, skip):
 
 
 def conv_winograd_pixels_numpy(xp, u, bias, relu, skip, out):
-    """``conv_winograd_pixels`` in NumPy: the three passes as ``einsum``s over every tile."""
-    hp, wp, c_in = xp.shape
-    oh, ow, n_out = out.shape
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
-    xq = np.zeros((2 * th + 2, 2 * tw + 2, c_in), xp.dtype)
-    xq[:hp, :wp] = xp
-    d = np.stack([np.stack([xq[i:i + 2 * th:2, j:j + 2 * tw:2] for j in range(4)], 2)
-                  for i in range(4)], 2)                         # (th, tw, 4, 4, C)
-    v = np.einsum("ai,tuijc,bj->abtuc", BT, d, BT)
-    uu = u.transpose(0, 1, 3, 2).reshape(4, 4, -1, c_in)[:, :, :n_out]
-    m = np.einsum("abok,abtuk->abtuo", uu, v)
-    y = np.einsum("ia,abtuo,jb->tiujo", AT, m, AT).reshape(2 * th, 2 * tw, n_out)
-    y = y[:oh, :ow].astype(out.dtype)
-    if len(bias):
-        y += bias
-    if skip.size:
-        y += skip
-    out[...] = np.maximum(y, 0) if relu else y
+    """``conv_winograd_pixels`` in NumPy: ``winograd.twin`` on the sample as (C, H, W, 1)."""
+    chw = np.ascontiguousarray(xp.transpose(2, 0, 1))[..., None]
+    y = np.empty(out.shape[2:] + out.shape[:2] + (1,), out.dtype)
+    no_skip = skip.transpose(2, 0, 1)[..., None] if skip.size else skip
+    twin(chw, u, bias, relu, no_skip, y, G, BT, AT)
+    out[...] = y[..., 0].transpose(1, 2, 0)
     return out
