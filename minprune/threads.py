@@ -48,6 +48,7 @@ def set_threads(n):
     if n is not None:
         integer("n", n, 1)
     limiter = _state["limiter"]
+    _state["libraries"] = None                       # (looked up again: one may be new)
     if limiter is not None:
         limiter.restore_original_limits()
         _state["limiter"] = None
@@ -67,16 +68,38 @@ def asked():
 
 
 def one_blas_thread():
-    """A context in which BLAS runs on one thread (for work that runs its own threads)."""
-    controller = _state.get("controller")
-    if controller is None:
+    """A context in which BLAS runs on one thread (for work that runs its own threads). It
+    sets the loaded BLAS libraries' counts directly (a few microseconds; threadpoolctl's
+    ``limit`` looks the libraries up anew each time, some twenty), the libraries found once
+    and again after each ``set_threads``."""
+    return _OneBlasThread()
+
+
+class _OneBlasThread:
+    def __enter__(self):
+        self._saved = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
+        for lib, _ in self._saved:
+            lib.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        for lib, n in self._saved:
+            lib.set_num_threads(n)
+        return False
+
+
+def _blas_libraries():
+    """threadpoolctl's controllers of the loaded BLAS libraries (none without it)."""
+    libraries = _state.get("libraries")
+    if libraries is None:
         try:
             from threadpoolctl import ThreadpoolController  # lazy: loads only to pin BLAS
         except ImportError:
-            import contextlib
-            return contextlib.nullcontext()
-        controller = _state["controller"] = ThreadpoolController()
-    return controller.limit(limits=1, user_api="blas")
+            libraries = []
+        else:
+            libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+        _state["libraries"] = libraries
+    return libraries
 
 
 class as_one:
