@@ -270,7 +270,8 @@ def test_one_sample_channels_last_is_the_feature_major_run(rng):
     """At one sample a resnet's convolutions up to its global pooling can run channels last
     (``infer.channels_last``; the plan times it against feature-major on the first call):
     with every convolution in each of its ways, Winograd's with the blocks joined in it,
-    the model's result; a network with pooling or grouped convolutions is not run so."""
+    the model's result - and so for its CSR copy, whose convolutions also run feature-major
+    by the sparse kernels; a network with pooling or grouped convolutions is not run so."""
     from minprune.autograd import Tensor
     from minprune.infer import channels_last
     from minprune.infer.channels_last import Block, OneSample
@@ -294,6 +295,21 @@ def test_one_sample_channels_last_is_the_feature_major_run(rng):
             kept = got.copy()
             plan(x * 2)
             np.testing.assert_array_equal(got, kept)        # a new array, not a buffer
+    masked = _copy(model)                        # sparse: densified, or feature-major there
+    prune.prune(masked, 0.8, "magnitude", "weight", "global")
+    csr = sparse.to_sparse(masked, min_sparsity=0.0).eval()
+    plan = infer.compile(csr)
+    expected = csr(Tensor(x)).data
+    one = OneSample(plan.ops[:-1])
+    convs = [c for s in one.steps for c in ([s] if not isinstance(s, Block)
+                                            else s.body + s.shortcut)]
+    assert all(c.sparse is not None for c in convs)
+    for way in ("pixels", "winograd4", "sparse"):
+        for conv in convs:
+            conv.way = way if way != "winograd4" or (conv.k == 3 and conv.stride == 1) \
+                else "pixels"
+        plan._one = one
+        np.testing.assert_allclose(plan(x), expected, rtol=1e-4, atol=1e-4, err_msg=way)
     for other in (models.lenet5(rng=0), models.mobilenet(4, rng=0)):
         ops = infer.compile(other.eval()).ops
         assert not channels_last.fits(ops) and not channels_last.fits(ops[:-1])

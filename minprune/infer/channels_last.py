@@ -7,9 +7,10 @@ channels at a time, which the channel-major layout cannot do), whichever is fast
 on the first call;
 residual blocks join in the last convolution's outputs where it runs by Winograd's.
 
-It runs the ops a plan's fully connected tail follows when they are dense convolutions
-(ReLU or no activation), residual blocks of them and a global average pooling at the end
-(``fits``): the pooled vector is the same in either layout. Everything else stays
+It runs the ops a plan's fully connected tail follows when they are convolutions (ReLU or
+no activation, no groups), residual blocks of them and a global average pooling at the end
+(``fits``): the pooled vector is the same in either layout. A sparse convolution also times
+the feature-major sparse ways, its sample transposed there and back. Everything else stays
 feature-major (``fmajor``)."""
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ..autograd.tiles import conv_pixels_nhwc, filters_lanes
 from . import fm_kernels as K
 from . import winograd4_pixels as WP4
 from . import winograd_pixels as WP
+from .fm_conv import Conv as FeatureMajorConv
 from .fm_step import Step, bias_of, quickest
 from .lower import GlobalPool, Residual, Weighted
 
@@ -34,18 +36,22 @@ def _fits(op):
         return op.activation in (None, "ReLU") and all(
             _fits(o) for o in [*op.body, *(op.shortcut or ())])
     return (isinstance(op, Weighted) and op.conv is not None and op.groups == 1
-            and isinstance(op.weight, np.ndarray) and op.activation in (None, "ReLU"))
+            and op.activation in (None, "ReLU"))
 
 
 class Conv(Step):
-    """A dense convolution of one sample (H, W, C) -> (OH, OW, OC), one of three ways."""
+    """A convolution of one sample (H, W, C) -> (OH, OW, OC), one of three dense ways - a
+    sparse weight densified - or, with a sparse weight, a fourth: the feature-major step's
+    sparse ways (``fm_conv.Conv``) on the sample transposed to (C, H, W, 1) and back."""
     winograd = True                 # whether Winograd's way is timed
 
     def __init__(self, op):
         self.k, self.stride, self.pad = op.conv
-        self.weight, self.bias, self.dtype = op.weight, bias_of(op), op.dtype
+        self.bias, self.dtype = bias_of(op), op.dtype
         self.relu, self.out_channels = op.activation == "ReLU", op.weight.shape[0]
-        self.way = None                 # "pixels", "winograd" or "winograd4", once timed
+        self.sparse = None if isinstance(op.weight, np.ndarray) else FeatureMajorConv(op)
+        self.weight = op.weight       # (densified on first use where sparse: ``_dense``)
+        self.way = None      # "pixels", "winograd", "winograd4" or "sparse", once timed
         self._lanes, self._u = None, {}            # the filters as each way reads them
 
     def __call__(self, x, skip=None, relu=None):
@@ -58,20 +64,25 @@ class Conv(Step):
         if self.way is None:
             ways = ("pixels", *WINOGRAD) if self.winograd and self.k == 3 and self.stride == 1 \
                 else ("pixels",)
-            self.way = quickest(ways, lambda way: self._run(way, xp, out))
+            ways += ("sparse",) if self.sparse is not None else ()
+            self.way = quickest(ways, lambda way: self._run(way, x, xp, out))
         if self.way in WINOGRAD and skip is not None and not self.relu:
             return self._winograd(self.way, xp, out, skip, relu)
-        self._run(self.way, xp, out)
+        self._run(self.way, x, xp, out)
         if skip is not None:
             return K.add_act(out, skip, relu, out)
         return out
 
-    def _run(self, way, xp, out):
+    def _run(self, way, x, xp, out):
+        if way == "sparse":
+            y = self.sparse(np.ascontiguousarray(x.transpose(2, 0, 1))[..., None])
+            out[...] = y[..., 0].transpose(1, 2, 0)
+            return
         if way != "pixels":
             self._winograd(way, xp, out, None, self.relu)
             return
         if self._lanes is None:
-            self._lanes = filters_lanes(self.weight, self.k, xp.shape[-1], self.dtype)
+            self._lanes = filters_lanes(self._dense(xp), self.k, xp.shape[-1], self.dtype)
         conv_pixels_nhwc(xp[None], self._lanes, self.bias, self.stride, out[None], self.relu)
 
     def _winograd(self, way, xp, out, skip, relu):
@@ -80,13 +91,19 @@ class Conv(Step):
         module = WINOGRAD[way]
         u = self._u.get(way)
         if u is None:                           # (a step's dense weight never changes)
-            u = self._u[way] = module.filters_lanes(self.weight, xp.shape[-1], self.dtype)
+            u = self._u[way] = module.filters_lanes(self._dense(xp), xp.shape[-1], self.dtype)
         oh, ow, n_out = out.shape
         work = self.buffer((module.work_size(oh, ow, xp.shape[-1], n_out, u.shape[-1]),),
                            self.dtype, way)
         kernel = WP.conv_winograd_pixels if module is WP else WP4.conv_winograd4_pixels
         return kernel(xp, u, self.bias, relu,
                       _NO_SKIP[self.dtype.type] if skip is None else skip, work, out)
+
+    def _dense(self, xp):
+        """The weight as a dense (OC, k·k·C) matrix."""
+        if self.sparse is not None:
+            return self.sparse.forms(xp.shape[-1])[0]
+        return self.weight
 
     def _padded(self, x):
         if not self.pad:
