@@ -246,6 +246,27 @@ def test_a_residual_blocks_join_in_winograds_outputs_is_the_models(rng, way):
     np.testing.assert_allclose(got, model(Tensor(x)).data, rtol=1e-4, atol=1e-4)
 
 
+def test_a_batch_in_chunks_is_the_whole_batch(rng):
+    """A convolutional plan times its batch whole against chunks of 16 and 32 samples run
+    one after another (the last one smaller: 40 = 16 + 16 + 8) and keeps the faster; each
+    gives the same outputs, a new array every call."""
+    model = randomise(models.resnet(8, 4, rng=0), rng).eval()
+    x = rng.random((40, 1, 28, 28)).astype(np.float32)
+    plan = infer.compile(model)
+    first = plan(x)
+    assert plan._chunks[40] in (0, 16)                    # (32: not two of them in 40)
+    for size in (0, 16):
+        plan._chunks[40] = size
+        got = plan(x)
+        np.testing.assert_allclose(got, first, rtol=1e-4, atol=1e-4)
+        kept = got.copy()
+        plan(x * 2)
+        np.testing.assert_array_equal(got, kept)
+    fully_connected = infer.compile(models.lenet_300_100(rng=0).eval())
+    fully_connected(x)
+    assert not hasattr(fully_connected, "_chunks")        # (one product per layer: whole)
+
+
 def test_a_plan_without_winograd_keeps_the_direct_sums(rng):
     """``compile(model, winograd=False)``: no convolution runs by Winograd's minimal
     filtering, at a batch where the plan would time it; anything but a bool is refused."""

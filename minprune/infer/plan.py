@@ -107,11 +107,32 @@ class Plan:
         or with ``one`` as on one thread (``threads.as_one``)."""
         if one:
             with threads.as_one():
-                return self.feature_major(x)
+                return self._chunked(x)
         workers = _workers(len(x)) if self.convolutional else 1
         if workers > 1:
             return self._split(x, workers)
-        return self.feature_major(x)              # a new array, not one of its buffers
+        return self._chunked(x)
+
+    def _chunked(self, x):
+        """The feature-major run of x (a new array, not one of the steps' buffers) - of a
+        convolutional plan's batch, whole or in chunks of ``CHUNKS`` samples one after
+        another, whichever its first call timed faster: a chunk's images stay in the
+        second-level cache from one step to the next, where a whole batch's stream through
+        memory (resnet8 at batch 64: 11.7 ms whole, 10.4 ms in chunks of 32)."""
+        n = len(x)
+        sizes = [c for c in CHUNKS if 2 * c <= n] if self.convolutional else []
+        if not sizes:
+            return self.feature_major(x)
+        chunks = self.__dict__.setdefault("_chunks", {})  # batch -> chunk size (0: whole)
+        if n not in chunks:
+            chunks[n] = quickest([0, *sizes], lambda c: self._in_chunks(x, c))
+        return self._in_chunks(x, chunks[n])
+
+    def _in_chunks(self, x, size):
+        if not size:
+            return self.feature_major(x)
+        return np.concatenate([self.feature_major(x[i:i + size])
+                               for i in range(0, len(x), size)])
 
     def _split(self, x, workers):
         """The batch in ``workers`` parts, each through its own copy of the steps (buffers
@@ -146,6 +167,7 @@ class Plan:
 
 
 SPLIT_MIN_BATCH = 16       # smaller batches run on one thread: the split costs more than it saves
+CHUNKS = (16, 32)          # samples per chunk a convolutional plan times against the whole batch
 
 
 def _flat(ops):
