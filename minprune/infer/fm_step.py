@@ -54,7 +54,13 @@ def act_text(activation):
 
 
 def quickest(options, run, rounds=3):
-    """The option for which ``run(option)`` takes least time: each run once (a warm-up), then
+    """The option for which ``run(option)`` takes least time (``best_times``)."""
+    best = best_times(options, run, rounds)
+    return min(options, key=best.__getitem__)
+
+
+def best_times(options, run, rounds=3):
+    """{option: the least time ``run(option)`` took}: each run once (a warm-up), then
     ``rounds`` rounds of all in turns, the best time of each kept - in turns, so that a burst
     of other work on the machine slows every option, not the one it falls on."""
     for option in options:
@@ -65,7 +71,7 @@ def quickest(options, run, rounds=3):
             t0 = time.perf_counter()
             run(option)
             best[option] = min(best[option], time.perf_counter() - t0)
-    return min(options, key=best.__getitem__)
+    return best
 
 
 def fastest(step, ways, *args):

@@ -14,8 +14,9 @@ convolutional network's batch of at least 16 samples per thread is split over n 
 running its own copy of the steps with BLAS on one thread (one pool at a time); a fully
 connected one gives the threads to BLAS (measured: splitting its few large products was
 slower). The first call of a batch size on more threads than one times that against one
-thread and runs the faster (LeNet-5 90% CSR at batch 64 ran slower on two threads than on
-one): never slower than one thread. ``plan(x)`` returns what ``model(x)`` returns in
+thread and runs the threads only where they were clearly faster (``THREADS_MARGIN``;
+LeNet-5 90% CSR at batch 64 ran slower on two threads than on one): never slower than one
+thread. ``plan(x)`` returns what ``model(x)`` returns in
 evaluation mode (within float rounding). The plan holds copies of the weights taken when it
 is compiled: compile again after the model changes. This is what latency measurements time;
 training never runs here.
@@ -30,7 +31,7 @@ from ..prune import patterns
 from ..sparse import simd
 from . import channels_last
 from .chain import Chain
-from .fm_step import quickest
+from .fm_step import best_times, quickest
 from .fmajor import FeatureMajor
 from .lower import Flatten, GlobalPool, Residual, Weighted, lower
 
@@ -78,8 +79,9 @@ class Plan:
             return self._threaded(x)
         solo = self.__dict__.setdefault("_solo", {})    # (batch, threads) -> one is faster
         key = (len(x), asked)
-        if key not in solo:
-            solo[key] = quickest((False, True), lambda one: self._threaded(x, one))
+        if key not in solo:                       # (the threads: only if clearly faster)
+            best = best_times((False, True), lambda one: self._threaded(x, one), rounds=5)
+            solo[key] = best[False] > THREADS_MARGIN * best[True]
         return self._threaded(x, solo[key])
 
     def _one_sample(self, x):
@@ -167,6 +169,7 @@ class Plan:
 
 
 SPLIT_MIN_BATCH = 16       # smaller batches run on one thread: the split costs more than it saves
+THREADS_MARGIN = 0.9       # the threads run only where timed at most this part of one thread
 CHUNKS = (16, 32)          # samples per chunk a convolutional plan times against the whole batch
 
 
