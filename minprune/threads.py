@@ -24,7 +24,7 @@ from .checks import integer
 
 # the BLAS limit in force, what set_threads was asked, and the threads of the sparse kernels
 # (``sparse.set_threads`` reports here: serial, 1, unless it is called)
-_state = {"limiter": None, "asked": None, "kernels": 1}
+_state = {"limiter": None, "asked": None, "kernels": 1, "libraries": None}
 
 
 def default():
@@ -90,7 +90,7 @@ class _OneBlasThread:
 
 def _blas_libraries():
     """threadpoolctl's controllers of the loaded BLAS libraries (none without it)."""
-    libraries = _state.get("libraries")
+    libraries = _state["libraries"]
     if libraries is None:
         try:
             from threadpoolctl import ThreadpoolController  # lazy: loads only to pin BLAS

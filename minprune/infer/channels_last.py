@@ -4,8 +4,8 @@ channels at eight pixels (``autograd.tiles.conv_pixels_nhwc``) or, 3x3 at stride
 Winograd's F(2x2, 3x3) or F(4x4, 3x3) with a register of channels in every step
 (``winograd_pixels``, ``winograd4_pixels``: the input's tiles transformed a register of
 channels at a time, which the channel-major layout cannot do), whichever is fastest, timed
-on the first call;
-residual blocks join in the last convolution's outputs where it runs by Winograd's.
+on the first call; residual blocks join in the last convolution's outputs where it runs by
+Winograd's.
 
 It runs the ops a plan's fully connected tail follows when they are convolutions (ReLU or
 no activation, no groups), residual blocks of them and a global average pooling at the end
@@ -26,8 +26,8 @@ from .lower import GlobalPool, Residual, Weighted
 
 
 def fits(ops):
-    """Whether ``OneSample`` runs ``ops``: dense convolutions and residual blocks of them,
-    ending in a global average pooling."""
+    """Whether ``OneSample`` runs ``ops``: convolutions (dense or sparse, no groups) and
+    residual blocks of them, ending in a global average pooling."""
     return bool(ops) and isinstance(ops[-1], GlobalPool) and all(_fits(op) for op in ops[:-1])
 
 
@@ -88,14 +88,13 @@ class Conv(Step):
     def _winograd(self, way, xp, out, skip, relu):
         """By Winograd's F(2x2, 3x3) or F(4x4, 3x3) (``way``), ``skip`` added before
         ``relu`` where given."""
-        module = WINOGRAD[way]
+        module, kernel = WINOGRAD[way]
         u = self._u.get(way)
         if u is None:                           # (a step's dense weight never changes)
             u = self._u[way] = module.filters_lanes(self._dense(xp), xp.shape[-1], self.dtype)
         oh, ow, n_out = out.shape
         work = self.buffer((module.work_size(oh, ow, xp.shape[-1], n_out, u.shape[-1]),),
                            self.dtype, way)
-        kernel = WP.conv_winograd_pixels if module is WP else WP4.conv_winograd4_pixels
         return kernel(xp, u, self.bias, relu,
                       _NO_SKIP[self.dtype.type] if skip is None else skip, work, out)
 
@@ -159,4 +158,5 @@ class OneSample:
 
 
 _NO_SKIP = {t: np.zeros((0, 0, 0), t) for t in (np.float32, np.float64)}
-WINOGRAD = {"winograd": WP, "winograd4": WP4}
+WINOGRAD = {"winograd": (WP, WP.conv_winograd_pixels),
+            "winograd4": (WP4, WP4.conv_winograd4_pixels)}

@@ -181,13 +181,12 @@ class Conv(Step):
         """The 3x3 stride-1 convolution by Winograd's F(2x2, 3x3) or F(4x4, 3x3) (``way``:
         "winograd", "winograd4"; ``winograd``, ``winograd4``) of the padded input; with
         ``skip``, a residual block's shortcut added before ``relu``."""
-        module = WINOGRAD[way]
+        module, kernel = WINOGRAD[way]
         u = self._winograd.get(way)
         if u is None:                           # (a step's dense weight never changes)
             u = self._winograd[way] = module.filters(weight, x.shape[0])
         c_in, n = x.shape[0], x.shape[-1]
         work = self.buffer((module.work_size(c_in, self.out_channels, n),), self.dtype, way)
-        kernel = WG.conv_winograd if way == "winograd" else WG4.conv_winograd4
         kernel(self._padded(x), u, self.bias, self.relu if relu is None else relu,
                _NO_SKIP[self.dtype.type] if skip is None else skip, work, out)
 
@@ -223,8 +222,8 @@ class Conv(Step):
         return quickest(candidates, lambda way: self._dense_way(way, x, weight, out))
 
     def _winograd_fits(self, x):
-        """Winograd's F(2x2, 3x3): a 3x3 stride-1 convolution of a register of samples or
-        more."""
+        """Whether Winograd's ways may run: asked for, and a 3x3 stride-1 convolution of a
+        register of samples or more."""
         return (self.winograd and self.k == 3 and self.stride == 1
                 and x.shape[-1] >= vec.lanes(self.dtype))
 
@@ -282,7 +281,7 @@ class Conv(Step):
 
 
 _NO_SKIP = {t: np.zeros((0, 0, 0, 0), t) for t in (np.float32, np.float64)}
-WINOGRAD = {"winograd": WG, "winograd4": WG4}
+WINOGRAD = {"winograd": (WG, WG.conv_winograd), "winograd4": (WG4, WG4.conv_winograd4)}
 _BAND_NAMES = {"wide": "wide columns", "direct": "direct, no columns",
                "winograd": "Winograd F(2x2, 3x3)", "winograd4": "Winograd F(4x4, 3x3)",
                "tiles": "register tiles, no columns",
