@@ -187,7 +187,8 @@ def test_a_dense_convolution_in_bands_of_rows_is_the_whole_product(rng):
 def test_every_way_of_a_dense_convolution_is_the_same_convolution(rng, batch, dtype):
     """Bands of rows, wide columns, the direct convolution (stride 1, 3x3 and 5x5; six
     filters: padded to eight) and register tiles (any stride; batches of part of a register,
-    and of two and a half; of pixels at one sample) and Winograd's F(2x2, 3x3) (3x3, stride
+    and of two and a half; of pixels at one sample), the shifted copies (one sample, stride
+    1) and Winograd's F(2x2, 3x3) (3x3, stride
     1, at 40) give one result, with padding and without (the plan times them and keeps one,
     so each is run here by hand)."""
     from minprune.infer.fmajor import Conv
@@ -203,6 +204,7 @@ def test_every_way_of_a_dense_convolution_is_the_same_convolution(rng, batch, dt
         first = conv(x).copy()
         ways = [1, first.shape[1], "tiles"] + (["wide", "direct"] if conv.stride == 1 else [])
         ways += ["pixels"] if batch == 1 else []
+        ways += ["shifted"] if batch == 1 and conv.stride == 1 else []
         ways += ["winograd", "winograd4"] if conv.k == 3 and conv.stride == 1 and batch >= 16 \
             else []
         for way in ways:
@@ -354,7 +356,7 @@ def test_every_way_of_a_sparse_convolution_is_the_same_convolution(rng, batch):
     """The product on the densified weight, the CSR kernels on the columns, the direct
     sparse convolution (over wide rows at one sample, row by row at 40: 360 numbers a row)
     and the sparse register tiles (at 40: two and a half registers of samples; at one
-    sample, of pixels along the padded rows) give one
+    sample, of pixels along the padded rows) and, at one sample, the shifted copies give one
     result, with padding and without, stride 1 and 2 (the plan times them and keeps one, so
     each is run here by hand)."""
     from minprune.infer.fmajor import Conv
@@ -370,7 +372,7 @@ def test_every_way_of_a_sparse_convolution_is_the_same_convolution(rng, batch):
     for conv in convs:
         first = conv(x).copy()
         ways = Conv.WAYS + (("tiles",) if batch >= 16 else ())
-        ways += ("pixels",) if batch == 1 and conv.stride == 1 else ()
+        ways += ("pixels", "shifted") if batch == 1 and conv.stride == 1 else ()
         for way in ways:
             for _ in range(2):                        # buffers reused
                 out = np.full_like(first, np.nan)

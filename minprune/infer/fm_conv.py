@@ -13,6 +13,7 @@ from ..sparse.kernels import matmul as csr_matmul
 from . import direct as D
 from . import direct_dense as DD
 from . import fm_kernels as K
+from . import shifted as SH
 from . import sparse_tiles as S
 from . import tiles as T
 from . import winograd as WG
@@ -52,7 +53,7 @@ class Conv(Step):
     def _sparse_ways(self, n):
         """The sparse ways a batch of n can take (the register tiles only where they fit)."""
         return self.WAYS + (("tiles",) if n >= vec.lanes(self.dtype) else ()) + (
-            ("pixels",) if n == 1 and self.stride == 1 else ())
+            ("pixels", "shifted") if n == 1 and self.stride == 1 else ())
 
     def forms(self, c_in):
         """The weight as the three ways read it: (dense matrix, CSR arrays, direct taps)."""
@@ -119,6 +120,8 @@ class Conv(Step):
             self._dense_tiles(x, weight, out)
         elif way == "pixels":
             self._dense_pixels(x, weight, out)
+        elif way == "shifted":
+            self._shifted(x, out)
         elif way in WINOGRAD:
             self._dense_winograd(x, weight, out, way)
         else:
@@ -218,6 +221,7 @@ class Conv(Step):
         candidates += ["direct"] if self.stride == 1 and self.k in DD.SIZES else []
         candidates += ["tiles"] if x.shape[-1] >= vec.lanes(self.dtype) else []
         candidates += ["pixels"] if x.shape[-1] == 1 else []
+        candidates += ["shifted"] if x.shape[-1] == 1 and self.stride == 1 else []
         candidates += list(WINOGRAD) if self._winograd_fits(x) else []
         return quickest(candidates, lambda way: self._dense_way(way, x, weight, out))
 
@@ -252,6 +256,21 @@ class Conv(Step):
                            self.dtype, "wide")
         S.conv_sparse_pixels(xp, *self._stored(xp), self.bias, self.relu, wide, out)
 
+    def _shifted(self, x, out):
+        """One sample's stored weights (every weight, dense) over k shifted copies of its
+        input, each tap's window one run of them (``shifted``)."""
+        c_in, h, w, _ = x.shape
+        shape = SH.copies_shape(c_in, h, w, self.k, self.pad)
+        xs = SH.shift_copies(x.reshape(c_in, h, w), self.pad,
+                             self.zeroed(shape, self.dtype, "shifted"))
+        indptr, indices, values = self.forms(c_in)[1]
+        offsets = self._entries.get(("shifted", shape))
+        if offsets is None:
+            offsets = self._entries["shifted", shape] = SH.entries(indices, self.k, c_in,
+                                                                   shape[2], shape[3])
+        SH.conv_shifted(xs, indptr, offsets, values, self.bias, self.relu,
+                        out.reshape(out.shape[:3]))
+
     def _stored(self, xp):
         """(indptr, offsets in the padded input xp, values) of the stored weights."""
         indptr, indices, values = self.forms(xp.shape[0])[1]
@@ -285,7 +304,8 @@ WINOGRAD = {"winograd": (WG, WG.conv_winograd), "winograd4": (WG4, WG4.conv_wino
 _BAND_NAMES = {"wide": "wide columns", "direct": "direct, no columns",
                "winograd": "Winograd F(2x2, 3x3)", "winograd4": "Winograd F(4x4, 3x3)",
                "tiles": "register tiles, no columns",
-               "pixels": "register tiles of pixels, no columns"}
+               "pixels": "register tiles of pixels, no columns",
+               "shifted": "shifted copies, no columns"}
 
 
 def _grouped_as_full(weight, groups, k, c_in):

@@ -24,13 +24,13 @@ class Step:
             out = buffers[use, shape] = np.empty(shape, dtype=dtype)
         return out
 
-    def zeroed(self, shape, dtype):
-        """A buffer per shape that starts as zeros (a padded input: only its middle is
-        written)."""
+    def zeroed(self, shape, dtype, use=""):
+        """A buffer per shape (and ``use``) that starts as zeros (a padded input: only its
+        middle is written)."""
         zeroed = self.__dict__.setdefault("_zeroed", {})
-        out = zeroed.get(shape)
+        out = zeroed.get((use, shape))
         if out is None:
-            out = zeroed[shape] = np.zeros(shape, dtype=dtype)
+            out = zeroed[use, shape] = np.zeros(shape, dtype=dtype)
         return out
 
     def finish(self, y):
