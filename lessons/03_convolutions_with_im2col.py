@@ -201,6 +201,33 @@ print(f"largest difference from the im2col convolution (padding 1): "
 assert np.allclose(fast.transpose(3, 0, 1, 2), expected_padded)
 
 # %% [markdown]
+# At one sample there is a neater trick. The window of tap (i, j) is OH rows of OW numbers,
+# not one run - unless the input is first copied k times, the j-th copy shifted left by j
+# columns and cut to OW columns (`shifted.shift_copies`). Then the window of (c, i, j) is
+# rows i to i + OH of copy j: OH·OW numbers *in a row*, laid out exactly as one output
+# channel's image. k copies where im2col makes k·k, and every stored weight is one
+# multiply-add over a contiguous run (`shifted.conv_shifted` does it four registers of
+# output pixels at a time). The plan times it beside the other ways at one sample.
+
+# %%
+from minprune.infer import shifted
+
+one = batch[0]                                                      # (C, H, W)
+copies = shifted.shift_copies(one, 1, np.zeros(shifted.copies_shape(2, 6, 6, 3, 1)))
+print(f"shifted copies: {copies.shape} (k, C, H + 2, OW)")
+i, j, c = 2, 1, 0                                                   # one tap of channel 0
+window = copies[j, c, i:i + 6].ravel()                              # one run of 36 numbers
+framed = np.pad(one, ((0, 0), (1, 1), (1, 1)))                      # padding 1 around each
+assert np.array_equal(window, framed[c, i:i + 6, j:j + 6].ravel())
+stored = filters.transpose(0, 2, 3, 1).reshape(3, -1)               # (out, kh·kw·C)
+indptr = np.concatenate([[0], np.cumsum(np.count_nonzero(stored, axis=1))])
+columns = np.nonzero(stored)[1]
+offsets = shifted.entries(columns, 3, 2, *copies.shape[2:])
+swept = shifted.conv_shifted(copies, indptr, offsets, stored[stored != 0], np.zeros(3), False,
+                             np.empty((3, 6, 6)))
+assert np.allclose(swept, expected_padded[0])
+
+# %% [markdown]
 # The same reading pays for dense filters too, where the columns cost as much to copy as the
 # product takes (few input channels, one sample): `direct_dense` applies *all* nine taps of a
 # 3x3 filter, for four filters at once, in one pass - it loads the nine shifted windows of a
