@@ -14,7 +14,8 @@ two:
 - ``get(a, i)``: the number a[i], read as it is (no wrap-round of negative indices: Numba's
   check for one, on every read, costs a kernel's inner loop more than the read);
 - ``fma(x, s, acc)``: acc + x·s for a number s, as one fused multiply-add per lane;
-- ``add(x, y)``, ``sub(x, y)``: x + y and x - y, lane by lane;
+- ``add(x, y)``, ``sub(x, y)``, ``maximum(x, y)``: x + y, x - y and the larger of the two,
+  lane by lane;
 - ``scatter(a, i, step, v, m)``: the first m lanes of v into a[i], a[i + step], ... (a
   register of output channels into the channel-major layout, one number per channel);
 - ``transpose(a, i, p, b, j, q)``: the square block of ``lanes`` rows of ``lanes`` numbers
@@ -82,10 +83,13 @@ def _numpy_ops():
     def sub(x, y):
         return x - y
 
+    def maximum(x, y):
+        return np.where(x > y, x, y)
+
     def bias_act(v, b, relu):
         y = v + b
         return np.maximum(y, 0) if relu else y
-    return width, zero, load, store, scatter, get, fma, add, sub, transpose, bias_act
+    return width, zero, load, store, scatter, get, fma, add, sub, maximum, transpose, bias_act
 
 
 def _intrinsics():
@@ -231,6 +235,12 @@ def _intrinsics():
         return x(x, y), codegen
 
     @intrinsic
+    def maximum(typingctx, x, y):
+        def codegen(context, builder, sig, args):
+            return builder.select(builder.fcmp_ordered(">", args[0], args[1]), args[0], args[1])
+        return x(x, y), codegen
+
+    @intrinsic
     def transpose(typingctx, a, i, p, b, j, q):
         count = Vec(a.dtype).count
         half = count // 2
@@ -269,8 +279,8 @@ def _intrinsics():
             rectified = builder.select(builder.fcmp_ordered(">", y, zeros), y, zeros)
             return builder.select(args[2], rectified, y)
         return v(v, b, relu), codegen
-    return width, zero, load, store, scatter, get, fma, add, sub, transpose, bias_act
+    return width, zero, load, store, scatter, get, fma, add, sub, maximum, transpose, bias_act
 
 
-width, zero, load, store, scatter, get, fma, add, sub, transpose, bias_act = (
+width, zero, load, store, scatter, get, fma, add, sub, maximum, transpose, bias_act = (
     _numpy_ops() if config.DISABLE_JIT else _intrinsics())

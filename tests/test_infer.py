@@ -76,10 +76,13 @@ def test_plan_equals_the_model_in_eval_mode(rng, name, build, granularity, dtype
 
 
 def test_batchnorm_is_folded_and_activations_fused():
+    """BatchNorm folded, ReLU fused in the convolutions, and each max pooling run by the
+    convolution before it."""
     plan = infer.compile(models.small_vgg(rng=0))
     text = repr(plan)
     assert "Affine" not in text and text.count("ReLU") == 3
-    assert "Conv(16 filters 3x3, ReLU; dense)" in text
+    assert "Conv(16 filters 3x3, ReLU; dense; max pooling 2x2)" in text
+    assert "MaxPool(2) (run by the convolution before)" in text
 
 
 def test_unknown_layers_are_refused_naming_them():
@@ -404,3 +407,46 @@ def test_every_way_of_a_fully_connected_layer_is_the_same_product(rng, batch):
                 getattr(first, f"_{way}")(view, out)
                 out = out if first.relu else first.finish(out)
                 np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5, err_msg=way)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [1, 3, 40])
+def test_a_max_pooling_run_by_the_convolution_before_it_is_the_models(rng, batch, dtype):
+    """A max pooling after a convolution (with ReLU, and with no activation; images of
+    27x21, whose last rows and columns the poolings drop; stride 2 then pooling 3) runs in the
+    convolution's step: its output pooled, or from a register of samples on (40) both in
+    one pass of register tiles (a sparse weight densified) - each the model's result."""
+    from minprune.autograd import Tensor
+    from minprune.infer.fmajor import Conv, PoolStep
+    model = nn.Sequential(nn.Conv2d(3, 9, 3, padding=1, rng=0, dtype=dtype), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Conv2d(9, 5, 3, stride=2, rng=0, dtype=dtype),
+                          nn.MaxPool2d(3)).eval()
+    x = rng.random((batch, 3, 27, 21)).astype(dtype)
+    want = model(Tensor(x)).data
+    pruned = _copy(model)
+    prune.prune(pruned, 0.6, "magnitude", "weight", "local")
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for m, expected in ((model, want), (sparse.to_sparse(pruned, min_sparsity=0.0).eval(),
+                                        pruned(Tensor(x)).data)):
+        plan = infer.compile(m)
+        convs = [s for s in plan.steps if isinstance(s, Conv)]
+        assert [c.pool for c in convs] == [2, 3]
+        assert all(s.fused for s in plan.steps if isinstance(s, PoolStep))
+        np.testing.assert_allclose(plan(x), expected, rtol=tol, atol=tol)
+        fits = batch >= 16
+        assert all(c.fused[batch] in ((False, True) if fits else (False,)) for c in convs)
+        for fused in (False, True) if fits else (False,):
+            for c in convs:
+                c.fused[batch] = fused
+            np.testing.assert_allclose(plan(x), expected, rtol=tol, atol=tol,
+                                       err_msg=f"fused={fused}")
+
+
+def test_an_average_pooling_or_a_padded_one_is_a_step_of_its_own():
+    from minprune.infer.fmajor import Conv, PoolStep
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.AvgPool2d(2),
+                          nn.Conv2d(2, 2, 3, rng=0), nn.Tanh(), nn.MaxPool2d(2),
+                          nn.Conv2d(2, 2, 1, rng=0), nn.MaxPool2d(2, padding=1))
+    plan = infer.compile(model.eval())
+    assert [s.pool for s in plan.steps if isinstance(s, Conv)] == [0, 0, 0]
+    assert not any(s.fused for s in plan.steps if isinstance(s, PoolStep))

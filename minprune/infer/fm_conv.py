@@ -13,6 +13,7 @@ from ..sparse.kernels import matmul as csr_matmul
 from . import direct as D
 from . import direct_dense as DD
 from . import fm_kernels as K
+from . import pooled as P
 from . import shifted as SH
 from . import sparse_tiles as S
 from . import tiles as T
@@ -36,6 +37,7 @@ class Conv(Step):
 
     WAYS = ("gemm", "csr", "direct")
     winograd = True                 # whether Winograd's ways are among those timed
+    pool = 0        # the size of a max pooling that follows, run here (``FeatureMajor``)
 
     def __init__(self, op):
         self.k, self.stride, self.pad = op.conv
@@ -49,6 +51,7 @@ class Conv(Step):
         self._forms = self._filters = self._filters8 = self._by_lanes = None
         self._winograd = {}                           # way -> the transformed filters
         self._entries = {}                            # input shape -> offsets of the stored weights
+        self.fused = {}           # batch size -> whether the pooling runs in the tiles
 
     def _sparse_ways(self, n):
         """The sparse ways a batch of n can take (the register tiles only where they fit)."""
@@ -74,12 +77,46 @@ class Conv(Step):
         oh = (h + 2 * self.pad - self.k) // self.stride + 1
         ow = (w + 2 * self.pad - self.k) // self.stride + 1
         out = self.buffer((self.out_channels, oh, ow, n), self.dtype)
+        if self.pool:
+            return self._pooled(x, out)
+        return self._convolved(x, out)
+
+    def _convolved(self, x, out):
         if not self.sparse:
             self._product(x, self.weight, out)
         else:
+            n = x.shape[-1]
             way = self.ways.get(n) or fastest(self, self._sparse_ways(n), x, out)
             getattr(self, f"_{way}")(x, out)
         return out if self.relu else self.finish(out)
+
+    def _pooled(self, x, out):
+        """The convolution's max pooling (``pool`` x ``pool``, stride ``pool``): the
+        convolution's output pooled, or - from a register of samples on, a sparse weight
+        densified - both in one pass of register tiles (``pooled``), whichever the first
+        call of the batch size timed faster."""
+        p, n = self.pool, x.shape[-1]
+        pooled = self.buffer((self.out_channels, out.shape[1] // p, out.shape[2] // p, n),
+                             self.dtype, "pooled")
+        fused = self.fused.get(n)
+        if fused is None:
+            fused = self.fused[n] = n >= vec.lanes(self.dtype) and quickest(
+                (False, True), lambda f: self._pool_by(f, x, out, pooled))
+        self._pool_by(fused, x, out, pooled)
+        return pooled
+
+    def _pool_by(self, fused, x, out, pooled):
+        p = self.pool
+        if fused:
+            if self._filters8 is None:          # (a step's dense weight never changes)
+                weight = self.forms(x.shape[0])[0] if self.sparse else self.weight
+                self._filters8 = T.filters8(weight, self.k, x.shape[0])
+            P.conv_tiles_maxpool(self._padded(x), self._filters8, self.bias, self.stride,
+                                 self.relu, p, pooled)
+        elif out.shape[1] % p == 0 and out.shape[2] % p == 0:
+            K.pool_tiled(self._convolved(x, out), p, True, pooled)
+        else:
+            K.pool(self._convolved(x, out), p, p, 0, True, pooled)
 
     def _columns(self, x, out):
         c_in = x.shape[0]
@@ -296,7 +333,12 @@ class Conv(Step):
             kind = "sparse: " + (", ".join(f"batch {n}: {w}" for n, w in sorted(self.ways.items()))
                                  or "the fastest way, chosen on first call")
         size = f"{self.k}x{self.k}"
-        return f"Conv({self.out_channels} filters {size}{act_text(self.activation)}; {kind})"
+        fused = [n for n, f in sorted(self.fused.items()) if f]
+        pool = (f"; max pooling {self.pool}x{self.pool}" + (
+            f" in the tiles at batch {', '.join(map(str, fused))}" if fused else "")
+            if self.pool else "")
+        return (f"Conv({self.out_channels} filters {size}{act_text(self.activation)}; "
+                f"{kind}{pool})")
 
 
 _NO_SKIP = {t: np.zeros((0, 0, 0, 0), t) for t in (np.float32, np.float64)}

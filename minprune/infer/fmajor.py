@@ -18,7 +18,7 @@ from . import sparse_tiles as S
 from . import tiles as T
 from .. import vec
 from .fm_conv import Conv
-from .fm_step import Step, act_text, bias_of, quickest
+from .fm_step import Step, act_text, aligned, bias_of, quickest
 from .lower import Activation, Flatten, GlobalPool, Pool, Residual, Scale, Weighted
 
 
@@ -91,8 +91,16 @@ class PoolStep(Step):
         self.k, self.is_max = op.kernel_size, op.kind == "max"
         self.stride = op.kernel_size if op.stride is None else op.stride
         self.pad = op.padding
+        self.fused = False            # run by the convolution before it (``Conv.pool``)
+
+    def fits_a_convolution(self):
+        """Whether the convolution before may run it: max pooling, stride its size, no
+        padding (and so the same after the bias and ReLU as before them)."""
+        return self.is_max and self.stride == self.k and not self.pad
 
     def __call__(self, x):
+        if self.fused:
+            return x
         c, h, w, n = x.shape
         if self.stride == self.k and not self.pad and h % self.k == 0 and w % self.k == 0:
             return K.pool_tiled(x, self.k, self.is_max,
@@ -103,7 +111,8 @@ class PoolStep(Step):
                       self.buffer((c, oh, ow, n), x.dtype))
 
     def __repr__(self):
-        return f"{'Max' if self.is_max else 'Avg'}Pool({self.k})"
+        where = " (run by the convolution before)" if self.fused else ""
+        return f"{'Max' if self.is_max else 'Avg'}Pool({self.k}){where}"
 
 
 class Block(Step):
@@ -200,6 +209,10 @@ class FeatureMajor:
         for s in _every_step(self.steps):
             if isinstance(s, Conv):
                 s.winograd = winograd          # (False: direct sums only, see infer.compile)
+        for conv, pool in zip(self.steps, self.steps[1:]):   # a convolution then its pooling
+            if isinstance(conv, Conv) and isinstance(pool, PoolStep) and \
+                    pool.fits_a_convolution() and conv.activation in (None, "ReLU"):
+                conv.pool, pool.fused = pool.k, True
         self._inputs = {}                  # (shape, dtype) -> the feature-major input's buffer
 
     def run(self, x, stop=None):
@@ -215,7 +228,7 @@ class FeatureMajor:
         records (``ways``, ``bands``) become these steps' too (a replica of the plan for a
         thread times nothing while the others run)."""
         for mine, theirs in zip(_every_step(self.steps), _every_step(other.steps)):
-            for record in ("ways", "bands"):
+            for record in ("ways", "bands", "fused"):
                 if hasattr(theirs, record):
                     setattr(mine, record, getattr(theirs, record))
 
@@ -228,7 +241,7 @@ class FeatureMajor:
         key = (x.shape, x.dtype)
         out = self._inputs.get(key)
         if out is None:
-            out = self._inputs[key] = np.empty(x.shape[1:] + (n,), x.dtype)
+            out = self._inputs[key] = aligned(x.shape[1:] + (n,), x.dtype)
         f = math.prod(x.shape[1:])
         L.transpose(np.ascontiguousarray(x).reshape(n, f), out.reshape(f, n))
         return out
