@@ -35,6 +35,7 @@ from ..sparse.simd import REGISTER, padded_length
 from ..sparse.sliced import (Pairs, Sliced, pairs_matvec, pairs_matvec_numba, sliced_matvec,
                              sliced_matvec_numba)
 from ..sparse.variants import variant
+from .fm_step import aligned
 
 SLICED_MAX_FILL = 0.75   # sliced below this fraction of dense slots (the kernels' costs per slot)
 DENSE, SLICED, PAIRS = 0, 1, 2
@@ -191,7 +192,7 @@ def _blob(arrays):
     for a in arrays:
         starts.append(at)
         at += -(-a.nbytes // 64) * 64
-    blob = np.zeros(at, dtype=np.uint8)
+    blob = aligned((at,), np.uint8, zero=True)          # (each array on a cache line)
     head = blob[:64].view(np.int64)
     views = []
     for i, (a, start) in enumerate(zip(arrays, starts)):
