@@ -149,11 +149,14 @@ for level, pairs in equal_flops.items():
     f, w = np.array(pairs).T
     print(f"{level:.0%} of the filters: filters {f.mean():.4f} ± {f.std():.4f}, weights at "
           f"the same FLOPs {w.mean():.4f} ± {w.std():.4f}")
-# At the same FLOPs, removing single weights costs less accuracy than removing whole filters,
-# on average over the seeds, and by more than the seeds' spread once half the filters go:
-assert all(np.mean([w - f for f, w in pairs]) > 0 for pairs in equal_flops.values())
+# At the same FLOPs, removing single weights costs less accuracy than removing whole filters
+# once half the filters go, by more than the seeds' spread; at 30% the two are close (which
+# is ahead depends on the seeds, and even on the machine's rounding during training), and the
+# weights' lead grows with the FLOPs removed:
+gap = {level: np.mean([w - f for f, w in pairs]) for level, pairs in equal_flops.items()}
 f, w = np.array(equal_flops[0.5]).T
 assert w.mean() - f.mean() > max(w.std(), f.std())
+assert gap[0.3] < gap[0.5]
 
 # %% [markdown]
 # ## Summary
