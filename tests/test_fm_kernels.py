@@ -74,6 +74,10 @@ def test_direct_sparse_convolution_is_the_dense_convolution(shape, dtype, sparsi
         band = K.im2col_rows(fm(x), k, stride, pad, r0, r1,
                              np.empty((k * k * c_in, (r1 - r0) * per), dtype=dtype))
         np.testing.assert_array_equal(band, cols[:, r0 * per:r1 * per])
+    wide = np.full((k * k * c_in, oh * ow * n + 5), np.nan, dtype=dtype)  # rows further apart
+    K.im2col(fm(x), k, stride, pad, wide)
+    np.testing.assert_array_equal(wide[:, :oh * ow * n], cols)
+    assert np.isnan(wide[:, oh * ow * n:]).all()                  # past the columns: untouched
     y = weight @ cols
     K.bias_act(y, bias, True)
     np.testing.assert_allclose(nchw(y.reshape(c_out, oh, ow, n)), np.maximum(expected, 0),

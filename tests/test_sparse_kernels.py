@@ -106,6 +106,43 @@ def test_every_batch_path_equals_the_twin(dtype, rng):
                                    err_msg=f"batch {batch}")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_batches_run_in_blocks_and_on_padded_rows(dtype, rng):
+    """Past ``COLUMN_BLOCK`` columns the products run block by block; rows a multiple of 4 KB
+    long are read from a copy with longer rows, or in place from ``padded_rows``' view: the
+    same products and gradients either way."""
+    dense = np.where(rng.random((7, 9)) < 0.5, rng.standard_normal((7, 9)), 0).astype(dtype)
+    csr = CSR.from_dense(dense)
+    tol = TOL[np.dtype(dtype)]
+    aliased = kernels.ALIASED // np.dtype(dtype).itemsize
+    for batch in (kernels.COLUMN_BLOCK + 1, aliased, 2 * aliased, aliased + 3):
+        xt = rng.standard_normal((9, batch)).astype(dtype)
+        gt = rng.standard_normal((7, batch)).astype(dtype)
+        view = kernels.padded_rows(9, batch, dtype)
+        view[...] = xt
+        assert view.base.shape[1] > batch if batch % aliased == 0 else view.flags.c_contiguous
+        for operand in (xt, view, xt[:, ::-1][:, ::-1]):
+            if not operand.flags.c_contiguous and operand is view:
+                assert kernels._rows_of(operand) is view.base          # read in place
+            out = np.full((7, batch), np.nan, dtype=dtype)
+            kernels.matmul(csr.indptr, csr.indices, csr.values, operand, out)
+            np.testing.assert_allclose(out, dense @ xt, rtol=tol, atol=tol * 10)
+            dv = np.full(csr.nnz, np.nan, dtype=dtype)
+            kernels.sddmm(csr.indptr, csr.indices, gt, operand, dv)
+            np.testing.assert_allclose(dv, csr_sddmm_reference(csr.indptr, csr.indices, gt, xt),
+                                       rtol=tol * 10, atol=tol * 100)
+
+
+def test_rows_of_reads_only_a_view_that_is_the_front_of_its_array(rng):
+    """A strided view that is not the front of a C-contiguous array (here: columns 10 on) is
+    copied, never read past its end."""
+    big = rng.standard_normal((9, 2048)).astype(np.float32)
+    inner = big[:, 10:10 + 1024]
+    rows = kernels._rows_of(inner)
+    assert rows is not big and rows.flags.c_contiguous
+    np.testing.assert_array_equal(rows[:, :1024], inner)
+
+
 def test_matmul_refuses_an_output_it_cannot_write_in_place():
     csr = CSR.from_dense(np.eye(3, dtype=np.float32))
     out = np.empty((2, 3), dtype=np.float32).T

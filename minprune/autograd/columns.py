@@ -166,6 +166,8 @@ def im2col(x, k, stride, pad, out):
 def im2col_rows(x, k, stride, pad, r0, r1, out):
     """The columns of output rows r0..r1 only: out (k·k·C, (r1 - r0)·OW·N), the same numbers
     as those columns of ``im2col`` (a product over a cache-sized band of rows at a time).
+    ``out`` may be wider (rows further apart, ``sparse.kernels.padded_rows``): each of its
+    rows' first (r1 - r0)·OW·N numbers are written.
 
     Positions are unsigned: Numba checks a signed index for a negative value on every access
     (to wrap it round as Python does), which keeps LLVM from turning the copies into vector
@@ -174,7 +176,7 @@ def im2col_rows(x, k, stride, pad, r0, r1, out):
     ow = (w + 2 * pad - k) // stride + 1
     xf, of = x.reshape(-1), out.reshape(-1)
     one, width = np.uint64(n), np.uint64(ow * n)
-    size = np.uint64((r1 - r0) * ow * n)
+    size = np.uint64(out.shape[1])                   # (a row of out: at least its columns)
     for i in range(k):
         for j in range(k):
             q0 = max(0, (pad - j + stride - 1) // stride)

@@ -83,13 +83,42 @@ def matmul(a, b):
     return Tensor(a.data @ b.data, parents=(a, b), backward_fn=backward)
 
 
+TILES = True            # the forward in register tiles where they fit (``linear_tiles``)
+
+
+def _forward(x, w, b):
+    """x Wᵀ + b as the transposed view of (W xᵀ + b): in the register tiles of
+    ``linear_tiles`` (a batch of whole registers, up to 128, W's and x's dtype one of float32
+    and float64, BLAS on one thread: they run on one), by BLAS otherwise."""
+    n = len(x)
+    if (TILES and x.dtype == w.dtype and (b is None or b.dtype == w.dtype)
+            and _one_thread() and _tiles().fits(n, x.dtype) and w.flags.c_contiguous):
+        out = np.empty((len(w), n), x.dtype)
+        bias = np.zeros(0, x.dtype) if b is None else b
+        return _tiles().linear_tiles(np.ascontiguousarray(x.T), w, bias, out).T
+    out = (w @ x.T).T
+    if b is not None:
+        out += b
+    return out
+
+
+def _tiles():
+    from . import linear_tiles  # lazy: Numba loads on first use
+    return linear_tiles
+
+
+def _one_thread():
+    from .. import threads
+    return (threads.asked() or 1) == 1
+
+
 def linear(x, w, b=None):
     """``x @ wᵀ + b`` as one primitive: the workhorse of every MLP, so its gradients are
     produced directly in the parameters' layouts (no transposed copies). The output and the
     input's gradient are computed as (W xᵀ)ᵀ and (Wᵀ Gᵀ)ᵀ - transposed views of
     feature-major products, the orientation OpenBLAS runs fastest (LeNet-300-100's first
-    layer at batch 64: 320 us against 398 us for x Wᵀ) - so activations and their gradients
-    keep one layout from layer to layer.
+    layer at batch 64: 320 us against 398 us for x Wᵀ) and the register tiles take
+    (``_forward``) - so activations and their gradients keep one layout from layer to layer.
 
     x : (N, in), w : (out, in), b : (out,) or None -> (N, out).
     """
@@ -97,10 +126,8 @@ def linear(x, w, b=None):
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} does not fit a weight of shape "
                          f"{w.shape} (expected (N, {w.shape[-1]}))")
-    out = (w.data @ x.data.T).T
-    if b is not None:
-        b = as_tensor(b, w)
-        out += b.data
+    b = None if b is None else as_tensor(b, w)
+    out = _forward(x.data, w.data, None if b is None else b.data)
     def backward(grad):                                     # y = x Wᵀ + b
         return (((w.data.T @ grad.T).T if x.requires_grad else None,   # dL/dx = G W
                  grad.T @ x.data)                              # dL/dW = Gᵀ x

@@ -19,7 +19,9 @@ from its measurements, and the README's speed table quotes them.)
 - batch 9-128, ``csr_matmul_16``: the same with sixteen sums, one weight per step, for each
   block of 16 samples (the batch is padded to a multiple of 16);
 - larger batches, ``csr_matmul``: the output row stays in memory (in L1 cache) and each stored
-  weight updates the whole of it, four weights per pass.
+  weight updates the whole of it, four weights per pass - in blocks of ``COLUMN_BLOCK``
+  columns, every row's block before the next, the rows of xt read one cache line further
+  apart where their length is a multiple of 4 KB (``padded_rows``; see ``ALIASED``).
 
 Two details decide the speed of the inner loops. Numba checks a *signed* index for a negative
 value on every access (to wrap it round as Python does); unsigned positions (uint32 column
@@ -53,6 +55,19 @@ from .variants import variant
 ONE, TWO, THREE, FOUR = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
 TILE_16_MAX_BATCH = 128          # above this, csr_matmul (bench sparse: it wins at 256)
 PARALLEL_MIN_WORK = 1 << 24      # multiply-adds; below, two threads were slower than one
+# Columns of xt (samples, or a convolution's output pixels) that csr_matmul and csr_sddmm
+# take at a time: 256 float32 are 1 KB of each of xt's rows, so LeNet-5's second
+# convolution (500 rows of columns) reads a 500 KB block from the second-level cache where
+# its whole 8 MB of columns came from memory for every stored weight (training step of the
+# 90% LeNet-5 at batch 64: 19.4 ms unblocked).
+COLUMN_BLOCK = 256
+# Rows of xt a multiple of 4 KB long fall on the same sets of the caches, block after block
+# (address bits 6-11 pick the first-level set), so that a block of 500 rows 16 KB apart
+# keeps a dozen in the first-level cache and thrashes the second: LeNet-5's columns at batch
+# 64 (500 x 4096 float32) took 3.3 ms blocked with rows 4096 apart, 1.7 ms with rows 4112
+# apart (a cache line more: ``padded_rows``).
+ALIASED = 4096
+LINE = 64
 
 
 def csr_matvec(indptr, indices, values, x, out, zero):
@@ -141,38 +156,50 @@ def csr_matmul_16(indptr, indices, values, xt, out, zero):
 
 
 def csr_matmul(indptr, indices, values, xt, out):
-    """out (n_rows, batch) = W @ xt, for W in CSR (n_rows x n_cols) and xt (n_cols, batch)."""
-    batch = xt.shape[1]
-    for r in prange(len(indptr) - 1):
-        start, end = np.uint64(indptr[r]), np.uint64(indptr[r + 1])
-        end_of_fours = start + (end - start) // FOUR * FOUR
-        for b in range(batch):
-            out[r, b] = 0
-        # Four stored weights per pass: the output row is loaded and stored a quarter as often.
-        for k in range(start, end_of_fours, FOUR):
-            c0, c1, c2, c3 = indices[k], indices[k + ONE], indices[k + TWO], indices[k + THREE]
-            w0, w1, w2, w3 = values[k], values[k + ONE], values[k + TWO], values[k + THREE]
-            for b in range(batch):
-                out[r, b] += w0 * xt[c0, b] + w1 * xt[c1, b] + w2 * xt[c2, b] + w3 * xt[c3, b]
-        for k in range(end_of_fours, end):
-            c, w = indices[k], values[k]
-            for b in range(batch):
-                out[r, b] += w * xt[c, b]
+    """out (n_rows, batch) = W @ xt, for W in CSR (n_rows x n_cols) and xt (n_cols, batch):
+    the batch in blocks of ``COLUMN_BLOCK``, every row's block before the next block, so that
+    the block of xt the rows read stays in the second-level cache. xt may be wider than out
+    (rows further apart, ``padded_rows``): its first ``out.shape[1]`` columns are read."""
+    batch = np.uint64(out.shape[1])
+    for block in range(0, out.shape[1], COLUMN_BLOCK):
+        b0 = np.uint64(block)                       # (unsigned, as the positions in a row)
+        b1 = min(batch, b0 + np.uint64(COLUMN_BLOCK))
+        for r in prange(len(indptr) - 1):
+            start, end = np.uint64(indptr[r]), np.uint64(indptr[r + 1])
+            end_of_fours = start + (end - start) // FOUR * FOUR
+            for b in range(b0, b1):
+                out[r, b] = 0
+            # Four stored weights per pass: the output row is loaded and stored a quarter as
+            # often.
+            for k in range(start, end_of_fours, FOUR):
+                c0, c1, c2, c3 = indices[k], indices[k + ONE], indices[k + TWO], indices[k + THREE]
+                w0, w1, w2, w3 = values[k], values[k + ONE], values[k + TWO], values[k + THREE]
+                for b in range(b0, b1):
+                    out[r, b] += (w0 * xt[c0, b] + w1 * xt[c1, b] + w2 * xt[c2, b]
+                                  + w3 * xt[c3, b])
+            for k in range(end_of_fours, end):
+                c, w = indices[k], values[k]
+                for b in range(b0, b1):
+                    out[r, b] += w * xt[c, b]
     return out
 
 
 def csr_sddmm(indptr, indices, gt, xt, out, zero):
     """Sampled dense-dense product at W's pattern: out[k] = gt[r] · xt[indices[k]] for the k-th
-    stored entry (r, c) — the gradient of the loss for the stored weights only."""
-    batch = gt.shape[1]
-    for r in prange(len(indptr) - 1):
-        g = gt[r]
-        for k in range(np.uint64(indptr[r]), np.uint64(indptr[r + 1])):
-            x = xt[indices[k]]
-            acc = zero
-            for b in range(batch):
-                acc += g[b] * x[b]
-            out[k] = acc
+    stored entry (r, c) — the gradient of the loss for the stored weights only. The batch in
+    blocks of ``COLUMN_BLOCK``, as ``csr_matmul`` walks it; xt may be wider than gt."""
+    batch = np.uint64(gt.shape[1])
+    for block in range(0, max(gt.shape[1], 1), COLUMN_BLOCK):
+        b0 = np.uint64(block)
+        b1 = min(batch, b0 + np.uint64(COLUMN_BLOCK))
+        for r in prange(len(indptr) - 1):
+            g = gt[r]
+            for k in range(np.uint64(indptr[r]), np.uint64(indptr[r + 1])):
+                x = xt[indices[k]]
+                acc = zero
+                for b in range(b0, b1):
+                    acc += g[b] * x[b]
+                out[k] = acc if b0 == 0 else out[k] + acc
     return out
 
 
@@ -237,6 +264,37 @@ def kernel(name, work=None):
     return (_parallel if parallel else _serial)[name]
 
 
+def padded_rows(n, batch, dtype):
+    """An empty (n, batch) array for the kernels to read as xt: a view of (n, batch + one
+    cache line) where rows ``batch`` long would be a multiple of ``ALIASED`` bytes apart,
+    of (n, batch) otherwise. ``matmul`` and ``sddmm`` read such a view's rows in place."""
+    dtype = np.dtype(dtype)
+    wide = batch + LINE // dtype.itemsize if _aliased(batch, dtype) else batch
+    return np.empty((n, wide), dtype)[:, :batch]
+
+
+def _aliased(batch, dtype):
+    return batch > TILE_16_MAX_BATCH and (batch * dtype.itemsize) % ALIASED == 0
+
+
+def _rows_of(xt):
+    """xt (n, batch) as ``csr_matmul`` and ``csr_sddmm`` read it: C-contiguous rows whose
+    first ``batch`` numbers are xt's rows - xt itself, the wider array xt is the front of
+    (``padded_rows``), or a copy (with longer rows where xt's are ``_aliased``)."""
+    n, batch = xt.shape
+    base = xt.base
+    if (not xt.flags.c_contiguous and isinstance(base, np.ndarray) and base.ndim == 2
+            and base.flags.c_contiguous and base.shape[0] == n and base.shape[1] >= batch
+            and base.dtype == xt.dtype and xt.strides == base.strides
+            and xt.__array_interface__["data"][0] == base.__array_interface__["data"][0]):
+        return base
+    if not _aliased(batch, xt.dtype):
+        return np.ascontiguousarray(xt)
+    out = padded_rows(n, batch, xt.dtype)
+    out[...] = xt
+    return out.base
+
+
 def _padded(xt, width):
     """xt (n, batch) with zero columns appended up to a multiple of ``width``."""
     n, batch = xt.shape
@@ -249,7 +307,6 @@ def matmul(indptr, indices, values, xt, out):
     """out (n_rows, batch) = W @ xt (n_cols, batch), by the kernel suited to the batch."""
     if not out.flags.c_contiguous:
         raise ValueError("out must be C-contiguous (the kernels write into it in place)")
-    xt = np.ascontiguousarray(xt)
     batch = xt.shape[1]
     if out.shape != (len(indptr) - 1, batch):
         raise ValueError(f"matmul: W has {len(indptr) - 1} rows and xt {batch} columns, so "
@@ -258,10 +315,12 @@ def matmul(indptr, indices, values, xt, out):
         return out
     work = len(values) * batch
     zero = values.dtype.type(0)
+    if batch > TILE_16_MAX_BATCH:
+        kernel("matmul", work)(indptr, indices, values, _rows_of(xt), out)
+        return out
+    xt = np.ascontiguousarray(xt)
     if batch == 1:
         kernel("matvec", work)(indptr, indices, values, xt.reshape(-1), out.reshape(-1), zero)
-    elif batch > TILE_16_MAX_BATCH:
-        kernel("matmul", work)(indptr, indices, values, xt, out)
     else:
         width = 8 if batch <= 8 else 16
         if batch % width:                          # compute on padded copies, keep the front
@@ -284,5 +343,5 @@ def sddmm(indptr, indices, gt, xt, out):
     if gt.shape[1] == 0 or len(out) == 0:          # no samples: a zero gradient
         out[...] = 0
         return out
-    return kernel("sddmm", len(out) * gt.shape[1])(indptr, indices, gt, xt, out,
-                                                    out.dtype.type(0))
+    return kernel("sddmm", len(out) * gt.shape[1])(indptr, indices, np.ascontiguousarray(gt),
+                                                    _rows_of(xt), out, out.dtype.type(0))

@@ -121,7 +121,8 @@ class SparseConv2d(_SparseWeight):
         # feature-major (C, H, W, N): the columns come out as the (k·k·C, OH·OW·N) matrix the
         # CSR kernels multiply, and the product is the output, stored (OC, OH, OW, N)
         xf = np.ascontiguousarray(np.moveaxis(x.data, 0, -1), dtype=dtype)
-        colst = im2col_fm(xf, k, s, p, np.empty((k * k * c, oh * ow * n), dtype))
+        colst = kernels.padded_rows(k * k * c, oh * ow * n, dtype)   # (see its note)
+        im2col_fm(xf, k, s, p, colst.base)
         yt, product_backward = self._product(x.requires_grad, colst)
         out = np.moveaxis(yt.reshape(self.out_channels, oh, ow, n), -1, 0)
         if self.bias is not None:
