@@ -50,6 +50,11 @@ np.testing.assert_array_equal(csr.to_dense(), W)
 # w = W[r, c], the whole batch row `xt[c, :]` is scaled and added to `out[r, :]`: a contiguous
 # loop the compiler vectorises. Four weights are handled per pass so the output row is read
 # and written a quarter as often. `kernels.matmul` runs this kernel for batches above 128.
+# Past `COLUMN_BLOCK` (256) columns - a convolution's columns in training are thousands long -
+# it walks them in blocks, every row's block before the next, so that the block of `xt` the
+# rows read stays in the second-level cache; and where `xt`'s rows are a multiple of 4 KB
+# long, they are read from rows one cache line longer (`padded_rows`), because rows 4 KB
+# apart all fall on the same few sets of the cache and evict each other.
 # (Set `NUMBA_DISABLE_JIT=1` and this runs as the plain Python you see, in a debugger.)
 
 # %%

