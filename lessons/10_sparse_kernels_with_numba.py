@@ -48,8 +48,9 @@ np.testing.assert_array_equal(csr.to_dense(), W)
 #
 # Activations are held transposed, `xt` of shape (n_in, batch). For each stored weight
 # w = W[r, c], the whole batch row `xt[c, :]` is scaled and added to `out[r, :]`: a contiguous
-# loop the compiler vectorises. Four weights are handled per pass so the output row is read
-# and written a quarter as often. `kernels.matmul` runs this kernel for batches above 128.
+# loop the compiler vectorises. Eight weights (then four, then the rest one by one) are
+# handled per pass, so the output row is read and written an eighth as often.
+# `kernels.matmul` runs this kernel for batches above 128.
 # Past `COLUMN_BLOCK` (256) columns - a convolution's columns in training are thousands long -
 # it walks them in blocks, every row's block before the next, so that the block of `xt` the
 # rows read stays in the second-level cache; and where `xt`'s rows are a multiple of 4 KB

@@ -92,10 +92,14 @@ def test_round_trip_and_transpose(dtype, rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_every_batch_path_equals_the_twin(dtype, rng):
     """matmul picks a kernel by batch (1, 2-8, 9-128 in blocks of 16, more): each path, with
-    and without padding, and rows of 0-3 and 4+ stored weights."""
+    and without padding, and rows of 0-3, 4+ and 8+ stored weights (csr_matmul takes eight,
+    then four, then one at a time)."""
     dense = np.where(rng.random((13, 11)) < 0.5, rng.standard_normal((13, 11)), 0)
     dense[0] = 0                                        # an empty row
     dense[1, :3] = 1.0                                  # fewer than four stored weights
+    dense[2] = rng.standard_normal(11)                  # eight, then three
+    dense[3, :] = 0
+    dense[3, :10] = rng.standard_normal(10)             # eight, then two
     csr = CSR.from_dense(dense.astype(dtype))
     tol = TOL[np.dtype(dtype)]
     for batch in (1, 2, 7, 8, 9, 16, 17, 32, 33, 128, 129, 200):
