@@ -83,10 +83,16 @@ def test_existing_output_is_not_clobbered(demo):
     assert (tmp / "out" / "report.md").read_bytes() == before
 
 
+def _default_sigint():
+    """Ctrl-C as a terminal delivers it: a test run started in the background of a script
+    inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupt_leaves_no_report(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "minprune", "demo", "--quick", "--out", "o"],
                             cwd=tmp_path, env=dict(env(tmp_path), PYTHONUNBUFFERED="1"),
-                            stdout=subprocess.PIPE,
+                            stdout=subprocess.PIPE, preexec_fn=_default_sigint,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60                # mid-run: once training has begun
     line = ""
