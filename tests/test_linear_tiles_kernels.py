@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from minprune import Tensor, threads
+from minprune import Tensor, threads, vec
 from minprune.autograd import linear_tiles as LT
 from minprune.autograd import ops
 
@@ -44,9 +44,10 @@ def test_tiles_refuse_shapes_that_do_not_fit():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_which_batches_the_tiles_take(dtype):
-    lanes = 64 // np.dtype(dtype).itemsize
-    assert LT.fits(lanes, dtype) and LT.fits(128, dtype) and LT.fits(2 * lanes, dtype)
-    assert not LT.fits(1, dtype) and not LT.fits(lanes + 1, dtype) and not LT.fits(256, dtype)
+    lanes = vec.lanes(dtype)
+    assert LT.fits(lanes, dtype) and LT.fits(LT.MAX_BATCH, dtype) and LT.fits(2 * lanes, dtype)
+    assert not LT.fits(1, dtype) and not LT.fits(lanes + 1, dtype)
+    assert not LT.fits(LT.MAX_BATCH + lanes, dtype)
     assert not LT.fits(64, np.float16)
 
 

@@ -20,6 +20,7 @@ from .. import vec
 from ..vec import fma, get
 
 GROUP = 8                                   # rows of the result per tile
+MAX_BATCH = 128                             # larger batches: BLAS (see ``fits``)
 
 
 @njit(inline="always")
@@ -88,9 +89,9 @@ def linear_tiles_numpy(x, w, bias, out):
 
 def fits(n, dtype):
     """Whether the forward of a batch of ``n`` runs in the tiles: whole registers of samples
-    (``vec.lanes``), at most 128 of them (past that OpenBLAS's blocking catches up: 908 us
+    (``vec.lanes``), at most ``MAX_BATCH`` of them (past that OpenBLAS's blocking catches up: 908 us
     against 906 at 256), float32 or float64."""
     if dtype not in (np.float32, np.float64):
         return False
     lanes = vec.lanes(dtype)
-    return lanes <= n <= 128 and n % lanes == 0
+    return lanes <= n <= MAX_BATCH and n % lanes == 0

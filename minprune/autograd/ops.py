@@ -85,6 +85,7 @@ def matmul(a, b):
 
 
 TILES = True            # the forward in register tiles where they fit (``linear_tiles``)
+_linear_tiles = None    # the module, imported on first use (Numba loads with it)
 
 
 def _forward(x, w, b):
@@ -93,10 +94,12 @@ def _forward(x, w, b):
     and float64, BLAS on one thread: they run on one), by BLAS otherwise."""
     n = len(x)
     if (TILES and x.dtype == w.dtype and (b is None or b.dtype == w.dtype)
-            and _one_thread() and _tiles().fits(n, x.dtype) and w.flags.c_contiguous):
-        out = np.empty((len(w), n), x.dtype)
-        bias = np.zeros(0, x.dtype) if b is None else b
-        return _tiles().linear_tiles(np.ascontiguousarray(x.T), w, bias, out).T
+            and w.flags.c_contiguous and (threads.asked() or 1) == 1):
+        tiles = _tiles()
+        if tiles.fits(n, x.dtype):
+            bias = np.zeros(0, x.dtype) if b is None else b
+            out = np.empty((len(w), n), x.dtype)
+            return tiles.linear_tiles(np.ascontiguousarray(x.T), w, bias, out).T
     out = (w @ x.T).T
     if b is not None:
         out += b
@@ -109,13 +112,6 @@ def _tiles():
         from . import linear_tiles  # lazy: Numba loads on first use
         _linear_tiles = linear_tiles
     return _linear_tiles
-
-
-_linear_tiles = None
-
-
-def _one_thread():
-    return (threads.asked() or 1) == 1
 
 
 def linear(x, w, b=None):
