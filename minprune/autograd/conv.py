@@ -185,10 +185,11 @@ def conv2d(x, w, b=None, stride=1, padding=0):
         from .columns import col2im_nhwc  # lazy: Numba loads with the first convolution
         g2 = grad.transpose(0, 2, 3, 1).reshape(n * p, oc)
         dw = np.zeros((oc, w2.shape[1]), dtype=grad.dtype)
-        dx = np.zeros((n, *x.shape[2:], c), dtype=grad.dtype) if x.requires_grad else None
         g4 = np.ascontiguousarray(g2).reshape(n, oh, ow, oc)
-        tiled_dx = (dx is not None and out_tiled and grad.dtype in (np.float32, np.float64)
+        tiled_dx = (x.requires_grad and out_tiled and grad.dtype in (np.float32, np.float64)
                     and stride == 1 and 2 * padding == kh - 1)
+        dx = (None if not x.requires_grad else       # (the tiles write every number of it)
+              (np.empty if tiled_dx else np.zeros)((n, *x.shape[2:], c), dtype=grad.dtype))
         if tiled_dx:
             dx = _input_grad_tiled(g4, w.data, padding, dx)
         tiled_dw = (out_tiled and grad.dtype == xs.dtype and c % _lanes(xs.dtype) == 0
@@ -198,12 +199,12 @@ def conv2d(x, w, b=None, stride=1, padding=0):
             weight_grad_nhwc(xp, g4, kh, stride, dw)
         columns = not tiled_dw or (dx is not None and not tiled_dx)
         for s, e in chunks if columns else ():        # (what the tiles did not do)
-            cols = kept if kept is not None else _im2col(xs[s:e], kh, kw, stride, padding, oh,
-                                                         ow)
             gc = g2[s * p:e * p]
             # the product in the orientation of the columns' storage (column-major for a
-            # first layer): measured twice as fast
+            # first layer): measured twice as fast; the input's gradient needs no columns
             if not tiled_dw:
+                cols = kept if kept is not None else _im2col(xs[s:e], kh, kw, stride, padding,
+                                                             oh, ow)
                 dw += (cols.T @ gc).T if cols.flags.f_contiguous else gc.T @ cols
             if dx is not None and not tiled_dx:   # dcols = G·W2, folded back in one pass
                 col2im_nhwc(gc @ w2, kh, kw, stride, padding, oh, ow, dx[s:e])
