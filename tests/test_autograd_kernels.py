@@ -16,8 +16,9 @@ DTYPES = [np.float32, np.float64]
 
 @settings(max_examples=30, deadline=None)
 @given(m=st.integers(1, 40), c=st.integers(1, 7), seed=st.integers(0, 10**6),
-       dtype=st.sampled_from(DTYPES), offset=st.sampled_from([0.0, 1e3]))
-def test_batch_norm_kernels_match_twins(m, c, seed, dtype, offset):
+       dtype=st.sampled_from(DTYPES), offset=st.sampled_from([0.0, 1e3]),
+       relu=st.booleans())
+def test_batch_norm_kernels_match_twins(m, c, seed, dtype, offset, relu):
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal((m, c)) + offset).astype(dtype)
     g = rng.standard_normal((m, c)).astype(dtype)
@@ -27,18 +28,24 @@ def test_batch_norm_kernels_match_twins(m, c, seed, dtype, offset):
     np.testing.assert_allclose(var, var_np, rtol=1e-9, atol=1e-12)
     shift, inv = mean.astype(dtype), (1 / np.sqrt(var + 1e-5)).astype(dtype)
     gamma, beta = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    scale = gamma * inv
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(K.bn_apply(x, shift, gamma * inv, beta, np.empty_like(x)),
-                               K.bn_apply_numpy(x, shift, gamma * inv, beta, np.empty_like(x)),
+    y = K.bn_apply(x, shift, scale, beta, relu, np.empty_like(x))
+    np.testing.assert_allclose(y, K.bn_apply_numpy(x, shift, scale, beta, relu, np.empty_like(x)),
                                rtol=tol, atol=tol)
-    sums, sums_np = K.bn_grad_sums(g, x, shift, inv), K.bn_grad_sums_numpy(g, x, shift, inv)
+    assert not relu or (y >= 0).all()
+    sums = K.bn_grad_sums(g, x, shift, inv, scale, beta, relu)
+    sums_np = K.bn_grad_sums_numpy(g, x, shift, inv, scale, beta, relu)
     for a, b in zip(sums, sums_np):
         np.testing.assert_allclose(a, b, rtol=1e-4 if dtype == np.float32 else 1e-10,
                                    atol=1e-4 if dtype == np.float32 else 1e-10)
+    if relu:               # the sums of the ReLU's gradient: g where the output is positive
+        np.testing.assert_allclose(sums[0], (g * (y > 0)).astype(np.float64).sum(axis=0),
+                                   rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-4)
     db, dg = (s.astype(dtype) / m for s in sums)
     np.testing.assert_allclose(
-        K.bn_grad_input(g, x, shift, inv, gamma * inv, db, dg, np.empty_like(g)),
-        K.bn_grad_input_numpy(g, x, shift, inv, gamma * inv, db, dg, np.empty_like(g)),
+        K.bn_grad_input(g, x, shift, inv, scale, beta, relu, db, dg, np.empty_like(g)),
+        K.bn_grad_input_numpy(g, x, shift, inv, scale, beta, relu, db, dg, np.empty_like(g)),
         rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-4 if dtype == np.float32 else 1e-10)
 
 

@@ -82,3 +82,33 @@ def test_bad_constructor_arguments():
         nn.Linear(3, 0)
     with pytest.raises(ValueError, match="sizes"):
         models.mlp([10])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("build", ["resnet", "small_vgg"])
+def test_fused_batch_norm_and_relu_give_the_unfused_results(build, dtype, monkeypatch):
+    """In training Sequential runs BatchNorm and the ReLU after it as one op: the loss, the
+    running statistics and every gradient are those of the two layers run one by one (the
+    same float operations, the ReLU's mask recomputed from the input in the backward)."""
+    from minprune import functional as F
+    from minprune.nn import module
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 1, 28, 28)).astype(dtype)
+    y = rng.integers(0, 10, 6)
+    results = []
+    for fuse in (True, False):
+        monkeypatch.setattr(module, "FUSE", fuse)
+        model = getattr(models, build)(rng=0)
+        for p in model.parameters():
+            p.data = p.data.astype(dtype)
+        for m in model.modules():
+            for name in ("running_mean", "running_var"):
+                if hasattr(m, name):
+                    setattr(m, name, getattr(m, name).astype(dtype))
+        loss = F.cross_entropy(model(Tensor(x)), y)
+        loss.backward()
+        results.append([loss.data] + [p.grad for p in model.parameters()]
+                       + [m.running_var for m in model.modules() if hasattr(m, "running_var")])
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    for fused, unfused in zip(*results):
+        np.testing.assert_array_equal(fused, unfused)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from minprune import Tensor, models, nn
 from minprune import functional as F
-from minprune.nn import optim
+from minprune.nn import module, optim
 from minprune.nn.interop import to_torch
 
 TOL = {np.float64: dict(rtol=1e-6, atol=1e-9), np.float32: dict(rtol=1e-4, atol=1e-5)}
@@ -134,11 +134,12 @@ def kink_margin(model, x):
         seen.append(np.abs(t.data).min() if t.data.size else np.inf)
         return forward(self, t)
     model = copy.deepcopy(cast(copy.deepcopy(model), np.float64))
-    nn.ReLU.forward = recording
+    nn.ReLU.forward, fuse = recording, module.FUSE
+    module.FUSE = False                      # (every ReLU its own layer call, recorded)
     try:
         model(Tensor(x))
     finally:
-        nn.ReLU.forward = forward
+        nn.ReLU.forward, module.FUSE = forward, fuse
     return min(seen, default=np.inf)
 
 

@@ -84,12 +84,12 @@ def dropout(x, p=0.5, training=True, rng=None):
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=True,
-               momentum=0.1, eps=1e-5):
+               momentum=0.1, eps=1e-5, *, relu=False):
     """Batch normalisation over every axis but the channel axis 1 (BatchNorm1d and 2d).
 
     In training the batch statistics normalise and the running ones (NumPy arrays, updated in
     place) move towards them, the variance unbiased as in PyTorch; in evaluation the running
-    statistics normalise.
+    statistics normalise. ``relu=True``: relu(batch_norm(...)), in training in the same pass.
     """
     x = as_tensor(x)
     shape = (1, -1) + (1,) * (x.ndim - 2)
@@ -99,7 +99,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
                              f"shape {x.shape}")
         weight = None if weight is None else as_tensor(weight, x)
         bias = None if bias is None else as_tensor(bias, x)
-        out, mean, var = batch_norm_train(x, weight, bias, eps)
+        out, mean, var = batch_norm_train(x, weight, bias, eps, relu)
         if running_mean is not None:
             count = x.size // x.shape[1]
             unbiased = var * count / max(count - 1, 1)
@@ -113,4 +113,4 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
         out = out * weight.reshape(shape)
     if bias is not None:
         out = out + bias.reshape(shape)
-    return out
+    return out.relu() if relu else out

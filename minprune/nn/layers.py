@@ -127,14 +127,21 @@ class _BatchNorm(Module):
         self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
         self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
         if x.ndim not in self.expected_ndim or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}) got input of shape "
                              f"{x.shape}")
         if self.training:
             self.num_batches_tracked += 1
         return F.batch_norm(x, self.running_mean, self.running_var, masked(self.weight),
-                            masked(self.bias), self.training, self.momentum, self.eps)
+                            masked(self.bias), self.training, self.momentum, self.eps,
+                            relu=relu)
+
+    def fused(self, after):
+        """In training, a ReLU after it runs in its passes (``Sequential``)."""
+        if self.training and type(after) is ReLU:
+            return lambda x: self.forward(x, relu=True)
+        return None
 
     def config(self):
         return dict(num_features=self.num_features, eps=self.eps, momentum=self.momentum,
