@@ -200,3 +200,30 @@ def test_relu_grad_is_the_masked_gradient(layout):
     flat = [np.ascontiguousarray(a).ravel() for a in (g, y)]
     np.testing.assert_array_equal(K.relu_grad(*flat, np.empty_like(flat[0])),
                                   K.relu_grad_numpy(*flat, np.empty_like(flat[0])))
+
+
+@pytest.mark.parametrize("layout", ["C", "channels-last view", "different", "broadcast"])
+def test_add_relu_is_relu_of_the_sum(layout):
+    """The fused join: relu(a + b) and its gradient, one pass where a and b share a layout,
+    NumPy otherwise; the kernel against its twin."""
+    from minprune.autograd.ops import add_relu
+    rng = np.random.default_rng(1)
+    shape = (3, 4, 5, 6)
+    a0 = (rng.standard_normal((3, 5, 6, 4)).transpose(0, 3, 1, 2)
+          if layout in ("channels-last view", "different") else rng.standard_normal(shape))
+    b0 = (rng.standard_normal(shape) if layout == "different"
+          else rng.standard_normal((3, 4, 1, 1)) if layout == "broadcast"
+          else rng.standard_normal(a0.shape[:1] + (5, 6, 4)).transpose(0, 3, 1, 2)
+          if layout == "channels-last view" else rng.standard_normal(shape))
+    a, b = Tensor(a0, requires_grad=True), Tensor(b0, requires_grad=True)
+    g = rng.standard_normal(shape)
+    out = add_relu(a, b)
+    np.testing.assert_array_equal(out.data, np.maximum(a0 + b0, 0))
+    (out * Tensor(g)).sum().backward()
+    mask = a0 + b0 > 0
+    np.testing.assert_array_equal(a.grad, g * mask)
+    np.testing.assert_array_equal(b.grad, (g * mask).sum(axis=(2, 3), keepdims=True)
+                                  if layout == "broadcast" else g * mask)
+    flat = [np.ascontiguousarray(x).ravel() for x in (a0, np.broadcast_to(b0, shape))]
+    np.testing.assert_array_equal(K.add_relu(*flat, np.empty_like(flat[0])),
+                                  K.add_relu_numpy(*flat, np.empty_like(flat[0])))

@@ -1,6 +1,7 @@
 """The training step's passes that NumPy makes many of, as Numba kernels, each with a
 plain-NumPy twin: batch normalisation over a channels-last (M, C) matrix, max pooling's
-backward and ReLU's. (The columns of a convolution are in ``autograd.columns``.)
+backward, ReLU's, and a residual join with its ReLU. (The columns of a convolution are in
+``autograd.columns``.)
 
 Batch norm sums are taken in float64 whatever the data's type (the backward's in blocks of
 ``ROWS`` rows summed in the data's type first). Forward: the per-channel mean
@@ -173,3 +174,15 @@ def relu_grad(g, y, out):
 def relu_grad_numpy(g, y, out):
     np.multiply(g, y > 0, out=out)
     return out
+
+
+@njit(cache=True, nogil=True)
+def add_relu(a, b, out):
+    """out = max(a + b, 0) on flat arrays, in one pass."""
+    for i in range(np.uint64(a.size)):
+        out[i] = max(a[i] + b[i], 0.0)
+    return out
+
+
+def add_relu_numpy(a, b, out):
+    return np.maximum(np.add(a, b, out=out), 0, out=out)

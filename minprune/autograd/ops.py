@@ -172,17 +172,44 @@ def relu(a):
     return Tensor(out, parents=(a,), backward_fn=backward)
 
 
+def add_relu(a, b):
+    """relu(a + b) as one op (a residual block's join and the ReLU after it, fused by
+    ``Residual``): one pass each way where the two share a layout."""
+    a, b = _pair(a, b)
+    out = np.empty_like(a.data)
+    flat = _flat(a.data, b.data, out)
+    if flat is None:                          # (other layouts, or shapes that broadcast)
+        out = np.maximum(a.data + b.data, 0)
+    else:
+        from . import kernels  # lazy: Numba loads with the first fused join
+        kernels.add_relu(*flat)
+    def backward(grad):
+        g = _relu_grad(grad, out)
+        return g, g
+    return Tensor(out, parents=(a, b), backward_fn=backward)
+
+
+def _flat(*arrays):
+    """The arrays' memory as flat views, in one order for all, where they share a layout (an
+    NCHW view of channels-last memory included: ``conv2d``'s outputs and gradients are laid
+    out so); else None."""
+    first = arrays[0]
+    if any(a.dtype != first.dtype or a.shape != first.shape or a.strides != first.strides
+           for a in arrays):
+        return None
+    flat = [a.ravel(order="K") for a in arrays]
+    return flat if all(np.may_share_memory(f, a) for f, a in zip(flat, arrays)) else None
+
+
 def _relu_grad(grad, out):
     """grad where out > 0, else 0: one Numba pass over the two arrays' memory when they share
-    a layout (an NCHW view of channels-last memory included: ``conv2d``'s gradients are laid
-    out as its outputs), else NumPy."""
+    a layout (``_flat``), else NumPy."""
     result = np.empty_like(grad)
-    if grad.dtype == out.dtype and grad.strides == out.strides == result.strides:
-        flat = [a.ravel(order="K") for a in (grad, out, result)]
-        if all(np.may_share_memory(f, a) for f, a in zip(flat, (grad, out, result))):
-            from . import kernels  # lazy: Numba loads with the first ReLU's backward
-            kernels.relu_grad(*flat)
-            return result
+    flat = _flat(grad, out, result)
+    if flat is not None:
+        from . import kernels  # lazy: Numba loads with the first ReLU's backward
+        kernels.relu_grad(*flat)
+        return result
     return np.multiply(grad, out > 0, out=result)
 
 

@@ -6,6 +6,8 @@ them (``"3.body.0.weight"``, ``"3.shortcut.0.weight"``), PyTorch's names for the
 """
 from __future__ import annotations
 
+from ..autograd import ops
+from .layers import ReLU
 from .module import Module, Sequential
 
 
@@ -31,9 +33,13 @@ class Residual(Module):
         """The shortcut's output for ``x``."""
         return x if self.identity else self.shortcut(x)
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
         out, skip = self.body(x), self.branch(x)
         if out.shape != skip.shape:
             raise ValueError(f"Residual: the body gives {out.shape} but the shortcut "
                              f"{skip.shape}; give the block a shortcut that matches")
-        return out + skip
+        return ops.add_relu(out, skip) if relu else out + skip
+
+    def fused(self, after):
+        """A ReLU after the block runs in the join's pass (``Sequential``)."""
+        return (lambda x: self.forward(x, relu=True)) if type(after) is ReLU else None

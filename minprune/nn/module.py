@@ -169,7 +169,8 @@ class Sequential(Module):
 
     def forward(self, x):
         """Each layer in turn - a pair that one layer ``fused`` with the next runs as one
-        (in training BatchNorm and the ReLU after it, the same result in half the passes)."""
+        (in training BatchNorm and the ReLU after it, and a residual block and the ReLU after
+        it: the same result in fewer passes)."""
         layers = list(self)
         i = 0
         while i < len(layers):
