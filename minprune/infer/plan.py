@@ -4,22 +4,27 @@ A trained model (masked, ``to_sparse``, compacted, or dense) is lowered once
 (``infer.lower``): masks baked into the weights, BatchNorm folded into the Linear or Conv2d
 before it, activations fused into the op before them, Dropout gone (evaluation mode). A plan
 of fully connected ops runs one sample in one compiled call (``infer.chain``), built from the
-same ops the first time one sample comes. Everything else runs feature-major
+same ops the first time one sample comes, and - its layers all dense - a batch in one
+compiled call too (``infer.fc_split``) where its first call of the batch size times that
+faster than the steps. Everything else runs feature-major
 (``infer.fmajor``): arrays stored features first and batch last, so that each weighted op is
 one product already in place, and a convolution runs whichever of its ways is fastest at
 that batch size (timed on its first call) - except one sample of a resnet, which runs
 channels last up to its global pooling (``infer.channels_last``) where its first call times
 that faster. With ``threads.set_threads(n)``, a
 convolutional network's batch of at least 16 samples per thread is split over n threads, each
-running its own copy of the steps with BLAS on one thread (one pool at a time); a fully
-connected one gives the threads to BLAS (measured: splitting its few large products was
-slower). The first call of a batch size on more threads than one times that against one
-thread and runs the threads only where they were clearly faster (``THREADS_MARGIN``;
-LeNet-5 90% CSR at batch 64 ran slower on two threads than on one): never slower than one
-thread. ``plan(x)`` returns what ``model(x)`` returns in
-evaluation mode (within float rounding). The plan holds copies of the weights taken when it
-is compiled: compile again after the model changes. This is what latency measurements time;
-training never runs here.
+running its own copy of the steps with BLAS on one thread (one pool at a time); a dense
+fully connected one runs that compiled call with its batch split over Numba's pool, BLAS on
+one thread (LeNet-300-100 at batch 64: 1.06x as fast on two threads as on one when they
+went to BLAS, 1.34x with each layer's rows split over Numba's pool, 1.74x with the batch
+split in one call; Numba's OpenMP pool starts in a few microseconds, where a Python thread
+pool's round trip took 60-85); a sparse one gives the threads to BLAS. The first call of a
+batch size on more threads than one times that against one thread and runs the threads only
+where they were clearly faster (``THREADS_MARGIN``; LeNet-5 90% CSR at batch 64 ran slower
+on two threads than on one): never slower than one thread. ``plan(x)`` returns what
+``model(x)`` returns in evaluation mode (within float rounding). The plan holds copies of
+the weights taken when it is compiled: compile again after the model changes. This is what
+latency measurements time; training never runs here.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from ..prune import patterns
 from ..sparse import simd
 from . import channels_last
 from .chain import Chain
+from .fc_split import SplitChain
 from .fm_step import best_times, quickest
 from .fmajor import FeatureMajor
 from .lower import Flatten, GlobalPool, Residual, Weighted, lower
@@ -52,6 +58,7 @@ class Plan:
         self._tail = _tail(ops)
         self._chain_layers = _chain_layers(ops[self._tail:])
         self._chain = None
+        self._split_chain = None  # a dense fully connected plan's batch in one call
         self._one = None          # one sample's channels-last run; False where not used
 
     @property
@@ -109,11 +116,35 @@ class Plan:
         or with ``one`` as on one thread (``threads.as_one``)."""
         if one:
             with threads.as_one():
-                return self._chunked(x)
-        workers = _workers(len(x)) if self.convolutional else 1
+                return self._threaded(x)
+        if not self.convolutional:
+            return self._fully_connected(x, threads.asked() or 1)
+        workers = _workers(len(x))
         if workers > 1:
             return self._split(x, workers)
         return self._chunked(x)
+
+    def _fully_connected(self, x, parts):
+        """A fully connected plan's batch: the feature-major steps or, where its layers are
+        all dense, the compiled chain of them (``fc_split``). On one thread whichever the
+        first call of the batch size timed faster; on more, the chain with the batch split
+        over Numba's pool, BLAS on one thread meanwhile (timed against one thread by
+        ``__call__``, never against BLAS's threads: two pools taking turns on the same cores
+        run slower than either alone)."""
+        if not SplitChain.fits(self._chain_layers) or len(x) < 2:
+            return self.feature_major(x)
+        if self._split_chain is None:
+            self._split_chain = SplitChain(self._chain_layers, self.dtype)
+        if parts > 1:
+            with threads.one_blas_thread():
+                return self._split_chain(x, parts)
+        ways = self.__dict__.setdefault("_fc_ways", {})     # batch -> the chain or the steps
+        if len(x) not in ways:
+            ways[len(x)] = quickest((False, True), lambda chain: self._fc_by(chain, x))
+        return self._fc_by(ways[len(x)], x)
+
+    def _fc_by(self, chain, x):
+        return self._split_chain(x, 1) if chain else self.feature_major(x)
 
     def _chunked(self, x):
         """The feature-major run of x (a new array, not one of the steps' buffers) - of a
@@ -153,7 +184,7 @@ class Plan:
             pool = self._pool = ThreadPoolExecutor(max_workers=workers)
         parts = np.array_split(x, workers)
         timed = self.__dict__.setdefault("_timed", set())
-        with threads.one_blas_thread():
+        with threads.as_one():                  # (each copy's steps run as on one thread)
             for part in parts:
                 if len(part) not in timed:                # (alone: see above)
                     replicas[0](part)
