@@ -135,16 +135,18 @@ def test_sparse_layers_take_an_empty_batch(rng):
 
 
 def test_a_batch_split_over_threads_gives_the_same_outputs(rng):
-    """With threads.set_threads(2) a convolutional plan runs halves of a batch on two threads,
-    each on its own copy of the steps: the same outputs as one thread, dense and CSR. The
-    copies run each half's batch size the ways the first copy timed (alone); the split is
-    timed against one thread on the first call, and whichever runs gives the same."""
+    """With threads.set_threads(2) a convolutional plan that is not a plain stack of dense
+    layers (those run in one compiled call: ``test_batch_chain_kernels``) runs halves of a
+    batch on two threads, each on its own copy of the steps: the same outputs as one
+    thread, dense (a resnet) and CSR. The copies run each half's batch size the ways the
+    first copy timed (alone); the split is timed against one thread on the first call, and
+    whichever runs gives the same."""
     from minprune import threads
-    model = models.lenet5(rng=0).eval()
-    masked = _copy(model)
+    masked = models.lenet5(rng=0).eval()
     prune.prune(masked, 0.9, "magnitude", "weight", "global")
     X = rng.random((40, 1, 28, 28)).astype(np.float32)
-    for variant in (model, sparse.to_sparse(masked, min_sparsity=0.0).eval()):
+    for variant in (models.resnet(8, width=4, rng=0).eval(),
+                    sparse.to_sparse(masked, min_sparsity=0.0).eval()):
         plan = infer.compile(variant)
         alone = plan(X)
         threads.set_threads(2)

@@ -5,7 +5,7 @@ A trained model (masked, ``to_sparse``, compacted, or dense) is lowered once
 before it, activations fused into the op before them, Dropout gone (evaluation mode). A plan
 of fully connected ops runs one sample in one compiled call (``infer.chain``), built from the
 same ops the first time one sample comes, and - its layers all dense - a batch in one
-compiled call too (``infer.fc_split``) where its first call of the batch size times that
+compiled call too (``infer.batch_chain``) where its first call of the batch size times that
 faster than the steps. Everything else runs feature-major
 (``infer.fmajor``): arrays stored features first and batch last, so that each weighted op is
 one product already in place, and a convolution runs whichever of its ways is fastest at
@@ -28,6 +28,8 @@ latency measurements time; training never runs here.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import threads
@@ -36,7 +38,7 @@ from ..prune import patterns
 from ..sparse import simd
 from . import channels_last
 from .chain import Chain
-from .fc_split import SplitChain
+from .batch_chain import BatchChain
 from .fm_step import best_times, quickest
 from .fmajor import FeatureMajor
 from .lower import Flatten, GlobalPool, Residual, Weighted, lower
@@ -58,7 +60,7 @@ class Plan:
         self._tail = _tail(ops)
         self._chain_layers = _chain_layers(ops[self._tail:])
         self._chain = None
-        self._split_chain = None  # a dense fully connected plan's batch in one call
+        self._in_one_call = BatchChain.fits(ops)     # (a plain stack: see ``_one_call``)
         self._one = None          # one sample's channels-last run; False where not used
 
     @property
@@ -117,34 +119,36 @@ class Plan:
         if one:
             with threads.as_one():
                 return self._threaded(x)
-        if not self.convolutional:
-            return self._fully_connected(x, threads.asked() or 1)
-        workers = _workers(len(x))
+        asked = threads.asked() or 1
+        if self._in_one_call and len(x) > 1:
+            return self._one_call(x, asked)
+        workers = _workers(len(x)) if self.convolutional else 1
         if workers > 1:
             return self._split(x, workers)
         return self._chunked(x)
 
-    def _fully_connected(self, x, parts):
-        """A fully connected plan's batch: the feature-major steps or, where its layers are
-        all dense, the compiled chain of them (``fc_split``). On one thread whichever the
-        first call of the batch size timed faster; on more, the chain with the batch split
-        over Numba's pool, BLAS on one thread meanwhile (timed against one thread by
-        ``__call__``, never against BLAS's threads: two pools taking turns on the same cores
-        run slower than either alone)."""
-        if not SplitChain.fits(self._chain_layers) or len(x) < 2:
-            return self.feature_major(x)
-        if self._split_chain is None:
-            self._split_chain = SplitChain(self._chain_layers, self.dtype)
+    def _one_call(self, x, parts):
+        """A plain stack's batch (``batch_chain.BatchChain.fits``): the steps or the compiled
+        call of every layer (``batch_chain``). On one thread whichever the first call of the
+        batch size timed faster; on more, the call with the batch split over Numba's pool,
+        BLAS on one thread meanwhile (timed against one thread by ``__call__``, never
+        against BLAS's threads: two pools taking turns on the same cores run slower than
+        either alone)."""
+        chains = self.__dict__.setdefault("_chains", {})     # image shape -> its chain
+        image = x.shape[1:] if self.convolutional else (math.prod(x.shape[1:]), 1, 1)
+        chain = chains.get(image)
+        if chain is None:
+            chain = chains[image] = BatchChain(self.ops, image, self.dtype)
         if parts > 1:
             with threads.one_blas_thread():
-                return self._split_chain(x, parts)
-        ways = self.__dict__.setdefault("_fc_ways", {})     # batch -> the chain or the steps
+                return chain(x, parts)
+        ways = self.__dict__.setdefault("_one_call_ways", {})   # batch -> the call or not
         if len(x) not in ways:
-            ways[len(x)] = quickest((False, True), lambda chain: self._fc_by(chain, x))
-        return self._fc_by(ways[len(x)], x)
+            ways[len(x)] = quickest((False, True), lambda one: self._one_call_by(one, x, chain))
+        return self._one_call_by(ways[len(x)], x, chain)
 
-    def _fc_by(self, chain, x):
-        return self._split_chain(x, 1) if chain else self.feature_major(x)
+    def _one_call_by(self, one, x, chain):
+        return chain(x, 1) if one else self._chunked(x)
 
     def _chunked(self, x):
         """The feature-major run of x (a new array, not one of the steps' buffers) - of a

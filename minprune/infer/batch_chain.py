@@ -1,0 +1,234 @@
+"""A plain stack's batch in one compiled call - dense convolutions (each with the max pooling
+after it), then dense fully connected layers - split over Numba's pool on more threads than
+one: each thread takes its part of the samples through every layer.
+
+Two threads on one batch can share the work two ways. Each layer's rows split between them
+needs a start of the pool per layer, and every layer's input crosses from the core that
+wrote half of it to the core that reads all of it: LeNet-300-100 at batch 64 ran 1.34x as
+fast on two threads as on one that way. Split by samples, the layers need nothing from each
+other's part: one start of the pool, each thread transposing its samples into its own
+scratch (feature-major, ``layout.transpose``), running every layer's register tiles on them
+(``tiles.conv_tiles``; a convolution and its pooling in one pass, ``pooled``), transposing
+its outputs back into its rows of the result - the activations never leave the core (1.74x
+there). Copies of the plan's steps on Python threads did the same with a thread pool's round
+trip (60-85 us on this kind of machine, where Numba's OpenMP pool starts in a few) and the
+interpreter's lock handed over between every step. On one thread the same call takes the
+whole batch (``chain_whole``): none of the steps' Python between the layers.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .. import vec
+from .fm_kernels import pad_into
+from .fm_step import aligned
+from .layout import transpose
+from .lower import Flatten, Pool, Weighted
+from .pooled import conv_tiles_maxpool
+from .tiles import conv_tiles, conv_tiles_numpy, filters8
+
+# geometry of a convolution, one row each: output channels, kernel, stride, padding, pooling
+# (1: none), ReLU (0 or 1)
+OUT, K, STRIDE, PAD, POOL, RELU = range(6)
+
+
+@njit(cache=True, nogil=True)
+def _run(x, s0, s1, image, convs, conv_biases, geometry, filters, biases, relus, rows, a, b,
+         pads, out):
+    """Samples s0 .. s1 - 1 of x through the layers, a and b their two scratch buffers, pads
+    (layers, size) the padded inputs' (zeros but where the image is written)."""
+    m = s1 - s0
+    if m == 0:
+        return
+    c, h, w = image[0], image[1], image[2]
+    f = c * h * w
+    transpose(x[s0:s1], a[:f * m].reshape(f, m))
+    for layer in range(len(geometry)):
+        g = geometry[layer]
+        p, k, stride = g[PAD], g[K], g[STRIDE]
+        xp = a[:f * m].reshape(c, h, w, m)
+        if p:
+            xp = pad_into(xp, p, pads[layer][:c * (h + 2 * p) * (w + 2 * p) * m].reshape(
+                c, h + 2 * p, w + 2 * p, m))
+        oh, ow = (h + 2 * p - k) // stride + 1, (w + 2 * p - k) // stride + 1
+        c = g[OUT]
+        if g[POOL] > 1:
+            h, w = oh // g[POOL], ow // g[POOL]
+            conv_tiles_maxpool(xp, convs[layer], conv_biases[layer], stride, g[RELU] == 1,
+                               g[POOL], b[:c * h * w * m].reshape(c, h, w, m))
+        else:
+            h, w = oh, ow
+            conv_tiles(xp, convs[layer], conv_biases[layer], stride, g[RELU] == 1,
+                       b[:c * h * w * m].reshape(c, h, w, m))
+        f = c * h * w
+        a, b = b, a
+    for layer in range(len(filters)):
+        r = rows[layer]
+        conv_tiles(a[:f * m].reshape(f, 1, 1, m), filters[layer], biases[layer], 1,
+                   relus[layer], b[:r * m].reshape(r, 1, 1, m))
+        a, b, f = b, a, r
+    transpose(a[:f * m].reshape(f, m), out[s0:s1])
+
+
+@njit(cache=True, parallel=True)
+def chain_split(x, image, convs, conv_biases, geometry, filters, biases, relus, rows, scratch,
+                pads, out):
+    """out (N, rows[-1]) = the layers applied to x (N, C·H·W), ``image`` (C, H, W): first the
+    convolutions - layer l the register tiles of ``convs[l]`` (``tiles.filters8``),
+    ``conv_biases[l]`` (empty: none), its ``geometry[l]`` (``OUT``, ``K``, ``STRIDE``,
+    ``PAD``, ``POOL``, ``RELU``) - then the fully connected layers: ``filters[l]`` (filters8
+    of the (rows[l], F_l) weight), ``biases[l]``, ReLU where ``relus[l]``. The samples in
+    len(scratch) runs, one per thread of Numba's pool; ``scratch`` (runs, 2, width): each
+    run's two feature-major buffers; ``pads`` (runs, convolutions, size): its padded inputs,
+    zeros where no image is written."""
+    n, parts = len(x), len(scratch)
+    for p in prange(parts):
+        _run(x, p * n // parts, (p + 1) * n // parts, image, convs, conv_biases, geometry,
+             filters, biases, relus, rows, scratch[p, 0], scratch[p, 1], pads[p], out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def chain_whole(x, image, convs, conv_biases, geometry, filters, biases, relus, rows, scratch,
+                pads, out):
+    """``chain_split`` on the calling thread alone: the whole batch as one run."""
+    _run(x, 0, len(x), image, convs, conv_biases, geometry, filters, biases, relus, rows,
+         scratch[0, 0], scratch[0, 1], pads[0], out)
+    return out
+
+
+def chain_split_numpy(x, image, convs, conv_biases, geometry, filters, biases, relus, rows,
+                      scratch, pads, out):
+    """``chain_split`` (and ``chain_whole``) in NumPy: the layers on the whole batch."""
+    n = len(x)
+    h = x.T.reshape(*image, n)
+    for layer, g in enumerate(geometry):
+        xp = np.pad(h, ((0, 0), (g[PAD], g[PAD]), (g[PAD], g[PAD]), (0, 0)))
+        oh = (xp.shape[1] - g[K]) // g[STRIDE] + 1
+        ow = (xp.shape[2] - g[K]) // g[STRIDE] + 1
+        y = conv_tiles_numpy(xp, convs[layer], conv_biases[layer], g[STRIDE], g[RELU] == 1,
+                             np.empty((g[OUT], oh, ow, n), x.dtype))
+        q = g[POOL]
+        h = y[:, :oh // q * q, :ow // q * q].reshape(
+            g[OUT], oh // q, q, ow // q, q, n).max(axis=(2, 4))
+    h = h.reshape(math.prod(h.shape[:-1]), n)
+    for w8, bias, relu, r in zip(filters, biases, relus, rows):
+        w = w8.reshape(len(w8), -1, 8).transpose(0, 2, 1).reshape(-1, w8.shape[1])[:r]
+        h = w @ h + (bias[:, None] if len(bias) else 0)
+        h = np.maximum(h, 0) if relu else h
+    out[...] = h.T
+    return out
+
+
+class BatchChain:
+    """The lowered ops of a plain stack (``fits``) run on a batch in one compiled call:
+    ``chain(x, parts)`` for x (N, ...), on ``parts`` threads of Numba's pool or (1) on the
+    calling thread alone."""
+
+    def __init__(self, ops, image, dtype):
+        self.dtype = np.dtype(dtype)
+        self.image = np.array(image, np.int64)         # the input's (C, H, W), or (F, 1, 1)
+        convs, fcs, pools = _layers(ops)
+        d = self.dtype
+        self.convs = tuple(filters8(np.asarray(op.weight, d), op.conv[0], c_in)
+                           for op, c_in in zip(convs, _channels_in(convs, image[0])))
+        self.conv_biases = tuple(_bias(op, d) for op in convs)
+        self.geometry = np.array([(op.weight.shape[0], *op.conv, pool, op.activation == "ReLU")
+                                  for op, pool in zip(convs, pools)], np.int64).reshape(-1, 6)
+        self.filters = tuple(filters8(np.asarray(op.weight, d), 1, op.weight.shape[1])
+                             for op in fcs)
+        self.biases = tuple(_bias(op, d) for op in fcs)
+        self.relus = np.array([op.activation == "ReLU" for op in fcs])
+        self.rows = np.array([op.weight.shape[0] for op in fcs], np.int64)
+        if not self.convs:                         # (Numba's tuples: one of the type at least)
+            self.convs, self.conv_biases = (np.zeros((0, 0, 0, 0, 8), d),), (np.zeros(0, d),)
+        self.in_features = math.prod(image)
+        self._sizes = self._activations()
+        self._scratch = {}                            # (parts, batch) -> buffers
+
+    def _activations(self):
+        """(the largest activation per sample, each padded input's size per sample)."""
+        c, h, w = self.image
+        largest, pads = c * h * w, []
+        for out, k, stride, p, pool, _ in self.geometry:
+            pads.append(c * (h + 2 * p) * (w + 2 * p) if p else 0)
+            h, w = (h + 2 * p - k) // stride + 1, (w + 2 * p - k) // stride + 1
+            largest = max(largest, out * h * w)
+            c, h, w = out, h // pool, w // pool
+        return max(largest, *self.rows), pads
+
+    @staticmethod
+    def fits(ops):
+        """Whether the ops are a plain stack the chain runs: dense convolutions (ReLU or no
+        activation), each followed or not by a max pooling of stride its size, then Flatten,
+        then dense fully connected layers (ReLU or none); or fully connected layers alone."""
+        try:
+            _layers(ops)
+        except ValueError:
+            return False
+        return True
+
+    def __call__(self, x, parts):
+        """x (N, ...) -> (N, rows[-1]), a new array."""
+        n = len(x)
+        x = np.ascontiguousarray(x, self.dtype).reshape(n, self.in_features)
+        scratch, pads = self._buffers(parts, n)
+        out = np.empty((n, int(self.rows[-1])), self.dtype)
+        run = chain_split if parts > 1 else chain_whole
+        return run(x, self.image, self.convs, self.conv_biases, self.geometry, self.filters,
+                   self.biases, self.relus, self.rows, scratch, pads, out)
+
+    def _buffers(self, parts, n):
+        """Each run's scratch, a cache line apart, and its padded inputs: kept per batch
+        size, so that what is not image in a padded input is always the zeros it began as."""
+        buffers = self._scratch.get((parts, n))
+        if buffers is None:
+            longest, line = -(-n // parts), vec.lanes(self.dtype)
+            largest, pads = self._sizes
+            width = -(-largest * longest // line) * line
+            pad = max([1, *pads]) * longest
+            buffers = self._scratch[parts, n] = (aligned((parts, 2, width), self.dtype),
+                                                 aligned((parts, max(len(pads), 1), pad),
+                                                         self.dtype, zero=True))
+        return buffers
+
+    def __repr__(self):
+        return (f"BatchChain({len(self.geometry)} convolutions, {len(self.filters)} fully "
+                f"connected layers)")
+
+
+def _bias(op, dtype):
+    return np.zeros(0, dtype) if op.bias is None else np.ascontiguousarray(op.bias, dtype)
+
+
+def _channels_in(convs, first):
+    return [first] + [op.weight.shape[0] for op in convs[:-1]]
+
+
+def _dense(op, conv):
+    return (isinstance(op, Weighted) and isinstance(op.weight, np.ndarray) and op.groups == 1
+            and (op.conv is not None) == conv and op.activation in (None, "ReLU"))
+
+
+def _layers(ops):
+    """(convolutions, fully connected ops, each convolution's pooling (1: none)) of a plain
+    stack; ValueError for anything else."""
+    convs, pools, i = [], [], 0
+    while i < len(ops) and _dense(ops[i], conv=True):
+        convs.append(ops[i])
+        pool = ops[i + 1] if i + 1 < len(ops) else None
+        fused = (isinstance(pool, Pool) and pool.kind == "max" and not pool.padding
+                 and pool.stride in (None, pool.kernel_size))
+        pools.append(pool.kernel_size if fused else 1)
+        i += 2 if fused else 1
+    if i < len(ops) and isinstance(ops[i], Flatten):
+        i += 1
+    elif convs:
+        raise ValueError("no Flatten after the convolutions")
+    fcs = ops[i:]
+    if not fcs or not all(_dense(op, conv=False) for op in fcs):
+        raise ValueError("not a stack of dense layers")
+    return convs, fcs, pools

@@ -1,0 +1,117 @@
+"""A plain stack's batch in one compiled call (``infer.batch_chain``): the call on one thread
+and split over threads against its NumPy twin and the model, and the plan that runs it; CI
+runs this file a second time with NUMBA_DISABLE_JIT=1."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from minprune import infer, models, nn, prune, sparse, threads
+from minprune.infer import batch_chain as BC
+from minprune.infer.lower import lower
+
+TOL = {np.float32: 1e-4, np.float64: 1e-10}
+
+
+def _stack(rng, channels, fcs, k, stride, pad, pool, dtype):
+    """A Sequential of convolutions (ReLU, max pooling or not) and fully connected layers."""
+    layers, c = [], channels[0]
+    for c_out in channels[1:]:
+        layers += [nn.Conv2d(c, c_out, k, stride, pad, rng=rng), nn.ReLU()]
+        layers += [nn.MaxPool2d(pool)] if pool > 1 else []
+        c = c_out
+    layers += [nn.Flatten()] if len(channels) > 1 else []
+    for f_in, f_out in zip(fcs, fcs[1:]):
+        layers += [nn.Linear(f_in, f_out, rng=rng), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1]).eval()          # (no ReLU after the last layer)
+    for p in model.parameters():
+        p.data = p.data.astype(dtype)
+    return model
+
+
+def _flat_size(size, convs, k, stride, pad, pool):
+    for _ in range(convs):
+        size = (size + 2 * pad - k) // stride + 1
+        size //= pool
+    return size
+
+
+@settings(max_examples=30, deadline=None)
+@given(channels=st.lists(st.integers(1, 9), min_size=1, max_size=3),
+       size=st.integers(7, 12), k=st.sampled_from([1, 3]), stride=st.sampled_from([1, 2]),
+       pad=st.integers(0, 1), pool=st.sampled_from([1, 2]), hidden=st.integers(1, 20),
+       n=st.one_of(st.integers(0, 20), st.sampled_from([32, 33])), parts=st.integers(1, 3),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 16))
+@example(channels=[1, 6, 16], size=12, k=3, stride=1, pad=0, pool=2, hidden=20, n=33,
+         parts=2, dtype=np.float32, seed=0)
+def test_the_call_is_the_models_forward(channels, size, k, stride, pad, pool, hidden, n,
+                                        parts, dtype, seed):
+    """Convolutions (padding, stride, pooling or not) then fully connected layers - or those
+    alone - through the compiled call, however the batch is split: the model's outputs, the
+    twin the same."""
+    rng = np.random.default_rng(seed)
+    side = _flat_size(size, len(channels) - 1, k, stride, pad, pool)
+    if side < 1:
+        return
+    flat = channels[-1] * side * side if len(channels) > 1 else size * size * channels[0]
+    model = _stack(rng, channels, [flat, hidden, 5], k, stride, pad, pool, dtype)
+    x = rng.standard_normal((n, channels[0], size, size)).astype(dtype)
+    if len(channels) == 1:
+        x = x.reshape(n, size * size * channels[0])
+    ops = lower(model)
+    assert BC.BatchChain.fits(ops)
+    image = x.shape[1:] if x.ndim == 4 else (x.shape[1], 1, 1)
+    chain = BC.BatchChain(ops, image, dtype)
+    got = chain(x, parts)
+    want = model(x).data
+    assert got.shape == want.shape and got.dtype == dtype
+    tol = TOL[dtype] * (1 + np.abs(want).max(initial=0))
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    twin = BC.chain_split_numpy(x.reshape(n, chain.in_features), chain.image, chain.convs,
+                                chain.conv_biases, chain.geometry, chain.filters,
+                                chain.biases, chain.relus, chain.rows, None, None,
+                                np.empty_like(got))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+    np.testing.assert_allclose(chain(x, parts), got)     # (its buffers used again)
+
+
+def test_which_stacks_the_call_takes():
+    """Plain stacks of dense layers, pooling after a convolution; not residual blocks,
+    sparse weights or a pooling of its own."""
+    assert BC.BatchChain.fits(lower(models.lenet5(rng=0).eval()))
+    assert BC.BatchChain.fits(lower(models.lenet_300_100(rng=0).eval()))
+    assert BC.BatchChain.fits(lower(models.small_vgg(rng=0).eval()))
+    assert not BC.BatchChain.fits(lower(models.resnet(8, rng=0).eval()))
+    pruned = models.lenet5(rng=0)
+    prune.prune(pruned, 0.9, "magnitude", "weight", "global")
+    assert not BC.BatchChain.fits(lower(sparse.to_sparse(pruned, min_sparsity=0.0).eval()))
+    avg = nn.Sequential(nn.Conv2d(1, 4, 3, rng=0), nn.AvgPool2d(2), nn.Flatten(),
+                        nn.Linear(4 * 13 * 13, 3, rng=0)).eval()
+    assert not BC.BatchChain.fits(lower(avg))
+
+
+def test_a_plain_plan_runs_the_call_on_one_thread_and_split_on_two(rng):
+    """LeNet-300-100 and LeNet-5 time the call against their steps on one thread and split
+    the batch over two: the model's outputs every way; a sparse plan keeps its steps."""
+    x = rng.random((40, 1, 28, 28)).astype(np.float32)
+    for model in (models.lenet_300_100(rng=0).eval(), models.lenet5(rng=0).eval()):
+        want = model(x).data
+        plan = infer.compile(model)
+        np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
+        assert 40 in plan._one_call_ways                 # the call or the steps: timed
+        for one in (False, True):
+            plan._one_call_ways[40] = one
+            np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
+        threads.set_threads(2)
+        try:
+            np.testing.assert_allclose(plan._threaded(x), want, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
+            assert (40, 2) in plan._solo                # two threads timed against one
+        finally:
+            threads.set_threads(1)
+    pruned = models.lenet_300_100(rng=0)
+    prune.prune(pruned, 0.9, "magnitude", "weight", "global")
+    plan = infer.compile(sparse.to_sparse(pruned, min_sparsity=0.0).eval())
+    plan(x)
+    assert not plan._in_one_call and "_chains" not in vars(plan)
