@@ -1,15 +1,16 @@
 """A plain stack's batch in one compiled call (``infer.batch_chain``): the call on one thread
-and split over threads against its NumPy twin and the model, and the plan that runs it; CI
-runs this file a second time with NUMBA_DISABLE_JIT=1."""
+and split over threads against its NumPy twin and the model (the plan that runs it:
+``test_infer``); CI runs this file a second time with NUMBA_DISABLE_JIT=1."""
 from __future__ import annotations
 
 import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from minprune import infer, models, nn, prune, sparse, threads
+from minprune import models, nn, prune, sparse
 from minprune.infer import batch_chain as BC
-from minprune.infer.lower import lower
+from minprune.infer.lower import Weighted, lower
+from minprune.sparse.csr import CSR
 
 TOL = {np.float32: 1e-4, np.float64: 1e-10}
 
@@ -42,20 +43,29 @@ def _flat_size(size, convs, k, stride, pad, pool):
        size=st.integers(7, 12), k=st.sampled_from([1, 3]), stride=st.sampled_from([1, 2]),
        pad=st.integers(0, 1), pool=st.sampled_from([1, 2]), hidden=st.integers(1, 20),
        n=st.one_of(st.integers(0, 20), st.sampled_from([32, 33])), parts=st.integers(1, 3),
-       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 16))
+       dtype=st.sampled_from([np.float32, np.float64]),
+       sparsity=st.sampled_from([0.0, 0.5, 0.9]), seed=st.integers(0, 2 ** 16))
 @example(channels=[1, 6, 16], size=12, k=3, stride=1, pad=0, pool=2, hidden=20, n=33,
-         parts=2, dtype=np.float32, seed=0)
+         parts=2, dtype=np.float32, sparsity=0.0, seed=0)
+@example(channels=[1], size=12, k=3, stride=1, pad=0, pool=2, hidden=20, n=64, parts=2,
+         dtype=np.float32, sparsity=0.9, seed=0)
 def test_the_call_is_the_models_forward(channels, size, k, stride, pad, pool, hidden, n,
-                                        parts, dtype, seed):
-    """Convolutions (padding, stride, pooling or not) then fully connected layers - or those
-    alone - through the compiled call, however the batch is split: the model's outputs, the
-    twin the same."""
+                                        parts, dtype, sparsity, seed):
+    """Convolutions (padding, stride, pooling or not) then fully connected layers - dense, or
+    CSR of a model pruned to ``sparsity`` (run as stored weights where they keep few) - or
+    those alone, through the compiled call, however the batch is split: the model's
+    outputs, the twin the same."""
     rng = np.random.default_rng(seed)
     side = _flat_size(size, len(channels) - 1, k, stride, pad, pool)
     if side < 1:
         return
     flat = channels[-1] * side * side if len(channels) > 1 else size * size * channels[0]
     model = _stack(rng, channels, [flat, hidden, 5], k, stride, pad, pool, dtype)
+    if sparsity:
+        prune.prune(model, sparsity, "magnitude", "weight", "local")
+        model = sparse.to_sparse(model, min_sparsity=0.0).eval()
+        if len(channels) > 1:          # (sparse convolutions are not the chain's)
+            return
     x = rng.standard_normal((n, channels[0], size, size)).astype(dtype)
     if len(channels) == 1:
         x = x.reshape(n, size * size * channels[0])
@@ -63,6 +73,13 @@ def test_the_call_is_the_models_forward(channels, size, k, stride, pad, pool, hi
     assert BC.BatchChain.fits(ops)
     image = x.shape[1:] if x.ndim == 4 else (x.shape[1], 1, 1)
     chain = BC.BatchChain(ops, image, dtype)
+    fcs = [op for op in ops if isinstance(op, Weighted) and op.conv is None]
+    for op, indptr in zip(fcs, chain.indptrs, strict=True):   # sparse where it keeps few
+        size = op.weight.shape[0] * op.weight.shape[1]
+        few = isinstance(op.weight, CSR) and op.weight.nnz < BC.SPARSE_BELOW * size
+        assert (len(indptr) > 0) == few
+    if sparsity == 0.9 and hidden == 20:            # (its stored weights, in their tiles)
+        assert all(len(indptr) for indptr in chain.indptrs)
     got = chain(x, parts)
     want = model(x).data
     assert got.shape == want.shape and got.dtype == dtype
@@ -70,15 +87,15 @@ def test_the_call_is_the_models_forward(channels, size, k, stride, pad, pool, hi
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
     twin = BC.chain_split_numpy(x.reshape(n, chain.in_features), chain.image, chain.convs,
                                 chain.conv_biases, chain.geometry, chain.filters,
-                                chain.biases, chain.relus, chain.rows, None, None,
-                                np.empty_like(got))
+                                chain.indptrs, chain.indices, chain.values, chain.biases,
+                                chain.relus, chain.rows, None, None, np.empty_like(got))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
     np.testing.assert_allclose(chain(x, parts), got)     # (its buffers used again)
 
 
 def test_which_stacks_the_call_takes():
-    """Plain stacks of dense layers, pooling after a convolution; not residual blocks,
-    sparse weights or a pooling of its own."""
+    """Plain stacks of dense layers, pooling after a convolution, sparse fully connected
+    layers; not residual blocks, sparse convolutions or a pooling of its own."""
     assert BC.BatchChain.fits(lower(models.lenet5(rng=0).eval()))
     assert BC.BatchChain.fits(lower(models.lenet_300_100(rng=0).eval()))
     assert BC.BatchChain.fits(lower(models.small_vgg(rng=0).eval()))
@@ -86,32 +103,9 @@ def test_which_stacks_the_call_takes():
     pruned = models.lenet5(rng=0)
     prune.prune(pruned, 0.9, "magnitude", "weight", "global")
     assert not BC.BatchChain.fits(lower(sparse.to_sparse(pruned, min_sparsity=0.0).eval()))
+    pruned = models.lenet_300_100(rng=0)
+    prune.prune(pruned, 0.9, "magnitude", "weight", "global")
+    assert BC.BatchChain.fits(lower(sparse.to_sparse(pruned, min_sparsity=0.0).eval()))
     avg = nn.Sequential(nn.Conv2d(1, 4, 3, rng=0), nn.AvgPool2d(2), nn.Flatten(),
                         nn.Linear(4 * 13 * 13, 3, rng=0)).eval()
     assert not BC.BatchChain.fits(lower(avg))
-
-
-def test_a_plain_plan_runs_the_call_on_one_thread_and_split_on_two(rng):
-    """LeNet-300-100 and LeNet-5 time the call against their steps on one thread and split
-    the batch over two: the model's outputs every way; a sparse plan keeps its steps."""
-    x = rng.random((40, 1, 28, 28)).astype(np.float32)
-    for model in (models.lenet_300_100(rng=0).eval(), models.lenet5(rng=0).eval()):
-        want = model(x).data
-        plan = infer.compile(model)
-        np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
-        assert 40 in plan._one_call_ways                 # the call or the steps: timed
-        for one in (False, True):
-            plan._one_call_ways[40] = one
-            np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
-        threads.set_threads(2)
-        try:
-            np.testing.assert_allclose(plan._threaded(x), want, rtol=1e-5, atol=1e-5)
-            np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
-            assert (40, 2) in plan._solo                # two threads timed against one
-        finally:
-            threads.set_threads(1)
-    pruned = models.lenet_300_100(rng=0)
-    prune.prune(pruned, 0.9, "magnitude", "weight", "global")
-    plan = infer.compile(sparse.to_sparse(pruned, min_sparsity=0.0).eval())
-    plan(x)
-    assert not plan._in_one_call and "_chains" not in vars(plan)

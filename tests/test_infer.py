@@ -4,7 +4,7 @@ many and none."""
 import numpy as np
 import pytest
 
-from minprune import infer, models, nn, prune, sparse
+from minprune import infer, models, nn, prune, sparse, threads
 
 
 def randomise(model, rng):
@@ -452,3 +452,33 @@ def test_an_average_pooling_or_a_padded_one_is_a_step_of_its_own():
     plan = infer.compile(model.eval())
     assert [s.pool for s in plan.steps if isinstance(s, Conv)] == [0, 0, 0]
     assert not any(s.fused for s in plan.steps if isinstance(s, PoolStep))
+
+
+def test_a_plain_plan_runs_the_call_on_one_thread_and_split_on_two(rng):
+    """LeNet-300-100 (dense and CSR) and LeNet-5 time the call against their steps on one
+    thread and split the batch over two: the model's outputs every way; a plan with sparse
+    convolutions keeps its steps."""
+    x = rng.random((40, 1, 28, 28)).astype(np.float32)
+    pruned = models.lenet_300_100(rng=0)
+    prune.prune(pruned, 0.9, "magnitude", "weight", "global")
+    for model in (models.lenet_300_100(rng=0).eval(), models.lenet5(rng=0).eval(),
+                  sparse.to_sparse(pruned, min_sparsity=0.0).eval()):
+        want = model(x).data
+        plan = infer.compile(model)
+        np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
+        assert 40 in plan._one_call_ways                 # the call or the steps: timed
+        for one in (False, True):
+            plan._one_call_ways[40] = one
+            np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
+        threads.set_threads(2)
+        try:
+            np.testing.assert_allclose(plan._threaded(x), want, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
+            assert (40, 2) in plan._solo                # two threads timed against one
+        finally:
+            threads.set_threads(1)
+    pruned = models.lenet5(rng=0)
+    prune.prune(pruned, 0.9, "magnitude", "weight", "global")
+    plan = infer.compile(sparse.to_sparse(pruned, min_sparsity=0.0).eval())
+    plan(x)
+    assert not plan._in_one_call and "_chains" not in vars(plan)

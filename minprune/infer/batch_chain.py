@@ -1,5 +1,6 @@
 """A plain stack's batch in one compiled call - dense convolutions (each with the max pooling
-after it), then dense fully connected layers - split over Numba's pool on more threads than
+after it), then fully connected layers (dense, or sparse: their stored weights in
+``sparse_tiles``' tiles where they keep few) - split over Numba's pool on more threads than
 one: each thread takes its part of the samples through every layer.
 
 Two threads on one batch can share the work two ways. Each layer's rows split between them
@@ -23,11 +24,13 @@ import numpy as np
 from numba import njit, prange
 
 from .. import vec
+from ..sparse.csr import CSR
 from .fm_kernels import pad_into
 from .fm_step import aligned
 from .layout import transpose
 from .lower import Flatten, Pool, Weighted
 from .pooled import conv_tiles_maxpool
+from .sparse_tiles import linear_sparse_tiles
 from .tiles import conv_tiles, conv_tiles_numpy, filters8
 
 # geometry of a convolution, one row each: output channels, kernel, stride, padding, pooling
@@ -36,8 +39,8 @@ OUT, K, STRIDE, PAD, POOL, RELU = range(6)
 
 
 @njit(cache=True, nogil=True)
-def _run(x, s0, s1, image, convs, conv_biases, geometry, filters, biases, relus, rows, a, b,
-         pads, out):
+def _run(x, s0, s1, image, convs, conv_biases, geometry, filters, indptrs, indices, values,
+         biases, relus, rows, a, b, pads, out):
     """Samples s0 .. s1 - 1 of x through the layers, a and b their two scratch buffers, pads
     (layers, size) the padded inputs' (zeros but where the image is written)."""
     m = s1 - s0
@@ -65,43 +68,51 @@ def _run(x, s0, s1, image, convs, conv_biases, geometry, filters, biases, relus,
                        b[:c * h * w * m].reshape(c, h, w, m))
         f = c * h * w
         a, b = b, a
-    for layer in range(len(filters)):
+    for layer in range(len(rows)):
         r = rows[layer]
-        conv_tiles(a[:f * m].reshape(f, 1, 1, m), filters[layer], biases[layer], 1,
-                   relus[layer], b[:r * m].reshape(r, 1, 1, m))
+        if len(indptrs[layer]):                 # a sparse layer: its stored weights' tiles
+            linear_sparse_tiles(indptrs[layer], indices[layer], values[layer],
+                                a[:f * m].reshape(f, m), biases[layer], relus[layer],
+                                b[:r * m].reshape(r, m))
+        else:
+            conv_tiles(a[:f * m].reshape(f, 1, 1, m), filters[layer], biases[layer], 1,
+                       relus[layer], b[:r * m].reshape(r, 1, 1, m))
         a, b, f = b, a, r
     transpose(a[:f * m].reshape(f, m), out[s0:s1])
 
 
 @njit(cache=True, parallel=True)
-def chain_split(x, image, convs, conv_biases, geometry, filters, biases, relus, rows, scratch,
-                pads, out):
+def chain_split(x, image, convs, conv_biases, geometry, filters, indptrs, indices, values,
+                biases, relus, rows, scratch, pads, out):
     """out (N, rows[-1]) = the layers applied to x (N, C·H·W), ``image`` (C, H, W): first the
     convolutions - layer l the register tiles of ``convs[l]`` (``tiles.filters8``),
     ``conv_biases[l]`` (empty: none), its ``geometry[l]`` (``OUT``, ``K``, ``STRIDE``,
     ``PAD``, ``POOL``, ``RELU``) - then the fully connected layers: ``filters[l]`` (filters8
-    of the (rows[l], F_l) weight), ``biases[l]``, ReLU where ``relus[l]``. The samples in
+    of the (rows[l], F_l) weight) or, where ``indptrs[l]`` is not empty, the CSR weight
+    (``indptrs[l]``, ``indices[l]``, ``values[l]``) in ``sparse_tiles``' tiles,
+    ``biases[l]``, ReLU where ``relus[l]``. The samples in
     len(scratch) runs, one per thread of Numba's pool; ``scratch`` (runs, 2, width): each
     run's two feature-major buffers; ``pads`` (runs, convolutions, size): its padded inputs,
     zeros where no image is written."""
     n, parts = len(x), len(scratch)
     for p in prange(parts):
         _run(x, p * n // parts, (p + 1) * n // parts, image, convs, conv_biases, geometry,
-             filters, biases, relus, rows, scratch[p, 0], scratch[p, 1], pads[p], out)
+             filters, indptrs, indices, values, biases, relus, rows, scratch[p, 0],
+             scratch[p, 1], pads[p], out)
     return out
 
 
 @njit(cache=True, nogil=True)
-def chain_whole(x, image, convs, conv_biases, geometry, filters, biases, relus, rows, scratch,
-                pads, out):
+def chain_whole(x, image, convs, conv_biases, geometry, filters, indptrs, indices, values,
+                biases, relus, rows, scratch, pads, out):
     """``chain_split`` on the calling thread alone: the whole batch as one run."""
-    _run(x, 0, len(x), image, convs, conv_biases, geometry, filters, biases, relus, rows,
-         scratch[0, 0], scratch[0, 1], pads[0], out)
+    _run(x, 0, len(x), image, convs, conv_biases, geometry, filters, indptrs, indices, values,
+         biases, relus, rows, scratch[0, 0], scratch[0, 1], pads[0], out)
     return out
 
 
-def chain_split_numpy(x, image, convs, conv_biases, geometry, filters, biases, relus, rows,
-                      scratch, pads, out):
+def chain_split_numpy(x, image, convs, conv_biases, geometry, filters, indptrs, indices,
+                      values, biases, relus, rows, scratch, pads, out):
     """``chain_split`` (and ``chain_whole``) in NumPy: the layers on the whole batch."""
     n = len(x)
     h = x.T.reshape(*image, n)
@@ -115,8 +126,13 @@ def chain_split_numpy(x, image, convs, conv_biases, geometry, filters, biases, r
         h = y[:, :oh // q * q, :ow // q * q].reshape(
             g[OUT], oh // q, q, ow // q, q, n).max(axis=(2, 4))
     h = h.reshape(math.prod(h.shape[:-1]), n)
-    for w8, bias, relu, r in zip(filters, biases, relus, rows):
-        w = w8.reshape(len(w8), -1, 8).transpose(0, 2, 1).reshape(-1, w8.shape[1])[:r]
+    for w8, indptr, cols, vals, bias, relu, r in zip(filters, indptrs, indices, values, biases,
+                                                     relus, rows):
+        if len(indptr):
+            w = np.zeros((r, len(h)), x.dtype)
+            w[np.repeat(np.arange(r), np.diff(indptr)), cols] = vals
+        else:
+            w = w8.reshape(len(w8), -1, 8).transpose(0, 2, 1).reshape(-1, w8.shape[1])[:r]
         h = w @ h + (bias[:, None] if len(bias) else 0)
         h = np.maximum(h, 0) if relu else h
     out[...] = h.T
@@ -138,8 +154,18 @@ class BatchChain:
         self.conv_biases = tuple(_bias(op, d) for op in convs)
         self.geometry = np.array([(op.weight.shape[0], *op.conv, pool, op.activation == "ReLU")
                                   for op, pool in zip(convs, pools)], np.int64).reshape(-1, 6)
-        self.filters = tuple(filters8(np.asarray(op.weight, d), 1, op.weight.shape[1])
-                             for op in fcs)
+        sparse = [_sparse(op) for op in fcs]
+        wide = any(op.weight.shape[1] > 1 << 16 for op in fcs)
+        index = np.int64 if wide else np.uint16
+        self.filters = tuple(np.zeros((0, 0, 1, 1, 8), d) if csr is not None else
+                             filters8(_matrix(op, d), 1, op.weight.shape[1])
+                             for op, csr in zip(fcs, sparse))
+        self.indptrs = tuple(np.zeros(0, np.int64) if csr is None else csr.indptr
+                             for csr in sparse)
+        self.indices = tuple(np.zeros(0, index) if csr is None else csr.indices.astype(index)
+                             for csr in sparse)
+        self.values = tuple(np.zeros(0, d) if csr is None else csr.values.astype(d)
+                            for csr in sparse)
         self.biases = tuple(_bias(op, d) for op in fcs)
         self.relus = np.array([op.activation == "ReLU" for op in fcs])
         self.rows = np.array([op.weight.shape[0] for op in fcs], np.int64)
@@ -179,7 +205,8 @@ class BatchChain:
         out = np.empty((n, int(self.rows[-1])), self.dtype)
         run = chain_split if parts > 1 else chain_whole
         return run(x, self.image, self.convs, self.conv_biases, self.geometry, self.filters,
-                   self.biases, self.relus, self.rows, scratch, pads, out)
+                   self.indptrs, self.indices, self.values, self.biases, self.relus, self.rows,
+                   scratch, pads, out)
 
     def _buffers(self, parts, n):
         """Each run's scratch, a cache line apart, and its padded inputs: kept per batch
@@ -208,9 +235,38 @@ def _channels_in(convs, first):
     return [first] + [op.weight.shape[0] for op in convs[:-1]]
 
 
+SPARSE_BELOW = 0.2     # density under which a fully connected layer runs its stored weights
+# (LeNet-300-100's layers at batch 64, one thread: the stored weights' tiles 2x as fast as the
+# dense ones at 10% of the weights, 1.5x slower at 30% - each stored weight loads its inputs
+# for one row, a dense tile's for eight)
+
+
+def _csr(op):
+    return op.weight if isinstance(op.weight, CSR) else op.weight.to_csr()
+
+
+def _sparse(op):
+    """The fully connected op's weight as CSR where it runs as one (``SPARSE_BELOW``), else
+    None (dense, or densified)."""
+    if isinstance(op.weight, np.ndarray):
+        return None
+    csr = _csr(op)
+    return csr if len(csr.values) < SPARSE_BELOW * csr.shape[0] * csr.shape[1] else None
+
+
+def _matrix(op, dtype):
+    """The op's weight as a dense matrix (a sparse one densified)."""
+    weight = op.weight if isinstance(op.weight, np.ndarray) else _csr(op).to_dense()
+    return np.asarray(weight, dtype)
+
+
 def _dense(op, conv):
-    return (isinstance(op, Weighted) and isinstance(op.weight, np.ndarray) and op.groups == 1
-            and (op.conv is not None) == conv and op.activation in (None, "ReLU"))
+    """Whether op is a convolution (``conv``) or fully connected layer the chain runs: dense
+    convolutions; fully connected layers dense or sparse (CSR, N:M - densified where they
+    keep many weights)."""
+    return (isinstance(op, Weighted) and op.groups == 1 and (op.conv is not None) == conv
+            and (isinstance(op.weight, np.ndarray) or not conv)
+            and op.activation in (None, "ReLU"))
 
 
 def _layers(ops):
