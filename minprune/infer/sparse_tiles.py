@@ -7,8 +7,10 @@ window of the input and adds into rows of sums in memory: per multiply-add a loa
 of a sum beside the load of the input. Here a tile is one output channel at two output pixels
 and four registers of samples (64 float32 samples, 32 float64): its eight sums stay in
 registers while the kernel walks the channel's stored weights, each a number and the offset
-of its (input channel, tap) in the padded input. Per weight, eight registers of input are
-loaded (four samples' registers at each pixel) for eight fused multiply-adds and no store:
+of its (input channel, tap) in the padded input (the batch's last two registers or fewer in
+a tile two registers wide: no loads and multiply-adds of samples that are not there). Per
+weight, eight registers of input are loaded (four samples' registers at each pixel) for eight
+fused multiply-adds and no store:
 half the memory traffic of the loop with sums in memory, and none of it written. The tiles
 walk the output two pixels at a time and, at each pair, every output channel, so the windows
 the pair reads stay in cache for all of them.
@@ -66,6 +68,20 @@ def _sums(xf, offsets, values, e0, e1, at, second, lanes, m0, m1, m2, m3):
     return s
 
 
+@njit(inline="always")
+def _two_pixel_sums(xf, offsets, values, e0, e1, at, second, lanes, m):
+    """``_sums`` on two registers of samples (the first m numbers): four sums."""
+    z = vec.zero(xf)
+    s = (z, z, z, z)
+    for e in range(e0, e1):
+        a = at + get(offsets, e)
+        v = get(values, e)
+        s = (fma(vec.load(xf, a, m), v, s[0]), fma(vec.load(xf, a + lanes, m - lanes), v, s[1]),
+             fma(vec.load(xf, a + second, m), v, s[2]),
+             fma(vec.load(xf, a + second + lanes, m - lanes), v, s[3]))
+    return s
+
+
 @njit(cache=True, nogil=True)
 def conv_sparse_tiles(xp, indptr, offsets, values, bias, stride, relu, out):
     """out (OC, OH, OW, N) = the convolution at ``stride`` of the padded xp (C, Hp, Wp, N) by
@@ -86,13 +102,21 @@ def conv_sparse_tiles(xp, indptr, offsets, values, bias, stride, relu, out):
                 b = bias[o] if len(bias) else 0.0
                 for n0 in range(0, n, 4 * lanes):
                     m = n - n0
+                    to = o * plane + (oy * ow + ox) * n + n0
+                    if m <= 2 * lanes:                 # the batch's last two registers
+                        s2 = _two_pixel_sums(xf, offsets, values, e0, e1, at + n0, second,
+                                             lanes, m)
+                        for r in range(2 if two else 1):
+                            vec.store(of, to + r * n, vec.bias_act(s2[2 * r], b, relu), m)
+                            vec.store(of, to + r * n + lanes,
+                                      vec.bias_act(s2[2 * r + 1], b, relu), m - lanes)
+                        continue
                     if m >= 4 * lanes:                 # whole registers: plain loads
                         s = _sums(xf, offsets, values, e0, e1, at + n0, second, lanes,
                                   lanes, lanes, lanes, lanes)
                     else:
                         s = _sums(xf, offsets, values, e0, e1, at + n0, second, lanes,
                                   m, m - lanes, m - 2 * lanes, m - 3 * lanes)
-                    to = o * plane + (oy * ow + ox) * n + n0
                     for r in range(4):
                         vec.store(of, to + r * lanes, vec.bias_act(s[r], b, relu), m - r * lanes)
                     if two:
