@@ -10,10 +10,9 @@ registers while the kernel walks the channel's stored weights, each a number and
 of its (input channel, tap) in the padded input (the batch's last two registers or fewer in
 a tile two registers wide: no loads and multiply-adds of samples that are not there). Per
 weight, eight registers of input are loaded (four samples' registers at each pixel) for eight
-fused multiply-adds and no store:
-half the memory traffic of the loop with sums in memory, and none of it written. The tiles
-walk the output two pixels at a time and, at each pair, every output channel, so the windows
-the pair reads stay in cache for all of them.
+fused multiply-adds and no store: half the memory traffic of the loop with sums in memory,
+and none of it written. The tiles walk the output two pixels at a time and, at each pair,
+every output channel, so the windows the pair reads stay in cache for all of them.
 
 A fully connected layer's sparse weight is the same walk over a 1x1 image
 (``linear_sparse_tiles``: one output row at four registers of samples).
