@@ -190,7 +190,8 @@ class BatchChain:
     def fits(ops):
         """Whether the ops are a plain stack the chain runs: dense convolutions (ReLU or no
         activation), each followed or not by a max pooling of stride its size, then Flatten,
-        then dense fully connected layers (ReLU or none); or fully connected layers alone."""
+        then fully connected layers, dense or sparse (ReLU or none); or fully connected layers
+        alone."""
         try:
             _layers(ops)
         except ValueError:
