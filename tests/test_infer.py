@@ -141,7 +141,6 @@ def test_a_batch_split_over_threads_gives_the_same_outputs(rng):
     thread, dense (a resnet) and CSR. The copies run each half's batch size the ways the
     first copy timed (alone); the split is timed against one thread on the first call, and
     whichever runs gives the same."""
-    from minprune import threads
     masked = models.lenet5(rng=0).eval()
     prune.prune(masked, 0.9, "magnitude", "weight", "global")
     X = rng.random((40, 1, 28, 28)).astype(np.float32)

@@ -86,10 +86,11 @@ def test_bad_constructor_arguments():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("build", ["resnet", "small_vgg"])
-def test_fused_batch_norm_and_relu_give_the_unfused_results(build, dtype, monkeypatch):
-    """In training Sequential runs BatchNorm and the ReLU after it as one op: the loss, the
-    running statistics and every gradient are those of the two layers run one by one (the
-    same float operations, the ReLU's mask recomputed from the input in the backward)."""
+def test_fused_layers_give_the_unfused_results(build, dtype, monkeypatch):
+    """In training Sequential runs BatchNorm and the ReLU after it as one op, and a residual
+    block and the ReLU after it (resnet): the loss, the running statistics and every
+    gradient are those of the layers run one by one (the same float operations, the ReLU's
+    mask recomputed from the input in the backward)."""
     from minprune import functional as F
     from minprune.nn import module
     rng = np.random.default_rng(0)

@@ -191,8 +191,9 @@ def linear_sparse_tiles(indptr, indices, values, xt, bias, relu, out):
     one output row at four registers of samples, its sums in registers while the row's
     stored weights stream past (per weight, one number and one index read for four loads of
     inputs and four multiply-adds). Where what is left of the batch fits in two registers,
-    the tile is two registers wide (a batch of 32 float32 samples: 1.6x as fast as in a tile
-    of four, half of whose loads and multiply-adds had no samples)."""
+    the tile is two registers wide (a batch of 32 float32 samples: twice as fast as in a tile
+    of four, half of whose loads and multiply-adds had no samples - LeNet-300-100's first
+    layer at 90%, 40 against 84 us)."""
     n = xt.shape[1]
     xf, of = xt.reshape(-1), out.reshape(-1)
     lanes = vec.width(xf)
