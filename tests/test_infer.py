@@ -314,7 +314,8 @@ def test_one_sample_channels_last_is_the_feature_major_run(rng):
     for way in ("pixels", "winograd", "winograd4"):
         for conv in convs:
             conv.way = way if conv.k == 3 and conv.stride == 1 else "pixels"
-        for chosen in (one, False):
+        one._calls.clear()                 # (the steps, then the one call they make)
+        for chosen in (one, one, False):
             plan._one = chosen
             got = plan(x)
             np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=way)
@@ -322,6 +323,7 @@ def test_one_sample_channels_last_is_the_feature_major_run(rng):
             kept = got.copy()
             plan(x * 2)
             np.testing.assert_array_equal(got, kept)        # a new array, not a buffer
+        assert one._calls[x.shape]
     masked = _copy(model)                        # sparse: densified, or feature-major there
     prune.prune(masked, 0.8, "magnitude", "weight", "global")
     csr = sparse.to_sparse(masked, min_sparsity=0.0).eval()
@@ -336,7 +338,10 @@ def test_one_sample_channels_last_is_the_feature_major_run(rng):
             conv.way = way if way != "winograd4" or (conv.k == 3 and conv.stride == 1) \
                 else "pixels"
         plan._one = one
-        np.testing.assert_allclose(plan(x), expected, rtol=1e-4, atol=1e-4, err_msg=way)
+        one._calls.clear()
+        for _ in range(2):
+            np.testing.assert_allclose(plan(x), expected, rtol=1e-4, atol=1e-4, err_msg=way)
+        assert bool(one._calls[x.shape]) == (way != "sparse")  # (sparse: the steps)
     for other in (models.lenet5(rng=0), models.mobilenet(4, rng=0)):
         ops = infer.compile(other.eval()).ops
         assert not channels_last.fits(ops) and not channels_last.fits(ops[:-1])

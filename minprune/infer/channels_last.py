@@ -23,6 +23,7 @@ from . import winograd_pixels as WP
 from .fm_conv import Conv as FeatureMajorConv
 from .fm_step import Step, bias_of, quickest
 from .lower import GlobalPool, Residual, Weighted
+from .sample_call import SampleCall
 
 
 def fits(ops):
@@ -143,12 +144,27 @@ class OneSample:
 
     def __init__(self, ops, winograd=True):
         self.steps = [_step(op) for op in ops[:-1]]
-        for s in self.steps:
-            for conv in [s] if isinstance(s, Conv) else [*s.body, *s.shortcut]:
-                conv.winograd = winograd
+        for conv in self._convs():
+            conv.winograd = winograd
         self._pooled = Step()
+        self._calls = {}          # sample shape -> its SampleCall, once the ways are chosen
 
     def run(self, x):
+        call = self._calls.get(x.shape)
+        if call is not None:
+            return call(x) if call else self._steps_run(x)
+        y = self._steps_run(x)                      # (the first: every way chosen)
+        sparse = any(c.way == "sparse" for c in self._convs())
+        self._calls[x.shape] = False if sparse else SampleCall(self.steps, x.shape[1:],
+                                                               y.dtype)
+        return y
+
+    def _convs(self):
+        for s in self.steps:
+            yield from [s] if isinstance(s, Conv) else [*s.body, *s.shortcut]
+
+    def _steps_run(self, x):
+        """The steps one by one."""
         y = np.ascontiguousarray(x[0].transpose(1, 2, 0))
         for s in self.steps:
             y = s(y)

@@ -1,0 +1,235 @@
+"""One sample of a resnet run channels last in one compiled call: the kernels of
+``channels_last``'s steps, in the ways their first call chose, replayed from a program.
+
+The steps call a kernel per convolution, each from Python (some 4 us of Python and Numba's
+dispatch per convolution: resnet8's nine convolutions took 119 us in their kernels and 163
+us as steps). Once every convolution's way is chosen, ``SampleCall`` writes down what the
+steps do as rows of numbers - which kernel, which buffers it reads and writes, which
+filters and bias - and ``run`` carries the rows out in one compiled call: the sample loaded
+channels last into the first padded buffer, each convolution into its own buffer (padded
+for the next where that convolution pads: the kernels read a padded input), residual blocks
+joined in the last convolution (Winograd's) or after it, the global average pooling at the
+end. Every buffer lies in one array (``arena``), every filter and bias in another
+(``weights``), at offsets a cache line apart: the call takes five arrays, not fifty.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .. import vec
+from ..autograd.tiles import conv_pixels_nhwc, conv_pixels_nhwc_numpy
+from . import fm_kernels as K
+from .fm_step import aligned
+from .winograd4_pixels import conv_winograd4_pixels, conv_winograd4_pixels_numpy
+from .winograd_pixels import conv_winograd_pixels, conv_winograd_pixels_numpy
+
+# what a row does; its columns: what, source, destination, skip, filters, bias, stride, pad,
+# relu (a buffer, filters or bias is a row of ``buffers``, ``filters``, ``biases``)
+LOAD, PAD, PIXELS, WINOGRAD, WINOGRAD4, JOIN, MEAN = range(7)
+WAYS = {"pixels": PIXELS, "winograd": WINOGRAD, "winograd4": WINOGRAD4}
+STEP = 16                           # numbers between offsets: a cache line or two
+
+
+@njit(inline="always")
+def _buffer(arena, buffers, i):
+    """Buffer i of the arena: (H, W, C) from its row (offset, H, W, C); -1: none (empty)."""
+    if i < 0:
+        return arena[:0].reshape((0, 0, 0))
+    at, h, w, c = buffers[i, 0], buffers[i, 1], buffers[i, 2], buffers[i, 3]
+    return arena[at:at + h * w * c].reshape((h, w, c))
+
+
+@njit(cache=True, nogil=True)
+def run(program, buffers, filters, biases, arena, weights, work, x):
+    """Carry out the ``program``'s rows on the sample x (C, H, W) (see the module
+    docstring); the results stay in the arena's buffers."""
+    for r in range(len(program)):
+        what, a, b, s = program[r, 0], program[r, 1], program[r, 2], program[r, 3]
+        pad, relu = program[r, 7], program[r, 8] != 0
+        out = _buffer(arena, buffers, b)
+        if what == LOAD:                             # (C, H, W) -> the middle of (H, W, C)
+            c_in, h, w = x.shape
+            for i in range(h):
+                for j in range(w):
+                    for c in range(c_in):
+                        out[pad + i, pad + j, c] = x[c, i, j]
+            continue
+        src = _buffer(arena, buffers, a)
+        if what == PAD:                              # a row of pixels at a time
+            h, w, c = src.shape
+            sf, of, lanes = src.reshape(-1), out.reshape(-1), vec.width(src)
+            for i in range(h):
+                at = ((pad + i) * (w + 2 * pad) + pad) * c
+                for j in range(0, w * c, lanes):
+                    m = min(lanes, w * c - j)
+                    vec.store(of, at + j, vec.load(sf, i * w * c + j, m), m)
+        elif what == JOIN:
+            K.add_act(out, src, relu, out)
+        elif what == MEAN:
+            h, w, c = src.shape
+            K.global_mean(src.reshape((1, h, w, c)), out.reshape((1, c)))
+        else:
+            f = filters[program[r, 4]]
+            at, size = biases[program[r, 5], 0], biases[program[r, 5], 1]
+            bias = weights[at:at + size]
+            if what == PIXELS:
+                w = weights[f[0]:f[0] + f[1] * f[2] * f[3] * f[4] * f[5]]
+                conv_pixels_nhwc(src.reshape((1,) + src.shape), w.reshape((f[1], f[2], f[3],
+                                 f[4], f[5])), bias, program[r, 6],
+                                 out.reshape((1,) + out.shape), relu)
+            else:
+                u = weights[f[0]:f[0] + f[1] * f[2] * f[3] * f[4]].reshape((f[1], f[2], f[3],
+                                                                           f[4]))
+                skip = _buffer(arena, buffers, s)
+                if what == WINOGRAD:
+                    conv_winograd_pixels(src, u, bias, relu, skip, work, out)
+                else:
+                    conv_winograd4_pixels(src, u, bias, relu, skip, work, out)
+
+
+def run_numpy(program, buffers, filters, biases, arena, weights, x):
+    """``run`` in NumPy: each row by the kernels' NumPy twins."""
+    def buffer(i):
+        at, h, w, c = buffers[i]
+        return arena[at:at + h * w * c].reshape(h, w, c)
+    for what, a, b, s, f, bi, stride, pad, relu in program:
+        out = buffer(b)
+        if what == LOAD:
+            out[pad:pad + x.shape[1], pad:pad + x.shape[2]] = x.transpose(1, 2, 0)
+            continue
+        src = buffer(a)
+        if what == PAD:
+            out[pad:pad + src.shape[0], pad:pad + src.shape[1]] = src
+        elif what == JOIN:
+            out[...] = K.add_act_numpy(out, src, relu)
+        elif what == MEAN:
+            out[...] = src.mean(axis=(0, 1))
+        else:
+            shape = filters[f][1:6] if what == PIXELS else filters[f][1:5]
+            w = weights[filters[f][0]:][:np.prod(shape)].reshape(shape)
+            bias = weights[biases[bi][0]:][:biases[bi][1]]
+            if what == PIXELS:
+                conv_pixels_nhwc_numpy(src[None], w, bias, stride, out[None])
+                if relu:
+                    np.maximum(out, 0, out=out)
+            else:
+                twin = (conv_winograd_pixels_numpy if what == WINOGRAD
+                        else conv_winograd4_pixels_numpy)
+                twin(src, w, bias, bool(relu), buffer(s) if s >= 0 else np.zeros((0, 0, 0)),
+                     out)
+
+
+class SampleCall:
+    """The program of ``channels_last.OneSample``'s steps for a sample of shape (C, H, W),
+    every convolution in the way it chose: ``call(x)`` of the (1, C, H, W) sample returns
+    the pooled (C, 1) vector, a view of the call's arena."""
+
+    def __init__(self, steps, shape, dtype):
+        self.dtype = np.dtype(dtype)
+        self._rows, self._buffers, self._filters, self._biases = [], [], [], []
+        self._weights, self._size, self._work = [], 0, 0
+        self._padded = {}                        # (buffer, pad) -> that buffer padded
+        c, h, w = shape
+        src = self._new((h, w, c))
+        self._row(LOAD, -1, src)
+        src = self._steps(steps, src)
+        c = self._buffers[src][3]
+        pooled = self._new((1, 1, c))
+        self._row(MEAN, src, pooled)
+        self.program = np.array(self._rows, np.int64)
+        self.buffers = np.array(self._buffers, np.int64)
+        self.filters = np.array(self._filters or [(0,) * 6], np.int64)
+        self.biases = np.array(self._biases, np.int64)
+        self.arena = aligned((self._size,), self.dtype, zero=True)
+        self.weights = aligned((max(1, self._weights_size()),), self.dtype)
+        for at, w in self._weights:
+            self.weights[at:at + len(w)] = w
+        self.work = aligned((max(1, self._work),), self.dtype)
+        at = self._buffers[pooled][0]
+        self.pooled = self.arena[at:at + c].reshape(c, 1)
+
+    def __call__(self, x):
+        run(self.program, self.buffers, self.filters, self.biases, self.arena, self.weights,
+            self.work, x[0])
+        return self.pooled
+
+    # building the program
+    def _steps(self, steps, src):
+        from .channels_last import Block
+        for s in steps:
+            src = self._block(s, src) if isinstance(s, Block) else self._conv(s, src)
+        return src
+
+    def _block(self, block, src):
+        y = src
+        for conv in block.body[:-1]:
+            y = self._conv(conv, y)
+        skip = src
+        for conv in block.shortcut:
+            skip = self._conv(conv, skip)
+        return self._conv(block.body[-1], y, skip, block.relu)
+
+    def _conv(self, conv, src, skip=-1, join_relu=False):
+        """Rows for a convolution of buffer ``src``, then its join with ``skip`` (a buffer,
+        -1: none) and ReLU if ``join_relu``: the output's buffer."""
+        x = self._unpadded(src, conv.pad)
+        hp, wp, c_in = self._buffers[x][1:]
+        oh = (hp - conv.k) // conv.stride + 1
+        ow = (wp - conv.k) // conv.stride + 1
+        out = self._new((oh, ow, conv.out_channels))
+        bias = self._bias(conv.bias)
+        if conv.way == "pixels":
+            filters = self._weight(conv._lanes)
+        else:
+            u = conv._u[conv.way]
+            filters = self._weight(u)
+            module = WINOGRAD_MODULES[conv.way]
+            self._work = max(self._work, module.work_size(oh, ow, c_in, conv.out_channels,
+                                                          u.shape[-1]))
+        fused = skip >= 0 and conv.way != "pixels" and not conv.relu
+        self._row(WAYS[conv.way], x, out, skip if fused else -1, filters, bias, conv.stride,
+                  relu=join_relu if fused else conv.relu)
+        if skip >= 0 and not fused:
+            self._row(JOIN, skip, out, relu=join_relu)
+        return out
+
+    def _unpadded(self, src, pad):
+        """``src`` padded by ``pad`` for a convolution: itself where pad is 0, else a
+        zeroed buffer with a row copying src into its middle (one per source and pad)."""
+        if not pad:
+            return src
+        if (src, pad) not in self._padded:
+            h, w, c = self._buffers[src][1:]
+            xp = self._padded[src, pad] = self._new((h + 2 * pad, w + 2 * pad, c))
+            self._row(PAD, src, xp, pad=pad)
+        return self._padded[src, pad]
+
+    def _new(self, shape):
+        self._buffers.append((self._size, *shape))
+        self._size += -(-int(np.prod(shape)) // STEP) * STEP
+        return len(self._buffers) - 1
+
+    def _weights_size(self):
+        return sum(-(-len(w) // STEP) * STEP for _, w in self._weights)
+
+    def _weight(self, array):
+        """Filters into the weights: their row of ``filters`` (offset, shape padded to 5)."""
+        at = self._weights_size()
+        self._weights.append((at, np.ascontiguousarray(array, self.dtype).reshape(-1)))
+        self._filters.append((at, *array.shape, *(1,) * (5 - array.ndim)))
+        return len(self._filters) - 1
+
+    def _bias(self, bias):
+        """A bias into the weights: its row of ``biases`` (offset, length)."""
+        at = self._weights_size()
+        self._weights.append((at, np.ascontiguousarray(bias, self.dtype).reshape(-1)))
+        self._biases.append((at, len(bias)))
+        return len(self._biases) - 1
+
+    def _row(self, what, src, dst, skip=-1, filters=0, bias=0, stride=1, pad=0, relu=False):
+        self._rows.append((what, src, dst, skip, filters, bias, stride, pad, int(relu)))
+
+
+from . import winograd4_pixels as _WP4, winograd_pixels as _WP  # noqa: E402
+WINOGRAD_MODULES = {"winograd": _WP, "winograd4": _WP4}

@@ -1,0 +1,92 @@
+"""One sample of a resnet in one compiled call (``infer.sample_call``): the call against the
+steps it replays, the model and its NumPy twin, every convolution in each of its ways (the
+plan that runs it: ``test_infer``); CI runs this file a second time with
+NUMBA_DISABLE_JIT=1."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minprune import nn
+from minprune.autograd import Tensor
+from minprune.infer import sample_call as SC
+from minprune.infer.channels_last import OneSample
+from minprune.infer.lower import lower
+
+TOL = {np.float32: 1e-4, np.float64: 1e-9}
+
+
+def _resnet(rng, channels, blocks, stride, bias, dtype):
+    """conv-BN-ReLU, then ``blocks`` residual blocks (the first at ``stride``, a 1x1 shortcut
+    where the shape changes), ReLU after each, global pooling: random BatchNorm statistics."""
+    def conv_bn(c_in, c_out, k, s):
+        conv = nn.Conv2d(c_in, c_out, k, s, k // 2, bias=bias, rng=rng, dtype=dtype)
+        bn = nn.BatchNorm2d(c_out, dtype=dtype)
+        bn.running_mean = rng.standard_normal(c_out).astype(dtype)
+        bn.running_var = rng.uniform(0.5, 2, c_out).astype(dtype)
+        bn.bias.data = rng.standard_normal(c_out).astype(dtype)
+        return [conv, bn]
+    layers, c = [*conv_bn(channels[0], channels[1], 3, 1), nn.ReLU()], channels[1]
+    for b in range(blocks):
+        c_out, s = channels[2] if b == 0 else c, stride if b == 0 else 1
+        body = nn.Sequential(*conv_bn(c, c_out, 3, s), nn.ReLU(), *conv_bn(c_out, c_out, 3, 1))
+        shortcut = nn.Sequential(*conv_bn(c, c_out, 1, s)) if s != 1 or c != c_out else None
+        layers += [nn.Residual(body, shortcut), nn.ReLU()]
+        c = c_out
+    return nn.Sequential(*layers, nn.GlobalAvgPool2d()).eval()
+
+
+@settings(max_examples=25, deadline=None)
+@given(channels=st.tuples(st.integers(1, 3), st.integers(1, 18), st.integers(1, 18)),
+       blocks=st.integers(1, 2), stride=st.sampled_from([1, 2]), h=st.integers(3, 11),
+       w=st.integers(3, 11), bias=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       ways=st.lists(st.sampled_from(["pixels", "winograd", "winograd4"]), min_size=8,
+                     max_size=8),
+       seed=st.integers(0, 2 ** 16))
+def test_the_call_is_the_steps_and_the_model(channels, blocks, stride, h, w, bias, dtype, ways,
+                                             seed):
+    """Odd sizes and channel counts, stride 1 or 2, with and without biases, each 3x3
+    stride-1 convolution in a way drawn for it: the call returns what the steps and the model
+    return, and its twin the same; a second sample through the same call too."""
+    rng = np.random.default_rng(seed)
+    model = _resnet(rng, channels, blocks, stride, bias, dtype)
+    one = OneSample(lower(model, None))
+    for conv, way in zip(one._convs(), ways * 2):
+        conv.way = way if conv.k == 3 and conv.stride == 1 else "pixels"
+    for sample in range(2):
+        x = rng.standard_normal((1, channels[0], h, w)).astype(dtype)
+        expected = model(Tensor(x)).data.T                       # (C, 1)
+        assert (x.shape in one._calls) == (sample == 1)
+        got = one.run(x).copy()          # (the first: the steps; then the call they make)
+        np.testing.assert_allclose(got, expected, rtol=TOL[dtype], atol=TOL[dtype])
+        call = one._calls[x.shape]
+        np.testing.assert_allclose(call(x), expected, rtol=TOL[dtype], atol=TOL[dtype])
+        np.testing.assert_allclose(call(x), one._steps_run(x), rtol=TOL[dtype],
+                                   atol=TOL[dtype])
+        twin = call.arena.copy()
+        SC.run_numpy(call.program, call.buffers, call.filters, call.biases, twin,
+                     call.weights, x[0])
+        at = call.buffers[-1][0]
+        np.testing.assert_allclose(twin[at:at + len(expected)][:, None], expected,
+                                   rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def test_the_program_pads_each_buffer_once_and_joins_in_winograds_way():
+    """resnet-like blocks: one padded copy per (buffer, padding) - the block's input read by
+    its body and its 1x1 shortcut unpadded - and the join in the last convolution where it
+    runs by Winograd's, a row of its own where it runs in pixel tiles."""
+    rng = np.random.default_rng(0)
+    model = _resnet(rng, (1, 4, 8), 2, 2, True, np.float32)
+    for way, joins in (("winograd4", 0), ("pixels", 2)):
+        one = OneSample(lower(model, None))
+        for conv in one._convs():
+            conv.way = way if conv.k == 3 and conv.stride == 1 else "pixels"
+        x = rng.standard_normal((1, 1, 9, 9)).astype(np.float32)
+        one.run(x)
+        program = one._calls[x.shape].program
+        pads = [(src, p) for what, src, _, _, _, _, _, p, _ in program if what == SC.PAD]
+        assert len(pads) == len(set(pads)) == 5      # the input and four convolutions' inputs
+        assert sum(program[:, 0] == SC.JOIN) == joins
+        assert sum(program[:, 3] >= 0) == 2 - joins
+        assert program[0, 0] == SC.LOAD and program[-1, 0] == SC.MEAN
