@@ -313,7 +313,7 @@ def test_one_sample_channels_last_is_the_feature_major_run(rng):
                                             else s.body + s.shortcut)]
     for way in ("pixels", "winograd", "winograd4"):
         for conv in convs:
-            conv.way = way if conv.k == 3 and conv.stride == 1 else "pixels"
+            conv.way = conv.dense_way = way if conv.k == 3 and conv.stride == 1 else "pixels"
         one._calls.clear()                 # (the steps, then the one call they make)
         for chosen in (one, one, False):
             plan._one = chosen
@@ -323,7 +323,7 @@ def test_one_sample_channels_last_is_the_feature_major_run(rng):
             kept = got.copy()
             plan(x * 2)
             np.testing.assert_array_equal(got, kept)        # a new array, not a buffer
-        assert one._calls[x.shape]
+        assert one._calls[x.shape[1:]]
     masked = _copy(model)                        # sparse: densified, or feature-major there
     prune.prune(masked, 0.8, "magnitude", "weight", "global")
     csr = sparse.to_sparse(masked, min_sparsity=0.0).eval()
@@ -337,11 +337,12 @@ def test_one_sample_channels_last_is_the_feature_major_run(rng):
         for conv in convs:
             conv.way = way if way != "winograd4" or (conv.k == 3 and conv.stride == 1) \
                 else "pixels"
+            conv.dense_way = "pixels" if conv.way == "sparse" else conv.way
         plan._one = one
         one._calls.clear()
-        for _ in range(2):
+        for steps in (True, False):          # (the steps, sparse; the call, densified)
+            one._steps_first[x.shape] = steps
             np.testing.assert_allclose(plan(x), expected, rtol=1e-4, atol=1e-4, err_msg=way)
-        assert bool(one._calls[x.shape]) == (way != "sparse")  # (sparse: the steps)
     for other in (models.lenet5(rng=0), models.mobilenet(4, rng=0)):
         ops = infer.compile(other.eval()).ops
         assert not channels_last.fits(ops) and not channels_last.fits(ops[:-1])
@@ -486,3 +487,34 @@ def test_a_plain_plan_runs_the_call_on_one_thread_and_split_on_two(rng):
     plan = infer.compile(sparse.to_sparse(pruned, min_sparsity=0.0).eval())
     plan(x)
     assert not plan._in_one_call and "_chains" not in vars(plan)
+
+
+def test_a_resnets_batch_runs_sample_by_sample_in_one_call_or_feature_major(rng):
+    """A resnet's batch (dense, and CSR: its convolutions densified in the call) times the
+    compiled call of its samples channels last against the feature-major steps on one
+    thread; either way, and the call split over two threads, the model's outputs; a network
+    that does not fit (LeNet-5's pooling) never takes it."""
+    x = rng.random((6, 1, 12, 12)).astype(np.float32)
+    pruned = randomise(models.resnet(8, 4, rng=0), rng)
+    prune.prune(pruned, 0.8, "magnitude", "weight", "global")
+    for model in (randomise(models.resnet(8, 4, rng=0), rng).eval(),
+                  sparse.to_sparse(pruned, min_sparsity=0.0).eval()):
+        want = model(x).data
+        plan = infer.compile(model)
+        np.testing.assert_allclose(plan(x), want, rtol=1e-4, atol=1e-4)
+        assert 6 in plan._sample_ways                        # timed
+        for by_samples in (False, True):
+            plan._sample_ways[6] = by_samples
+            got = plan(x)
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+            kept = got.copy()
+            plan(x * 2)
+            np.testing.assert_array_equal(got, kept)        # a new array, not a buffer
+        threads.set_threads(2)
+        try:
+            np.testing.assert_allclose(plan._threaded(x), want, rtol=1e-4, atol=1e-4)
+        finally:
+            threads.set_threads(1)
+    plan = infer.compile(models.lenet5(rng=0).eval())
+    plan(rng.random((3, 1, 28, 28)).astype(np.float32))
+    assert plan._channels_last() is None and "_sample_ways" not in vars(plan)

@@ -48,28 +48,29 @@ def test_the_call_is_the_steps_and_the_model(channels, blocks, stride, h, w, bia
                                              seed):
     """Odd sizes and channel counts, stride 1 or 2, with and without biases, each 3x3
     stride-1 convolution in a way drawn for it: the call returns what the steps and the model
-    return, and its twin the same; a second sample through the same call too."""
+    return, and its twin the same; a batch of three through the same call, whole or split
+    over threads (batch 0 too)."""
     rng = np.random.default_rng(seed)
     model = _resnet(rng, channels, blocks, stride, bias, dtype)
     one = OneSample(lower(model, None))
     for conv, way in zip(one._convs(), ways * 2):
-        conv.way = way if conv.k == 3 and conv.stride == 1 else "pixels"
-    for sample in range(2):
-        x = rng.standard_normal((1, channels[0], h, w)).astype(dtype)
-        expected = model(Tensor(x)).data.T                       # (C, 1)
-        assert (x.shape in one._calls) == (sample == 1)
-        got = one.run(x).copy()          # (the first: the steps; then the call they make)
+        conv.way = conv.dense_way = way if conv.k == 3 and conv.stride == 1 else "pixels"
+    for batch in (1, 3):
+        x = rng.standard_normal((batch, channels[0], h, w)).astype(dtype)
+        expected = model(Tensor(x)).data.T                       # (C, N)
+        assert (x.shape[1:] in one._calls) == (batch == 3)
+        got = one.run(x).copy()         # (the first: a sample by the steps, then the call)
         np.testing.assert_allclose(got, expected, rtol=TOL[dtype], atol=TOL[dtype])
-        call = one._calls[x.shape]
-        np.testing.assert_allclose(call(x), expected, rtol=TOL[dtype], atol=TOL[dtype])
-        np.testing.assert_allclose(call(x), one._steps_run(x), rtol=TOL[dtype],
+        call = one._calls[x.shape[1:]]
+        np.testing.assert_allclose(call(x[:1]), one._steps_run(x[:1]), rtol=TOL[dtype],
                                    atol=TOL[dtype])
-        twin = call.arena.copy()
-        SC.run_numpy(call.program, call.buffers, call.filters, call.biases, twin,
-                     call.weights, x[0])
-        at = call.buffers[-1][0]
-        np.testing.assert_allclose(twin[at:at + len(expected)][:, None], expected,
-                                   rtol=TOL[dtype], atol=TOL[dtype])
+        for parts in (1, 2, 4):                                 # (4: a part of no sample)
+            np.testing.assert_allclose(call(x, parts), expected, rtol=TOL[dtype],
+                                       atol=TOL[dtype])
+        assert call(x[:0]).shape == (len(expected), 0)
+        twin = SC.run_numpy(call.program, call.buffers, call.filters, call.biases,
+                            call.arena.copy(), call.weights, x)
+        np.testing.assert_allclose(twin, expected, rtol=TOL[dtype], atol=TOL[dtype])
 
 
 def test_the_program_pads_each_buffer_once_and_joins_in_winograds_way():
@@ -81,10 +82,10 @@ def test_the_program_pads_each_buffer_once_and_joins_in_winograds_way():
     for way, joins in (("winograd4", 0), ("pixels", 2)):
         one = OneSample(lower(model, None))
         for conv in one._convs():
-            conv.way = way if conv.k == 3 and conv.stride == 1 else "pixels"
+            conv.way = conv.dense_way = way if conv.k == 3 and conv.stride == 1 else "pixels"
         x = rng.standard_normal((1, 1, 9, 9)).astype(np.float32)
         one.run(x)
-        program = one._calls[x.shape].program
+        program = one._calls[x.shape[1:]].program
         pads = [(src, p) for what, src, _, _, _, _, _, p, _ in program if what == SC.PAD]
         assert len(pads) == len(set(pads)) == 5      # the input and four convolutions' inputs
         assert sum(program[:, 0] == SC.JOIN) == joins

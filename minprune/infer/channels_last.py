@@ -21,7 +21,7 @@ from . import fm_kernels as K
 from . import winograd4_pixels as WP4
 from . import winograd_pixels as WP
 from .fm_conv import Conv as FeatureMajorConv
-from .fm_step import Step, bias_of, quickest
+from .fm_step import Step, best_times, bias_of, quickest
 from .lower import GlobalPool, Residual, Weighted
 from .sample_call import SampleCall
 
@@ -53,6 +53,7 @@ class Conv(Step):
         self.sparse = None if isinstance(op.weight, np.ndarray) else FeatureMajorConv(op)
         self.weight = op.weight       # (densified on first use where sparse: ``_dense``)
         self.way = None      # "pixels", "winograd", "winograd4" or "sparse", once timed
+        self.dense_way = None          # the fastest of the first three (the compiled call's)
         self._lanes, self._u = None, {}            # the filters as each way reads them
 
     def __call__(self, x, skip=None, relu=None):
@@ -66,7 +67,10 @@ class Conv(Step):
             ways = ("pixels", *WINOGRAD) if self.winograd and self.k == 3 and self.stride == 1 \
                 else ("pixels",)
             ways += ("sparse",) if self.sparse is not None else ()
-            self.way = quickest(ways, lambda way: self._run(way, x, xp, out))
+            best = best_times(ways, lambda way: self._run(way, x, xp, out))
+            self.way = min(ways, key=best.__getitem__)
+            self.dense_way = min(ways[:-1] if self.sparse is not None else ways,
+                                 key=best.__getitem__)
         if self.way in WINOGRAD and skip is not None and not self.relu:
             return self._winograd(self.way, xp, out, skip, relu)
         self._run(self.way, x, xp, out)
@@ -82,27 +86,36 @@ class Conv(Step):
         if way != "pixels":
             self._winograd(way, xp, out, None, self.relu)
             return
-        if self._lanes is None:
-            self._lanes = filters_lanes(self._dense(xp), self.k, xp.shape[-1], self.dtype)
-        conv_pixels_nhwc(xp[None], self._lanes, self.bias, self.stride, out[None], self.relu)
+        conv_pixels_nhwc(xp[None], self.lanes(xp.shape[-1]), self.bias, self.stride, out[None],
+                         self.relu)
 
     def _winograd(self, way, xp, out, skip, relu):
         """By Winograd's F(2x2, 3x3) or F(4x4, 3x3) (``way``), ``skip`` added before
         ``relu`` where given."""
         module, kernel = WINOGRAD[way]
-        u = self._u.get(way)
-        if u is None:                           # (a step's dense weight never changes)
-            u = self._u[way] = module.filters_lanes(self._dense(xp), xp.shape[-1], self.dtype)
+        u = self.transformed(way, xp.shape[-1])
         oh, ow, n_out = out.shape
         work = self.buffer((module.work_size(oh, ow, xp.shape[-1], n_out, u.shape[-1]),),
                            self.dtype, way)
         return kernel(xp, u, self.bias, relu,
                       _NO_SKIP[self.dtype.type] if skip is None else skip, work, out)
 
-    def _dense(self, xp):
+    def lanes(self, c_in):
+        """The filters as the pixel tiles read them (``tiles.filters_lanes``)."""
+        if self._lanes is None:                  # (a step's dense weight never changes)
+            self._lanes = filters_lanes(self._dense(c_in), self.k, c_in, self.dtype)
+        return self._lanes
+
+    def transformed(self, way, c_in):
+        """The filters as Winograd's ``way`` reads them (its ``filters_lanes``)."""
+        if way not in self._u:
+            self._u[way] = WINOGRAD[way][0].filters_lanes(self._dense(c_in), c_in, self.dtype)
+        return self._u[way]
+
+    def _dense(self, c_in):
         """The weight as a dense (OC, k·k·C) matrix."""
         if self.sparse is not None:
-            return self.sparse.forms(xp.shape[-1])[0]
+            return self.sparse.forms(c_in)[0]
         return self.weight
 
     def _padded(self, x):
@@ -147,24 +160,37 @@ class OneSample:
         for conv in self._convs():
             conv.winograd = winograd
         self._pooled = Step()
-        self._calls = {}          # sample shape -> its SampleCall, once the ways are chosen
+        self._calls = {}                            # sample shape -> its SampleCall
+        self._steps_first = {}      # one sample's shape -> whether the steps run it
 
     def run(self, x):
-        call = self._calls.get(x.shape)
-        if call is not None:
-            return call(x) if call else self._steps_run(x)
-        y = self._steps_run(x)                      # (the first: every way chosen)
-        sparse = any(c.way == "sparse" for c in self._convs())
-        self._calls[x.shape] = False if sparse else SampleCall(self.steps, x.shape[1:],
-                                                               y.dtype)
-        return y
+        """The pooled (C, N) vectors of the batch x (N, C, H, W): one compiled call
+        (``sample_call``) or, for one sample where a convolution runs fastest sparse and
+        the first call timed the steps faster than the call, the steps."""
+        call = self.call(x)
+        if len(x) == 1 and self._steps_first.get(x.shape) is None:
+            sparse = any(c.way == "sparse" for c in self._convs())
+            self._steps_first[x.shape] = sparse and quickest(
+                (False, True), lambda steps: self._steps_run(x) if steps else call(x))
+        if len(x) == 1 and self._steps_first[x.shape]:
+            return self._steps_run(x)
+        return call(x)
+
+    def call(self, x):
+        """The ``SampleCall`` of x's sample shape, built once the steps ran a sample (every
+        convolution's way chosen), each convolution in its fastest dense way."""
+        shape = x.shape[1:]
+        if shape not in self._calls:
+            self._steps_run(x[:1])
+            self._calls[shape] = SampleCall(self.steps, shape, x.dtype)
+        return self._calls[shape]
 
     def _convs(self):
         for s in self.steps:
             yield from [s] if isinstance(s, Conv) else [*s.body, *s.shortcut]
 
     def _steps_run(self, x):
-        """The steps one by one."""
+        """The steps one by one, on one sample."""
         y = np.ascontiguousarray(x[0].transpose(1, 2, 0))
         for s in self.steps:
             y = s(y)

@@ -15,7 +15,7 @@ end. Every buffer lies in one array (``arena``), every filter and bias in anothe
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .. import vec
 from ..autograd.tiles import conv_pixels_nhwc, conv_pixels_nhwc_numpy
@@ -41,9 +41,31 @@ def _buffer(arena, buffers, i):
 
 
 @njit(cache=True, nogil=True)
-def run(program, buffers, filters, biases, arena, weights, work, x):
-    """Carry out the ``program``'s rows on the sample x (C, H, W) (see the module
-    docstring); the results stay in the arena's buffers."""
+def run(program, buffers, filters, biases, arena, weights, work, x, out):
+    """Every sample of x (N, C, H, W) through the ``program``'s rows (see the module
+    docstring), one after another: out (C', N) their pooled vectors (the last buffer)."""
+    at, c = buffers[-1, 0], buffers[-1, 3]
+    for n in range(len(x)):
+        _sample(program, buffers, filters, biases, arena, weights, work, x[n])
+        for j in range(c):
+            out[j, n] = arena[at + j]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def run_split(program, buffers, filters, biases, arenas, weights, works, x, out):
+    """``run`` with the batch in len(arenas) parts, one per thread of Numba's pool, each
+    in its own arena and work."""
+    parts, at, c = len(arenas), buffers[-1, 0], buffers[-1, 3]
+    for p in prange(parts):
+        for n in range(p * len(x) // parts, (p + 1) * len(x) // parts):
+            _sample(program, buffers, filters, biases, arenas[p], weights, works[p], x[n])
+            for j in range(c):
+                out[j, n] = arenas[p, at + j]
+
+
+@njit(cache=True, nogil=True)
+def _sample(program, buffers, filters, biases, arena, weights, work, x):
+    """The rows on one sample x (C, H, W); the results stay in the arena's buffers."""
     for r in range(len(program)):
         what, a, b, s = program[r, 0], program[r, 1], program[r, 2], program[r, 3]
         pad, relu = program[r, 7], program[r, 8] != 0
@@ -89,7 +111,16 @@ def run(program, buffers, filters, biases, arena, weights, work, x):
 
 
 def run_numpy(program, buffers, filters, biases, arena, weights, x):
-    """``run`` in NumPy: each row by the kernels' NumPy twins."""
+    """``run`` in NumPy, each row by the kernels' NumPy twins: the pooled (C', N)."""
+    at, c = buffers[-1][0], buffers[-1][3]
+    out = np.empty((c, len(x)), arena.dtype)
+    for n in range(len(x)):
+        _sample_numpy(program, buffers, filters, biases, arena, weights, x[n])
+        out[:, n] = arena[at:at + c]
+    return out
+
+
+def _sample_numpy(program, buffers, filters, biases, arena, weights, x):
     def buffer(i):
         at, h, w, c = buffers[i]
         return arena[at:at + h * w * c].reshape(h, w, c)
@@ -122,8 +153,8 @@ def run_numpy(program, buffers, filters, biases, arena, weights, x):
 
 class SampleCall:
     """The program of ``channels_last.OneSample``'s steps for a sample of shape (C, H, W),
-    every convolution in the way it chose: ``call(x)`` of the (1, C, H, W) sample returns
-    the pooled (C, 1) vector, a view of the call's arena."""
+    every convolution in the fastest of its dense ways (``Conv.dense_way``): ``call(x)`` of
+    a batch (N, C, H, W) returns the pooled (C', N) vectors."""
 
     def __init__(self, steps, shape, dtype):
         self.dtype = np.dtype(dtype)
@@ -141,18 +172,35 @@ class SampleCall:
         self.buffers = np.array(self._buffers, np.int64)
         self.filters = np.array(self._filters or [(0,) * 6], np.int64)
         self.biases = np.array(self._biases, np.int64)
-        self.arena = aligned((self._size,), self.dtype, zero=True)
         self.weights = aligned((max(1, self._weights_size()),), self.dtype)
         for at, w in self._weights:
             self.weights[at:at + len(w)] = w
-        self.work = aligned((max(1, self._work),), self.dtype)
-        at = self._buffers[pooled][0]
-        self.pooled = self.arena[at:at + c].reshape(c, 1)
+        self._work = -(-max(1, self._work) // STEP) * STEP
+        self._scratch, self._outs = {}, {}         # parts -> (arenas, works); batch -> out
+        self.arena = self.scratch(1)[0][0]
 
-    def __call__(self, x):
-        run(self.program, self.buffers, self.filters, self.biases, self.arena, self.weights,
-            self.work, x[0])
-        return self.pooled
+    def scratch(self, parts):
+        """(arenas, works) for ``parts`` threads: a row of each per part, the arenas zeroed
+        (their padded buffers' borders stay so: only the middles are written)."""
+        if parts not in self._scratch:
+            self._scratch[parts] = (aligned((parts, self._size), self.dtype, zero=True),
+                                    aligned((parts, self._work), self.dtype))
+        return self._scratch[parts]
+
+    def __call__(self, x, parts=1):
+        """The pooled (C', N) vectors of the batch x (N, C, H, W): one of the call's buffers,
+        overwritten by its next call. ``parts`` > 1: split over Numba's pool."""
+        out = self._outs.get(len(x))
+        if out is None:
+            out = self._outs[len(x)] = aligned((self.buffers[-1, 3], len(x)), self.dtype)
+        arenas, works = self.scratch(parts)
+        if parts == 1:
+            run(self.program, self.buffers, self.filters, self.biases, arenas[0], self.weights,
+                works[0], x, out)
+        else:
+            run_split(self.program, self.buffers, self.filters, self.biases, arenas,
+                      self.weights, works, x, out)
+        return out
 
     # building the program
     def _steps(self, steps, src):
@@ -179,16 +227,17 @@ class SampleCall:
         ow = (wp - conv.k) // conv.stride + 1
         out = self._new((oh, ow, conv.out_channels))
         bias = self._bias(conv.bias)
-        if conv.way == "pixels":
-            filters = self._weight(conv._lanes)
+        way = conv.dense_way
+        if way == "pixels":
+            filters = self._weight(conv.lanes(c_in))
         else:
-            u = conv._u[conv.way]
+            u = conv.transformed(way, c_in)
             filters = self._weight(u)
-            module = WINOGRAD_MODULES[conv.way]
+            module = WINOGRAD_MODULES[way]
             self._work = max(self._work, module.work_size(oh, ow, c_in, conv.out_channels,
                                                           u.shape[-1]))
-        fused = skip >= 0 and conv.way != "pixels" and not conv.relu
-        self._row(WAYS[conv.way], x, out, skip if fused else -1, filters, bias, conv.stride,
+        fused = skip >= 0 and way != "pixels" and not conv.relu
+        self._row(WAYS[way], x, out, skip if fused else -1, filters, bias, conv.stride,
                   relu=join_relu if fused else conv.relu)
         if skip >= 0 and not fused:
             self._row(JOIN, skip, out, relu=join_relu)
