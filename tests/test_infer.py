@@ -422,7 +422,8 @@ def test_a_max_pooling_run_by_the_convolution_before_it_is_the_models(rng, batch
     """A max pooling after a convolution (with ReLU, and with no activation; images of
     27x21, whose last rows and columns the poolings drop; stride 2 then pooling 3) runs in the
     convolution's step: its output pooled, or from a register of samples on (40) both in
-    one pass of register tiles (a sparse weight densified) - each the model's result."""
+    one pass of register tiles (a sparse weight densified, or its stored weights' tiles) -
+    each the model's result."""
     from minprune.autograd import Tensor
     from minprune.infer.fmajor import Conv, PoolStep
     model = nn.Sequential(nn.Conv2d(3, 9, 3, padding=1, rng=0, dtype=dtype), nn.ReLU(),
@@ -441,8 +442,10 @@ def test_a_max_pooling_run_by_the_convolution_before_it_is_the_models(rng, batch
         assert all(s.fused for s in plan.steps if isinstance(s, PoolStep))
         np.testing.assert_allclose(plan(x), expected, rtol=tol, atol=tol)
         fits = batch >= 16
-        assert all(c.fused[batch] in ((False, True) if fits else (False,)) for c in convs)
-        for fused in (False, True) if fits else (False,):
+        ways = ((False, True, "sparse") if m is not model else (False, True)) if fits \
+            else (False,)
+        assert all(c.fused[batch] in ways for c in convs)
+        for fused in ways:
             for c in convs:
                 c.fused[batch] = fused
             np.testing.assert_allclose(plan(x), expected, rtol=tol, atol=tol,

@@ -59,3 +59,42 @@ def test_the_pooled_tiles_refuse_an_output_larger_than_the_pooling_gives():
     with pytest.raises(ValueError, match="filters must be"):
         P.conv_tiles_maxpool(xp, np.zeros((1, 2, 3, 3, 8), np.float32), np.zeros(0, np.float32),
                              1, False, 2, np.zeros((2, 2, 2, 16), np.float32))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.sampled_from([0, 1, 5, 16, 17, 33, 40, 64, 65]), c_in=st.integers(1, 4),
+       h=st.integers(3, 13), w=st.integers(3, 13), c_out=st.integers(1, 9),
+       k=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2), pad=st.integers(0, 2),
+       pool=st.integers(1, 3), sparsity=st.sampled_from([0.0, 0.5, 0.9, 1.0]),
+       dtype=st.sampled_from([np.float32, np.float64]), relu=st.booleans(),
+       has_bias=st.booleans(), seed=st.integers(0, 2 ** 31 - 1))
+@example(n=64, c_in=1, h=28, w=28, c_out=20, k=5, stride=1, pad=0, pool=2, sparsity=0.9,
+         dtype=np.float32, relu=True, has_bias=True, seed=0)           # LeNet-5's first
+def test_the_sparse_pooled_tiles_are_the_convolution_then_its_pooling(
+        n, c_in, h, w, c_out, k, stride, pad, pool, sparsity, dtype, relu, has_bias, seed):
+    """``sparse_pooled``: only the stored weights (none at all in some filters), the batch's
+    last registers two wide or four, pooling 1 (none) to 3 - odd windows sum their last
+    pixel twice - over images it does and does not divide."""
+    from minprune.infer import sparse_pooled as SP
+    from minprune.infer import sparse_tiles as S
+    from minprune.sparse.csr import CSR
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    if oh < pool or ow < pool:
+        return
+    shape = (n, c_in, h, w, c_out, k, stride, pad)
+    _, weight, bias, conv, xp, tol = conv_case(shape, dtype, seed, relu, has_bias,
+                                               sparsity=sparsity)
+    expected = max_pool(conv, pool)
+    csr = CSR.from_dense(weight, weight != 0)
+    offsets = S.entries(csr.indices, k, *xp.shape)
+    out = np.full((c_out, oh // pool, ow // pool, n), np.nan, dtype)
+    got = SP.conv_sparse_tiles_maxpool(xp, csr.indptr, offsets, csr.values, bias, k, stride,
+                                       relu, pool, out)
+    np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
+    twin = SP.conv_sparse_tiles_maxpool_numpy(xp, csr.indptr, offsets, csr.values, bias, k,
+                                              stride, relu, pool, np.empty_like(out))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match="pooled convolution's shape"):
+        SP.conv_sparse_tiles_maxpool(xp, csr.indptr, offsets, csr.values, bias, k, stride,
+                                     relu, pool, np.zeros((c_out, oh // pool + 1, ow // pool, n),
+                                                          dtype))

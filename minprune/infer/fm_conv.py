@@ -15,6 +15,7 @@ from . import direct_dense as DD
 from . import fm_kernels as K
 from . import pooled as P
 from . import shifted as SH
+from . import sparse_pooled as SP
 from . import sparse_tiles as S
 from . import tiles as T
 from . import winograd as WG
@@ -92,22 +93,28 @@ class Conv(Step):
 
     def _pooled(self, x, out):
         """The convolution's max pooling (``pool`` x ``pool``, stride ``pool``): the
-        convolution's output pooled, or - from a register of samples on, a sparse weight
-        densified - both in one pass of register tiles (``pooled``), whichever the first
-        call of the batch size timed faster."""
+        convolution's output pooled, or - from a register of samples on - both in one pass
+        of register tiles (``pooled``; a sparse weight densified there, or its stored weights
+        in ``sparse_pooled``'s tiles), whichever the first call of the batch size timed
+        faster."""
         p, n = self.pool, x.shape[-1]
         pooled = self.buffer((self.out_channels, out.shape[1] // p, out.shape[2] // p, n),
                              self.dtype, "pooled")
         fused = self.fused.get(n)
         if fused is None:
+            ways = (False, True, "sparse") if self.sparse else (False, True)
             fused = self.fused[n] = n >= vec.lanes(self.dtype) and quickest(
-                (False, True), lambda f: self._pool_by(f, x, out, pooled))
+                ways, lambda f: self._pool_by(f, x, out, pooled))
         self._pool_by(fused, x, out, pooled)
         return pooled
 
     def _pool_by(self, fused, x, out, pooled):
         p = self.pool
-        if fused:
+        if fused == "sparse":                   # the stored weights' tiles, pooled in them
+            xp = self._padded(x)
+            SP.conv_sparse_tiles_maxpool(xp, *self._stored(xp), self.bias, self.k,
+                                         self.stride, self.relu, p, pooled)
+        elif fused:
             if self._filters8 is None:          # (a step's dense weight never changes)
                 weight = self.forms(x.shape[0])[0] if self.sparse else self.weight
                 self._filters8 = T.filters8(weight, self.k, x.shape[0])
