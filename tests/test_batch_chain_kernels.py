@@ -47,6 +47,10 @@ def _flat_size(size, convs, k, stride, pad, pool):
        sparsity=st.sampled_from([0.0, 0.5, 0.9]), seed=st.integers(0, 2 ** 16))
 @example(channels=[1, 6, 16], size=12, k=3, stride=1, pad=0, pool=2, hidden=20, n=33,
          parts=2, dtype=np.float32, sparsity=0.0, seed=0)
+@example(channels=[1, 6, 16], size=12, k=3, stride=1, pad=1, pool=2, hidden=20, n=33,
+         parts=2, dtype=np.float32, sparsity=0.9, seed=0)      # sparse convolutions, pooled
+@example(channels=[2, 5], size=9, k=3, stride=2, pad=1, pool=1, hidden=7, n=17,
+         parts=3, dtype=np.float64, sparsity=0.9, seed=1)      # and not pooled
 @example(channels=[1], size=12, k=3, stride=1, pad=0, pool=2, hidden=20, n=64, parts=2,
          dtype=np.float32, sparsity=0.9, seed=0)
 def test_the_call_is_the_models_forward(channels, size, k, stride, pad, pool, hidden, n,
@@ -64,8 +68,6 @@ def test_the_call_is_the_models_forward(channels, size, k, stride, pad, pool, hi
     if sparsity:
         prune.prune(model, sparsity, "magnitude", "weight", "local")
         model = sparse.to_sparse(model, min_sparsity=0.0).eval()
-        if len(channels) > 1:          # (sparse convolutions are not the chain's)
-            return
     x = rng.standard_normal((n, channels[0], size, size)).astype(dtype)
     if len(channels) == 1:
         x = x.reshape(n, size * size * channels[0])
@@ -74,10 +76,13 @@ def test_the_call_is_the_models_forward(channels, size, k, stride, pad, pool, hi
     image = x.shape[1:] if x.ndim == 4 else (x.shape[1], 1, 1)
     chain = BC.BatchChain(ops, image, dtype)
     fcs = [op for op in ops if isinstance(op, Weighted) and op.conv is None]
-    for op, indptr in zip(fcs, chain.indptrs, strict=True):   # sparse where it keeps few
-        size = op.weight.shape[0] * op.weight.shape[1]
-        few = isinstance(op.weight, CSR) and op.weight.nnz < BC.SPARSE_BELOW * size
-        assert (len(indptr) > 0) == few
+    convs = [op for op in ops if isinstance(op, Weighted) and op.conv is not None]
+    for layers, indptrs, below in ((fcs, chain.indptrs, BC.SPARSE_BELOW),
+                                   (convs, chain.conv_indptrs, BC.CONV_SPARSE_BELOW)):
+        for op, indptr in zip(layers, indptrs):       # sparse where it keeps few
+            size = op.weight.shape[0] * op.weight.shape[1]
+            few = isinstance(op.weight, CSR) and op.weight.nnz < below * size
+            assert (len(indptr) > 0) == few
     if sparsity == 0.9 and hidden == 20:            # (its stored weights, in their tiles)
         assert all(len(indptr) for indptr in chain.indptrs)
     got = chain(x, parts)
@@ -86,7 +91,8 @@ def test_the_call_is_the_models_forward(channels, size, k, stride, pad, pool, hi
     tol = TOL[dtype] * (1 + np.abs(want).max(initial=0))
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
     twin = BC.chain_split_numpy(x.reshape(n, chain.in_features), chain.image, chain.convs,
-                                chain.conv_biases, chain.geometry, chain.filters,
+                                chain.conv_biases, chain.geometry, chain.conv_indptrs,
+                                chain.conv_offsets, chain.conv_values, chain.filters,
                                 chain.indptrs, chain.indices, chain.values, chain.biases,
                                 chain.relus, chain.rows, None, None, np.empty_like(got))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
@@ -94,15 +100,16 @@ def test_the_call_is_the_models_forward(channels, size, k, stride, pad, pool, hi
 
 
 def test_which_stacks_the_call_takes():
-    """Plain stacks of dense layers, pooling after a convolution, sparse fully connected
-    layers; not residual blocks, sparse convolutions or a pooling of its own."""
+    """Plain stacks of dense or sparse layers, pooling after a convolution; not residual
+    blocks, grouped convolutions or a pooling of its own."""
     assert BC.BatchChain.fits(lower(models.lenet5(rng=0).eval()))
     assert BC.BatchChain.fits(lower(models.lenet_300_100(rng=0).eval()))
     assert BC.BatchChain.fits(lower(models.small_vgg(rng=0).eval()))
     assert not BC.BatchChain.fits(lower(models.resnet(8, rng=0).eval()))
     pruned = models.lenet5(rng=0)
     prune.prune(pruned, 0.9, "magnitude", "weight", "global")
-    assert not BC.BatchChain.fits(lower(sparse.to_sparse(pruned, min_sparsity=0.0).eval()))
+    assert BC.BatchChain.fits(lower(sparse.to_sparse(pruned, min_sparsity=0.0).eval()))
+    assert not BC.BatchChain.fits(lower(models.mobilenet(4, rng=0).eval()))
     pruned = models.lenet_300_100(rng=0)
     prune.prune(pruned, 0.9, "magnitude", "weight", "global")
     assert BC.BatchChain.fits(lower(sparse.to_sparse(pruned, min_sparsity=0.0).eval()))

@@ -135,18 +135,20 @@ def test_sparse_layers_take_an_empty_batch(rng):
 
 
 def test_a_batch_split_over_threads_gives_the_same_outputs(rng):
-    """With threads.set_threads(2) a convolutional plan that is not a plain stack of dense
-    layers (those run in one compiled call: ``test_batch_chain_kernels``) runs halves of a
-    batch on two threads, each on its own copy of the steps: the same outputs as one
-    thread, dense (a resnet) and CSR. The copies run each half's batch size the ways the
-    first copy timed (alone); the split is timed against one thread on the first call, and
-    whichever runs gives the same."""
-    masked = models.lenet5(rng=0).eval()
+    """With threads.set_threads(2) a convolutional plan that runs feature-major (not a
+    plain stack, nor a resnet sample by sample: those run in one compiled call,
+    ``test_batch_chain_kernels`` and ``test_sample_call_kernels``) runs halves of a batch on
+    two threads, each on its own copy of the steps: the same outputs as one thread, dense
+    (grouped convolutions) and CSR (a resnet, feature-major). The copies run each half's
+    batch size the ways the first copy timed (alone); the split is timed against one thread
+    on the first call, and whichever runs gives the same."""
+    masked = models.resnet(8, width=4, rng=0).eval()
     prune.prune(masked, 0.9, "magnitude", "weight", "global")
     X = rng.random((40, 1, 28, 28)).astype(np.float32)
-    for variant in (models.resnet(8, width=4, rng=0).eval(),
+    for variant in (models.mobilenet(4, rng=0).eval(),
                     sparse.to_sparse(masked, min_sparsity=0.0).eval()):
         plan = infer.compile(variant)
+        plan._sample_ways = {40: False}                  # (a resnet: feature-major)
         alone = plan(X)
         threads.set_threads(2)
         try:
@@ -463,14 +465,17 @@ def test_an_average_pooling_or_a_padded_one_is_a_step_of_its_own():
 
 
 def test_a_plain_plan_runs_the_call_on_one_thread_and_split_on_two(rng):
-    """LeNet-300-100 (dense and CSR) and LeNet-5 time the call against their steps on one
-    thread and split the batch over two: the model's outputs every way; a plan with sparse
-    convolutions keeps its steps."""
+    """LeNet-300-100 and LeNet-5 (dense and CSR) time the call against their steps on one
+    thread and split the batch over two: the model's outputs every way; a resnet keeps its
+    steps."""
     x = rng.random((40, 1, 28, 28)).astype(np.float32)
     pruned = models.lenet_300_100(rng=0)
     prune.prune(pruned, 0.9, "magnitude", "weight", "global")
+    pruned5 = models.lenet5(rng=0)
+    prune.prune(pruned5, 0.9, "magnitude", "weight", "local")
     for model in (models.lenet_300_100(rng=0).eval(), models.lenet5(rng=0).eval(),
-                  sparse.to_sparse(pruned, min_sparsity=0.0).eval()):
+                  sparse.to_sparse(pruned, min_sparsity=0.0).eval(),
+                  sparse.to_sparse(pruned5, min_sparsity=0.0).eval()):
         want = model(x).data
         plan = infer.compile(model)
         np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
@@ -485,11 +490,9 @@ def test_a_plain_plan_runs_the_call_on_one_thread_and_split_on_two(rng):
             assert (40, 2) in plan._solo                # two threads timed against one
         finally:
             threads.set_threads(1)
-    pruned = models.lenet5(rng=0)
-    prune.prune(pruned, 0.9, "magnitude", "weight", "global")
-    plan = infer.compile(sparse.to_sparse(pruned, min_sparsity=0.0).eval())
-    plan(x)
-    assert not plan._in_one_call and "_chains" not in vars(plan)
+    resnet = infer.compile(models.resnet(8, 4, rng=0).eval())
+    resnet(x)
+    assert not resnet._in_one_call and "_chains" not in vars(resnet)
 
 
 def test_a_resnets_batch_runs_sample_by_sample_in_one_call_or_feature_major(rng):

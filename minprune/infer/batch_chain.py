@@ -1,7 +1,8 @@
-"""A plain stack's batch in one compiled call - dense convolutions (each with the max pooling
-after it), then fully connected layers (dense, or sparse: their stored weights in
-``sparse_tiles``' tiles where they keep few) - split over Numba's pool on more threads than
-one: each thread takes its part of the samples through every layer.
+"""A plain stack's batch in one compiled call - convolutions (each with the max pooling after
+it), then fully connected layers, each dense or sparse (their stored weights in
+``sparse_tiles``' tiles where they keep few, ``sparse_pooled``'s with a pooling) - split
+over Numba's pool on more threads than one: each thread takes its part of the samples
+through every layer.
 
 Two threads on one batch can share the work two ways. Each layer's rows split between them
 needs a start of the pool per layer, and every layer's input crosses from the core that
@@ -30,7 +31,9 @@ from .fm_step import aligned
 from .layout import transpose
 from .lower import Flatten, Pool, Weighted
 from .pooled import conv_tiles_maxpool
-from .sparse_tiles import linear_sparse_tiles
+from .sparse_pooled import conv_sparse_tiles_maxpool
+from .sparse_tiles import conv_sparse_tiles, conv_sparse_tiles_numpy, entries, \
+    linear_sparse_tiles
 from .tiles import conv_tiles, conv_tiles_numpy, filters8
 
 # geometry of a convolution, one row each: output channels, kernel, stride, padding, pooling
@@ -39,8 +42,8 @@ OUT, K, STRIDE, PAD, POOL, RELU = range(6)
 
 
 @njit(cache=True, nogil=True)
-def _run(x, s0, s1, image, convs, conv_biases, geometry, filters, indptrs, indices, values,
-         biases, relus, rows, a, b, pads, out):
+def _run(x, s0, s1, image, convs, conv_biases, geometry, conv_indptrs, conv_offsets,
+         conv_values, filters, indptrs, indices, values, biases, relus, rows, a, b, pads, out):
     """Samples s0 .. s1 - 1 of x through the layers, a and b their two scratch buffers, pads
     (layers, size) the padded inputs' (zeros but where the image is written)."""
     m = s1 - s0
@@ -57,15 +60,22 @@ def _run(x, s0, s1, image, convs, conv_biases, geometry, filters, indptrs, indic
             xp = pad_into(xp, p, pads[layer][:c * (h + 2 * p) * (w + 2 * p) * m].reshape(
                 c, h + 2 * p, w + 2 * p, m))
         oh, ow = (h + 2 * p - k) // stride + 1, (w + 2 * p - k) // stride + 1
-        c = g[OUT]
-        if g[POOL] > 1:
-            h, w = oh // g[POOL], ow // g[POOL]
-            conv_tiles_maxpool(xp, convs[layer], conv_biases[layer], stride, g[RELU] == 1,
-                               g[POOL], b[:c * h * w * m].reshape(c, h, w, m))
+        c, pool, relu = g[OUT], g[POOL], g[RELU] == 1
+        h, w = oh // pool, ow // pool
+        y = b[:c * h * w * m].reshape(c, h, w, m)
+        indptr, bases, weights = conv_indptrs[layer], conv_offsets[layer], conv_values[layer]
+        if len(indptr):                         # a sparse layer: its stored weights' tiles
+            offsets = bases * m                 # (flat offsets in this run's padded input)
+            if pool > 1:
+                conv_sparse_tiles_maxpool(xp, indptr, offsets, weights, conv_biases[layer], k,
+                                          stride, relu, pool, y)
+            else:
+                conv_sparse_tiles(xp, indptr, offsets, weights, conv_biases[layer], stride,
+                                  relu, y)
+        elif pool > 1:
+            conv_tiles_maxpool(xp, convs[layer], conv_biases[layer], stride, relu, pool, y)
         else:
-            h, w = oh, ow
-            conv_tiles(xp, convs[layer], conv_biases[layer], stride, g[RELU] == 1,
-                       b[:c * h * w * m].reshape(c, h, w, m))
+            conv_tiles(xp, convs[layer], conv_biases[layer], stride, relu, y)
         f = c * h * w
         a, b = b, a
     for layer in range(len(rows)):
@@ -82,12 +92,17 @@ def _run(x, s0, s1, image, convs, conv_biases, geometry, filters, indptrs, indic
 
 
 @njit(cache=True, parallel=True)
-def chain_split(x, image, convs, conv_biases, geometry, filters, indptrs, indices, values,
-                biases, relus, rows, scratch, pads, out):
+def chain_split(x, image, convs, conv_biases, geometry, conv_indptrs, conv_offsets,
+                conv_values, filters, indptrs, indices, values, biases, relus, rows, scratch,
+                pads, out):
     """out (N, rows[-1]) = the layers applied to x (N, C·H·W), ``image`` (C, H, W): first the
     convolutions - layer l the register tiles of ``convs[l]`` (``tiles.filters8``),
     ``conv_biases[l]`` (empty: none), its ``geometry[l]`` (``OUT``, ``K``, ``STRIDE``,
-    ``PAD``, ``POOL``, ``RELU``) - then the fully connected layers: ``filters[l]`` (filters8
+    ``PAD``, ``POOL``, ``RELU``), or where ``conv_indptrs[l]`` is not empty its stored
+    weights (``conv_offsets[l]``: each one's offset per sample in the padded input;
+    ``conv_values[l]``) in
+    ``sparse_tiles``' tiles (``sparse_pooled``'s with a pooling) - then the fully connected
+    layers: ``filters[l]`` (filters8
     of the (rows[l], F_l) weight) or, where ``indptrs[l]`` is not empty, the CSR weight
     (``indptrs[l]``, ``indices[l]``, ``values[l]``) in ``sparse_tiles``' tiles,
     ``biases[l]``, ReLU where ``relus[l]``. The samples in
@@ -97,22 +112,25 @@ def chain_split(x, image, convs, conv_biases, geometry, filters, indptrs, indice
     n, parts = len(x), len(scratch)
     for p in prange(parts):
         _run(x, p * n // parts, (p + 1) * n // parts, image, convs, conv_biases, geometry,
-             filters, indptrs, indices, values, biases, relus, rows, scratch[p, 0],
-             scratch[p, 1], pads[p], out)
+             conv_indptrs, conv_offsets, conv_values, filters, indptrs, indices, values,
+             biases, relus, rows, scratch[p, 0], scratch[p, 1], pads[p], out)
     return out
 
 
 @njit(cache=True, nogil=True)
-def chain_whole(x, image, convs, conv_biases, geometry, filters, indptrs, indices, values,
-                biases, relus, rows, scratch, pads, out):
+def chain_whole(x, image, convs, conv_biases, geometry, conv_indptrs, conv_offsets,
+                conv_values, filters, indptrs, indices, values, biases, relus, rows, scratch,
+                pads, out):
     """``chain_split`` on the calling thread alone: the whole batch as one run."""
-    _run(x, 0, len(x), image, convs, conv_biases, geometry, filters, indptrs, indices, values,
-         biases, relus, rows, scratch[0, 0], scratch[0, 1], pads[0], out)
+    _run(x, 0, len(x), image, convs, conv_biases, geometry, conv_indptrs, conv_offsets,
+         conv_values, filters, indptrs, indices, values, biases, relus, rows, scratch[0, 0],
+         scratch[0, 1], pads[0], out)
     return out
 
 
-def chain_split_numpy(x, image, convs, conv_biases, geometry, filters, indptrs, indices,
-                      values, biases, relus, rows, scratch, pads, out):
+def chain_split_numpy(x, image, convs, conv_biases, geometry, conv_indptrs, conv_offsets,
+                      conv_values, filters, indptrs, indices, values, biases, relus, rows,
+                      scratch, pads, out):
     """``chain_split`` (and ``chain_whole``) in NumPy: the layers on the whole batch."""
     n = len(x)
     h = x.T.reshape(*image, n)
@@ -120,8 +138,13 @@ def chain_split_numpy(x, image, convs, conv_biases, geometry, filters, indptrs, 
         xp = np.pad(h, ((0, 0), (g[PAD], g[PAD]), (g[PAD], g[PAD]), (0, 0)))
         oh = (xp.shape[1] - g[K]) // g[STRIDE] + 1
         ow = (xp.shape[2] - g[K]) // g[STRIDE] + 1
-        y = conv_tiles_numpy(xp, convs[layer], conv_biases[layer], g[STRIDE], g[RELU] == 1,
-                             np.empty((g[OUT], oh, ow, n), x.dtype))
+        y = np.empty((g[OUT], oh, ow, n), x.dtype)
+        if len(conv_indptrs[layer]):
+            conv_sparse_tiles_numpy(xp, conv_indptrs[layer], conv_offsets[layer] * n,
+                                    conv_values[layer], conv_biases[layer], g[STRIDE],
+                                    g[RELU] == 1, y)
+        else:
+            conv_tiles_numpy(xp, convs[layer], conv_biases[layer], g[STRIDE], g[RELU] == 1, y)
         q = g[POOL]
         h = y[:, :oh // q * q, :ow // q * q].reshape(
             g[OUT], oh // q, q, ow // q, q, n).max(axis=(2, 4))
@@ -146,15 +169,25 @@ class BatchChain:
 
     def __init__(self, ops, image, dtype):
         self.dtype = np.dtype(dtype)
-        self.image = np.array(image, np.int64)         # the input's (C, H, W), or (F, 1, 1)
         convs, fcs, pools = _layers(ops)
         d = self.dtype
-        self.convs = tuple(filters8(np.asarray(op.weight, d), op.conv[0], c_in)
-                           for op, c_in in zip(convs, _channels_in(convs, image[0])))
         self.conv_biases = tuple(_bias(op, d) for op in convs)
         self.geometry = np.array([(op.weight.shape[0], *op.conv, pool, op.activation == "ReLU")
                                   for op, pool in zip(convs, pools)], np.int64).reshape(-1, 6)
-        sparse = [_sparse(op) for op in fcs]
+        self.image = np.array(image, np.int64)         # the input's (C, H, W), or (F, 1, 1)
+        stored = [_sparse(op, CONV_SPARSE_BELOW) for op in convs]
+        shapes = self._padded_inputs()
+        self.convs = tuple(np.zeros((0, 0, 1, 1, 8), d) if csr is not None else
+                           filters8(_matrix(op, d), op.conv[0], shape[0])
+                           for op, csr, shape in zip(convs, stored, shapes))
+        self.conv_indptrs = tuple(np.zeros(0, np.int64) if csr is None else
+                                  csr.indptr.astype(np.int64) for csr in stored)
+        self.conv_offsets = tuple(np.zeros(0, np.int64) if csr is None else
+                                  entries(csr.indices, op.conv[0], *shape, 1)
+                                  for op, csr, shape in zip(convs, stored, shapes))
+        self.conv_values = tuple(np.zeros(0, d) if csr is None else csr.values.astype(d)
+                                 for csr in stored)
+        sparse = [_sparse(op, SPARSE_BELOW) for op in fcs]
         wide = any(op.weight.shape[1] > 1 << 16 for op in fcs)
         index = np.int64 if wide else np.uint16
         self.filters = tuple(np.zeros((0, 0, 1, 1, 8), d) if csr is not None else
@@ -171,9 +204,21 @@ class BatchChain:
         self.rows = np.array([op.weight.shape[0] for op in fcs], np.int64)
         if not self.convs:                         # (Numba's tuples: one of the type at least)
             self.convs, self.conv_biases = (np.zeros((0, 0, 0, 0, 8), d),), (np.zeros(0, d),)
+            self.conv_indptrs = self.conv_offsets = (np.zeros(0, np.int64),)
+            self.conv_values = (np.zeros(0, d),)
         self.in_features = math.prod(image)
         self._sizes = self._activations()
         self._scratch = {}                            # (parts, batch) -> buffers
+
+    def _padded_inputs(self):
+        """Each convolution's padded input (C, Hp, Wp)."""
+        c, h, w = self.image
+        shapes = []
+        for out, k, stride, p, pool, _ in self.geometry:
+            shapes.append((c, h + 2 * p, w + 2 * p))
+            h, w = (h + 2 * p - k) // stride + 1, (w + 2 * p - k) // stride + 1
+            c, h, w = out, h // pool, w // pool
+        return shapes
 
     def _activations(self):
         """(the largest activation per sample, each padded input's size per sample)."""
@@ -188,10 +233,10 @@ class BatchChain:
 
     @staticmethod
     def fits(ops):
-        """Whether the ops are a plain stack the chain runs: dense convolutions (ReLU or no
-        activation), each followed or not by a max pooling of stride its size, then Flatten,
-        then fully connected layers, dense or sparse (ReLU or none); or fully connected layers
-        alone."""
+        """Whether the ops are a plain stack the chain runs: convolutions, dense or sparse
+        (ReLU or no activation, no groups), each followed or not by a max pooling of stride
+        its size, then Flatten, then fully connected layers, dense or sparse (ReLU or none);
+        or fully connected layers alone."""
         try:
             _layers(ops)
         except ValueError:
@@ -205,9 +250,10 @@ class BatchChain:
         scratch, pads = self._buffers(parts, n)
         out = np.empty((n, int(self.rows[-1])), self.dtype)
         run = chain_split if parts > 1 else chain_whole
-        return run(x, self.image, self.convs, self.conv_biases, self.geometry, self.filters,
-                   self.indptrs, self.indices, self.values, self.biases, self.relus, self.rows,
-                   scratch, pads, out)
+        return run(x, self.image, self.convs, self.conv_biases, self.geometry,
+                   self.conv_indptrs, self.conv_offsets, self.conv_values, self.filters,
+                   self.indptrs, self.indices, self.values, self.biases, self.relus,
+                   self.rows, scratch, pads, out)
 
     def _buffers(self, parts, n):
         """Each run's scratch, a cache line apart, and its padded inputs: kept per batch
@@ -246,13 +292,18 @@ def _csr(op):
     return op.weight if isinstance(op.weight, CSR) else op.weight.to_csr()
 
 
-def _sparse(op):
-    """The fully connected op's weight as CSR where it runs as one (``SPARSE_BELOW``), else
-    None (dense, or densified)."""
+CONV_SPARSE_BELOW = 0.4   # the same for a convolution (LeNet-5's second at batch 64: the
+# stored weights' tiles 1.9x as fast as the dense ones at 27.5% of the weights; its first, at
+# 83%, dense)
+
+
+def _sparse(op, below):
+    """The op's weight as CSR where it runs as one (keeping under ``below`` of its weights),
+    else None (dense, or densified)."""
     if isinstance(op.weight, np.ndarray):
         return None
     csr = _csr(op)
-    return csr if len(csr.values) < SPARSE_BELOW * csr.shape[0] * csr.shape[1] else None
+    return csr if len(csr.values) < below * csr.shape[0] * csr.shape[1] else None
 
 
 def _matrix(op, dtype):
@@ -261,12 +312,10 @@ def _matrix(op, dtype):
     return np.asarray(weight, dtype)
 
 
-def _dense(op, conv):
+def _takes(op, conv):
     """Whether op is a convolution (``conv``) or fully connected layer the chain runs: dense
-    convolutions; fully connected layers dense or sparse (CSR, N:M - densified where they
-    keep many weights)."""
+    or sparse (CSR, N:M - densified where they keep many weights), no groups."""
     return (isinstance(op, Weighted) and op.groups == 1 and (op.conv is not None) == conv
-            and (isinstance(op.weight, np.ndarray) or not conv)
             and op.activation in (None, "ReLU"))
 
 
@@ -274,7 +323,7 @@ def _layers(ops):
     """(convolutions, fully connected ops, each convolution's pooling (1: none)) of a plain
     stack; ValueError for anything else."""
     convs, pools, i = [], [], 0
-    while i < len(ops) and _dense(ops[i], conv=True):
+    while i < len(ops) and _takes(ops[i], conv=True):
         convs.append(ops[i])
         pool = ops[i + 1] if i + 1 < len(ops) else None
         fused = (isinstance(pool, Pool) and pool.kind == "max" and not pool.padding
@@ -286,6 +335,6 @@ def _layers(ops):
     elif convs:
         raise ValueError("no Flatten after the convolutions")
     fcs = ops[i:]
-    if not fcs or not all(_dense(op, conv=False) for op in fcs):
+    if not fcs or not all(_takes(op, conv=False) for op in fcs):
         raise ValueError("not a stack of dense layers")
     return convs, fcs, pools
