@@ -1,6 +1,7 @@
 """A plain stack's batch in one compiled call (``infer.batch_chain``): the call on one thread
-and split over threads against its NumPy twin and the model (the plan that runs it:
-``test_infer``); CI runs this file a second time with NUMBA_DISABLE_JIT=1."""
+and split over threads against its NumPy twin and the model, and its sparse fully connected
+layers' kernel (``infer.sparse_blocked``) - the plan that runs it: ``test_infer``; CI runs
+this file a second time with NUMBA_DISABLE_JIT=1."""
 from __future__ import annotations
 
 import numpy as np
@@ -116,3 +117,36 @@ def test_which_stacks_the_call_takes():
     avg = nn.Sequential(nn.Conv2d(1, 4, 3, rng=0), nn.AvgPool2d(2), nn.Flatten(),
                         nn.Linear(4 * 13 * 13, 3, rng=0)).eval()
     assert not BC.BatchChain.fits(lower(avg))
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=st.integers(1, 40), n_in=st.integers(1, 300), block=st.integers(1, 120),
+       n=st.sampled_from([0, 1, 15, 16, 17, 33, 40, 64, 65, 130]),
+       density=st.sampled_from([0.0, 0.05, 0.3, 1.0]), relu=st.booleans(),
+       has_bias=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2 ** 16))
+def test_the_blocked_sparse_layer_is_the_product(rows, n_in, block, n, density, relu, has_bias,
+                                                 dtype, seed):
+    """``sparse_blocked``: any block size (one block of all inputs, blocks of one input, a
+    last block part full), rows with no stored weight in some blocks or none at all, the
+    batch in whole registers, two or fewer, and a part of one: W @ x + bias (ReLU), and the
+    twin the same."""
+    from minprune.infer import sparse_blocked as SB
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((rows, n_in)).astype(dtype)
+    w[rng.random(w.shape) >= density] = 0
+    csr = CSR.from_dense(w, w != 0)
+    indptr2, indices, values = SB.blocked(csr.indptr, csr.indices.astype(np.uint16),
+                                          csr.values, n_in, block)
+    assert indptr2.shape == (-(-n_in // block), rows + 1) and indptr2[-1, -1] == csr.nnz
+    x = rng.standard_normal((n_in, n)).astype(dtype)
+    bias = rng.standard_normal(rows).astype(dtype) if has_bias else np.zeros(0, dtype)
+    want = w @ x + (bias[:, None] if has_bias else 0)
+    want = np.maximum(want, 0) if relu else want
+    out = np.full((rows, n), np.nan, dtype)
+    got = SB.linear_sparse_blocked(indptr2, indices, values, x, bias, relu, out)
+    tol = TOL[dtype] * (1 + np.abs(want).max(initial=0))
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    twin = SB.linear_sparse_blocked_numpy(indptr2, indices, values, x, bias, relu,
+                                          np.empty_like(out))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)

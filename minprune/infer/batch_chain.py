@@ -32,8 +32,8 @@ from .layout import transpose
 from .lower import Flatten, Pool, Weighted
 from .pooled import conv_tiles_maxpool
 from .sparse_pooled import conv_sparse_tiles_maxpool
-from .sparse_tiles import conv_sparse_tiles, conv_sparse_tiles_numpy, entries, \
-    linear_sparse_tiles
+from .sparse_blocked import BLOCK, blocked, linear_sparse_blocked
+from .sparse_tiles import conv_sparse_tiles, conv_sparse_tiles_numpy, entries
 from .tiles import conv_tiles, conv_tiles_numpy, filters8
 
 # geometry of a convolution, one row each: output channels, kernel, stride, padding, pooling
@@ -81,7 +81,7 @@ def _run(x, s0, s1, image, convs, conv_biases, geometry, conv_indptrs, conv_offs
     for layer in range(len(rows)):
         r = rows[layer]
         if len(indptrs[layer]):                 # a sparse layer: its stored weights' tiles
-            linear_sparse_tiles(indptrs[layer], indices[layer], values[layer],
+            linear_sparse_blocked(indptrs[layer], indices[layer], values[layer],
                                 a[:f * m].reshape(f, m), biases[layer], relus[layer],
                                 b[:r * m].reshape(r, m))
         else:
@@ -103,8 +103,9 @@ def chain_split(x, image, convs, conv_biases, geometry, conv_indptrs, conv_offse
     ``conv_values[l]``) in
     ``sparse_tiles``' tiles (``sparse_pooled``'s with a pooling) - then the fully connected
     layers: ``filters[l]`` (filters8
-    of the (rows[l], F_l) weight) or, where ``indptrs[l]`` is not empty, the CSR weight
-    (``indptrs[l]``, ``indices[l]``, ``values[l]``) in ``sparse_tiles``' tiles,
+    of the (rows[l], F_l) weight) or, where ``indptrs[l]`` is not empty, the stored weights
+    in blocks of inputs (``sparse_blocked.blocked``: ``indptrs[l]`` (blocks, rows + 1),
+    ``indices[l]``, ``values[l]``) in ``sparse_blocked``'s tiles,
     ``biases[l]``, ReLU where ``relus[l]``. The samples in
     len(scratch) runs, one per thread of Numba's pool; ``scratch`` (runs, 2, width): each
     run's two feature-major buffers; ``pads`` (runs, convolutions, size): its padded inputs,
@@ -153,7 +154,9 @@ def chain_split_numpy(x, image, convs, conv_biases, geometry, conv_indptrs, conv
                                                      relus, rows):
         if len(indptr):
             w = np.zeros((r, len(h)), x.dtype)
-            w[np.repeat(np.arange(r), np.diff(indptr)), cols] = vals
+            for k in range(len(indptr)):
+                w[np.repeat(np.arange(r), np.diff(indptr[k])),
+                  cols[indptr[k, 0]:indptr[k, -1]]] = vals[indptr[k, 0]:indptr[k, -1]]
         else:
             w = w8.reshape(len(w8), -1, 8).transpose(0, 2, 1).reshape(-1, w8.shape[1])[:r]
         h = w @ h + (bias[:, None] if len(bias) else 0)
@@ -193,12 +196,12 @@ class BatchChain:
         self.filters = tuple(np.zeros((0, 0, 1, 1, 8), d) if csr is not None else
                              filters8(_matrix(op, d), 1, op.weight.shape[1])
                              for op, csr in zip(fcs, sparse))
-        self.indptrs = tuple(np.zeros(0, np.int64) if csr is None else csr.indptr
-                             for csr in sparse)
-        self.indices = tuple(np.zeros(0, index) if csr is None else csr.indices.astype(index)
-                             for csr in sparse)
-        self.values = tuple(np.zeros(0, d) if csr is None else csr.values.astype(d)
-                            for csr in sparse)
+        stored = [None if csr is None else
+                  blocked(csr.indptr, csr.indices.astype(index), csr.values.astype(d),
+                          csr.shape[1], _block(csr)) for csr in sparse]
+        self.indptrs = tuple(np.zeros((0, 0), np.int64) if s is None else s[0] for s in stored)
+        self.indices = tuple(np.zeros(0, index) if s is None else s[1] for s in stored)
+        self.values = tuple(np.zeros(0, d) if s is None else s[2] for s in stored)
         self.biases = tuple(_bias(op, d) for op in fcs)
         self.relus = np.array([op.activation == "ReLU" for op in fcs])
         self.rows = np.array([op.weight.shape[0] for op in fcs], np.int64)
@@ -282,10 +285,18 @@ def _channels_in(convs, first):
     return [first] + [op.weight.shape[0] for op in convs[:-1]]
 
 
-SPARSE_BELOW = 0.2     # density under which a fully connected layer runs its stored weights
-# (LeNet-300-100's layers at batch 64, one thread: the stored weights' tiles 2x as fast as the
-# dense ones at 10% of the weights, 1.5x slower at 30% - each stored weight loads its inputs
-# for one row, a dense tile's for eight)
+SPARSE_BELOW = 0.45    # density under which a fully connected layer runs its stored weights
+BLOCKS_FROM = 0.2      # and from which in blocks of inputs (``sparse_blocked``), not at once
+# (random weights at batch 64, one thread, against the dense tiles: 784 -> 300 at 10% 47.6 us
+# at once, 57.5 in blocks, dense 187; at 30% 154, 128, 179; at 45% 232, 178, 170 - 300 ->
+# 100 at 45%: 23, 21, 25. Each stored weight loads its inputs for one row, a dense tile's for
+# eight; in blocks they come from the first-level cache, at a cost per block and row)
+
+
+def _block(csr):
+    """Inputs per block for a sparse layer's weights: ``BLOCK`` from ``BLOCKS_FROM`` of the
+    weights on, all of them (one block) below."""
+    return BLOCK if csr.nnz >= BLOCKS_FROM * math.prod(csr.shape) else max(1, csr.shape[1])
 
 
 def _csr(op):
