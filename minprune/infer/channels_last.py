@@ -23,7 +23,7 @@ from . import winograd_pixels as WP
 from .fm_conv import Conv as FeatureMajorConv
 from .fm_step import Step, best_times, bias_of, quickest
 from .lower import GlobalPool, Residual, Weighted
-from .sample_call import SampleCall
+from .sample_call import SampleCall, matrix
 
 
 def fits(ops):
@@ -151,22 +151,32 @@ def _step(op):
     return Block(op) if isinstance(op, Residual) else Conv(op)
 
 
-class OneSample:
-    """The ops (``fits``) for one sample: ``run(x)`` of the (1, C, H, W) input returns the
-    pooled (C, 1) vector, as the feature-major run of the same ops does."""
+def tail_fits(ops):
+    """Whether ops (those after the global pooling) are fully connected layers ``OneSample``
+    runs as its ``tail``: ReLU or no activation."""
+    return all(isinstance(op, Weighted) and op.conv is None and op.activation in (None, "ReLU")
+               for op in ops)
 
-    def __init__(self, ops, winograd=True):
+
+class OneSample:
+    """The ops (``fits``) for a batch, sample by sample: ``run(x)`` of the (N, C, H, W)
+    input returns the pooled (C, N) vectors, as the feature-major run of the same ops does -
+    or, with ``tail`` (fully connected ops after the pooling, ``tail_fits``), their outputs."""
+
+    def __init__(self, ops, winograd=True, tail=()):
         self.steps = [_step(op) for op in ops[:-1]]
         for conv in self._convs():
             conv.winograd = winograd
+        self.tail = list(tail)
         self._pooled = Step()
         self._calls = {}                            # sample shape -> its SampleCall
         self._steps_first = {}      # one sample's shape -> whether the steps run it
 
     def run(self, x):
-        """The pooled (C, N) vectors of the batch x (N, C, H, W): one compiled call
-        (``sample_call``) or, for one sample where a convolution runs fastest sparse and
-        the first call timed the steps faster than the call, the steps."""
+        """The pooled (C, N) vectors of the batch x (N, C, H, W) (the tail's outputs, where
+        there is one): one compiled call (``sample_call``) or, for one sample where a
+        convolution runs fastest sparse and the first call timed the steps faster than the
+        call, the steps."""
         call = self.call(x)
         if len(x) == 1 and self._steps_first.get(x.shape) is None:
             sparse = any(c.way == "sparse" for c in self._convs())
@@ -182,7 +192,7 @@ class OneSample:
         shape = x.shape[1:]
         if shape not in self._calls:
             self._steps_run(x[:1])
-            self._calls[shape] = SampleCall(self.steps, shape, x.dtype)
+            self._calls[shape] = SampleCall(self.steps, shape, x.dtype, self.tail)
         return self._calls[shape]
 
     def _convs(self):
@@ -196,7 +206,11 @@ class OneSample:
             y = s(y)
         h, w, c = y.shape                 # (the pixels' mean, the channels as a batch of C)
         pooled = self._pooled.buffer((1, c), y.dtype)
-        return K.global_mean(y.reshape(1, h, w, c), pooled).reshape(c, 1)
+        y = K.global_mean(y.reshape(1, h, w, c), pooled).reshape(c, 1)
+        for op in self.tail:
+            y = matrix(op.weight) @ y + (0 if op.bias is None else op.bias[:, None])
+            y = np.maximum(y, 0) if op.activation == "ReLU" else y
+        return y
 
 
 _NO_SKIP = {t: np.zeros((0, 0, 0), t) for t in (np.float32, np.float64)}

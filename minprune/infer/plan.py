@@ -107,12 +107,15 @@ class Plan:
 
     def _channels_last(self):
         """The ops up to the last global pooling as ``channels_last.OneSample`` where they
-        fit (built on first use), else None."""
+        fit (built on first use) - the fully connected ops after it its tail where they fit
+        too - else None."""
         if "_samples" not in self.__dict__:
             pools = [i for i, op in enumerate(self.ops) if isinstance(op, GlobalPool)]
             fits = pools and channels_last.fits(self.ops[:pools[-1] + 1])
-            self._samples = (channels_last.OneSample(self.ops[:pools[-1] + 1], self.winograd)
-                             if fits else None)
+            tail = self.ops[pools[-1] + 1:] if fits else []
+            self._samples = (channels_last.OneSample(
+                self.ops[:pools[-1] + 1], self.winograd,
+                tail if channels_last.tail_fits(tail) else ()) if fits else None)
         return self._samples
 
     def _one_by(self, one, x, parts=1):
@@ -121,24 +124,28 @@ class Plan:
         feature-major, or all feature-major (``one`` False)."""
         if not one:
             return self.feature_major(x)
-        y = one.run(x) if parts == 1 else one.call(x)(x, parts)       # (C, N), pooled
-        for s in self.feature_major.steps[len(one.steps) + 1:]:
+        y = one.run(x) if parts == 1 else one.call(x)(x, parts)       # (C, N)
+        for s in self.feature_major.steps[len(one.steps) + 1 + len(one.tail):]:
             y = s(y)
         return y.T.copy()                            # (a new array, not a buffer)
 
     def _by_samples(self, x):
         """Whether a batch runs sample by sample channels last in one compiled call
-        (``channels_last``, ``sample_call``): where the ops fit, no convolution runs sparse
-        there, and the first call of the batch size timed it faster on one thread than the
-        feature-major steps (resnet8 at batch 64: 7.7 ms against 10.6)."""
+        (``channels_last``, ``sample_call``): where the ops fit and the first call of the
+        batch size timed the feature-major steps on one thread no more than
+        ``SAMPLES_MARGIN`` of its time. (A sample's activations stay in the second-level
+        cache from layer to layer, a batch's stream through memory: resnet8 at batch 64 took
+        7.5 ms either way timed back to back, 8.3 against 10.1 ms timed in turns with other
+        models, which leave the caches to the next call as a program's other work does.)"""
         ways = self.__dict__.setdefault("_sample_ways", {})     # batch -> by samples or not
         if len(x) not in ways:
             one = self._channels_last()
-            ways[len(x)] = bool(one and one.call(x))
-            if ways[len(x)]:
+            ways[len(x)] = bool(one)
+            if one:
                 with threads.as_one():
-                    ways[len(x)] = quickest((False, True), lambda by: self._one_by(
+                    best = best_times((False, True), lambda by: self._one_by(
                         by and one, x) if by else self._chunked(x))
+                ways[len(x)] = best[False] > SAMPLES_MARGIN * best[True]
         return ways[len(x)]
 
     def _threaded(self, x, one=False):
@@ -239,6 +246,8 @@ class Plan:
 
 SPLIT_MIN_BATCH = 16       # smaller batches run on one thread: the split costs more than it saves
 THREADS_MARGIN = 0.9       # the threads run only where timed at most this part of one thread
+SAMPLES_MARGIN = 0.9       # feature-major runs a resnet's batch only where timed at most this
+# part of the samples' time
 CHUNKS = (16, 32)          # samples per chunk a convolutional plan times against the whole batch
 
 

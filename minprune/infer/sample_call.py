@@ -20,13 +20,14 @@ from numba import njit, prange
 from .. import vec
 from ..autograd.tiles import conv_pixels_nhwc, conv_pixels_nhwc_numpy
 from . import fm_kernels as K
+from ..sparse.csr import CSR
 from .fm_step import aligned
 from .winograd4_pixels import conv_winograd4_pixels, conv_winograd4_pixels_numpy
 from .winograd_pixels import conv_winograd_pixels, conv_winograd_pixels_numpy
 
 # what a row does; its columns: what, source, destination, skip, filters, bias, stride, pad,
 # relu (a buffer, filters or bias is a row of ``buffers``, ``filters``, ``biases``)
-LOAD, PAD, PIXELS, WINOGRAD, WINOGRAD4, JOIN, MEAN = range(7)
+LOAD, PAD, PIXELS, WINOGRAD, WINOGRAD4, JOIN, MEAN, LINEAR = range(8)
 WAYS = {"pixels": PIXELS, "winograd": WINOGRAD, "winograd4": WINOGRAD4}
 STEP = 16                           # numbers between offsets: a cache line or two
 
@@ -91,6 +92,16 @@ def _sample(program, buffers, filters, biases, arena, weights, work, x):
         elif what == MEAN:
             h, w, c = src.shape
             K.global_mean(src.reshape((1, h, w, c)), out.reshape((1, c)))
+        elif what == LINEAR:                         # (R, C) @ the (1, 1, C) vector
+            f = filters[program[r, 4]]
+            at, size = biases[program[r, 5], 0], biases[program[r, 5], 1]
+            matrix = weights[f[0]:f[0] + f[1] * f[2]].reshape((f[1], f[2]))
+            v, y = src.reshape(-1), out.reshape(-1)
+            for o in range(f[1]):
+                total = weights[at + o] if size else 0.0
+                for c in range(f[2]):
+                    total += matrix[o, c] * v[c]
+                y[o] = max(total, 0.0) if relu else total
         else:
             f = filters[program[r, 4]]
             at, size = biases[program[r, 5], 0], biases[program[r, 5], 1]
@@ -136,6 +147,11 @@ def _sample_numpy(program, buffers, filters, biases, arena, weights, x):
             out[...] = K.add_act_numpy(out, src, relu)
         elif what == MEAN:
             out[...] = src.mean(axis=(0, 1))
+        elif what == LINEAR:
+            at, rows, cols = filters[f][:3]
+            y = weights[at:at + rows * cols].reshape(rows, cols) @ src.reshape(-1)
+            y = y + weights[biases[bi][0]:][:biases[bi][1]]
+            out[...] = (np.maximum(y, 0) if relu else y).reshape(out.shape)
         else:
             shape = filters[f][1:6] if what == PIXELS else filters[f][1:5]
             w = weights[filters[f][0]:][:np.prod(shape)].reshape(shape)
@@ -151,23 +167,37 @@ def _sample_numpy(program, buffers, filters, biases, arena, weights, x):
                      out)
 
 
+def matrix(weight):
+    """A fully connected op's weight as a dense matrix (a sparse one densified)."""
+    return weight if isinstance(weight, np.ndarray) else (
+        weight if isinstance(weight, CSR) else weight.to_csr()).to_dense()
+
+
 class SampleCall:
     """The program of ``channels_last.OneSample``'s steps for a sample of shape (C, H, W),
-    every convolution in the fastest of its dense ways (``Conv.dense_way``): ``call(x)`` of
-    a batch (N, C, H, W) returns the pooled (C', N) vectors."""
+    every convolution in the fastest of its dense ways (``Conv.dense_way``), then ``tail``
+    (fully connected ops after the pooling): ``call(x)`` of a batch (N, C, H, W) returns the
+    pooled (C', N) vectors, or the tail's outputs (R, N)."""
 
-    def __init__(self, steps, shape, dtype):
+    def __init__(self, steps, shape, dtype, tail=()):
         self.dtype = np.dtype(dtype)
         self._rows, self._buffers, self._filters, self._biases = [], [], [], []
         self._weights, self._size, self._work = [], 0, 0
         self._padded = {}                        # (buffer, pad) -> that buffer padded
         c, h, w = shape
-        src = self._new((h, w, c))
-        self._row(LOAD, -1, src)
-        src = self._steps(steps, src)
-        c = self._buffers[src][3]
-        pooled = self._new((1, 1, c))
-        self._row(MEAN, src, pooled)
+        p = getattr(steps[0], "pad", 0)     # (a convolution first: loaded into its padding)
+        src = self._new((h + 2 * p, w + 2 * p, c))
+        self._row(LOAD, -1, src, pad=p)
+        self._padded[src, p] = src
+        last = self._steps(steps, src)
+        src = self._new((1, 1, self._buffers[last][3]))
+        self._row(MEAN, last, src)
+        for op in tail:                              # fully connected: (R, C) @ the vector
+            out = self._new((1, 1, op.weight.shape[0]))
+            self._row(LINEAR, src, out, -1, self._weight(matrix(op.weight)),
+                      self._bias(op.bias if op.bias is not None else np.zeros(0)),
+                      relu=op.activation == "ReLU")
+            src = out
         self.program = np.array(self._rows, np.int64)
         self.buffers = np.array(self._buffers, np.int64)
         self.filters = np.array(self._filters or [(0,) * 6], np.int64)
