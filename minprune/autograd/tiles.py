@@ -60,6 +60,27 @@ def _pixel_sums(xf, wf, q, taps, lanes, p):
 
 
 @njit(inline="always")
+def _pixel_sums_two(xf, wf, q, r, taps, lanes, p):
+    """``_pixel_sums`` of two registers of filters (from wf[q] and wf[r] on) at once: each
+    input number read once for both (sixteen sums)."""
+    z = vec.zero(xf)
+    s = (z, z, z, z, z, z, z, z)
+    u = (z, z, z, z, z, z, z, z)
+    for t in range(len(taps)):
+        w, v = vec.load(wf, q, lanes), vec.load(wf, r, lanes)
+        a = get(taps, t)
+        x0, x1, x2, x3 = get(xf, p[0] + a), get(xf, p[1] + a), get(xf, p[2] + a), get(xf, p[3] + a)
+        x4, x5, x6, x7 = get(xf, p[4] + a), get(xf, p[5] + a), get(xf, p[6] + a), get(xf, p[7] + a)
+        s = (fma(w, x0, s[0]), fma(w, x1, s[1]), fma(w, x2, s[2]), fma(w, x3, s[3]),
+             fma(w, x4, s[4]), fma(w, x5, s[5]), fma(w, x6, s[6]), fma(w, x7, s[7]))
+        u = (fma(v, x0, u[0]), fma(v, x1, u[1]), fma(v, x2, u[2]), fma(v, x3, u[3]),
+             fma(v, x4, u[4]), fma(v, x5, u[5]), fma(v, x6, u[6]), fma(v, x7, u[7]))
+        q += lanes
+        r += lanes
+    return s, u
+
+
+@njit(inline="always")
 def _tap_offsets(c_in, k, channel, row, column):
     """Where each (input channel, tap row, tap column) of a filter reads, from the start of
     its window: channels ``channel`` numbers apart, rows ``row``, columns ``column``."""
@@ -76,12 +97,16 @@ def _window_starts(n, oh, ow, hp, wp, stride, step, length):
     """Where the window of each output pixel (sample, row, column) starts in the padded
     input, pixels ``step`` numbers apart; ``length`` entries, those past the last pixel
     repeating it (a last tile's extra pixels)."""
-    pixels = n * oh * ow
     starts = np.empty(length, np.int64)
-    for p in range(length):
-        sample, rest = divmod(min(p, pixels - 1), oh * ow)
-        oy, ox = divmod(rest, ow)
-        starts[p] = ((sample * hp + oy * stride) * wp + ox * stride) * step
+    p = 0
+    for sample in range(n):                    # (in loops: no division per pixel)
+        for oy in range(oh):
+            for ox in range(ow):
+                if p < length:
+                    starts[p] = ((sample * hp + oy * stride) * wp + ox * stride) * step
+                p += 1
+    for q in range(p, length):
+        starts[q] = starts[p - 1]
     return starts
 
 
@@ -111,15 +136,28 @@ def conv_pixels_nhwc(xp, w, bias, stride, out, relu=False):
     starts = _window_starts(n, oh, ow, hp, wp, stride, c_in, -(-pixels // PIXELS) * PIXELS)
     biases = np.zeros(len(w) * lanes, xf.dtype)
     biases[:len(bias)] = bias
+    per = len(taps) * lanes                      # numbers per register of filters
     for p0 in range(0, pixels, PIXELS):
         p = _eight(starts, p0)
-        for g in range(len(w)):                 # the eight pixels' windows stay in cache
-            b = vec.load(biases, g * lanes, lanes)
-            s = _pixel_sums(xf, wf, g * len(taps) * lanes, taps, lanes, p)
-            for r in range(min(PIXELS, pixels - p0)):
-                vec.store(of, (p0 + r) * n_out + g * lanes, vec.bias_act(s[r], b, relu),
-                          n_out - g * lanes)
+        for g in range(0, len(w) - 1, 2):       # the eight pixels' windows stay in cache
+            s, u = _pixel_sums_two(xf, wf, g * per, (g + 1) * per, taps, lanes, p)
+            _store_pixels(of, s, biases, g, lanes, n_out, p0, pixels, relu)
+            _store_pixels(of, u, biases, g + 1, lanes, n_out, p0, pixels, relu)
+        if len(w) % 2:                          # (an odd register of filters: alone)
+            g = len(w) - 1
+            s = _pixel_sums(xf, wf, g * per, taps, lanes, p)
+            _store_pixels(of, s, biases, g, lanes, n_out, p0, pixels, relu)
     return out
+
+
+@njit(inline="always")
+def _store_pixels(of, s, biases, g, lanes, n_out, p0, pixels, relu):
+    """A tile's sums (register of filters g at pixels p0..p0 + 7) with bias and ReLU into
+    the channels-last output, where they lie."""
+    b = vec.load(biases, g * lanes, lanes)
+    for r in range(min(PIXELS, pixels - p0)):
+        vec.store(of, (p0 + r) * n_out + g * lanes, vec.bias_act(s[r], b, relu),
+                  n_out - g * lanes)
 
 
 @njit(cache=True, nogil=True)
