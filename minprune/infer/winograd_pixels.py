@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from .. import vec
-from ..autograd.tiles import PIXELS, _eight, _pixel_sums
+from ..autograd.tiles import PIXELS, _eight, _pixel_sums, _pixel_sums_two
 from ..vec import add
 from .winograd import AT, BT, G, SKEW, _at, _bt, transformed, twin
 
@@ -125,20 +125,28 @@ def conv_winograd_pixels(xp, u, bias, relu, skip, work, out):
 def _products(vf, uf, mf, positions, groups, c_in, tiles, v_step, m_step):
     """For each position ξ, M[ξ] (tiles x OC, at mf + ξ·m_step) = V[ξ] (tiles x C, at vf +
     ξ·v_step) @ U[ξ] (C x OC): a register of output channels at eight tiles per tile of the
-    registers (``_pixel_sums``), the last eight repeating the last tile."""
+    registers (``_pixel_sums``; two registers of output channels at once where there are two,
+    ``_pixel_sums_two``), the last eight repeating the last tile."""
     lanes = vec.width(vf)
     taps = np.arange(c_in)
     starts = np.empty(-(-tiles // PIXELS) * PIXELS, np.int64)
     for xi in range(positions):
         for p in range(len(starts)):
             starts[p] = xi * v_step + min(p, tiles - 1) * c_in
-        for g in range(groups):
+        for g in range(0, groups, 2):          # (two registers of them where there are two)
             q = (xi * groups + g) * c_in * lanes
             for t0 in range(0, tiles, PIXELS):
+                at = xi * m_step + t0 * groups * lanes + g * lanes
+                if g + 1 < groups:
+                    s, u = _pixel_sums_two(vf, uf, q, q + c_in * lanes, taps, lanes,
+                                           _eight(starts, t0))
+                    for r in range(min(PIXELS, tiles - t0)):
+                        vec.store(mf, at + r * groups * lanes, s[r], lanes)
+                        vec.store(mf, at + r * groups * lanes + lanes, u[r], lanes)
+                    continue
                 s = _pixel_sums(vf, uf, q, taps, lanes, _eight(starts, t0))
                 for r in range(min(PIXELS, tiles - t0)):
-                    vec.store(mf, xi * m_step + (t0 + r) * groups * lanes + g * lanes, s[r],
-                              lanes)
+                    vec.store(mf, at + r * groups * lanes, s[r], lanes)
 
 
 @njit(inline="always")
