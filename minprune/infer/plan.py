@@ -132,11 +132,12 @@ class Plan:
     def _by_samples(self, x):
         """Whether a batch runs sample by sample channels last in one compiled call
         (``channels_last``, ``sample_call``): where the ops fit and the first call of the
-        batch size timed the feature-major steps on one thread no more than
-        ``SAMPLES_MARGIN`` of its time. (A sample's activations stay in the second-level
-        cache from layer to layer, a batch's stream through memory: resnet8 at batch 64 took
-        7.5 ms either way timed back to back, 8.3 against 10.1 ms timed in turns with other
-        models, which leave the caches to the next call as a program's other work does.)"""
+        batch size did not time the feature-major steps at ``SAMPLES_MARGIN`` of its time
+        or less, on one thread. The margin: timed in turns with ONNX Runtime's or PyTorch's
+        run of the same model, resnet8's batch of 64 sample by sample kept its time (8.3 ms
+        alone, 8.5 in turns), the feature-major steps lost a fifth of theirs (8.3 alone, 9.9
+        and 10.5 in turns); a CSR resnet's feature-major sparse steps stay faster (6.6-6.8
+        against 8.7)."""
         ways = self.__dict__.setdefault("_sample_ways", {})     # batch -> by samples or not
         if len(x) not in ways:
             one = self._channels_last()
@@ -246,8 +247,8 @@ class Plan:
 
 SPLIT_MIN_BATCH = 16       # smaller batches run on one thread: the split costs more than it saves
 THREADS_MARGIN = 0.9       # the threads run only where timed at most this part of one thread
-SAMPLES_MARGIN = 0.9       # feature-major runs a resnet's batch only where timed at most this
-# part of the samples' time
+SAMPLES_MARGIN = 0.8       # feature-major runs a resnet's batch only where timed at most this
+# part of the samples' time (``Plan._by_samples``)
 CHUNKS = (16, 32)          # samples per chunk a convolutional plan times against the whole batch
 
 
