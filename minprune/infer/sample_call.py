@@ -19,8 +19,10 @@ from numba import njit, prange
 
 from .. import vec
 from ..autograd.tiles import conv_pixels_nhwc, conv_pixels_nhwc_numpy
-from . import fm_kernels as K
 from ..sparse.csr import CSR
+from . import fm_kernels as K
+from . import winograd4_pixels as WP4
+from . import winograd_pixels as WP
 from .fm_step import aligned
 from .winograd4_pixels import conv_winograd4_pixels, conv_winograd4_pixels_numpy
 from .winograd_pixels import conv_winograd_pixels, conv_winograd_pixels_numpy
@@ -234,9 +236,8 @@ class SampleCall:
 
     # building the program
     def _steps(self, steps, src):
-        from .channels_last import Block
-        for s in steps:
-            src = self._block(s, src) if isinstance(s, Block) else self._conv(s, src)
+        for s in steps:                  # (a residual block has a body, a convolution not)
+            src = self._block(s, src) if hasattr(s, "body") else self._conv(s, src)
         return src
 
     def _block(self, block, src):
@@ -263,7 +264,7 @@ class SampleCall:
         else:
             u = conv.transformed(way, c_in)
             filters = self._weight(u)
-            module = WINOGRAD_MODULES[way]
+            module = WP if way == "winograd" else WP4
             self._work = max(self._work, module.work_size(oh, ow, c_in, conv.out_channels,
                                                           u.shape[-1]))
         fused = skip >= 0 and way != "pixels" and not conv.relu
@@ -309,6 +310,3 @@ class SampleCall:
     def _row(self, what, src, dst, skip=-1, filters=0, bias=0, stride=1, pad=0, relu=False):
         self._rows.append((what, src, dst, skip, filters, bias, stride, pad, int(relu)))
 
-
-from . import winograd4_pixels as _WP4, winograd_pixels as _WP  # noqa: E402
-WINOGRAD_MODULES = {"winograd": _WP, "winograd4": _WP4}
