@@ -166,11 +166,12 @@ def run(threads=1, repeat=100, quick=False, out=print):
 
 def two_threads(repeat):
     """Lines on the batch-64 plan on one thread against two (``threads.set_threads(2)``): the
-    dense and the 90% CSR LeNet-300-100 and LeNet-5, timed in turns on the same input."""
+    dense and the 90% CSR LeNet-300-100, LeNet-5 and resnet8, timed in turns on the same
+    input."""
     lines = ["two threads against one, batch 64, this run (same plan, same input):"]
     x = np.random.default_rng(1).random((64, 1, 28, 28), dtype=np.float32)
     before = threads.asked()
-    for name in ("lenet_300_100", "lenet5"):
+    for name in ("lenet_300_100", "lenet5", "resnet8"):
         variants = _variants(name, quick=True)
         for label in ("dense plan", "CSR 90%"):
             plan = infer.compile(variants[label])
