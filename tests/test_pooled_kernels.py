@@ -76,7 +76,7 @@ def test_the_sparse_pooled_tiles_are_the_convolution_then_its_pooling(
     last registers two wide or four, pooling 1 (none) to 3 - odd windows sum their last
     pixel twice - over images it does and does not divide."""
     from minprune.infer import sparse_pooled as SP
-    from minprune.infer import sparse_tiles as S
+    from minprune.sparse import conv_tiles as S
     from minprune.sparse.csr import CSR
     oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
     if oh < pool or ow < pool:

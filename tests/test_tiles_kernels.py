@@ -1,7 +1,7 @@
 """SIMD registers as Numba values (``minprune.vec``) and the register-tiled convolutions built
-on them (``infer.tiles``, ``infer.sparse_tiles``, ``autograd.tiles``), against NumPy and the
-model's convolution; CI runs this file a second time with NUMBA_DISABLE_JIT=1, where the
-registers are NumPy arrays."""
+on them (``infer.tiles``, ``infer.sparse_tiles``, ``sparse.conv_tiles``, ``autograd.tiles``),
+against NumPy and the model's convolution; CI runs this file a second time with
+NUMBA_DISABLE_JIT=1, where the registers are NumPy arrays."""
 from __future__ import annotations
 
 import numpy as np
@@ -163,7 +163,7 @@ def test_sparse_register_tiles_are_the_dense_convolution(shape, dtype, sparsity,
     """Only the stored weights, in tiles of four registers of samples at two pixels: batches
     of part of a tile and of two and a half registers, rows of an odd number of pixels,
     filters with no stored weight at all."""
-    from minprune.infer import sparse_tiles as S
+    from minprune.sparse import conv_tiles as S
     from minprune.sparse.csr import CSR
     if not fits(shape):
         return
@@ -187,6 +187,7 @@ def test_one_samples_sparse_register_tiles_are_the_dense_convolution(shape, dtyp
     """Stride 1, one sample: wide rows shorter than a tile, of one and a part, filters with
     no stored weight."""
     from minprune.infer import sparse_tiles as S
+    from minprune.sparse import conv_tiles as CT
     from minprune.sparse.csr import CSR
     shape = (1,) + shape[1:6] + (1,) + shape[7:]                   # one sample, stride 1
     if not fits(shape):
@@ -194,14 +195,14 @@ def test_one_samples_sparse_register_tiles_are_the_dense_convolution(shape, dtyp
     _, _, _, _, c_out, k, _, _ = shape
     _, weight, bias, expected, xp, tol = conv_case(shape, dtype, seed, relu, sparsity=sparsity)
     csr = CSR.from_dense(weight, weight != 0)
-    offsets = S.entries(csr.indices, k, *xp.shape)
+    offsets = CT.entries(csr.indices, k, *xp.shape)
     oh, ow = expected.shape[2:]
     wide = np.full(oh * xp.shape[2] + 4 * vec.lanes(dtype), np.nan, dtype)
     out = np.full((c_out, oh, ow, 1), np.nan, dtype)
     got = S.conv_sparse_pixels(xp, csr.indptr, offsets, csr.values, bias, relu, wide, out)
     np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
-    twin = S.conv_sparse_tiles_numpy(xp, csr.indptr, offsets, csr.values, bias, 1, relu,
-                                     np.empty_like(out))
+    twin = CT.conv_sparse_tiles_numpy(xp, csr.indptr, offsets, csr.values, bias, 1, relu,
+                                      np.empty_like(out))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
 
 

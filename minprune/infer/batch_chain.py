@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import vec
+from ..sparse.conv_tiles import conv_sparse_tiles, conv_sparse_tiles_numpy, entries
 from ..sparse.csr import CSR
 from .fm_kernels import pad_into
 from .fm_step import aligned
@@ -33,7 +34,6 @@ from .lower import Flatten, Pool, Weighted
 from .pooled import conv_tiles_maxpool
 from .sparse_pooled import conv_sparse_tiles_maxpool
 from .sparse_blocked import BLOCK, blocked, linear_sparse_blocked
-from .sparse_tiles import conv_sparse_tiles, conv_sparse_tiles_numpy, entries
 from .tiles import conv_tiles, conv_tiles_numpy, filters8
 
 # geometry of a convolution, one row each: output channels, kernel, stride, padding, pooling

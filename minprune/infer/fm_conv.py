@@ -17,6 +17,7 @@ from . import pooled as P
 from . import shifted as SH
 from . import sparse_pooled as SP
 from . import sparse_tiles as S
+from ..sparse import conv_tiles as CT
 from . import tiles as T
 from . import winograd as WG
 from . import winograd4 as WG4
@@ -291,7 +292,7 @@ class Conv(Step):
     def _tiles(self, x, out):
         """The stored weights in register tiles of samples (``sparse_tiles``)."""
         xp = self._padded(x)
-        S.conv_sparse_tiles(xp, *self._stored(xp), self.bias, self.stride, self.relu, out)
+        CT.conv_sparse_tiles(xp, *self._stored(xp), self.bias, self.stride, self.relu, out)
 
     def _pixels(self, x, out):
         """One sample's stored weights in register tiles of pixels (``sparse_tiles``)."""
@@ -320,7 +321,7 @@ class Conv(Step):
         indptr, indices, values = self.forms(xp.shape[0])[1]
         offsets = self._entries.get(xp.shape)
         if offsets is None:
-            offsets = self._entries[xp.shape] = S.entries(indices, self.k, *xp.shape)
+            offsets = self._entries[xp.shape] = CT.entries(indices, self.k, *xp.shape)
         return indptr, offsets, values
 
     def _padded(self, x):

@@ -23,7 +23,7 @@ from numba import njit
 
 from .. import vec
 from ..vec import maximum
-from .sparse_tiles import _sums, _two_pixel_sums, conv_sparse_tiles_numpy
+from ..sparse.conv_tiles import _sums, _two_pixel_sums, conv_sparse_tiles_numpy
 
 
 @njit(inline="always")
