@@ -89,8 +89,9 @@ def test_the_call_is_the_steps_and_the_model(channels, blocks, stride, h, w, bia
 def test_the_program_pads_each_buffer_once_and_joins_in_winograds_way():
     """resnet-like blocks: one padded copy per (buffer, padding) - the block's input read by
     its body and its 1x1 shortcut unpadded, the sample loaded into the first convolution's
-    padding - and the join in the last convolution where it
-    runs by Winograd's, a row of its own where it runs in pixel tiles."""
+    padding - buffers of one shape sharing a place one after another, and the join in the
+    last convolution where it runs by Winograd's, a row of its own where it runs in pixel
+    tiles."""
     rng = np.random.default_rng(0)
     model = _resnet(rng, (1, 4, 8), 2, 2, True, np.float32)
     for way, joins in (("winograd4", 0), ("pixels", 2)):
@@ -106,3 +107,16 @@ def test_the_program_pads_each_buffer_once_and_joins_in_winograds_way():
         assert sum(program[:, 0] == SC.JOIN) == joins
         assert sum(program[:, 3] >= 0) == 2 - joins
         assert program[0, 0] == SC.LOAD and program[-1, 0] == SC.MEAN
+        call = one._calls[x.shape[1:]]                 # buffers sharing a place: one at a time
+        rows = {}
+        for r, row in enumerate(program):
+            for b in row[1:4][row[1:4] >= 0]:
+                rows.setdefault(b, []).append(r)
+        places = {}
+        for b, (at, *shape) in enumerate(call.buffers):
+            places.setdefault(at, []).append((min(rows[b]), max(rows[b]), tuple(shape)))
+        assert len(places) < len(call.buffers)
+        for spans in places.values():
+            spans.sort()
+            assert len({shape for *_, shape in spans}) == 1
+            assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
