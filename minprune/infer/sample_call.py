@@ -1,16 +1,18 @@
-"""One sample of a resnet run channels last in one compiled call: the kernels of
+"""A resnet's samples run channels last in one compiled call: the kernels of
 ``channels_last``'s steps, in the ways their first call chose, replayed from a program.
 
 The steps call a kernel per convolution, each from Python (some 4 us of Python and Numba's
 dispatch per convolution: resnet8's nine convolutions took 119 us in their kernels and 163
 us as steps). Once every convolution's way is chosen, ``SampleCall`` writes down what the
 steps do as rows of numbers - which kernel, which buffers it reads and writes, which
-filters and bias - and ``run`` carries the rows out in one compiled call: the sample loaded
-channels last into the first padded buffer, each convolution into its own buffer (padded
-for the next where that convolution pads: the kernels read a padded input), residual blocks
-joined in the last convolution (Winograd's) or after it, the global average pooling at the
-end. Every buffer lies in one array (``arena``), every filter and bias in another
-(``weights``), at offsets a cache line apart: the call takes five arrays, not fifty.
+filters and bias - and ``run`` carries the rows out in one compiled call, sample after
+sample: the sample loaded channels last into the first padded buffer, each convolution into
+a buffer of its own (copied into a padded one for the next where that one pads: the kernels
+read a padded input), residual blocks joined in the last convolution (Winograd's) or after
+it, the global average pooling and the fully connected layers after it at the end
+(``run_split``: the batch's parts on Numba's pool). Every buffer lies in one array
+(``arena``; buffers of one shape take turns in one place), every filter and bias in another
+(``weights``), at offsets a cache line apart: the call takes a few arrays, not fifty.
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ def _buffer(arena, buffers, i):
 @njit(cache=True, nogil=True)
 def run(program, buffers, filters, biases, arena, weights, work, x, out):
     """Every sample of x (N, C, H, W) through the ``program``'s rows (see the module
-    docstring), one after another: out (C', N) their pooled vectors (the last buffer)."""
+    docstring), one after another: out (C', N) the last buffer of each."""
     at, c = buffers[-1, 0], buffers[-1, 3]
     for n in range(len(x)):
         _sample(program, buffers, filters, biases, arena, weights, work, x[n])
