@@ -1,17 +1,19 @@
-"""One sample of a convolutional network run channels last, (H, W, C): where the batch fills
-no register, a pixel's channels do. Dense convolutions run in register tiles of output
-channels at eight pixels (``autograd.tiles.conv_pixels_nhwc``) or, 3x3 at stride 1, by
-Winograd's F(2x2, 3x3) or F(4x4, 3x3) with a register of channels in every step
+"""A convolutional network's samples run channels last, (H, W, C), one at a time: where the
+batch fills no register, a pixel's channels do. Dense convolutions run in register tiles of
+output channels at eight pixels (``autograd.tiles.conv_pixels_nhwc``) or, 3x3 at stride 1,
+by Winograd's F(2x2, 3x3) or F(4x4, 3x3) with a register of channels in every step
 (``winograd_pixels``, ``winograd4_pixels``: the input's tiles transformed a register of
 channels at a time, which the channel-major layout cannot do), whichever is fastest, timed
 on the first call; residual blocks join in the last convolution's outputs where it runs by
-Winograd's.
+Winograd's. After that first call, one sample or a batch runs in one compiled call of what
+the steps did (``sample_call``).
 
 It runs the ops a plan's fully connected tail follows when they are convolutions (ReLU or
 no activation, no groups), residual blocks of them and a global average pooling at the end
-(``fits``): the pooled vector is the same in either layout. A sparse convolution also times
-the feature-major sparse ways, its sample transposed there and back. Everything else stays
-feature-major (``fmajor``)."""
+(``fits``): the pooled vector is the same in either layout - and the fully connected layers
+after the pooling too (``tail_fits``). A sparse convolution also times the feature-major
+sparse ways, its sample transposed there and back (one sample: the compiled call densifies
+it). Everything else stays feature-major (``fmajor``)."""
 from __future__ import annotations
 
 import numpy as np
