@@ -9,6 +9,7 @@ gap between the two is printed."""
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 
@@ -212,6 +213,12 @@ CONV_TARGETS = (("lenet5", 1, "CSR 90%", 2.0), ("lenet5", 64, "CSR 90%", 3.0),
                 ("lenet_300_100", 64, "CSR 90%", 4.0), ("lenet_300_100", 64, "CSR 95%", 5.0))
 
 
+def _down(ratio):
+    """A ratio to two decimals, rounded down: one short of an "at least" target never reads
+    as the target itself (3.996x is shown 3.99x, not met)."""
+    return math.floor(ratio * 100 + 1e-9) / 100
+
+
 def conv_targets(rows):
     """Lines on the convolution and batch-64 targets: the dense plan against ONNX Runtime,
     and the speed-ups of ``CONV_TARGETS``, each for global pruning and (where timed) the same
@@ -224,14 +231,15 @@ def conv_targets(rows):
             if ort is not None and not (name == "lenet_300_100" and batch == 1):
                 ratio = ort["us"] / at[name, batch, "dense plan"]["us"]
                 lines.append(f"  {name} batch {batch}: ONNX Runtime's time / the dense plan's "
-                             f"{ratio:.2f} (target at least 1): "
+                             f"{_down(ratio):.2f} (target at least 1): "
                              f"{'met' if ratio >= 1 else 'NOT met'}")
     for name, batch, variant, goal in CONV_TARGETS:
         for label in (variant, f"{variant} per layer"):
             row = at.get((name, batch, label))
             if row is not None:
-                lines.append(f"  {name} batch {batch}, {label}: {row['ratio']:.2f}x (target at "
-                             f"least {goal}x): {'met' if row['ratio'] >= goal else 'NOT met'}")
+                ratio = row["ratio"]
+                lines.append(f"  {name} batch {batch}, {label}: {_down(ratio):.2f}x (target at "
+                             f"least {goal}x): {'met' if ratio >= goal else 'NOT met'}")
     return lines
 
 
@@ -248,6 +256,6 @@ def targets(rows):
     for variant, goal in TARGETS:
         if variant in mine:
             ratio = mine[variant]["ratio"]
-            lines.append(f"  {variant}: {ratio:.2f}x (target at least {goal}x): "
+            lines.append(f"  {variant}: {_down(ratio):.2f}x (target at least {goal}x): "
                          f"{'met' if ratio >= goal else 'NOT met'}")
     return lines
