@@ -82,8 +82,8 @@ def _run(x, s0, s1, image, convs, conv_biases, geometry, conv_indptrs, conv_offs
         r = rows[layer]
         if len(indptrs[layer]):                 # a sparse layer: its stored weights' tiles
             linear_sparse_blocked(indptrs[layer], indices[layer], values[layer],
-                                a[:f * m].reshape(f, m), biases[layer], relus[layer],
-                                b[:r * m].reshape(r, m))
+                                  a[:f * m].reshape(f, m), biases[layer], relus[layer],
+                                  b[:r * m].reshape(r, m))
         else:
             conv_tiles(a[:f * m].reshape(f, 1, 1, m), filters[layer], biases[layer], 1,
                        relus[layer], b[:r * m].reshape(r, 1, 1, m))
@@ -179,9 +179,9 @@ class BatchChain:
                                   for op, pool in zip(convs, pools)], np.int64).reshape(-1, 6)
         self.image = np.array(image, np.int64)         # the input's (C, H, W), or (F, 1, 1)
         stored = [_sparse(op, CONV_SPARSE_BELOW) for op in convs]
-        shapes = self._padded_inputs()
+        shapes = [padded for padded, _ in self._walk()]
         self.convs = tuple(np.zeros((0, 0, 1, 1, 8), d) if csr is not None else
-                           filters8(_matrix(op, d), op.conv[0], shape[0])
+                           filters8(np.asarray(op.dense, d), op.conv[0], shape[0])
                            for op, csr, shape in zip(convs, stored, shapes))
         self.conv_indptrs = tuple(np.zeros(0, np.int64) if csr is None else
                                   csr.indptr.astype(np.int64) for csr in stored)
@@ -194,7 +194,7 @@ class BatchChain:
         wide = any(op.weight.shape[1] > 1 << 16 for op in fcs)
         index = np.int64 if wide else np.uint16
         self.filters = tuple(np.zeros((0, 0, 1, 1, 8), d) if csr is not None else
-                             filters8(_matrix(op, d), 1, op.weight.shape[1])
+                             filters8(np.asarray(op.dense, d), 1, op.weight.shape[1])
                              for op, csr in zip(fcs, sparse))
         stored = [None if csr is None else
                   blocked(csr.indptr, csr.indices.astype(index), csr.values.astype(d),
@@ -213,26 +213,23 @@ class BatchChain:
         self._sizes = self._activations()
         self._scratch = {}                            # (parts, batch) -> buffers
 
-    def _padded_inputs(self):
-        """Each convolution's padded input (C, Hp, Wp)."""
+    def _walk(self):
+        """Per convolution, its padded input (C, Hp, Wp) and its output before the pooling
+        (OC, OH, OW)."""
         c, h, w = self.image
         shapes = []
         for out, k, stride, p, pool, _ in self.geometry:
-            shapes.append((c, h + 2 * p, w + 2 * p))
-            h, w = (h + 2 * p - k) // stride + 1, (w + 2 * p - k) // stride + 1
-            c, h, w = out, h // pool, w // pool
+            oh, ow = (h + 2 * p - k) // stride + 1, (w + 2 * p - k) // stride + 1
+            shapes.append(((c, h + 2 * p, w + 2 * p), (out, oh, ow)))
+            c, h, w = out, oh // pool, ow // pool
         return shapes
 
     def _activations(self):
         """(the largest activation per sample, each padded input's size per sample)."""
-        c, h, w = self.image
-        largest, pads = c * h * w, []
-        for out, k, stride, p, pool, _ in self.geometry:
-            pads.append(c * (h + 2 * p) * (w + 2 * p) if p else 0)
-            h, w = (h + 2 * p - k) // stride + 1, (w + 2 * p - k) // stride + 1
-            largest = max(largest, out * h * w)
-            c, h, w = out, h // pool, w // pool
-        return max(largest, *self.rows), pads
+        walk = self._walk()
+        largest = max(math.prod(self.image), *(math.prod(out) for _, out in walk), *self.rows)
+        pads = [math.prod(padded) if g[PAD] else 0 for (padded, _), g in zip(walk, self.geometry)]
+        return largest, pads
 
     @staticmethod
     def fits(ops):
@@ -281,10 +278,6 @@ def _bias(op, dtype):
     return np.zeros(0, dtype) if op.bias is None else np.ascontiguousarray(op.bias, dtype)
 
 
-def _channels_in(convs, first):
-    return [first] + [op.weight.shape[0] for op in convs[:-1]]
-
-
 SPARSE_BELOW = 0.45    # density under which a fully connected layer runs its stored weights
 BLOCKS_FROM = 0.2      # and from which in blocks of inputs (``sparse_blocked``), not at once
 # (random weights at batch 64, one thread, against the dense tiles: 784 -> 300 at 10% 47.6 us
@@ -299,10 +292,6 @@ def _block(csr):
     return BLOCK if csr.nnz >= BLOCKS_FROM * math.prod(csr.shape) else max(1, csr.shape[1])
 
 
-def _csr(op):
-    return op.weight if isinstance(op.weight, CSR) else op.weight.to_csr()
-
-
 CONV_SPARSE_BELOW = 0.4   # the same for a convolution (LeNet-5's second at batch 64: the
 # stored weights' tiles 1.9x as fast as the dense ones at 27.5% of the weights; its first, at
 # 83%, dense)
@@ -313,14 +302,8 @@ def _sparse(op, below):
     else None (dense, or densified)."""
     if isinstance(op.weight, np.ndarray):
         return None
-    csr = _csr(op)
+    csr = op.weight if isinstance(op.weight, CSR) else op.weight.to_csr()
     return csr if len(csr.values) < below * csr.shape[0] * csr.shape[1] else None
-
-
-def _matrix(op, dtype):
-    """The op's weight as a dense matrix (a sparse one densified)."""
-    weight = op.weight if isinstance(op.weight, np.ndarray) else _csr(op).to_dense()
-    return np.asarray(weight, dtype)
 
 
 def _takes(op, conv):
@@ -347,5 +330,5 @@ def _layers(ops):
         raise ValueError("no Flatten after the convolutions")
     fcs = ops[i:]
     if not fcs or not all(_takes(op, conv=False) for op in fcs):
-        raise ValueError("not a stack of dense layers")
+        raise ValueError("not a plain stack of layers")
     return convs, fcs, pools

@@ -25,7 +25,7 @@ from . import winograd_pixels as WP
 from .fm_conv import Conv as FeatureMajorConv
 from .fm_step import Step, best_times, bias_of, quickest
 from .lower import GlobalPool, Residual, Weighted
-from .sample_call import SampleCall, matrix
+from .sample_call import SampleCall
 
 
 def fits(ops):
@@ -210,7 +210,7 @@ class OneSample:
         pooled = self._pooled.buffer((1, c), y.dtype)
         y = K.global_mean(y.reshape(1, h, w, c), pooled).reshape(c, 1)
         for op in self.tail:
-            y = matrix(op.weight) @ y + (0 if op.bias is None else op.bias[:, None])
+            y = op.dense @ y + (0 if op.bias is None else op.bias[:, None])
             y = np.maximum(y, 0) if op.activation == "ReLU" else y
         return y
 

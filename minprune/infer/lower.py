@@ -59,6 +59,11 @@ class Weighted:
     def dtype(self):
         return (self.weight.values if hasattr(self.weight, "values") else self.weight).dtype
 
+    @property
+    def dense(self):
+        """The weight as a dense (out, in) array (a sparse one densified)."""
+        return self.weight if isinstance(self.weight, np.ndarray) else self.weight.to_dense()
+
 
 @dataclass
 class Scale:

@@ -23,15 +23,6 @@ OPSETS = (13, 21)                  # the opsets written and tested (inclusive)
 DEFAULT_OPSET = 17
 
 
-def _dense(weight):
-    """A lowered weight in any storage as a dense (out, in) array."""
-    if isinstance(weight, np.ndarray):
-        return weight
-    if hasattr(weight, "to_dense"):
-        return weight.to_dense()
-    return weight.to_csr().to_dense()
-
-
 class _Graph:
     """The nodes and initializers being written, with fresh tensor names."""
 
@@ -63,7 +54,7 @@ def _activation(graph, x, name):
 
 
 def _weighted(graph, x, op):
-    weight = _dense(op.weight)
+    weight = op.dense
     if op.conv is None:
         inputs = [x, graph.constant("weight", weight)]
         if op.bias is not None:

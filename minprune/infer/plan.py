@@ -101,8 +101,8 @@ class Plan:
         last and the rest feature-major."""
         if self._one is None:
             one = self._channels_last()
-            self._one = one and quickest((False, one), lambda way: self._one_by(way, x))
-            self._one = self._one or False
+            self._one = (one and quickest((False, one), lambda way: self._one_by(way, x))
+                         or False)
         return self._one_by(self._one, x)
 
     def _channels_last(self):

@@ -21,7 +21,6 @@ from numba import njit, prange
 
 from .. import vec
 from ..autograd.tiles import conv_pixels_nhwc, conv_pixels_nhwc_numpy
-from ..sparse.csr import CSR
 from . import fm_kernels as K
 from . import winograd4_pixels as WP4
 from . import winograd_pixels as WP
@@ -96,21 +95,19 @@ def _sample(program, buffers, filters, biases, arena, weights, work, x):
         elif what == MEAN:
             h, w, c = src.shape
             K.global_mean(src.reshape((1, h, w, c)), out.reshape((1, c)))
-        elif what == LINEAR:                         # (R, C) @ the (1, 1, C) vector
-            f = filters[program[r, 4]]
-            at, size = biases[program[r, 5], 0], biases[program[r, 5], 1]
-            matrix = weights[f[0]:f[0] + f[1] * f[2]].reshape((f[1], f[2]))
-            v, y = src.reshape(-1), out.reshape(-1)
-            for o in range(f[1]):
-                total = weights[at + o] if size else 0.0
-                for c in range(f[2]):
-                    total += matrix[o, c] * v[c]
-                y[o] = max(total, 0.0) if relu else total
-        else:
+        else:                                        # a weighted row: its filters and bias
             f = filters[program[r, 4]]
             at, size = biases[program[r, 5], 0], biases[program[r, 5], 1]
             bias = weights[at:at + size]
-            if what == PIXELS:
+            if what == LINEAR:                       # (R, C) @ the (1, 1, C) vector
+                matrix = weights[f[0]:f[0] + f[1] * f[2]].reshape((f[1], f[2]))
+                v, y = src.reshape(-1), out.reshape(-1)
+                for o in range(f[1]):
+                    total = bias[o] if size else 0.0
+                    for c in range(f[2]):
+                        total += matrix[o, c] * v[c]
+                    y[o] = max(total, 0.0) if relu else total
+            elif what == PIXELS:
                 w = weights[f[0]:f[0] + f[1] * f[2] * f[3] * f[4] * f[5]]
                 conv_pixels_nhwc(src.reshape((1,) + src.shape), w.reshape((f[1], f[2], f[3],
                                  f[4], f[5])), bias, program[r, 6],
@@ -171,12 +168,6 @@ def _sample_numpy(program, buffers, filters, biases, arena, weights, x):
                      out)
 
 
-def matrix(weight):
-    """A fully connected op's weight as a dense matrix (a sparse one densified)."""
-    return weight if isinstance(weight, np.ndarray) else (
-        weight if isinstance(weight, CSR) else weight.to_csr()).to_dense()
-
-
 class SampleCall:
     """The program of ``channels_last.OneSample``'s steps for a sample of shape (C, H, W),
     every convolution in the fastest of its dense ways (``Conv.dense_way``), then ``tail``
@@ -198,7 +189,7 @@ class SampleCall:
         self._row(MEAN, last, src)
         for op in tail:                              # fully connected: (R, C) @ the vector
             out = self._new((1, 1, op.weight.shape[0]))
-            self._row(LINEAR, src, out, -1, self._weight(matrix(op.weight)),
+            self._row(LINEAR, src, out, -1, self._weight(op.dense),
                       self._bias(op.bias if op.bias is not None else np.zeros(0)),
                       relu=op.activation == "ReLU")
             src = out
