@@ -98,3 +98,44 @@ def test_the_sparse_pooled_tiles_are_the_convolution_then_its_pooling(
         SP.conv_sparse_tiles_maxpool(xp, csr.indptr, offsets, csr.values, bias, k, stride,
                                      relu, pool, np.zeros((c_out, oh // pool + 1, ow // pool, n),
                                                           dtype))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.sampled_from([0, 1, 5, 17, 33, 40, 65]), c_in=st.integers(1, 5),
+       h=st.integers(3, 11), w=st.integers(3, 11), c_out=st.integers(1, 9),
+       k=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2), pad=st.integers(0, 2),
+       pool=st.integers(1, 3), per=st.integers(1, 3), sparsity=st.floats(0.0, 1.0),
+       dtype=st.sampled_from([np.float32, np.float64]), relu=st.booleans(),
+       has_bias=st.booleans(), seed=st.integers(0, 2 ** 31 - 1))
+def test_the_sparse_pooled_tiles_in_groups_of_channels_are_the_convolution_then_its_pooling(
+        n, c_in, h, w, c_out, k, stride, pad, pool, per, sparsity, dtype, relu, has_bias,
+        seed):
+    """``conv_sparse_groups_maxpool``: the groups but the last add their sums at the pixels
+    the pooling keeps into the scratch, the last adds its own window by window - odd windows
+    sum their last pixel twice, rows and columns the pooling drops are never computed."""
+    from minprune.infer import sparse_pooled as SP
+    from minprune.sparse import conv_tiles as S
+    from minprune.sparse.csr import CSR
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    if oh < pool or ow < pool:
+        return
+    shape = (n, c_in, h, w, c_out, k, stride, pad)
+    _, weight, bias, conv, xp, tol = conv_case(shape, dtype, seed, relu, has_bias,
+                                               sparsity=sparsity)
+    csr = CSR.from_dense(weight, weight != 0)
+    indptr2, order = S.grouped(csr.indptr, csr.indices % c_in, per, -(-c_in // per))
+    offsets, values = S.entries(csr.indices[order], k, *xp.shape), csr.values[order]
+    ph, pw = oh // pool, ow // pool
+    wide = np.full((c_out, ph * pool, pw * pool, n), np.nan, dtype)
+    out = np.full((c_out, ph, pw, n), np.nan, dtype)
+    got = SP.conv_sparse_groups_maxpool(xp, indptr2, offsets, values, bias, k, stride, relu,
+                                        pool, wide, out)
+    np.testing.assert_allclose(nchw(got), max_pool(conv, pool), rtol=tol, atol=tol)
+    twin = SP.conv_sparse_groups_maxpool_numpy(xp, indptr2, offsets, values, bias, k, stride,
+                                               relu, pool, wide, np.empty_like(out))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+    if len(indptr2) > 1:
+        with pytest.raises(ValueError, match="wide must be"):
+            SP.conv_sparse_groups_maxpool(xp, indptr2, offsets, values, bias, k, stride, relu,
+                                          pool, np.zeros((c_out, ph * pool + 1, pw * pool, n),
+                                                         dtype), out)

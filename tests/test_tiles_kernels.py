@@ -181,6 +181,57 @@ def test_sparse_register_tiles_are_the_dense_convolution(shape, dtype, sparsity,
 
 @settings(max_examples=30, deadline=None)
 @given(shapes, st.sampled_from([np.float32, np.float64]), st.floats(0.0, 0.95),
+       st.booleans(), st.booleans(), st.integers(1, 5), st.integers(0, 2 ** 31 - 1))
+def test_sparse_tiles_in_groups_of_channels_are_the_dense_convolution(shape, dtype, sparsity,
+                                                                      relu, has_bias, per,
+                                                                      seed):
+    """``conv_sparse_groups``: the stored weights in groups of 1 to 5 input channels (one
+    group, or as many as channels; rows with no weight in some group), each group's sums
+    added to the last one's before the bias and ReLU."""
+    from minprune.sparse import conv_tiles as S
+    from minprune.sparse.csr import CSR
+    if not fits(shape):
+        return
+    n, c_in, _, _, c_out, k, stride, _ = shape
+    _, weight, bias, expected, xp, tol = conv_case(shape, dtype, seed, relu, has_bias,
+                                                   sparsity=sparsity)
+    csr = CSR.from_dense(weight, weight != 0)
+    indptr2, order = S.grouped(csr.indptr, csr.indices % c_in, per)
+    assert indptr2.shape == (max(1, -(-int((csr.indices % c_in).max(initial=0) + 1) // per)),
+                             c_out + 1)
+    assert np.array_equal(indptr2[:, -1] - indptr2[:, 0],
+                          np.bincount(csr.indices % c_in // per, minlength=len(indptr2)))
+    offsets = S.entries(csr.indices[order], k, *xp.shape)
+    out = np.full((c_out,) + expected.shape[2:] + (n,), np.nan, dtype)
+    got = S.conv_sparse_groups(xp, indptr2, offsets, csr.values[order], bias, stride, relu,
+                               out)
+    np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
+    twin = S.conv_sparse_groups_numpy(xp, indptr2, offsets, csr.values[order], bias, stride,
+                                      relu, np.empty_like(out))
+    np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
+
+
+def test_the_groups_keep_a_tiles_windows_in_the_first_level_cache():
+    """LeNet-5's second convolution (5x5, stride 1) at batch 64: four input channels of
+    5 x 6 pixels of 256 bytes (30 KB); a smaller batch's pixels are smaller, its groups
+    larger; stride 2 widens the windows."""
+    from minprune.sparse import conv_tiles as S
+    assert S.per_group(5, 1, 64, 4) == 4
+    assert S.per_group(5, 1, 32, 8) == 4
+    assert S.per_group(5, 1, 16, 4) == 17
+    assert S.per_group(3, 2, 64, 4) == 8
+    assert S.per_group(11, 1, 64, 4) == 1
+    assert S.per_group(5, 1, 0, 4) >= 1
+    # 5x5 filters on 8 channels, columns (tap, channel): row 0 channels 5 and 0, row 1
+    # channel 4 at the second tap - groups of channels 0-3 and 4-7
+    indptr2, offsets, order = S.grouped_entries([0, 2, 3], [5, 0, 12], 5, (8, 5, 5, 64), 1, 4)
+    assert np.array_equal(indptr2, [[0, 1, 1], [1, 2, 3]])
+    assert np.array_equal(order, [1, 0, 2])
+    assert np.array_equal(offsets, [0, 5 * 25 * 64, (4 * 25 + 1) * 64])
+
+
+@settings(max_examples=30, deadline=None)
+@given(shapes, st.sampled_from([np.float32, np.float64]), st.floats(0.0, 0.95),
        st.booleans(), st.integers(0, 2 ** 31 - 1))
 def test_one_samples_sparse_register_tiles_are_the_dense_convolution(shape, dtype, sparsity,
                                                                      relu, seed):

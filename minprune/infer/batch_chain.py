@@ -25,14 +25,15 @@ import numpy as np
 from numba import njit, prange
 
 from .. import vec
-from ..sparse.conv_tiles import conv_sparse_tiles, conv_sparse_tiles_numpy, entries
+from ..sparse.conv_tiles import (conv_sparse_groups, conv_sparse_groups_numpy, entries, grouped,
+                                 per_group)
 from ..sparse.csr import CSR
 from .fm_kernels import pad_into
 from .fm_step import aligned
 from .layout import transpose
 from .lower import Flatten, Pool, Weighted
 from .pooled import conv_tiles_maxpool
-from .sparse_pooled import conv_sparse_tiles_maxpool
+from .sparse_pooled import conv_sparse_groups_maxpool
 from .sparse_blocked import BLOCK, blocked, linear_sparse_blocked
 from .tiles import conv_tiles, conv_tiles_numpy, filters8
 
@@ -43,9 +44,11 @@ OUT, K, STRIDE, PAD, POOL, RELU = range(6)
 
 @njit(cache=True, nogil=True)
 def _run(x, s0, s1, image, convs, conv_biases, geometry, conv_indptrs, conv_offsets,
-         conv_values, filters, indptrs, indices, values, biases, relus, rows, a, b, pads, out):
-    """Samples s0 .. s1 - 1 of x through the layers, a and b their two scratch buffers, pads
-    (layers, size) the padded inputs' (zeros but where the image is written)."""
+         conv_values, filters, indptrs, indices, values, biases, relus, rows, a, b, wide, pads,
+         out):
+    """Samples s0 .. s1 - 1 of x through the layers, a and b their two scratch buffers (wide
+    a third: a grouped sparse convolution's sums before its pooling), pads (layers, size)
+    the padded inputs' (zeros but where the image is written)."""
     m = s1 - s0
     if m == 0:
         return
@@ -67,11 +70,12 @@ def _run(x, s0, s1, image, convs, conv_biases, geometry, conv_indptrs, conv_offs
         if len(indptr):                         # a sparse layer: its stored weights' tiles
             offsets = bases * m                 # (flat offsets in this run's padded input)
             if pool > 1:
-                conv_sparse_tiles_maxpool(xp, indptr, offsets, weights, conv_biases[layer], k,
-                                          stride, relu, pool, y)
+                sums = wide[:c * h * w * pool * pool * m].reshape(c, h * pool, w * pool, m)
+                conv_sparse_groups_maxpool(xp, indptr, offsets, weights, conv_biases[layer],
+                                           k, stride, relu, pool, sums, y)
             else:
-                conv_sparse_tiles(xp, indptr, offsets, weights, conv_biases[layer], stride,
-                                  relu, y)
+                conv_sparse_groups(xp, indptr, offsets, weights, conv_biases[layer], stride,
+                                   relu, y)
         elif pool > 1:
             conv_tiles_maxpool(xp, convs[layer], conv_biases[layer], stride, relu, pool, y)
         else:
@@ -98,23 +102,24 @@ def chain_split(x, image, convs, conv_biases, geometry, conv_indptrs, conv_offse
     """out (N, rows[-1]) = the layers applied to x (N, C·H·W), ``image`` (C, H, W): first the
     convolutions - layer l the register tiles of ``convs[l]`` (``tiles.filters8``),
     ``conv_biases[l]`` (empty: none), its ``geometry[l]`` (``OUT``, ``K``, ``STRIDE``,
-    ``PAD``, ``POOL``, ``RELU``), or where ``conv_indptrs[l]`` is not empty its stored
-    weights (``conv_offsets[l]``: each one's offset per sample in the padded input;
-    ``conv_values[l]``) in
-    ``sparse_tiles``' tiles (``sparse_pooled``'s with a pooling) - then the fully connected
+    ``PAD``, ``POOL``, ``RELU``), or where ``conv_indptrs[l]`` (groups, OC + 1) is not
+    empty its stored weights in groups of input channels (``conv_tiles.grouped``;
+    ``conv_offsets[l]``: each one's offset per sample in the padded input;
+    ``conv_values[l]``) in ``conv_tiles``' tiles (``sparse_pooled``'s with a pooling) -
+    then the fully connected
     layers: ``filters[l]`` (filters8
     of the (rows[l], F_l) weight) or, where ``indptrs[l]`` is not empty, the stored weights
     in blocks of inputs (``sparse_blocked.blocked``: ``indptrs[l]`` (blocks, rows + 1),
     ``indices[l]``, ``values[l]``) in ``sparse_blocked``'s tiles,
     ``biases[l]``, ReLU where ``relus[l]``. The samples in
-    len(scratch) runs, one per thread of Numba's pool; ``scratch`` (runs, 2, width): each
-    run's two feature-major buffers; ``pads`` (runs, convolutions, size): its padded inputs,
+    len(scratch) runs, one per thread of Numba's pool; ``scratch`` (runs, 3, width): each
+    run's two feature-major buffers and its sparse convolutions' sums before the pooling; ``pads`` (runs, convolutions, size): its padded inputs,
     zeros where no image is written."""
     n, parts = len(x), len(scratch)
     for p in prange(parts):
         _run(x, p * n // parts, (p + 1) * n // parts, image, convs, conv_biases, geometry,
              conv_indptrs, conv_offsets, conv_values, filters, indptrs, indices, values,
-             biases, relus, rows, scratch[p, 0], scratch[p, 1], pads[p], out)
+             biases, relus, rows, scratch[p, 0], scratch[p, 1], scratch[p, 2], pads[p], out)
     return out
 
 
@@ -125,7 +130,7 @@ def chain_whole(x, image, convs, conv_biases, geometry, conv_indptrs, conv_offse
     """``chain_split`` on the calling thread alone: the whole batch as one run."""
     _run(x, 0, len(x), image, convs, conv_biases, geometry, conv_indptrs, conv_offsets,
          conv_values, filters, indptrs, indices, values, biases, relus, rows, scratch[0, 0],
-         scratch[0, 1], pads[0], out)
+         scratch[0, 1], scratch[0, 2], pads[0], out)
     return out
 
 
@@ -141,9 +146,9 @@ def chain_split_numpy(x, image, convs, conv_biases, geometry, conv_indptrs, conv
         ow = (xp.shape[2] - g[K]) // g[STRIDE] + 1
         y = np.empty((g[OUT], oh, ow, n), x.dtype)
         if len(conv_indptrs[layer]):
-            conv_sparse_tiles_numpy(xp, conv_indptrs[layer], conv_offsets[layer] * n,
-                                    conv_values[layer], conv_biases[layer], g[STRIDE],
-                                    g[RELU] == 1, y)
+            conv_sparse_groups_numpy(xp, conv_indptrs[layer], conv_offsets[layer] * n,
+                                     conv_values[layer], conv_biases[layer], g[STRIDE],
+                                     g[RELU] == 1, y)
         else:
             conv_tiles_numpy(xp, convs[layer], conv_biases[layer], g[STRIDE], g[RELU] == 1, y)
         q = g[POOL]
@@ -183,13 +188,15 @@ class BatchChain:
         self.convs = tuple(np.zeros((0, 0, 1, 1, 8), d) if csr is not None else
                            filters8(np.asarray(op.dense, d), op.conv[0], shape[0])
                            for op, csr, shape in zip(convs, stored, shapes))
-        self.conv_indptrs = tuple(np.zeros(0, np.int64) if csr is None else
-                                  csr.indptr.astype(np.int64) for csr in stored)
+        groups = [None if csr is None else _groups(csr, op, shape[0], d)
+                  for op, csr, shape in zip(convs, stored, shapes)]
+        self.conv_indptrs = tuple(np.zeros((0, 0), np.int64) if g is None else g[0]
+                                  for g in groups)
         self.conv_offsets = tuple(np.zeros(0, np.int64) if csr is None else
-                                  entries(csr.indices, op.conv[0], *shape, 1)
-                                  for op, csr, shape in zip(convs, stored, shapes))
-        self.conv_values = tuple(np.zeros(0, d) if csr is None else csr.values.astype(d)
-                                 for csr in stored)
+                                  entries(csr.indices[g[1]], op.conv[0], *shape, 1)
+                                  for op, csr, g, shape in zip(convs, stored, groups, shapes))
+        self.conv_values = tuple(np.zeros(0, d) if csr is None else csr.values[g[1]].astype(d)
+                                 for csr, g in zip(stored, groups))
         sparse = [_sparse(op, SPARSE_BELOW) for op in fcs]
         wide = any(op.weight.shape[1] > 1 << 16 for op in fcs)
         index = np.int64 if wide else np.uint16
@@ -207,7 +214,8 @@ class BatchChain:
         self.rows = np.array([op.weight.shape[0] for op in fcs], np.int64)
         if not self.convs:                         # (Numba's tuples: one of the type at least)
             self.convs, self.conv_biases = (np.zeros((0, 0, 0, 0, 8), d),), (np.zeros(0, d),)
-            self.conv_indptrs = self.conv_offsets = (np.zeros(0, np.int64),)
+            self.conv_indptrs = (np.zeros((0, 0), np.int64),)
+            self.conv_offsets = (np.zeros(0, np.int64),)
             self.conv_values = (np.zeros(0, d),)
         self.in_features = math.prod(image)
         self._sizes = self._activations()
@@ -264,7 +272,7 @@ class BatchChain:
             largest, pads = self._sizes
             width = -(-largest * longest // line) * line
             pad = max([1, *pads]) * longest
-            buffers = self._scratch[parts, n] = (aligned((parts, 2, width), self.dtype),
+            buffers = self._scratch[parts, n] = (aligned((parts, 3, width), self.dtype),
                                                  aligned((parts, max(len(pads), 1), pad),
                                                          self.dtype, zero=True))
         return buffers
@@ -290,6 +298,14 @@ def _block(csr):
     """Inputs per block for a sparse layer's weights: ``BLOCK`` from ``BLOCKS_FROM`` of the
     weights on, all of them (one block) below."""
     return BLOCK if csr.nnz >= BLOCKS_FROM * math.prod(csr.shape) else max(1, csr.shape[1])
+
+
+def _groups(csr, op, c_in, dtype):
+    """(indptr2, order) of a sparse convolution's stored weights in groups of input channels
+    (``conv_tiles.grouped``) as large as a whole tile of samples allows."""
+    k, stride = op.conv[0], op.conv[1]
+    per = per_group(k, stride, 4 * vec.lanes(dtype), dtype.itemsize)
+    return grouped(csr.indptr, np.asarray(csr.indices, np.int64) % c_in, per)
 
 
 CONV_SPARSE_BELOW = 0.4   # the same for a convolution (LeNet-5's second at batch 64: the

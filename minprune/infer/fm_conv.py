@@ -113,8 +113,10 @@ class Conv(Step):
         p = self.pool
         if fused == "sparse":                   # the stored weights' tiles, pooled in them
             xp = self._padded(x)
-            SP.conv_sparse_tiles_maxpool(xp, *self._stored(xp), self.bias, self.k,
-                                         self.stride, self.relu, p, pooled)
+            sums = self.buffer((self.out_channels, pooled.shape[1] * p, pooled.shape[2] * p,
+                                pooled.shape[3]), self.dtype, "sums")
+            SP.conv_sparse_groups_maxpool(xp, *self._groups(xp), self.bias, self.k,
+                                          self.stride, self.relu, p, sums, pooled)
         elif fused:
             if self._filters8 is None:          # (a step's dense weight never changes)
                 weight = self.forms(x.shape[0])[0] if self.sparse else self.weight
@@ -290,9 +292,10 @@ class Conv(Step):
                              self.relu, self.buffer((xp[0].size,), self.dtype, "wide"), out)
 
     def _tiles(self, x, out):
-        """The stored weights in register tiles of samples (``sparse_tiles``)."""
+        """The stored weights in register tiles of samples, in groups of input channels
+        (``conv_tiles.conv_sparse_groups``)."""
         xp = self._padded(x)
-        CT.conv_sparse_tiles(xp, *self._stored(xp), self.bias, self.stride, self.relu, out)
+        CT.conv_sparse_groups(xp, *self._groups(xp), self.bias, self.stride, self.relu, out)
 
     def _pixels(self, x, out):
         """One sample's stored weights in register tiles of pixels (``sparse_tiles``)."""
@@ -323,6 +326,17 @@ class Conv(Step):
         if offsets is None:
             offsets = self._entries[xp.shape] = CT.entries(indices, self.k, *xp.shape)
         return indptr, offsets, values
+
+    def _groups(self, xp):
+        """(indptr2, offsets in the padded input xp, values) of the stored weights in groups
+        of input channels (``conv_tiles.grouped_entries``)."""
+        stored = self._entries.get(("groups", xp.shape))
+        if stored is None:
+            indptr, indices, values = self.forms(xp.shape[0])[1]
+            indptr2, offsets, order = CT.grouped_entries(indptr, indices, self.k, xp.shape,
+                                                         self.stride, xp.itemsize)
+            stored = self._entries["groups", xp.shape] = (indptr2, offsets, values[order])
+        return stored
 
     def _padded(self, x):
         """x with its padding as zeros around it (x itself without padding)."""

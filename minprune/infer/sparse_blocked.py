@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from .. import vec
-from ..vec import add
+from ..sparse.conv_tiles import finish, grouped
 from .sparse_tiles import _pair_sums, _row_sums
 
 BLOCK = 96               # input rows per block: 96 x 256 bytes (four registers) = 24 KB
@@ -28,29 +28,8 @@ def blocked(indptr, indices, values, n_in, block=BLOCK):
     """A CSR weight (rows, n_in) as (indptr2, indices, values): its stored weights ordered by
     block of ``block`` inputs, then row, then input; indptr2 (blocks, rows + 1) where block
     b's weights of row o are indptr2[b, o]:indptr2[b, o + 1]."""
-    indptr = np.asarray(indptr, np.int64)
-    rows, blocks = len(indptr) - 1, max(1, -(-n_in // block))
-    cols = np.asarray(indices, np.int64)
-    row = np.repeat(np.arange(rows), np.diff(indptr))
-    order = np.lexsort((cols, row, cols // block))
-    counts = np.zeros((blocks, rows), np.int64)
-    np.add.at(counts, (cols // block, row), 1)
-    starts = np.concatenate([[0], np.cumsum(counts.reshape(-1))])
-    indptr2 = np.empty((blocks, rows + 1), np.int64)
-    indptr2[:, :rows] = starts[:-1].reshape(blocks, rows)
-    indptr2[:, rows] = starts[rows::rows]
+    indptr2, order = grouped(indptr, indices, block, max(1, -(-n_in // block)))
     return indptr2, np.asarray(indices)[order], np.asarray(values)[order]
-
-
-@njit(inline="always")
-def _finish(v, of, at, m, first, last, b, relu):
-    """Sums v of a block: plus the sums so far (but in the first block), the bias and ReLU
-    added in the last, stored."""
-    if not first:
-        v = add(v, vec.load(of, at, m))
-    if last:
-        v = vec.bias_act(v, b, relu)
-    vec.store(of, at, v, m)
 
 
 @njit(cache=True, nogil=True)
@@ -75,13 +54,13 @@ def linear_sparse_blocked(indptr2, indices, values, xt, bias, relu, out):
                 at = o * n + n0
                 if m <= 2 * lanes:
                     s0, s1 = _pair_sums(xf, indices, values, e0, e1, n0, n, lanes, m)
-                    _finish(s0, of, at, m, first, last, b, relu)
-                    _finish(s1, of, at + lanes, m - lanes, first, last, b, relu)
+                    finish(s0, of, at, m, first, last, b, relu)
+                    finish(s1, of, at + lanes, m - lanes, first, last, b, relu)
                     continue
                 w = 4 * lanes if m >= 4 * lanes else m          # (whole: plain loads)
                 s = _row_sums(xf, indices, values, e0, e1, n0, n, lanes, w)
                 for r in range(4):
-                    _finish(s[r], of, at + r * lanes, w - r * lanes, first, last, b, relu)
+                    finish(s[r], of, at + r * lanes, w - r * lanes, first, last, b, relu)
     return out
 
 
