@@ -106,14 +106,13 @@ def chain_split(x, image, convs, conv_biases, geometry, conv_indptrs, conv_offse
     empty its stored weights in groups of input channels (``conv_tiles.grouped``;
     ``conv_offsets[l]``: each one's offset per sample in the padded input;
     ``conv_values[l]``) in ``conv_tiles``' tiles (``sparse_pooled``'s with a pooling) -
-    then the fully connected
-    layers: ``filters[l]`` (filters8
-    of the (rows[l], F_l) weight) or, where ``indptrs[l]`` is not empty, the stored weights
-    in blocks of inputs (``sparse_blocked.blocked``: ``indptrs[l]`` (blocks, rows + 1),
-    ``indices[l]``, ``values[l]``) in ``sparse_blocked``'s tiles,
-    ``biases[l]``, ReLU where ``relus[l]``. The samples in
-    len(scratch) runs, one per thread of Numba's pool; ``scratch`` (runs, 3, width): each
-    run's two feature-major buffers and its sparse convolutions' sums before the pooling; ``pads`` (runs, convolutions, size): its padded inputs,
+    then the fully connected layers: ``filters[l]`` (filters8 of the (rows[l], F_l)
+    weight) or, where ``indptrs[l]`` is not empty, the stored weights in blocks of inputs
+    (``sparse_blocked.blocked``: ``indptrs[l]`` (blocks, rows + 1), ``indices[l]``,
+    ``values[l]``) in ``sparse_blocked``'s tiles, ``biases[l]``, ReLU where ``relus[l]``.
+    The samples in len(scratch) runs, one per thread of Numba's pool; ``scratch`` (runs, 3,
+    width): each run's two feature-major buffers and its sparse convolutions' sums before
+    the pooling; ``pads`` (runs, convolutions, size): its padded inputs,
     zeros where no image is written."""
     n, parts = len(x), len(scratch)
     for p in prange(parts):
