@@ -217,6 +217,11 @@ class BatchChain:
             self.conv_offsets = (np.zeros(0, np.int64),)
             self.conv_values = (np.zeros(0, d),)
         self.in_features = math.prod(image)
+        self._layers = (self.image, self.convs, self.conv_biases, self.geometry,
+                        self.conv_indptrs, self.conv_offsets, self.conv_values, self.filters,
+                        self.indptrs, self.indices, self.values, self.biases, self.relus,
+                        self.rows)                  # (the call's arguments, gathered once)
+        self._width = int(self.rows[-1])
         self._sizes = self._activations()
         self._scratch = {}                            # (parts, batch) -> buffers
 
@@ -255,12 +260,8 @@ class BatchChain:
         n = len(x)
         x = np.ascontiguousarray(x, self.dtype).reshape(n, self.in_features)
         scratch, pads = self._buffers(parts, n)
-        out = np.empty((n, int(self.rows[-1])), self.dtype)
         run = chain_split if parts > 1 else chain_whole
-        return run(x, self.image, self.convs, self.conv_biases, self.geometry,
-                   self.conv_indptrs, self.conv_offsets, self.conv_values, self.filters,
-                   self.indptrs, self.indices, self.values, self.biases, self.relus,
-                   self.rows, scratch, pads, out)
+        return run(x, *self._layers, scratch, pads, np.empty((n, self._width), self.dtype))
 
     def _buffers(self, parts, n):
         """Each run's scratch, a cache line apart, and its padded inputs: kept per batch

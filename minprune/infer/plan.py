@@ -64,6 +64,7 @@ class Plan:
         self._chain = None
         self._in_one_call = BatchChain.fits(ops)     # (a plain stack: see ``_one_call``)
         self._one = None          # one sample's channels-last run; False where not used
+        self._direct = {}         # batch shape -> the one call it runs on one thread
 
     @property
     def chain(self):
@@ -76,6 +77,9 @@ class Plan:
 
     def __call__(self, x):
         x = np.asarray(x, dtype=self.dtype)
+        chain = self._direct.get(x.shape)       # a batch one call took on one thread before
+        if chain is not None and threads.asked() in (None, 1):
+            return chain(x, 1)
         if len(x) == 1 and self._chain_layers is not None:
             chain = self.chain
             if self._tail:                        # the layers before it feature-major
@@ -187,6 +191,8 @@ class Plan:
         ways = self.__dict__.setdefault("_one_call_ways", {})   # batch -> the call or not
         if len(x) not in ways:
             ways[len(x)] = quickest((False, True), lambda one: self._one_call_by(one, x, chain))
+        if ways[len(x)]:                        # (the next call of this shape goes straight)
+            self._direct[x.shape] = chain
         return self._one_call_by(ways[len(x)], x, chain)
 
     def _one_call_by(self, one, x, chain):

@@ -1,5 +1,5 @@
 """A sparse convolution, its bias and ReLU, and the max pooling after it, in one pass of the
-register tiles of ``sparse_tiles``: the convolution's full-size output is never written.
+register tiles of ``conv_tiles``: the convolution's full-size output is never written.
 
 ``pooled`` does this for dense filters. A sparse layer has fewer multiply-adds per output
 than a dense one (LeNet-5's first convolution at 90% in every layer: two or three per
@@ -7,10 +7,15 @@ output, against 25), so the outputs' traffic is most of its time: at batch 64 th
 convolution's 20 x 24 x 24 x 64 numbers (2.9 MB, more than the second-level cache) were
 written for the pooling to read straight back and keep a quarter of. Here a tile is one
 output channel at four registers of samples and one pooling window: the window's pixels
-are summed two at a time (``sparse_tiles._sums``: one pass over the channel's stored
+are summed two at a time (``conv_tiles._sums``: one pass over the channel's stored
 weights for two pixels), the larger of each kept in registers, and the bias and ReLU added
 once at the end - the same as pooling the biased, rectified outputs (adding a number and
 taking max(., 0) both keep the order of what they are applied to).
+
+With the stored weights in groups of input channels (``conv_tiles.conv_sparse_groups``),
+``conv_sparse_groups_maxpool`` runs the groups but the last over the pixels the pooling
+keeps, their sums in a scratch, and the last one window by window as above, each pixel's
+sums so far added before the maximum.
 
 The pooling is PyTorch's MaxPool2d(p) (stride p, no padding): rows and columns p does not
 divide are dropped, their convolution never computed. ``conv_sparse_tiles_maxpool_numpy``

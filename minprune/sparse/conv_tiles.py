@@ -15,6 +15,14 @@ fused multiply-adds and no store: half the memory traffic of the loop with sums 
 and none of it written. The tiles walk the output two pixels at a time and, at each pair,
 every output channel, so the windows the pair reads stay in cache for all of them.
 
+A pair of pixels' windows, across all input channels, is larger than the first-level cache
+in the layers that matter (LeNet-5's second convolution at batch 64: 20 channels of 5 x 6
+pixels of 256 bytes, 154 KB), and each output channel's weights read it from the second
+level. ``conv_sparse_groups`` takes the stored weights in groups of input channels
+(``grouped``, ``per_group``: about 32 KB of windows each) and makes one pass of the tiles
+per group, each adding its sums to what the passes before left in the output; the last adds
+the bias and ReLU (``finish``).
+
 The weights come per output channel in CSR order (``entries``: the offsets depend on the
 padded input's shape, so they are made per shape). A batch that is not a multiple of four
 registers is loaded and stored in part (``vec.load``'s lane count), an odd last pixel of a row
