@@ -22,6 +22,21 @@ def max_pool(y, p):
     return y[:, :, :oh * p, :ow * p].reshape(n, c, oh, p, ow, p).max(axis=(3, 5))
 
 
+def sparse_case(n, c_in, h, w, c_out, k, stride, pad, pool, sparsity, dtype, relu, has_bias,
+                seed):
+    """(the weight as CSR, the bias, the model's convolution then its pooling, the padded
+    feature-major batch, the tolerance, the convolution's height and width), or None where
+    the image makes no pooling window."""
+    from minprune.sparse.csr import CSR
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    if oh < pool or ow < pool:
+        return None
+    shape = (n, c_in, h, w, c_out, k, stride, pad)
+    _, weight, bias, conv, xp, tol = conv_case(shape, dtype, seed, relu, has_bias,
+                                               sparsity=sparsity)
+    return CSR.from_dense(weight, weight != 0), bias, max_pool(conv, pool), xp, tol, oh, ow
+
+
 @settings(max_examples=40, deadline=None)
 @given(n=st.sampled_from([0, 1, 5, 16, 17, 33, 40]), c_in=st.integers(1, 4),
        h=st.integers(3, 13), w=st.integers(3, 13), c_out=st.integers(1, 17),
@@ -77,15 +92,11 @@ def test_the_sparse_pooled_tiles_are_the_convolution_then_its_pooling(
     pixel twice - over images it does and does not divide."""
     from minprune.infer import sparse_pooled as SP
     from minprune.sparse import conv_tiles as S
-    from minprune.sparse.csr import CSR
-    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
-    if oh < pool or ow < pool:
+    case = sparse_case(n, c_in, h, w, c_out, k, stride, pad, pool, sparsity, dtype, relu,
+                       has_bias, seed)
+    if case is None:
         return
-    shape = (n, c_in, h, w, c_out, k, stride, pad)
-    _, weight, bias, conv, xp, tol = conv_case(shape, dtype, seed, relu, has_bias,
-                                               sparsity=sparsity)
-    expected = max_pool(conv, pool)
-    csr = CSR.from_dense(weight, weight != 0)
+    csr, bias, expected, xp, tol, oh, ow = case
     offsets = S.entries(csr.indices, k, *xp.shape)
     out = np.full((c_out, oh // pool, ow // pool, n), np.nan, dtype)
     got = SP.conv_sparse_tiles_maxpool(xp, csr.indptr, offsets, csr.values, bias, k, stride,
@@ -115,14 +126,11 @@ def test_the_sparse_pooled_tiles_in_groups_of_channels_are_the_convolution_then_
     sum their last pixel twice, rows and columns the pooling drops are never computed."""
     from minprune.infer import sparse_pooled as SP
     from minprune.sparse import conv_tiles as S
-    from minprune.sparse.csr import CSR
-    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
-    if oh < pool or ow < pool:
+    case = sparse_case(n, c_in, h, w, c_out, k, stride, pad, pool, sparsity, dtype, relu,
+                       has_bias, seed)
+    if case is None:
         return
-    shape = (n, c_in, h, w, c_out, k, stride, pad)
-    _, weight, bias, conv, xp, tol = conv_case(shape, dtype, seed, relu, has_bias,
-                                               sparsity=sparsity)
-    csr = CSR.from_dense(weight, weight != 0)
+    csr, bias, expected, xp, tol, oh, ow = case
     indptr2, order = S.grouped(csr.indptr, csr.indices % c_in, per, -(-c_in // per))
     offsets, values = S.entries(csr.indices[order], k, *xp.shape), csr.values[order]
     ph, pw = oh // pool, ow // pool
@@ -130,7 +138,7 @@ def test_the_sparse_pooled_tiles_in_groups_of_channels_are_the_convolution_then_
     out = np.full((c_out, ph, pw, n), np.nan, dtype)
     got = SP.conv_sparse_groups_maxpool(xp, indptr2, offsets, values, bias, k, stride, relu,
                                         pool, wide, out)
-    np.testing.assert_allclose(nchw(got), max_pool(conv, pool), rtol=tol, atol=tol)
+    np.testing.assert_allclose(nchw(got), expected, rtol=tol, atol=tol)
     twin = SP.conv_sparse_groups_maxpool_numpy(xp, indptr2, offsets, values, bias, k, stride,
                                                relu, pool, wide, np.empty_like(out))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
