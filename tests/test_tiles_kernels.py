@@ -216,15 +216,16 @@ def test_the_groups_keep_a_tiles_windows_in_the_first_level_cache():
     5 x 6 pixels of 256 bytes (30 KB); a smaller batch's pixels are smaller, its groups
     larger; stride 2 widens the windows."""
     from minprune.sparse import conv_tiles as S
-    assert S.per_group(5, 1, 64, 4) == 4
-    assert S.per_group(5, 1, 32, 8) == 4
-    assert S.per_group(5, 1, 16, 4) == 17
-    assert S.per_group(3, 2, 64, 4) == 8
-    assert S.per_group(11, 1, 64, 4) == 1
-    assert S.per_group(5, 1, 0, 4) >= 1
+    assert S.per_group(5, 1, 64, np.float32) == 4
+    assert S.per_group(5, 1, 32, np.float64) == 4
+    assert S.per_group(5, 1, 16, np.float32) == 17
+    assert S.per_group(3, 2, 64, np.float32) == 8
+    assert S.per_group(11, 1, 64, np.float32) == 1
+    assert S.per_group(5, 1, 0, np.float32) >= 1
     # 5x5 filters on 8 channels, columns (tap, channel): row 0 channels 5 and 0, row 1
     # channel 4 at the second tap - groups of channels 0-3 and 4-7
-    indptr2, offsets, order = S.grouped_entries([0, 2, 3], [5, 0, 12], 5, (8, 5, 5, 64), 1, 4)
+    indptr2, offsets, order = S.grouped_entries([0, 2, 3], [5, 0, 12], 5, (8, 5, 5, 64), 1,
+                                               np.float32)
     assert np.array_equal(indptr2, [[0, 1, 1], [1, 2, 3]])
     assert np.array_equal(order, [1, 0, 2])
     assert np.array_equal(offsets, [0, 5 * 25 * 64, (4 * 25 + 1) * 64])

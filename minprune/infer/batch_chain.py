@@ -304,7 +304,7 @@ def _groups(csr, op, c_in, dtype):
     """(indptr2, order) of a sparse convolution's stored weights in groups of input channels
     (``conv_tiles.grouped``) as large as a whole tile of samples allows."""
     k, stride = op.conv[0], op.conv[1]
-    per = per_group(k, stride, 4 * vec.lanes(dtype), dtype.itemsize)
+    per = per_group(k, stride, 4 * vec.lanes(dtype), dtype)
     return grouped(csr.indptr, np.asarray(csr.indices, np.int64) % c_in, per)
 
 

@@ -334,7 +334,7 @@ class Conv(Step):
         if stored is None:
             indptr, indices, values = self.forms(xp.shape[0])[1]
             indptr2, offsets, order = CT.grouped_entries(indptr, indices, self.k, xp.shape,
-                                                         self.stride, xp.itemsize)
+                                                         self.stride, xp.dtype)
             stored = self._entries["groups", xp.shape] = (indptr2, offsets, values[order])
         return stored
 

@@ -106,9 +106,10 @@ def conv_sparse_groups_maxpool(xp, indptr2, offsets, values, bias, k, stride, re
     c_in, hp, wp, n = xp.shape
     n_out, ph, pw, n_in = out.shape
     groups = indptr2.shape[0]
-    if pool < 1 or indptr2.shape[1] != n_out + 1 or (len(bias) and len(bias) != n_out):
-        raise ValueError("conv_sparse_tiles_maxpool: pool >= 1, a row of weights and a bias "
-                         "per output channel")
+    if (pool < 1 or groups < 1 or indptr2.shape[1] != n_out + 1
+            or (len(bias) and len(bias) != n_out)):
+        raise ValueError("conv_sparse_tiles_maxpool: pool >= 1, a group of weights at least, "
+                         "a row of weights and a bias per output channel")
     if n_in != n or ph * pool > (hp - k) // stride + 1 or pw * pool > (wp - k) // stride + 1:
         raise ValueError("conv_sparse_tiles_maxpool: out must be the pooled convolution's "
                          "shape")

@@ -149,8 +149,9 @@ def conv_sparse_groups(xp, indptr2, offsets, values, bias, stride, relu, out):
     wp, n = xp.shape[2], xp.shape[3]
     n_out, oh, ow, _ = out.shape
     groups = indptr2.shape[0]
-    if indptr2.shape[1] != n_out + 1 or (len(bias) and len(bias) != n_out):
-        raise ValueError("conv_sparse_groups: a row of weights and a bias per output channel")
+    if groups < 1 or indptr2.shape[1] != n_out + 1 or (len(bias) and len(bias) != n_out):
+        raise ValueError("conv_sparse_groups: a group of weights at least, a row of weights "
+                         "and a bias per output channel")
     xf, of = xp.reshape(-1), out.reshape(-1)
     for g in range(groups):
         _pass(xf, wp, indptr2[g], offsets, values, bias, stride, relu, g == 0,
@@ -187,21 +188,21 @@ WINDOWS = 32 << 10     # bytes of input windows a group's tiles keep in the firs
 # all 20 channels' 154 KB came from the second-level cache)
 
 
-def per_group(k, stride, n, itemsize):
+def per_group(k, stride, n, dtype):
     """Input channels per group of a k x k convolution's stored weights at batch n: as many
     as keep a tile's windows (k rows of k + stride pixels, at each a tile's four registers
     of samples or the whole batch) within ``WINDOWS``."""
-    pixel = max(1, min(n * itemsize, 4 * 64))
+    pixel = max(1, min(n, 4 * vec.lanes(dtype)) * np.dtype(dtype).itemsize)
     return max(1, WINDOWS // (k * (k + stride) * pixel))
 
 
-def grouped_entries(indptr, indices, k, shape, stride, itemsize):
+def grouped_entries(indptr, indices, k, shape, stride, dtype):
     """(indptr2, offsets, order) of a convolution's stored weights (CSR indptr, their columns
     ``indices`` in the lowered weight) in groups of input channels (``grouped``,
     ``per_group``), offsets in a padded input of ``shape`` (C, Hp, Wp, N) (``entries``):
     values[order] are the weights in that order."""
     cols = np.asarray(indices, np.int64)
-    indptr2, order = grouped(indptr, cols % shape[0], per_group(k, stride, shape[3], itemsize))
+    indptr2, order = grouped(indptr, cols % shape[0], per_group(k, stride, shape[3], dtype))
     return indptr2, entries(cols[order], k, *shape), order
 
 

@@ -164,7 +164,7 @@ class SparseConv2d(_SparseWeight):
         if xp.shape not in groups:
             groups[xp.shape] = conv_tiles.grouped_entries(self.indptr, self.indices,
                                                           self.kernel_size, xp.shape,
-                                                          self.stride, xp.itemsize)
+                                                          self.stride, xp.dtype)
         indptr2, offsets, order = groups[xp.shape]
         yt = np.empty((self.out_channels, oh, ow, xf.shape[-1]), dtype)
         return conv_tiles.conv_sparse_groups(xp, indptr2, offsets, self.values.data[order],
