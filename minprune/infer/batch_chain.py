@@ -1,6 +1,7 @@
 """A plain stack's batch in one compiled call - convolutions (each with the max pooling after
 it), then fully connected layers, each dense or sparse (their stored weights in
-``sparse_tiles``' tiles where they keep few, ``sparse_pooled``'s with a pooling) - split
+``conv_tiles``' tiles where they keep few, ``sparse_pooled``'s with a pooling,
+``sparse_blocked``'s in the fully connected layers) - split
 over Numba's pool on more threads than one: each thread takes its part of the samples
 through every layer.
 
@@ -10,7 +11,8 @@ wrote half of it to the core that reads all of it: LeNet-300-100 at batch 64 ran
 fast on two threads as on one that way. Split by samples, the layers need nothing from each
 other's part: one start of the pool, each thread transposing its samples into its own
 scratch (feature-major, ``layout.transpose``), running every layer's register tiles on them
-(``tiles.conv_tiles``; a convolution and its pooling in one pass, ``pooled``), transposing
+(``tiles.conv_tiles``; a convolution and its pooling in one pass, ``pooled``; a fully
+connected layer twelve rows at a time, ``linear_rows``), transposing
 its outputs back into its rows of the result - the activations never leave the core (1.74x
 there). Copies of the plan's steps on Python threads did the same with a thread pool's round
 trip (60-85 us on this kind of machine, where Numba's OpenMP pool starts in a few) and the
@@ -31,6 +33,7 @@ from ..sparse.csr import CSR
 from .fm_kernels import pad_into
 from .fm_step import aligned
 from .layout import transpose
+from .linear_rows import ROWS, linear_rows, rows12
 from .lower import Flatten, Pool, Weighted
 from .pooled import conv_tiles_maxpool
 from .sparse_pooled import conv_sparse_groups_maxpool
@@ -89,8 +92,8 @@ def _run(x, s0, s1, image, convs, conv_biases, geometry, conv_indptrs, conv_offs
                                   a[:f * m].reshape(f, m), biases[layer], relus[layer],
                                   b[:r * m].reshape(r, m))
         else:
-            conv_tiles(a[:f * m].reshape(f, 1, 1, m), filters[layer], biases[layer], 1,
-                       relus[layer], b[:r * m].reshape(r, 1, 1, m))
+            linear_rows(a[:f * m].reshape(f, m), filters[layer], biases[layer], relus[layer],
+                        b[:r * m].reshape(r, m))
         a, b, f = b, a, r
     transpose(a[:f * m].reshape(f, m), out[s0:s1])
 
@@ -106,8 +109,8 @@ def chain_split(x, image, convs, conv_biases, geometry, conv_indptrs, conv_offse
     empty its stored weights in groups of input channels (``conv_tiles.grouped``;
     ``conv_offsets[l]``: each one's offset per sample in the padded input;
     ``conv_values[l]``) in ``conv_tiles``' tiles (``sparse_pooled``'s with a pooling) -
-    then the fully connected layers: ``filters[l]`` (filters8 of the (rows[l], F_l)
-    weight) or, where ``indptrs[l]`` is not empty, the stored weights in blocks of inputs
+    then the fully connected layers: ``filters[l]`` (``linear_rows.rows12`` of the (rows[l],
+    F_l) weight) or, where ``indptrs[l]`` is not empty, the stored weights in blocks of inputs
     (``sparse_blocked.blocked``: ``indptrs[l]`` (blocks, rows + 1), ``indices[l]``,
     ``values[l]``) in ``sparse_blocked``'s tiles, ``biases[l]``, ReLU where ``relus[l]``.
     The samples in len(scratch) runs, one per thread of Numba's pool; ``scratch`` (runs, 3,
@@ -154,15 +157,15 @@ def chain_split_numpy(x, image, convs, conv_biases, geometry, conv_indptrs, conv
         h = y[:, :oh // q * q, :ow // q * q].reshape(
             g[OUT], oh // q, q, ow // q, q, n).max(axis=(2, 4))
     h = h.reshape(math.prod(h.shape[:-1]), n)
-    for w8, indptr, cols, vals, bias, relu, r in zip(filters, indptrs, indices, values, biases,
-                                                     relus, rows):
+    for w12, indptr, cols, vals, bias, relu, r in zip(filters, indptrs, indices, values,
+                                                      biases, relus, rows):
         if len(indptr):
             w = np.zeros((r, len(h)), x.dtype)
             for k in range(len(indptr)):
                 w[np.repeat(np.arange(r), np.diff(indptr[k])),
                   cols[indptr[k, 0]:indptr[k, -1]]] = vals[indptr[k, 0]:indptr[k, -1]]
         else:
-            w = w8.reshape(len(w8), -1, 8).transpose(0, 2, 1).reshape(-1, w8.shape[1])[:r]
+            w = w12.transpose(0, 2, 1).reshape(-1, w12.shape[1])[:r]
         h = w @ h + (bias[:, None] if len(bias) else 0)
         h = np.maximum(h, 0) if relu else h
     out[...] = h.T
@@ -199,9 +202,8 @@ class BatchChain:
         sparse = [_sparse(op, SPARSE_BELOW) for op in fcs]
         wide = any(op.weight.shape[1] > 1 << 16 for op in fcs)
         index = np.int64 if wide else np.uint16
-        self.filters = tuple(np.zeros((0, 0, 1, 1, 8), d) if csr is not None else
-                             filters8(np.asarray(op.dense, d), 1, op.weight.shape[1])
-                             for op, csr in zip(fcs, sparse))
+        self.filters = tuple(np.zeros((0, 0, ROWS), d) if csr is not None else
+                             rows12(op.dense, d) for op, csr in zip(fcs, sparse))
         stored = [None if csr is None else
                   blocked(csr.indptr, csr.indices.astype(index), csr.values.astype(d),
                           csr.shape[1], _block(csr)) for csr in sparse]
