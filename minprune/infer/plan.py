@@ -77,9 +77,6 @@ class Plan:
 
     def __call__(self, x):
         x = np.asarray(x, dtype=self.dtype)
-        chain = self._direct.get(x.shape)       # a batch one call took on one thread before
-        if chain is not None and threads.asked() in (None, 1):
-            return chain(x, 1)
         if len(x) == 1 and self._chain_layers is not None:
             chain = self.chain
             if self._tail:                        # the layers before it feature-major
@@ -89,6 +86,9 @@ class Plan:
                 return chain(np.ascontiguousarray(x))
         if len(x) == 1 and self.convolutional:
             return self._one_sample(x)
+        chain = self._direct.get(x.shape)       # a batch one call took on one thread before
+        if chain is not None and threads.asked() in (None, 1):
+            return chain(x, 1)
         asked = threads.asked() or 1
         if asked == 1:
             return self._threaded(x)
