@@ -524,3 +524,42 @@ def test_a_resnets_batch_runs_sample_by_sample_in_one_call_or_feature_major(rng)
     plan = infer.compile(models.lenet5(rng=0).eval())
     plan(rng.random((3, 1, 28, 28)).astype(np.float32))
     assert plan._channels_last() is None and "_sample_ways" not in vars(plan)
+
+
+@pytest.mark.parametrize("build", [lambda: models.lenet5(rng=0),
+                                   lambda: models.lenet_300_100(rng=0),
+                                   lambda: models.resnet(8, rng=0),
+                                   lambda: models.mobilenet(rng=0),
+                                   lambda: every_layer(np.float64)])
+def test_the_shape_walk_gives_the_models_output_shape(build, rng):
+    """``shapes.check`` walks a sample's shape through the ops (convolutions strided, padded
+    and depthwise, poolings, residual joins, global pooling) to the model's own output."""
+    from minprune.infer import lower, shapes
+    model = build().eval()
+    dtype = next(iter(model.parameters())).dtype
+    x = rng.standard_normal((2, 1, 28, 28)).astype(dtype)
+    assert shapes.check(lower.lower(model), x.shape[1:]) == model(x).data.shape[1:]
+
+
+def test_a_batch_the_model_cannot_take_is_refused_naming_x(rng):
+    """Wrong channels, an image too small for a filter or for the first fully connected
+    layer, a flat sample for a convolution, a lone sample without its batch axis: a
+    ValueError that names x and the op, at batch 1 and many, before any kernel runs."""
+    lenet, mlp = infer.compile(models.lenet5(rng=0)), infer.compile(models.lenet_300_100(rng=0))
+    resnet = infer.compile(models.resnet(8, rng=0))
+    cases = [(lenet, (2, 3, 28, 28), "a convolution takes 1 input channel, it is given 3"),
+             (lenet, (1, 3, 28, 28), "a convolution takes 1 input channel, it is given 3"),
+             (lenet, (2, 1, 20, 20), "takes 800 features, it is given 200"),
+             (lenet, (2, 1, 4, 4), "needs images of at least 5 x 5, it is given 4 x 4"),
+             (lenet, (1, 784), "a convolution takes images"),
+             (mlp, (64, 783), "takes 784 features, it is given 783"),
+             (mlp, (2, 3, 28, 28), "takes 784 features, it is given 2352"),
+             (resnet, (2, 3, 32, 32), "a convolution takes 1 input channel, it is given 3"),
+             (lenet, (784,), r"a batch of samples, \(N, ...\), got shape \(784,\)")]
+    for plan, shape, message in cases:
+        with pytest.raises(ValueError, match=message) as caught:
+            plan(np.zeros(shape, np.float32))
+        assert str(caught.value).startswith("x")
+    for plan in (lenet, mlp, resnet):                   # and the right shape still runs
+        for n in (1, 3):
+            assert plan(rng.random((n, 1, 28, 28), dtype=np.float32)).shape == (n, 10)

@@ -38,7 +38,7 @@ from .. import threads
 from ..nn.module import Sequential
 from ..prune import patterns
 from ..sparse import simd
-from . import channels_last
+from . import channels_last, shapes
 from .chain import Chain
 from .batch_chain import BatchChain
 from .fm_step import best_times, quickest
@@ -65,6 +65,7 @@ class Plan:
         self._in_one_call = BatchChain.fits(ops)     # (a plain stack: see ``_one_call``)
         self._one = None          # one sample's channels-last run; False where not used
         self._direct = {}         # batch shape -> the one call it runs on one thread
+        self._fits = set()        # sample shapes the ops were found to take (``shapes``)
 
     @property
     def chain(self):
@@ -77,13 +78,17 @@ class Plan:
 
     def __call__(self, x):
         x = np.asarray(x, dtype=self.dtype)
+        if x.ndim < 2:
+            raise ValueError(f"x must be a batch of samples, (N, ...), got shape {x.shape}")
         if len(x) == 1 and self._chain_layers is not None:
             chain = self.chain
             if self._tail:                        # the layers before it feature-major
+                self._fit(x)
                 head = self.feature_major.run(x, stop=self._tail)
                 return chain(np.ascontiguousarray(head))
             if isinstance(self.ops[0], Flatten) or x.shape == chain.in_shape:
                 return chain(np.ascontiguousarray(x))
+        self._fit(x)
         if len(x) == 1 and self.convolutional:
             return self._one_sample(x)
         chain = self._direct.get(x.shape)       # a batch one call took on one thread before
@@ -98,6 +103,13 @@ class Plan:
             best = best_times((False, True), lambda one: self._threaded(x, one), rounds=5)
             solo[key] = best[False] > THREADS_MARGIN * best[True]
         return self._threaded(x, solo[key])
+
+    def _fit(self, x):
+        """ValueError naming x where the ops cannot take its samples (``shapes.check``), the
+        first time a shape comes."""
+        if x.shape[1:] not in self._fits:
+            shapes.check(self.ops, x.shape[1:])
+            self._fits.add(x.shape[1:])
 
     def _one_sample(self, x):
         """One sample's run: feature-major or, where the ops up to the last global pooling
