@@ -27,8 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import vec
-from ..sparse.conv_tiles import (conv_sparse_groups, conv_sparse_groups_numpy, entries, grouped,
-                                 per_group)
+from ..sparse.conv_tiles import conv_sparse_groups, conv_sparse_groups_numpy, grouped_entries
 from ..sparse.csr import CSR
 from .fm_kernels import pad_into
 from .fm_step import aligned
@@ -190,14 +189,16 @@ class BatchChain:
         self.convs = tuple(np.zeros((0, 0, 1, 1, 8), d) if csr is not None else
                            filters8(np.asarray(op.dense, d), op.conv[0], shape[0])
                            for op, csr, shape in zip(convs, stored, shapes))
-        groups = [None if csr is None else _groups(csr, op, shape[0], d)
+        # stored weights in groups of input channels as large as a whole tile of samples
+        # allows, their offsets per sample (the run multiplies them by its batch)
+        groups = [None if csr is None else
+                  grouped_entries(csr.indptr, csr.indices, op.conv[0], (*shape, 1), op.conv[1],
+                                  d, 4 * vec.lanes(d))
                   for op, csr, shape in zip(convs, stored, shapes)]
         self.conv_indptrs = tuple(np.zeros((0, 0), np.int64) if g is None else g[0]
                                   for g in groups)
-        self.conv_offsets = tuple(np.zeros(0, np.int64) if csr is None else
-                                  entries(csr.indices[g[1]], op.conv[0], *shape, 1)
-                                  for op, csr, g, shape in zip(convs, stored, groups, shapes))
-        self.conv_values = tuple(np.zeros(0, d) if csr is None else csr.values[g[1]].astype(d)
+        self.conv_offsets = tuple(np.zeros(0, np.int64) if g is None else g[1] for g in groups)
+        self.conv_values = tuple(np.zeros(0, d) if csr is None else csr.values[g[2]].astype(d)
                                  for csr, g in zip(stored, groups))
         sparse = [_sparse(op, SPARSE_BELOW) for op in fcs]
         wide = any(op.weight.shape[1] > 1 << 16 for op in fcs)
@@ -302,14 +303,6 @@ def _block(csr):
     """Inputs per block for a sparse layer's weights: ``BLOCK`` from ``BLOCKS_FROM`` of the
     weights on, all of them (one block) below."""
     return BLOCK if csr.nnz >= BLOCKS_FROM * math.prod(csr.shape) else max(1, csr.shape[1])
-
-
-def _groups(csr, op, c_in, dtype):
-    """(indptr2, order) of a sparse convolution's stored weights in groups of input channels
-    (``conv_tiles.grouped``) as large as a whole tile of samples allows."""
-    k, stride = op.conv[0], op.conv[1]
-    per = per_group(k, stride, 4 * vec.lanes(dtype), dtype)
-    return grouped(csr.indptr, np.asarray(csr.indices, np.int64) % c_in, per)
 
 
 CONV_SPARSE_BELOW = 0.4   # the same for a convolution (LeNet-5's second at batch 64: the

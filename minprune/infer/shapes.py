@@ -25,7 +25,7 @@ def check(ops, shape):
 
 
 class _Mismatch(Exception):
-    pass
+    """What an op says of a sample it cannot take (``check`` names x around it)."""
 
 
 def _walk(ops, shape):

@@ -91,7 +91,7 @@ def _window_two(xf, offsets, values, e0, e1, at, row, column, pool, lanes, m, wf
 def conv_sparse_tiles_maxpool(xp, indptr, offsets, values, bias, k, stride, relu, pool, out):
     """out (OC, OH // pool, OW // pool, N) = max pooling (pool x pool, stride pool) of the
     k x k convolution at ``stride`` of the padded xp (C, Hp, Wp, N) by the sparse filters of
-    ``sparse_tiles.conv_sparse_tiles``, plus bias (if given), then ReLU."""
+    ``conv_tiles.conv_sparse_tiles``, plus bias (if given), then ReLU."""
     return conv_sparse_groups_maxpool(xp, indptr.reshape(1, -1), offsets, values, bias, k,
                                       stride, relu, pool, out[:0], out)
 
@@ -108,10 +108,10 @@ def conv_sparse_groups_maxpool(xp, indptr2, offsets, values, bias, k, stride, re
     groups = indptr2.shape[0]
     if (pool < 1 or groups < 1 or indptr2.shape[1] != n_out + 1
             or (len(bias) and len(bias) != n_out)):
-        raise ValueError("conv_sparse_tiles_maxpool: pool >= 1, a group of weights at least, "
-                         "a row of weights and a bias per output channel")
+        raise ValueError("conv_sparse_groups_maxpool: pool >= 1, a group of weights at "
+                         "least, a row of weights and a bias per output channel")
     if n_in != n or ph * pool > (hp - k) // stride + 1 or pw * pool > (wp - k) // stride + 1:
-        raise ValueError("conv_sparse_tiles_maxpool: out must be the pooled convolution's "
+        raise ValueError("conv_sparse_groups_maxpool: out must be the pooled convolution's "
                          "shape")
     oh, ow = ph * pool, pw * pool
     if groups > 1 and wide.shape != (n_out, oh, ow, n):

@@ -196,13 +196,14 @@ def per_group(k, stride, n, dtype):
     return max(1, WINDOWS // (k * (k + stride) * pixel))
 
 
-def grouped_entries(indptr, indices, k, shape, stride, dtype):
+def grouped_entries(indptr, indices, k, shape, stride, dtype, samples=None):
     """(indptr2, offsets, order) of a convolution's stored weights (CSR indptr, their columns
     ``indices`` in the lowered weight) in groups of input channels (``grouped``,
-    ``per_group``), offsets in a padded input of ``shape`` (C, Hp, Wp, N) (``entries``):
-    values[order] are the weights in that order."""
+    ``per_group`` at batch ``samples``, else the shape's N), offsets in a padded input of
+    ``shape`` (C, Hp, Wp, N) (``entries``): values[order] are the weights in that order."""
     cols = np.asarray(indices, np.int64)
-    indptr2, order = grouped(indptr, cols % shape[0], per_group(k, stride, shape[3], dtype))
+    per = per_group(k, stride, shape[3] if samples is None else samples, dtype)
+    indptr2, order = grouped(indptr, cols % shape[0], per)
     return indptr2, entries(cols[order], k, *shape), order
 
 
