@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from .criteria import CODES, class_impurity
-from .estimator import check_sample_weight, check_X
+from .checks import check_sample_weight, check_X
 from .postprune import _bottom_up, _classifier_tree, _row
 from .structure import LEAF, PRUNED
 
