@@ -43,6 +43,7 @@ from .chain import Chain
 from .batch_chain import BatchChain
 from .fm_step import best_times, quickest
 from .fmajor import FeatureMajor
+from .sample_stack import SampleStack
 from .lower import Flatten, GlobalPool, Residual, Weighted, lower
 
 
@@ -82,10 +83,9 @@ class Plan:
             raise ValueError(f"x must be a batch of samples, (N, ...), got shape {x.shape}")
         if len(x) == 1 and self._chain_layers is not None:
             chain = self.chain
-            if self._tail:                        # the layers before it feature-major
+            if self._tail:                        # the layers before it: see ``_head``
                 self._fit(x)
-                head = self.feature_major.run(x, stop=self._tail)
-                return chain(np.ascontiguousarray(head))
+                return chain(self._head(x))
             if isinstance(self.ops[0], Flatten) or x.shape == chain.in_shape:
                 return chain(np.ascontiguousarray(x))
         self._fit(x)
@@ -110,6 +110,28 @@ class Plan:
         if x.shape[1:] not in self._fits:
             shapes.check(self.ops, x.shape[1:])
             self._fits.add(x.shape[1:])
+
+    def _head(self, x):
+        """One sample's layers before the fully connected chain: the feature-major steps or,
+        where they are convolutions (and their poolings) that fit ``SampleStack``, those in
+        one compiled call, whichever the first calls timed faster (the steps' first call
+        chooses their ways, which the call then runs)."""
+        stacks = self.__dict__.setdefault("_stacks", {})     # sample shape -> call or False
+        stack = stacks.get(x.shape)
+        if stack is None:
+            steps = self.feature_major.steps[:self._tail]
+            head = self.feature_major.run(x, stop=self._tail)     # (the ways chosen)
+            if not (SampleStack.fits(steps) and x.ndim == 4):
+                stacks[x.shape] = False
+                return np.ascontiguousarray(head)
+            stack = SampleStack(steps, x.shape[1:], self.dtype)
+            stack = stacks[x.shape] = quickest((False, stack), lambda s: self._head_by(s, x))
+        return self._head_by(stack, x)
+
+    def _head_by(self, stack, x):
+        if stack:
+            return stack(x)
+        return np.ascontiguousarray(self.feature_major.run(x, stop=self._tail))
 
     def _one_sample(self, x):
         """One sample's run: feature-major or, where the ops up to the last global pooling
@@ -260,6 +282,9 @@ class Plan:
         after = " the fully connected layers after the last Flatten" if self._tail else ""
         chain = ("" if self._chain_layers is None
                  else f"  one sample,{after} in one call: {self.chain!r}\n")
+        stacks = [s for s in self.__dict__.get("_stacks", {}).values() if s]
+        chain += "".join(f"  one sample, the layers before them in one call: {s!r}\n"
+                         for s in stacks[:1])
         return "Plan(\n" + "\n".join(f"  {s!r}" for s in self.steps) + "\n" + chain + ")"
 
 
