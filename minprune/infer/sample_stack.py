@@ -1,11 +1,12 @@
 """A plain stack's convolutions for one sample in one compiled call, each in the way its step
 chose, with the max pooling after it: the fully connected chain's input in one call.
 
-At one sample the feature-major steps run each convolution and pooling from Python: LeNet-5's
-two convolutions and poolings took 82 us in their kernels and some 100 as steps - the steps'
-Python and a Numba dispatch per kernel, a fifth of the time of the whole sample. Once the
-first call has chosen each convolution's way, ``SampleStack`` writes the layers down as rows
-of a table and ``run`` carries them out in one call:
+At one sample the feature-major steps run each convolution and pooling from Python, a Numba
+dispatch per kernel and a buffer per step between them: LeNet-5's sample took 100-109 us
+through the plan that way (its two convolutions and poolings 52 us in their kernels, its fully
+connected layers 22-30 in their one call), 84-87 with the convolutions in one call too. Once
+the first call has chosen each convolution's way, ``SampleStack`` writes the layers down as
+rows of a table and ``run`` carries them out in one call:
 
 - ``SHIFTED``: k shifted copies of the input (``shifted.shift_copies``), each stored weight
   a multiply-add over one run of them (``shifted.conv_shifted``; dense weights store them
