@@ -91,11 +91,8 @@ def test_the_call_is_the_models_forward(channels, size, k, stride, pad, pool, hi
     assert got.shape == want.shape and got.dtype == dtype
     tol = TOL[dtype] * (1 + np.abs(want).max(initial=0))
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
-    twin = BC.chain_split_numpy(x.reshape(n, chain.in_features), chain.image, chain.convs,
-                                chain.conv_biases, chain.geometry, chain.conv_indptrs,
-                                chain.conv_offsets, chain.conv_values, chain.filters,
-                                chain.indptrs, chain.indices, chain.values, chain.biases,
-                                chain.relus, chain.rows, None, None, np.empty_like(got))
+    twin = BC.chain_split_numpy(x.reshape(n, chain.in_features), chain, None, None,
+                                np.empty_like(got))
     np.testing.assert_allclose(twin, got, rtol=tol, atol=tol)
     np.testing.assert_allclose(chain(x, parts), got)     # (its buffers used again)
 

@@ -30,6 +30,7 @@ from .. import vec
 from ..sparse.conv_tiles import conv_sparse_groups, conv_sparse_groups_numpy, grouped_entries
 from ..sparse.csr import CSR
 from .fm_kernels import pad_into
+from .batch_layers import FIELDS, Layers
 from .fm_step import aligned
 from .layout import transpose
 from .linear_rows import ROWS, linear_rows, rows12
@@ -45,15 +46,20 @@ OUT, K, STRIDE, PAD, POOL, RELU = range(6)
 
 
 @njit(cache=True, nogil=True)
-def _run(x, s0, s1, image, convs, conv_biases, geometry, conv_indptrs, conv_offsets,
-         conv_values, filters, indptrs, indices, values, biases, relus, rows, a, b, wide, pads,
-         out):
-    """Samples s0 .. s1 - 1 of x through the layers, a and b their two scratch buffers (wide
-    a third: a grouped sparse convolution's sums before its pooling), pads (layers, size)
-    the padded inputs' (zeros but where the image is written)."""
+def _run(x, s0, s1, layers, a, b, wide, pads, out):
+    """Samples s0 .. s1 - 1 of x through the ``layers`` (``batch_layers.Layers``), a and b
+    their two scratch buffers (wide a third: a grouped sparse convolution's sums before its
+    pooling), pads (layers, size) the padded inputs' (zeros but where the image is
+    written)."""
     m = s1 - s0
     if m == 0:
         return
+    image, geometry, rows = layers.image, layers.geometry, layers.rows
+    convs, conv_biases, conv_values = layers.convs, layers.conv_biases, layers.conv_values
+    conv_indptrs, conv_offsets = layers.conv_indptrs, layers.conv_offsets
+    filters, indptrs, indices, values = (layers.filters, layers.indptrs, layers.indices,
+                                         layers.values)
+    biases, relus = layers.biases, layers.relus
     c, h, w = image[0], image[1], image[2]
     f = c * h * w
     transpose(x[s0:s1], a[:f * m].reshape(f, m))
@@ -98,10 +104,9 @@ def _run(x, s0, s1, image, convs, conv_biases, geometry, conv_indptrs, conv_offs
 
 
 @njit(cache=True, parallel=True)
-def chain_split(x, image, convs, conv_biases, geometry, conv_indptrs, conv_offsets,
-                conv_values, filters, indptrs, indices, values, biases, relus, rows, scratch,
-                pads, out):
-    """out (N, rows[-1]) = the layers applied to x (N, C·H·W), ``image`` (C, H, W): first the
+def chain_split(x, layers, scratch, pads, out):
+    """out (N, rows[-1]) = the ``layers`` (``batch_layers.Layers``; its fields below) applied
+    to x (N, C·H·W), ``image`` (C, H, W): first the
     convolutions - layer l the register tiles of ``convs[l]`` (``tiles.filters8``),
     ``conv_biases[l]`` (empty: none), its ``geometry[l]`` (``OUT``, ``K``, ``STRIDE``,
     ``PAD``, ``POOL``, ``RELU``), or where ``conv_indptrs[l]`` (groups, OC + 1) is not
@@ -118,28 +123,29 @@ def chain_split(x, image, convs, conv_biases, geometry, conv_indptrs, conv_offse
     zeros where no image is written."""
     n, parts = len(x), len(scratch)
     for p in prange(parts):
-        _run(x, p * n // parts, (p + 1) * n // parts, image, convs, conv_biases, geometry,
-             conv_indptrs, conv_offsets, conv_values, filters, indptrs, indices, values,
-             biases, relus, rows, scratch[p, 0], scratch[p, 1], scratch[p, 2], pads[p], out)
+        _run(x, p * n // parts, (p + 1) * n // parts, layers, scratch[p, 0], scratch[p, 1],
+             scratch[p, 2], pads[p], out)
     return out
 
 
 @njit(cache=True, nogil=True)
-def chain_whole(x, image, convs, conv_biases, geometry, conv_indptrs, conv_offsets,
-                conv_values, filters, indptrs, indices, values, biases, relus, rows, scratch,
-                pads, out):
+def chain_whole(x, layers, scratch, pads, out):
     """``chain_split`` on the calling thread alone: the whole batch as one run."""
-    _run(x, 0, len(x), image, convs, conv_biases, geometry, conv_indptrs, conv_offsets,
-         conv_values, filters, indptrs, indices, values, biases, relus, rows, scratch[0, 0],
-         scratch[0, 1], scratch[0, 2], pads[0], out)
+    _run(x, 0, len(x), layers, scratch[0, 0], scratch[0, 1], scratch[0, 2], pads[0], out)
     return out
 
 
-def chain_split_numpy(x, image, convs, conv_biases, geometry, conv_indptrs, conv_offsets,
-                      conv_values, filters, indptrs, indices, values, biases, relus, rows,
-                      scratch, pads, out):
-    """``chain_split`` (and ``chain_whole``) in NumPy: the layers on the whole batch."""
+def chain_split_numpy(x, layers, scratch, pads, out):
+    """``chain_split`` (and ``chain_whole``) in NumPy: the layers on the whole batch
+    (``layers``: anything with the fields ``batch_layers.FIELDS`` names - a ``BatchChain``;
+    the compiled call's StructRef does not show them to Python)."""
     n = len(x)
+    image, geometry, rows = layers.image, layers.geometry, layers.rows
+    convs, conv_biases, conv_values = layers.convs, layers.conv_biases, layers.conv_values
+    conv_indptrs, conv_offsets = layers.conv_indptrs, layers.conv_offsets
+    filters, indptrs, indices, values = (layers.filters, layers.indptrs, layers.indices,
+                                         layers.values)
+    biases, relus = layers.biases, layers.relus
     h = x.T.reshape(*image, n)
     for layer, g in enumerate(geometry):
         xp = np.pad(h, ((0, 0), (g[PAD], g[PAD]), (g[PAD], g[PAD]), (0, 0)))
@@ -220,10 +226,7 @@ class BatchChain:
             self.conv_offsets = (np.zeros(0, np.int64),)
             self.conv_values = (np.zeros(0, d),)
         self.in_features = math.prod(image)
-        self._layers = (self.image, self.convs, self.conv_biases, self.geometry,
-                        self.conv_indptrs, self.conv_offsets, self.conv_values, self.filters,
-                        self.indptrs, self.indices, self.values, self.biases, self.relus,
-                        self.rows)                  # (the call's arguments, gathered once)
+        self.layers = Layers(*(getattr(self, name) for name in FIELDS))   # (one argument)
         self._width = int(self.rows[-1])
         self._sizes = self._activations()
         self._scratch = {}                            # (parts, batch) -> buffers
@@ -264,7 +267,7 @@ class BatchChain:
         x = np.ascontiguousarray(x, self.dtype).reshape(n, self.in_features)
         scratch, pads = self._buffers(parts, n)
         run = chain_split if parts > 1 else chain_whole
-        return run(x, *self._layers, scratch, pads, np.empty((n, self._width), self.dtype))
+        return run(x, self.layers, scratch, pads, np.empty((n, self._width), self.dtype))
 
     def _buffers(self, parts, n):
         """Each run's scratch, a cache line apart, and its padded inputs: kept per batch

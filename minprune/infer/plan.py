@@ -1,30 +1,30 @@
 """``compile(model)``: inference as a plan of plain array operations - no Tensors, no graph.
 
-A trained model (masked, ``to_sparse``, compacted, or dense) is lowered once
-(``infer.lower``): masks baked into the weights, BatchNorm folded into the Linear or Conv2d
-before it, activations fused into the op before them, Dropout gone (evaluation mode). A plan
-of fully connected ops runs one sample in one compiled call (``infer.chain``), built from the
-same ops the first time one sample comes. A plain stack - convolutions, each with the max
-pooling after it, then fully connected layers, dense or sparse - runs a batch in one
-compiled call (``infer.batch_chain``) where its first call of the batch size times that
-faster than the steps. A resnet's samples run channels last up to its global pooling, one
-after another in one compiled call (``infer.channels_last``, ``infer.sample_call``), where
-its first call of the batch size times that faster. Everything else runs feature-major
-(``infer.fmajor``): arrays stored features first and batch last, so that each weighted op is
-one product already in place, and a convolution runs whichever of its ways is fastest at
-that batch size (timed on its first call). With ``threads.set_threads(n)``, a convolutional
-network's batch of at least 16 samples per thread is split over n threads, each running its
-own copy of the steps with BLAS on one thread (one pool at a time) - a plain stack or a
-resnet sample by sample instead runs that compiled call with its batch split over Numba's
-pool, BLAS on one thread (LeNet-300-100 at batch 64: 1.06x as fast on two threads as on one
-when they went to BLAS, 1.34x with each layer's rows split over Numba's pool, 1.74x with the
-batch split in one call; LeNet-5: 1.5x on copies of the steps, 1.9x in one call - Numba's
-OpenMP pool starts in a few microseconds, where a Python thread pool's round trip took
-60-85); any other fully connected one gives the threads to BLAS. The first call of a batch
-size on more threads than one times that against one thread and runs the threads only where
-they were clearly faster (``THREADS_MARGIN``; LeNet-5 90% CSR at batch 64 ran slower on two
-threads than on one): never slower than one thread. ``plan(x)`` returns what
-``model(x)`` returns in evaluation mode (within float rounding). The plan holds copies of
+A trained model (masked, ``to_sparse``, compacted, or dense) is lowered once (``infer.lower``):
+masks baked into the weights, BatchNorm folded into the Linear or Conv2d before it, activations
+fused into the op before them, Dropout gone (evaluation mode). A plan of fully connected ops
+runs one sample in one compiled call (``infer.chain``), built from the same ops the first time
+one sample comes. A plain stack - convolutions, each with the max pooling after it, then fully
+connected layers, dense or sparse - runs a batch in one compiled call (``infer.batch_chain``)
+where its first call of the batch size times that faster than the steps, and one sample's
+convolutions in one call before that chain (``infer.sample_stack``), likewise. A resnet's
+samples run channels last up to its global pooling, one after another in one compiled call
+(``infer.channels_last``, ``infer.sample_call``), where its first call of the batch size times
+that faster. Everything else runs feature-major (``infer.fmajor``): arrays stored features
+first and batch last, so that each weighted op is one product already in place, and a
+convolution runs whichever of its ways is fastest at that batch size (timed on its first call).
+With ``threads.set_threads(n)``, a convolutional network's batch of at least 16 samples per
+thread is split over n threads, each running its own copy of the steps with BLAS on one thread
+(one pool at a time) - a plain stack or a resnet sample by sample instead runs that compiled
+call with its batch split over Numba's pool, BLAS on one thread (LeNet-300-100 at batch 64:
+1.06x as fast on two threads as on one when they went to BLAS, 1.34x with each layer's rows
+split over Numba's pool, 1.74x with the batch split in one call; LeNet-5: 1.5x on copies of the
+steps, 1.9x in one call - Numba's OpenMP pool starts in a few microseconds, where a Python
+thread pool's round trip took 60-85); any other fully connected one gives the threads to BLAS.
+The first call of a batch size on more threads than one times that against one thread and runs
+the threads only where they were clearly faster (``THREADS_MARGIN``; LeNet-5 90% CSR at batch
+64 ran slower on two threads than on one): never slower than one thread. ``plan(x)`` returns
+what ``model(x)`` returns in evaluation mode (within float rounding). The plan holds copies of
 the weights taken when it is compiled: compile again after the model changes. This is what
 latency measurements time; training never runs here.
 """
