@@ -248,7 +248,7 @@ def every_feature(vals):
 
 def test_rand_int_is_scikit_learns_xorshift():
     """our_rand_r: x ^= x << 13; x ^= x >> 17; x ^= x << 5 on 32 bits, then % (RAND_R_MAX+1)."""
-    from minprune.tree.splitter import rand_int
+    from minprune.tree.visit import rand_int
     state = np.array([12345], dtype=np.uint64)
     x = 12345
     for _ in range(20):

@@ -12,7 +12,7 @@ from .checks import (check_int, check_sample_weight, check_X, check_y, class_wei
                      feature_names, max_features_count)
 from .criteria import CLASSIFICATION, REGRESSION
 from .grow import StoppingRules, grow
-from .splitter import RAND_R_MAX
+from .visit import RAND_R_MAX
 from .surrogate import grow_surrogate
 from .structure import Tree
 

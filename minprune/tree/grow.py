@@ -20,8 +20,9 @@ from .records import (FeatureDraw, LeafRules, Nodes, NodeSums, PartitionBuffers,
                       Split, Splits, StopRules, median_scratch)
 from .median import absolute_errors, rank_targets
 from .splitter import (best_split_classes, best_split_values, partition, present_end, presort,
-                       scan_order, visit_order)
+                       scan_order)
 from .structure import LEAF, Tree
+from .visit import visit_order
 
 EPSILON = np.finfo(np.float64).eps
 # Why a node is a leaf (its ``Tree.stop_reason``); 0: it splits. In the order they are tested.

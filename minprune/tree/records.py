@@ -20,7 +20,7 @@ LeafRules = namedtuple("LeafRules", "min_samples min_weight sample_weight weight
 StopRules = namedtuple("StopRules",
                        "max_depth split_limit min_samples_leaf min_impurity_decrease min_weight")
 
-# Which features a node searches (``splitter.visit_order``): the features in draw order, the
+# Which features a node searches (``visit.visit_order``): the features in draw order, the
 # constant ones found so far, the xorshift state (uint64, one entry), whether the order is
 # random (1, scikit-learn's draw) or by index (0, rpart's), and at most how many to visit.
 FeatureDraw = namedtuple("FeatureDraw", "features constant state random max_features")

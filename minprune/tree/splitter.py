@@ -11,8 +11,8 @@ more than 1e-7 (in float32 arithmetic); the threshold is a/2 + b/2 in float64 of
 values; both sides keep at least ``min_samples_leaf`` samples and ``min_weight_leaf`` weight;
 candidates are ranked by scikit-learn's proxy (-(W_R·imp_R + W_L·imp_L) for classes and
 absolute error, Σ_L²/W_L + Σ_R²/W_R for squared error; W: sums of sample weights, or counts).
-Features are visited in the order ``visit_order`` draws (scikit-learn's random order, or index
-order); ties go to the first candidate found: the first feature visited, then the lowest
+Features are visited in the order ``visit.visit_order`` draws (scikit-learn's random order, or
+index order); ties go to the first candidate found: the first feature visited, then the lowest
 threshold; ``ties`` reports how many other features were as good.
 """
 from __future__ import annotations
@@ -25,7 +25,6 @@ from .median import absolute_errors
 from .records import Cut
 
 FEATURE_THRESHOLD = 1e-7
-RAND_R_MAX = 0x7FFFFFFF                    # scikit-learn's bound for its rand_r draws
 
 
 @njit(cache=True)
@@ -45,7 +44,7 @@ def presort(XT, y):
 
 
 @njit(cache=True)
-def _cut(a, b):
+def may_cut(a, b):
     """Whether a cut may fall between consecutive sorted values a <= b: b > a + 1e-7, the sum
     taken in float32 as scikit-learn takes it (in float64 two values one float32 ulp apart
     near 1 could be cut, which scikit-learn never does)."""
@@ -55,10 +54,10 @@ def _cut(a, b):
 @njit(cache=True, inline="always")
 def _admissible(x, p, n_left, n_right, w_left, w_total, min_leaf, min_weight):
     """The rules every candidate cut before position p obeys, in both searches: the values
-    on either side differ (``_cut``), each side keeps ``min_leaf`` of the samples (``n_left``,
+    on either side differ (``may_cut``), each side keeps ``min_leaf`` of the samples (``n_left``,
     ``n_right``, missing ones included) and ``min_weight`` of the weight (``w_left`` of
     ``w_total`` goes left)."""
-    if not _cut(x[p - 1], x[p]):
+    if not may_cut(x[p - 1], x[p]):
         return False
     if n_left < min_leaf or n_right < min_leaf:
         return False
@@ -81,77 +80,6 @@ def present_end(x, start, end):
     while p > start and np.isnan(x[p - 1]):
         p -= 1
     return p
-
-
-@njit(cache=True)
-def _constant(x, start, end):
-    """Whether a feature cannot split node [start, end) (its slice ``x[start:end]``, missing
-    values last): missing throughout, or one present value and none missing. (One present
-    value and some missing can still split: present against missing.)"""
-    end_present = present_end(x, start, end)
-    if end_present == start:
-        return True
-    return end_present == end and not _cut(x[start], x[end - 1])
-
-
-@njit(cache=True)
-def rand_int(low, high, state):
-    """scikit-learn's ``rand_int``: one step of its xorshift ``our_rand_r`` on the uint32 seed
-    in ``state[0]``, then low + r % (high - low)."""
-    s = state[0]
-    s ^= (s << np.uint64(13)) & np.uint64(0xFFFFFFFF)
-    s ^= s >> np.uint64(17)
-    s ^= (s << np.uint64(5)) & np.uint64(0xFFFFFFFF)
-    state[0] = s
-    return low + np.int64(s % np.uint64(RAND_R_MAX + 1)) % (high - low)
-
-
-@njit(cache=True)
-def visit_order(vals, start, end, draw, n_known, visit):
-    """The features node [start, end) evaluates, in the order it evaluates them, into
-    ``visit``; returns (how many, the constant features known to its children).
-
-    ``draw`` is a ``records.FeatureDraw``. Not random:
-    every non-constant feature by index (the lowest index wins a tie, R's rpart rule).
-    Random: scikit-learn's ``node_split_best`` draw, step for step - a Fisher-Yates draw over
-    the features not yet known to be constant, constants found on the way moved aside and
-    handed to the children, at most ``max_features`` non-constant features visited - so that
-    the first of equally good features in this order is the one scikit-learn keeps.
-    """
-    features, constant, state = draw.features, draw.constant, draw.state
-    d = len(features)
-    count = 0
-    if not draw.random:
-        for f in range(d):
-            if not _constant(vals[f], start, end):
-                visit[count] = f
-                count += 1
-        return count, 0
-    max_features = draw.max_features
-    n_found, n_drawn, n_total, f_i, n_visited = 0, 0, n_known, d, 0
-    while f_i > n_total and (n_visited < max_features or n_visited <= n_found + n_drawn):
-        n_visited += 1
-        f_j = rand_int(n_drawn, f_i - n_found, state)
-        if f_j < n_known:                              # a constant known from the parent
-            features[n_drawn], features[f_j] = features[f_j], features[n_drawn]
-            n_drawn += 1
-            continue
-        f_j += n_found
-        f = features[f_j]
-        if _constant(vals[f], start, end):                # set it aside
-            features[f_j], features[n_total] = features[n_total], features[f_j]
-            n_found += 1
-            n_total += 1
-            continue
-        f_i -= 1
-        features[f_i], features[f_j] = features[f_j], features[f_i]
-        visit[count] = f
-        count += 1
-    for i in range(n_known):                           # the parent's constants, in order
-        features[i] = constant[i]
-    for i in range(n_known, n_known + n_found):
-        constant[i] = features[i]
-    return count, n_total
 
 
 @njit(cache=True)
