@@ -142,3 +142,12 @@ def dense_that_dies(c):
     if c["seed"] == 1:
         os.kill(os.getpid(), signal.SIGKILL)
     return sweep.train_dense(c)
+
+
+def compile_after_threads():
+    """What a worker's Numba runs with, its threads launched, then a function compiled (as a
+    StructRef built in a run is)."""
+    import numba
+    numba.get_num_threads()                             # the threads run from here on
+    twice = numba.njit(lambda v: 2 * v)(21)             # a compilation after them
+    return twice, numba.config.NUMBA_NUM_THREADS, numba.get_num_threads()

@@ -270,6 +270,19 @@ def test_a_dead_scheduler_ends_the_sweep_and_keeps_what_finished(tmp_path):
     assert finished and all(r["status"] == "ok" for r in finished)
 
 
+def test_a_worker_runs_one_numba_thread_and_compiles_after_its_threads_run():
+    from minprune.experiments.pool import Pool
+    pool = Pool(1)
+    try:
+        pool.submit("numba", sweep_tasks.compile_after_threads)
+        ended, deadline = [], time.monotonic() + 120
+        while not ended and time.monotonic() < deadline:
+            ended += pool.wait()
+        assert ended == [("numba", (42, 1, 1))]
+    finally:
+        pool.close()
+
+
 def test_a_worker_that_dies_idle_costs_no_task():
     from minprune.experiments.pool import Pool
     pool = Pool(2)

@@ -20,11 +20,17 @@ _limits = None
 
 
 def one_thread_worker():
-    """Run in each worker process as it starts: one thread for Numba (loaded later, it reads
-    the environment) and for BLAS (through threadpoolctl). The parent's environment is left
-    alone."""
+    """Run in each worker process as it starts: one thread for Numba and for BLAS (through
+    threadpoolctl). The parent's environment is left alone.
+
+    Numba read the environment when the worker imported minprune, and sized its pool then: so
+    it reads it again (each later compilation compares the two, and a count that changed once
+    its threads run is an error - a StructRef built in a run compiles) and runs one thread."""
     global _limits
     os.environ.update(ONE_THREAD)
+    import numba
+    numba.config.reload_config()
+    numba.set_num_threads(1)
     from threadpoolctl import threadpool_limits
     _limits = threadpool_limits(limits=1)
 

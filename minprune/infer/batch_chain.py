@@ -30,7 +30,7 @@ from .. import vec
 from ..sparse.conv_tiles import conv_sparse_groups, conv_sparse_groups_numpy, grouped_entries
 from ..sparse.csr import CSR
 from .fm_kernels import pad_into
-from .batch_layers import FIELDS, Layers
+from .batch_layers import FIELDS, layers
 from .fm_step import aligned
 from .layout import transpose
 from .linear_rows import ROWS, linear_rows, rows12
@@ -226,7 +226,7 @@ class BatchChain:
             self.conv_offsets = (np.zeros(0, np.int64),)
             self.conv_values = (np.zeros(0, d),)
         self.in_features = math.prod(image)
-        self.layers = Layers(*(getattr(self, name) for name in FIELDS))   # (one argument)
+        self.layers = layers(*(getattr(self, name) for name in FIELDS))   # (one argument)
         self._width = int(self.rows[-1])
         self._sizes = self._activations()
         self._scratch = {}                            # (parts, batch) -> buffers
