@@ -116,6 +116,15 @@ def assert_same_tree(ours, theirs):
                                rtol=1e-12)
 
 
+def conv_side(size, convs, k, stride, pad, pool):
+    """The side of a size x size image after ``convs`` k x k convolutions at ``stride`` and
+    ``pad``, each followed by a pool x pool max pooling (1: none)."""
+    for _ in range(convs):
+        size = (size + 2 * pad - k) // stride + 1
+        size //= pool
+    return size
+
+
 def tiny_network(rng, activation=nn.ReLU):
     """5-4-3 in float64, with 12 random samples of 3 classes: small enough for brute force."""
     model = nn.Sequential(nn.Linear(5, 4, rng=rng, dtype=np.float64), activation(),

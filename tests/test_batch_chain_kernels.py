@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from helpers import conv_side
 
 from minprune import models, nn, prune, sparse
 from minprune.infer import batch_chain as BC
@@ -32,13 +33,6 @@ def _stack(rng, channels, fcs, k, stride, pad, pool, dtype):
     return model
 
 
-def _flat_size(size, convs, k, stride, pad, pool):
-    for _ in range(convs):
-        size = (size + 2 * pad - k) // stride + 1
-        size //= pool
-    return size
-
-
 @settings(max_examples=30, deadline=None)
 @given(channels=st.lists(st.integers(1, 9), min_size=1, max_size=3),
        size=st.integers(7, 12), k=st.sampled_from([1, 3]), stride=st.sampled_from([1, 2]),
@@ -61,7 +55,7 @@ def test_the_call_is_the_models_forward(channels, size, k, stride, pad, pool, hi
     those alone, through the compiled call, however the batch is split: the model's
     outputs, the twin the same."""
     rng = np.random.default_rng(seed)
-    side = _flat_size(size, len(channels) - 1, k, stride, pad, pool)
+    side = conv_side(size, len(channels) - 1, k, stride, pad, pool)
     if side < 1:
         return
     flat = channels[-1] * side * side if len(channels) > 1 else size * size * channels[0]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from helpers import conv_side
 
 from minprune import infer, models, nn, prune, sparse
 from minprune.infer import sample_stack as SS
@@ -38,13 +39,6 @@ def _stack(rng, channels, k, stride, pad, pool, dtype):
     return model
 
 
-def _side(size, convs, k, stride, pad, pool):
-    for _ in range(convs):
-        size = (size + 2 * pad - k) // stride + 1
-        size //= pool
-    return size
-
-
 @settings(max_examples=40, deadline=None)
 @given(channels=st.lists(st.integers(1, 20), min_size=2, max_size=3),
        size=st.integers(5, 14), k=st.sampled_from([1, 3, 5]), stride=st.sampled_from([1, 2]),
@@ -63,7 +57,7 @@ def test_every_way_is_the_models_forward(channels, size, k, stride, pad, pool, d
     """Whatever way each step is taken to have chosen (``way`` picks one per layer), the
     call's features are the model's up to its Flatten, the twin's the same."""
     rng = np.random.default_rng(seed)
-    if _side(size, len(channels) - 1, k, stride, pad, pool) < 1:
+    if conv_side(size, len(channels) - 1, k, stride, pad, pool) < 1:
         return
     model = _stack(rng, channels, k, stride, pad, pool, dtype)
     if sparsity:

@@ -140,12 +140,8 @@ def chain_split_numpy(x, layers, scratch, pads, out):
     (``layers``: anything with the fields ``batch_layers.FIELDS`` names - a ``BatchChain``;
     the compiled call's StructRef does not show them to Python)."""
     n = len(x)
-    image, geometry, rows = layers.image, layers.geometry, layers.rows
-    convs, conv_biases, conv_values = layers.convs, layers.conv_biases, layers.conv_values
-    conv_indptrs, conv_offsets = layers.conv_indptrs, layers.conv_offsets
-    filters, indptrs, indices, values = (layers.filters, layers.indptrs, layers.indices,
-                                         layers.values)
-    biases, relus = layers.biases, layers.relus
+    (image, convs, conv_biases, geometry, conv_indptrs, conv_offsets, conv_values, filters,
+     indptrs, indices, values, biases, relus, rows) = (getattr(layers, f) for f in FIELDS)
     h = x.T.reshape(*image, n)
     for layer, g in enumerate(geometry):
         xp = np.pad(h, ((0, 0), (g[PAD], g[PAD]), (g[PAD], g[PAD]), (0, 0)))
