@@ -92,10 +92,27 @@ def ratio_interval(base, other):
     return float(mid), float(low), float(high)
 
 
+def cpu(info="/proc/cpuinfo"):
+    """The processor's name and its widest SIMD extension ("AMD EPYC, avx512f"), read from
+    /proc/cpuinfo where there is one (the same kernel runs at very different speeds on
+    processors of the same architecture), else what ``platform`` knows."""
+    try:
+        with open(info) as f:
+            first = f.read().split("\n\n")[0]           # (the first processor's lines)
+    except OSError:
+        return platform.processor() or "unknown processor"
+    fields = {key.strip(): value.strip() for key, value in
+              (line.split(":", 1) for line in first.splitlines() if ":" in line)}
+    name = " ".join(fields.get("model name", "unknown processor").split())
+    flags = fields.get("flags", "").split()
+    simd = next((f for f in ("avx512f", "avx2", "avx", "sse4_2") if f in flags), None)
+    return f"{name}, {simd}" if simd else name
+
+
 def machine_line(threads):
     """One line saying where and how a benchmark ran (quote it with the figures): the
     threads asked for its workers, and those this process runs with, read back."""
-    return (f"machine: {platform.machine()}, {os.cpu_count()} cores, python "
+    return (f"machine: {platform.machine()} ({cpu()}), {os.cpu_count()} cores, python "
             f"{platform.python_version()}, numpy {np.__version__}, threads {threads} "
             f"(in use here: {describe()}), "
             f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
