@@ -19,8 +19,11 @@ TIMINGS = ("seconds", "host", "pid")
 
 
 def env(tmp_path):
+    """A fresh process's environment: its own cache, no display, this folder importable (the
+    tasks below, in Dask workers)."""
+    path = os.pathsep.join(p for p in (HERE, os.environ.get("PYTHONPATH")) if p)
     return dict(os.environ, MINPRUNE_CACHE=str(tmp_path / "cache"), MPLBACKEND="Agg",
-                PYTHONUNBUFFERED="1")
+                PYTHONUNBUFFERED="1", PYTHONPATH=path)
 
 
 def cli(args, tmp_path, timeout=300):
@@ -146,8 +149,27 @@ def dense_that_dies(c):
 
 def compile_after_threads():
     """What a worker's Numba runs with, its threads launched, then a function compiled (as a
-    StructRef built in a run is)."""
+    StructRef built in a run is); the BLAS threads threadpoolctl reads back."""
     import numba
     numba.get_num_threads()                             # the threads run from here on
     twice = numba.njit(lambda v: 2 * v)(21)             # a compilation after them
-    return twice, numba.config.NUMBA_NUM_THREADS, numba.get_num_threads()
+    from threadpoolctl import threadpool_info
+    blas = max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"),
+               default=1)
+    return twice, numba.config.NUMBA_NUM_THREADS, numba.get_num_threads(), blas
+
+
+MAIN_THAT_IMPORTS_MINPRUNE = """
+import sys
+import minprune                                  # (Numba with it, in every spawned process)
+from minprune.experiments.executors import DaskExecutor
+import sweep_support
+
+if __name__ == "__main__":
+    executor = DaskExecutor(workers=1)
+    try:
+        executor.submit("numba", sweep_support.compile_after_threads)
+        print(executor.wait())
+    finally:
+        executor.close()
+"""

@@ -278,9 +278,29 @@ def test_a_worker_runs_one_numba_thread_and_compiles_after_its_threads_run():
         ended, deadline = [], time.monotonic() + 120
         while not ended and time.monotonic() < deadline:
             ended += pool.wait()
-        assert ended == [("numba", (42, 1, 1))]
+        assert ended == [("numba", (42, 1, 1, 1))]
     finally:
         pool.close()
+
+
+def test_a_dask_workers_task_runs_one_numba_and_one_blas_thread(tmp_path):
+    """Workers started by hand (``dask worker``, no pinned environment) and a LocalCluster
+    started from a script that imports minprune (so Numba reads the environment in each
+    worker before the cluster's pinned one is set)."""
+    require("distributed")
+    with dask_cluster(tmp_path) as (address, _):
+        executor = DaskExecutor(address=address, timeout=30)
+        try:
+            executor.submit("numba", sweep_tasks.compile_after_threads)
+            assert executor.wait() == [("numba", (42, 1, 1, 1))]
+        finally:
+            executor.close()
+    script = tmp_path / "main.py"
+    script.write_text(sweep_tasks.MAIN_THAT_IMPORTS_MINPRUNE)
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env(tmp_path),
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[('numba', (42, 1, 1, 1))]"
 
 
 def test_a_worker_that_dies_idle_costs_no_task():

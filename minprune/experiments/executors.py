@@ -11,7 +11,7 @@ a task is handed to reach a dense model shipped once per worker, ``release(share
 """
 from __future__ import annotations
 
-from .pool import ONE_THREAD, Died, Pool
+from .pool import ONE_THREAD, Died, Pool, on_one_thread
 
 
 class Lost:
@@ -89,7 +89,7 @@ class DaskExecutor:
         self.ended = as_completed([], with_results=False)
 
     def submit(self, tag, fn, *args):
-        future = self.client.submit(fn, *args, pure=False)
+        future = self.client.submit(on_one_thread, fn, *args, pure=False)
         self.tags[future] = (tag, fn, args)
         self.ended.add(future)
 

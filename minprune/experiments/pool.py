@@ -20,19 +20,33 @@ _limits = None
 
 
 def one_thread_worker():
-    """Run in each worker process as it starts: one thread for Numba and for BLAS (through
-    threadpoolctl). The parent's environment is left alone.
+    """Run in a worker process before its tasks: one thread for BLAS (through threadpoolctl,
+    once a process) and for Numba (on the calling thread: Numba's count is each thread's
+    own, and a Dask worker runs its tasks on a thread of its own). The parent's environment
+    is left alone.
 
-    Numba read the environment when the worker imported minprune, and sized its pool then: so
-    it reads it again (each later compilation compares the two, and a count that changed once
-    its threads run is an error - a StructRef built in a run compiles) and runs one thread."""
+    Numba read the environment when the worker imported minprune, and compares it with what
+    it read on every compilation: a thread count that changed once its threads run is an
+    error (a StructRef built in a run compiles). So it reads the pinned environment again
+    while its threads have not started, and where they have, the environment keeps the count
+    they run with."""
     global _limits
-    os.environ.update(ONE_THREAD)
     import numba
-    numba.config.reload_config()
+    if _limits is None:
+        os.environ.update(ONE_THREAD)
+        try:
+            numba.config.reload_config()
+        except RuntimeError:                                # (its threads run already)
+            os.environ["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)
+        from threadpoolctl import threadpool_limits
+        _limits = threadpool_limits(limits=1)
     numba.set_num_threads(1)
-    from threadpoolctl import threadpool_limits
-    _limits = threadpool_limits(limits=1)
+
+
+def on_one_thread(fn, *args):
+    """fn(*args) in a worker pinned by ``one_thread_worker`` (a Dask task's wrapper)."""
+    one_thread_worker()
+    return fn(*args)
 
 
 class Died:
