@@ -74,11 +74,11 @@ with one_thread():
         x = X_test[:batch]
         with torch.no_grad():
             times = interleaved_times({
-                "PyTorch eager, dense": lambda: net(torch.from_numpy(x)),
-                "minprune plan, dense": lambda: dense_plan(x),
-                "ONNX Runtime, dense": lambda: dense_session.run(None, {"x": x}),
-                "minprune plan, pruned": lambda: small_plan(x),
-                "ONNX Runtime, pruned": lambda: session.run(None, {"x": x})},
+                "PyTorch eager, dense": lambda x=x: net(torch.from_numpy(x)),
+                "minprune plan, dense": lambda x=x: dense_plan(x),
+                "ONNX Runtime, dense": lambda x=x: dense_session.run(None, {"x": x}),
+                "minprune plan, pruned": lambda x=x: small_plan(x),
+                "ONNX Runtime, pruned": lambda x=x: session.run(None, {"x": x})},
                 rounds=10 if quick else 50)
         base = times["PyTorch eager, dense"]
         for name, seconds in times.items():
