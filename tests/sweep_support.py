@@ -147,6 +147,12 @@ def dense_that_dies(c):
     return sweep.train_dense(c)
 
 
+def launch_numba_threads():
+    """A worker's Numba threads started by work of its own, before any minprune task."""
+    import numba
+    return numba.get_num_threads()
+
+
 def compile_after_threads():
     """What a worker's Numba runs with, its threads launched, then a function compiled (as a
     StructRef built in a run is); the BLAS threads threadpoolctl reads back."""
@@ -160,7 +166,6 @@ def compile_after_threads():
 
 
 MAIN_THAT_IMPORTS_MINPRUNE = """
-import sys
 import minprune                                  # (Numba with it, in every spawned process)
 from minprune.experiments.executors import DaskExecutor
 import sweep_support

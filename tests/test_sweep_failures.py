@@ -284,15 +284,17 @@ def test_a_worker_runs_one_numba_thread_and_compiles_after_its_threads_run():
 
 
 def test_a_dask_workers_task_runs_one_numba_and_one_blas_thread(tmp_path):
-    """Workers started by hand (``dask worker``, no pinned environment) and a LocalCluster
-    started from a script that imports minprune (so Numba reads the environment in each
-    worker before the cluster's pinned one is set)."""
+    """Workers started by hand (``dask worker``, no pinned environment; this one's Numba
+    threads started by earlier work, as many as it has, which stay) and a LocalCluster started from
+    a script that imports minprune (so Numba reads the environment in each worker before the
+    cluster's pinned one is set)."""
     require("distributed")
     with dask_cluster(tmp_path) as (address, _):
         executor = DaskExecutor(address=address, timeout=30)
         try:
+            started = executor.client.submit(sweep_tasks.launch_numba_threads).result()
             executor.submit("numba", sweep_tasks.compile_after_threads)
-            assert executor.wait() == [("numba", (42, 1, 1, 1))]
+            assert executor.wait() == [("numba", (42, started, 1, 1))]
         finally:
             executor.close()
     script = tmp_path / "main.py"
