@@ -38,7 +38,7 @@ def sparse_case(n, c_in, h, w, c_out, k, stride, pad, pool, sparsity, dtype, rel
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.sampled_from([0, 1, 5, 16, 17, 33, 40]), c_in=st.integers(1, 4),
+@given(n=st.sampled_from([0, 1, 5, 16, 17, 33, 40, 64, 65]), c_in=st.integers(1, 4),
        h=st.integers(3, 13), w=st.integers(3, 13), c_out=st.integers(1, 17),
        k=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2), pad=st.integers(0, 2),
        pool=st.integers(1, 3), dtype=st.sampled_from([np.float32, np.float64]),

@@ -75,7 +75,7 @@ def test_register_arithmetic_is_numpys(dtype, relu, rng):
     np.testing.assert_allclose(out, np.maximum(want, 0) if relu else want, rtol=tol, atol=tol)
 
 
-shapes = st.tuples(st.sampled_from([0, 1, 5, 16, 17, 33, 40]), st.integers(1, 4),
+shapes = st.tuples(st.sampled_from([0, 1, 5, 16, 17, 33, 40, 64, 65]), st.integers(1, 4),
                    st.integers(3, 8), st.integers(3, 8), st.integers(1, 17),
                    st.sampled_from([1, 2, 3, 5]), st.integers(1, 2), st.integers(0, 2))
 
@@ -104,9 +104,11 @@ def fits(shape):
 @settings(max_examples=30, deadline=None)
 @given(shapes, st.sampled_from([np.float32, np.float64]), st.booleans(), st.booleans(),
        st.integers(0, 2 ** 31 - 1))
+@example((65, 3, 9, 9, 12, 3, 1, 1), np.float32, True, True, 0)     # a last group of four
 def test_register_tiles_are_the_dense_convolution(shape, dtype, relu, has_bias, seed):
-    """Batches that fill no register, one, and one and a bit; 1 to 17 filters (groups of
-    eight, the last one part empty); 1x1 to 5x5 filters, stride 1 and 2, padding 0 to 2."""
+    """Batches that fill no register, one, one and a bit, and four registers and more; 1 to
+    17 filters (groups of eight, the last one part empty, or of four filters or fewer: the
+    four-filter tiles); 1x1 to 5x5 filters, stride 1 and 2, padding 0 to 2."""
     if not fits(shape):
         return
     n, c_in, _, _, c_out, k, stride, _ = shape

@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from .. import vec
-from .tiles import GROUP, _sums, _tap_offsets, conv_tiles_numpy
+from .tiles import GROUP, _four, _sums, _tap_offsets, conv_tiles_numpy
 from ..vec import get
 
 
@@ -46,6 +46,10 @@ def conv_tiles_maxpool(xp, w, bias, stride, relu, pool, out):
         for px in range(pw):
             for g in range(len(w)):
                 q = g * len(taps) * GROUP
+                if n_out - g * GROUP <= 4:             # the last group, four filters or fewer
+                    _pool_four(xf, wf, q, taps, lanes, n, of, py, px, pw, pool, stride, wp,
+                               plane, g * GROUP, n_out, biases, relu)
+                    continue
                 for n0 in range(0, n, 2 * lanes):
                     m0, m1 = n - n0, n - n0 - lanes
                     to = (py * pw + px) * n + n0
@@ -68,6 +72,35 @@ def conv_tiles_maxpool(xp, w, bias, stride, relu, pool, out):
                         vec.store(of, a + lanes, vec.bias_act(vec.load(of, a + lanes, m1), b,
                                                               relu), m1)
     return out
+
+
+@njit(inline="always")
+def _pool_four(xf, wf, q, taps, lanes, n, of, py, px, pw, pool, stride, wp, plane, o0, n_out,
+               biases, relu):
+    """Pooled pixel (py, px) of the last group's filters o0 .. n_out - 1 (four or fewer) in
+    the tiles of ``tiles._four``: each window pixel's sums, the larger kept where the pooled
+    pixel goes, then the bias and ReLU."""
+    for n0 in range(0, n, 4 * lanes):
+        m = n - n0
+        to = (py * pw + px) * n + n0
+        for d in range(pool * pool):
+            oy, ox = py * pool + d // pool, px * pool + d % pool
+            at = (oy * stride * wp + ox * stride) * n + n0
+            if m >= 4 * lanes:                         # whole registers: plain loads
+                s = _four(xf, wf, at, q, taps, lanes, lanes, lanes, lanes, lanes)
+            else:
+                s = _four(xf, wf, at, q, taps, lanes, m, m - lanes, m - 2 * lanes,
+                          m - 3 * lanes)
+            for t in range(min(4, n_out - o0)):
+                for r in range(4):
+                    a, k = (o0 + t) * plane + to + r * lanes, m - r * lanes
+                    v = s[t][r] if d == 0 else vec.maximum(s[t][r], vec.load(of, a, k))
+                    vec.store(of, a, v, k)
+        for t in range(min(4, n_out - o0)):
+            b = get(biases, o0 + t)
+            for r in range(4):
+                a, k = (o0 + t) * plane + to + r * lanes, m - r * lanes
+                vec.store(of, a, vec.bias_act(vec.load(of, a, k), b, relu), k)
 
 
 def conv_tiles_maxpool_numpy(xp, w, bias, stride, relu, pool, out):
