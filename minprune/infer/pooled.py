@@ -4,7 +4,8 @@ tiles: the convolution's full-size output is never written.
 LeNet-5's first convolution at batch 64 writes 20 x 24 x 24 x 64 numbers (2.9 MB, more than
 the second-level cache) for the pooling to read straight back and keep a quarter of. Here
 the tiles of ``tiles.conv_tiles`` (eight filters at one output pixel and two registers of
-samples, the sums in registers) walk the output one pooling window at a time: the window's
+samples, the sums in registers; a last group of four filters or fewer at four registers of
+samples, ``_pool_four``) walk the output one pooling window at a time: the window's
 first pixel stores its sums where the pooled pixel goes, each further pixel keeps the larger
 of its sums and those (in the first-level cache), and the bias and ReLU are added once, when
 the window is done. That is the same as pooling the biased, rectified outputs: adding a
