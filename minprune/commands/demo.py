@@ -5,6 +5,7 @@ import dataclasses
 import os
 import time
 
+from ..kernel_cache import first_run_note
 from .common import prepare_out
 
 SPARSITIES = (0.5, 0.8, 0.9, 0.95)
@@ -16,6 +17,14 @@ def add_arguments(p):
     p.add_argument("--quick", action="store_true", help="small data, seconds not minutes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+
+
+def _kernels():
+    """Kernels the demo compiles on its first run (the plan's batch call, the trees' split
+    search): where they are cached, the rest is too."""
+    from ..infer.batch_chain import chain_whole
+    from ..tree.splitter import best_split_classes
+    return chain_whole, best_split_classes
 
 
 def run(args, out=print):
@@ -33,6 +42,9 @@ def run(args, out=print):
                            granularity="weight", scope="global", sparsities=SPARSITIES,
                            finetune_epochs=1, seed=args.seed)
 
+    note = first_run_note(_kernels())
+    if note:
+        out(note)
     out(f"[1/4] glyph digits: {n_train:,} training and {n_test:,} test images")
     out(f"[2/4] training LeNet-300-100 for {epochs} epochs")
     study = network_study(config, out, announce=(
