@@ -22,8 +22,8 @@ def add_arguments(p):
 def _kernels():
     """Kernels the demo compiles on its first run (the plan's batch call, the trees' split
     search): where they are cached, the rest is too."""
-    from ..infer.batch_chain import chain_whole
-    from ..tree.splitter import best_split_classes
+    from ..infer.batch_chain import chain_whole  # lazy: at run time, not for --help
+    from ..tree.splitter import best_split_classes  # lazy: at run time, not for --help
     return chain_whole, best_split_classes
 
 
