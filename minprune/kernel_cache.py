@@ -1,6 +1,6 @@
 """Whether the Numba kernels a command runs are already compiled in Numba's cache: a first
-run compiles them (the quick demo: some 45 of its 52 seconds on a 2-core machine, against 6
-seconds once cached), and says so rather than pausing in silence."""
+run compiles them (the quick demo: 53 s the first time on a 2-core machine, 5 s once they
+are cached), and says so rather than pausing in silence."""
 from __future__ import annotations
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from .. import vec
-from .tiles import GROUP, _four, _sums, _tap_offsets, conv_tiles_numpy
+from .tiles import GROUP, _four_at, _sums, _tap_offsets, conv_tiles_numpy
 from ..vec import get
 
 
@@ -86,12 +86,7 @@ def _pool_four(xf, wf, q, taps, lanes, n, of, py, px, pw, pool, stride, wp, plan
         to = (py * pw + px) * n + n0
         for d in range(pool * pool):
             oy, ox = py * pool + d // pool, px * pool + d % pool
-            at = (oy * stride * wp + ox * stride) * n + n0
-            if m >= 4 * lanes:                         # whole registers: plain loads
-                s = _four(xf, wf, at, q, taps, lanes, lanes, lanes, lanes, lanes)
-            else:
-                s = _four(xf, wf, at, q, taps, lanes, m, m - lanes, m - 2 * lanes,
-                          m - 3 * lanes)
+            s = _four_at(xf, wf, (oy * stride * wp + ox * stride) * n + n0, q, taps, lanes, m)
             for t in range(min(4, n_out - o0)):
                 for r in range(4):
                     a, k = (o0 + t) * plane + to + r * lanes, m - r * lanes

@@ -81,6 +81,15 @@ def _four(xf, wf, at, q, taps, lanes, m0, m1, m2, m3):
 
 
 @njit(inline="always")
+def _four_at(xf, wf, at, q, taps, lanes, m):
+    """``_four`` on the first m samples from ``at``: plain loads where they fill the four
+    registers, loads of part of a register where they do not."""
+    if m >= 4 * lanes:
+        return _four(xf, wf, at, q, taps, lanes, lanes, lanes, lanes, lanes)
+    return _four(xf, wf, at, q, taps, lanes, m, m - lanes, m - 2 * lanes, m - 3 * lanes)
+
+
+@njit(inline="always")
 def _fma4(x, v, s):
     """Four registers of sums s plus the four registers x times the number v."""
     return fma(x[0], v, s[0]), fma(x[1], v, s[1]), fma(x[2], v, s[2]), fma(x[3], v, s[3])
@@ -147,18 +156,12 @@ def _store_four(xf, wf, at, q, taps, lanes, n, of, to, plane, o0, n_out, biases,
     and ReLU."""
     for n0 in range(0, n, 4 * lanes):
         m = n - n0
-        if m >= 4 * lanes:                             # whole registers: plain loads
-            s = _four(xf, wf, at + n0, q, taps, lanes, lanes, lanes, lanes, lanes)
-        else:
-            s = _four(xf, wf, at + n0, q, taps, lanes, m, m - lanes, m - 2 * lanes,
-                      m - 3 * lanes)
-        for t in range(4):
-            o = o0 + t
-            if o < n_out:
-                b = get(biases, o)
-                for r in range(4):
-                    vec.store(of, o * plane + to + n0 + r * lanes,
-                              vec.bias_act(s[t][r], b, relu), m - r * lanes)
+        s = _four_at(xf, wf, at + n0, q, taps, lanes, m)
+        for t in range(min(4, n_out - o0)):
+            o, b = o0 + t, get(biases, o0 + t)
+            for r in range(4):
+                vec.store(of, o * plane + to + n0 + r * lanes, vec.bias_act(s[t][r], b, relu),
+                          m - r * lanes)
 
 
 @njit(cache=True, nogil=True)
