@@ -15,7 +15,8 @@ UNIT_SPARSITIES = (0.5, 0.75)             # the structured pass: units deleted f
 def add_arguments(p):
     p.add_argument("--out", default="minprune-demo", help="output folder (minprune-demo)")
     p.add_argument("--quick", action="store_true", help="small data, seconds not minutes")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the data, the initial weights and the tree's splits (0)")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
 
 

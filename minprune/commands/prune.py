@@ -16,31 +16,42 @@ def add_arguments(p):
                    help="start from a model saved by minprune train, or an ONNX file")
     p.add_argument("--dataset", default=None,
                    help="default glyph-digits; with --load, the one the file was trained on")
-    p.add_argument("--criterion", default="magnitude")
+    p.add_argument("--criterion", default="magnitude",
+                   help="what ranks the weights, units, filters or blocks (magnitude); "
+                        "--criteria lists them all")
+    p.add_argument("--criteria", action="store_true",
+                   help="list the criteria - what each scores, whether it needs data, the "
+                        "granularities it scores - and exit")
     p.add_argument("--granularity", default="weight",
                    help="weight, unit, filter (coupled channels found from the graph in "
                         "networks with blocks), block (whole residual blocks), N:M (2:4) or "
-                        "block:RxC")
+                        "block:RxC (weight)")
     p.add_argument("--scope", default="global",
-                   help="global, local, or row (the same fraction of every output row: Wanda)")
+                   help="global, local, or row (the same fraction of every output row: Wanda) "
+                        "(global)")
     p.add_argument("--reconstruct", action="store_true",
                    help="after pruning, refit each layer's kept weights by least squares to "
                         "its outputs before pruning, on the calibration samples")
-    p.add_argument("--sparsity", default="0.5,0.8,0.9", help="comma-separated levels")
-    p.add_argument("--epochs", type=int, default=3, help="training epochs (without --load)")
-    p.add_argument("--finetune-epochs", type=int, default=1)
+    p.add_argument("--sparsity", default="0.5,0.8,0.9", help="comma-separated levels (0.5,0.8,0.9)")
+    p.add_argument("--epochs", type=int, default=3, help="training epochs without --load (3)")
+    p.add_argument("--finetune-epochs", type=int, default=1,
+                   help="fine-tuning epochs after pruning to each sparsity (1; 0: none)")
     p.add_argument("--steps", type=int, default=1,
                    help="reach each sparsity in this many prune-and-fine-tune rounds, each "
                         "pruning the same fraction of what remains (default 1: one-shot)")
     p.add_argument("--calibration", type=int, default=512,
                    help="training samples held out to calibrate data-driven criteria (at most "
                         "a tenth of the training set; 512)")
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--hidden", default="300,100", help="hidden sizes for --model mlp")
-    p.add_argument("--n-train", type=int, default=None)
-    p.add_argument("--n-test", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/prune")
+    p.add_argument("--lr", type=float, default=0.05,
+                   help="SGD learning rate of training (0.05); fine-tuning takes a fifth")
+    p.add_argument("--hidden", default="300,100", help="hidden sizes for --model mlp (300,100)")
+    p.add_argument("--n-train", type=int, default=None,
+                   help="use only this many training samples (all)")
+    p.add_argument("--n-test", type=int, default=None,
+                   help="use only this many test samples (all)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the data, the initial weights and the criteria's draws (0)")
+    p.add_argument("--out", default="runs/prune", help="output folder (runs/prune)")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
     p.add_argument("--export-onnx", action="store_true",
                    help="also write each pruned model as ONNX beside the report "
@@ -121,7 +132,27 @@ def config_from(args):
         n_calibration=args.calibration, reconstruct=args.reconstruct, seed=args.seed)
 
 
+def criteria_text(width=88):
+    """The criteria, one paragraph each: name, whether it needs calibration data, the
+    granularities it scores, and what it scores (``prune.criteria.REGISTRY``)."""
+    import textwrap
+
+    from ..prune.criteria import REGISTRY  # lazy: at run time, not for --help
+    lines = textwrap.wrap("criteria for --criterion; 'data': scored on calibration samples "
+                          "(--calibration); then the granularities it scores (--granularity; "
+                          "'weight' scores the N:M and block:RxC patterns too)", width) + [""]
+    for c in REGISTRY.values():
+        lines.append(f"{c.name:<16} {'data' if c.needs_data else 'no data':<8} "
+                     f"{', '.join(c.granularities)}")
+        lines += textwrap.wrap(c.summary, width, initial_indent=" " * 4,
+                               subsequent_indent=" " * 4)
+    return "\n".join(lines)
+
+
 def run(args, out=print):
+    if args.criteria:
+        out(criteria_text())
+        return 0
     from ..reports import network  # lazy: at run time, not for --help
     from ..reports.writer import Report  # lazy: at run time, not for --help
     from ..experiments import network_study  # lazy: at run time, not for --help

@@ -15,15 +15,16 @@ def add_arguments(p):
     p.add_argument("--dataset", default="glyph-digits",
                    help="glyph-digits, mnist:PATH, fashion:PATH, two-moons, spirals, blobs, "
                         "checkerboard, classification (default glyph-digits)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--epochs", type=int, default=5, help="passes over the training set (5)")
+    p.add_argument("--batch-size", type=int, default=64, help="samples per step (64)")
+    p.add_argument("--lr", type=float, default=0.05, help="learning rate (0.05)")
     p.add_argument("--optimizer", default="sgd", help="sgd (momentum 0.9) or adam")
-    p.add_argument("--hidden", default="300,100", help="hidden sizes for --model mlp")
+    p.add_argument("--hidden", default="300,100", help="hidden sizes for --model mlp (300,100)")
     p.add_argument("--n-train", type=int, default=None, help="use only this many training samples")
     p.add_argument("--n-test", type=int, default=None, help="use only this many test samples")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/train")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the data, the initial weights and the batches' order (0)")
+    p.add_argument("--out", default="runs/train", help="output folder (runs/train)")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
 
 

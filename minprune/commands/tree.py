@@ -24,9 +24,11 @@ def add_arguments(p):
                    help="how splits treat missing values: side (scikit-learn's: each split "
                         "learns where they go) or surrogate (R's rpart: surrogate splits)")
     p.add_argument("--post", default="all", help="ccp, rep, pep, ebp, mep, cvp, a list, or all")
-    p.add_argument("--n-samples", type=int, default=3000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/tree")
+    p.add_argument("--n-samples", type=int, default=3000,
+                   help="samples of a generated dataset (3000; a CSV file gives its own)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the data, its split and the tree's splits (0)")
+    p.add_argument("--out", default="runs/tree", help="output folder (runs/tree)")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
 
 
