@@ -42,3 +42,12 @@ def test_prune_lists_its_criteria_and_exits():
         assert head.group(2).split(", ") == list(c.granularities)
         assert " ".join(c.summary.split()) in " ".join(text.split())
     assert max(len(line) for line in text.splitlines()) <= 88
+
+
+def test_tree_post_help_names_every_post_pruner():
+    from minprune.tree.methods import POST_PRUNERS
+    post = next(a for a in _commands()["tree"]._actions if a.dest == "post")
+    for p in POST_PRUNERS.values():
+        assert f"{p.name} ({p.label})" in post.help
+    only = [p.name for p in POST_PRUNERS.values() if p.classification_only]
+    assert f"{', '.join(only[:-1])} and {only[-1]} prune classifiers only" in post.help

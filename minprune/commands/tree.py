@@ -23,7 +23,11 @@ def add_arguments(p):
     p.add_argument("--missing", default="side", choices=("side", "surrogate"),
                    help="how splits treat missing values: side (scikit-learn's: each split "
                         "learns where they go) or surrogate (R's rpart: surrogate splits)")
-    p.add_argument("--post", default="all", help="ccp, rep, pep, ebp, mep, cvp, a list, or all")
+    p.add_argument("--post", default="all",
+                   help="post-pruning: ccp (cost-complexity (CV, 1-SE)), rep (reduced-error), "
+                        "pep (pessimistic), ebp (error-based (C4.5)), mep (minimum-error "
+                        "(m=2)), cvp (critical value), a comma-separated list, or all (all); "
+                        "pep, ebp and mep prune classifiers only")
     p.add_argument("--n-samples", type=int, default=3000,
                    help="samples of a generated dataset (3000; a CSV file gives its own)")
     p.add_argument("--seed", type=int, default=0,
