@@ -38,7 +38,7 @@ def sparse_case(n, c_in, h, w, c_out, k, stride, pad, pool, sparsity, dtype, rel
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.sampled_from([0, 1, 5, 16, 17, 33, 40, 64, 65]), c_in=st.integers(1, 4),
+@given(n=st.sampled_from([0, 1, 5, 16, 17, 33, 40, 64, 65, 129]), c_in=st.integers(1, 4),
        h=st.integers(3, 13), w=st.integers(3, 13), c_out=st.integers(1, 17),
        k=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2), pad=st.integers(0, 2),
        pool=st.integers(1, 3), dtype=st.sampled_from([np.float32, np.float64]),
@@ -77,7 +77,7 @@ def test_the_pooled_tiles_refuse_an_output_larger_than_the_pooling_gives():
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.sampled_from([0, 1, 5, 16, 17, 33, 40, 64, 65]), c_in=st.integers(1, 4),
+@given(n=st.sampled_from([0, 1, 5, 16, 17, 33, 40, 64, 65, 129]), c_in=st.integers(1, 4),
        h=st.integers(3, 13), w=st.integers(3, 13), c_out=st.integers(1, 9),
        k=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2), pad=st.integers(0, 2),
        pool=st.integers(1, 3), sparsity=st.sampled_from([0.0, 0.5, 0.9, 1.0]),
@@ -112,7 +112,7 @@ def test_the_sparse_pooled_tiles_are_the_convolution_then_its_pooling(
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.sampled_from([0, 1, 5, 17, 33, 40, 65]), c_in=st.integers(1, 5),
+@given(n=st.sampled_from([0, 1, 5, 17, 33, 40, 65, 129]), c_in=st.integers(1, 5),
        h=st.integers(3, 11), w=st.integers(3, 11), c_out=st.integers(1, 9),
        k=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2), pad=st.integers(0, 2),
        pool=st.integers(1, 3), per=st.integers(1, 3), sparsity=st.floats(0.0, 1.0),

@@ -75,7 +75,7 @@ def test_register_arithmetic_is_numpys(dtype, relu, rng):
     np.testing.assert_allclose(out, np.maximum(want, 0) if relu else want, rtol=tol, atol=tol)
 
 
-shapes = st.tuples(st.sampled_from([0, 1, 5, 16, 17, 33, 40, 64, 65]), st.integers(1, 4),
+shapes = st.tuples(st.sampled_from([0, 1, 5, 16, 17, 33, 40, 64, 65, 129]), st.integers(1, 4),
                    st.integers(3, 8), st.integers(3, 8), st.integers(1, 17),
                    st.sampled_from([1, 2, 3, 5]), st.integers(1, 2), st.integers(0, 2))
 

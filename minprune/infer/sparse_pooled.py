@@ -7,8 +7,9 @@ output, against 25), so the outputs' traffic is most of its time: at batch 64 th
 convolution's 20 x 24 x 24 x 64 numbers (2.9 MB, more than the second-level cache) were
 written for the pooling to read straight back and keep a quarter of. Here a tile is one
 output channel at four registers of samples and one pooling window: the window's pixels
-are summed two at a time (``conv_tiles._sums``: one pass over the channel's stored
-weights for two pixels), the larger of each kept in registers, and the bias and ReLU added
+are summed a square of four at a time (``conv_tiles._sums``: one pass over the channel's
+stored weights for four pixels; a 2 x 2 pooling's window is one square), the largest kept in
+registers, and the bias and ReLU added
 once at the end - the same as pooling the biased, rectified outputs (adding a number and
 taking max(., 0) both keep the order of what they are applied to).
 
@@ -28,7 +29,7 @@ from numba import njit
 
 from .. import vec
 from ..vec import add, maximum
-from ..sparse.conv_tiles import _pass, _sums, _two_pixel_sums, conv_sparse_groups_numpy
+from ..sparse.conv_tiles import _pass, _sums, _two_register_sums, conv_sparse_groups_numpy
 
 
 @njit(inline="always")
@@ -43,26 +44,36 @@ def _plus(s, wf, at, lanes, m, partial):
 
 
 @njit(inline="always")
+def _larger(p, q):
+    """The larger of two sums, register by register, of two tuples of four."""
+    return (maximum(p[0], q[0]), maximum(p[1], q[1]), maximum(p[2], q[2]), maximum(p[3], q[3]))
+
+
+@njit(inline="always")
 def _window(xf, offsets, values, e0, e1, at, row, column, pool, lanes, m, wf, wat, wrow,
             wcol, partial):
     """The largest sums of a pool x pool window of pixels (the first at flat ``at``, rows
     ``row`` and columns ``column`` numbers apart) for four registers of samples (the first
-    m numbers), two pixels of a row at a time (an odd last one twice); where ``partial``,
-    each pixel's sums so far (at ``wat`` of wf, ``wrow`` and ``wcol`` apart) added first."""
+    m numbers), a square of four pixels at a time (``conv_tiles._sums``; of an odd pool, the
+    last row and column twice: the maximum is the same); where ``partial``, each pixel's
+    sums so far (at ``wat`` of wf, ``wrow`` and ``wcol`` apart) added first."""
     z = vec.zero(xf)
     best = (z, z, z, z)
-    for d in range(pool * ((pool + 1) // 2)):
-        dy, dx = divmod(d, (pool + 1) // 2)
-        two = 2 * dx + 1 < pool
-        s = _sums(xf, offsets, values, e0, e1, at + dy * row + 2 * dx * column,
-                  column if two else 0, lanes, m, m - lanes, m - 2 * lanes, m - 3 * lanes)
-        w = wat + dy * wrow + 2 * dx * wcol
-        p = _plus((s[0], s[1], s[2], s[3]), wf, w, lanes, m, partial)
-        q = _plus((s[4], s[5], s[6], s[7]), wf, w + wcol if two else w, lanes, m, partial)
-        pq = (maximum(p[0], q[0]), maximum(p[1], q[1]), maximum(p[2], q[2]),
-              maximum(p[3], q[3]))
-        best = pq if d == 0 else (maximum(best[0], pq[0]), maximum(best[1], pq[1]),
-                                  maximum(best[2], pq[2]), maximum(best[3], pq[3]))
+    half = (pool + 1) // 2
+    for d in range(half * half):
+        dy, dx = divmod(d, half)
+        right, down = 2 * dx + 1 < pool, 2 * dy + 1 < pool
+        s = _sums(xf, offsets, values, e0, e1, at + 2 * (dy * row + dx * column),
+                  column if right else 0, row if down else 0, lanes, m, m - lanes,
+                  m - 2 * lanes, m - 3 * lanes)
+        w = wat + 2 * (dy * wrow + dx * wcol)
+        w1, w2 = wcol if right else 0, wrow if down else 0
+        square = _larger(
+            _larger(_plus((s[0], s[1], s[2], s[3]), wf, w, lanes, m, partial),
+                    _plus((s[4], s[5], s[6], s[7]), wf, w + w1, lanes, m, partial)),
+            _larger(_plus((s[8], s[9], s[10], s[11]), wf, w + w2, lanes, m, partial),
+                    _plus((s[12], s[13], s[14], s[15]), wf, w + w1 + w2, lanes, m, partial)))
+        best = square if d == 0 else _larger(best, square)
     return best
 
 
@@ -72,19 +83,37 @@ def _window_two(xf, offsets, values, e0, e1, at, row, column, pool, lanes, m, wf
     """``_window`` on two registers of samples (the batch's last ones)."""
     z = vec.zero(xf)
     best = (z, z)
-    for d in range(pool * ((pool + 1) // 2)):
-        dy, dx = divmod(d, (pool + 1) // 2)
-        two = 2 * dx + 1 < pool
-        s = _two_pixel_sums(xf, offsets, values, e0, e1, at + dy * row + 2 * dx * column,
-                            column if two else 0, lanes, m)
-        w = wat + dy * wrow + 2 * dx * wcol
-        v = wat + dy * wrow + (2 * dx + 1) * wcol if two else w
+    half = (pool + 1) // 2
+    for d in range(half * half):
+        dy, dx = divmod(d, half)
+        right, down = 2 * dx + 1 < pool, 2 * dy + 1 < pool
+        s = _two_register_sums(xf, offsets, values, e0, e1, at + 2 * (dy * row + dx * column),
+                               column if right else 0, row if down else 0, lanes, m)
+        w = wat + 2 * (dy * wrow + dx * wcol)
+        w1, w2 = wcol if right else 0, wrow if down else 0
         if partial:
             s = (add(s[0], vec.load(wf, w, m)), add(s[1], vec.load(wf, w + lanes, m - lanes)),
-                 add(s[2], vec.load(wf, v, m)), add(s[3], vec.load(wf, v + lanes, m - lanes)))
-        pq = (maximum(s[0], s[2]), maximum(s[1], s[3]))
-        best = pq if d == 0 else (maximum(best[0], pq[0]), maximum(best[1], pq[1]))
+                 add(s[2], vec.load(wf, w + w1, m)),
+                 add(s[3], vec.load(wf, w + w1 + lanes, m - lanes)),
+                 add(s[4], vec.load(wf, w + w2, m)),
+                 add(s[5], vec.load(wf, w + w2 + lanes, m - lanes)),
+                 add(s[6], vec.load(wf, w + w1 + w2, m)),
+                 add(s[7], vec.load(wf, w + w1 + w2 + lanes, m - lanes)))
+        square = (maximum(maximum(s[0], s[2]), maximum(s[4], s[6])),
+                  maximum(maximum(s[1], s[3]), maximum(s[5], s[7])))
+        best = square if d == 0 else (maximum(best[0], square[0]),
+                                      maximum(best[1], square[1]))
     return best
+
+
+@njit(inline="always")
+def _pooled_out(s, of, at, m, lanes, b, relu):
+    """Four registers of pooled sums (the first m numbers) at flat at of of, with the bias
+    and ReLU."""
+    vec.store(of, at, vec.bias_act(s[0], b, relu), m)
+    vec.store(of, at + lanes, vec.bias_act(s[1], b, relu), m - lanes)
+    vec.store(of, at + 2 * lanes, vec.bias_act(s[2], b, relu), m - 2 * lanes)
+    vec.store(of, at + 3 * lanes, vec.bias_act(s[3], b, relu), m - 3 * lanes)
 
 
 @njit(cache=True, nogil=True)
@@ -125,6 +154,7 @@ def conv_sparse_groups_maxpool(xp, indptr2, offsets, values, bias, k, stride, re
     lanes = vec.width(xf)
     plane, wplane = ph * pw * n, oh * ow * n
     row, column = stride * wp * n, stride * n       # (one output row, one column on)
+    whole = n - n % (4 * lanes)                     # (samples in whole tiles of 4 registers)
     for py in range(ph):
         for px in range(pw):
             at = (py * pool * stride * wp + px * pool * stride) * n
@@ -133,19 +163,20 @@ def conv_sparse_groups_maxpool(xp, indptr2, offsets, values, bias, k, stride, re
                 b = bias[o] if len(bias) else 0.0
                 to = o * plane + (py * pw + px) * n
                 wat = o * wplane + (py * pool * ow + px * pool) * n
-                for n0 in range(0, n, 4 * lanes):
-                    m = n - n0
-                    if m <= 2 * lanes:                 # the batch's last two registers
-                        t = _window_two(xf, offsets, values, e0, e1, at + n0, row, column,
-                                        pool, lanes, m, wf, wat + n0, ow * n, n, partial)
-                        vec.store(of, to + n0, vec.bias_act(t[0], b, relu), m)
-                        vec.store(of, to + n0 + lanes, vec.bias_act(t[1], b, relu), m - lanes)
-                        continue
+                for n0 in range(0, whole, 4 * lanes):
                     s = _window(xf, offsets, values, e0, e1, at + n0, row, column, pool,
-                                lanes, m, wf, wat + n0, ow * n, n, partial)
-                    for r in range(4):
-                        vec.store(of, to + n0 + r * lanes, vec.bias_act(s[r], b, relu),
-                                  m - r * lanes)
+                                lanes, 4 * lanes, wf, wat + n0, ow * n, n, partial)
+                    _pooled_out(s, of, to + n0, 4 * lanes, lanes, b, relu)
+                m = n - whole
+                if m > 2 * lanes:                      # the batch's last samples
+                    s = _window(xf, offsets, values, e0, e1, at + whole, row, column, pool,
+                                lanes, m, wf, wat + whole, ow * n, n, partial)
+                    _pooled_out(s, of, to + whole, m, lanes, b, relu)
+                elif m > 0:                            # (two registers or fewer)
+                    t = _window_two(xf, offsets, values, e0, e1, at + whole, row, column,
+                                    pool, lanes, m, wf, wat + whole, ow * n, n, partial)
+                    vec.store(of, to + whole, vec.bias_act(t[0], b, relu), m)
+                    vec.store(of, to + whole + lanes, vec.bias_act(t[1], b, relu), m - lanes)
     return out
 
 
