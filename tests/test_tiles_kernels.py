@@ -214,23 +214,31 @@ def test_sparse_tiles_in_groups_of_channels_are_the_dense_convolution(shape, dty
 
 
 def test_the_groups_keep_a_tiles_windows_in_the_first_level_cache():
-    """LeNet-5's second convolution (5x5, stride 1) at batch 64: four input channels of
-    5 x 6 pixels of 256 bytes (30 KB); a smaller batch's pixels are smaller, its groups
-    larger; stride 2 widens the windows."""
+    """LeNet-5's second convolution (5x5, stride 1) at batch 64: four input channels of a
+    square's 6 x 6 pixels of 256 bytes (36 KB); a smaller batch's pixels are smaller, its
+    groups larger; stride 2 widens the windows. Sparser filters take more channels a group,
+    so that each output channel has ``WEIGHTS`` stored weights in it."""
     from minprune.sparse import conv_tiles as S
     assert S.per_group(5, 1, 64, np.float32) == 4
+    assert S.per_group(5, 1, 64, np.float32, 25 * 0.275) == 4        # LeNet-5 at 90% global
     assert S.per_group(5, 1, 32, np.float64) == 4
     assert S.per_group(5, 1, 16, np.float32) == 17
-    assert S.per_group(3, 2, 64, np.float32) == 8
+    assert S.per_group(3, 2, 64, np.float32) == 6
     assert S.per_group(11, 1, 64, np.float32) == 1
     assert S.per_group(5, 1, 0, np.float32) >= 1
+    assert S.per_group(3, 1, 64, np.float32, 0.9) == 18              # 3 x 3 at 10%
+    assert S.per_group(3, 1, 64, np.float32, 0.0) >= 10 ** 6         # no weights: one group
     # 5x5 filters on 8 channels, columns (tap, channel): row 0 channels 5 and 0, row 1
     # channel 4 at the second tap - groups of channels 0-3 and 4-7
     indptr2, offsets, order = S.grouped_entries([0, 2, 3], [5, 0, 12], 5, (8, 5, 5, 64), 1,
-                                               np.float32)
+                                               np.float32, per=4)
     assert np.array_equal(indptr2, [[0, 1, 1], [1, 2, 3]])
     assert np.array_equal(order, [1, 0, 2])
     assert np.array_equal(offsets, [0, 5 * 25 * 64, (4 * 25 + 1) * 64])
+    # left to choose, three weights in 16 (row, channel) pairs are one group
+    indptr2, offsets, order = S.grouped_entries([0, 2, 3], [5, 0, 12], 5, (8, 5, 5, 64), 1,
+                                               np.float32)
+    assert np.array_equal(indptr2, [[0, 2, 3]]) and np.array_equal(order, [1, 0, 2])
 
 
 @settings(max_examples=30, deadline=None)

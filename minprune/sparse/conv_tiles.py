@@ -242,29 +242,42 @@ def grouped(indptr, keys, per_group, groups=1):
     return indptr2, order
 
 
-WINDOWS = 32 << 10     # bytes of input windows a group's tiles keep in the first-level cache
-# (LeNet-5's second convolution at 27.5% of its weights, batch 64, one thread: 720 us all 20
-# input channels at once, groups of 2 / 3 / 4 / 5 / 10 channels 637 / 596 / 570 / 570 / 637;
-# pooled 789, groups 620 / 572 / 562 / 594 / 716. A pair of pixels' windows is 5 x 6 pixels
-# of four registers of samples, 7.7 KB, per input channel; across the 50 output channels,
-# all 20 channels' 154 KB came from the second-level cache)
+WINDOWS = 40 << 10     # bytes of input windows a group's tiles keep in the first-level cache
+WEIGHTS = 16           # stored weights an output channel has, at least, in a group
+# A square's windows are k + stride rows of k + stride pixels of four registers of samples
+# per input channel: 9.2 KB in LeNet-5's second convolution at batch 64, whose 20 channels'
+# 184 KB came from the second-level cache for each of the 50 output channels. At 27.5% of its
+# weights, one thread, with its pooling: all 20 channels in one pass 789 us, groups of 2 / 3 /
+# 4 / 5 / 10 channels 620 / 572 / 562 / 594 / 716 (pairs of pixels; squares: groups of 3 / 4
+# / 5 687 / 674 / 719). But a pass loads and stores each tile's sums however few weights it
+# brings: a resnet's 3 x 3 layers at 10% (0.9 weights per channel and output channel) ran
+# 16 channels in groups of 4 / 7 / 10 / 16 in 1217 / 856 / 691 / 620 us, 64 channels at 30%
+# in groups of 4 / 7 / 10 / 16 / 64 in 1399 / 1194 / 1212 / 1417 / 1485.
 
 
-def per_group(k, stride, n, dtype):
+def per_group(k, stride, n, dtype, per_channel=None):
     """Input channels per group of a k x k convolution's stored weights at batch n: as many
-    as keep a tile's windows (k rows of k + stride pixels, at each a tile's four registers
-    of samples or the whole batch) within ``WINDOWS``."""
+    as keep a tile's windows (a square's, at each pixel a tile's four registers of samples or
+    the whole batch) within ``WINDOWS``, or, where more, as many as give each output channel
+    ``WEIGHTS`` stored weights (``per_channel``: stored weights per output channel and input
+    channel, on average; None: all k x k)."""
     pixel = max(1, min(n, 4 * vec.lanes(dtype)) * np.dtype(dtype).itemsize)
-    return max(1, WINDOWS // (k * (k + stride) * pixel))
+    windows = max(1, WINDOWS // ((k + stride) ** 2 * pixel))
+    per_channel = k * k if per_channel is None else per_channel
+    return max(windows, int(np.ceil(WEIGHTS / max(per_channel, 1e-9))))
 
 
-def grouped_entries(indptr, indices, k, shape, stride, dtype, samples=None):
+def grouped_entries(indptr, indices, k, shape, stride, dtype, samples=None, per=None):
     """(indptr2, offsets, order) of a convolution's stored weights (CSR indptr, their columns
-    ``indices`` in the lowered weight) in groups of input channels (``grouped``,
-    ``per_group`` at batch ``samples``, else the shape's N), offsets in a padded input of
-    ``shape`` (C, Hp, Wp, N) (``entries``): values[order] are the weights in that order."""
+    ``indices`` in the lowered weight) in groups of ``per`` input channels (``grouped``; None:
+    ``per_group``'s choice at batch ``samples``, else the shape's N), offsets in a padded
+    input of ``shape`` (C, Hp, Wp, N) (``entries``): values[order] are the weights in that
+    order."""
     cols = np.asarray(indices, np.int64)
-    per = per_group(k, stride, shape[3] if samples is None else samples, dtype)
+    if per is None:
+        rows = max(1, len(indptr) - 1)
+        per = per_group(k, stride, shape[3] if samples is None else samples, dtype,
+                        len(cols) / (rows * shape[0]))
     indptr2, order = grouped(indptr, cols % shape[0], per)
     return indptr2, entries(cols[order], k, *shape), order
 
