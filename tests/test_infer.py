@@ -234,14 +234,14 @@ def test_a_residual_blocks_join_in_winograds_outputs_is_the_models(rng, way):
     the model's, each of its three blocks joined in the convolution, by F(2x2, 3x3) and by
     F(4x4, 3x3)."""
     from minprune.autograd import Tensor
-    from minprune.infer.fmajor import Block, Conv, _every_step
+    from minprune.infer.fmajor import Block, Conv, every_step
     model = randomise(models.resnet(8, 4, rng=0), rng).eval()
     batch = 20
     x = rng.random((batch, 1, 28, 28)).astype(np.float32)
     plan = infer.compile(model)
     plan._sample_ways = {batch: False}      # (feature-major, not timed against sample by sample)
     expected = plan(x)
-    winograd = [s for s in _every_step(plan.steps)
+    winograd = [s for s in every_step(plan.steps)
                 if isinstance(s, Conv) and s.k == 3 and s.stride == 1]
     assert len(winograd) == 5             # the stem's, block 1's two, blocks 2 and 3's second
     for conv in winograd:
@@ -281,13 +281,13 @@ def test_a_plan_without_winograd_keeps_the_direct_sums(rng):
     """``compile(model, winograd=False)``: no convolution runs by Winograd's minimal
     filtering, at a batch where the plan would time it; anything but a bool is refused."""
     from minprune.infer.fm_conv import WINOGRAD
-    from minprune.infer.fmajor import Conv, _every_step
+    from minprune.infer.fmajor import Conv, every_step
     model = models.resnet(8, 4, rng=0).eval()
     x = rng.random((20, 1, 28, 28)).astype(np.float32)
     plan = infer.compile(model, winograd=False)
     plan._sample_ways = {20: False}         # (feature-major, not timed against sample by sample)
     np.testing.assert_allclose(plan(x), infer.compile(model)(x), rtol=1e-4, atol=1e-4)
-    convs = [s for s in _every_step(plan.steps) if isinstance(s, Conv)]
+    convs = [s for s in every_step(plan.steps) if isinstance(s, Conv)]
     assert all(c.bands[20] not in WINOGRAD for c in convs) and len(convs) == 9
     one = infer.compile(model, winograd=False)
     one(x[:1])
@@ -527,6 +527,28 @@ def test_a_resnets_batch_runs_sample_by_sample_in_one_call_or_feature_major(rng)
     plan = infer.compile(models.lenet5(rng=0).eval())
     plan(rng.random((3, 1, 28, 28)).astype(np.float32))
     assert plan._channels_last() is None and "_sample_ways" not in vars(plan)
+
+
+def test_a_sparse_resnet_takes_its_feature_major_steps_where_they_are_faster_at_all(
+        rng, monkeypatch):
+    """The feature-major steps must time at ``SAMPLES_MARGIN`` of the samples' call for a
+    dense resnet's batch to take them (in turns with other work they lose a fifth), but
+    anything faster for a CSR resnet's (its sparse steps keep their time)."""
+    from minprune.infer import plan as P
+    x = rng.random((6, 1, 12, 12)).astype(np.float32)
+    pruned = randomise(models.resnet(8, 4, rng=0), rng)
+    prune.prune(pruned, 0.8, "magnitude", "weight", "global")
+    dense = infer.compile(randomise(models.resnet(8, 4, rng=0), rng).eval())
+    csr = infer.compile(sparse.to_sparse(pruned, min_sparsity=0.0).eval())
+    assert not dense._sparse_steps() and csr._sparse_steps()
+    for steps_time, dense_by_samples, csr_by_samples in ((0.9, True, False),
+                                                         (0.7, False, False),
+                                                         (1.1, True, True)):
+        monkeypatch.setattr(P, "best_times", lambda options, run, rounds=3, t=steps_time: {
+            False: t, True: 1.0})
+        for plan, want in ((dense, dense_by_samples), (csr, csr_by_samples)):
+            plan.__dict__.pop("_sample_ways", None)
+            assert plan._by_samples(x) is want, (steps_time, plan._sparse_steps())
 
 
 @pytest.mark.parametrize("build", [lambda: models.lenet5(rng=0),

@@ -192,13 +192,13 @@ def step(op):
     return Elementwise(op.name, lambda x: act.finish(np.array(x)))
 
 
-def _every_step(steps):
+def every_step(steps):
     """The steps, those inside residual blocks too, in order."""
     for s in steps:
         yield s
         if isinstance(s, Block):
-            yield from _every_step(s.body)
-            yield from _every_step(s.shortcut or ())
+            yield from every_step(s.body)
+            yield from every_step(s.shortcut or ())
 
 
 class FeatureMajor:
@@ -206,7 +206,7 @@ class FeatureMajor:
 
     def __init__(self, ops, winograd=True):
         self.steps = [step(op) for op in ops]
-        for s in _every_step(self.steps):
+        for s in every_step(self.steps):
             if isinstance(s, Conv):
                 s.winograd = winograd          # (False: direct sums only, see infer.compile)
         for conv, pool in zip(self.steps, self.steps[1:]):   # a convolution then its pooling
@@ -227,7 +227,7 @@ class FeatureMajor:
         """Run each step the way ``other``'s does, at every batch size: its steps' choice
         records (``ways``, ``bands``) become these steps' too (a replica of the plan for a
         thread times nothing while the others run)."""
-        for mine, theirs in zip(_every_step(self.steps), _every_step(other.steps)):
+        for mine, theirs in zip(every_step(self.steps), every_step(other.steps)):
             for record in ("ways", "bands", "fused"):
                 if hasattr(theirs, record):
                     setattr(mine, record, getattr(theirs, record))

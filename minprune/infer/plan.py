@@ -42,7 +42,7 @@ from . import channels_last, shapes
 from .chain import Chain
 from .batch_chain import BatchChain
 from .fm_step import best_times, quickest
-from .fmajor import FeatureMajor
+from .fmajor import FeatureMajor, every_step
 from .sample_stack import SampleStack
 from .lower import Flatten, GlobalPool, Residual, Weighted, lower
 
@@ -175,7 +175,9 @@ class Plan:
         run of the same model, resnet8's batch of 64 sample by sample kept its time (8.3 ms
         alone, 8.5 in turns), the feature-major steps lost a fifth of theirs (8.3 alone, 9.9
         and 10.5 in turns); a CSR resnet's feature-major sparse steps stay faster (6.6-6.8
-        against 8.7)."""
+        against 8.7), so a plan with sparse convolutions takes them where they are faster at
+        all (timed at 0.8-0.93 of the samples' time, they had run the batch sample by sample
+        in some processes and not in others: 8.6 against 6.5-7.0 ms)."""
         ways = self.__dict__.setdefault("_sample_ways", {})     # batch -> by samples or not
         if len(x) not in ways:
             one = self._channels_last()
@@ -184,8 +186,15 @@ class Plan:
                 with threads.as_one():
                     best = best_times((False, True), lambda by: self._one_by(
                         by and one, x) if by else self._chunked(x))
-                ways[len(x)] = best[False] > SAMPLES_MARGIN * best[True]
+                margin = 1.0 if self._sparse_steps() else SAMPLES_MARGIN
+                ways[len(x)] = best[False] > margin * best[True]
         return ways[len(x)]
+
+    def _sparse_steps(self):
+        """Whether a feature-major step has a sparse weight (a CSR convolution's or layer's;
+        not a depthwise convolution's dense one)."""
+        return any(getattr(s, "weight", None) is not None and not isinstance(s.weight, np.ndarray)
+                   for s in every_step(self.feature_major.steps))
 
     def _threaded(self, x, one=False):
         """The run on the threads asked (a plain stack's one call, ``_one_call``; else the
