@@ -29,8 +29,9 @@ A square's windows, across all input channels, are larger than the first-level c
 layers that matter (LeNet-5's second convolution at batch 64: 20 channels of 6 x 6 pixels of
 256 bytes, 184 KB), and each output channel's weights read it from the second
 level. ``conv_sparse_groups`` takes the stored weights in groups of input channels
-(``grouped``, ``per_group``: about 32 KB of windows each) and makes one pass of the tiles
-per group, each adding its sums to what the passes before left in the output; the last adds
+(``grouped``, ``per_group``: about 40 KB of windows each, more channels where an output
+channel would have fewer than 16 weights in a group) and makes one pass of the tiles per
+group, each adding its sums to what the passes before left in the output; the last adds
 the bias and ReLU (``finish``).
 
 The weights come per output channel in CSR order (``entries``: the offsets depend on the
