@@ -9,9 +9,9 @@ written for the pooling to read straight back and keep a quarter of. Here a tile
 output channel at four registers of samples and one pooling window: the window's pixels
 are summed a square of four at a time (``conv_tiles._sums``: one pass over the channel's
 stored weights for four pixels; a 2 x 2 pooling's window is one square), the largest kept in
-registers, and the bias and ReLU added
-once at the end - the same as pooling the biased, rectified outputs (adding a number and
-taking max(., 0) both keep the order of what they are applied to).
+registers, and the bias and ReLU added once at the end - the same as pooling the biased,
+rectified outputs (adding a number and taking max(., 0) both keep the order of what they are
+applied to).
 
 With the stored weights in groups of input channels (``conv_tiles.conv_sparse_groups``),
 ``conv_sparse_groups_maxpool`` runs the groups but the last over the pixels the pooling
