@@ -40,6 +40,11 @@ def test_latency_rows_cover_every_variant_and_ratio():
                 assert r["us"] > 0
                 assert abs(r["ratio"] - mine["dense plan"]["us"] / r["us"]) < 1e-9
     assert any(r["variant"] == "bare NumPy products" for r in rows)
+    for batch in (1, 64):               # the structured rows the convolution issue's table names
+        for model, variant in (("lenet5", "filters 50% compacted"),
+                               ("resnet8", "filters 50% compacted"),
+                               ("resnet8", "blocks 50% removed")):
+            assert (model, batch, variant) in {(r["model"], r["batch"], r["variant"]) for r in rows}
     lines = latency.targets(rows)
     assert len(lines) == 6 and all(("met" in line) for line in lines[1:])
     conv = latency.conv_targets(rows)        # (quick: no 95% rows; ONNX Runtime if installed)

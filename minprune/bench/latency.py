@@ -1,5 +1,6 @@
 """``minprune bench latency``: inference latency of pruned LeNet-300-100, LeNet-5 and resnet8
-(half its filters, half its blocks, 90% CSR) through the inference plan (``infer.compile``)
+(CSR by global magnitude and per layer, filters or units pruned and compacted, resnet8's
+blocks removed, N:M and block patterns) through the inference plan (``infer.compile``)
 at batch 1 and 64, one thread, as ratios to the dense plan measured in the same run; beside it
 the bare NumPy products (the floor of the dense path), PyTorch eager and, when installed
 (``pip install -e ".[bench]"``), ONNX Runtime on the dense model's file as ``io.to_onnx``
@@ -26,50 +27,47 @@ QUICK_SPARSITIES = (0.5, 0.7, 0.9)
 # keeps 83% of its weights, the second 27.5%; in LeNet-300-100 the second layer keeps 42%.
 # The same sparsity in every layer ("per layer", local) is timed beside it.
 PER_LAYER = (0.9, 0.95)
+RESNET_SPARSITIES = (0.7, 0.9, 0.95)
+STRUCTURED = {"lenet_300_100": (("unit", 0.75),), "lenet5": (("filter", 0.5), ("filter", 0.75)),
+              "resnet8": (("filter", 0.5),)}      # (granularity, sparsity): pruned, compacted
+PATTERNS = (("2:4", 0.5), ("block:1x4", 0.9), ("block:4x1", 0.9))
 
 
-def _resnet_variants():
-    """{label: model} for resnet8: dense, half its filters (every coupled group halved) and
-    half its blocks removed, both compacted, and CSR at 90%."""
-    dense = models.resnet(8, rng=0).eval()
-    out = {"dense plan": dense}
-    for label, granularity, scope in (("filters 50% compacted", "filter", "local"),
-                                      ("blocks 50% removed", "block", "global")):
-        pruned = copy.deepcopy(dense)
-        prune.prune(pruned, 0.5, "magnitude", granularity, scope)
-        out[label] = prune.compact(pruned).eval()
+def _pruned(dense, sparsity, granularity, scope):
     pruned = copy.deepcopy(dense)
-    prune.prune(pruned, 0.9, "magnitude", "weight", "global")
-    out["CSR 90%"] = sparse.to_sparse(pruned, min_sparsity=0.0).eval()
-    return out
+    prune.prune(pruned, sparsity, "magnitude", granularity, scope)
+    return pruned
 
 
 def _variants(name, quick):
-    """{label: model} for one architecture: dense, CSR at each sparsity, 75% compacted."""
-    if name == "resnet8":
-        return _resnet_variants()
-    dense = getattr(models, name)(rng=0).eval()
+    """{label: model} for one architecture: dense; CSR at each sparsity, by global magnitude
+    and (at 90%, and 95% in full) the same sparsity in every layer; half its filters (or 75%
+    of its units, or of LeNet-5's filters) pruned and compacted; for resnet8 half its blocks
+    removed (every coupled group of filters is halved together); for the LeNets the N:M and
+    block patterns."""
+    dense = (models.resnet(8, rng=0) if name == "resnet8" else getattr(models, name)(rng=0)).eval()
     out = {"dense plan": dense}
-    for s in (QUICK_SPARSITIES if quick else SPARSITIES):
-        pruned = copy.deepcopy(dense)
-        prune.prune(pruned, s, "magnitude", "weight", "global")
-        out[f"CSR {s:.0%}"] = sparse.to_sparse(pruned, min_sparsity=0.0).eval()
+    if name == "resnet8":
+        sparsities = (0.9,) if quick else RESNET_SPARSITIES
+    else:
+        sparsities = QUICK_SPARSITIES if quick else SPARSITIES
+    for s in sparsities:
+        out[f"CSR {s:.0%}"] = sparse.to_sparse(_pruned(dense, s, "weight", "global"),
+                                               min_sparsity=0.0).eval()
     for s in PER_LAYER[:1] if quick else PER_LAYER:
-        pruned = copy.deepcopy(dense)
-        prune.prune(pruned, s, "magnitude", "weight", "local")
-        out[f"CSR {s:.0%} per layer"] = sparse.to_sparse(pruned, min_sparsity=0.0).eval()
-    granularity = "unit" if name == "lenet_300_100" else "filter"
-    structured = copy.deepcopy(dense)
-    prune.prune(structured, 0.75, "magnitude", granularity, "local")
-    out[f"{granularity}s 75% compacted"] = prune.compact(structured).eval()
+        out[f"CSR {s:.0%} per layer"] = sparse.to_sparse(_pruned(dense, s, "weight", "local"),
+                                                         min_sparsity=0.0).eval()
+    for granularity, s in STRUCTURED[name]:
+        out[f"{granularity}s {s:.0%} compacted"] = prune.compact(
+            _pruned(dense, s, granularity, "local")).eval()
+    if name == "resnet8":
+        out["blocks 50% removed"] = prune.compact(_pruned(dense, 0.5, "block", "global")).eval()
+        return out
     for pattern, s in PATTERNS:
-        pruned = copy.deepcopy(dense)
-        prune.prune(pruned, s, "magnitude", pattern, "global")
-        out[f"{pattern} {s:.0%}"] = pruned.eval()
+        out[f"{pattern} {s:.0%}"] = _pruned(dense, s, pattern, "global").eval()
     return out
 
 
-PATTERNS = (("2:4", 0.5), ("block:1x4", 0.9), ("block:4x1", 0.9))
 PLAIN = ("CSR 90%", "2:4 50%")          # also timed on the plain Numba kernels
 
 

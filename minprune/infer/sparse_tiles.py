@@ -60,11 +60,11 @@ def conv_sparse_pixels(xp, indptr, offsets, values, bias, relu, wide, out):
             for r in range(4):
                 vec.store(wide, t0 + r * lanes, s[r], m - r * lanes)
         b = bias[o] if len(bias) else 0.0
-        for y in range(oh):
+        for y in range(oh):                    # each row's first OW sums, a register at a time
             src, dst = y * wp, (o * oh + y) * ow
-            for x in range(ow):
-                v = wide[src + x] + b
-                of[dst + x] = max(v, 0.0) if relu else v
+            for x in range(0, ow, lanes):
+                vec.store(of, dst + x, vec.bias_act(vec.load(wide, src + x, ow - x), b, relu),
+                          ow - x)
     return out
 
 
