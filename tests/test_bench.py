@@ -27,9 +27,12 @@ def test_surgery_measures_both_variants_of_the_pruned_model():
             assert surgery.measure("lenet_300_100", "unit", 0.75, variant, task, repeat=2) > 0
 
 
-def test_latency_rows_cover_every_variant_and_ratio():
+def test_latency_rows_cover_every_variant_and_ratio(tmp_path):
     from minprune.bench import latency
-    rows = latency.run(repeat=2, quick=True, out=lambda *a: None)
+    printed = []
+    rows = latency.run(repeat=2, quick=True, figure=tmp_path / "latency.png", out=printed.append)
+    assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any(str(line).startswith("figure: ") for line in printed)
     for model in ("lenet_300_100", "lenet5"):
         for batch in (1, 64):
             mine = {r["variant"]: r for r in rows if r["model"] == model and r["batch"] == batch}
@@ -50,3 +53,20 @@ def test_latency_rows_cover_every_variant_and_ratio():
     conv = latency.conv_targets(rows)        # (quick: no 95% rows; ONNX Runtime if installed)
     sparse_lines = [line for line in conv if "CSR" in line]
     assert len(sparse_lines) == 8 and all(("met" in line) for line in conv[1:])
+
+
+def test_latency_summary_reads_each_variant_into_its_column():
+    from minprune.bench import latency_report as R
+    rows = [{"model": "lenet5", "batch": 64, "variant": v, "us": us, "ratio": 3000.0 / us}
+            for v, us in (("dense plan", 3000.0), ("CSR 90%", 1250.0), ("CSR 95%", 1000.0),
+                          ("filters 50% compacted", 1500.0), ("ONNX Runtime", 6000.0),
+                          ("PyTorch eager", 12000.0), ("CSR 90%, plain Numba", 1300.0))]
+    (row,) = R.summary_rows(rows)
+    assert row["dense"] == 3000.0 and row["csr90"] == 2.4 and row["csr95"] == 3.0
+    assert row["filters50"] == 2.0 and "csr70" not in row
+    assert row["ort"] == 6000.0 and row["ort_ratio"] == 2.0 and row["torch_ratio"] == 4.0
+    text = R.summary(rows)
+    assert "2.40x" in text and "-" in text.splitlines()[2]      # CSR 70% not timed
+    assert R.summary(rows, as_markdown=True).startswith("| model | batch |")
+    assert R._sparsity("CSR 90% per layer") == (0.9, "per layer")
+    assert R._sparsity("CSR 90%, plain Numba") is None and R._sparsity("2:4 50%") is None

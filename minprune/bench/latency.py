@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .. import infer, models, prune, sparse, threads
+from . import latency_report
 from ..nn import Linear
 from ..nn.interop import to_torch
 from ..sparse import simd
@@ -120,9 +121,11 @@ def _onnx(model):
     return lambda x: session.run(None, {"x": x})
 
 
-def run(threads=1, repeat=100, quick=False, out=print):
+def run(threads=1, repeat=100, quick=False, figure=None, out=print):
     """Print and return rows {model, variant, batch, us, ratio} (ratio: dense plan / variant,
-    above 1 is faster). ``repeat``: rounds of the variants timed in turns."""
+    above 1 is faster), then a row per model and batch (``latency_report.summary``).
+    ``repeat``: rounds of the variants timed in turns; ``figure``: a PNG path for the
+    speed-ups against sparsity (``latency_report.figure``)."""
     out(machine_line(threads))
     rows = []
     rng = np.random.default_rng(0)
@@ -156,6 +159,10 @@ def run(threads=1, repeat=100, quick=False, out=print):
     out(table(rows, [("model", "model", "{}"), ("batch", "batch", "{}"),
                      ("variant", "variant", "{}"), ("us", "microseconds", "{:.1f}"),
                      ("ratio", "speed-up over the dense plan", "{:.2f}x")]))
+    out("\nper model and batch (speed-ups over the dense plan of this run):")
+    out(latency_report.summary(rows))
+    if figure:
+        out(f"figure: {latency_report.figure(rows, figure)}")
     for line in targets(rows) + conv_targets(rows) + kernel_gap(rows):
         out(line)
     for line in two_threads(repeat):

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import importlib
+import os
+
+from .common import UsageError
 
 # suite name -> the options its ``run`` takes (from the command line's)
 SUITES = {
@@ -10,7 +13,7 @@ SUITES = {
     "tree": ("threads",),
     "sparse": ("quick",),
     "surgery": ("threads", "repeat"),
-    "latency": ("threads", "repeat", "quick"),
+    "latency": ("threads", "repeat", "quick", "figure"),
     "sweep": ("quick",),
     "posttrain": (),
 }
@@ -23,9 +26,19 @@ def add_arguments(p):
     p.add_argument("--quick", action="store_true", help="fewer sizes (sparse, latency, sweep)")
     p.add_argument("--rounds", type=int, default=3,
                    help="alternating rounds per library, each in a fresh process (3)")
+    p.add_argument("--figure", metavar="PNG", default=None,
+                   help="latency: also draw the speed-ups against sparsity into this PNG "
+                        "file (none)")
 
 
 def run(args, out=print):
+    if args.figure:                             # (checked before minutes of timing)
+        if "figure" not in SUITES[args.suite]:
+            raise UsageError(f"--figure draws the latency benchmark's figure only, got it with "
+                             f"{args.suite!r}")
+        folder = os.path.dirname(os.path.abspath(args.figure))
+        if not os.path.isdir(folder):
+            raise UsageError(f"--figure {args.figure!r}: its folder {folder} does not exist")
     suite = importlib.import_module(f"..bench.{args.suite}", __package__)
     suite.run(**{name: getattr(args, name) for name in SUITES[args.suite]})
     return 0
