@@ -20,6 +20,7 @@ import numpy as np
 
 from ..autograd.tiles import conv_pixels_nhwc, filters_lanes
 from . import fm_kernels as K
+from . import layout as L
 from . import winograd4_pixels as WP4
 from . import winograd_pixels as WP
 from .fm_conv import Conv as FeatureMajorConv
@@ -81,9 +82,13 @@ class Conv(Step):
         return out
 
     def _run(self, way, x, xp, out):
-        if way == "sparse":
-            y = self.sparse(np.ascontiguousarray(x.transpose(2, 0, 1))[..., None])
-            out[...] = y[..., 0].transpose(1, 2, 0)
+        if way == "sparse":                # (C, H, W, 1) there and back, in register blocks
+            h, w, c_in = x.shape
+            xt = self.buffer((c_in, h, w, 1), self.dtype, "channels first")
+            L.transpose(np.ascontiguousarray(x).reshape(h * w, c_in), xt.reshape(c_in, h * w))
+            y = self.sparse(xt)
+            oh, ow, c_out = out.shape
+            L.transpose(y.reshape(c_out, oh * ow), out.reshape(oh * ow, c_out))
             return
         if way != "pixels":
             self._winograd(way, xp, out, None, self.relu)
