@@ -69,4 +69,5 @@ def test_latency_summary_reads_each_variant_into_its_column():
     assert "2.40x" in text and "-" in text.splitlines()[2]      # CSR 70% not timed
     assert R.summary(rows, as_markdown=True).startswith("| model | batch |")
     assert R._sparsity("CSR 90% per layer") == (0.9, "per layer")
-    assert R._sparsity("CSR 90%, plain Numba") is None and R._sparsity("2:4 50%") is None
+    for other in ("CSR 90%, plain Numba", "2:4 50%", "CSR", "dense plan"):
+        assert R._sparsity(other) is None

@@ -1,5 +1,6 @@
 """The latency benchmark's rows read two ways: a summary table, a row per model and batch size
-(the columns a pruning paper's latency table has), and a figure of speed-up against sparsity."""
+(the dense plan, CSR at three sparsities and per layer, compacted, the two runtimes), and a
+figure of speed-up against sparsity."""
 from __future__ import annotations
 
 from ..figure import new_figure, save_png
@@ -47,7 +48,7 @@ def summary(rows, as_markdown=False):
 def _sparsity(variant):
     """(sparsity, "global" or "per layer") of a CSR variant's label, else None."""
     words = variant.split()
-    if words[0] != "CSR" or not words[1].endswith("%") or "," in variant:
+    if len(words) < 2 or words[0] != "CSR" or not words[1].endswith("%") or "," in variant:
         return None
     return float(words[1][:-1]) / 100, "per layer" if "per layer" in variant else "global"
 
