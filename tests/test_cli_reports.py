@@ -13,7 +13,6 @@ import pytest
 from minprune.reports import network, trees
 from minprune.tables import fmt
 
-pytestmark = pytest.mark.xdist_group("demo")        # one worker runs the demo once
 
 def env(tmp_path):
     return dict(os.environ, MINPRUNE_CACHE=str(tmp_path / "cache"), MPLBACKEND="Agg")

@@ -8,7 +8,6 @@ import re
 import pytest
 from helpers import require
 
-pytestmark = pytest.mark.xdist_group("course")      # one worker builds the course once
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
