@@ -71,3 +71,13 @@ def test_latency_summary_reads_each_variant_into_its_column():
     assert R._sparsity("CSR 90% per layer") == (0.9, "per layer")
     for other in ("CSR 90%, plain Numba", "2:4 50%", "CSR", "dense plan"):
         assert R._sparsity(other) is None
+
+
+def test_bench_refuses_a_figure_it_cannot_draw_before_timing_anything(tmp_path, capsys):
+    from minprune.cli import main
+    assert main(["bench", "train", "--figure", str(tmp_path / "f.png")]) == 2
+    assert "--figure draws the latency benchmark's figure only, got it with 'train'" \
+        in capsys.readouterr().err
+    missing = tmp_path / "no such folder" / "f.png"
+    assert main(["bench", "latency", "--figure", str(missing)]) == 2
+    assert "its folder" in capsys.readouterr().err and not missing.parent.exists()
