@@ -22,16 +22,23 @@ from ..sparse import simd
 from ..tables import table
 from ..timing import interleaved_times, machine_line, one_thread
 
-SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95)
-QUICK_SPARSITIES = (0.5, 0.7, 0.9)
-# Global pruning spreads the sparsity by magnitude: in LeNet-5 at 90% the first convolution
-# keeps 83% of its weights, the second 27.5%; in LeNet-300-100 the second layer keeps 42%.
-# The same sparsity in every layer ("per layer", local) is timed beside it.
+LENETS = ("lenet_300_100", "lenet5")
+# CSR sparsities by global magnitude, full and quick. Global pruning spreads the sparsity by
+# magnitude: in LeNet-5 at 90% the first convolution keeps 83% of its weights, the second
+# 27.5%; in LeNet-300-100 the second layer keeps 42%. The same sparsity in every layer ("per
+# layer", local) is timed beside it.
+SPARSITIES = {**dict.fromkeys(LENETS, (0.5, 0.7, 0.8, 0.9, 0.95)), "resnet8": (0.7, 0.9, 0.95)}
+QUICK_SPARSITIES = {**dict.fromkeys(LENETS, (0.5, 0.7, 0.9)), "resnet8": (0.9,)}
 PER_LAYER = (0.9, 0.95)
-RESNET_SPARSITIES = (0.7, 0.9, 0.95)
-STRUCTURED = {"lenet_300_100": (("unit", 0.75),), "lenet5": (("filter", 0.5), ("filter", 0.75)),
-              "resnet8": (("filter", 0.5),)}      # (granularity, sparsity): pruned, compacted
-PATTERNS = (("2:4", 0.5), ("block:1x4", 0.9), ("block:4x1", 0.9))
+# (label, granularity, sparsity, scope): pruned and compacted (a resnet's coupled groups of
+# filters halved together, or its blocks removed)
+STRUCTURED = {
+    "lenet_300_100": (("units 75% compacted", "unit", 0.75, "local"),),
+    "lenet5": (("filters 50% compacted", "filter", 0.5, "local"),
+               ("filters 75% compacted", "filter", 0.75, "local")),
+    "resnet8": (("filters 50% compacted", "filter", 0.5, "local"),
+                ("blocks 50% removed", "block", 0.5, "global"))}
+PATTERNS = (("2:4", 0.5), ("block:1x4", 0.9), ("block:4x1", 0.9))     # the LeNets only
 
 
 def _pruned(dense, sparsity, granularity, scope):
@@ -41,30 +48,20 @@ def _pruned(dense, sparsity, granularity, scope):
 
 
 def _variants(name, quick):
-    """{label: model} for one architecture: dense; CSR at each sparsity, by global magnitude
-    and (at 90%, and 95% in full) the same sparsity in every layer; half its filters (or 75%
-    of its units, or of LeNet-5's filters) pruned and compacted; for resnet8 half its blocks
-    removed (every coupled group of filters is halved together); for the LeNets the N:M and
-    block patterns."""
+    """{label: model} for one architecture: dense; CSR at each sparsity of ``SPARSITIES``
+    (``QUICK_SPARSITIES``), and at 90% (and 95% in full) the same sparsity in every layer;
+    the ``STRUCTURED`` models, compacted; for the LeNets the N:M and block patterns."""
     dense = (models.resnet(8, rng=0) if name == "resnet8" else getattr(models, name)(rng=0)).eval()
     out = {"dense plan": dense}
-    if name == "resnet8":
-        sparsities = (0.9,) if quick else RESNET_SPARSITIES
-    else:
-        sparsities = QUICK_SPARSITIES if quick else SPARSITIES
-    for s in sparsities:
+    for s in (QUICK_SPARSITIES if quick else SPARSITIES)[name]:
         out[f"CSR {s:.0%}"] = sparse.to_sparse(_pruned(dense, s, "weight", "global"),
                                                min_sparsity=0.0).eval()
     for s in PER_LAYER[:1] if quick else PER_LAYER:
         out[f"CSR {s:.0%} per layer"] = sparse.to_sparse(_pruned(dense, s, "weight", "local"),
                                                          min_sparsity=0.0).eval()
-    for granularity, s in STRUCTURED[name]:
-        out[f"{granularity}s {s:.0%} compacted"] = prune.compact(
-            _pruned(dense, s, granularity, "local")).eval()
-    if name == "resnet8":
-        out["blocks 50% removed"] = prune.compact(_pruned(dense, 0.5, "block", "global")).eval()
-        return out
-    for pattern, s in PATTERNS:
+    for label, granularity, s, scope in STRUCTURED[name]:
+        out[label] = prune.compact(_pruned(dense, s, granularity, scope)).eval()
+    for pattern, s in PATTERNS if name in LENETS else ():
         out[f"{pattern} {s:.0%}"] = _pruned(dense, s, pattern, "global").eval()
     return out
 
