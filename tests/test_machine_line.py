@@ -27,3 +27,19 @@ def test_without_cpuinfo_the_line_still_names_what_it_can(tmp_path, monkeypatch)
     assert timing.cpu(str(tmp_path / "missing")) == "unknown processor"
     line = timing.machine_line(1)
     assert line.startswith("machine: ") and f"({timing.cpu()})" in line
+
+
+def test_each_block_of_timed_calls_follows_a_call_of_its_own():
+    """In every round each function is called once untimed, then its block: the timed calls
+    find the caches as the function itself left them, not as the function before did."""
+    calls = []
+    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    times = timing.interleaved_rounds(fns, rounds=3, block=1e-12, warmup=0)   # (a call each)
+    assert set(times) == {"a", "b"} and all(len(t) == 3 for t in times.values())
+    runs = []                               # [label, length] of each run of calls in turns
+    for label in calls[len(fns):]:          # (after the call each that sizes the blocks)
+        if runs and runs[-1][0] == label:
+            runs[-1][1] += 1
+        else:
+            runs.append([label, 1])
+    assert runs == [["a", 2], ["b", 2]] * 3
