@@ -39,7 +39,7 @@ def _stack(rng, channels, fcs, k, stride, pad, pool, dtype):
        pad=st.integers(0, 1), pool=st.sampled_from([1, 2]), hidden=st.integers(1, 20),
        n=st.one_of(st.integers(0, 20), st.sampled_from([32, 33])), parts=st.integers(1, 3),
        dtype=st.sampled_from([np.float32, np.float64]),
-       sparsity=st.sampled_from([0.0, 0.5, 0.9]), seed=st.integers(0, 2 ** 16))
+       sparsity=st.sampled_from([0.0, 0.2, 0.5, 0.9]), seed=st.integers(0, 2 ** 16))
 @example(channels=[1, 6, 16], size=12, k=3, stride=1, pad=0, pool=2, hidden=20, n=33,
          parts=2, dtype=np.float32, sparsity=0.0, seed=0)
 @example(channels=[1, 6, 16], size=12, k=3, stride=1, pad=1, pool=2, hidden=20, n=33,
@@ -72,9 +72,11 @@ def test_the_call_is_the_models_forward(channels, size, k, stride, pad, pool, hi
     chain = BC.BatchChain(ops, image, dtype)
     fcs = [op for op in ops if isinstance(op, Weighted) and op.conv is None]
     convs = [op for op in ops if isinstance(op, Weighted) and op.conv is not None]
-    for layers, indptrs, below in ((fcs, chain.indptrs, BC.SPARSE_BELOW),
-                                   (convs, chain.conv_indptrs, BC.CONV_SPARSE_BELOW)):
-        for op, indptr in zip(layers, indptrs):       # sparse where it keeps few
+    conv_below = [BC.CONV_SPARSE_BELOW[pool > 1, op.weight.shape[1] == op.conv[0] ** 2]
+                  for op in convs]                  # (pooled, one input channel)
+    for layers, indptrs, belows in ((fcs, chain.indptrs, [BC.SPARSE_BELOW] * len(fcs)),
+                                    (convs, chain.conv_indptrs, conv_below)):
+        for op, indptr, below in zip(layers, indptrs, belows):   # sparse where it keeps few
             size = op.weight.shape[0] * op.weight.shape[1]
             few = isinstance(op.weight, CSR) and op.weight.nnz < below * size
             assert (len(indptr) > 0) == few

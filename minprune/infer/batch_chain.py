@@ -186,8 +186,9 @@ class BatchChain:
         self.geometry = np.array([(op.weight.shape[0], *op.conv, pool, op.activation == "ReLU")
                                   for op, pool in zip(convs, pools)], np.int64).reshape(-1, 6)
         self.image = np.array(image, np.int64)         # the input's (C, H, W), or (F, 1, 1)
-        stored = [_sparse(op, CONV_SPARSE_BELOW) for op in convs]
         shapes = [padded for padded, _ in self._walk()]
+        stored = [_sparse(op, CONV_SPARSE_BELOW[pool > 1, shape[0] == 1])
+                  for op, pool, shape in zip(convs, pools, shapes)]
         self.convs = tuple(np.zeros((0, 0, 1, 1, 8), d) if csr is not None else
                            filters8(np.asarray(op.dense, d), op.conv[0], shape[0])
                            for op, csr, shape in zip(convs, stored, shapes))
@@ -304,9 +305,16 @@ def _block(csr):
     return BLOCK if csr.nnz >= BLOCKS_FROM * math.prod(csr.shape) else max(1, csr.shape[1])
 
 
-CONV_SPARSE_BELOW = 0.4   # the same for a convolution (LeNet-5's second at batch 64: the
-# stored weights' tiles 1.9x as fast as the dense ones at 27.5% of the weights; its first, at
-# 83%, dense)
+# A convolution runs its stored weights (``conv_tiles``, ``sparse_pooled``) below these
+# densities, its dense filters (``tiles``, ``pooled``) above: (with a pooling after it, one
+# input channel) -> density. Measured at batch 16 / 32 / 48 / 64, one thread, in turns, on
+# random 5 x 5 filters, dense time / sparse time: 20 -> 50 channels at 12 x 12 pooled, 70%
+# 1.28 / 1.19 / 0.96 / 1.08, 80% 1.14 / 0.97 / 0.85 / 0.96; 1 -> 20 channels at 28 x 28
+# pooled (LeNet-5's first, which keeps 83% at 90% by global magnitude) 80% 1.17 / 1.17 /
+# 1.05 / 1.18, 90% 1.08 / 1.05 / 0.97 / 1.07; without the pooling, batch 64, 60% 1.12 / 1.23
+# and 70% 0.97 / 1.06 (1 -> 20, 20 -> 50), 6 -> 16 channels at 14 x 14 1.09 and 0.95.
+CONV_SPARSE_BELOW = {(True, True): 0.85, (True, False): 0.7, (False, True): 0.65,
+                     (False, False): 0.65}
 
 
 def _sparse(op, below):
