@@ -588,3 +588,39 @@ def test_a_batch_the_model_cannot_take_is_refused_naming_x(rng):
     for plan in (lenet, mlp, resnet):                   # and the right shape still runs
         for n in (1, 3):
             assert plan(rng.random((n, 1, 28, 28), dtype=np.float32)).shape == (n, 10)
+
+
+def test_one_thread_or_more_is_timed_again_later_each_time_after_twice_as_long(monkeypatch):
+    """The choice between one thread and the threads asked is not kept for good: it is timed
+    again after ``RETIME[0]`` seconds, then after twice as long each time, up to
+    ``RETIME[1]`` - a choice made in another program's burst does not stay."""
+    from minprune.infer import plan as P
+    clock = {"now": 100.0}
+    monkeypatch.setattr(P.time, "monotonic", lambda: clock["now"])
+    timed = []
+    faster = {"one": True}                       # what the next timing finds
+
+    def best_times(options, run, rounds=3):
+        timed.append(clock["now"])
+        return {False: 3.0, True: 1.0} if faster["one"] else {False: 1.0, True: 3.0}
+    monkeypatch.setattr(P, "best_times", best_times)
+    plan = infer.compile(models.lenet_300_100(rng=0).eval())
+    x = np.random.default_rng(0).random((40, 784), dtype=np.float32)
+    want = plan(x)
+    threads.set_threads(2)
+    try:
+        np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
+        assert timed == [100.0] and plan._solo[40, 2] is True
+        faster["one"] = False                    # (the machine is idle now)
+        clock["now"] += 0.5 * P.RETIME[0]
+        plan(x)
+        assert len(timed) == 1 and plan._solo[40, 2] is True       # not yet
+        waits = []
+        for _ in range(10):
+            clock["now"] = plan._solo_due[40, 2][0]
+            np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
+            waits.append(plan._solo_due[40, 2][1])
+        assert plan._solo[40, 2] is False and len(timed) == 11
+        assert waits == [min(P.RETIME[0] * 2 ** (i + 1), P.RETIME[1]) for i in range(10)]
+    finally:
+        threads.set_threads(1)

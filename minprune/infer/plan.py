@@ -23,7 +23,10 @@ steps, 1.9x in one call - Numba's OpenMP pool starts in a few microseconds, wher
 thread pool's round trip took 60-85); any other fully connected one gives the threads to BLAS.
 The first call of a batch size on more threads than one times that against one thread and runs
 the threads only where they were clearly faster (``THREADS_MARGIN``; LeNet-5 90% CSR at batch
-64 ran slower on two threads than on one): never slower than one thread. ``plan(x)`` returns
+64 ran slower on two threads than on one): never slower than one thread. Other programs come
+and go, so the choice is timed again a second later, then after twice as long each time, up
+to a minute (``RETIME``): a plan that chose one thread in another program's burst does not
+keep it, nor one that chose two threads before the machine got busy. ``plan(x)`` returns
 what ``model(x)`` returns in evaluation mode (within float rounding). The plan holds copies of
 the weights taken when it is compiled: compile again after the model changes. This is what
 latency measurements time; training never runs here.
@@ -31,6 +34,7 @@ latency measurements time; training never runs here.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -99,9 +103,13 @@ class Plan:
             return self._threaded(x)
         solo = self.__dict__.setdefault("_solo", {})    # (batch, threads) -> one is faster
         key = (len(x), asked)
-        if key not in solo:                       # (the threads: only if clearly faster)
+        due = self.__dict__.setdefault("_solo_due", {})  # key -> (when to time again, wait)
+        now = time.monotonic()
+        if key not in solo or now >= due[key][0]:     # (the threads: only if clearly faster)
             best = best_times((False, True), lambda one: self._threaded(x, one), rounds=5)
             solo[key] = best[False] > THREADS_MARGIN * best[True]
+            wait = min(2 * due[key][1], RETIME[1]) if key in due else RETIME[0]
+            due[key] = (time.monotonic() + wait, wait)
         return self._threaded(x, solo[key])
 
     def _fit(self, x):
@@ -299,6 +307,7 @@ class Plan:
 
 SPLIT_MIN_BATCH = 16       # smaller batches run on one thread: the split costs more than it saves
 THREADS_MARGIN = 0.9       # the threads run only where timed at most this part of one thread
+RETIME = (1.0, 60.0)       # seconds until that is timed again: first, and at most (doubling)
 SAMPLES_MARGIN = 0.8       # feature-major runs a resnet's batch only where timed at most this
 # part of the samples' time (``Plan._by_samples``)
 CHUNKS = (16, 32)          # samples per chunk a convolutional plan times against the whole batch
