@@ -594,13 +594,16 @@ def test_one_thread_or_more_is_timed_again_later_each_time_after_twice_as_long(m
     """The choice between one thread and the threads asked is not kept for good: it is timed
     again after ``RETIME[0]`` seconds, then after twice as long each time, up to
     ``RETIME[1]`` - a choice made in another program's burst does not stay."""
+    import statistics
+
     from minprune.infer import plan as P
     clock = {"now": 100.0}
     monkeypatch.setattr(P.time, "monotonic", lambda: clock["now"])
     timed = []
     faster = {"one": True}                       # what the next timing finds
 
-    def best_times(options, run, rounds=3):
+    def best_times(options, run, rounds=3, keep=min):
+        assert keep is statistics.median         # (what the runs usually take)
         timed.append(clock["now"])
         return {False: 3.0, True: 1.0} if faster["one"] else {False: 1.0, True: 3.0}
     monkeypatch.setattr(P, "best_times", best_times)
@@ -624,3 +627,21 @@ def test_one_thread_or_more_is_timed_again_later_each_time_after_twice_as_long(m
         assert waits == [min(P.RETIME[0] * 2 ** (i + 1), P.RETIME[1]) for i in range(10)]
     finally:
         threads.set_threads(1)
+
+
+def test_best_times_keeps_the_least_or_what_it_is_told(monkeypatch):
+    """Each option's runs timed in turns after a warm-up; the least kept, or the median where
+    asked - a run that is usually slow and once lucky is not taken for a fast one."""
+    import statistics
+
+    from minprune.infer import fm_step
+    clock = {"now": 0.0}
+    monkeypatch.setattr(fm_step.time, "perf_counter", lambda: clock["now"])
+    took = {"steady": iter([9, 3, 3, 3, 3, 3]), "lucky": iter([9, 1, 5, 5, 5, 5])}
+
+    def run(option):
+        clock["now"] += next(took[option])
+    assert fm_step.best_times(("steady", "lucky"), run, rounds=5) == {"steady": 3, "lucky": 1}
+    took = {"steady": iter([9, 3, 3, 3, 3, 3]), "lucky": iter([9, 1, 5, 5, 5, 5])}
+    assert fm_step.best_times(("steady", "lucky"), run, rounds=5,
+                              keep=statistics.median) == {"steady": 3, "lucky": 5}

@@ -72,19 +72,22 @@ def quickest(options, run, rounds=3):
     return min(options, key=best.__getitem__)
 
 
-def best_times(options, run, rounds=3):
+def best_times(options, run, rounds=3, keep=min):
     """{option: the least time ``run(option)`` took}: each run once (a warm-up), then
     ``rounds`` rounds of all in turns, the best time of each kept - in turns, so that a burst
-    of other work on the machine slows every option, not the one it falls on."""
+    of other work on the machine slows every option, not the one it falls on. ``keep``: what
+    of each option's times is kept (``statistics.median``: the time a run usually takes, where
+    the least is a lucky one - two threads on a busy machine run fast only in the moments
+    both get a core)."""
     for option in options:
         run(option)
-    best = {option: math.inf for option in options}
+    times = {option: [] for option in options}
     for _ in range(rounds):
         for option in options:
             t0 = time.perf_counter()
             run(option)
-            best[option] = min(best[option], time.perf_counter() - t0)
-    return best
+            times[option].append(time.perf_counter() - t0)
+    return {option: keep(t) for option, t in times.items()}
 
 
 def fastest(step, ways, *args):

@@ -34,6 +34,7 @@ latency measurements time; training never runs here.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 
 import numpy as np
@@ -106,7 +107,8 @@ class Plan:
         due = self.__dict__.setdefault("_solo_due", {})  # key -> (when to time again, wait)
         now = time.monotonic()
         if key not in solo or now >= due[key][0]:     # (the threads: only if clearly faster)
-            best = best_times((False, True), lambda one: self._threaded(x, one), rounds=5)
+            best = best_times((False, True), lambda one: self._threaded(x, one), rounds=5,
+                              keep=statistics.median)
             solo[key] = best[False] > THREADS_MARGIN * best[True]
             wait = min(2 * due[key][1], RETIME[1]) if key in due else RETIME[0]
             due[key] = (time.monotonic() + wait, wait)
