@@ -84,3 +84,22 @@ def test_bench_refuses_a_figure_it_cannot_draw_before_timing_anything(tmp_path, 
     missing = tmp_path / "no such folder" / "f.png"
     assert main(["bench", "latency", "--figure", str(missing)]) == 2
     assert "its folder" in capsys.readouterr().err and not missing.parent.exists()
+
+
+def test_two_threads_say_where_the_plan_ran_one_and_time_it_again(monkeypatch):
+    """A plan whose first call on two threads ran one (``Plan.threads_for``) is timed again
+    after its choice is due again, and the line says so; one that ran two is not."""
+    from minprune import infer, models
+    from minprune.bench import latency
+    small = {"dense plan": models.lenet_300_100(rng=0).eval()}
+    small["CSR 90%"] = small["dense plan"]
+    monkeypatch.setattr(latency, "_variants", lambda name, quick: small)
+    monkeypatch.setattr(latency, "RETIME", (0.0, 60.0))
+    ran = {"one": False}
+    monkeypatch.setattr(infer.Plan, "threads_for",
+                        lambda self, batch: 1 if ran["one"] else 2)
+    lines = latency.two_threads(repeat=6)
+    assert len(lines) == 7 and not any("timed again" in line for line in lines)
+    ran["one"] = True
+    lines = latency.two_threads(repeat=6)
+    assert len(lines) == 7 and all("timed again 0 s later: " in line for line in lines[1:])

@@ -610,10 +610,13 @@ def test_one_thread_or_more_is_timed_again_later_each_time_after_twice_as_long(m
     plan = infer.compile(models.lenet_300_100(rng=0).eval())
     x = np.random.default_rng(0).random((40, 784), dtype=np.float32)
     want = plan(x)
+    assert plan.threads_for(40) == 1
     threads.set_threads(2)
     try:
+        assert plan.threads_for(40) is None                        # (not timed yet)
         np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
         assert timed == [100.0] and plan._solo[40, 2] is True
+        assert plan.threads_for(40) == 1 and plan.threads_for(39) is None
         faster["one"] = False                    # (the machine is idle now)
         clock["now"] += 0.5 * P.RETIME[0]
         plan(x)
@@ -624,6 +627,7 @@ def test_one_thread_or_more_is_timed_again_later_each_time_after_twice_as_long(m
             np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
             waits.append(plan._solo_due[40, 2][1])
         assert plan._solo[40, 2] is False and len(timed) == 11
+        assert plan.threads_for(40) == 2
         assert waits == [min(P.RETIME[0] * 2 ** (i + 1), P.RETIME[1]) for i in range(10)]
     finally:
         threads.set_threads(1)

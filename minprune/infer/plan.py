@@ -114,6 +114,16 @@ class Plan:
             due[key] = (time.monotonic() + wait, wait)
         return self._threaded(x, solo[key])
 
+    def threads_for(self, batch):
+        """How many threads a batch of ``batch`` samples runs on now, with the threads asked
+        (``threads.set_threads``): 1 where its last timing found them no faster, else the
+        count asked; None before a batch of that size has run on them."""
+        asked = threads.asked() or 1
+        if asked == 1:
+            return 1
+        one = self.__dict__.get("_solo", {}).get((batch, asked))
+        return None if one is None else 1 if one else asked
+
     def _fit(self, x):
         """ValueError naming x where the ops cannot take its samples (``shapes.check``), the
         first time a shape comes."""
