@@ -594,8 +594,6 @@ def test_one_thread_or_more_is_timed_again_later_each_time_after_twice_as_long(m
     """The choice between one thread and the threads asked is not kept for good: it is timed
     again after ``RETIME[0]`` seconds, then after twice as long each time, up to
     ``RETIME[1]`` - a choice made in another program's burst does not stay."""
-    import statistics
-
     from minprune.infer import plan as P
     clock = {"now": 100.0}
     monkeypatch.setattr(P.time, "monotonic", lambda: clock["now"])
@@ -603,9 +601,10 @@ def test_one_thread_or_more_is_timed_again_later_each_time_after_twice_as_long(m
     faster = {"one": True}                       # what the next timing finds
 
     def best_times(options, run, rounds=3, keep=min):
-        assert keep is statistics.median         # (what the runs usually take)
+        assert keep is list and rounds == P.THREADS_ROUNDS      # (every round's times)
         timed.append(clock["now"])
-        return {False: 3.0, True: 1.0} if faster["one"] else {False: 1.0, True: 3.0}
+        fast, slow = [1.0] * rounds, [3.0] * rounds
+        return {False: slow, True: fast} if faster["one"] else {False: fast, True: slow}
     monkeypatch.setattr(P, "best_times", best_times)
     plan = infer.compile(models.lenet_300_100(rng=0).eval())
     x = np.random.default_rng(0).random((40, 784), dtype=np.float32)
@@ -649,3 +648,24 @@ def test_best_times_keeps_the_least_or_what_it_is_told(monkeypatch):
     took = {"steady": iter([9, 3, 3, 3, 3, 3]), "lucky": iter([9, 1, 5, 5, 5, 5])}
     assert fm_step.best_times(("steady", "lucky"), run, rounds=5,
                               keep=statistics.median) == {"steady": 3, "lucky": 5}
+
+
+def test_the_threads_run_only_where_they_won_nearly_every_round(monkeypatch):
+    """Two threads are taken where they took at most ``THREADS_MARGIN`` of one thread's time
+    in ``THREADS_WINS`` of the ``THREADS_ROUNDS`` rounds, each timing both: a few lucky rounds
+    on a busy machine do not choose them."""
+    from minprune.infer import plan as P
+    rounds, wins = P.THREADS_ROUNDS, P.THREADS_WINS
+    one = [1.0] * rounds
+    x = np.random.default_rng(0).random((40, 784), dtype=np.float32)
+    for won in range(rounds + 1):               # rounds the threads took half the time in
+        two = [0.5] * won + [P.THREADS_MARGIN * 1.01] * (rounds - won)
+        monkeypatch.setattr(P, "best_times", lambda options, run, rounds=3, keep=min,
+                            two=two: {False: two, True: one})
+        plan = infer.compile(models.lenet_300_100(rng=0).eval())
+        threads.set_threads(2)
+        try:
+            plan(x)
+            assert plan.threads_for(40) == (2 if won >= wins else 1)
+        finally:
+            threads.set_threads(1)

@@ -77,8 +77,7 @@ def best_times(options, run, rounds=3, keep=min):
     ``rounds`` rounds of all in turns, the best time of each kept - in turns, so that a burst
     of other work on the machine slows every option, not the one it falls on. ``keep``: what
     of each option's times is kept (``statistics.median``: the time a run usually takes, where
-    the least is a lucky one - two threads on a busy machine run fast only in the moments
-    both get a core)."""
+    the least may be a lucky one; ``list``: every round's, to compare round by round)."""
     for option in options:
         run(option)
     times = {option: [] for option in options}

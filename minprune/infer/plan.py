@@ -22,8 +22,9 @@ split over Numba's pool, 1.74x with the batch split in one call; LeNet-5: 1.5x o
 steps, 1.9x in one call - Numba's OpenMP pool starts in a few microseconds, where a Python
 thread pool's round trip took 60-85); any other fully connected one gives the threads to BLAS.
 The first call of a batch size on more threads than one times that against one thread and runs
-the threads only where they were clearly faster (``THREADS_MARGIN``; LeNet-5 90% CSR at batch
-64 ran slower on two threads than on one): never slower than one thread. Other programs come
+the threads only where they were clearly faster in nearly every round (``THREADS_MARGIN``,
+``THREADS_WINS``; LeNet-5 90% CSR at batch 64 ran slower on two threads than on one): never
+slower than one thread. Other programs come
 and go, so the choice is timed again a second later, then after twice as long each time, up
 to a minute (``RETIME``): a plan that chose one thread in another program's burst does not
 keep it, nor one that chose two threads before the machine got busy. ``plan(x)`` returns
@@ -34,7 +35,6 @@ latency measurements time; training never runs here.
 from __future__ import annotations
 
 import math
-import statistics
 import time
 
 import numpy as np
@@ -107,9 +107,10 @@ class Plan:
         due = self.__dict__.setdefault("_solo_due", {})  # key -> (when to time again, wait)
         now = time.monotonic()
         if key not in solo or now >= due[key][0]:     # (the threads: only if clearly faster)
-            best = best_times((False, True), lambda one: self._threaded(x, one), rounds=5,
-                              keep=statistics.median)
-            solo[key] = best[False] > THREADS_MARGIN * best[True]
+            runs = best_times((False, True), lambda one: self._threaded(x, one),
+                              rounds=THREADS_ROUNDS, keep=list)
+            wins = sum(t < THREADS_MARGIN * t1 for t, t1 in zip(runs[False], runs[True]))
+            solo[key] = wins < THREADS_WINS
             wait = min(2 * due[key][1], RETIME[1]) if key in due else RETIME[0]
             due[key] = (time.monotonic() + wait, wait)
         return self._threaded(x, solo[key])
@@ -319,6 +320,10 @@ class Plan:
 
 SPLIT_MIN_BATCH = 16       # smaller batches run on one thread: the split costs more than it saves
 THREADS_MARGIN = 0.9       # the threads run only where timed at most this part of one thread
+THREADS_ROUNDS, THREADS_WINS = 5, 4     # in this many of so many rounds, each timing both in
+# turns (on a machine whose cores other programs hold, two threads run fast only in the moments
+# both get one: the least of their times, or their median, had them chosen where they ran
+# slower than one thread)
 RETIME = (1.0, 60.0)       # seconds until that is timed again: first, and at most (doubling)
 SAMPLES_MARGIN = 0.8       # feature-major runs a resnet's batch only where timed at most this
 # part of the samples' time (``Plan._by_samples``)
