@@ -161,9 +161,9 @@ def test_a_batch_split_over_threads_gives_the_same_outputs(rng):
             assert 20 in (conv.ways if conv.sparse else conv.bands)   # a half's size, timed
             np.testing.assert_allclose(split, alone, rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(plan(X[:7]), alone[:7], rtol=1e-5, atol=1e-5)
-            assert (40, 2) in plan._solo                # two threads timed against one
+            assert (40, 2) in plan.choice.one           # two threads timed against one
             for one in (False, True):                   # and either runs the same
-                plan._solo[40, 2] = one
+                plan.choice.one[40, 2] = one
                 np.testing.assert_allclose(plan(X), alone, rtol=1e-5, atol=1e-5)
         finally:
             threads.set_threads(1)
@@ -490,7 +490,7 @@ def test_a_plain_plan_runs_the_call_on_one_thread_and_split_on_two(rng):
         try:
             np.testing.assert_allclose(plan._threaded(x), want, rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
-            assert (40, 2) in plan._solo                # two threads timed against one
+            assert (40, 2) in plan.choice.one           # two threads timed against one
         finally:
             threads.set_threads(1)
     resnet = infer.compile(models.resnet(8, 4, rng=0).eval())
@@ -594,7 +594,7 @@ def test_one_thread_or_more_is_timed_again_later_each_time_after_twice_as_long(m
     """The choice between one thread and the threads asked is not kept for good: it is timed
     again after ``RETIME[0]`` seconds, then after twice as long each time, up to
     ``RETIME[1]`` - a choice made in another program's burst does not stay."""
-    from minprune.infer import plan as P
+    from minprune.infer import thread_choice as P
     clock = {"now": 100.0}
     monkeypatch.setattr(P.time, "monotonic", lambda: clock["now"])
     timed = []
@@ -614,18 +614,18 @@ def test_one_thread_or_more_is_timed_again_later_each_time_after_twice_as_long(m
     try:
         assert plan.threads_for(40) is None                        # (not timed yet)
         np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
-        assert timed == [100.0] and plan._solo[40, 2] is True
+        assert timed == [100.0] and plan.choice.one[40, 2] is True
         assert plan.threads_for(40) == 1 and plan.threads_for(39) is None
         faster["one"] = False                    # (the machine is idle now)
         clock["now"] += 0.5 * P.RETIME[0]
         plan(x)
-        assert len(timed) == 1 and plan._solo[40, 2] is True       # not yet
+        assert len(timed) == 1 and plan.choice.one[40, 2] is True       # not yet
         waits = []
         for _ in range(10):
-            clock["now"] = plan._solo_due[40, 2][0]
+            clock["now"] = plan.choice.due[40, 2][0]
             np.testing.assert_allclose(plan(x), want, rtol=1e-5, atol=1e-5)
-            waits.append(plan._solo_due[40, 2][1])
-        assert plan._solo[40, 2] is False and len(timed) == 11
+            waits.append(plan.choice.due[40, 2][1])
+        assert plan.choice.one[40, 2] is False and len(timed) == 11
         assert plan.threads_for(40) == 2
         assert waits == [min(P.RETIME[0] * 2 ** (i + 1), P.RETIME[1]) for i in range(10)]
     finally:
@@ -654,7 +654,7 @@ def test_the_threads_run_only_where_they_won_nearly_every_round(monkeypatch):
     """Two threads are taken where they took at most ``THREADS_MARGIN`` of one thread's time
     in ``THREADS_WINS`` of the ``THREADS_ROUNDS`` rounds, each timing both: a few lucky rounds
     on a busy machine do not choose them."""
-    from minprune.infer import plan as P
+    from minprune.infer import thread_choice as P
     rounds, wins = P.THREADS_ROUNDS, P.THREADS_WINS
     one = [1.0] * rounds
     x = np.random.default_rng(0).random((40, 784), dtype=np.float32)

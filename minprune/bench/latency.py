@@ -19,7 +19,7 @@ from .. import infer, models, prune, sparse, threads
 from . import latency_report
 from ..nn import Linear
 from ..nn.interop import to_torch
-from ..infer.plan import RETIME
+from ..infer.thread_choice import RETIME
 from ..sparse import simd
 from ..tables import table
 from ..timing import interleaved_times, machine_line, one_thread
@@ -174,7 +174,7 @@ def two_threads(repeat):
     dense and the 90% CSR LeNet-300-100, LeNet-5 and resnet8, timed in turns on the same
     input. Where the plan's first call on two threads timed them no faster and it runs one
     (``Plan.threads_for``; this machine's second core is sometimes held elsewhere for tens of
-    milliseconds), also its time after it timed them again (``plan.RETIME``)."""
+    milliseconds), also its time after it timed them again (``thread_choice.RETIME``)."""
     lines = ["two threads against one, batch 64, this run (same plan, same input):"]
     x = np.random.default_rng(1).random((64, 1, 28, 28), dtype=np.float32)
     before = threads.asked()

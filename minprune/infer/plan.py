@@ -22,12 +22,8 @@ split over Numba's pool, 1.74x with the batch split in one call; LeNet-5: 1.5x o
 steps, 1.9x in one call - Numba's OpenMP pool starts in a few microseconds, where a Python
 thread pool's round trip took 60-85); any other fully connected one gives the threads to BLAS.
 The first call of a batch size on more threads than one times that against one thread and runs
-the threads only where they were clearly faster in nearly every round (``THREADS_MARGIN``,
-``THREADS_WINS``; LeNet-5 90% CSR at batch 64 ran slower on two threads than on one): never
-slower than one thread. Other programs come and go, so the choice is timed again a second
-later, then after twice as long each time, up to a minute (``RETIME``): a plan that chose one
-thread in another program's burst does not keep it, nor one that chose two threads before the
-machine got busy. ``plan(x)`` returns
+the threads only where they were clearly faster in nearly every round, and times that again
+later (``thread_choice``): never slower than one thread. ``plan(x)`` returns
 what ``model(x)`` returns in evaluation mode (within float rounding). The plan holds copies of
 the weights taken when it is compiled: compile again after the model changes. This is what
 latency measurements time; training never runs here.
@@ -35,7 +31,6 @@ latency measurements time; training never runs here.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
@@ -49,6 +44,7 @@ from .batch_chain import BatchChain
 from .fm_step import best_times, quickest
 from .fmajor import FeatureMajor, every_step
 from .sample_stack import SampleStack
+from .thread_choice import ThreadChoice
 from .lower import Flatten, GlobalPool, Residual, Weighted, lower
 
 
@@ -72,6 +68,7 @@ class Plan:
         self._one = None          # one sample's channels-last run; False where not used
         self._direct = {}         # batch shape -> the one call it runs on one thread
         self._fits = set()        # sample shapes the ops were found to take (``shapes``)
+        self.choice = ThreadChoice()      # one thread or the threads asked, per batch size
 
     @property
     def chain(self):
@@ -102,32 +99,15 @@ class Plan:
         asked = threads.asked() or 1
         if asked == 1:
             return self._threaded(x)
-        solo = self.__dict__.setdefault("_solo", {})    # (batch, threads) -> one thread
-        due = self.__dict__.setdefault("_solo_due", {})  # the same -> (when to time again, wait)
-        key = (len(x), asked)
-        if key not in solo or time.monotonic() >= due[key][0]:
-            solo[key] = not self._threads_win(x)
-            wait = min(2 * due[key][1], RETIME[1]) if key in due else RETIME[0]
-            due[key] = (time.monotonic() + wait, wait)
-        return self._threaded(x, solo[key])
-
-    def _threads_win(self, x):
-        """Whether the threads asked took at most ``THREADS_MARGIN`` of one thread's time on
-        x in ``THREADS_WINS`` of ``THREADS_ROUNDS`` rounds, each timing both in turns."""
-        runs = best_times((False, True), lambda one: self._threaded(x, one),
-                          rounds=THREADS_ROUNDS, keep=list)
-        wins = sum(t < THREADS_MARGIN * t1 for t, t1 in zip(runs[False], runs[True]))
-        return wins >= THREADS_WINS
+        one = self.choice.one_thread((len(x), asked), lambda one: self._threaded(x, one))
+        return self._threaded(x, one)
 
     def threads_for(self, batch):
         """How many threads a batch of ``batch`` samples runs on now, with the threads asked
-        (``threads.set_threads``): 1 where its last timing found them no faster, else the
-        count asked; None before a batch of that size has run on them."""
-        asked = threads.asked() or 1
-        if asked == 1:
-            return 1
-        one = self.__dict__.get("_solo", {}).get((batch, asked))
-        return None if one is None else 1 if one else asked
+        (``threads.set_threads``): 1 where its last timing found them no faster
+        (``thread_choice``), else the count asked; None before a batch of that size has run
+        on them."""
+        return self.choice.threads_for(batch, threads.asked() or 1)
 
     def _fit(self, x):
         """ValueError naming x where the ops cannot take its samples (``shapes.check``), the
@@ -323,12 +303,6 @@ class Plan:
 
 
 SPLIT_MIN_BATCH = 16       # smaller batches run on one thread: the split costs more than it saves
-THREADS_MARGIN = 0.9       # the threads run only where timed at most this part of one thread
-THREADS_ROUNDS = 5         # rounds, each timing one thread and the threads in turns,
-THREADS_WINS = 4           # of which the threads must win this many (on a machine whose cores
-# other programs hold, two threads run fast only in the moments both get one: the least of
-# their times, or their median, had them chosen where they ran slower than one thread)
-RETIME = (1.0, 60.0)       # seconds until that is timed again: first, and at most (doubling)
 SAMPLES_MARGIN = 0.8       # feature-major runs a resnet's batch only where timed at most this
 # part of the samples' time (``Plan._by_samples``)
 CHUNKS = (16, 32)          # samples per chunk a convolutional plan times against the whole batch
