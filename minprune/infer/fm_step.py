@@ -73,11 +73,11 @@ def quickest(options, run, rounds=3):
 
 
 def best_times(options, run, rounds=3, keep=min):
-    """{option: the least time ``run(option)`` took}: each run once (a warm-up), then
-    ``rounds`` rounds of all in turns, the best time of each kept - in turns, so that a burst
-    of other work on the machine slows every option, not the one it falls on. ``keep``: what
-    of each option's times is kept (``statistics.median``: the time a run usually takes, where
-    the least may be a lucky one; ``list``: every round's, to compare round by round)."""
+    """{option: the least time ``run(option)`` took, or what ``keep`` makes of its times}:
+    each run once (a warm-up), then ``rounds`` rounds of all in turns - in turns, so that a
+    burst of other work on the machine slows every option, not the one it falls on. ``keep``
+    (``min``): ``statistics.median`` for the time a run usually takes, where the least may be
+    a lucky one; ``list`` for every round's, to compare round by round."""
     for option in options:
         run(option)
     times = {option: [] for option in options}

@@ -23,10 +23,10 @@ steps, 1.9x in one call - Numba's OpenMP pool starts in a few microseconds, wher
 thread pool's round trip took 60-85); any other fully connected one gives the threads to BLAS.
 The first call of a batch size on more threads than one times that against one thread and runs
 the threads only where they were clearly faster in nearly every round, and times that again
-later (``thread_choice``): never slower than one thread. ``plan(x)`` returns
-what ``model(x)`` returns in evaluation mode (within float rounding). The plan holds copies of
-the weights taken when it is compiled: compile again after the model changes. This is what
-latency measurements time; training never runs here.
+later (``thread_choice``): never slower than one thread. ``plan(x)`` returns what ``model(x)``
+returns in evaluation mode (within float rounding). The plan holds copies of the weights taken
+when it is compiled: compile again after the model changes. This is what latency measurements
+time; training never runs here.
 """
 from __future__ import annotations
 
