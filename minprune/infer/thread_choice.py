@@ -19,10 +19,13 @@ import time
 
 from .fm_step import best_times
 
-THREADS_MARGIN = 0.9       # the threads win a round where they take at most this part of one
-THREADS_ROUNDS = 5         # thread's time, in this many rounds,
-THREADS_WINS = 4           # this many of them
-RETIME = (1.0, 60.0)       # seconds until the choice is timed again: first, and at most
+# The threads win a round where they take at most THREADS_MARGIN of one thread's time, and
+# are taken where they win THREADS_WINS of THREADS_ROUNDS rounds; RETIME: the seconds until
+# the choice is timed again, first and at most (doubling in between).
+THREADS_MARGIN = 0.9
+THREADS_ROUNDS = 5
+THREADS_WINS = 4
+RETIME = (1.0, 60.0)
 
 
 class ThreadChoice:
