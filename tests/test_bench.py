@@ -86,6 +86,16 @@ def test_bench_refuses_a_figure_it_cannot_draw_before_timing_anything(tmp_path, 
     assert "its folder" in capsys.readouterr().err and not missing.parent.exists()
 
 
+def test_bench_refuses_counts_below_one_before_timing_anything(capsys):
+    """``--repeat 0`` timed nothing and printed NaN speed-ups."""
+    from minprune.cli import main
+    for argv, said in ((["latency", "--repeat", "0"], "--repeat must be at least 1, got 0"),
+                       (["train", "--rounds", "-1"], "--rounds must be at least 1, got -1"),
+                       (["surgery", "--threads", "0"], "--threads must be at least 1, got 0")):
+        assert main(["bench", *argv]) == 2
+        assert said in capsys.readouterr().err
+
+
 def test_two_threads_say_where_the_plan_ran_one_and_time_it_again(monkeypatch):
     """A plan whose first call on two threads ran one (``Plan.threads_for``) is timed again
     after its choice is due again, and the line says so; one that ran two is not."""

@@ -11,7 +11,7 @@ PACKAGE = pathlib.Path(__file__).parent.parent / "minprune"
 # the floors, lowest first; a module may import from its own floor's units and below
 FLOORS = [
     {"checks", "files", "tables", "figure", "timing", "threads", "memory",   # know no model
-     "vec", "kernel_cache"},
+     "vec", "kernel_cache", "jit"},
     {"autograd"},
     {"nn"},
     {"data", "prune"},

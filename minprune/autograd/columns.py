@@ -7,7 +7,8 @@ im2col's twin).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 
 
 @njit(cache=True, nogil=True)

@@ -15,7 +15,8 @@ with the ReLU, g taken where y > 0, y recomputed the same way).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 
 
 @njit(cache=True, nogil=True)

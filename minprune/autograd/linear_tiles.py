@@ -14,8 +14,8 @@ LeNet-300-100's first layer at batch 64, one thread: 176 us, where OpenBLAS's pr
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from ..vec import fma, get
 

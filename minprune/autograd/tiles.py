@@ -13,8 +13,8 @@ output channels.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from ..vec import fma, get
 

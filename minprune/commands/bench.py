@@ -32,6 +32,9 @@ def add_arguments(p):
 
 
 def run(args, out=print):
+    for name in ("threads", "repeat", "rounds"):     # (asked only where the suite takes it)
+        if name in SUITES[args.suite] and getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.figure:                             # (checked before minutes of timing)
         if "figure" not in SUITES[args.suite]:
             raise UsageError(f"--figure draws the latency benchmark's figure only, got it with "

@@ -24,8 +24,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from ..jit import njit
 from .. import vec
 from ..sparse.conv_tiles import conv_sparse_groups, conv_sparse_groups_numpy, grouped_entries
 from ..sparse.csr import CSR

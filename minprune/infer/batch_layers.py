@@ -7,7 +7,9 @@ StructRef cannot be built, a plain object with the same fields stands in.
 """
 from __future__ import annotations
 
-from numba import config, njit, types
+from numba import config, types
+
+from ..jit import njit
 from numba.experimental import structref
 
 FIELDS = ("image", "convs", "conv_biases", "geometry", "conv_indptrs", "conv_offsets",

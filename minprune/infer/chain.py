@@ -26,8 +26,8 @@ back; the last layer keeps its rows' own order.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from ..sparse import simd
 from ..sparse.csr import CSR
 from ..sparse.patterns import NM

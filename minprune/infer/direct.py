@@ -10,7 +10,8 @@ per output channel as (channel, tap row, tap column, value) entries (``taps``).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 
 
 @njit(cache=True, nogil=True)

@@ -23,7 +23,8 @@ multiple of four (``filters``).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 
 SIZES = (3, 5)                       # the filter sizes the kernel runs
 BAND = 4096                          # numbers of sums per filter and band (16 KB in float32)

@@ -12,8 +12,8 @@ in ``infer.direct`` (sparse), ``infer.direct_dense`` and the register tiles of
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from ..autograd.columns import im2col, im2col_rows  # noqa: F401 (the columns, shared)
 
 

@@ -10,8 +10,7 @@ copied one number at a time.
 """
 from __future__ import annotations
 
-from numba import njit
-
+from ..jit import njit
 from .. import vec
 
 

@@ -18,8 +18,8 @@ last; a batch that is not a multiple of two registers is loaded and stored in pa
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from ..vec import fma, get
 

@@ -18,8 +18,8 @@ divide loses its last rows and columns, whose convolution is then not computed a
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from .tiles import GROUP, _four_at, _sums, _tap_offsets, conv_tiles_numpy
 from ..vec import get

@@ -17,8 +17,9 @@ it, the global average pooling and the fully connected layers after it at the en
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from ..jit import njit
 from .. import vec
 from ..autograd.tiles import conv_pixels_nhwc, conv_pixels_nhwc_numpy
 from . import fm_kernels as K

@@ -29,8 +29,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from ..sparse import conv_tiles as CT
 from . import fm_kernels as K

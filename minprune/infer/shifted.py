@@ -18,8 +18,8 @@ weight stored. ``conv_shifted_numpy`` is the twin.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from .sparse_tiles import _row_sums
 

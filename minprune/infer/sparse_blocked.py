@@ -15,8 +15,8 @@ block, then row). The first block starts the sums, the last adds the bias and Re
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from ..sparse.conv_tiles import finish, grouped
 from .sparse_tiles import _pair_sums, _row_sums

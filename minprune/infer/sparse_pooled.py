@@ -25,8 +25,8 @@ is the twin.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from ..vec import add, maximum
 from ..sparse.conv_tiles import _pass, _sums, _two_register_sums, conv_sparse_groups_numpy

@@ -14,8 +14,8 @@ A fully connected layer's sparse weight is the batch's walk over a 1x1 image
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from ..sparse.conv_tiles import _four
 from ..vec import fma, get

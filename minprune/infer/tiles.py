@@ -34,8 +34,8 @@ of a 1x1 image.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from ..autograd.tiles import (GROUP, PIXELS, _eight, _pixel_sums,  # noqa: F401
                               _tap_offsets, _window_starts, filter_groups,

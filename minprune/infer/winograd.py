@@ -31,8 +31,8 @@ last place of the inputs' scale.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from ..autograd.tiles import GROUP
 from ..vec import add, sub

@@ -19,8 +19,8 @@ times more than F(2x2, 3x3)'s (still within float32's usual tolerance of a convo
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from ..autograd.tiles import GROUP
 from ..vec import add, fma, sub

@@ -5,8 +5,8 @@ the input four pixels apart, 36 products summed over channels (``winograd_pixels
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from ..vec import add
 from .winograd import SKEW, transformed, twin

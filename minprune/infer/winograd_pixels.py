@@ -18,8 +18,8 @@ time (``filters_lanes``: (16, OC / L, C, L)).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from ..autograd.tiles import PIXELS, _eight, _pixel_sums, _pixel_sums_two
 from ..vec import add

@@ -7,7 +7,7 @@ in the parameter's type (float64 scalars would halve the vector width).
 """
 from __future__ import annotations
 
-from numba import njit
+from ..jit import njit
 
 
 @njit(cache=True, nogil=True)

@@ -42,8 +42,8 @@ column leaves a square one pixel short, that pixel is computed twice and stored 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .. import vec
 from ..vec import add, fma, get
 

@@ -46,7 +46,9 @@ from __future__ import annotations
 import contextlib
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from ..jit import njit
 from numba.core import config as numba_config
 
 from .. import threads

@@ -40,7 +40,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 from numba.core import config
 
 from ..checks import one_of

@@ -37,8 +37,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from . import simd
 from .csr import CSR
 from .simd import pairs_fma, pairs_fma_numba, slice_fma, slice_fma_numba

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
+from ..jit import njit
 
 CLASSIFICATION = ("gini", "entropy", "log_loss")      # log_loss: scikit-learn's entropy alias
 REGRESSION = ("squared_error", "friedman_mse", "absolute_error")

@@ -8,7 +8,7 @@ the algorithms move for move reproduces that choice, and with it the tree.
 """
 from __future__ import annotations
 
-from numba import njit
+from ..jit import njit
 
 
 @njit(cache=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .criteria import (ABSOLUTE_ERROR, CLASSIFICATION as CLASSIFY, CODES, class_impurity,
                        squared_error)
 from .frontier import pop, push

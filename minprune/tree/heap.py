@@ -3,7 +3,7 @@ the lower node id. ``pos[node]`` is the node's place in the heap (-1 when absent
 key can change in place as well as be popped."""
 from __future__ import annotations
 
-from numba import njit
+from ..jit import njit
 
 
 @njit(cache=True)

@@ -14,7 +14,8 @@ O(n log n) for all cut positions of a feature. The search is scikit-learn's, ste
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 
 
 @njit(cache=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 
 # Minimum leaf size and weight, and the sample weights (``weighted`` 0: every weight is 1).
 LeafRules = namedtuple("LeafRules", "min_samples min_weight sample_weight weighted")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 
 LEFT, RIGHT = -1, 1
 

@@ -18,8 +18,8 @@ threshold; ``ties`` reports how many other features were as good.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .criteria import ABSOLUTE_ERROR, GINI, class_impurity
 from .median import absolute_errors
 from .records import Cut

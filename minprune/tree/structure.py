@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+
+from ..jit import njit
 
 LEAF = -1          # children_left / children_right of a leaf
 UNDEFINED = -2     # feature and threshold of a leaf

@@ -4,8 +4,8 @@ constant), or every non-constant feature by index. Numba kernels."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit
 from .splitter import may_cut, present_end
 
 RAND_R_MAX = 0x7FFFFFFF                    # scikit-learn's bound for its rand_r draws
