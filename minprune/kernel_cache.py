@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import pathlib
 import secrets
 
@@ -83,7 +84,7 @@ def _package_locator(base, root):
 
     @classmethod
     def from_function(cls, py_func, py_file):
-        if not str(pathlib.Path(py_file).resolve()).startswith(root + "/"):
+        if not str(pathlib.Path(py_file).resolve()).startswith(root + os.sep):
             return None
         return super(locator, cls).from_function(py_func, py_file)
 
