@@ -166,6 +166,11 @@ def test_prune_a_model_saved_by_train(tmp_path):
     (["tree", "--post", "xyz"], "choose from ccp, rep, pep, ebp, mep, cvp or all"),
     (["tree", "--dataset", "nope"], "choose from classification"),
     (["demo", "--bogus"], "unrecognized arguments"),
+    (["prune", "--dataset", "spirals", "--finetune-epochs", "-1"],
+     "--finetune-epochs must be >= 0, got -1"),
+    (["train", "--epochs", "0"], "--epochs must be a positive integer, got 0"),
+    (["train", "--batch-size", "-2"], "--batch-size must be a positive integer, got -2"),
+    (["train", "--lr", "0"], "--lr must be positive, got 0.0"),
 ])
 def test_bad_input_is_refused_before_work(tmp_path, args, message):
     done = run_cli([*args, "--out", "r"] if args[0] != "demo" else args, tmp_path)

@@ -112,8 +112,9 @@ def config_from(args):
     sparsities = parse_floats(args.sparsity, "--sparsity")
     if not sparsities or any(not 0 <= s < 1 for s in sparsities):
         raise UsageError(f"--sparsity values must lie in [0, 1), got {args.sparsity!r}")
-    if args.finetune_epochs < 0 or args.epochs < 0:
-        raise UsageError("--epochs and --finetune-epochs must be >= 0")
+    for option, value in (("--epochs", args.epochs), ("--finetune-epochs", args.finetune_epochs)):
+        if value < 0:
+            raise UsageError(f"{option} must be >= 0, got {value}")
     for option, value in (("--n-train", args.n_train), ("--n-test", args.n_test)):
         if value is not None and value < 1:
             raise UsageError(f"{option} must be a positive integer (or left out for all), "

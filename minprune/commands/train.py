@@ -68,8 +68,11 @@ def run(args, out=print):
     from .. import save  # lazy: at run time, not for --help
     from ..nn import fit  # lazy: at run time, not for --help
     from ..viz import learning_curves  # lazy: at run time, not for --help
-    if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
-        raise UsageError("--epochs and --batch-size must be positive integers and --lr positive")
+    for option, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if value < 1:
+            raise UsageError(f"{option} must be a positive integer, got {value}")
+    if not args.lr > 0:
+        raise UsageError(f"--lr must be positive, got {args.lr}")
     hidden = parse_ints(args.hidden, "--hidden")
     from ..experiments.network import MODELS  # lazy: at run time, not for --help
     if args.model not in MODELS:                 # before the data is loaded or generated
