@@ -73,12 +73,13 @@ def stamp_by_package(root):
     root = str(pathlib.Path(root).resolve())
     if any(getattr(c, "package_root", None) == root for c in impl._locator_classes):
         return True
-    ours = [_package_locator(base, root) for base in bases]
-    impl._locator_classes = ours + [c for c in impl._locator_classes if c not in ours]
+    impl._locator_classes = [_package_locator(base, root) for base in bases] + list(
+        impl._locator_classes)
     return True
 
 
 def _package_locator(base, root):
+    """Numba's locator ``base`` for the files under ``root`` only, with the package's stamp."""
     def get_source_stamp(self):
         return package_stamp(root)
 
