@@ -2,6 +2,7 @@
 the sweep is interrupted, a torn last line redone, bad specs refused, the report rebuilt."""
 import json
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -178,6 +179,17 @@ def test_dry_run_lists_the_runs(tmp_path):
     assert done.returncode == 0
     assert f"{len(tiny_runs())} runs (2 dense controls), 2 dense trainings" in done.stdout
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("example", sorted(
+    (pathlib.Path(__file__).parent.parent / "examples").glob("*.toml")), ids=lambda p: p.name)
+def test_every_example_spec_is_a_sweep_the_command_takes(example):
+    """The README points at these files: a key renamed in ``spec`` must not leave them
+    behind."""
+    spec = specs.load(example)
+    runs = specs.expand(spec)
+    specs.check_runs(spec, runs)
+    assert runs and any(r["config"]["kind"] == "control" for r in runs)
 
 
 def test_a_different_spec_needs_force(local, tmp_path):
