@@ -41,8 +41,8 @@ def cached(dispatchers):
 def first_run_note(dispatchers):
     """A line to print before the work where the kernels are not cached yet, else None."""
     if cached(dispatchers) is False:
-        return ("(first run: Numba compiles minprune's kernels, a minute or so; later runs "
-                "load them from its cache)")
+        return ("(first run, or first since minprune's sources changed: Numba compiles its "
+                "kernels, a minute or two; later runs load them from its cache)")
     return None
 
 
